@@ -1,0 +1,3 @@
+from zentrale.cli import main
+
+raise SystemExit(main())

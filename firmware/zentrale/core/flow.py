@@ -1,0 +1,260 @@
+"""The flow engine: runs one call over a mode document.
+
+One coroutine per call walks the nodes. Every wait goes through the
+injected Clock or through the ``CallSession`` port, so the customer's whole
+example runs in milliseconds against a fake session and a ManualClock.
+A far-end hang-up surfaces as ``CallEnded`` from any session operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from zentrale.core.clock import Clock
+from zentrale.core.events import CallEndedEvent, EventBus, NodeEntered
+from zentrale.core.modes import (
+    AnnouncementNode,
+    HangupNode,
+    MenuNode,
+    Mode,
+    Node,
+    QueueNode,
+    VoicemailNode,
+)
+from zentrale.core.queues import QueueBoard, QueueEntry
+from zentrale.core.switches import ManualControl
+from zentrale.errors import CallEnded
+
+log = logging.getLogger(__name__)
+
+MAX_STEPS = 500  # a document that passed validation never needs this many
+
+
+@dataclass(frozen=True)
+class RecordingRequest:
+    """What the voicemail node asks the session to record."""
+
+    max_seconds: float
+    silence_seconds: float
+    end_digits: str
+    team: str | None
+    mode: str
+    node: str
+    email: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    message_id: str
+    duration_ms: int
+
+
+class CallSession(Protocol):
+    """What the engine needs from a call; implemented over a line by ``calls/``."""
+
+    call_id: str
+    caller: str
+    caller_name: str | None
+
+    async def play(self, prompt: str, *, barge_in: bool = False) -> str | None:
+        """Play a prompt to its end; with barge_in a digit stops it and is returned."""
+
+    async def play_music(self, music: str, seconds: float) -> None:
+        """Play looping music for ``seconds``."""
+
+    async def next_digit(self, timeout: float) -> str | None:
+        """The next digit (buffered first), or None after ``timeout`` seconds."""
+
+    def take_digit(self) -> str | None:
+        """A digit typed ahead, without waiting."""
+
+    def clear_digits(self) -> None: ...
+
+    async def beep(self) -> None: ...
+
+    async def record_message(self, request: RecordingRequest) -> StoredMessage | None:
+        """Record until an end digit, silence, max length or hang-up; store it
+        atomically. Returns normally even when the caller hangs up meanwhile."""
+
+    async def bridge(self, leg: object) -> None:
+        """Connect the caller with an answered agent leg until one side ends."""
+
+    async def hangup(self) -> None: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+
+@dataclass
+class CallOutcome:
+    """How a call ended, for the call log."""
+
+    outcome: str = "hangup"  # hangup | abandoned | voicemail | answered | overflow | failed
+    last_node: str | None = None
+    team: str | None = None
+    message_id: str | None = None
+    waited: float = 0.0
+
+
+class FlowEngine:
+    """Walks mode documents for calls. Holds no per-call state itself."""
+
+    def __init__(self, clock: Clock, queues: QueueBoard, control: ManualControl, events: EventBus) -> None:
+        self._clock = clock
+        self._queues = queues
+        self._control = control
+        self._events = events
+
+    async def run(self, mode: Mode, session: CallSession) -> CallOutcome:
+        outcome = CallOutcome()
+        node_id: str | None = mode.start
+        try:
+            for _ in range(MAX_STEPS):
+                if node_id is None:
+                    break
+                node = mode.nodes[node_id]
+                outcome.last_node = node_id
+                self._events.publish(NodeEntered(session.call_id, node_id, node.type))
+                node_id = await self._step(mode, node_id, node, session, outcome)
+            else:
+                log.error("call %s: mode %r did not end after %d steps", session.call_id, mode.name, MAX_STEPS)
+                outcome.outcome = "failed"
+            await session.hangup()
+        except CallEnded:
+            if outcome.outcome == "hangup":
+                outcome.outcome = "abandoned"
+        self._events.publish(CallEndedEvent(session.call_id, outcome.outcome))
+        return outcome
+
+    async def _step(
+        self, mode: Mode, node_id: str, node: Node, session: CallSession, outcome: CallOutcome
+    ) -> str | None:
+        if isinstance(node, AnnouncementNode):
+            return await self._announcement(mode, node_id, node, session)
+        if isinstance(node, MenuNode):
+            return await self._menu(node, session)
+        if isinstance(node, QueueNode):
+            return await self._queue(node, session, outcome)
+        if isinstance(node, VoicemailNode):
+            return await self._voicemail(mode, node_id, node, session, outcome)
+        if isinstance(node, HangupNode):
+            if node.prompt:
+                await session.play(node.prompt)
+            return None
+        raise AssertionError(f"unknown node {node!r}")
+
+    async def _announcement(
+        self, mode: Mode, node_id: str, node: AnnouncementNode, session: CallSession
+    ) -> str | None:
+        replacements = self._control.active_replacements(mode, node_id)
+        if not replacements:
+            await session.play(node.prompt, barge_in=node.barge_in)
+            return node.next
+        for repl in replacements:
+            await session.play(repl.prompt, barge_in=False)
+        return next((r.next for r in replacements if r.next), node.next)
+
+    async def _menu(self, node: MenuNode, session: CallSession) -> str | None:
+        for attempt in range(node.retries):
+            last = attempt == node.retries - 1
+            digit = session.take_digit()
+            if digit is None:
+                digit = await session.play(node.prompt, barge_in=True)
+            if digit is None:
+                digit = await session.next_digit(node.timeout)
+            if digit is None:
+                if node.timeout_prompt and not last:
+                    await session.play(node.timeout_prompt, barge_in=True)
+                continue
+            target = node.choices.get(digit)
+            if target is not None:
+                return target
+            session.clear_digits()
+            if node.invalid_prompt:
+                await session.play(node.invalid_prompt, barge_in=True)
+        return node.on_failure
+
+    async def _queue(self, node: QueueNode, session: CallSession, outcome: CallOutcome) -> str | None:
+        outcome.team = node.team
+        entry = self._queues.enter(node.team, session.call_id, session.caller, session.caller_name)
+        started = self._clock.monotonic()
+        hold = asyncio.ensure_future(self._hold_sequence(node, entry, session))
+        waits: set[asyncio.Future[object]] = {hold, entry.connected}
+        limit: asyncio.Future[None] | None = None
+        if node.max_wait is not None:
+            limit = asyncio.ensure_future(self._clock.sleep(node.max_wait))
+            waits.add(limit)
+        reason = "hangup"
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            outcome.waited = self._clock.monotonic() - started
+            if entry.connected.done() and not entry.connected.cancelled():
+                reason = "connected"
+                leg = entry.connected.result()
+                await _cancel(hold)
+                self._queues.leave(entry, reason)
+                outcome.outcome = "answered"
+                await session.bridge(leg)
+                return None
+            if hold.done():
+                hold.result()  # re-raises CallEnded when the caller hung up
+                reason = "after_hold"
+                return node.after_hold
+            reason = "overflow"
+            outcome.outcome = "overflow"
+            return node.on_max_wait
+        finally:
+            await _cancel(hold)
+            if limit is not None:
+                await _cancel(limit)
+            self._queues.leave(entry, reason)
+
+    async def _hold_sequence(self, node: QueueNode, entry: QueueEntry, session: CallSession) -> None:
+        while True:
+            for index, step in enumerate(node.hold):
+                self._queues.set_hold_step(entry, index, f"{step.kind}:{step.name}")
+                if step.announcement is not None:
+                    await session.play(step.announcement)
+                elif step.music is not None and step.seconds is not None:
+                    await session.play_music(step.music, step.seconds)
+            if not node.repeat_hold:
+                return
+
+    async def _voicemail(
+        self, mode: Mode, node_id: str, node: VoicemailNode, session: CallSession, outcome: CallOutcome
+    ) -> str | None:
+        if node.prompt:
+            await session.play(node.prompt)
+        session.clear_digits()
+        if node.beep:
+            await session.beep()
+        request = RecordingRequest(
+            max_seconds=node.max_seconds,
+            silence_seconds=node.silence_seconds,
+            end_digits=node.end_digits,
+            team=node.team or outcome.team,
+            mode=mode.name,
+            node=node_id,
+            email=tuple(node.email) if node.email else None,
+        )
+        message = await session.record_message(request)
+        if message is not None:
+            outcome.outcome = "voicemail"
+            outcome.message_id = message.message_id
+        if session.ended:
+            raise CallEnded(session.call_id)
+        return node.next
+
+
+async def _cancel(task: asyncio.Future[object] | asyncio.Future[None]) -> None:
+    if task.done():
+        if not task.cancelled():
+            task.exception()  # mark retrieved; the caller has dealt with the outcome
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, CallEnded):
+        await task

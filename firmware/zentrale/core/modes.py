@@ -1,0 +1,386 @@
+"""Mode documents (Betriebsarten): schema, parsing and validation.
+
+A mode is one YAML or JSON document: a start node and named nodes of five
+types (announcement, menu, queue, voicemail, hangup) plus manual-control
+switches that replace announcements. ``parse_mode`` refuses a broken
+document with a ``ModeError`` naming the source, the path to the field and
+what is wrong. Pure: the caller reads the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from zentrale.errors import ModeError
+
+NodeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$")]
+PromptName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")]
+DTMF_DIGITS = "0123456789*#"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AnnouncementNode(_Strict):
+    """Plays a prompt, then goes to ``next`` (no ``next``: the call is hung up)."""
+
+    type: Literal["announcement"]
+    prompt: PromptName
+    next: NodeId | None = None
+    barge_in: bool = Field(False, description="a digit stops the prompt and is kept for a menu")
+    label: str | None = None
+
+
+class MenuNode(_Strict):
+    """Plays a prompt and branches on one DTMF digit."""
+
+    type: Literal["menu"]
+    prompt: PromptName
+    choices: dict[str, NodeId]
+    timeout: float = Field(6.0, gt=0, le=120, description="seconds to wait for a digit")
+    retries: int = Field(3, ge=1, le=10, description="how often the menu is offered")
+    invalid_prompt: PromptName | None = None
+    timeout_prompt: PromptName | None = None
+    on_failure: NodeId | None = Field(None, description="after the last retry; none: hang up")
+    label: str | None = None
+
+    @field_validator("choices")
+    @classmethod
+    def _digits(cls, choices: dict[str, str]) -> dict[str, str]:
+        if not choices:
+            raise ValueError("a menu needs at least one choice")
+        for digit in choices:
+            if len(digit) != 1 or digit not in DTMF_DIGITS:
+                raise ValueError(f"choice key {digit!r} is not one DTMF digit (0-9, *, #)")
+        return choices
+
+
+class HoldStep(_Strict):
+    """One step of a hold sequence: an announcement, or music for some seconds."""
+
+    announcement: PromptName | None = None
+    music: PromptName | None = None
+    seconds: float | None = Field(None, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> HoldStep:
+        if (self.announcement is None) == (self.music is None):
+            raise ValueError("a hold step is either 'announcement: <prompt>' or 'music: <name>'")
+        if self.music is not None and self.seconds is None:
+            raise ValueError("a music step needs 'seconds'")
+        if self.announcement is not None and self.seconds is not None:
+            raise ValueError("an announcement step plays once; 'seconds' belongs to music")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "announcement" if self.announcement is not None else "music"
+
+    @property
+    def name(self) -> str:
+        return self.announcement or self.music or ""
+
+
+class QueueNode(_Strict):
+    """Puts the caller into a team's queue with a hold sequence."""
+
+    type: Literal["queue"]
+    team: NodeId
+    hold: list[HoldStep] = Field(min_length=1)
+    repeat_hold: bool = Field(False, description="start the hold sequence again when it ends")
+    max_wait: float | None = Field(None, gt=0, le=24 * 3600, description="seconds")
+    after_hold: NodeId | None = Field(None, description="when the sequence ends (no repeat)")
+    on_max_wait: NodeId | None = Field(None, description="when max_wait has passed")
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _has_exit(self) -> QueueNode:
+        if self.repeat_hold and self.max_wait is None and self.on_max_wait is not None:
+            raise ValueError("'on_max_wait' needs 'max_wait'")
+        return self
+
+
+class VoicemailNode(_Strict):
+    """Offers to leave a message: prompt, beep, record until #, silence, hang-up or max."""
+
+    type: Literal["voicemail"]
+    prompt: PromptName | None = None
+    beep: bool = True
+    max_seconds: float = Field(120, gt=0, le=3600)
+    silence_seconds: float = Field(5, gt=0, le=60)
+    end_digits: str = "#"
+    team: NodeId | None = None
+    email: list[str] | None = Field(None, description="overrides the team's distribution list")
+    next: NodeId | None = None
+    label: str | None = None
+
+
+class HangupNode(_Strict):
+    """Optionally plays a prompt, then hangs up."""
+
+    type: Literal["hangup"]
+    prompt: PromptName | None = None
+    label: str | None = None
+
+
+Node = Annotated[
+    AnnouncementNode | MenuNode | QueueNode | VoicemailNode | HangupNode,
+    Field(discriminator="type"),
+]
+
+
+class Replacement(_Strict):
+    """While the switch is on, ``node`` plays ``prompt`` instead of its own."""
+
+    node: NodeId
+    prompt: PromptName
+    next: NodeId | None = Field(None, description="optional: continue here instead")
+
+
+class Switch(_Strict):
+    """A manual-control switch (e.g. "SAP-Störung") any agent may flip."""
+
+    id: NodeId
+    label: str
+    label_en: str | None = None
+    tab: str = Field("Allgemein", description="tab of the manual control list")
+    replaces: list[Replacement] = Field(min_length=1)
+    default: bool = Field(False, description="the one the front-panel button toggles")
+
+
+class Mode(_Strict):
+    """A whole call flow (Betriebsart)."""
+
+    schema_version: Literal[1] = 1
+    name: str = Field(min_length=1, max_length=80)
+    description: str = ""
+    language: str = "de"
+    start: NodeId
+    nodes: dict[NodeId, Node]
+    switches: list[Switch] = Field(default_factory=list)
+
+    def node(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+    def switch(self, switch_id: str) -> Switch:
+        for switch in self.switches:
+            if switch.id == switch_id:
+                return switch
+        raise KeyError(switch_id)
+
+    def prompts(self) -> set[str]:
+        """Every prompt and music name the mode refers to."""
+        names: set[str] = set()
+        for node in self.nodes.values():
+            names.update(_node_prompts(node))
+        for switch in self.switches:
+            names.update(r.prompt for r in switch.replaces)
+        return names
+
+    def teams(self) -> set[str]:
+        teams = set()
+        for node in self.nodes.values():
+            if isinstance(node, QueueNode):
+                teams.add(node.team)
+            elif isinstance(node, VoicemailNode) and node.team:
+                teams.add(node.team)
+        return teams
+
+
+def _node_prompts(node: Node) -> Iterator[str]:
+    if isinstance(node, AnnouncementNode | MenuNode):
+        yield node.prompt
+    if isinstance(node, MenuNode):
+        yield from (p for p in (node.invalid_prompt, node.timeout_prompt) if p)
+    if isinstance(node, QueueNode):
+        yield from (step.name for step in node.hold)
+    if isinstance(node, VoicemailNode | HangupNode) and node.prompt:
+        yield node.prompt
+
+
+def node_targets(node: Node) -> Iterator[tuple[str, str]]:
+    """(field path, target node id) of every edge leaving ``node``."""
+    if isinstance(node, AnnouncementNode) and node.next:
+        yield "next", node.next
+    elif isinstance(node, MenuNode):
+        for digit, target in node.choices.items():
+            yield f"choices.{digit}", target
+        if node.on_failure:
+            yield "on_failure", node.on_failure
+    elif isinstance(node, QueueNode):
+        if node.after_hold:
+            yield "after_hold", node.after_hold
+        if node.on_max_wait:
+            yield "on_max_wait", node.on_max_wait
+    elif isinstance(node, VoicemailNode) and node.next:
+        yield "next", node.next
+
+
+class ModeProblem(BaseModel):
+    """One problem found in a mode; ``path`` is dotted, ``node`` set where it belongs."""
+
+    path: str
+    message: str
+    node: str | None = None
+    severity: Literal["error", "warning"] = "error"
+
+
+def check_mode(
+    mode: Mode, *, prompts: Iterable[str] | None = None, teams: Iterable[str] | None = None
+) -> list[ModeProblem]:
+    """Semantic checks beyond the schema: dangling targets, unknown prompts and
+    teams, unreachable nodes (warning), loops without an exit."""
+    problems: list[ModeProblem] = []
+    if mode.start not in mode.nodes:
+        problems.append(ModeProblem(path="start", message=f"start node '{mode.start}' does not exist"))
+    for node_id, node in mode.nodes.items():
+        for path, target in node_targets(node):
+            if target not in mode.nodes:
+                problems.append(
+                    ModeProblem(
+                        path=f"nodes.{node_id}.{path}",
+                        message=f"target node '{target}' does not exist",
+                        node=node_id,
+                    )
+                )
+    seen_switches: set[str] = set()
+    for i, switch in enumerate(mode.switches):
+        if switch.id in seen_switches:
+            problems.append(ModeProblem(path=f"switches.{i}.id", message=f"switch '{switch.id}' appears twice"))
+        seen_switches.add(switch.id)
+        for j, repl in enumerate(switch.replaces):
+            path = f"switches.{i}.replaces.{j}"
+            target = mode.nodes.get(repl.node)
+            if target is None:
+                problems.append(ModeProblem(path=f"{path}.node", message=f"node '{repl.node}' does not exist"))
+            elif not isinstance(target, AnnouncementNode):
+                problems.append(
+                    ModeProblem(path=f"{path}.node", message=f"node '{repl.node}' is not an announcement")
+                )
+            if repl.next is not None and repl.next not in mode.nodes:
+                problems.append(ModeProblem(path=f"{path}.next", message=f"node '{repl.next}' does not exist"))
+    if sum(1 for s in mode.switches if s.default) > 1:
+        problems.append(ModeProblem(path="switches", message="only one switch can be the default"))
+    if prompts is not None:
+        known = set(prompts)
+        for node_id, node in mode.nodes.items():
+            for name in _node_prompts(node):
+                if name not in known:
+                    problems.append(
+                        ModeProblem(path=f"nodes.{node_id}", message=f"prompt '{name}' is missing", node=node_id)
+                    )
+        for i, switch in enumerate(mode.switches):
+            for j, repl in enumerate(switch.replaces):
+                if repl.prompt not in known:
+                    problems.append(
+                        ModeProblem(
+                            path=f"switches.{i}.replaces.{j}.prompt", message=f"prompt '{repl.prompt}' is missing"
+                        )
+                    )
+    if teams is not None:
+        known_teams = set(teams)
+        for node_id, node in mode.nodes.items():
+            team = getattr(node, "team", None)
+            if team is not None and team not in known_teams:
+                problems.append(
+                    ModeProblem(path=f"nodes.{node_id}.team", message=f"team '{team}' is not configured", node=node_id)
+                )
+    if any(p.severity == "error" for p in problems):
+        return problems
+    problems.extend(_graph_problems(mode))
+    return problems
+
+
+def _graph_problems(mode: Mode) -> list[ModeProblem]:
+    edges = {node_id: [t for _, t in node_targets(node)] for node_id, node in mode.nodes.items()}
+    for switch in mode.switches:
+        for repl in switch.replaces:
+            if repl.next:
+                edges[repl.node].append(repl.next)
+    reachable: set[str] = set()
+    stack = [mode.start]
+    while stack:
+        node_id = stack.pop()
+        if node_id in reachable:
+            continue
+        reachable.add(node_id)
+        stack.extend(edges[node_id])
+    problems = [
+        ModeProblem(path=f"nodes.{n}", message="node is not reachable from the start", node=n, severity="warning")
+        for n in mode.nodes
+        if n not in reachable
+    ]
+
+    # A node "can end" when some path from it leads out of the flow: a hangup,
+    # a node without a next, a queue (an agent may take the call).
+    def exits_directly(node_id: str) -> bool:
+        node = mode.nodes[node_id]
+        if isinstance(node, HangupNode | QueueNode):
+            return True
+        if isinstance(node, MenuNode):
+            return node.on_failure is None
+        return not edges[node_id]
+
+    can_end = {n for n in mode.nodes if exits_directly(n)}
+    changed = True
+    while changed:
+        changed = False
+        for node_id, targets in edges.items():
+            if node_id not in can_end and any(t in can_end for t in targets):
+                can_end.add(node_id)
+                changed = True
+    problems.extend(
+        ModeProblem(path=f"nodes.{n}", message="loop without an exit: the call can never end here", node=n)
+        for n in mode.nodes
+        if n in reachable and n not in can_end
+    )
+    return problems
+
+
+def _loc_to_path(loc: tuple[int | str, ...]) -> str:
+    # pydantic puts the discriminator value into the location; drop it
+    parts = [str(p) for p in loc if p not in {"announcement", "menu", "queue", "voicemail", "hangup"}]
+    return ".".join(parts)
+
+
+def parse_mode_data(data: Any, source: str) -> Mode:
+    """Validate an already-decoded document; raise ModeError on the first problems."""
+    if not isinstance(data, dict):
+        raise ModeError(source, "", "a mode document must be a mapping (YAML or JSON object)")
+    try:
+        mode = Mode.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
+        raise ModeError(source, _loc_to_path(first["loc"]), first["msg"] + more) from err
+    return mode
+
+
+def parse_mode(text: str, source: str) -> Mode:
+    """Parse YAML (a superset of JSON) and validate the schema and the graph."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ModeError(source, where, f"not valid YAML/JSON: {getattr(err, 'problem', err)}") from err
+    mode = parse_mode_data(data, source)
+    errors = [p for p in check_mode(mode) if p.severity == "error"]
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise ModeError(source, first.path, first.message + more)
+    return mode
+
+
+def dump_mode(mode: Mode, fmt: Literal["yaml", "json"] = "yaml") -> str:
+    data = mode.model_dump(mode="json", exclude_none=True)
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)

@@ -1,0 +1,163 @@
+"""Team queues: callers wait in order; agents are connected to waiting calls.
+
+Plain state plus one future per entry: ``connect`` resolves it with the
+agent's leg, and the flow engine, waiting in the queue step, bridges the
+caller to that leg. ``offer`` reserves an entry while an agent's phone rings
+(so two agents cannot take the same call); the caller keeps their position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from zentrale.core.clock import Clock
+from zentrale.core.events import CallLeftQueue, CallWaiting, EventBus, QueueChanged
+from zentrale.errors import Conflict, NotFound
+
+
+class EntryState(StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"  # an agent's phone rings for this call
+    CONNECTED = "connected"
+    LEFT = "left"
+
+
+@dataclass(eq=False)
+class QueueEntry:
+    entry_id: str
+    call_id: str
+    team: str
+    caller: str
+    caller_name: str | None
+    entered_at: float
+    entered_wall: datetime
+    state: EntryState = EntryState.WAITING
+    offered_to: str | None = None
+    hold_step: int = 0
+    hold_label: str = ""
+    connected: asyncio.Future[object] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    def waited(self, now: float) -> float:
+        return max(0.0, now - self.entered_at)
+
+
+class QueueBoard:
+    """All team queues of the box."""
+
+    def __init__(self, clock: Clock, events: EventBus) -> None:
+        self._clock = clock
+        self._events = events
+        self._entries: dict[str, QueueEntry] = {}  # insertion order = arrival order
+        self._ids = itertools.count(1)
+
+    def enter(self, team: str, call_id: str, caller: str, caller_name: str | None) -> QueueEntry:
+        entry = QueueEntry(
+            entry_id=f"q{next(self._ids)}",
+            call_id=call_id,
+            team=team,
+            caller=caller,
+            caller_name=caller_name,
+            entered_at=self._clock.monotonic(),
+            entered_wall=self._clock.now(),
+        )
+        self._entries[entry.entry_id] = entry
+        self._events.publish(
+            CallWaiting(entry.entry_id, call_id, team, caller, caller_name, self.position(entry))
+        )
+        self._publish_team(team)
+        return entry
+
+    def leave(self, entry: QueueEntry, reason: str) -> None:
+        if self._entries.pop(entry.entry_id, None) is None:
+            return
+        if entry.state is not EntryState.CONNECTED:
+            entry.state = EntryState.LEFT
+        if not entry.connected.done():
+            entry.connected.cancel()
+        self._events.publish(CallLeftQueue(entry.entry_id, entry.call_id, entry.team, reason))
+        self._publish_team(entry.team)
+
+    def get(self, entry_id: str) -> QueueEntry:
+        try:
+            return self._entries[entry_id]
+        except KeyError:
+            raise NotFound(f"no waiting call {entry_id}") from None
+
+    def find_by_call(self, call_id: str) -> QueueEntry | None:
+        return next((e for e in self._entries.values() if e.call_id == call_id), None)
+
+    def entries(self, team: str | None = None) -> list[QueueEntry]:
+        return [e for e in self._entries.values() if team is None or e.team == team]
+
+    def position(self, entry: QueueEntry) -> int:
+        """1-based position among the team's waiting calls."""
+        for i, other in enumerate(self.entries(entry.team), start=1):
+            if other is entry:
+                return i
+        return 0
+
+    def offer(self, entry_id: str, agent: str) -> QueueEntry:
+        """Reserve a waiting call for ``agent`` while their phone rings."""
+        entry = self.get(entry_id)
+        if entry.state is EntryState.OFFERED:
+            raise Conflict(f"call {entry_id} is already being put through to {entry.offered_to}")
+        if entry.state is not EntryState.WAITING:
+            raise Conflict(f"call {entry_id} is no longer waiting")
+        entry.state = EntryState.OFFERED
+        entry.offered_to = agent
+        self._publish_team(entry.team)
+        return entry
+
+    def withdraw(self, entry_id: str, agent: str) -> None:
+        """The agent did not take the call: it waits again at the same position."""
+        entry = self._entries.get(entry_id)
+        if entry is None or entry.offered_to != agent or entry.state is not EntryState.OFFERED:
+            return
+        entry.state = EntryState.WAITING
+        entry.offered_to = None
+        self._publish_team(entry.team)
+
+    def connect(self, entry_id: str, leg: object, agent: str | None = None) -> QueueEntry:
+        """Hand ``leg`` (an answered agent call) to the waiting caller.
+
+        The entry must be waiting, or offered to this agent. Raises Conflict
+        when the caller has gone or someone else has the call.
+        """
+        entry = self.get(entry_id)
+        if entry.state is EntryState.OFFERED and agent is not None and entry.offered_to != agent:
+            raise Conflict(f"call {entry_id} is being put through to {entry.offered_to}")
+        if entry.state not in (EntryState.WAITING, EntryState.OFFERED) or entry.connected.done():
+            raise Conflict(f"call {entry_id} is no longer waiting")
+        entry.state = EntryState.CONNECTED
+        entry.offered_to = agent
+        entry.connected.set_result(leg)
+        return entry
+
+    def set_hold_step(self, entry: QueueEntry, index: int, label: str) -> None:
+        entry.hold_step = index
+        entry.hold_label = label
+        self._publish_team(entry.team)
+
+    def snapshot(self, entry: QueueEntry) -> dict[str, Any]:
+        return {
+            "entry_id": entry.entry_id,
+            "call_id": entry.call_id,
+            "team": entry.team,
+            "caller": entry.caller,
+            "caller_name": entry.caller_name,
+            "position": self.position(entry),
+            "entered": entry.entered_wall.isoformat(),
+            "waited": round(entry.waited(self._clock.monotonic()), 1),
+            "state": entry.state.value,
+            "offered_to": entry.offered_to,
+            "hold_step": entry.hold_step,
+            "hold_label": entry.hold_label,
+        }
+
+    def _publish_team(self, team: str) -> None:
+        self._events.publish(QueueChanged(team, tuple(self.snapshot(e) for e in self.entries(team))))

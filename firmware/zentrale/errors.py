@@ -1,0 +1,53 @@
+"""The one small error hierarchy of Zentrale.
+
+Drivers convert library errors into these (``raise LineError(...) from err``);
+the web layer maps them to HTTP status codes in one place.
+"""
+
+from __future__ import annotations
+
+
+class ZentraleError(Exception):
+    """Base of every error Zentrale raises on purpose."""
+
+
+class ConfigError(ZentraleError):
+    """A configuration or mode document is invalid.
+
+    ``source`` names the file, ``path`` the field (dotted), ``problem`` what is wrong.
+    """
+
+    def __init__(self, source: str, path: str, problem: str) -> None:
+        self.source = source
+        self.path = path
+        self.problem = problem
+        where = f"{source}: {path}" if path else source
+        super().__init__(f"{where}: {problem}")
+
+
+class ModeError(ConfigError):
+    """A mode document (Betriebsart) is invalid."""
+
+
+class LineError(ZentraleError):
+    """A line driver failed (socket, serial port, sound card)."""
+
+
+class CallEnded(ZentraleError):
+    """The call ended (the far end hung up) while an operation waited on it."""
+
+
+class NotFound(ZentraleError):
+    """The named thing does not exist."""
+
+
+class Conflict(ZentraleError):
+    """The operation conflicts with the current state (e.g. call already taken)."""
+
+
+class Refused(ZentraleError):
+    """The operation is not allowed (policy, permissions)."""
+
+
+class StoreError(ZentraleError):
+    """The store could not persist or read data (disk full, corrupt file)."""
