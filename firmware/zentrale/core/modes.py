@@ -151,7 +151,7 @@ class Switch(_Strict):
     label_en: str | None = None
     tab: str = Field("Allgemein", description="tab of the manual control list")
     replaces: list[Replacement] = Field(min_length=1)
-    default: bool = Field(False, description="the one the front-panel button toggles")
+    front_panel: bool = Field(False, description="the switch the front-panel button toggles")
 
 
 class Mode(_Strict):
@@ -265,8 +265,8 @@ def check_mode(
                 )
             if repl.next is not None and repl.next not in mode.nodes:
                 problems.append(ModeProblem(path=f"{path}.next", message=f"node '{repl.next}' does not exist"))
-    if sum(1 for s in mode.switches if s.default) > 1:
-        problems.append(ModeProblem(path="switches", message="only one switch can be the default"))
+    if sum(1 for s in mode.switches if s.front_panel) > 1:
+        problems.append(ModeProblem(path="switches", message="only one switch can be on the front-panel button"))
     if prompts is not None:
         known = set(prompts)
         for node_id, node in mode.nodes.items():
