@@ -147,9 +147,7 @@ class FlowEngine:
             return None
         raise AssertionError(f"unknown node {node!r}")
 
-    async def _announcement(
-        self, mode: Mode, node_id: str, node: AnnouncementNode, session: CallSession
-    ) -> str | None:
+    async def _announcement(self, mode: Mode, node_id: str, node: AnnouncementNode, session: CallSession) -> str | None:
         replacements = self._control.active_replacements(mode, node_id)
         if not replacements:
             await session.play(node.prompt, barge_in=node.barge_in)

@@ -186,9 +186,7 @@ class Mode(_Strict):
     def teams(self) -> set[str]:
         teams = set()
         for node in self.nodes.values():
-            if isinstance(node, QueueNode):
-                teams.add(node.team)
-            elif isinstance(node, VoicemailNode) and node.team:
+            if isinstance(node, QueueNode) or (isinstance(node, VoicemailNode) and node.team):
                 teams.add(node.team)
         return teams
 
@@ -260,9 +258,7 @@ def check_mode(
             if target is None:
                 problems.append(ModeProblem(path=f"{path}.node", message=f"node '{repl.node}' does not exist"))
             elif not isinstance(target, AnnouncementNode):
-                problems.append(
-                    ModeProblem(path=f"{path}.node", message=f"node '{repl.node}' is not an announcement")
-                )
+                problems.append(ModeProblem(path=f"{path}.node", message=f"node '{repl.node}' is not an announcement"))
             if repl.next is not None and repl.next not in mode.nodes:
                 problems.append(ModeProblem(path=f"{path}.next", message=f"node '{repl.next}' does not exist"))
     if sum(1 for s in mode.switches if s.front_panel) > 1:

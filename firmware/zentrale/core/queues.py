@@ -66,9 +66,7 @@ class QueueBoard:
             entered_wall=self._clock.now(),
         )
         self._entries[entry.entry_id] = entry
-        self._events.publish(
-            CallWaiting(entry.entry_id, call_id, team, caller, caller_name, self.position(entry))
-        )
+        self._events.publish(CallWaiting(entry.entry_id, call_id, team, caller, caller_name, self.position(entry)))
         self._publish_team(team)
         return entry
 

@@ -1,0 +1,174 @@
+"""The composition root: reads the configuration, builds every object, runs the loop.
+
+One place builds everything and passes collaborators to ``__init__``; no
+module-level singletons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+import uvicorn
+
+from zentrale import __version__
+from zentrale.calls.supervisor import CallSupervisor
+from zentrale.clock import SystemClock
+from zentrale.config import DEMO_DIR, Config
+from zentrale.core.events import EventBus, SwitchChanged
+from zentrale.core.flow import FlowEngine
+from zentrale.core.queues import QueueBoard
+from zentrale.core.switches import ManualControl
+from zentrale.errors import ZentraleError
+from zentrale.hotline import Hotline, ModeFiles
+from zentrale.lines.sip.ua import SipUserAgent
+from zentrale.media.clock import MediaClock
+from zentrale.media.library import AudioLibrary
+from zentrale.store.db import Database
+from zentrale.store.messages import MessageRepository
+from zentrale.store.state import CallLogRepository, StateRepository
+from zentrale.web.api import create_api, disk_status
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        data = config.data_dir
+        self.clock = SystemClock()
+        self.events = EventBus()
+        self.db = Database(data / "zentrale.db")
+        self.state = StateRepository(self.db)
+        self.messages = MessageRepository(self.db, data)
+        self.call_log = CallLogRepository(self.db)
+        self.library = AudioLibrary(config.prompt_folders)
+        self.media_clock = MediaClock()
+        self.queues = QueueBoard(self.clock, self.events)
+        self.control = ManualControl(self.clock, self.events)
+        self.engine = FlowEngine(self.clock, self.queues, self.control, self.events)
+        self.modes = ModeFiles(config.modes_dir)
+        self.hotline = Hotline(
+            config=config,
+            clock=self.clock,
+            events=self.events,
+            queues=self.queues,
+            control=self.control,
+            library=self.library,
+            modes=self.modes,
+            state=self.state,
+            messages=self.messages,
+            call_log=self.call_log,
+        )
+        self.sip = SipUserAgent(config.sip, self.media_clock)
+        self.supervisor = CallSupervisor(
+            clock=self.clock,
+            events=self.events,
+            engine=self.engine,
+            hotline=self.hotline,
+            library=self.library,
+            silence_dbfs=config.voicemail.silence_dbfs,
+        )
+        self.sip.on_incoming(self.supervisor.incoming)
+        self.api = create_api(self)
+        self._http: uvicorn.Server | None = None
+        self._http_task: asyncio.Task[Any] | None = None
+        self.stopping = asyncio.Event()
+        self.http_port = config.http.port
+
+    def status(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        return {
+            "version": __version__,
+            "mode": self.hotline.mode_name,
+            "lines": [self.sip.status()],
+            "calls": len(self.supervisor.active),
+            "waiting": len(self.queues.entries()),
+            "media_clock": {
+                "healthy": self.media_clock.healthy(loop.time()),
+                "streams": self.media_clock.streams,
+                "ticks": self.media_clock.ticks,
+                "max_late_ms": round(self.media_clock.max_late * 1000, 2),
+                "skipped": self.media_clock.skipped,
+            },
+            "disk": disk_status(self.config.data_dir),
+            "switches": [s for s in self.hotline.switch_list() if s["on"]],
+        }
+
+    async def _seed(self) -> None:
+        """First start: copy the demo mode into the data folder."""
+        if not self.modes.names():
+            self.modes.folder.mkdir(parents=True, exist_ok=True)
+            (self.modes.folder / "hotline.yaml").write_text(
+                (DEMO_DIR / "hotline.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+            )
+            log.info("seeded the demo mode into %s", self.modes.folder)
+
+    async def start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.db.open()
+        recovered = await self.messages.recover()
+        if recovered:
+            log.warning("recovered %d message(s) interrupted by a crash", len(recovered))
+        await self._seed()
+        self.control.restore(await self.state.switch_states())
+        self.events.subscribe(self._persist_switches)
+        name = await self.state.setting("active_mode") or self.config.active_mode
+        try:
+            await self.hotline.activate(name, "start-up")
+        except ZentraleError as err:
+            log.error("cannot activate mode '%s': %s", name, err)
+            if name != self.config.active_mode:
+                await self.hotline.activate(self.config.active_mode, "start-up")
+            else:
+                raise
+        self.media_clock.start()
+        await self.sip.start()
+        await self._start_http()
+
+    def _persist_switches(self, event: Any) -> None:
+        if isinstance(event, SwitchChanged):
+            pass  # Hotline.set_switch persists; the panel goes through it as well
+
+    async def _start_http(self) -> None:
+        config = uvicorn.Config(
+            self.api, host=self.config.http.bind, port=self.config.http.port, log_level="warning", lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._http = server
+        self._http_task = asyncio.ensure_future(server.serve())
+        while not server.started:
+            if self._http_task.done():
+                self._http_task.result()
+                raise ZentraleError("web server did not start")
+            await asyncio.sleep(0.01)
+        if server.servers and server.servers[0].sockets:
+            self.http_port = server.servers[0].sockets[0].getsockname()[1]
+        log.info("HTTP API on http://%s:%d (docs: /docs, spec: /openapi.json)", self.config.http.bind, self.http_port)
+
+    async def stop(self) -> None:
+        await self.supervisor.stop()
+        await self.sip.stop()
+        self.media_clock.stop()
+        if self._http is not None:
+            self._http.should_exit = True
+            if self._http_task is not None:
+                await asyncio.gather(self._http_task, return_exceptions=True)
+        await self.db.close()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        await self.start()
+        print(  # noqa: T201 - the one line a person starting the daemon wants to see
+            f"Zentrale {__version__} ready: SIP {self.config.sip.bind}:{self.sip.transport.port} (udp/tcp), "
+            f"web http://{self.config.http.bind}:{self.http_port}/, mode '{self.hotline.mode_name}'",
+            flush=True,
+        )
+        await self.stopping.wait()
+        log.info("stopping")
+        await self.stop()

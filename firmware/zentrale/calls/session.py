@@ -1,0 +1,230 @@
+"""A ``CallSession`` (what the flow engine needs) over a line ``Call``.
+
+Plays shared prompt/music frames into the call, buffers digits, records
+voicemail through the message store, bridges to an agent's leg. Every
+wait also watches ``call.ended``, so a hang-up surfaces as ``CallEnded``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any, cast
+
+from zentrale.core.clock import Clock
+from zentrale.core.flow import RecordingRequest, StoredMessage
+from zentrale.errors import CallEnded, StoreError
+from zentrale.lines.base import Call
+from zentrale.media.dsp import convert_frame, tone
+from zentrale.media.frames import Frame
+from zentrale.media.library import AudioLibrary, Clip, clip_from_pcm
+from zentrale.media.players import ClipPlayer, FrameQueue, LoopPlayer
+from zentrale.media.recorder import Recorder
+from zentrale.store.messages import MessageMeta, MessageRepository
+
+log = logging.getLogger(__name__)
+
+MIN_MESSAGE_MS = 1000
+_BEEPS: dict[int, Clip] = {}
+
+
+def beep_clip(rate: int) -> Clip:
+    clip = _BEEPS.get(rate)
+    if clip is None:
+        clip = _BEEPS[rate] = clip_from_pcm("beep", tone(1000, 0.4, rate, level_dbfs=-9), rate)
+    return clip
+
+
+class LineSession:
+    def __init__(
+        self,
+        call: Call,
+        *,
+        clock: Clock,
+        library: AudioLibrary,
+        messages: MessageRepository,
+        silence_dbfs: float = -45.0,
+    ) -> None:
+        self.call = call
+        self.call_id = call.call_id
+        self.caller = call.caller
+        self.caller_name = call.caller_name
+        self._clock = clock
+        self._library = library
+        self._messages = messages
+        self._silence_dbfs = silence_dbfs
+        self._digits: list[str] = []
+        self._digit_waiter: asyncio.Future[None] | None = None
+        self.digit_listeners: list[Any] = []  # e.g. the bench measuring digit -> prompt stop
+        call.on_digit(self._on_digit)
+
+    @property
+    def ended(self) -> bool:
+        return self.call.ended.done()
+
+    def _on_digit(self, digit: str) -> None:
+        log.info("call %s: digit %s", self.call_id, digit)
+        self._digits.append(digit)
+        if self._digit_waiter is not None and not self._digit_waiter.done():
+            self._digit_waiter.set_result(None)
+        for listener in self.digit_listeners:
+            listener(digit)
+
+    def _check(self) -> None:
+        if self.call.ended.done():
+            raise CallEnded(self.call_id)
+
+    async def _until(self, done: asyncio.Future[Any], *, digits: bool, timeout: float | None = None) -> str | None:
+        """Wait for ``done``, a digit (if ``digits``), the end of the call or the timeout."""
+        self._check()
+        if digits and self._digits:
+            return self._digits.pop(0)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._digit_waiter = waiter if digits else None
+        waits: set[asyncio.Future[Any]] = {done, self.call.ended}
+        if digits:
+            waits.add(waiter)
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._digit_waiter = None
+            if not waiter.done():
+                waiter.cancel()
+        self._check()
+        if digits and self._digits:
+            return self._digits.pop(0)
+        return None
+
+    async def _play(self, player: ClipPlayer | LoopPlayer, *, barge_in: bool) -> str | None:
+        self.call.set_source(player)
+        try:
+            return await self._until(player.done, digits=barge_in)
+        finally:
+            self.call.set_source(None)
+
+    async def play(self, prompt: str, *, barge_in: bool = False) -> str | None:
+        self._check()
+        if barge_in and self._digits:
+            return self._digits.pop(0)
+        clip = self._library.clip(prompt, self.call.sample_rate)
+        return await self._play(ClipPlayer(clip), barge_in=barge_in)
+
+    async def play_music(self, music: str, seconds: float) -> None:
+        clip = self._library.clip(music, self.call.sample_rate)
+        await self._play(LoopPlayer(clip, seconds), barge_in=False)
+
+    async def next_digit(self, timeout: float) -> str | None:
+        never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        try:
+            return await self._until(never, digits=True, timeout=timeout)
+        finally:
+            never.cancel()
+
+    def take_digit(self) -> str | None:
+        return self._digits.pop(0) if self._digits else None
+
+    def clear_digits(self) -> None:
+        self._digits.clear()
+
+    async def beep(self) -> None:
+        await self._play(ClipPlayer(beep_clip(self.call.sample_rate)), barge_in=False)
+
+    async def record_message(self, request: RecordingRequest) -> StoredMessage | None:
+        self._check()
+        rate = self.call.sample_rate
+        meta = MessageMeta(
+            id=f"{self._clock.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+            created_at=self._clock.now().isoformat(),
+            caller=self.caller,
+            caller_name=self.caller_name,
+            called=self.call.called,
+            team=request.team,
+            mode=request.mode,
+            node=request.node,
+            rate=rate,
+            email=list(request.email) if request.email else None,
+        )
+        try:
+            path = self._messages.begin(meta)
+            recorder = Recorder(path, rate, request.max_seconds, request.silence_seconds, self._silence_dbfs)
+        except OSError as err:
+            log.error("call %s: cannot start recording: %s", self.call_id, err)
+            return None
+        self.call.set_sink(recorder)
+        reason = "hangup"
+        try:
+            while not recorder.done.done():
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._digit_waiter = waiter
+                await asyncio.wait({recorder.done, self.call.ended, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                self._digit_waiter = None
+                if self.call.ended.done():
+                    recorder.stop("hangup")
+                for digit in self._digits:
+                    if digit in request.end_digits:
+                        recorder.stop("digit")
+                self._digits.clear()
+            reason = recorder.done.result()
+        finally:
+            self.call.set_sink(None)
+        return await asyncio.shield(self._store(recorder, meta, reason))
+
+    async def _store(self, recorder: Recorder, meta: MessageMeta, reason: str) -> StoredMessage | None:
+        loop = asyncio.get_running_loop()
+        try:
+            duration_ms = await loop.run_in_executor(None, recorder.finish, reason == "silence")
+        except OSError as err:
+            log.error("call %s: recording %s could not be finished: %s", self.call_id, meta.id, err)
+            return None
+        if duration_ms < MIN_MESSAGE_MS or not recorder.heard_voice:
+            log.info("call %s: discarding empty recording (%d ms, %s)", self.call_id, duration_ms, reason)
+            self._messages.discard(meta.id)
+            return None
+        try:
+            await self._messages.commit(meta, duration_ms)
+        except (StoreError, OSError) as err:
+            # The WAV and its sidecar stay in the spool; recovery commits them later.
+            log.error("call %s: message %s kept in spool, not yet stored: %s", self.call_id, meta.id, err)
+        log.info("call %s: recorded message %s (%d ms, ended by %s)", self.call_id, meta.id, duration_ms, reason)
+        return StoredMessage(meta.id, duration_ms)
+
+    async def bridge(self, leg: object) -> None:
+        """Audio both ways between the caller and the agent's leg, DTMF passed on."""
+        other = cast(Call, leg)
+        to_agent = Resampling(FrameQueue(), other.sample_rate)
+        to_caller = Resampling(FrameQueue(), self.call.sample_rate)
+        self.call.set_sink(to_agent)
+        other.set_source(to_agent)
+        other.set_sink(to_caller)
+        self.call.set_source(to_caller)
+        self.call.on_digit(other.send_digit)
+        other.on_digit(self.call.send_digit)
+        try:
+            await asyncio.wait({self.call.ended, other.ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.call.on_digit(self._on_digit)
+            for c in (self.call, other):
+                c.set_source(None)
+                c.set_sink(None)
+            with contextlib.suppress(Exception):
+                await other.hangup()
+        self._check()
+
+    async def hangup(self) -> None:
+        await self.call.hangup()
+
+
+class Resampling:
+    """A FrameQueue that converts between 8 and 16 kHz on the way."""
+
+    def __init__(self, queue: FrameQueue, rate: int) -> None:
+        self.queue = queue
+        self.rate = rate
+
+    def write(self, frame: Frame) -> None:
+        self.queue.write(frame if frame.rate == self.rate else convert_frame(frame, self.rate))
+
+    def read(self) -> Frame | None:
+        return self.queue.read()

@@ -1,0 +1,113 @@
+"""The ``zentrale`` command: serve, check-config, switch."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from zentrale import __version__
+from zentrale.config import load_config
+from zentrale.core.modes import parse_mode
+from zentrale.errors import ConfigError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {}
+    if args.data_dir:
+        overrides["data_dir"] = str(Path(args.data_dir).resolve())
+    if args.sip_port is not None:
+        overrides["sip.port"] = args.sip_port
+    if args.http_port is not None:
+        overrides["http.port"] = args.http_port
+    if args.http_bind:
+        overrides["http.bind"] = args.http_bind
+    try:
+        config = load_config(Path(args.config) if args.config else None, overrides)
+    except ConfigError:
+        return 2
+    if not config.data_dir.is_absolute():
+        base = Path(args.config).resolve().parent if args.config else Path.cwd()
+        config.data_dir = (base / config.data_dir).resolve()
+    from zentrale.app import App  # imported late: check-config stays light
+
+    async def main() -> None:
+        app = App(config)
+        await app.run()
+
+    try:
+        asyncio.run(main())
+    except ConfigError:
+        return 2
+    except OSError:
+        return 1
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return 2
+    try:
+        if "nodes:" in text or '"nodes"' in text:
+            parse_mode(text, str(path))
+        else:
+            load_config(path)
+    except ConfigError:
+        return 1
+    return 0
+
+
+def _switch(args: argparse.Namespace) -> int:
+    body = json.dumps({"on": args.state == "on", "by": args.by}).encode()
+    url = f"{args.url.rstrip('/')}/api/switches/{args.switch}"
+    request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            json.loads(response.read())
+    except urllib.error.HTTPError:
+        return 1
+    except urllib.error.URLError:
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zentrale", description="Zentrale hotline appliance")
+    parser.add_argument("--version", action="version", version=f"zentrale {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the daemon in the foreground")
+    serve.add_argument("--config", help="configuration file (default: the demo hotline)")
+    serve.add_argument("--data-dir", help="data folder (database, messages, modes)")
+    serve.add_argument("--sip-port", type=int, help="SIP port (UDP and TCP)")
+    serve.add_argument("--http-port", type=int, help="web/API port")
+    serve.add_argument("--http-bind", help="web/API address (default 127.0.0.1)")
+    serve.set_defaults(func=_serve)
+
+    check = sub.add_parser("check-config", help="validate a configuration file or a mode document")
+    check.add_argument("file")
+    check.set_defaults(func=_check_config)
+
+    switch = sub.add_parser("switch", help="flip a manual-control switch of the running daemon")
+    switch.add_argument("switch", help="switch id, e.g. sap_outage")
+    switch.add_argument("state", choices=["on", "off"])
+    switch.add_argument("--by", default="cli", help="name for the audit log")
+    switch.add_argument("--url", default="http://127.0.0.1:8080", help="the daemon's HTTP address")
+    switch.set_defaults(func=_switch)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return int(args.func(args))

@@ -1,0 +1,150 @@
+"""The configuration file: one YAML document, validated once at start-up.
+
+A bad file makes ``zentrale serve`` and ``zentrale check-config`` exit
+non-zero before any port is opened, naming the file, the field and what is
+wrong. Every field has a description; ``docs/configuration.md`` lists them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from zentrale.errors import ConfigError
+
+DEMO_DIR = Path(__file__).parent / "demo"
+LAN_NETWORKS = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fe80::/10"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Registration(_Section):
+    """Register the box as a phone of a PBX or trunk (digest auth)."""
+
+    registrar: str = Field(description="host or host:port of the registrar, e.g. fritz.box or 192.168.178.1")
+    user: str = Field(description="the account's user name (extension)")
+    password: str = Field("", description="digest password")
+    auth_user: str | None = Field(None, description="authentication user if different from user")
+    domain: str | None = Field(None, description="SIP domain (default: the registrar's host)")
+    expires: int = Field(300, ge=60, le=86400, description="seconds")
+    transport: Literal["udp", "tcp"] = "udp"
+
+
+class SipConfig(_Section):
+    bind: str = Field("0.0.0.0", description="address the SIP and RTP sockets listen on")
+    port: int = Field(5060, ge=0, le=65535, description="SIP port (UDP and TCP)")
+    udp: bool = True
+    tcp: bool = True
+    public_address: str | None = Field(None, description="address put into Contact and SDP (default: detected)")
+    numbers: list[str] = Field(["*"], description="hotline numbers answered; '*' answers any number")
+    allowed_peers: list[str] = Field(
+        default_factory=lambda: list(LAN_NETWORKS),
+        description="networks (CIDR) whose INVITEs are answered; the registrar is always allowed",
+    )
+    codecs: list[Literal["G722", "PCMA", "PCMU"]] = Field(
+        ["G722", "PCMA", "PCMU"], description="codecs offered/accepted (the caller's order wins)"
+    )
+    rtp_ports: tuple[int, int] = Field((10000, 20000), description="RTP port range")
+    rtp_timeout: float = Field(60, ge=0, description="hang up when no RTP arrives for this long (0: never)")
+    symmetric_rtp: bool = Field(True, description="send RTP back to where it comes from (NAT)")
+    user_agent: str = "Zentrale"
+    registration: Registration | None = None
+
+    @field_validator("allowed_peers")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not a network like 192.168.0.0/16") from None
+        return value
+
+    @model_validator(mode="after")
+    def _ports(self) -> SipConfig:
+        low, high = self.rtp_ports
+        if not 1024 <= low < high <= 65535 or high - low < 20:
+            raise ValueError("rtp_ports must be a range like [10000, 20000]")
+        return self
+
+
+class HttpConfig(_Section):
+    bind: str = Field("127.0.0.1", description="address of the web page and API")
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class Team(_Section):
+    id: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$")
+    name: str
+    distribution: Literal["pull", "auto"] = Field("pull", description="pull: agents take calls; auto: ring agents")
+    strategy: Literal["longest_idle", "round_robin", "linear", "ring_all"] = "longest_idle"
+    ring_timeout: float = Field(20, gt=0, le=120)
+    wrap_up: float = Field(10, ge=0, le=600)
+    email: list[str] = Field(default_factory=list, description="distribution list for messages")
+
+
+class VoicemailConfig(_Section):
+    silence_dbfs: float = Field(-45, le=-20, ge=-80, description="below this level a frame counts as silence")
+
+
+class Config(_Section):
+    data_dir: Path = Field(Path("/var/lib/zentrale"), description="SQLite database, messages, modes, prompts")
+    sip: SipConfig = Field(default_factory=SipConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    teams: list[Team] = Field(default_factory=list)
+    active_mode: str = Field("hotline", description="mode activated on first start")
+    prompt_dirs: list[Path] = Field(default_factory=list, description="extra prompt folders (searched first)")
+    voicemail: VoicemailConfig = Field(default_factory=VoicemailConfig)
+    language: Literal["de", "en"] = "de"
+
+    def team(self, team_id: str) -> Team | None:
+        return next((t for t in self.teams if t.id == team_id), None)
+
+    @property
+    def modes_dir(self) -> Path:
+        return self.data_dir / "modes"
+
+    @property
+    def prompt_folders(self) -> list[Path]:
+        return [*self.prompt_dirs, self.data_dir / "prompts", DEMO_DIR / "prompts", DEMO_DIR / "music"]
+
+
+def parse_config(text: str, source: str, overrides: dict[str, object] | None = None) -> Config:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        raise ConfigError(source, where, f"not valid YAML: {getattr(err, 'problem', err)}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(source, "", "the configuration must be a mapping")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
+        raise ConfigError(source, path, first["msg"] + more) from err
+
+
+def load_config(path: Path | None, overrides: dict[str, object] | None = None) -> Config:
+    """Read the file (None: the demo configuration) and apply command-line overrides."""
+    if path is None:
+        path = DEMO_DIR / "config.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(str(path), "", f"cannot read: {err.strerror}") from err
+    return parse_config(text, str(path), overrides)

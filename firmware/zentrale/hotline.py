@@ -1,0 +1,151 @@
+"""The hotline's use cases, one facade for the web API, the CLI and the front panel.
+
+Activating a mode, flipping a switch, listing waiting calls and messages:
+each operation validates, changes the domain state, persists and audits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from zentrale.config import Config
+from zentrale.core.clock import Clock
+from zentrale.core.events import EventBus, ModeActivated
+from zentrale.core.modes import Mode, check_mode, dump_mode, parse_mode
+from zentrale.core.queues import QueueBoard
+from zentrale.core.switches import ManualControl
+from zentrale.errors import ModeError, NotFound
+from zentrale.media.library import AudioLibrary
+from zentrale.store.messages import MessageRepository
+from zentrale.store.state import CallLogRepository, StateRepository
+
+log = logging.getLogger(__name__)
+
+
+class ModeFiles:
+    """Mode documents as files ``<name>.yaml`` in the data folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, name: str) -> Path:
+        for ext in (".yaml", ".yml", ".json"):
+            candidate = self.folder / f"{name}{ext}"
+            if candidate.is_file():
+                return candidate
+        raise NotFound(f"no mode '{name}' in {self.folder}")
+
+    def names(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+
+    def load(self, name: str) -> Mode:
+        path = self.path(name)
+        return parse_mode(path.read_text(encoding="utf-8"), str(path))
+
+    def save(self, name: str, mode: Mode) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{name}.yaml"
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(dump_mode(mode), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+class Hotline:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        clock: Clock,
+        events: EventBus,
+        queues: QueueBoard,
+        control: ManualControl,
+        library: AudioLibrary,
+        modes: ModeFiles,
+        state: StateRepository,
+        messages: MessageRepository,
+        call_log: CallLogRepository,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.events = events
+        self.queues = queues
+        self.control = control
+        self.library = library
+        self.modes = modes
+        self.state = state
+        self.messages = messages
+        self.call_log = call_log
+        self.mode: Mode | None = None
+        self.mode_name: str | None = None
+
+    def validate(self, mode: Mode, source: str) -> None:
+        """Refuse a mode whose prompts or teams do not exist here."""
+        problems = [
+            p
+            for p in check_mode(mode, prompts=self.library.names(), teams=[t.id for t in self.config.teams])
+            if p.severity == "error"
+        ]
+        if problems:
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise ModeError(source, problems[0].path, problems[0].message + more)
+
+    async def activate(self, name: str, by: str) -> Mode:
+        """Load, validate and pre-decode a mode, then make it active. A broken
+        document raises ModeError and the active mode keeps running."""
+        mode = self.modes.load(name)
+        self.validate(mode, str(self.modes.path(name)))
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.library.preload, mode.prompts())
+        self.mode, self.mode_name = mode, name
+        await self.state.set_setting("active_mode", name)
+        await self.state.audit(self.clock.now(), by, "mode.activate", name)
+        self.events.publish(ModeActivated(name, by))
+        log.info("mode '%s' (%s) is active", name, mode.name)
+        return mode
+
+    def switch_list(self) -> list[dict[str, Any]]:
+        if self.mode is None:
+            return []
+        out = []
+        for switch in self.mode.switches:
+            st = self.control.state(switch.id)
+            out.append(
+                {
+                    "id": switch.id,
+                    "label": switch.label,
+                    "label_en": switch.label_en or switch.label,
+                    "tab": switch.tab,
+                    "front_panel": switch.front_panel,
+                    "on": st.on,
+                    "since": st.since.isoformat() if st.since else None,
+                    "by": st.by,
+                    "replaces": [r.node for r in switch.replaces],
+                }
+            )
+        return out
+
+    async def set_switch(self, switch_id: str, on: bool, by: str) -> dict[str, Any]:
+        if self.mode is None or switch_id not in {s.id for s in self.mode.switches}:
+            raise NotFound(f"the active mode has no switch '{switch_id}'")
+        before = self.control.is_on(switch_id)
+        state = self.control.set(switch_id, on, by)
+        await self.state.save_switch(state)
+        if before != on:
+            await self.state.audit(self.clock.now(), by, "switch.on" if on else "switch.off", switch_id)
+        return next(s for s in self.switch_list() if s["id"] == switch_id)
+
+    async def toggle_front_panel_switch(self, by: str = "front panel") -> dict[str, Any] | None:
+        """The front-panel button: toggle the mode's front-panel switch (or the first one)."""
+        if self.mode is None or not self.mode.switches:
+            return None
+        switch = next((s for s in self.mode.switches if s.front_panel), self.mode.switches[0])
+        return await self.set_switch(switch.id, not self.control.is_on(switch.id), by)
+
+    def waiting_calls(self, team: str | None = None) -> list[dict[str, Any]]:
+        return [self.queues.snapshot(e) for e in self.queues.entries(team)]

@@ -1,0 +1,1 @@
+"""Lines: the Line/Call ports (``base``) and their drivers (sip, modem, alsa)."""

@@ -1,0 +1,218 @@
+"""RTP for one call: a UDP socket, packets out on the media clock, packets in
+to a sink, RFC 4733 telephone-events both ways.
+
+The send path runs on every 20 ms tick for every call, so it is kept lean:
+prompts and music carry their G.711 payloads pre-encoded (``Frame.encoded``)
+and a packet costs one ``struct.pack`` and one ``sendto``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import socket
+import struct
+from collections.abc import Callable
+
+from zentrale.lines.sip.sdp import Negotiated
+from zentrale.media.clock import MediaClock
+from zentrale.media.codecs import Codec
+from zentrale.media.frames import Frame, FrameSink, FrameSource, bytes_per_frame, silence
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct("!BBHII")
+DTMF_EVENTS = "0123456789*#ABCD"
+DTMF_CODES = {d: i for i, d in enumerate(DTMF_EVENTS)}
+
+
+class PortPool:
+    """Even RTP ports from a range, bound on demand."""
+
+    def __init__(self, host: str, low: int, high: int) -> None:
+        self.host = host
+        self.low = low + (low % 2)
+        self.high = high
+
+    async def bind(
+        self, protocol_factory: Callable[[], asyncio.DatagramProtocol]
+    ) -> tuple[asyncio.DatagramTransport, int]:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        for _ in range(50):
+            port = random.randrange(self.low, self.high, 2)
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    protocol_factory, local_addr=(self.host, port), family=family
+                )
+            except OSError:
+                continue
+            return transport, port  # type: ignore[return-value]
+        raise OSError(f"no free RTP port in {self.low}-{self.high}")
+
+
+class RtpStream(asyncio.DatagramProtocol):
+    def __init__(self, clock: MediaClock, *, symmetric: bool = True) -> None:
+        self._clock = clock
+        self._symmetric = symmetric
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local_port = 0
+        self.remote: tuple[str, int] | None = None
+        self.codec: Codec | None = None
+        self.payload_type = 0
+        self.dtmf_pt: int | None = None
+        self.sending = False
+        self.rate = 8000
+        self.source: FrameSource | None = None
+        self.sink: FrameSink | None = None
+        self.on_dtmf: Callable[[str], None] | None = None
+        self.on_first_packet: Callable[[], None] | None = None
+        self._ssrc = secrets.randbits(32)
+        self._seq = secrets.randbits(16)
+        self._ts = secrets.randbits(32)
+        self._marker = True
+        self._tick_key: int | None = None
+        self._latched = False
+        self._last_dtmf_ts: int | None = None
+        self._rx_buffer = bytearray()
+        self._dtmf_out: list[bytes] = []
+        self._dtmf_ts = 0
+        self._dtmf_first = False
+        self._dtmf_len = 0
+        self._ts_step = 160
+        self.sent = 0
+        self.received = 0
+
+    # --- set-up ------------------------------------------------------------------
+
+    async def open(self, ports: PortPool) -> None:
+        self.transport, self.local_port = await ports.bind(lambda: self)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def configure(self, neg: Negotiated, codec: Codec) -> None:
+        """Apply (re-)negotiated media; keeps SSRC, sequence and timestamp running."""
+        self.codec = codec
+        self.payload_type = neg.payload_type
+        self.dtmf_pt = neg.dtmf_payload_type
+        self.rate = neg.codec.sample_rate
+        self._ts_step = neg.codec.rtp_clock // 50  # we always send 20 ms packets
+        new_remote = (neg.remote_host, neg.remote_port)
+        if self.remote is None or (new_remote != self.remote and not self._latched):
+            self.remote = new_remote
+        elif new_remote[0] != self.remote[0] and neg.remote_port:
+            self.remote = new_remote  # moved by a re-INVITE
+            self._latched = False
+        self.sending = neg.sends
+        if not self.sending:
+            self._marker = True
+
+    def start(self) -> None:
+        if self._tick_key is None:
+            self._tick_key = self._clock.add(self.tick)
+
+    def close(self) -> None:
+        if self._tick_key is not None:
+            self._clock.remove(self._tick_key)
+            self._tick_key = None
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        self.source = None
+        self.sink = None
+
+    # --- sending (every tick) ----------------------------------------------------
+
+    def tick(self) -> None:
+        source = self.source
+        frame = source.read() if source is not None else None
+        if self._dtmf_out:
+            payload = self._dtmf_out.pop(0)
+            self._send(payload, self.dtmf_pt or 101, self._dtmf_ts, marker=self._dtmf_first)
+            self._dtmf_first = False
+            if not self._dtmf_out:
+                self._ts += self._ts_step * self._dtmf_len
+            return
+        if not self.sending or self.codec is None:
+            self._ts += self._ts_step
+            return
+        if frame is None or frame.rate != self.rate:
+            frame = silence(self.rate)
+        self._send(frame.encoded(self.codec), self.payload_type, self._ts, marker=self._marker)
+        self._marker = False
+        self._ts += self._ts_step
+
+    def _send(self, payload: bytes, pt: int, ts: int, *, marker: bool) -> None:
+        if self.transport is None or self.remote is None:
+            return
+        header = _HEADER.pack(0x80, pt | (0x80 if marker else 0), self._seq, ts & 0xFFFFFFFF, self._ssrc)
+        self._seq = (self._seq + 1) & 0xFFFF
+        self.transport.sendto(header + payload, self.remote)
+        self.sent += 1
+
+    def send_dtmf(self, digit: str, duration_ms: int = 100) -> None:
+        """Queue one RFC 4733 event: packets every 20 ms, the end packet three times."""
+        if self.dtmf_pt is None or digit.upper() not in DTMF_CODES or self._dtmf_out:
+            return
+        code = DTMF_CODES[digit.upper()]
+        steps = max(1, duration_ms // 20)
+        packets = []
+        for i in range(1, steps + 1):
+            end = i == steps
+            dur = i * self._ts_step
+            packets.extend([struct.pack("!BBH", code, (0x80 if end else 0) | 10, dur)] * (3 if end else 1))
+        self._dtmf_out = packets
+        self._dtmf_ts = self._ts
+        self._dtmf_first = True
+        self._dtmf_len = steps
+
+    # --- receiving ---------------------------------------------------------------
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int] | tuple[str, int, int, int]) -> None:
+        if len(data) < 12 or data[0] >> 6 != 2:
+            return
+        self.received += 1
+        if self.received == 1 and self.on_first_packet is not None:
+            self.on_first_packet()
+        pt = data[1] & 0x7F
+        cc = data[0] & 0x0F
+        offset = 12 + 4 * cc
+        if data[0] & 0x10 and len(data) >= offset + 4:  # header extension
+            offset += 4 + 4 * struct.unpack_from("!H", data, offset + 2)[0]
+        payload = data[offset:]
+        if data[0] & 0x20 and payload:  # padding
+            payload = payload[: -payload[-1]]
+        if self._symmetric and not self._latched and pt == self.payload_type:
+            self._latched = True
+            src = (addr[0], addr[1])
+            if src != self.remote:
+                log.debug("rtp: latching to %s:%d", *src)
+                self.remote = src
+        if pt == self.dtmf_pt and self.dtmf_pt is not None:
+            self._telephone_event(payload, struct.unpack_from("!I", data, 4)[0])
+        elif pt == self.payload_type and self.codec is not None and self.sink is not None:
+            self._audio(self.codec.decode(payload))
+
+    def _audio(self, pcm: bytes) -> None:
+        size = bytes_per_frame(self.rate)
+        if len(pcm) == size and not self._rx_buffer:
+            if self.sink is not None:
+                self.sink.write(Frame(pcm, self.rate))
+            return
+        self._rx_buffer += pcm  # other packet times: re-cut into 20 ms frames
+        while len(self._rx_buffer) >= size and self.sink is not None:
+            self.sink.write(Frame(bytes(self._rx_buffer[:size]), self.rate))
+            del self._rx_buffer[:size]
+
+    def _telephone_event(self, payload: bytes, ts: int) -> None:
+        # RFC 4733 §2.5.2.1: a new timestamp starts a new event; report it at once
+        # (not at its end) so a prompt stops quickly; ignore retransmitted packets.
+        if len(payload) < 4 or ts == self._last_dtmf_ts:
+            return
+        self._last_dtmf_ts = ts
+        code = payload[0]
+        if code < len(DTMF_EVENTS) and self.on_dtmf is not None:
+            self.on_dtmf(DTMF_EVENTS[code])

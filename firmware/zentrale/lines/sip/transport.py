@@ -1,0 +1,310 @@
+"""SIP over UDP and TCP (RFC 3261 §18) on one asyncio loop.
+
+Requests get ``received``/``rport`` stamped into their top Via (RFC 3581);
+responses go back the way §18.2.2 says, which for a request that came over
+TCP is the same connection. Addresses in Via are never resolved by DNS:
+a response goes to an IP literal or to the packet's source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from zentrale.lines.sip.message import SipMessage, SipParseError, SipRequest, parse_message, parse_via
+
+log = logging.getLogger(__name__)
+
+MAX_TCP_HEADER = 16 * 1024
+MAX_TCP_BODY = 64 * 1024
+TCP_IDLE_SECONDS = 600
+MAX_TCP_CONNECTIONS = 512
+
+
+@dataclass(eq=False)
+class TcpConnection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    remote: tuple[str, int]
+    local: tuple[str, int]
+    closed: bool = False
+
+    def write(self, data: bytes) -> None:
+        if self.closed or self.writer.is_closing():
+            raise ConnectionError(f"TCP connection to {self.remote} is closed")
+        self.writer.write(data)
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Where a message came from, or where one goes."""
+
+    transport: str  # "udp" | "tcp"
+    host: str
+    port: int
+    conn: TcpConnection | None = field(default=None, compare=False)
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+
+Handler = Callable[[SipMessage | SipParseError, Peer], None]
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def stamp_via(request: SipRequest, peer: Peer) -> None:
+    """Add received= and fill rport= in the top Via (RFC 3261 §18.2.1, RFC 3581 §4)."""
+    for i, (name, value) in enumerate(request.headers):
+        if name != "Via":
+            continue
+        first, sep, rest = value.partition(",")  # only the topmost value
+        via = parse_via(first)
+        if via.host.strip("[]") != peer.host:
+            via.params["received"] = peer.host
+        if "rport" in via.params:
+            via.params["rport"] = str(peer.port)
+        request.headers[i] = (name, str(via) + (sep + rest if sep else ""))
+        return
+
+
+def response_peer(message: SipMessage, source: Peer | None) -> Peer | None:
+    """Where a response to ``message`` goes (RFC 3261 §18.2.2, RFC 3581 §4)."""
+    if source is not None and source.transport == "tcp":
+        return source
+    try:
+        via = message.top_via
+    except SipParseError:
+        return source
+    host = via.params.get("received") or via.host
+    rport = via.params.get("rport")
+    port = int(rport) if rport and rport.isdigit() else (via.port or 5060)
+    if not is_ip(host):
+        return source  # never resolve names found in a message
+    return Peer("udp", host.strip("[]"), port)
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, owner: SipTransport) -> None:
+        self.owner = owner
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int] | tuple[str, int, int, int]) -> None:
+        self.owner.received(data, Peer("udp", addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("udp: %s", exc)  # ICMP port unreachable from a gone peer
+
+
+class SipTransport:
+    """One UDP socket and one TCP listener on the same port."""
+
+    def __init__(self, host: str, port: int, handler: Handler, *, udp: bool = True, tcp: bool = True) -> None:
+        self.host = host
+        self.port = port
+        self.handler = handler
+        self.use_udp = udp
+        self.use_tcp = tcp
+        self._udp: _Udp | None = None
+        self._server: asyncio.Server | None = None
+        self._conns: dict[tuple[str, int], TcpConnection] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.dropped = 0  # unparseable messages
+        self.received_count = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        if self.use_udp:
+            _, proto = await loop.create_datagram_endpoint(
+                lambda: _Udp(self), local_addr=(self.host, self.port), family=family
+            )
+            self._udp = proto
+            if self.port == 0 and proto.transport is not None:
+                self.port = proto.transport.get_extra_info("sockname")[1]
+        if self.use_tcp:
+            self._server = await asyncio.start_server(
+                self._serve, self.host, self.port, family=family, reuse_address=True
+            )
+
+    async def stop(self) -> None:
+        if self._udp and self._udp.transport:
+            self._udp.transport.close()
+        if self._server:
+            self._server.close()
+        for conn in list(self._conns.values()):
+            conn.writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server:
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+    # --- receiving ---------------------------------------------------------------
+
+    def received(self, data: bytes, peer: Peer) -> None:
+        self.received_count += 1
+        if not data.strip(b"\r\n"):
+            return  # keep-alive (RFC 5626 §4.4.1)
+        try:
+            msg = parse_message(data, stream=peer.transport == "tcp")
+        except SipParseError as err:
+            if err.message is None or err.status is None:
+                self.dropped += 1
+                log.info("sip: dropped unparseable message from %s:%d: %s", peer.host, peer.port, err.reason)
+            if err.message is not None and err.status is not None and isinstance(err.message, SipRequest):
+                with contextlib.suppress(SipParseError):
+                    stamp_via(err.message, peer)
+            self.handler(err, peer)
+            return
+        if isinstance(msg, SipRequest):
+            stamp_via(msg, peer)
+        self.handler(msg, peer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        remote = writer.get_extra_info("peername")
+        local = writer.get_extra_info("sockname")
+        if len(self._conns) >= MAX_TCP_CONNECTIONS:
+            log.warning("sip: too many TCP connections, refusing %s", remote)
+            writer.close()
+            return
+        conn = TcpConnection(reader, writer, (remote[0], remote[1]), (local[0], local[1]))
+        await self._read_loop(conn)
+
+    async def _read_loop(self, conn: TcpConnection) -> None:
+        self._conns[conn.remote] = conn
+        peer = Peer("tcp", conn.remote[0], conn.remote[1], conn)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)  # type: ignore[arg-type]
+        try:
+            while True:
+                async with asyncio.timeout(TCP_IDLE_SECONDS):
+                    data = await _read_framed(conn.reader)
+                if data is None:
+                    break
+                self.received(data, peer)
+        except FramingError as err:
+            log.info("sip: tcp %s: %s; answering and closing", conn.remote, err)
+            self.received(err.head, peer)  # the parser refuses it with 400
+            with contextlib.suppress(ConnectionError):
+                await conn.writer.drain()
+        except (
+            TimeoutError,
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ) as err:
+            log.debug("sip: tcp %s closed: %r", conn.remote, err)
+        finally:
+            conn.closed = True
+            if self._conns.get(conn.remote) is conn:
+                del self._conns[conn.remote]
+            conn.writer.close()
+            if task is not None:
+                self._tasks.discard(task)  # type: ignore[arg-type]
+
+    # --- sending -----------------------------------------------------------------
+
+    def send(self, message: SipMessage, peer: Peer) -> None:
+        data = message.to_bytes()
+        if peer.transport == "udp":
+            if self._udp is None or self._udp.transport is None:
+                raise ConnectionError("UDP is not enabled")
+            self._udp.transport.sendto(data, peer.addr)
+            return
+        conn = peer.conn if peer.conn is not None and not peer.conn.closed else self._conns.get(peer.addr)
+        if conn is not None and not conn.closed:
+            conn.write(data)
+            return
+        self._spawn(self._connect_and_send(peer, data))
+
+    async def connect(self, host: str, port: int) -> TcpConnection:
+        existing = self._conns.get((host, port))
+        if existing is not None and not existing.closed:
+            return existing
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+        local = writer.get_extra_info("sockname")
+        conn = TcpConnection(reader, writer, (host, port), (local[0], local[1]))
+        self._conns[(host, port)] = conn
+        self._spawn(self._read_loop(conn))
+        return conn
+
+    async def _connect_and_send(self, peer: Peer, data: bytes) -> None:
+        try:
+            conn = await self.connect(peer.host, peer.port)
+            conn.write(data)
+        except (OSError, TimeoutError) as err:
+            log.warning("sip: cannot send over TCP to %s:%d: %s", peer.host, peer.port, err)
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def local_ip_for(self, host: str) -> str:
+        """The local address the kernel would use to reach ``host`` (no packet is sent)."""
+        if self.host not in ("0.0.0.0", "::", ""):
+            return self.host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            try:
+                s.connect((host, 9))
+                return str(s.getsockname()[0])
+            except OSError:
+                return "127.0.0.1"
+
+
+class FramingError(ValueError):
+    """The stream cannot be framed any further; ``head`` is answered, then the connection closes."""
+
+    def __init__(self, head: bytes, reason: str) -> None:
+        super().__init__(reason)
+        self.head = head
+
+
+async def _read_framed(reader: asyncio.StreamReader) -> bytes | None:
+    """One message from a stream, framed by Content-Length (RFC 3261 §18.3)."""
+    head = bytearray()
+    while True:
+        line = await reader.readline()
+        if not line:
+            return None
+        if not head and line in (b"\r\n", b"\n"):
+            continue  # CRLF keep-alives between messages (RFC 3261 §7.5, RFC 5626 §4.4.1)
+        head += line
+        if len(head) > MAX_TCP_HEADER:
+            raise ValueError("header section too large")
+        if head.endswith(b"\r\n\r\n") or head.endswith(b"\n\n"):
+            break
+    length = 0
+    for raw in bytes(head).split(b"\n")[1:]:
+        name, _, value = raw.partition(b":")
+        if name.strip().lower() in (b"content-length", b"l"):
+            value = value.strip()
+            if not value.isdigit():
+                raise FramingError(bytes(head), "bad Content-Length on a stream")
+            length = int(value)
+            break
+    if length > MAX_TCP_BODY:
+        raise FramingError(bytes(head), "body too large")
+    body = await reader.readexactly(length) if length else b""
+    return bytes(head) + body

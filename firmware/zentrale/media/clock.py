@@ -1,0 +1,82 @@
+"""The one media clock: a 20 ms tick that drives every outgoing stream.
+
+One timer for all calls instead of one per call keeps pacing tight and CPU
+low. Deadlines are absolute, so a late tick does not shift the next ones;
+after a long stall (> 5 ticks) the clock skips ahead instead of bursting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+
+from zentrale.media.frames import FRAME_MS
+
+log = logging.getLogger(__name__)
+
+Tick = Callable[[], None]
+
+
+class MediaClock:
+    def __init__(self, interval: float = FRAME_MS / 1000) -> None:
+        self.interval = interval
+        self._streams: dict[int, Tick] = {}
+        self._keys = itertools.count(1)
+        self._handle: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.ticks = 0
+        self.skipped = 0
+        self.max_late = 0.0
+        self.last_tick = 0.0  # loop time of the last tick (health/watchdog)
+
+    def add(self, tick: Tick) -> int:
+        key = next(self._keys)
+        self._streams[key] = tick
+        return key
+
+    def remove(self, key: int) -> None:
+        self._streams.pop(key, None)
+
+    @property
+    def streams(self) -> int:
+        return len(self._streams)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._deadline = self._loop.time() + self.interval
+        self.last_tick = self._loop.time()
+        self._handle = self._loop.call_at(self._deadline, self._tick)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def healthy(self, now: float) -> bool:
+        """True while ticks keep coming (used by the watchdog)."""
+        return self._handle is not None and now - self.last_tick < 1.0
+
+    def _tick(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        late = now - self._deadline
+        if late > self.max_late:
+            self.max_late = late
+        self.ticks += 1
+        self.last_tick = now
+        for tick in list(self._streams.values()):
+            try:
+                tick()
+            except Exception:
+                log.exception("media stream tick failed")
+        self._deadline += self.interval
+        now = self._loop.time()
+        if now - self._deadline > 5 * self.interval:
+            missed = int((now - self._deadline) / self.interval)
+            self.skipped += missed
+            self._deadline += missed * self.interval
+            log.warning("media clock stalled, skipped %d ticks", missed)
+        self._handle = self._loop.call_at(self._deadline, self._tick)

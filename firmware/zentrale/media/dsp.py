@@ -1,0 +1,73 @@
+"""Small signal helpers on PCM16 frames (numpy)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from zentrale.media.frames import Frame
+
+Samples = npt.NDArray[np.float64]
+
+
+def to_float(pcm: bytes) -> Samples:
+    return np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
+
+
+def to_pcm(samples: Samples) -> bytes:
+    clipped = np.clip(np.round(samples * 32767.0), -32768, 32767)
+    return clipped.astype("<i2").tobytes()
+
+
+def rms_dbfs(pcm: bytes) -> float:
+    """Level of a frame in dBFS (-120 for digital silence)."""
+    if not pcm:
+        return -120.0
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    mean_square = float(np.dot(x, x)) / len(x)
+    if mean_square <= 0:
+        return -120.0
+    return 10 * math.log10(mean_square / (32768.0 * 32768.0))
+
+
+def tone(freq: float, seconds: float, rate: int, level_dbfs: float = -10.0, fade_ms: float = 5.0) -> bytes:
+    """A sine tone with short fades (no clicks)."""
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    amp = 10 ** (level_dbfs / 20)
+    x = amp * np.sin(2 * np.pi * freq * t)
+    fade = min(n // 2, int(rate * fade_ms / 1000))
+    if fade:
+        ramp = np.linspace(0.0, 1.0, fade)
+        x[:fade] *= ramp
+        x[-fade:] *= ramp[::-1]
+    return to_pcm(x)
+
+
+def resample(samples: Samples, src_rate: int, dst_rate: int) -> Samples:
+    """Band-limited resampling: windowed-sinc low-pass, then interpolation.
+
+    Good enough for speech and music on the telephone: the low-pass cuts at
+    0.45 of the lower rate, so the linear interpolation adds little error.
+    """
+    if src_rate == dst_rate or len(samples) == 0:
+        return samples
+    if dst_rate < src_rate:
+        cutoff = 0.45 * dst_rate / src_rate  # cycles per sample at the source rate
+        taps = 63
+        n = np.arange(taps) - (taps - 1) / 2
+        kernel = 2 * cutoff * np.sinc(2 * cutoff * n) * np.blackman(taps)
+        kernel /= kernel.sum()
+        samples = np.convolve(samples, kernel, mode="same")
+    duration = len(samples) / src_rate
+    n_out = round(duration * dst_rate)
+    positions = np.arange(n_out) * (src_rate / dst_rate)
+    return np.interp(positions, np.arange(len(samples)), samples)
+
+
+def convert_frame(frame: Frame, rate: int) -> Frame:
+    """One frame from 8 to 16 kHz or back (bridging legs with different codecs)."""
+    x = to_float(frame.pcm)
+    return Frame(to_pcm(resample(x, frame.rate, rate)), rate)

@@ -1,0 +1,74 @@
+"""Frames: 20 ms of mono PCM16 (little-endian) at 8 or 16 kHz.
+
+A frame can carry its encodings: prompts and music are decoded once and
+shared by all calls, so a G.711 payload is computed once per frame, not
+once per caller.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+FRAME_MS = 20
+FRAMES_PER_SECOND = 1000 // FRAME_MS
+
+
+def samples_per_frame(rate: int) -> int:
+    return rate * FRAME_MS // 1000
+
+
+def bytes_per_frame(rate: int) -> int:
+    return 2 * samples_per_frame(rate)
+
+
+class Encoder(Protocol):
+    name: str
+    stateless: bool
+
+    def encode(self, pcm: bytes) -> bytes: ...
+
+
+class Frame:
+    """One 20 ms frame; ``encoded`` caches stateless encodings (G.711)."""
+
+    __slots__ = ("_encoded", "pcm", "rate")
+
+    def __init__(self, pcm: bytes, rate: int) -> None:
+        self.pcm = pcm
+        self.rate = rate
+        self._encoded: dict[str, bytes] | None = None
+
+    def encoded(self, encoder: Encoder) -> bytes:
+        if not encoder.stateless:
+            return encoder.encode(self.pcm)
+        cache = self._encoded
+        if cache is None:
+            cache = self._encoded = {}
+        payload = cache.get(encoder.name)
+        if payload is None:
+            payload = cache[encoder.name] = encoder.encode(self.pcm)
+        return payload
+
+
+_SILENCE: dict[int, Frame] = {}
+
+
+def silence(rate: int) -> Frame:
+    """A shared frame of digital silence."""
+    frame = _SILENCE.get(rate)
+    if frame is None:
+        frame = _SILENCE[rate] = Frame(bytes(bytes_per_frame(rate)), rate)
+    return frame
+
+
+class FrameSource(Protocol):
+    """Something that gives a frame every tick of the media clock."""
+
+    def read(self) -> Frame | None:
+        """The next frame, or None when there is nothing to send (silence)."""
+
+
+class FrameSink(Protocol):
+    """Something that takes the frames a call receives."""
+
+    def write(self, frame: Frame) -> None: ...

@@ -1,0 +1,148 @@
+"""Prompt and music library: decoded once, shared by every call.
+
+Files are looked up by name (without extension) in a list of folders, the
+first folder winning, so a user's recording in the data folder overrides a
+shipped prompt of the same name. WAV is read directly; MP3/OGG/FLAC through
+ffmpeg when it is installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import threading
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from zentrale.errors import NotFound, ZentraleError
+from zentrale.media.dsp import resample, to_pcm
+from zentrale.media.frames import FRAME_MS, Frame, bytes_per_frame
+
+log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac")
+
+
+class AudioDecodeError(ZentraleError):
+    """A file is not audio we can read."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    rate: int
+    frames: tuple[Frame, ...]
+
+    @property
+    def duration(self) -> float:
+        return len(self.frames) * FRAME_MS / 1000
+
+
+def decode_file(path: Path) -> tuple[np.ndarray, int]:
+    """Mono float samples and their rate; raises AudioDecodeError."""
+    if path.suffix.lower() == ".wav":
+        try:
+            return _decode_wav(path)
+        except (wave.Error, EOFError, ValueError) as err:
+            if shutil.which("ffmpeg") is None:
+                raise AudioDecodeError(f"{path.name}: not a PCM WAV file ({err})") from err
+    return _decode_ffmpeg(path)
+
+
+def _decode_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path), "rb") as w:
+        channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+        raw = w.readframes(w.getnframes())
+    if width == 2:
+        x = np.frombuffer(raw, dtype="<i2").astype(np.float64) / 32768.0
+    elif width == 1:
+        x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float64) - 128.0) / 128.0
+    elif width == 4:
+        x = np.frombuffer(raw, dtype="<i4").astype(np.float64) / 2147483648.0
+    else:
+        raise ValueError(f"{width * 8}-bit samples are not supported")
+    if channels > 1:
+        x = x.reshape(-1, channels).mean(axis=1)
+    return x, rate
+
+
+def _decode_ffmpeg(path: Path, rate: int = 16000) -> tuple[np.ndarray, int]:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise AudioDecodeError(f"{path.name}: ffmpeg is needed to read {path.suffix} files")
+    proc = subprocess.run(
+        [ffmpeg, "-v", "error", "-nostdin", "-i", str(path), "-ac", "1", "-ar", str(rate), "-f", "s16le", "-"],
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    if proc.returncode != 0 or not proc.stdout:
+        reason = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no audio stream"]
+        raise AudioDecodeError(f"{path.name}: not audio ({reason[0]})")
+    return np.frombuffer(proc.stdout, dtype="<i2").astype(np.float64) / 32768.0, rate
+
+
+def make_clip(name: str, samples: np.ndarray, src_rate: int, rate: int) -> Clip:
+    pcm = to_pcm(resample(samples, src_rate, rate))
+    size = bytes_per_frame(rate)
+    if len(pcm) % size:
+        pcm += bytes(size - len(pcm) % size)
+    frames = tuple(Frame(pcm[i : i + size], rate) for i in range(0, len(pcm), size))
+    return Clip(name, rate, frames)
+
+
+def clip_from_pcm(name: str, pcm: bytes, rate: int) -> Clip:
+    size = bytes_per_frame(rate)
+    if len(pcm) % size:
+        pcm += bytes(size - len(pcm) % size)
+    return Clip(name, rate, tuple(Frame(pcm[i : i + size], rate) for i in range(0, len(pcm), size)))
+
+
+class AudioLibrary:
+    """Named prompts and music, decoded on first use (or preload) and cached."""
+
+    def __init__(self, folders: list[Path]) -> None:
+        self.folders = folders
+        self._clips: dict[tuple[str, int], Clip] = {}
+        self._lock = threading.Lock()  # preload runs in a worker thread
+
+    def path(self, name: str) -> Path:
+        for folder in self.folders:
+            for ext in AUDIO_EXTENSIONS:
+                candidate = folder / f"{name}{ext}"
+                if candidate.is_file():
+                    return candidate
+        raise NotFound(f"prompt '{name}' not found in {', '.join(str(f) for f in self.folders)}")
+
+    def names(self) -> set[str]:
+        found: set[str] = set()
+        for folder in self.folders:
+            if folder.is_dir():
+                found.update(p.stem for p in folder.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
+        return found
+
+    def clip(self, name: str, rate: int) -> Clip:
+        key = (name, rate)
+        clip = self._clips.get(key)
+        if clip is None:
+            samples, src_rate = decode_file(self.path(name))
+            clip = make_clip(name, samples, src_rate, rate)
+            with self._lock:
+                self._clips[key] = clip
+            log.debug("decoded %s at %d Hz: %.1f s", name, rate, clip.duration)
+        return clip
+
+    def preload(self, names: set[str], rates: tuple[int, ...] = (8000, 16000)) -> None:
+        for name in sorted(names):
+            for rate in rates:
+                self.clip(name, rate)
+
+    def forget(self, name: str) -> None:
+        """Drop cached decodings, e.g. after a prompt was replaced."""
+        with self._lock:
+            for key in [k for k in self._clips if k[0] == name]:
+                del self._clips[key]

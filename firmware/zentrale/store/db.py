@@ -1,0 +1,129 @@
+"""The database: one SQLite file (WAL, synchronous=FULL), one worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from zentrale.errors import StoreError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MIGRATIONS: list[str] = [
+    # 1: the foundation
+    """
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        caller TEXT NOT NULL,
+        caller_name TEXT,
+        called TEXT,
+        team TEXT,
+        mode TEXT,
+        node TEXT,
+        duration_ms INTEGER NOT NULL,
+        file TEXT NOT NULL,
+        rate INTEGER NOT NULL DEFAULT 8000,
+        status TEXT NOT NULL DEFAULT 'new',
+        status_by TEXT,
+        comment TEXT NOT NULL DEFAULT '',
+        email TEXT
+    );
+    CREATE INDEX messages_team ON messages(team, created_at);
+    CREATE TABLE switch_state (
+        switch_id TEXT PRIMARY KEY,
+        is_on INTEGER NOT NULL,
+        since TEXT,
+        by TEXT
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        who TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE call_log (
+        call_id TEXT PRIMARY KEY,
+        line TEXT,
+        caller TEXT,
+        caller_name TEXT,
+        called TEXT,
+        team TEXT,
+        started_at TEXT NOT NULL,
+        answered_at TEXT,
+        ended_at TEXT,
+        waited_s REAL,
+        answered_by TEXT,
+        talk_s REAL,
+        outcome TEXT,
+        message_id TEXT
+    );
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]
+
+
+class Database:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            log.info("database: migrating to schema %d", number)
+            conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        self._conn = conn
+
+    async def open(self) -> None:
+        await self.run_raw(self._open)
+
+    async def close(self) -> None:
+        def close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await self.run_raw(close)
+        self._executor.shutdown(wait=True)
+
+    async def run_raw(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the database thread."""
+
+        def call() -> T:
+            if self._conn is None:
+                raise StoreError("database is not open")
+            try:
+                return fn(self._conn)
+            except sqlite3.Error as err:
+                raise StoreError(f"database error: {err}") from err
+
+        return await self.run_raw(call)
+
+    async def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return await self.run(lambda c: [dict(r) for r in c.execute(sql, params).fetchall()])
+
+    async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        return await self.run(lambda c: c.execute(sql, params).rowcount)

@@ -1,0 +1,181 @@
+"""Voicemail messages: a WAV file and a row, made visible together.
+
+Order of a commit (each step survives a power cut):
+1. the recorder writes ``spool/<id>.wav.part`` and a ``spool/<id>.json`` sidecar;
+2. the finished file gets its header, is fsynced and renamed to ``spool/<id>.wav``;
+3. in one transaction: insert the row, move the file to ``messages/``, fsync, commit;
+4. the sidecar is removed.
+``recover`` at start-up finishes or cleans whatever a crash interrupted: a
+``.part`` file is salvaged into a complete message (its audio up to the
+crash) when it holds at least a second of audio, else removed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from zentrale.errors import NotFound
+from zentrale.media.recorder import salvage_part_file
+from zentrale.store.db import Database
+
+log = logging.getLogger(__name__)
+MIN_SALVAGE_MS = 1000
+
+
+@dataclass(frozen=True)
+class MessageMeta:
+    id: str
+    created_at: str
+    caller: str
+    caller_name: str | None
+    called: str
+    team: str | None
+    mode: str
+    node: str
+    rate: int
+    email: list[str] | None = None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class MessageRepository:
+    def __init__(self, db: Database, data_dir: Path) -> None:
+        self.db = db
+        self.spool = data_dir / "spool"
+        self.folder = data_dir / "messages"
+        self.on_commit: list[Any] = []  # hooks run inside the commit transaction (e.g. mail outbox)
+
+    def prepare(self) -> None:
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def part_path(self, message_id: str) -> Path:
+        return self.spool / f"{message_id}.wav.part"
+
+    def begin(self, meta: MessageMeta) -> Path:
+        """Write the sidecar; returns where the recorder writes."""
+        sidecar = self.spool / f"{meta.id}.json"
+        sidecar.write_text(json.dumps(asdict(meta)), encoding="utf-8")
+        return self.part_path(meta.id)
+
+    def discard(self, message_id: str) -> None:
+        for path in (self.part_path(message_id), self.spool / f"{message_id}.json", self.spool / f"{message_id}.wav"):
+            path.unlink(missing_ok=True)
+
+    async def commit(self, meta: MessageMeta, duration_ms: int) -> None:
+        """Steps 2-4 above; the part file must be finished (header written, fsynced)."""
+        await self.db.run(lambda conn: self._commit(conn, meta, duration_ms))
+
+    def _commit(self, conn: sqlite3.Connection, meta: MessageMeta, duration_ms: int) -> None:
+        part = self.part_path(meta.id)
+        ready = self.spool / f"{meta.id}.wav"
+        if part.exists():
+            os.replace(part, ready)
+            _fsync_dir(self.spool)
+        final = self.folder / f"{meta.id}.wav"
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT OR IGNORE INTO messages (id, created_at, caller, caller_name, called, team, mode, node,"
+                " duration_ms, file, rate, email) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    meta.id,
+                    meta.created_at,
+                    meta.caller,
+                    meta.caller_name,
+                    meta.called,
+                    meta.team,
+                    meta.mode,
+                    meta.node,
+                    duration_ms,
+                    f"messages/{meta.id}.wav",
+                    meta.rate,
+                    json.dumps(meta.email) if meta.email else None,
+                ),
+            )
+            for hook in self.on_commit:
+                hook(conn, meta, duration_ms)
+            if ready.exists():
+                os.replace(ready, final)
+                _fsync_dir(self.folder)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        (self.spool / f"{meta.id}.json").unlink(missing_ok=True)
+        log.info("message %s stored: %s, team %s, %.1f s", meta.id, meta.caller, meta.team, duration_ms / 1000)
+
+    async def recover(self) -> list[str]:
+        """Finish or clean up what a crash left behind; returns the ids adopted."""
+        return await self.db.run(self._recover)
+
+    def _recover(self, conn: sqlite3.Connection) -> list[str]:
+        self.prepare()
+        adopted: list[str] = []
+        known = {r[0] for r in conn.execute("SELECT id FROM messages")}
+        for sidecar in sorted(self.spool.glob("*.json")):
+            message_id = sidecar.stem
+            try:
+                meta = MessageMeta(**json.loads(sidecar.read_text(encoding="utf-8")))
+            except (ValueError, TypeError) as err:
+                log.error("spool: unreadable sidecar %s (%s), keeping it for inspection", sidecar.name, err)
+                continue
+            part = self.part_path(message_id)
+            ready = self.spool / f"{message_id}.wav"
+            final = self.folder / f"{message_id}.wav"
+            duration_ms: int | None = None
+            if message_id in known:
+                sidecar.unlink()
+                continue
+            if part.exists():
+                duration_ms = salvage_part_file(part, meta.rate)
+                if duration_ms < MIN_SALVAGE_MS:
+                    log.info("spool: dropping %s, only %d ms recorded before the crash", message_id, duration_ms)
+                    self.discard(message_id)
+                    continue
+            elif ready.exists() or final.exists():
+                path = ready if ready.exists() else final
+                duration_ms = max(0, path.stat().st_size - 44) * 1000 // (2 * meta.rate)
+            else:
+                sidecar.unlink()
+                continue
+            if final.exists() and not ready.exists() and not part.exists():
+                os.replace(final, ready)  # re-run the commit transaction
+            self._commit(conn, meta, duration_ms)
+            adopted.append(message_id)
+            log.warning("spool: recovered message %s after a crash (%d ms)", message_id, duration_ms)
+        for wav in self.folder.glob("*.wav"):
+            if wav.stem not in known and wav.stem not in adopted:
+                log.warning("messages: %s has no database row and no sidecar; moving to lost+found", wav.name)
+                lost = self.folder.parent / "lost+found"
+                lost.mkdir(exist_ok=True)
+                os.replace(wav, lost / wav.name)
+        return adopted
+
+    async def list(self, team: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        if team:
+            return await self.db.fetch(
+                "SELECT * FROM messages WHERE team = ? ORDER BY created_at DESC LIMIT ?", (team, limit)
+            )
+        return await self.db.fetch("SELECT * FROM messages ORDER BY created_at DESC LIMIT ?", (limit,))
+
+    async def get(self, message_id: str) -> dict[str, Any]:
+        rows = await self.db.fetch("SELECT * FROM messages WHERE id = ?", (message_id,))
+        if not rows:
+            raise NotFound(f"no message {message_id}")
+        return rows[0]
+
+    def file(self, row: dict[str, Any]) -> Path:
+        return self.folder.parent / str(row["file"])

@@ -1,0 +1,73 @@
+"""Small state tables: switch states, settings, the audit log, the call log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from zentrale.core.switches import SwitchState
+from zentrale.store.db import Database
+
+
+class StateRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def switch_states(self) -> list[SwitchState]:
+        rows = await self.db.fetch("SELECT * FROM switch_state")
+        return [
+            SwitchState(
+                r["switch_id"], bool(r["is_on"]), datetime.fromisoformat(r["since"]) if r["since"] else None, r["by"]
+            )
+            for r in rows
+        ]
+
+    async def save_switch(self, state: SwitchState) -> None:
+        await self.db.execute(
+            "INSERT INTO switch_state (switch_id, is_on, since, by) VALUES (?,?,?,?)"
+            " ON CONFLICT(switch_id) DO UPDATE SET is_on=excluded.is_on, since=excluded.since, by=excluded.by",
+            (state.switch_id, int(state.on), state.since.isoformat() if state.since else None, state.by),
+        )
+
+    async def setting(self, key: str) -> str | None:
+        rows = await self.db.fetch("SELECT value FROM settings WHERE key = ?", (key,))
+        return str(rows[0]["value"]) if rows else None
+
+    async def set_setting(self, key: str, value: str) -> None:
+        await self.db.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    async def audit(self, at: datetime, who: str, action: str, detail: str = "") -> None:
+        await self.db.execute(
+            "INSERT INTO audit (at, who, action, detail) VALUES (?,?,?,?)", (at.isoformat(), who, action, detail)
+        )
+
+    async def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
+        return await self.db.fetch("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+
+
+class CallLogRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def started(
+        self, call_id: str, line: str, caller: str, caller_name: str | None, called: str, at: datetime
+    ) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO call_log (call_id, line, caller, caller_name, called, started_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (call_id, line, caller, caller_name, called, at.isoformat()),
+        )
+
+    async def ended(self, call_id: str, **fields: Any) -> None:
+        names = sorted(fields)
+        assignments = ", ".join(f"{n} = ?" for n in names)
+        await self.db.execute(
+            f"UPDATE call_log SET {assignments} WHERE call_id = ?",
+            (*[fields[n] for n in names], call_id),
+        )
+
+    async def recent(self, limit: int = 100) -> list[dict[str, Any]]:
+        return await self.db.fetch("SELECT * FROM call_log ORDER BY started_at DESC LIMIT ?", (limit,))

@@ -1,0 +1,159 @@
+"""Start the real daemon (``zentrale serve``) in its own process for a test."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "firmware" / "zentrale" / "demo"
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t,
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u,
+            ):
+                t.bind(("127.0.0.1", port))
+                u.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port")
+
+
+def demo_mode(**changes: Any) -> dict[str, Any]:
+    """The demo mode document as a dict, for tests to shorten waits."""
+    return yaml.safe_load((DEMO / "hotline.yaml").read_text(encoding="utf-8"))
+
+
+@dataclass
+class Daemon:
+    proc: subprocess.Popen[bytes]
+    sip_port: int
+    http_port: int
+    data_dir: Path
+    log_path: Path
+    config_path: Path
+    _client: httpx.Client | None = field(default=None, repr=False)
+
+    @property
+    def uri(self) -> str:
+        return f"sip:100@127.0.0.1:{self.sip_port}"
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(base_url=f"http://127.0.0.1:{self.http_port}", timeout=10)
+        return self._client
+
+    def status(self) -> dict[str, Any]:
+        return self.http.get("/status").json()
+
+    def responses_sent(self) -> dict[str, int]:
+        return dict(self.status()["lines"][0]["responses"])
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+def start_daemon(
+    workdir: Path,
+    *,
+    mode: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    data_dir: Path | None = None,
+    sip_port: int | None = None,
+    http_port: int | None = None,
+    timeout: float = 20,
+) -> Daemon:
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = data_dir or workdir / "data"
+    sip_port = sip_port or free_port()
+    http_port = http_port or free_port(socket.SOCK_STREAM)
+    cfg: dict[str, Any] = yaml.safe_load((DEMO / "config.yaml").read_text(encoding="utf-8"))
+    cfg["data_dir"] = str(data)
+    cfg["sip"]["bind"] = "127.0.0.1"
+    cfg["sip"]["port"] = sip_port
+    cfg["http"]["port"] = http_port
+    for key, value in (config or {}).items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key].update(value)
+        else:
+            cfg[key] = value
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    if mode is not None:
+        (data / "modes").mkdir(parents=True, exist_ok=True)
+        (data / "modes" / "hotline.yaml").write_text(yaml.safe_dump(mode, allow_unicode=True), encoding="utf-8")
+    log_path = workdir / f"daemon-{int(time.time() * 1000)}.log"
+    log_file = log_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zentrale", "serve", "--config", str(config_path)],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    log_file.close()  # the child has its own copy
+    daemon = Daemon(proc, sip_port, http_port, data, log_path, config_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daemon exited with {proc.returncode}:\n{daemon.log()}")
+        if "ready:" in daemon.log():
+            return daemon
+        time.sleep(0.05)
+    daemon.stop()
+    raise RuntimeError(f"daemon not ready after {timeout} s:\n{daemon.log()}")
+
+
+def ready_line(log: str) -> str | None:
+    m = re.search(r"^Zentrale .* ready: .*$", log, re.MULTILINE)
+    return m.group(0) if m else None
+
+
+@contextlib.contextmanager
+def running_daemon(workdir: Path, **kw: Any):  # type: ignore[no-untyped-def]
+    daemon = start_daemon(workdir, **kw)
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
