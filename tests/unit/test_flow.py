@@ -142,7 +142,7 @@ async def test_given_waiting_call_when_agent_leg_connects_then_hold_stops_and_ca
 
 
 async def test_caller_hanging_up_in_queue_leaves_no_entry(world: World, mode: Mode) -> None:
-    session, outcome = await world.call(mode, digits_at=[(4.0, "3")], hangup_at=40.0)
+    _session, outcome = await world.call(mode, digits_at=[(4.0, "3")], hangup_at=40.0)
     assert outcome.outcome == "abandoned"  # type: ignore[attr-defined]
     assert world.queues.entries() == []
     assert [type(e) for e in world.seen if isinstance(e, CallWaiting | CallLeftQueue)] == [CallWaiting, CallLeftQueue]
