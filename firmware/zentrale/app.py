@@ -7,8 +7,10 @@ module-level singletons.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -32,6 +34,14 @@ from zentrale.store.state import CallLogRepository, StateRepository
 from zentrale.web.api import create_api, disk_status
 
 log = logging.getLogger(__name__)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside our loop: the daemon, not uvicorn, owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class App:
@@ -136,8 +146,7 @@ class App:
         config = uvicorn.Config(
             self.api, host=self.config.http.bind, port=self.config.http.port, log_level="warning", lifespan="off"
         )
-        server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server = _EmbeddedServer(config)
         self._http = server
         self._http_task = asyncio.ensure_future(server.serve())
         while not server.started:

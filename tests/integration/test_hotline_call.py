@@ -123,7 +123,8 @@ def test_branch_1_greeting_menu_hold_sequence_and_message_with_the_callers_tone(
 
     messages = wait_until(lambda: daemon.http.get("/api/messages", params={"team": "lvs"}).json(), 5, "the message")
     message = messages[0]
-    assert message["caller"] and message["team"] == "lvs"
+    assert message["caller"]
+    assert message["team"] == "lvs"
     assert 2500 <= message["duration_ms"] <= 4500, message
     wav = tmp_path / "message.wav"
     wav.write_bytes(daemon.http.get(f"/api/messages/{message['id']}/audio").content)

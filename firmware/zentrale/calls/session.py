@@ -158,7 +158,8 @@ class LineSession:
             while not recorder.done.done():
                 waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                 self._digit_waiter = waiter
-                await asyncio.wait({recorder.done, self.call.ended, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waits: set[asyncio.Future[Any]] = {recorder.done, self.call.ended, waiter}
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 self._digit_waiter = None
                 if self.call.ended.done():
                     recorder.stop("hangup")

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from zentrale.core.clock import Clock
 from zentrale.core.events import CallEndedEvent, EventBus, NodeEntered
@@ -181,8 +181,8 @@ class FlowEngine:
         entry = self._queues.enter(node.team, session.call_id, session.caller, session.caller_name)
         started = self._clock.monotonic()
         hold = asyncio.ensure_future(self._hold_sequence(node, entry, session))
-        waits: set[asyncio.Future[object]] = {hold, entry.connected}
-        limit: asyncio.Future[None] | None = None
+        waits: set[asyncio.Future[Any]] = {hold, entry.connected}
+        limit: asyncio.Future[Any] | None = None
         if node.max_wait is not None:
             limit = asyncio.ensure_future(self._clock.sleep(node.max_wait))
             waits.add(limit)

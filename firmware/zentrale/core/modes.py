@@ -184,10 +184,11 @@ class Mode(_Strict):
         return names
 
     def teams(self) -> set[str]:
-        teams = set()
+        teams: set[str] = set()
         for node in self.nodes.values():
-            if isinstance(node, QueueNode) or (isinstance(node, VoicemailNode) and node.team):
-                teams.add(node.team)
+            team = node.team if isinstance(node, QueueNode | VoicemailNode) else None
+            if team:
+                teams.add(team)
         return teams
 
 
@@ -254,10 +255,10 @@ def check_mode(
         seen_switches.add(switch.id)
         for j, repl in enumerate(switch.replaces):
             path = f"switches.{i}.replaces.{j}"
-            target = mode.nodes.get(repl.node)
-            if target is None:
+            replaced = mode.nodes.get(repl.node)
+            if replaced is None:
                 problems.append(ModeProblem(path=f"{path}.node", message=f"node '{repl.node}' does not exist"))
-            elif not isinstance(target, AnnouncementNode):
+            elif not isinstance(replaced, AnnouncementNode):
                 problems.append(ModeProblem(path=f"{path}.node", message=f"node '{repl.node}' is not an announcement"))
             if repl.next is not None and repl.next not in mode.nodes:
                 problems.append(ModeProblem(path=f"{path}.next", message=f"node '{repl.next}' does not exist"))

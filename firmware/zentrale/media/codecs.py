@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiortp.codecs import get_codec  # type: ignore[attr-defined]
+from aiortp.codecs import get_codec
 
 
 @dataclass(frozen=True)

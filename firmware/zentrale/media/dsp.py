@@ -64,7 +64,8 @@ def resample(samples: Samples, src_rate: int, dst_rate: int) -> Samples:
     duration = len(samples) / src_rate
     n_out = round(duration * dst_rate)
     positions = np.arange(n_out) * (src_rate / dst_rate)
-    return np.interp(positions, np.arange(len(samples)), samples)
+    out: Samples = np.interp(positions, np.arange(len(samples)), samples)
+    return out
 
 
 def convert_frame(frame: Frame, rate: int) -> Frame:

@@ -72,7 +72,8 @@ def create_api(app: App) -> FastAPI:
 
     @api.get("/api/modes/{name}", summary="A mode document (JSON)")
     async def mode(name: str) -> dict[str, Any]:
-        return json.loads(dump_mode(hotline.modes.load(name), "json"))
+        document: dict[str, Any] = json.loads(dump_mode(hotline.modes.load(name), "json"))
+        return document
 
     @api.put("/api/modes/{name}", summary="Import or replace a mode document (YAML or JSON body)")
     async def put_mode(name: str, request: Request) -> dict[str, Any]:

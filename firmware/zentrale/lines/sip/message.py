@@ -261,7 +261,9 @@ def parse_params(text: str) -> dict[str, str | None]:
 
 
 def _split_semicolons(text: str) -> list[str]:
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted

@@ -49,7 +49,7 @@ class PortPool:
                 )
             except OSError:
                 continue
-            return transport, port  # type: ignore[return-value]
+            return transport, port
         raise OSError(f"no free RTP port in {self.low}-{self.high}")
 
 

@@ -8,6 +8,7 @@ caller chose (RFC 4733 §7.1.1). Other media lines are refused with port 0.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from zentrale.media.codecs import CODECS, CodecInfo
@@ -131,7 +132,7 @@ def _encoding(m: MediaLine, pt: int) -> tuple[str, int] | None:
     return _STATIC.get(pt)
 
 
-def negotiate(session: Session, allowed: list[str]) -> tuple[int, Negotiated]:
+def negotiate(session: Session, allowed: Sequence[str]) -> tuple[int, Negotiated]:
     """Choose the audio stream and codec; returns (index of the m-line, result)."""
     allowed_upper = [a.upper() for a in allowed]
     for index, m in enumerate(session.media):

@@ -13,8 +13,9 @@ import contextlib
 import ipaddress
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from zentrale.lines.sip.message import SipMessage, SipParseError, SipRequest, parse_message, parse_via
 
@@ -193,7 +194,7 @@ class SipTransport:
         peer = Peer("tcp", conn.remote[0], conn.remote[1], conn)
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)  # type: ignore[arg-type]
+            self._tasks.add(task)
         try:
             while True:
                 async with asyncio.timeout(TCP_IDLE_SECONDS):
@@ -220,7 +221,7 @@ class SipTransport:
                 del self._conns[conn.remote]
             conn.writer.close()
             if task is not None:
-                self._tasks.discard(task)  # type: ignore[arg-type]
+                self._tasks.discard(task)
 
     # --- sending -----------------------------------------------------------------
 
@@ -255,8 +256,8 @@ class SipTransport:
         except (OSError, TimeoutError) as err:
             log.warning("sip: cannot send over TCP to %s:%d: %s", peer.host, peer.port, err)
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

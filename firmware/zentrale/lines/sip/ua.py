@@ -54,7 +54,7 @@ class SipUserAgent:
     def __init__(self, config: SipConfig, media_clock: MediaClock) -> None:
         self.config = config
         self.media_clock = media_clock
-        self.codecs = list(config.codecs)
+        self.codecs: list[str] = list(config.codecs)
         self.user_agent = f"{config.user_agent}"
         self.transport = SipTransport(config.bind, config.port, self._on_message, udp=config.udp, tcp=config.tcp)
         self.transactions = TransactionLayer(self.transport)
