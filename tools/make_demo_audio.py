@@ -41,13 +41,13 @@ MUSIC_DIR = DEMO / "music"
 # Prompts
 # ---------------------------------------------------------------------------
 
-ESPEAK_VOICE = "de+f3"   # espeak-ng German voice, female variant 3
-ESPEAK_SPEED = 155       # words per minute
-ESPEAK_PITCH = 50        # espeak default
+ESPEAK_VOICE = "de+f3"  # espeak-ng German voice, female variant 3
+ESPEAK_SPEED = 155  # words per minute
+ESPEAK_PITCH = 50  # espeak default
 
 PROMPT_PEAK_DBFS = -3.0
-PROMPT_LEAD_S = 0.04     # silence kept before the first sound (<= 100 ms)
-PROMPT_TAIL_S = 0.07     # silence kept after the last sound (<= 100 ms)
+PROMPT_LEAD_S = 0.04  # silence kept before the first sound (<= 100 ms)
+PROMPT_TAIL_S = 0.07  # silence kept after the last sound (<= 100 ms)
 PROMPT_FADE_IN_S = 0.005
 PROMPT_FADE_OUT_S = 0.05
 TRIM_THRESHOLD_DB = -40.0  # a 10 ms frame counts as sound above peak - 40 dB
@@ -57,10 +57,10 @@ TRIM_THRESHOLD_DB = -40.0  # a 10 ms frame counts as sound above peak - 40 dB
 # fed where its German rules mispronounce a compound or a loan word.
 SPEAK_FIXES = {
     "Lagerverwaltungssystem": "Lager-Verwaltungssystem",  # "lAgEr..." -> "la:g3..."
-    "Signalton": "Signal-Ton",                             # stress on -nal-
-    "Rufnummer": "Ruf-Nummer",                             # long u in "Ruf"
-    "Rautetaste": "Raute-Taste",                           # schwa, not "Raute-e-taste"
-    "Servicezeiten": "Sörwiss-Zeiten",                     # not "Servi-ke-zeiten"
+    "Signalton": "Signal-Ton",  # stress on -nal-
+    "Rufnummer": "Ruf-Nummer",  # long u in "Ruf"
+    "Rautetaste": "Raute-Taste",  # schwa, not "Raute-e-taste"
+    "Servicezeiten": "Sörwiss-Zeiten",  # not "Servi-ke-zeiten"
 }
 
 PROMPTS: dict[str, str] = {
@@ -69,18 +69,13 @@ PROMPTS: dict[str, str] = {
         "Für Fragen zum Lagerverwaltungssystem L V S drücken Sie bitte die 1. "
         "Für SAP drücken Sie die 2. Für Fragen zu Ihrem PC drücken Sie die 3."
     ),
-    "hold_notice": (
-        "Bitte haben Sie einen Moment Geduld. "
-        "Der nächste freie Mitarbeiter ist gleich für Sie da."
-    ),
+    "hold_notice": ("Bitte haben Sie einen Moment Geduld. Der nächste freie Mitarbeiter ist gleich für Sie da."),
     "offer_message": (
         "Leider sind zurzeit alle Mitarbeiter im Gespräch. Bitte hinterlassen Sie "
         "nach dem Signalton eine Nachricht mit Ihrem Namen und Ihrer Rufnummer. "
         "Drücken Sie die Rautetaste, wenn Sie fertig sind."
     ),
-    "message_saved": (
-        "Vielen Dank. Ihre Nachricht wurde gespeichert. Wir rufen Sie zurück."
-    ),
+    "message_saved": ("Vielen Dank. Ihre Nachricht wurde gespeichert. Wir rufen Sie zurück."),
     "goodbye": "Auf Wiederhören.",
     "invalid_choice": "Diese Auswahl ist leider ungültig.",
     "no_input": "Wir haben keine Eingabe erhalten.",
@@ -89,13 +84,11 @@ PROMPTS: dict[str, str] = {
         "an der Behebung. Sie müssen uns diese Störung nicht melden."
     ),
     "outage_network": (
-        "Achtung: Zurzeit gibt es eine Störung im Firmennetzwerk. "
-        "Wir arbeiten mit Hochdruck an der Behebung."
+        "Achtung: Zurzeit gibt es eine Störung im Firmennetzwerk. Wir arbeiten mit Hochdruck an der Behebung."
     ),
     "connecting": "Sie werden jetzt verbunden.",
     "closed": (
-        "Die Hotline ist zurzeit nicht besetzt. Unsere Servicezeiten sind "
-        "montags bis freitags von 8 bis 17 Uhr."
+        "Die Hotline ist zurzeit nicht besetzt. Unsere Servicezeiten sind montags bis freitags von 8 bis 17 Uhr."
     ),
 }
 
@@ -120,16 +113,44 @@ def synth_prompt(text: str) -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="zentrale-tts-") as tmp:
         raw_wav = Path(tmp) / "tts.wav"
         subprocess.run(
-            [espeak, "-v", ESPEAK_VOICE, "-s", str(ESPEAK_SPEED),
-             "-p", str(ESPEAK_PITCH), "-w", str(raw_wav), speak_text(text)],
+            [
+                espeak,
+                "-v",
+                ESPEAK_VOICE,
+                "-s",
+                str(ESPEAK_SPEED),
+                "-p",
+                str(ESPEAK_PITCH),
+                "-w",
+                str(raw_wav),
+                speak_text(text),
+            ],
             check=True,
         )
         # Float output: no dither, so the result is bit-exact repeatable.
         out = subprocess.run(
-            [sox, "-R", "-V1", str(raw_wav),
-             "-t", "raw", "-e", "floating-point", "-b", "32", "-L", "-c", "1",
-             "-r", str(SR), "-", "rate", "-v"],
-            check=True, capture_output=True,
+            [
+                sox,
+                "-R",
+                "-V1",
+                str(raw_wav),
+                "-t",
+                "raw",
+                "-e",
+                "floating-point",
+                "-b",
+                "32",
+                "-L",
+                "-c",
+                "1",
+                "-r",
+                str(SR),
+                "-",
+                "rate",
+                "-v",
+            ],
+            check=True,
+            capture_output=True,
         ).stdout
     return np.frombuffer(out, dtype="<f4").astype(np.float64)
 
@@ -218,7 +239,7 @@ def pad(f: float, dur: float, vel: float) -> np.ndarray:
         for k in range(1, 9):
             if fv * k > 3600:
                 break
-            out += k ** -1.7 * np.sin(2 * np.pi * fv * k * t + 1.3 * v + 0.7 * k)
+            out += k**-1.7 * np.sin(2 * np.pi * fv * k * t + 1.3 * v + 0.7 * k)
     return vel * out / 3 * env
 
 
@@ -268,7 +289,7 @@ def bass(f: float, dur: float, vel: float) -> np.ndarray:
 @dataclass
 class Piece:
     name: str
-    beat_s: float          # seconds per beat (chosen so a beat is a whole number of samples)
+    beat_s: float  # seconds per beat (chosen so a beat is a whole number of samples)
     beats_per_bar: int
     bars: int
     reverb_rt60: float
@@ -293,7 +314,7 @@ class Piece:
         pos = int(round(beat * self.beat_n)) % n
         while len(sig):
             take = min(len(sig), n - pos)
-            buf[pos:pos + take] += sig[:take]
+            buf[pos : pos + take] += sig[:take]
             sig = sig[take:]
             pos = 0
 
@@ -329,14 +350,14 @@ def loop_filter(x: np.ndarray, rt60: float, mix: float) -> np.ndarray:
     for d in (557, 617, 683, 743):
         g = 10 ** (-3 * d / (rt60 * SR))
         lp1 = (1 - damp) / (1 - damp * z1)
-        combs += 1 / (1 - g * lp1 * z1 ** d)
+        combs += 1 / (1 - g * lp1 * z1**d)
     rev = rev * combs / 4
     for d, g in ((202, 0.5), (124, 0.5)):
-        rev = rev * (-g + z1 ** d) / (1 - g * z1 ** d)
+        rev = rev * (-g + z1**d) / (1 - g * z1**d)
     # keep the reverb's level comparable to the dry sound
     wet = np.fft.irfft(X * rev, n)
     dry = np.fft.irfft(X, n)
-    wet *= np.sqrt((dry ** 2).mean() / max((wet ** 2).mean(), 1e-20))
+    wet *= np.sqrt((dry**2).mean() / max((wet**2).mean(), 1e-20))
     return (1 - mix) * dry + mix * wet
 
 
@@ -346,18 +367,45 @@ def music_a() -> tuple[Piece, np.ndarray]:
     mel, acc, pd, bs = (p.new_buffer() for _ in range(4))
     # (pad voicing, bass note) per bar:  C  Am  F  G | C  Em  Dm7  G(sus4->G)
     chords = [
-        ((60, 64, 67), 48), ((57, 60, 64), 45), ((57, 60, 65), 53), ((59, 62, 67), 55),
-        ((60, 64, 67), 48), ((59, 64, 67), 52), ((57, 60, 62, 65), 50), ((60, 62, 67), 55),
+        ((60, 64, 67), 48),
+        ((57, 60, 64), 45),
+        ((57, 60, 65), 53),
+        ((59, 62, 67), 55),
+        ((60, 64, 67), 48),
+        ((59, 64, 67), 52),
+        ((57, 60, 62, 65), 50),
+        ((60, 62, 67), 55),
     ]
     melody = [  # (bar, beat, beats, midi)
-        (0, 0, 1.5, 76), (0, 1.5, 0.5, 74), (0, 2, 1, 72), (0, 3, 1, 67),
-        (1, 0, 1, 69), (1, 1, 1, 72), (1, 2, 2, 76),
-        (2, 0, 1.5, 77), (2, 1.5, 0.5, 76), (2, 2, 1, 72), (2, 3, 1, 69),
-        (3, 0, 2, 74), (3, 2, 1, 71), (3, 3, 1, 74),
-        (4, 0, 1.5, 79), (4, 1.5, 0.5, 76), (4, 2, 2, 72),
-        (5, 0, 1, 71), (5, 1, 1, 76), (5, 2, 1, 79), (5, 3, 1, 76),
-        (6, 0, 1, 77), (6, 1, 0.5, 76), (6, 1.5, 0.5, 74), (6, 2, 1, 72), (6, 3, 1, 69),
-        (7, 0, 1.5, 71), (7, 1.5, 0.5, 72), (7, 2, 2, 74),
+        (0, 0, 1.5, 76),
+        (0, 1.5, 0.5, 74),
+        (0, 2, 1, 72),
+        (0, 3, 1, 67),
+        (1, 0, 1, 69),
+        (1, 1, 1, 72),
+        (1, 2, 2, 76),
+        (2, 0, 1.5, 77),
+        (2, 1.5, 0.5, 76),
+        (2, 2, 1, 72),
+        (2, 3, 1, 69),
+        (3, 0, 2, 74),
+        (3, 2, 1, 71),
+        (3, 3, 1, 74),
+        (4, 0, 1.5, 79),
+        (4, 1.5, 0.5, 76),
+        (4, 2, 2, 72),
+        (5, 0, 1, 71),
+        (5, 1, 1, 76),
+        (5, 2, 1, 79),
+        (5, 3, 1, 76),
+        (6, 0, 1, 77),
+        (6, 1, 0.5, 76),
+        (6, 1.5, 0.5, 74),
+        (6, 2, 1, 72),
+        (6, 3, 1, 69),
+        (7, 0, 1.5, 71),
+        (7, 1.5, 0.5, 72),
+        (7, 2, 2, 74),
     ]
     for bar, beat, dur, m in melody:
         p.note(mel, epiano, bar * 4 + beat, dur, m, 1.0 if beat == 0 else 0.85)
@@ -388,29 +436,51 @@ def music_b() -> tuple[Piece, np.ndarray]:
     # (root midi for arpeggio, third, seventh-or-None) per bar
     # F  Dm  Bb  C | F  Am  Bb  C | Dm  Bb  Gm7  C7
     chords = [
-        (53, 4, None), (50, 3, None), (46, 4, None), (48, 4, None),
-        (53, 4, None), (45, 3, None), (46, 4, None), (48, 4, None),
-        (50, 3, None), (46, 4, None), (43, 3, 10), (48, 4, 10),
+        (53, 4, None),
+        (50, 3, None),
+        (46, 4, None),
+        (48, 4, None),
+        (53, 4, None),
+        (45, 3, None),
+        (46, 4, None),
+        (48, 4, None),
+        (50, 3, None),
+        (46, 4, None),
+        (43, 3, 10),
+        (48, 4, 10),
     ]
     melody = [
-        (0, 0, 2, 77), (0, 2, 1, 79),
-        (1, 0, 2, 81), (1, 2, 1, 77),
-        (2, 0, 2, 74), (2, 2, 1, 77),
+        (0, 0, 2, 77),
+        (0, 2, 1, 79),
+        (1, 0, 2, 81),
+        (1, 2, 1, 77),
+        (2, 0, 2, 74),
+        (2, 2, 1, 77),
         (3, 0, 3, 76),
-        (4, 0, 1, 72), (4, 1, 1, 77), (4, 2, 1, 81),
-        (5, 0, 2, 84), (5, 2, 1, 81),
-        (6, 0, 1, 82), (6, 1, 1, 81), (6, 2, 1, 79),
+        (4, 0, 1, 72),
+        (4, 1, 1, 77),
+        (4, 2, 1, 81),
+        (5, 0, 2, 84),
+        (5, 2, 1, 81),
+        (6, 0, 1, 82),
+        (6, 1, 1, 81),
+        (6, 2, 1, 79),
         (7, 0, 3, 79),
-        (8, 0, 2, 81), (8, 2, 1, 77),
-        (9, 0, 2, 74), (9, 2, 1, 77),
-        (10, 0, 1, 77), (10, 1, 1, 74), (10, 2, 1, 70),
-        (11, 0, 2, 72), (11, 2, 1, 76),
+        (8, 0, 2, 81),
+        (8, 2, 1, 77),
+        (9, 0, 2, 74),
+        (9, 2, 1, 77),
+        (10, 0, 1, 77),
+        (10, 1, 1, 74),
+        (10, 2, 1, 70),
+        (11, 0, 2, 72),
+        (11, 2, 1, 76),
     ]
     for bar, beat, dur, m in melody:
         p.note(mel, flute, bar * 3 + beat, dur * 0.95, m, 1.0 if beat == 0 else 0.9)
     for bar, (r, third, sev) in enumerate(chords):
         b0 = bar * 3
-        r = r + 12 if r < 48 else r   # keep the arpeggio inside the phone band
+        r = r + 12 if r < 48 else r  # keep the arpeggio inside the phone band
         top = r + 12 + third
         upper = r + sev if sev else r + 12
         pattern = (r, r + 7, upper, top, r + 12, r + 7)  # six eighths
@@ -429,19 +499,42 @@ def music_c() -> tuple[Piece, np.ndarray]:
     mel, mar, pd, bs = (p.new_buffer() for _ in range(4))
     # Ebmaj7  Cm7  Abmaj7  Bb7sus4->Bb7 | Gm7  Cm7  Fm7  Bb7
     chords = [
-        ((55, 58, 62, 67), 51), ((58, 60, 63, 67), 48), ((56, 60, 63, 67), 44),
-        ((56, 58, 63, 65), 46), ((58, 62, 65, 67), 43), ((58, 60, 63, 67), 48),
-        ((56, 60, 63, 65), 53), ((56, 58, 62, 65), 46),
+        ((55, 58, 62, 67), 51),
+        ((58, 60, 63, 67), 48),
+        ((56, 60, 63, 67), 44),
+        ((56, 58, 63, 65), 46),
+        ((58, 62, 65, 67), 43),
+        ((58, 60, 63, 67), 48),
+        ((56, 60, 63, 65), 53),
+        ((56, 58, 62, 65), 46),
     ]
     melody = [
-        (0, 0, 1.5, 79), (0, 1.5, 0.5, 77), (0, 2, 2, 74),
-        (1, 0, 1, 75), (1, 1, 1, 79), (1, 2, 2, 82),
-        (2, 0, 1.5, 84), (2, 1.5, 0.5, 82), (2, 2, 1, 79), (2, 3, 1, 75),
-        (3, 0, 2, 77), (3, 2, 2, 74),
-        (4, 0, 1.5, 82), (4, 1.5, 0.5, 79), (4, 2, 1, 77), (4, 3, 1, 74),
-        (5, 0, 2, 75), (5, 2, 1, 79), (5, 3, 1, 82),
-        (6, 0, 1.5, 80), (6, 1.5, 0.5, 79), (6, 2, 1, 77), (6, 3, 1, 72),
-        (7, 0, 2, 74), (7, 2, 1, 77), (7, 3, 1, 80),
+        (0, 0, 1.5, 79),
+        (0, 1.5, 0.5, 77),
+        (0, 2, 2, 74),
+        (1, 0, 1, 75),
+        (1, 1, 1, 79),
+        (1, 2, 2, 82),
+        (2, 0, 1.5, 84),
+        (2, 1.5, 0.5, 82),
+        (2, 2, 1, 79),
+        (2, 3, 1, 75),
+        (3, 0, 2, 77),
+        (3, 2, 2, 74),
+        (4, 0, 1.5, 82),
+        (4, 1.5, 0.5, 79),
+        (4, 2, 1, 77),
+        (4, 3, 1, 74),
+        (5, 0, 2, 75),
+        (5, 2, 1, 79),
+        (5, 3, 1, 82),
+        (6, 0, 1.5, 80),
+        (6, 1.5, 0.5, 79),
+        (6, 2, 1, 77),
+        (6, 3, 1, 72),
+        (7, 0, 2, 74),
+        (7, 2, 1, 77),
+        (7, 3, 1, 80),
     ]
     for bar, beat, dur, m in melody:
         p.note(mel, vibes, bar * 4 + beat, dur, m, 1.0 if beat in (0, 2) else 0.85)
@@ -457,8 +550,7 @@ def music_c() -> tuple[Piece, np.ndarray]:
                 p.note(pd, pad, b0, 4, m)
         # marimba: a lazy syncopated figure on chord tones
         v = voicing
-        for beat, m, vel in ((0, v[0], 0.7), (1, v[2], 0.5), (1.5, v[3], 0.5),
-                             (2.5, v[1], 0.55), (3, v[3], 0.45)):
+        for beat, m, vel in ((0, v[0], 0.7), (1, v[2], 0.5), (1.5, v[3], 0.5), (2.5, v[1], 0.55), (3, v[3], 0.45)):
             if bar == 3 and beat >= 2:
                 m = {63: 62}.get(m, m)  # sus4 -> 3rd
             p.note(mar, marimba, b0 + beat, 0.5, m, vel)
@@ -482,6 +574,7 @@ def render_music(fn) -> tuple[str, np.ndarray]:
 # ---------------------------------------------------------------------------
 # I/O and checks
 # ---------------------------------------------------------------------------
+
 
 def write_wav(path: Path, x: np.ndarray) -> None:
     pcm = np.clip(np.round(x * 32767), -32768, 32767).astype("<i2")
@@ -507,7 +600,7 @@ def check_prompt(path: Path) -> list[str]:
     x = read_wav(path)
     problems = []
     peak = np.abs(x).max()
-    rms = math.sqrt((x ** 2).mean()) if len(x) else 0.0
+    rms = math.sqrt((x**2).mean()) if len(x) else 0.0
     frame = SR // 100
     nfr = len(x) // frame
     energy = np.sqrt((x[: nfr * frame].reshape(nfr, frame) ** 2).mean(axis=1))
@@ -522,11 +615,12 @@ def check_prompt(path: Path) -> list[str]:
     if not -3.5 <= _db(peak) <= -2.5:
         problems.append(f"peak {_db(peak):.1f} dBFS")
     if lead > 0.1 or tail > 0.1:
-        problems.append(f"silence lead {lead*1000:.0f} ms / tail {tail*1000:.0f} ms")
-    print(f"  {path.name:20s} {len(x)/SR:6.2f} s  {path.stat().st_size/1024:7.1f} KiB  "
-          f"RMS {_db(rms):6.1f} dBFS  peak {_db(peak):5.1f} dBFS  "
-          f"lead {lead*1000:3.0f} ms  tail {tail*1000:3.0f} ms"
-          + ("  !! " + "; ".join(problems) if problems else ""))
+        problems.append(f"silence lead {lead * 1000:.0f} ms / tail {tail * 1000:.0f} ms")
+    print(
+        f"  {path.name:20s} {len(x) / SR:6.2f} s  {path.stat().st_size / 1024:7.1f} KiB  "
+        f"RMS {_db(rms):6.1f} dBFS  peak {_db(peak):5.1f} dBFS  "
+        f"lead {lead * 1000:3.0f} ms  tail {tail * 1000:3.0f} ms" + ("  !! " + "; ".join(problems) if problems else "")
+    )
     return problems
 
 
@@ -534,7 +628,7 @@ def check_music(path: Path) -> list[str]:
     x = read_wav(path)
     problems = []
     peak = np.abs(x).max()
-    rms = math.sqrt((x ** 2).mean())
+    rms = math.sqrt((x**2).mean())
     steps = np.abs(np.diff(x))
     seam = abs(x[0] - x[-1])
     typical = float(np.percentile(steps, 99))
@@ -547,11 +641,12 @@ def check_music(path: Path) -> list[str]:
         problems.append(f"peak {_db(peak):.1f} dBFS")
     if band < 0.8:
         problems.append(f"only {band:.0%} of energy in 300-3400 Hz")
-    print(f"  {path.name:20s} {len(x)/SR:6.2f} s  {path.stat().st_size/1024:7.1f} KiB  "
-          f"RMS {_db(rms):6.1f} dBFS  peak {_db(peak):5.1f} dBFS  "
-          f"seam |last-first| {seam*32768:4.0f} LSB (99% of steps <= {typical*32768:.0f} LSB)  "
-          f"300-3400 Hz: {band:.1%}"
-          + ("  !! " + "; ".join(problems) if problems else ""))
+    print(
+        f"  {path.name:20s} {len(x) / SR:6.2f} s  {path.stat().st_size / 1024:7.1f} KiB  "
+        f"RMS {_db(rms):6.1f} dBFS  peak {_db(peak):5.1f} dBFS  "
+        f"seam |last-first| {seam * 32768:4.0f} LSB (99% of steps <= {typical * 32768:.0f} LSB)  "
+        f"300-3400 Hz: {band:.1%}" + ("  !! " + "; ".join(problems) if problems else "")
+    )
     return problems
 
 
@@ -565,7 +660,7 @@ def check_all() -> int:
         problems += len(check_music(MUSIC_DIR / f"{fn.__name__}.wav"))
     files = sorted(PROMPT_DIR.glob("*.wav")) + sorted(MUSIC_DIR.glob("*.wav"))
     total = sum(p.stat().st_size for p in files)
-    print(f"total: {len(files)} files, {total} bytes ({total/1e6:.2f} MB, {total/2**20:.2f} MiB)")
+    print(f"total: {len(files)} files, {total} bytes ({total / 1e6:.2f} MB, {total / 2**20:.2f} MiB)")
     if total >= 4_000_000:
         print("  !! total size is not under 4 MB")
         problems += 1
