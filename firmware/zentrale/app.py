@@ -95,6 +95,7 @@ class App:
             "mode": self.hotline.mode_name,
             "lines": [self.sip.status()],
             "calls": len(self.supervisor.active),
+            "tasks": len(asyncio.all_tasks()),
             "waiting": len(self.queues.entries()),
             "media_clock": {
                 "healthy": self.media_clock.healthy(loop.time()),
