@@ -102,6 +102,8 @@ class App:
                 "streams": self.media_clock.streams,
                 "ticks": self.media_clock.ticks,
                 "max_late_ms": round(self.media_clock.max_late * 1000, 2),
+                "recent_late_ms": round(self.media_clock.take_recent() * 1000, 2),
+                "max_tick_cost_ms": round(self.media_clock.max_cost * 1000, 2),
                 "skipped": self.media_clock.skipped,
             },
             "disk": disk_status(self.config.data_dir),
