@@ -29,22 +29,25 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["http.bind"] = args.http_bind
     try:
         config = load_config(Path(args.config) if args.config else None, overrides)
-    except ConfigError:
+    except ConfigError as err:
+        print(f"zentrale: configuration error: {err}", file=sys.stderr)
         return 2
     if not config.data_dir.is_absolute():
         base = Path(args.config).resolve().parent if args.config else Path.cwd()
         config.data_dir = (base / config.data_dir).resolve()
     from zentrale.app import App  # imported late: check-config stays light
 
-    async def main() -> None:
+    async def run() -> None:
         app = App(config)
         await app.run()
 
     try:
-        asyncio.run(main())
-    except ConfigError:
+        asyncio.run(run())
+    except ConfigError as err:
+        print(f"zentrale: {err}", file=sys.stderr)
         return 2
-    except OSError:
+    except OSError as err:
+        print(f"zentrale: cannot start: {err}", file=sys.stderr)
         return 1
     return 0
 
@@ -53,14 +56,18 @@ def _check_config(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError:
+    except OSError as err:
+        print(f"{path}: cannot read: {err.strerror}", file=sys.stderr)
         return 2
     try:
         if "nodes:" in text or '"nodes"' in text:
-            parse_mode(text, str(path))
+            mode = parse_mode(text, str(path))
+            print(f"{path}: mode '{mode.name}' is valid ({len(mode.nodes)} nodes, {len(mode.switches)} switches)")
         else:
-            load_config(path)
-    except ConfigError:
+            config = load_config(path)
+            print(f"{path}: configuration is valid (SIP port {config.sip.port}, {len(config.teams)} teams)")
+    except ConfigError as err:
+        print(str(err), file=sys.stderr)
         return 1
     return 0
 
@@ -71,11 +78,14 @@ def _switch(args: argparse.Namespace) -> int:
     request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
-            json.loads(response.read())
-    except urllib.error.HTTPError:
+            state = json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        print(f"zentrale: {err.code}: {err.read().decode(errors='replace')}", file=sys.stderr)
         return 1
-    except urllib.error.URLError:
+    except urllib.error.URLError as err:
+        print(f"zentrale: cannot reach the daemon at {args.url}: {err.reason}", file=sys.stderr)
         return 1
+    print(f"{state['label']}: {'on' if state['on'] else 'off'} (by {state['by']})")
     return 0
 
 

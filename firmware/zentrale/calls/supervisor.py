@@ -13,7 +13,7 @@ from typing import Any
 
 from zentrale.calls.session import LineSession
 from zentrale.core.clock import Clock
-from zentrale.core.events import CallStarted, EventBus
+from zentrale.core.events import CallStarted, EventBus, NodeEntered
 from zentrale.core.flow import CallOutcome, FlowEngine
 from zentrale.hotline import Hotline
 from zentrale.lines.base import Call
@@ -41,6 +41,12 @@ class CallSupervisor:
         self.silence_dbfs = silence_dbfs
         self.active: dict[str, tuple[Call, LineSession, asyncio.Task[None]]] = {}
         self.on_session: list[Any] = []  # hooks for benchmarks/tests: called with each new session
+        self.nodes: dict[str, str] = {}  # call id -> the node the call is in
+        events.subscribe(self._track)
+
+    def _track(self, event: Any) -> None:
+        if isinstance(event, NodeEntered):
+            self.nodes[event.call_id] = event.node
 
     def incoming(self, call: Call) -> None:
         """A line offers a new call (called on the loop)."""
@@ -81,6 +87,7 @@ class CallSupervisor:
             log.exception("call %s failed; hanging up", call.call_id)
         finally:
             self.active.pop(call.call_id, None)
+            self.nodes.pop(call.call_id, None)
             try:
                 await call.hangup()
             except Exception:
@@ -106,4 +113,4 @@ class CallSupervisor:
         await asyncio.gather(*(t for _, _, t in self.active.values()), return_exceptions=True)
 
     def calls(self) -> list[dict[str, Any]]:
-        return [call.info() for call, _, _ in self.active.values()]
+        return [{**call.info(), "node": self.nodes.get(call.call_id)} for call, _, _ in self.active.values()]
