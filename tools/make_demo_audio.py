@@ -214,7 +214,7 @@ def _note_env(dur: float, attack: float, release: float) -> tuple[np.ndarray, np
 
 def _partials(f: float, t: np.ndarray, ratios, amps, taus, limit=3900.0) -> np.ndarray:
     out = np.zeros_like(t)
-    for k, (r, a, tau) in enumerate(zip(ratios, amps, taus)):
+    for k, (r, a, tau) in enumerate(zip(ratios, amps, taus, strict=True)):
         if f * r > limit:
             continue
         out += a * np.exp(-t / tau) * np.sin(2 * np.pi * f * r * t + 0.37 * k)
