@@ -16,9 +16,12 @@ from typing import Any
 import uvicorn
 
 from zentrale import __version__
+from zentrale.calls.dialer import LineDialer
 from zentrale.calls.supervisor import CallSupervisor
 from zentrale.clock import SystemClock
 from zentrale.config import DEMO_DIR, Config
+from zentrale.core.agents import AgentBoard
+from zentrale.core.distribution import CallDistribution, TeamPolicy
 from zentrale.core.events import EventBus, SwitchChanged
 from zentrale.core.flow import FlowEngine
 from zentrale.core.queues import QueueBoard
@@ -28,6 +31,8 @@ from zentrale.hotline import Hotline, ModeFiles
 from zentrale.lines.sip.ua import SipUserAgent
 from zentrale.media.clock import MediaClock
 from zentrale.media.library import AudioLibrary
+from zentrale.staffing import Staffing
+from zentrale.store.agents import AgentRepository
 from zentrale.store.db import Database
 from zentrale.store.messages import MessageRepository
 from zentrale.store.state import CallLogRepository, StateRepository
@@ -73,6 +78,27 @@ class App:
             call_log=self.call_log,
         )
         self.sip = SipUserAgent(config.sip, self.media_clock)
+        self.agents = AgentBoard(self.clock, self.events)
+        policies = {
+            t.id: TeamPolicy(t.id, t.name, t.distribution == "auto", t.strategy, t.ring_timeout, t.wrap_up)
+            for t in config.teams
+        }
+        self.distribution = CallDistribution(
+            self.clock,
+            self.queues,
+            self.agents,
+            LineDialer(self.sip, {t.id: t.name for t in config.teams}),
+            self.events,
+            policies,
+        )
+        self.staffing = Staffing(
+            config=config,
+            clock=self.clock,
+            board=self.agents,
+            distribution=self.distribution,
+            repo=AgentRepository(self.db),
+            state=self.state,
+        )
         self.supervisor = CallSupervisor(
             clock=self.clock,
             events=self.events,
@@ -97,6 +123,10 @@ class App:
             "calls": len(self.supervisor.active),
             "tasks": len(asyncio.all_tasks()),
             "waiting": len(self.queues.entries()),
+            "agents": {
+                state: sum(1 for a in self.agents.all() if a.state.value == state)
+                for state in ("available", "paused", "ringing", "on_call", "wrap_up")
+            },
             "media_clock": {
                 "healthy": self.media_clock.healthy(loop.time()),
                 "streams": self.media_clock.streams,
@@ -127,6 +157,7 @@ class App:
             log.warning("recovered %d message(s) interrupted by a crash", len(recovered))
         await self._seed()
         self.control.restore(await self.state.switch_states())
+        await self.staffing.restore()
         self.events.subscribe(self._persist_switches)
         name = await self.state.setting("active_mode") or self.config.active_mode
         try:
@@ -162,6 +193,7 @@ class App:
         log.info("HTTP API on http://%s:%d (docs: /docs, spec: /openapi.json)", self.config.http.bind, self.http_port)
 
     async def stop(self) -> None:
+        await self.distribution.stop()
         await self.supervisor.stop()
         await self.sip.stop()
         self.media_clock.stop()
