@@ -115,6 +115,7 @@ class ModemReceiver:
         self.voice = False
         self._line = bytearray()
         self._pending_dle = False
+        self._skip_lf = False
 
     def feed(self, data: bytes) -> list[ModemOutput]:
         out: list[ModemOutput] = []
@@ -136,6 +137,11 @@ class ModemReceiver:
                         if text == "CONNECT" or text.startswith("CONNECT "):
                             self.voice = True
                             self._pending_dle = False
+                            # the result code ends in <CR><LF> (V.250 §5.7.1); the LF is not audio
+                            self._skip_lf = byte == 0x0D
+                            if self._skip_lf and pos < len(data) and data[pos] == 0x0A:
+                                self._skip_lf = False
+                                pos += 1
                             return pos
             elif byte in (0x11, 0x13):
                 continue  # XON/XOFF between lines are flow control, not text
@@ -145,6 +151,12 @@ class ModemReceiver:
 
     def _feed_voice(self, data: bytes, pos: int, out: list[ModemOutput]) -> int:
         audio = bytearray()
+        if self._skip_lf:
+            self._skip_lf = False
+            if data[pos] == 0x0A:
+                pos += 1
+                if pos >= len(data):
+                    return pos
         if self._pending_dle:
             self._pending_dle = False
             pos = self._shielded(data[pos], audio, out, pos)

@@ -75,6 +75,7 @@ class ModemLine:
         self.rings_total = 0
         self.events: dict[str, int] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._in_voice = False  # the modem is in the voice duplex data state
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -151,7 +152,10 @@ class ModemLine:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if not dial.done():
                 dial.cancel()
+                call._end("cancelled")
+                self.call = None
                 await self._reset_line()
+                self.state = "idle"
                 raise OriginateFailed(487, "cancelled")
             await dial
             await self._start_voice(call)
@@ -160,6 +164,7 @@ class ModemLine:
             self.call = None
             with contextlib.suppress(LineError):
                 await self._reset_line()
+            self.state = "idle"
             text = str(err)
             code = 486 if "BUSY" in text else 480 if "NO ANSWER" in text or "timed out" in text else 503
             raise OriginateFailed(code, text) from err
@@ -260,6 +265,7 @@ class ModemLine:
 
     async def _close_link(self) -> None:
         link, self._link = self._link, None
+        self._in_voice = False
         if self._pending is not None and not self._pending.done():
             self._pending.set_exception(ModemError("port closed"))
         if link is not None:
@@ -432,6 +438,7 @@ class ModemLine:
         if not self.profile.full_duplex:
             raise ModemError(f"profile {self.profile.id}: half-duplex modems (+VTX/+VRX only) are not supported yet")
         await self._command("AT+VTR", timeout=3, final=FINAL_CONNECT)
+        self._in_voice = True
         call.start_media(self._clock, self.sample_format)
 
     async def _leave_voice(self) -> None:
@@ -439,13 +446,14 @@ class ModemLine:
         if self._link is not None:
             self._link.clear_audio()
         await self._command(END_DUPLEX, timeout=3, final=FINAL_OK)
+        self._in_voice = False
 
     async def _finish(self, call: ModemCall) -> None:
         """After a call: leave the voice state, go on hook, wait for the next ring."""
         if self.call is not call:
             return
         try:
-            if call.answered:
+            if self._in_voice:
                 with contextlib.suppress(ModemError):
                     await self._leave_voice()
             await self._reset_line()

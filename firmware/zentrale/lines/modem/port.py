@@ -161,10 +161,9 @@ class SerialLink:
                 data = b"".join(chunks)
                 port.write(data)  # blocks while the modem holds CTS low / sent XOFF
                 self.bytes_out += len(data)
+                self.writer_cpu = time.thread_time()
         except (serial.SerialException, OSError, TypeError, AttributeError) as err:
             self._lost(f"write failed: {err}")
-        finally:
-            self.writer_cpu = time.thread_time()
 
     # --- reading ---------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ PROFILES: tuple[ModemProfile, ...] = (
     ModemProfile(
         id="conexant-cx93010",
         description="Conexant CX93010/CX93001 (USRobotics 5637, Zoom 3095, many 'USB 56K' sticks)",
-        match=("cx93001", "cx93010", "conexant", "u.s. robotics", "usrobotics", "zoom", "5637", "3095"),
+        match=("cx93001", "cx93010", "u.s. robotics", "usrobotics", "zoom", "5637", "3095"),
         # The CX930xx reference lists 1/130 "UNSIGNED PCM", 129 IMA ADPCM, 140/141 2/4-bit ADPCM:
         # no G.711 on the chip, so 8-bit unsigned linear at 8 kHz.
         vsm="1,8000,0,0",
