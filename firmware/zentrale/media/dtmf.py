@@ -6,9 +6,9 @@ Detector design (Q.24 §3, the limits most administrations in its tables
 share): tones of 40 ms and longer are accepted, tones shorter than 23 ms
 rejected; each frequency within ±(1.5 % + 2 Hz) is accepted, ±3.5 % and
 beyond rejected; twist up to 8 dB (low group louder) or 4 dB (high group
-louder) is accepted. Goertzel windows of 102 samples (12.75 ms) are taken
-every 17 samples, so the tone's duration is known to ~2 ms; the two
-frequencies are then measured over the whole steady part of the tone
+louder) is accepted. Goertzel windows of 102 samples (12.75 ms) every 17
+samples find the key; the tone's duration then comes from its envelope
+(to ~2 ms), and both frequencies are measured over the whole tone
 (≥ 250 samples), which is what separates 1.5 % from 3.5 %.
 """
 
@@ -76,10 +76,11 @@ class DtmfDetector:
     MIN_LEVEL_DBFS = -36.0  # per tone
     MAX_NORMAL_TWIST_DB = 8.0  # low group louder
     MAX_REVERSE_TWIST_DB = 4.0  # high group louder
-    MIN_TONE_SHARE = 0.6  # the two tones' share of the window's power
+    MIN_TONE_SHARE = 0.85  # the two tones' share of the window's power (music chords stay below)
     MIN_RELATIVE_PEAK_DB = 6.0  # over the other frequencies of the same group
     ACCEPT_MS = 31.5  # halfway between Q.24's 23 ms (reject) and 40 ms (accept)
     MAX_DEVIATION = 0.025  # halfway between 1.5 % + 2 Hz (accept) and 3.5 % (reject)
+    ENVELOPE = 32
     RELEASE_WINDOWS = 15  # ~32 ms without the tone ends a key press (bridges 10 ms breaks)
 
     def __init__(self, rate: int = 8000) -> None:
@@ -87,7 +88,9 @@ class DtmfDetector:
             raise ValueError("the DTMF detector works at 8 kHz")
         self.rate = rate
         n = np.arange(self.WINDOW)
-        freqs = np.array(FREQS)
+        # each key frequency and ±1.5 % of it: a tone at the edge of the accepted band
+        # still reads at full power, so its share of the window's power stays right
+        freqs = np.concatenate([np.array(FREQS) * (1 + d) for d in (0.0, -0.015, 0.015)])
         self._cos = np.cos(2 * np.pi * np.outer(n, freqs) / rate)
         self._sin = np.sin(2 * np.pi * np.outer(n, freqs) / rate)
         self._buffer: Floats = np.zeros(0)
@@ -97,8 +100,6 @@ class DtmfDetector:
         self._run_key: tuple[int, int] | None = None
         self._run_start = 0  # absolute sample index of the first hit window
         self._run_end = 0
-        self._run_hits = 0
-        self._run_peak = 0.0
         self._run_levels: list[tuple[float, float]] = []
         self._misses = 0
         self._reported = False
@@ -107,10 +108,6 @@ class DtmfDetector:
     def feed(self, pcm: bytes) -> list[str]:
         x = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
         self._history = np.concatenate([self._history, x])
-        if len(self._history) > 1200:
-            cut = len(self._history) - 1200
-            self._history = self._history[cut:]
-            self._history_start += cut
         self._buffer = np.concatenate([self._buffer, x])
         found: list[str] = []
         count = (len(self._buffer) - self.WINDOW) // self.HOP + 1
@@ -121,7 +118,7 @@ class DtmfDetector:
         re = windows @ self._cos
         im = windows @ self._sin
         # amplitude of a sine at each frequency: 2|X|/N, as power (A²/2)
-        tone_power = 2.0 * (re * re + im * im) / (self.WINDOW * self.WINDOW)
+        tone_power = (2.0 * (re * re + im * im) / (self.WINDOW * self.WINDOW)).reshape(count, 3, 8).max(axis=1)
         total_power = np.mean(windows * windows, axis=1)
         for i in range(count):
             start = self._consumed + i * self.HOP
@@ -131,6 +128,11 @@ class DtmfDetector:
         used = count * self.HOP
         self._buffer = self._buffer[used:]
         self._consumed += used
+        keep = len(self._buffer) + 1200  # enough for the frequency check of a run still open
+        if len(self._history) > keep:
+            cut = len(self._history) - keep
+            self._history = self._history[cut:]
+            self._history_start += cut
         self.digits.extend(found)
         return found
 
@@ -144,31 +146,41 @@ class DtmfDetector:
                 return None
             if self._run_key is not None:
                 return None
-        key, levels, pair_power = hit
+        key, levels, _ = hit
         if self._run_key is None:
             self._run_key = key
             self._run_start = start
-            self._run_hits = 0
-            self._run_peak = 0.0
             self._run_levels = []
             self._reported = False
         self._misses = 0
-        self._run_peak = max(self._run_peak, pair_power)
-        # Windows only partly inside the tone read weaker; count the full ones.
-        if pair_power >= 0.8 * self._run_peak:
-            self._run_hits += 1
-            self._run_levels.append(levels)
-            self._run_end = start + self.WINDOW
-        if self._reported:
-            return None
-        full_fill = 2 * math.sqrt(0.8) - 1  # windows at >= ~89 % fill pass the 0.8 power test
-        duration_ms = (self._run_hits * self.HOP + full_fill * self.WINDOW) * 1000 / self.rate
-        if duration_ms < self.ACCEPT_MS:
+        self._run_levels.append(levels)
+        self._run_end = start + self.WINDOW
+        if self._reported or self._tone_ms() < self.ACCEPT_MS:
             return None
         self._reported = True
         if not self._frequencies_ok(key):
             return None
         return KEYS[key[0]][key[1]]
+
+    def _segment(self) -> Floats:
+        start = max(self._run_start, self._history_start)
+        end = min(self._run_end, self._history_start + len(self._history))
+        return self._history[start - self._history_start : end - self._history_start]
+
+    def _tone_ms(self) -> float:
+        """How long the tone lasts within the windows that saw it.
+
+        Window powers swing with the tones' phases, so the duration comes from
+        the signal's envelope instead: a 32-sample moving power (longer than the
+        slowest DTMF beat, 941/1209 Hz = 30 samples) above a quarter of its
+        peak; the average's ramps add 16 samples, which are taken off again.
+        """
+        segment = self._segment()
+        if len(segment) < self.ENVELOPE:
+            return 0.0
+        envelope = np.convolve(segment * segment, np.ones(self.ENVELOPE) / self.ENVELOPE, mode="valid")
+        above = int(np.count_nonzero(envelope >= 0.25 * float(envelope.max())))
+        return (above + self.ENVELOPE - 1 - self.ENVELOPE // 2) * 1000 / self.rate
 
     def _classify(self, power: Floats, total: float) -> tuple[tuple[int, int], tuple[float, float], float] | None:
         if total <= 1e-9:
@@ -193,9 +205,7 @@ class DtmfDetector:
 
     def _frequencies_ok(self, key: tuple[int, int]) -> bool:
         """Measure both tones over the steady part of the run (Q.24 frequency limits)."""
-        start = max(self._run_start, self._history_start)
-        end = min(self._run_end, self._history_start + len(self._history))
-        segment = self._history[start - self._history_start : end - self._history_start]
+        segment = self._segment()
         if len(segment) < 200:
             return False
         levels = np.array(self._run_levels)
