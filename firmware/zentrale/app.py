@@ -25,6 +25,7 @@ from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
 from zentrale.errors import ZentraleError
 from zentrale.hotline import Hotline, ModeFiles
+from zentrale.lines.alsa.line import AlsaLine
 from zentrale.lines.base import Line
 from zentrale.lines.modem.line import ModemLine
 from zentrale.lines.sip.ua import SipUserAgent
@@ -87,6 +88,8 @@ class App:
         self.analog_lines: list[Line] = []
         if config.modem is not None:
             self.analog_lines.append(ModemLine(config.modem, self.media_clock))
+        if config.alsa_line is not None:
+            self.analog_lines.append(AlsaLine(config.alsa_line, self.media_clock))
         for line in self.analog_lines:
             line.on_incoming(self.supervisor.incoming)
         self.api = create_api(self)

@@ -132,6 +132,21 @@ class ModemConfig(_Section):
         return value
 
 
+class AlsaLineConfig(_Section):
+    """An analog line through a line-interface board: ALSA audio, GPIO ring detect and hook relay."""
+
+    name: str = Field("alsa", pattern=r"^[A-Za-z0-9_\-]{1,32}$", description="the line's name in calls and /status")
+    playback_device: str = Field("default", description="ALSA PCM the caller hears (e.g. plughw:CARD=Line,DEV=0)")
+    capture_device: str = Field("default", description="ALSA PCM that hears the caller")
+    ring_gpio: str = Field("GPIO17", description="input from the ring detector (active while it rings)")
+    hook_gpio: str = Field("GPIO27", description="output to the hook relay (on = off hook)")
+    number: str = Field("", description="this line's own number (shown as 'called')")
+    answer_after_rings: int = Field(1, ge=1, le=10, description="rings before answering")
+    flash_ms: int = Field(100, ge=20, le=2000, description="hook-flash time for transfers")
+    tones: Literal["eu", "us"] = Field("eu", description="busy/dial tone plan: eu (425 Hz) or us (480+620 Hz)")
+    pin_factory: Literal["default", "mock"] = Field("default", description="mock: gpiozero's mock pins (tests)")
+
+
 class Config(_Section):
     data_dir: Path = Field(Path("/var/lib/zentrale"), description="SQLite database, messages, modes, prompts")
     sip: SipConfig = Field(default_factory=SipConfig)
@@ -141,6 +156,7 @@ class Config(_Section):
     prompt_dirs: list[Path] = Field(default_factory=list, description="extra prompt folders (searched first)")
     voicemail: VoicemailConfig = Field(default_factory=VoicemailConfig)
     modem: ModemConfig | None = Field(None, description="an analog line through a voice modem (optional)")
+    alsa_line: AlsaLineConfig | None = Field(None, description="an analog line through an ALSA line board (optional)")
     language: Literal["de", "en"] = "de"
 
     def team(self, team_id: str) -> Team | None:
