@@ -268,6 +268,13 @@ DRIVERS = [
 ]
 
 
+def _prepare_alsa() -> None:
+    """alsa-lib reads its configuration once per process: point it at ours before the first open."""
+    ALSA_DIR.mkdir(exist_ok=True)
+    (ALSA_DIR / "asoundrc").write_text(ASOUNDRC)
+    os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{ALSA_DIR}/asoundrc"
+
+
 @pytest.fixture(params=DRIVERS)
 async def far(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FarEnd]:
     clock = MediaClock()
@@ -278,9 +285,7 @@ async def far(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[F
     elif request.param == "modem":
         end = ModemFarEnd(clock, tmp_path)
     else:
-        ALSA_DIR.mkdir(exist_ok=True)
-        (ALSA_DIR / "asoundrc").write_text(ASOUNDRC)
-        os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{ALSA_DIR}/asoundrc"
+        _prepare_alsa()
         end = AlsaFarEnd(clock)
     await end.start()
     try:
