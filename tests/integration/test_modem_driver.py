@@ -183,3 +183,14 @@ async def test_serial_threads_cost_little_per_call(rig: Rig) -> None:
     assert link.audio_dropped == 0
     assert rig.sim.info()["max_buffered"] <= 1600
     await call.hangup()
+
+
+async def test_a_refused_call_rings_out_without_being_offered_again(rig: Rig) -> None:
+    call = await rig.incoming(number="0301234567")
+    await call.reject(503, "Service Unavailable")
+    assert call.ended.result() == "rejected 503"
+    await asyncio.sleep(1.0)  # five more rings
+    assert len(rig.calls) == 1
+    assert rig.sim.far.state == "ringing"
+    assert rig.sim.info()["hook"] == "on"
+    rig.sim.cancel()

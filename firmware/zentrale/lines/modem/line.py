@@ -76,6 +76,7 @@ class ModemLine:
         self.events: dict[str, int] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self._in_voice = False  # the modem is in the voice duplex data state
+        self._refused = False  # the ringing call was refused: let it ring out
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -197,9 +198,11 @@ class ModemLine:
         self._spawn(self._finish(call))
 
     def forget(self, call: ModemCall) -> None:
+        """A call refused before answering: let the line ring out, do not offer it again."""
         if self.call is call:
             self.call = None
             self.state = "idle" if self._link else self.state
+            self._refused = True
 
     async def transfer(self, call: ModemCall, extension: str) -> None:
         """Hook flash (the ``!`` dial modifier, flash time set by S29 at start-up),
@@ -391,6 +394,7 @@ class ModemLine:
             return
         if now - self._last_ring > RING_GAP:
             self._rings = 0
+            self._refused = False
             self._caller_id = CallerId()
         self._last_ring = now
         self._rings += 1
@@ -398,10 +402,11 @@ class ModemLine:
         if self._ring_watch is not None:
             self._ring_watch.cancel()
         self._ring_watch = loop.call_later(RING_GAP, self._rings_stopped)
-        if self._rings >= self.config.answer_after_rings:
+        if self._rings >= self.config.answer_after_rings and not self._refused:
             self._offer()
 
     def _rings_stopped(self) -> None:
+        self._refused = False
         if self.state == "ringing" and self.call is None:
             log.info("modem %s: caller gave up after %d ring(s)", self.config.device, self._rings)
             self.state = "idle"
