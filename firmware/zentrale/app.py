@@ -28,6 +28,9 @@ from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
 from zentrale.errors import ZentraleError
 from zentrale.hotline import Hotline, ModeFiles
+from zentrale.lines.alsa.line import AlsaLine
+from zentrale.lines.base import Line
+from zentrale.lines.modem.line import ModemLine
 from zentrale.lines.sip.ua import SipUserAgent
 from zentrale.media.clock import MediaClock
 from zentrale.media.library import AudioLibrary
@@ -108,6 +111,13 @@ class App:
             silence_dbfs=config.voicemail.silence_dbfs,
         )
         self.sip.on_incoming(self.supervisor.incoming)
+        self.analog_lines: list[Line] = []
+        if config.modem is not None:
+            self.analog_lines.append(ModemLine(config.modem, self.media_clock))
+        if config.alsa_line is not None:
+            self.analog_lines.append(AlsaLine(config.alsa_line, self.media_clock))
+        for line in self.analog_lines:
+            line.on_incoming(self.supervisor.incoming)
         self.api = create_api(self)
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[Any] | None = None
@@ -119,7 +129,7 @@ class App:
         return {
             "version": __version__,
             "mode": self.hotline.mode_name,
-            "lines": [self.sip.status()],
+            "lines": [self.sip.status(), *(line.status() for line in self.analog_lines)],
             "calls": len(self.supervisor.active),
             "tasks": len(asyncio.all_tasks()),
             "waiting": len(self.queues.entries()),
@@ -170,6 +180,8 @@ class App:
                 raise
         self.media_clock.start()
         await self.sip.start()
+        for line in self.analog_lines:
+            await line.start()
         await self._start_http()
 
     def _persist_switches(self, event: Any) -> None:
@@ -195,6 +207,8 @@ class App:
     async def stop(self) -> None:
         await self.distribution.stop()
         await self.supervisor.stop()
+        for line in self.analog_lines:
+            await line.stop()
         await self.sip.stop()
         self.media_clock.stop()
         if self._http is not None:

@@ -93,6 +93,60 @@ class VoicemailConfig(_Section):
     silence_dbfs: float = Field(-45, le=-20, ge=-80, description="below this level a frame counts as silence")
 
 
+class ModemConfig(_Section):
+    """An analog line through a V.253 voice modem on a serial port (USB or UART)."""
+
+    name: str = Field("modem", pattern=r"^[A-Za-z0-9_\-]{1,32}$", description="the line's name in calls and /status")
+    device: str = Field(
+        description="serial device, best a stable name like /dev/serial/by-id/usb-...; any pyserial URL works"
+    )
+    baud: int = Field(115200, description="DTE speed; 8-bit voice at 8 kHz needs at least 115200 with 16-bit formats")
+    profile: str = Field("auto", description="chip settings: auto (detect by ATI3/+FMI/+FMM) or a profile id")
+    number: str = Field("", description="this line's own number (shown as 'called')")
+    caller_id: bool = Field(True, description="ask the modem for caller ID (+VCID=1)")
+    answer_after_rings: int = Field(2, ge=1, le=10, description="caller ID arrives after the first ring: keep >= 2")
+    flash_ms: int = Field(
+        100, ge=20, le=2550, description="hook-flash time for transfers (EU PBX ~100 ms, North America ~600 ms)"
+    )
+    transfer_dial: str = Field("!{extension}", description="dial string of a transfer: ! = hook flash, , = pause")
+    transfer_hangup_delay: float = Field(0.5, ge=0, le=10, description="seconds between the last digit and on-hook")
+    flow_control: Literal["rtscts", "xonxoff"] = Field("rtscts", description="rtscts (+IFC=2,2) for full duplex")
+    silence_hangup_seconds: float = Field(
+        0, ge=0, le=25.5, description="hang up after this much silence from the caller (+VSD); 0: never"
+    )
+    reopen_seconds: float = Field(2.0, gt=0, le=300, description="wait before reopening a lost or failed modem")
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        known = ["auto", "conexant-cx93010", "conexant-hsf", "v253-generic"]
+        if value not in known:
+            raise ValueError(f"unknown modem profile {value!r}; one of {', '.join(known)}")
+        return value
+
+    @field_validator("transfer_dial")
+    @classmethod
+    def _transfer_dial(cls, value: str) -> str:
+        if "{extension}" not in value:
+            raise ValueError("transfer_dial must contain {extension}")
+        return value
+
+
+class AlsaLineConfig(_Section):
+    """An analog line through a line-interface board: ALSA audio, GPIO ring detect and hook relay."""
+
+    name: str = Field("alsa", pattern=r"^[A-Za-z0-9_\-]{1,32}$", description="the line's name in calls and /status")
+    playback_device: str = Field("default", description="ALSA PCM the caller hears (e.g. plughw:CARD=Line,DEV=0)")
+    capture_device: str = Field("default", description="ALSA PCM that hears the caller")
+    ring_gpio: str = Field("GPIO17", description="input from the ring detector (active while it rings)")
+    hook_gpio: str = Field("GPIO27", description="output to the hook relay (on = off hook)")
+    number: str = Field("", description="this line's own number (shown as 'called')")
+    answer_after_rings: int = Field(1, ge=1, le=10, description="rings before answering")
+    flash_ms: int = Field(100, ge=20, le=2000, description="hook-flash time for transfers")
+    tones: Literal["eu", "us"] = Field("eu", description="busy/dial tone plan: eu (425 Hz) or us (480+620 Hz)")
+    pin_factory: Literal["default", "mock"] = Field("default", description="mock: gpiozero's mock pins (tests)")
+
+
 class Config(_Section):
     data_dir: Path = Field(Path("/var/lib/zentrale"), description="SQLite database, messages, modes, prompts")
     sip: SipConfig = Field(default_factory=SipConfig)
@@ -101,6 +155,8 @@ class Config(_Section):
     active_mode: str = Field("hotline", description="mode activated on first start")
     prompt_dirs: list[Path] = Field(default_factory=list, description="extra prompt folders (searched first)")
     voicemail: VoicemailConfig = Field(default_factory=VoicemailConfig)
+    modem: ModemConfig | None = Field(None, description="an analog line through a voice modem (optional)")
+    alsa_line: AlsaLineConfig | None = Field(None, description="an analog line through an ALSA line board (optional)")
     language: Literal["de", "en"] = "de"
 
     def team(self, team_id: str) -> Team | None:
