@@ -29,7 +29,7 @@ from zentrale.core.switches import ManualControl
 from zentrale.errors import ZentraleError
 from zentrale.hotline import Hotline, ModeFiles
 from zentrale.lines.alsa.line import AlsaLine
-from zentrale.lines.base import Line
+from zentrale.lines.base import Call, Line
 from zentrale.lines.modem.line import ModemLine
 from zentrale.lines.sip.ua import SipUserAgent
 from zentrale.media.clock import MediaClock
@@ -90,7 +90,12 @@ class App:
             self.clock,
             self.queues,
             self.agents,
-            LineDialer(self.sip, {t.id: t.name for t in config.teams}),
+            LineDialer(
+                self.sip,
+                {t.id: t.name for t in config.teams},
+                caller_call=self._active_call,
+                blind=self._blind_transfer,
+            ),
             self.events,
             policies,
         )
@@ -123,6 +128,15 @@ class App:
         self._http_task: asyncio.Task[Any] | None = None
         self.stopping = asyncio.Event()
         self.http_port = config.http.port
+
+    def _active_call(self, call_id: str) -> Call | None:
+        entry = self.supervisor.active.get(call_id)
+        return entry[0] if entry else None
+
+    def _blind_transfer(self, call: Call) -> bool:
+        """Calls on an analog line configured for hook-flash transfer are handed on blind."""
+        flash_lines = {c.name for c in (self.config.modem, self.config.alsa_line) if c and c.transfer == "flash"}
+        return call.line in flash_lines
 
     def status(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()

@@ -108,6 +108,11 @@ class ModemConfig(_Section):
     flash_ms: int = Field(
         100, ge=20, le=2550, description="hook-flash time for transfers (EU PBX ~100 ms, North America ~600 ms)"
     )
+    transfer: Literal["flash", "bridge"] = Field(
+        "flash",
+        description="flash: a call taken by an agent is handed to the agent's extension by hook flash (blind: the box"
+        " leaves the call); bridge: the box rings the agent over SIP and stays in the call",
+    )
     transfer_dial: str = Field("!{extension}", description="dial string of a transfer: ! = hook flash, , = pause")
     transfer_hangup_delay: float = Field(0.5, ge=0, le=10, description="seconds between the last digit and on-hook")
     flow_control: Literal["rtscts", "xonxoff"] = Field("rtscts", description="rtscts (+IFC=2,2) for full duplex")
@@ -143,6 +148,11 @@ class AlsaLineConfig(_Section):
     number: str = Field("", description="this line's own number (shown as 'called')")
     answer_after_rings: int = Field(1, ge=1, le=10, description="rings before answering")
     flash_ms: int = Field(100, ge=20, le=2000, description="hook-flash time for transfers")
+    transfer: Literal["flash", "bridge"] = Field(
+        "flash",
+        description="flash: a call taken by an agent is handed to the agent's extension by hook flash (blind: the box"
+        " leaves the call); bridge: the box rings the agent over SIP and stays in the call",
+    )
     tones: Literal["eu", "us"] = Field("eu", description="busy/dial tone plan: eu (425 Hz) or us (480+620 Hz)")
     pin_factory: Literal["default", "mock"] = Field("default", description="mock: gpiozero's mock pins (tests)")
 

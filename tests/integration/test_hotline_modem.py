@@ -120,3 +120,28 @@ def test_modem_unplugged_mid_call_ends_the_call_and_the_line_recovers(daemon: Da
     modem.hang_up("busy")
     wait_until(lambda: not daemon.http.get("/api/calls").json(), 5, "the far end's hang-up to end the call")
     assert daemon.alive()
+
+
+def test_an_agent_pulls_an_analog_call_and_the_box_hands_it_on_by_hook_flash(
+    daemon: Daemon, modem: ModemSimulator
+) -> None:
+    r = daemon.http.put("/api/agents/anna", json={"name": "Anna", "teams": ["lvs"]})
+    assert r.status_code == 200, r.text
+    assert daemon.http.post("/api/agents/anna/login", json={"number": "22"}).status_code == 200
+    before = len(modem.transfers)
+    modem.ring("0301111111", "Max Muster")
+    assert modem.wait_for("connected", 10), modem.info()
+    time.sleep(prompt_seconds("greeting") + 1.5)
+    modem.press("1")
+    entry = wait_until(lambda: daemon.http.get("/api/queues").json(), 5, "the call in the queue")[0]
+    r = daemon.http.post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "anna", "wait": True}, timeout=20)
+    assert r.json()["result"] == "answered"
+    wait_until(lambda: len(modem.transfers) > before, 10, "the hook-flash transfer")
+    transfer = modem.transfers[-1]
+    assert transfer.extension == "22"
+    assert transfer.flash_ms == 100
+    wait_until(lambda: not daemon.http.get("/api/calls").json(), 10, "the box to leave the call")
+    row = next(r for r in daemon.http.get("/api/calllog").json() if r["caller"] == "0301111111")
+    assert row["outcome"] == "answered"
+    assert row["answered_by"] == "anna"
+    assert wait_until(lambda: modem_status(daemon)["state"] == "idle", 10, "the line free again")

@@ -13,10 +13,11 @@ import logging
 import secrets
 from typing import Any, cast
 
+from zentrale.calls.dialer import BlindTransfer
 from zentrale.core.clock import Clock
 from zentrale.core.flow import RecordingRequest, StoredMessage
 from zentrale.errors import CallEnded, StoreError
-from zentrale.lines.base import Call
+from zentrale.lines.base import Call, TransferableCall
 from zentrale.media.dsp import tone
 from zentrale.media.frames import Frame
 from zentrale.media.library import AudioLibrary, Clip, clip_from_pcm
@@ -193,7 +194,12 @@ class LineSession:
         return StoredMessage(meta.id, duration_ms)
 
     async def bridge(self, leg: object) -> None:
-        """Audio both ways between the caller and the agent's leg, DTMF passed on."""
+        """Audio both ways between the caller and the agent's leg, DTMF passed on;
+        or, for a blind transfer, hand the call on and leave it."""
+        if isinstance(leg, BlindTransfer):
+            log.info("call %s: blind transfer to %s", self.call_id, leg.target)
+            await cast(TransferableCall, self.call).transfer(leg.target)
+            raise CallEnded(self.call_id)
         other = cast(Call, leg)
         to_agent = Resampling(FrameQueue(), other.sample_rate)
         to_caller = Resampling(FrameQueue(), self.call.sample_rate)
