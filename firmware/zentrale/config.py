@@ -34,6 +34,9 @@ class Registration(_Section):
     domain: str | None = Field(None, description="SIP domain (default: the registrar's host)")
     expires: int = Field(300, ge=60, le=86400, description="seconds")
     transport: Literal["udp", "tcp"] = "udp"
+    outbound_proxy: str | None = Field(
+        None, description="host[:port] every request to this PBX/trunk is sent through (loose routing)"
+    )
 
 
 class SipConfig(_Section):

@@ -67,3 +67,17 @@ def test_wrong_password_shows_on_status_and_the_box_keeps_trying(tmp_path: Path)
             assert state == 401
             assert not reg["registered"]
             assert "401" in reg["last_error"]
+
+
+def test_registration_through_an_outbound_proxy(tmp_path: Path) -> None:
+    with running_kamailio(tmp_path / "kam") as proxy:
+        # the registrar's name is never looked up: everything goes through the proxy
+        registration = {
+            "registrar": "pbx.office.invalid",
+            "user": "620",
+            "password": "secret",
+            "outbound_proxy": proxy.host,
+        }
+        with running_daemon(tmp_path / "box", config={"sip": {"registration": registration}}) as box:
+            reg = wait_for(lambda: box.status()["lines"][0]["registration"]["registered"], 10)
+            assert reg, box.status()["lines"][0]["registration"]
