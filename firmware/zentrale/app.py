@@ -17,6 +17,7 @@ import uvicorn
 
 from zentrale import __version__
 from zentrale.calls.dialer import LineDialer
+from zentrale.calls.simulation import Simulations
 from zentrale.calls.supervisor import CallSupervisor
 from zentrale.clock import SystemClock
 from zentrale.config import DEMO_DIR, Config
@@ -34,10 +35,13 @@ from zentrale.lines.modem.line import ModemLine
 from zentrale.lines.sip.ua import SipUserAgent
 from zentrale.media.clock import MediaClock
 from zentrale.media.library import AudioLibrary
+from zentrale.prompts import PromptLibrary
+from zentrale.scheduling import ModeScheduler
 from zentrale.staffing import Staffing
 from zentrale.store.agents import AgentRepository
 from zentrale.store.db import Database
 from zentrale.store.messages import MessageRepository
+from zentrale.store.modes import ModeVersions
 from zentrale.store.state import CallLogRepository, StateRepository
 from zentrale.web.api import create_api, disk_status
 
@@ -79,7 +83,13 @@ class App:
             state=self.state,
             messages=self.messages,
             call_log=self.call_log,
+            versions=ModeVersions(self.db),
         )
+        self.prompts = PromptLibrary(self.library, config.data_dir / "prompts", self.hotline)
+        self.scheduler = ModeScheduler(
+            clock=self.clock, hotline=self.hotline, state=self.state, language=config.language
+        )
+        self.simulations = Simulations(self.library)
         self.sip = SipUserAgent(config.sip, self.media_clock)
         self.agents = AgentBoard(self.clock, self.events)
         policies = {
@@ -165,13 +175,15 @@ class App:
         }
 
     async def _seed(self) -> None:
-        """First start: copy the demo mode into the data folder."""
+        """First start: copy the demo modes into the data folder."""
         if not self.modes.names():
             self.modes.folder.mkdir(parents=True, exist_ok=True)
-            (self.modes.folder / "hotline.yaml").write_text(
-                (DEMO_DIR / "hotline.yaml").read_text(encoding="utf-8"), encoding="utf-8"
-            )
-            log.info("seeded the demo mode into %s", self.modes.folder)
+            for name in ("hotline", "closed"):
+                (self.modes.folder / f"{name}.yaml").write_text(
+                    (DEMO_DIR / f"{name}.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+                )
+            log.info("seeded the demo modes into %s", self.modes.folder)
+        await self.hotline.record_files()
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -183,6 +195,7 @@ class App:
         self.control.restore(await self.state.switch_states())
         await self.staffing.restore()
         self.events.subscribe(self._persist_switches)
+        await self.scheduler.load()
         name = await self.state.setting("active_mode") or self.config.active_mode
         try:
             await self.hotline.activate(name, "start-up")
@@ -192,6 +205,7 @@ class App:
                 await self.hotline.activate(self.config.active_mode, "start-up")
             else:
                 raise
+        self.scheduler.start()
         self.media_clock.start()
         await self.sip.start()
         for line in self.analog_lines:
@@ -219,6 +233,7 @@ class App:
         log.info("HTTP API on http://%s:%d (docs: /docs, spec: /openapi.json)", self.config.http.bind, self.http_port)
 
     async def stop(self) -> None:
+        await self.scheduler.stop()
         await self.distribution.stop()
         await self.supervisor.stop()
         for line in self.analog_lines:

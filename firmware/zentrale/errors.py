@@ -49,5 +49,9 @@ class Refused(ZentraleError):
     """The operation is not allowed (policy, permissions)."""
 
 
+class Invalid(ZentraleError):
+    """Input that cannot be used as it is (an upload that is not audio, a bad schedule)."""
+
+
 class StoreError(ZentraleError):
     """The store could not persist or read data (disk full, corrupt file)."""

@@ -88,6 +88,18 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE call_log ADD COLUMN entered_queue_at TEXT;
     """,
+    # 3: every saved version of every mode document
+    """
+    CREATE TABLE mode_versions (
+        mode TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT '',
+        document TEXT NOT NULL,
+        PRIMARY KEY (mode, version)
+    );
+    """,
 ]
 
 
