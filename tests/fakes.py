@@ -86,9 +86,11 @@ class FakeSession:
             self._wakeup.clear()
             sleeper = asyncio.ensure_future(self.clock.sleep(left))
             waker = asyncio.ensure_future(self._wakeup.wait())
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            sleeper.cancel()
-            waker.cancel()
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when this wait is cancelled: no sleeper may outlive it
+                sleeper.cancel()
+                waker.cancel()
 
     async def play(self, prompt: str, *, barge_in: bool = False) -> str | None:
         self.heard.append((self.now(), prompt))

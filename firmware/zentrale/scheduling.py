@@ -137,6 +137,8 @@ class ModeScheduler:
                     wait = max(0.5, min(wait, (change[0] - self.clock.now()).total_seconds()))
             sleeper = asyncio.ensure_future(self.clock.sleep(wait))
             waker = asyncio.ensure_future(self._wake.wait())
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (sleeper, waker):
-                task.cancel()
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                waker.cancel()

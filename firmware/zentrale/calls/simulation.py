@@ -75,9 +75,11 @@ class SimulatedCall:
             self._wakeup.clear()
             sleeper = asyncio.ensure_future(self.clock.sleep(left))
             waker = asyncio.ensure_future(self._wakeup.wait())
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            sleeper.cancel()
-            waker.cancel()
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when this wait is cancelled: no sleeper may outlive it
+                sleeper.cancel()
+                waker.cancel()
 
     def _seconds(self, name: str) -> float:
         return self.library.clip(name, 8000).duration
