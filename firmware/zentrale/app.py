@@ -26,10 +26,12 @@ from zentrale.core.switches import ManualControl
 from zentrale.errors import ZentraleError
 from zentrale.hotline import Hotline, ModeFiles
 from zentrale.lines.sip.ua import SipUserAgent
+from zentrale.mail.outbox import MailOutbox
 from zentrale.media.clock import MediaClock
 from zentrale.media.library import AudioLibrary
 from zentrale.store.db import Database
 from zentrale.store.messages import MessageRepository
+from zentrale.store.outbox import OutboxRepository
 from zentrale.store.state import CallLogRepository, StateRepository
 from zentrale.web.api import create_api, disk_status
 
@@ -54,6 +56,10 @@ class App:
         self.state = StateRepository(self.db)
         self.messages = MessageRepository(self.db, data)
         self.call_log = CallLogRepository(self.db)
+        self.mail = MailOutbox(
+            config=config, clock=self.clock, outbox=OutboxRepository(self.db), messages=self.messages
+        )
+        self.messages.on_commit.append(self.mail.queue_message)
         self.library = AudioLibrary(config.prompt_folders)
         self.media_clock = MediaClock()
         self.queues = QueueBoard(self.clock, self.events)
@@ -125,6 +131,7 @@ class App:
         recovered = await self.messages.recover()
         if recovered:
             log.warning("recovered %d message(s) interrupted by a crash", len(recovered))
+        await self.mail.start()
         await self._seed()
         self.control.restore(await self.state.switch_states())
         self.events.subscribe(self._persist_switches)
@@ -165,6 +172,7 @@ class App:
         await self.supervisor.stop()
         await self.sip.stop()
         self.media_clock.stop()
+        await self.mail.stop()
         if self._http is not None:
             self._http.should_exit = True
             if self._http_task is not None:
