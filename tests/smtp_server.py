@@ -101,7 +101,8 @@ class SmtpServer:
         assert isinstance(data, LoginPassword)
         user, password = data.login.decode(), data.password.decode()
         self.login_attempts.append(user)
-        return AuthResult(success=self.logins is not None and self.logins.get(user) == password)
+        ok = self.logins is not None and self.logins.get(user) == password
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
     def start(self) -> SmtpServer:
         self.controller.start()
