@@ -139,6 +139,8 @@ def test_a_callers_message_arrives_as_mp3_mail_to_the_teams_list(
         message = mail_state(daemon, {"sent"})
         wav = tmp_path / "message.wav"
         wav.write_bytes(daemon.http.get(f"/api/messages/{message['id']}/audio").content)
+        mp3_url = daemon.http.get(f"/api/messages/{message['id']}/audio.mp3")
+        overview = daemon.http.get("/api/mail").json()
         time.sleep(1)
         assert len(server.received) == 1
 
@@ -166,6 +168,11 @@ def test_a_callers_message_arrives_as_mp3_mail_to_the_teams_list(
     assert tone_level(decoded, rate, 600) > 0.6
     assert message["mail"]["attempts"] == 1
     assert message["mail"]["attached"] is True
+    assert mp3_url.headers["content-type"] == "audio/mpeg"
+    assert mp3_url.content == attachment.get_content()  # the MP3 is made once and kept
+    assert overview["enabled"] is True
+    assert overview["outbox"] == {"queued": 0, "sending": 0, "sent": 1, "failed": 0}
+    assert "password" not in overview
 
 
 def test_smtp_server_down_when_the_message_is_recorded_then_it_is_delivered_exactly_once(

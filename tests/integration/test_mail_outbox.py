@@ -259,3 +259,14 @@ async def test_the_outbox_row_is_part_of_the_message_transaction(make_world: Any
     assert rows == [
         {"message_id": message_id, "state": "queued", "recipients": json.dumps(["sap@example.com", "chef@example.com"])}
     ]
+
+
+async def test_a_server_that_never_comes_back_is_given_up_visibly_after_give_up_hours(
+    make_world: Any, port: int
+) -> None:
+    world = await make_world(port=port, give_up_hours=0.0005)  # 1.8 s; no server listens on the port
+    message_id = await world.leave_message()
+    status = await world.wait_state(message_id, {"failed"}, timeout=15)
+    assert status["error"].startswith(f"gave up after {status['attempts']} attempts in 0.0005 h; last: no connection")
+    assert status["attempts"] >= 2
+    assert await world.messages.get(message_id)
