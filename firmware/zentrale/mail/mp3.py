@@ -22,6 +22,8 @@ from pathlib import Path
 
 import lameenc
 
+from zentrale.errors import ZentraleError
+
 CHUNK_SECONDS = 1.0
 QUALITY = 5  # LAME's -q 5: "good"; -q 2 doubles the time for no audible gain on speech
 ENCODER_DELAY = 576  # samples LAME adds in front (ENCDELAY in LAME's source; measured)
@@ -31,7 +33,7 @@ _LSF_BITRATES = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160]
 _MPEG1_BITRATES = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320]
 
 
-class Mp3Error(Exception):
+class Mp3Error(ZentraleError):
     """The WAV could not be read or encoded."""
 
 

@@ -97,7 +97,11 @@ class MailOutbox:
         """``on_commit`` hook (database thread, inside the message's transaction)."""
         if not self.enabled:
             return
-        recipients = self.recipients_for(meta.team, meta.email)
+        try:
+            recipients = self.recipients_for(meta.team, meta.email)
+        except Exception:  # never let e-mail stop a message from being stored
+            log.exception("mail: message %s stored but not queued for e-mail", meta.id)
+            return
         if not recipients:
             log.info("mail: message %s has no recipients (team %s has no distribution list)", meta.id, meta.team)
             return
