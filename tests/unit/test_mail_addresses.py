@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from zentrale.cli import main
 from zentrale.config import parse_config
 from zentrale.core.addresses import address_problem, check_addresses
 from zentrale.core.modes import parse_mode
@@ -108,3 +111,15 @@ nodes:
         parse_mode(text, "mode.yaml")
     assert err.value.path == "nodes.vm.email"
     assert err.value.problem == "'chef at example.com' has a space in it; an address looks like team@example.com"
+
+
+def test_check_config_names_the_file_the_field_and_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(MAIL + "teams: [{id: sap, name: SAP, email: ['Team SAP <sap@example.com>']}]\n", encoding="utf-8")
+    assert main(["check-config", str(path)]) == 1
+    assert capsys.readouterr().err == (
+        f"{path}: teams.0.email: 'Team SAP <sap@example.com>': write only the address,"
+        " like team@example.com, without a name or <>\n"
+    )
