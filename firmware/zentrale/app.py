@@ -33,6 +33,7 @@ from zentrale.lines.alsa.line import AlsaLine
 from zentrale.lines.base import Call, Line
 from zentrale.lines.modem.line import ModemLine
 from zentrale.lines.sip.ua import SipUserAgent
+from zentrale.mail.outbox import MailOutbox
 from zentrale.media.clock import MediaClock
 from zentrale.media.library import AudioLibrary
 from zentrale.prompts import PromptLibrary
@@ -42,6 +43,7 @@ from zentrale.store.agents import AgentRepository
 from zentrale.store.db import Database
 from zentrale.store.messages import MessageRepository
 from zentrale.store.modes import ModeVersions
+from zentrale.store.outbox import OutboxRepository
 from zentrale.store.state import CallLogRepository, StateRepository
 from zentrale.web.api import create_api, disk_status
 
@@ -66,6 +68,10 @@ class App:
         self.state = StateRepository(self.db)
         self.messages = MessageRepository(self.db, data)
         self.call_log = CallLogRepository(self.db)
+        self.mail = MailOutbox(
+            config=config, clock=self.clock, outbox=OutboxRepository(self.db), messages=self.messages
+        )
+        self.messages.on_commit.append(self.mail.queue_message)
         self.library = AudioLibrary(config.prompt_folders)
         self.media_clock = MediaClock()
         self.queues = QueueBoard(self.clock, self.events)
@@ -191,6 +197,7 @@ class App:
         recovered = await self.messages.recover()
         if recovered:
             log.warning("recovered %d message(s) interrupted by a crash", len(recovered))
+        await self.mail.start()
         await self._seed()
         self.control.restore(await self.state.switch_states())
         await self.staffing.restore()
@@ -240,6 +247,7 @@ class App:
             await line.stop()
         await self.sip.stop()
         self.media_clock.stop()
+        await self.mail.stop()
         if self._http is not None:
             self._http.should_exit = True
             if self._http_task is not None:

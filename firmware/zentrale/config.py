@@ -8,12 +8,14 @@ wrong. Every field has a description; ``docs/configuration.md`` lists them.
 from __future__ import annotations
 
 import ipaddress
+import zoneinfo
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from zentrale.core.addresses import address_problem, check_addresses
 from zentrale.errors import ConfigError
 
 DEMO_DIR = Path(__file__).parent / "demo"
@@ -91,6 +93,11 @@ class Team(_Section):
     wrap_up: float = Field(10, ge=0, le=600)
     email: list[str] = Field(default_factory=list, description="distribution list for messages")
 
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        return check_addresses(value)
+
 
 class VoicemailConfig(_Section):
     silence_dbfs: float = Field(-45, le=-20, ge=-80, description="below this level a frame counts as silence")
@@ -160,6 +167,78 @@ class AlsaLineConfig(_Section):
     pin_factory: Literal["default", "mock"] = Field("default", description="mock: gpiozero's mock pins (tests)")
 
 
+class MailConfig(_Section):
+    """Messages by e-mail (``docs/mail.md``). Without ``host`` no e-mail is sent."""
+
+    host: str | None = Field(None, description="SMTP server (host name or address); unset: e-mail is off")
+    port: int | None = Field(None, ge=1, le=65535, description="default: 25 (none), 587 (starttls), 465 (tls)")
+    security: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="none: plain SMTP; starttls: upgrade with STARTTLS (required); tls: implicit TLS"
+    )
+    user: str | None = Field(None, description="SMTP login (AUTH); unset: no login")
+    password: str = Field("", description="SMTP password")
+    sender: str | None = Field(None, description="From address, e.g. hotline@example.com (required with host)")
+    sender_name: str = Field("Zentrale", max_length=80, description="display name in From")
+    max_attachment_kb: int = Field(
+        5000, ge=0, le=100_000, description="an MP3 larger than this is not attached; the mail has the link only"
+    )
+    viewer_url: str | None = Field(
+        None, description="the web page as the team reaches it, e.g. http://zentrale.office.lan:8080 (for links)"
+    )
+    language: Literal["de", "en"] | None = Field(None, description="language of the mails (default: language)")
+    timezone: str | None = Field(None, description="time zone of times in mails, e.g. Europe/Berlin (default: system)")
+    bitrate_kbps: Literal[16, 24, 32, 40, 48, 56, 64] = Field(32, description="MP3 bit rate (mono speech)")
+    timeout: float = Field(30, gt=0, le=600, description="seconds an SMTP server may take to answer")
+    retry_first: float = Field(30, gt=0, le=86400, description="seconds before the first retry")
+    retry_max: float = Field(3600, gt=0, le=86400, description="longest wait between retries (doubling up to it)")
+    give_up_hours: float = Field(72, gt=0, le=24 * 30, description="temporary failures for this long: failed")
+    ca_file: Path | None = Field(None, description="CA certificate(s) to trust for the server (default: system's)")
+    verify_tls: bool = Field(True, description="check the server's certificate and name (turn off only for tests)")
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        problem = None if value is None else address_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("viewer_url")
+    @classmethod
+    def _viewer(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not a web address starting with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{value!r} is not a known time zone like Europe/Berlin") from None
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> MailConfig:
+        if self.host and not self.sender:
+            raise ValueError("mail.host is set: mail.sender (the From address) is required as well")
+        if self.retry_first > self.retry_max:
+            raise ValueError("retry_first must not be longer than retry_max")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"ca_file {str(self.ca_file)!r} is not a readable file")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+    @property
+    def smtp_port(self) -> int:
+        return self.port or {"none": 25, "starttls": 587, "tls": 465}[self.security]
+
+
 class Config(_Section):
     data_dir: Path = Field(Path("/var/lib/zentrale"), description="SQLite database, messages, modes, prompts")
     sip: SipConfig = Field(default_factory=SipConfig)
@@ -171,6 +250,16 @@ class Config(_Section):
     modem: ModemConfig | None = Field(None, description="an analog line through a voice modem (optional)")
     alsa_line: AlsaLineConfig | None = Field(None, description="an analog line through an ALSA line board (optional)")
     language: Literal["de", "en"] = "de"
+    mail: MailConfig = Field(default_factory=MailConfig)
+
+    @model_validator(mode="after")
+    def _mail_lists_need_a_server(self) -> Config:
+        listed = [t.id for t in self.teams if t.email]
+        if listed and not self.mail.enabled:
+            raise ValueError(
+                f"team {listed[0]!r} has an e-mail distribution list, but mail.host (the SMTP server) is not set"
+            )
+        return self
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
@@ -205,7 +294,7 @@ def parse_config(text: str, source: str, overrides: dict[str, object] | None = N
         first = err.errors()[0]
         path = ".".join(str(p) for p in first["loc"])
         more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
-        raise ConfigError(source, path, first["msg"] + more) from err
+        raise ConfigError(source, path, first["msg"].removeprefix("Value error, ") + more) from err
 
 
 def load_config(path: Path | None, overrides: dict[str, object] | None = None) -> Config:

@@ -55,3 +55,12 @@ class Invalid(ZentraleError):
 
 class StoreError(ZentraleError):
     """The store could not persist or read data (disk full, corrupt file)."""
+
+
+class MailError(ZentraleError):
+    """An e-mail could not be delivered; ``permanent`` says that retrying cannot help."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        self.reason = reason
+        self.permanent = permanent
+        super().__init__(reason)

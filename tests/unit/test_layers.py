@@ -28,6 +28,8 @@ OWNERS = {
     "serial": {"lines/modem"},
     "alsaaudio": {"lines/alsa"},
     "gpiozero": {"panel", "lines/alsa"},
+    "lameenc": {"mail/mp3.py"},
+    "aiosmtplib": {"mail/smtp.py"},
     "socket": {"lines", "app.py", "systemd_notify.py", "web"},
 }
 

@@ -22,6 +22,7 @@ from zentrale.core.modes import dump_mode, parse_mode
 from zentrale.errors import ConfigError, Conflict, Invalid, NotFound, Refused, ZentraleError
 from zentrale.web.agents_api import agents_router
 from zentrale.web.editor_api import editor_router
+from zentrale.web.mail_api import create_mail_router
 
 if TYPE_CHECKING:
     from zentrale.app import App
@@ -114,11 +115,11 @@ def create_api(app: App) -> FastAPI:
 
     @api.get("/api/messages", summary="Voicemail messages, newest first")
     async def messages(team: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        return await hotline.messages.list(team, limit)
+        return await app.mail.with_status(await hotline.messages.list(team, limit))
 
     @api.get("/api/messages/{message_id}", summary="One message")
     async def message(message_id: str) -> dict[str, Any]:
-        return await hotline.messages.get(message_id)
+        return (await app.mail.with_status([await hotline.messages.get(message_id)]))[0]
 
     @api.get("/api/messages/{message_id}/audio", summary="The message as WAV", response_class=FileResponse)
     async def message_audio(message_id: str) -> FileResponse:
@@ -155,6 +156,7 @@ def create_api(app: App) -> FastAPI:
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
+    api.include_router(create_mail_router(app))
     return api
 
 
