@@ -93,6 +93,49 @@ class VoicemailConfig(_Section):
     silence_dbfs: float = Field(-45, le=-20, ge=-80, description="below this level a frame counts as silence")
 
 
+class PanelConfig(_Section):
+    """The front panel: one push button and three LEDs on GPIO (BCM numbers; hw/WIRING.md)."""
+
+    enabled: bool = Field(False, description="drive the front panel (true on the appliance image)")
+    pin_factory: Literal["auto", "lgpio", "mock"] = Field(
+        "auto", description="gpiozero pin factory: auto (lgpio on a Pi), lgpio, or mock (a virtual panel)"
+    )
+    button: int = Field(17, ge=0, le=53, description="GPIO of the button (to ground; internal pull-up)")
+    long_press: float = Field(3.0, ge=0.5, le=30, description="seconds held that count as a long press")
+    debounce: float = Field(0.05, ge=0.005, le=0.5, description="seconds the contact must be steady to count")
+    led_outage: int | None = Field(27, ge=0, le=53, description="GPIO of the outage LED (red)")
+    led_waiting: int | None = Field(22, ge=0, le=53, description="GPIO of the callers-waiting LED (yellow)")
+    led_fault: int | None = Field(23, ge=0, le=53, description="GPIO of the fault LED (red or amber)")
+    lamp_test: float = Field(3.0, ge=0.5, le=30, description="seconds all LEDs light after a long press")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PanelConfig:
+        pins = [p for p in (self.button, self.led_outage, self.led_waiting, self.led_fault) if p is not None]
+        if len(pins) != len(set(pins)):
+            raise ValueError(f"button and LEDs need different GPIOs, got {pins}")
+        return self
+
+
+class HealthConfig(_Section):
+    """Thresholds of the health report (GET /status, fault LED)."""
+
+    disk_warn_percent: float = Field(85, gt=0, le=100, description="data disk use that makes the box 'degraded'")
+    disk_fault_percent: float = Field(95, gt=0, le=100, description="data disk use that is a fault (LED on)")
+    interval: float = Field(5, ge=0.2, le=300, description="seconds between checks that need I/O (database)")
+
+
+class ServiceConfig(_Section):
+    """How the daemon talks to systemd (Type=notify) when started by it."""
+
+    registration_wait: float = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="seconds READY=1 waits for the SIP registration; then the daemon reports ready but "
+        "degraded so the web page stays reachable to fix the account (keep below TimeoutStartSec)",
+    )
+
+
 class Config(_Section):
     data_dir: Path = Field(Path("/var/lib/zentrale"), description="SQLite database, messages, modes, prompts")
     sip: SipConfig = Field(default_factory=SipConfig)
@@ -102,6 +145,9 @@ class Config(_Section):
     prompt_dirs: list[Path] = Field(default_factory=list, description="extra prompt folders (searched first)")
     voicemail: VoicemailConfig = Field(default_factory=VoicemailConfig)
     language: Literal["de", "en"] = "de"
+    panel: PanelConfig = Field(default_factory=PanelConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
