@@ -123,6 +123,12 @@ class HealthConfig(_Section):
     disk_fault_percent: float = Field(95, gt=0, le=100, description="data disk use that is a fault (LED on)")
     interval: float = Field(5, ge=0.2, le=300, description="seconds between checks that need I/O (database)")
 
+    @model_validator(mode="after")
+    def _order(self) -> HealthConfig:
+        if self.disk_warn_percent > self.disk_fault_percent:
+            raise ValueError("disk_warn_percent must not be above disk_fault_percent")
+        return self
+
 
 class ServiceConfig(_Section):
     """How the daemon talks to systemd (Type=notify) when started by it."""

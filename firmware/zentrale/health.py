@@ -3,7 +3,8 @@
 ``GET /status``, the front panel's fault LED and systemd's STATUS= line read
 the same report. A component is a named check returning a ``ComponentHealth``;
 cheap checks run on every report, checks that need I/O (the database) run
-every ``interval`` seconds on the loop and are reported from a cache.
+in ``refresh()`` (the daemon calls it every ``health.interval`` seconds) and
+are reported from a cache.
 
 Other packages add their own component with ``add_check``/``add_async_check``
 (the mail outbox does: ``health.add_check("mail_outbox", outbox.health)``).
@@ -94,12 +95,6 @@ class HealthMonitor:
             except Exception as err:
                 log.warning("health check %s failed: %s", name, err)
                 self._cached[name] = ComponentHealth("fault", str(err))
-
-    async def run(self) -> None:
-        while True:
-            await self.refresh()
-            self.report()  # logs changes of the overall state
-            await asyncio.sleep(self.interval)
 
 
 # --- the daemon's components --------------------------------------------------------------

@@ -19,8 +19,10 @@ def shell_scripts() -> list[Path]:
     found = [ROOT / name for name in SOURCED]
     for folder in ("scripts", "image-build", ".ci", "hw", "systemd"):
         for path in sorted((ROOT / folder).rglob("*")):
-            if path.is_file() and path.read_bytes()[:64].split(b"\n")[0].startswith(b"#!") and b"sh" in (
-                path.read_bytes()[:64].split(b"\n")[0]
+            if (
+                path.is_file()
+                and path.read_bytes()[:64].split(b"\n")[0].startswith(b"#!")
+                and b"sh" in (path.read_bytes()[:64].split(b"\n")[0])
             ):
                 found.append(path)
     return found
