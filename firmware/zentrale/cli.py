@@ -15,6 +15,7 @@ from zentrale import __version__
 from zentrale.config import DEMO_DIR, Config, load_config
 from zentrale.core.modes import parse_mode
 from zentrale.errors import ConfigError, StoreError
+from zentrale.systemd_notify import JournalFormatter, logging_to_journal
 
 APPLIANCE_CONFIG = Path("/etc/zentrale/config.yaml")
 
@@ -187,4 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if logging_to_journal():  # under systemd: priorities for journald, no second time stamp
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JournalFormatter())
     return int(args.func(args))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
-from zentrale.systemd_notify import SystemdNotifier
+from zentrale.systemd_notify import JournalFormatter, SystemdNotifier, logging_to_journal
 
 
 def test_outside_systemd_every_call_is_a_no_op() -> None:
@@ -45,3 +46,12 @@ def test_a_vanished_socket_never_raises() -> None:
     assert notifier.enabled
     assert notifier.send("WATCHDOG=1") is False
     notifier.close()
+
+
+def test_journal_lines_carry_the_syslog_priority() -> None:
+    record = logging.LogRecord("zentrale.app", logging.ERROR, __file__, 1, "cannot open %s", ("x",), None)
+    assert JournalFormatter().format(record) == "<3>zentrale.app: cannot open x"
+    st = os.fstat(2)
+    assert logging_to_journal({"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
+    assert not logging_to_journal({"JOURNAL_STREAM": "1:2"})
+    assert not logging_to_journal({})
