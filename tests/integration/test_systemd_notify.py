@@ -54,7 +54,7 @@ def test_ready_only_when_sip_answers_then_watchdog_pings_at_half_the_timeout(
         gaps = [b - a for a, b in itertools.pairwise(pings)]
         assert len(pings) >= 5
         assert 0.4 < statistics.mean(gaps) < 0.6
-        assert max(gaps) < 0.75 * WATCHDOG_S  # never near the timeout
+        assert max(gaps) < 0.9 * WATCHDOG_S  # never reaches the timeout, even on a busy machine
         print(f"watchdog: {len(gaps)} gaps, mean {statistics.mean(gaps) * 1000:.1f} ms, max {max(gaps) * 1000:.1f} ms")
         assert daemon.status()["overall"] == "ok"
     finally:
@@ -127,7 +127,8 @@ def _media_clock_stall(daemon: Daemon, fake_systemd: NotifySocket) -> None:
     daemon.proc.send_signal(signal.SIGUSR2)  # the daemon stops its media clock, the loop runs on
     time.sleep(3.5)
     # the clock counts as stalled one second after its last tick; one ping may still fall before that
-    late = fake_systemd.pings(since=stalled_at + 1.0 + 0.1)
+    # (0.6 s of slack for a busy machine: the window without pings is still over three intervals)
+    late = fake_systemd.pings(since=stalled_at + 1.0 + 0.6)
     assert late == [], "the watchdog was fed while the media clock stood still"
     status = daemon.status()  # the loop itself still answers
     assert status["components"]["media_clock"]["state"] == "fault"
@@ -139,7 +140,7 @@ def _media_clock_stall(daemon: Daemon, fake_systemd: NotifySocket) -> None:
     time.sleep(1.5)
     resumed = fake_systemd.pings(since=restarted)
     assert resumed
-    assert resumed[0] - restarted < 0.7
+    assert resumed[0] - restarted < 1.0  # within one ping interval (+ slack)
     assert daemon.status()["components"]["media_clock"]["state"] == "ok"
 
 
