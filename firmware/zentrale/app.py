@@ -188,6 +188,7 @@ class App:
         await self.sip.start()
         await self._start_http()
         await self.health.refresh()
+        self._background.append(asyncio.ensure_future(self._report_status()))
         if self.config.panel.enabled:
             self._start_panel()
 
@@ -257,7 +258,6 @@ class App:
             flush=True,
         )
         self._background.append(asyncio.ensure_future(keep_watchdog_fed(self.notifier, self._watchdog_problem)))
-        self._background.append(asyncio.ensure_future(self._report_status()))
         if os.environ.get("ZENTRALE_FAULT_INJECTION") == "1":
             # tests only: SIGUSR2 stops/restarts the media clock while the loop runs on
             loop.add_signal_handler(signal.SIGUSR2, self._toggle_media_clock_stall)
@@ -293,6 +293,7 @@ class App:
             log.warning("not registered after %.0f s; reporting ready, degraded", self.config.service.registration_wait)
 
     async def _report_status(self) -> None:
+        """Checks that need I/O (the database) every ``health.interval`` s; STATUS= for systemd."""
         while True:
             await self.health.refresh()
             self.notifier.status(self.status_line())
