@@ -7,6 +7,7 @@ set -euo pipefail
 python3 -m venv /opt/zentrale
 /opt/zentrale/bin/pip install --quiet --no-index --no-cache-dir --find-links /tmp/zentrale-wheels 'zentrale[pi]'
 rm -rf /tmp/zentrale-wheels
+ln -sf /opt/zentrale/bin/zentrale /usr/local/bin/zentrale # zentrale backup/restore/switch for the admin
 /opt/zentrale/bin/zentrale --version
 
 systemd-sysusers /usr/lib/sysusers.d/zentrale.conf
