@@ -202,9 +202,9 @@ def hz(midi: float) -> float:
 
 def _note_env(dur: float, attack: float, release: float) -> tuple[np.ndarray, np.ndarray]:
     """Time axis and gate envelope: attack ramp, hold until note-off, release to exactly 0."""
-    n_on = max(1, int(round(dur * SR)))
-    n_rel = max(1, int(round(release * SR)))
-    n_att = min(n_on, max(1, int(round(attack * SR))))
+    n_on = max(1, round(dur * SR))
+    n_rel = max(1, round(release * SR))
+    n_att = min(n_on, max(1, round(attack * SR)))
     env = np.ones(n_on + n_rel)
     env[:n_att] = _ramp(n_att)
     env[n_on:] = _ramp(n_rel)[::-1]
@@ -214,7 +214,7 @@ def _note_env(dur: float, attack: float, release: float) -> tuple[np.ndarray, np
 
 def _partials(f: float, t: np.ndarray, ratios, amps, taus, limit=3900.0) -> np.ndarray:
     out = np.zeros_like(t)
-    for k, (r, a, tau) in enumerate(zip(ratios, amps, taus)):
+    for k, (r, a, tau) in enumerate(zip(ratios, amps, taus, strict=False)):
         if f * r > limit:
             continue
         out += a * np.exp(-t / tau) * np.sin(2 * np.pi * f * r * t + 0.37 * k)
@@ -299,7 +299,7 @@ class Piece:
     def beat_n(self) -> int:
         n = self.beat_s * SR
         assert abs(n - round(n)) < 1e-9, "beat must be a whole number of samples"
-        return int(round(n))
+        return round(n)
 
     @property
     def length(self) -> int:
@@ -311,7 +311,7 @@ class Piece:
     def place(self, buf: np.ndarray, sig: np.ndarray, beat: float) -> None:
         """Add sig at the given beat, wrapping around the end of the loop."""
         n = len(buf)
-        pos = int(round(beat * self.beat_n)) % n
+        pos = round(beat * self.beat_n) % n
         while len(sig):
             take = min(len(sig), n - pos)
             buf[pos : pos + take] += sig[:take]
@@ -588,7 +588,7 @@ def write_wav(path: Path, x: np.ndarray) -> None:
 
 def read_wav(path: Path) -> np.ndarray:
     with wave.open(str(path), "rb") as w:
-        assert w.getnchannels() == 1 and w.getsampwidth() == 2 and w.getframerate() == SR, path
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, SR), path
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64) / 32768
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -17,9 +18,12 @@ from typing import Any
 import uvicorn
 
 from zentrale import __version__
+from zentrale.calls.dialer import LineDialer
 from zentrale.calls.supervisor import CallSupervisor
 from zentrale.clock import SystemClock
 from zentrale.config import DEMO_DIR, Config
+from zentrale.core.agents import AgentBoard
+from zentrale.core.distribution import CallDistribution, TeamPolicy
 from zentrale.core.events import EventBus, SwitchChanged
 from zentrale.core.flow import FlowEngine
 from zentrale.core.queues import QueueBoard
@@ -28,15 +32,21 @@ from zentrale.errors import ZentraleError
 from zentrale.health import (
     ComponentHealth,
     HealthMonitor,
+    analog_line_health,
     disk_health,
     line_health,
     media_clock_health,
     registration_health,
 )
 from zentrale.hotline import Hotline, ModeFiles
+from zentrale.lines.alsa.line import AlsaLine
+from zentrale.lines.base import Call, Line
+from zentrale.lines.modem.line import ModemLine
 from zentrale.lines.sip.ua import SipUserAgent
 from zentrale.media.clock import MediaClock
 from zentrale.media.library import AudioLibrary
+from zentrale.staffing import Staffing
+from zentrale.store.agents import AgentRepository
 from zentrale.store.db import Database
 from zentrale.store.messages import MessageRepository
 from zentrale.store.state import CallLogRepository, StateRepository
@@ -52,6 +62,10 @@ class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _analog_line_check(line: Line) -> ComponentHealth:
+    return analog_line_health(line.status())
 
 
 class App:
@@ -83,6 +97,32 @@ class App:
             call_log=self.call_log,
         )
         self.sip = SipUserAgent(config.sip, self.media_clock)
+        self.agents = AgentBoard(self.clock, self.events)
+        policies = {
+            t.id: TeamPolicy(t.id, t.name, t.distribution == "auto", t.strategy, t.ring_timeout, t.wrap_up)
+            for t in config.teams
+        }
+        self.distribution = CallDistribution(
+            self.clock,
+            self.queues,
+            self.agents,
+            LineDialer(
+                self.sip,
+                {t.id: t.name for t in config.teams},
+                caller_call=self._active_call,
+                blind=self._blind_transfer,
+            ),
+            self.events,
+            policies,
+        )
+        self.staffing = Staffing(
+            config=config,
+            clock=self.clock,
+            board=self.agents,
+            distribution=self.distribution,
+            repo=AgentRepository(self.db),
+            state=self.state,
+        )
         self.supervisor = CallSupervisor(
             clock=self.clock,
             events=self.events,
@@ -92,6 +132,13 @@ class App:
             silence_dbfs=config.voicemail.silence_dbfs,
         )
         self.sip.on_incoming(self.supervisor.incoming)
+        self.analog_lines: list[Line] = []
+        if config.modem is not None:
+            self.analog_lines.append(ModemLine(config.modem, self.media_clock))
+        if config.alsa_line is not None:
+            self.analog_lines.append(AlsaLine(config.alsa_line, self.media_clock))
+        for line in self.analog_lines:
+            line.on_incoming(self.supervisor.incoming)
         self.api = create_api(self)
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[Any] | None = None
@@ -109,6 +156,8 @@ class App:
         self.health.add_check(
             "sip_registration", lambda: registration_health(self.sip.registrar.status() if self.sip.registrar else None)
         )
+        for line in self.analog_lines:
+            self.health.add_check(f"line_{line.name}", functools.partial(_analog_line_check, line))
         self.health.add_check("media_clock", self._media_clock_health)
         self.health.add_check(
             "disk", lambda: disk_health(self.config.data_dir, limits.disk_warn_percent, limits.disk_fault_percent)
@@ -125,6 +174,15 @@ class App:
         await self.db.fetch("SELECT 1")  # answers only if the database thread and file work
         return ComponentHealth("ok", "database answers")
 
+    def _active_call(self, call_id: str) -> Call | None:
+        entry = self.supervisor.active.get(call_id)
+        return entry[0] if entry else None
+
+    def _blind_transfer(self, call: Call) -> bool:
+        """Calls on an analog line configured for hook-flash transfer are handed on blind."""
+        flash_lines = {c.name for c in (self.config.modem, self.config.alsa_line) if c and c.transfer == "flash"}
+        return call.line in flash_lines
+
     def status(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         health = self.health.report()
@@ -133,14 +191,21 @@ class App:
             "components": health["components"],
             "version": __version__,
             "mode": self.hotline.mode_name,
-            "lines": [self.sip.status()],
+            "lines": [self.sip.status(), *(line.status() for line in self.analog_lines)],
             "calls": len(self.supervisor.active),
+            "tasks": len(asyncio.all_tasks()),
             "waiting": len(self.queues.entries()),
+            "agents": {
+                state: sum(1 for a in self.agents.all() if a.state.value == state)
+                for state in ("available", "paused", "ringing", "on_call", "wrap_up")
+            },
             "media_clock": {
                 "healthy": self.media_clock.healthy(loop.time()),
                 "streams": self.media_clock.streams,
                 "ticks": self.media_clock.ticks,
                 "max_late_ms": round(self.media_clock.max_late * 1000, 2),
+                "recent_late_ms": round(self.media_clock.take_recent() * 1000, 2),
+                "max_tick_cost_ms": round(self.media_clock.max_cost * 1000, 2),
                 "skipped": self.media_clock.skipped,
             },
             "disk": health["components"]["disk"],
@@ -174,6 +239,7 @@ class App:
             log.warning("recovered %d message(s) interrupted by a crash", len(recovered))
         await self._seed()
         self.control.restore(await self.state.switch_states())
+        await self.staffing.restore()
         self.events.subscribe(self._persist_switches)
         name = await self.state.setting("active_mode") or self.config.active_mode
         try:
@@ -186,6 +252,8 @@ class App:
                 raise
         self.media_clock.start()
         await self.sip.start()
+        for line in self.analog_lines:
+            await line.start()
         await self._start_http()
         await self.health.refresh()
         self._background.append(asyncio.ensure_future(self._report_status()))
@@ -238,7 +306,10 @@ class App:
         await asyncio.gather(*self._background, return_exceptions=True)
         if self.panel is not None:
             await self.panel.stop()
+        await self.distribution.stop()
         await self.supervisor.stop()
+        for line in self.analog_lines:
+            await line.stop()
         await self.sip.stop()
         self.media_clock.stop()
         if self._http is not None:

@@ -42,19 +42,22 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["http.bind"] = args.http_bind
     try:
         config = _config(args, overrides)
-    except ConfigError:
+    except ConfigError as err:
+        print(f"zentrale: configuration error: {err}", file=sys.stderr)
         return 2
     from zentrale.app import App  # imported late: check-config stays light
 
-    async def main() -> None:
+    async def run() -> None:
         app = App(config)
         await app.run()
 
     try:
-        asyncio.run(main())
-    except ConfigError:
+        asyncio.run(run())
+    except ConfigError as err:
+        print(f"zentrale: {err}", file=sys.stderr)
         return 2
-    except OSError:
+    except OSError as err:
+        print(f"zentrale: cannot start: {err}", file=sys.stderr)
         return 1
     return 0
 
@@ -74,10 +77,10 @@ def _backup(args: argparse.Namespace) -> int:
         config_file = Path(args.config) if args.config else DEMO_DIR / "config.yaml"
         manifest = create_backup(config.data_dir, config_file, Path(args.file), __version__)
     except (ConfigError, StoreError, OSError) as err:
-        logging.getLogger("zentrale.backup").error("backup failed: %s", err)
+        print(f"zentrale: backup failed: {err}", file=sys.stderr)
         return 1
     counts = manifest["counts"]
-    print(  # noqa: T201 - the command's answer
+    print(
         f"{args.file}: {counts['messages']} message(s), {counts['modes']} mode(s), {counts['prompts']} prompt(s), "
         f"database and configuration of {config.data_dir}"
     )
@@ -88,26 +91,26 @@ def _restore(args: argparse.Namespace) -> int:
     from zentrale.store.backup import restore_backup
 
     _default_config(args)
-    log = logging.getLogger("zentrale.restore")
     if args.data_dir:
         data_dir = Path(args.data_dir).resolve()
     elif args.config and Path(args.config).is_file():
         try:
             data_dir = _config(args, {}).data_dir
-        except ConfigError:
+        except ConfigError as err:
+            print(f"zentrale: configuration error: {err}", file=sys.stderr)
             return 2
     else:
-        log.error("restore: name the data folder with --data-dir (or an existing --config)")
+        print("zentrale: restore: name the data folder with --data-dir (or an existing --config)", file=sys.stderr)
         return 2
     try:
         manifest = restore_backup(
             Path(args.file), data_dir, Path(args.config) if args.config else None, force=args.force
         )
     except (StoreError, OSError) as err:
-        log.error("restore failed: %s", err)
+        print(f"zentrale: restore failed: {err}", file=sys.stderr)
         return 1
     counts = manifest["counts"]
-    print(  # noqa: T201 - the command's answer
+    print(
         f"restored {counts['messages']} message(s), {counts['modes']} mode(s), {counts['prompts']} prompt(s) "
         f"and the database into {data_dir} (backup of {manifest['created_at']}); start the daemon now"
     )
@@ -118,14 +121,18 @@ def _check_config(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError:
+    except OSError as err:
+        print(f"{path}: cannot read: {err.strerror}", file=sys.stderr)
         return 2
     try:
         if "nodes:" in text or '"nodes"' in text:
-            parse_mode(text, str(path))
+            mode = parse_mode(text, str(path))
+            print(f"{path}: mode '{mode.name}' is valid ({len(mode.nodes)} nodes, {len(mode.switches)} switches)")
         else:
-            load_config(path)
-    except ConfigError:
+            config = load_config(path)
+            print(f"{path}: configuration is valid (SIP port {config.sip.port}, {len(config.teams)} teams)")
+    except ConfigError as err:
+        print(str(err), file=sys.stderr)
         return 1
     return 0
 
@@ -136,11 +143,14 @@ def _switch(args: argparse.Namespace) -> int:
     request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
-            json.loads(response.read())
-    except urllib.error.HTTPError:
+            state = json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        print(f"zentrale: {err.code}: {err.read().decode(errors='replace')}", file=sys.stderr)
         return 1
-    except urllib.error.URLError:
+    except urllib.error.URLError as err:
+        print(f"zentrale: cannot reach the daemon at {args.url}: {err.reason}", file=sys.stderr)
         return 1
+    print(f"{state['label']}: {'on' if state['on'] else 'off'} (by {state['by']})")
     return 0
 
 

@@ -8,6 +8,7 @@ wrong. Every field has a description; ``docs/configuration.md`` lists them.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +35,9 @@ class Registration(_Section):
     domain: str | None = Field(None, description="SIP domain (default: the registrar's host)")
     expires: int = Field(300, ge=60, le=86400, description="seconds")
     transport: Literal["udp", "tcp"] = "udp"
+    outbound_proxy: str | None = Field(
+        None, description="host[:port] every request to this PBX/trunk is sent through (loose routing)"
+    )
 
 
 class SipConfig(_Section):
@@ -93,19 +97,86 @@ class VoicemailConfig(_Section):
     silence_dbfs: float = Field(-45, le=-20, ge=-80, description="below this level a frame counts as silence")
 
 
+class ModemConfig(_Section):
+    """An analog line through a V.253 voice modem on a serial port (USB or UART)."""
+
+    name: str = Field("modem", pattern=r"^[A-Za-z0-9_\-]{1,32}$", description="the line's name in calls and /status")
+    device: str = Field(
+        description="serial device, best a stable name like /dev/serial/by-id/usb-...; any pyserial URL works"
+    )
+    baud: int = Field(115200, description="DTE speed; 8-bit voice at 8 kHz needs at least 115200 with 16-bit formats")
+    profile: str = Field("auto", description="chip settings: auto (detect by ATI3/+FMI/+FMM) or a profile id")
+    number: str = Field("", description="this line's own number (shown as 'called')")
+    caller_id: bool = Field(True, description="ask the modem for caller ID (+VCID=1)")
+    answer_after_rings: int = Field(2, ge=1, le=10, description="caller ID arrives after the first ring: keep >= 2")
+    flash_ms: int = Field(
+        100, ge=20, le=2550, description="hook-flash time for transfers (EU PBX ~100 ms, North America ~600 ms)"
+    )
+    transfer: Literal["flash", "bridge"] = Field(
+        "flash",
+        description="flash: a call taken by an agent is handed to the agent's extension by hook flash (blind: the box"
+        " leaves the call); bridge: the box rings the agent over SIP and stays in the call",
+    )
+    transfer_dial: str = Field("!{extension}", description="dial string of a transfer: ! = hook flash, , = pause")
+    transfer_hangup_delay: float = Field(0.5, ge=0, le=10, description="seconds between the last digit and on-hook")
+    flow_control: Literal["rtscts", "xonxoff"] = Field("rtscts", description="rtscts (+IFC=2,2) for full duplex")
+    silence_hangup_seconds: float = Field(
+        0, ge=0, le=25.5, description="hang up after this much silence from the caller (+VSD); 0: never"
+    )
+    reopen_seconds: float = Field(2.0, gt=0, le=300, description="wait before reopening a lost or failed modem")
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        known = ["auto", "conexant-cx93010", "conexant-hsf", "v253-generic"]
+        if value not in known:
+            raise ValueError(f"unknown modem profile {value!r}; one of {', '.join(known)}")
+        return value
+
+    @field_validator("transfer_dial")
+    @classmethod
+    def _transfer_dial(cls, value: str) -> str:
+        if "{extension}" not in value:
+            raise ValueError("transfer_dial must contain {extension}")
+        return value
+
+
+class AlsaLineConfig(_Section):
+    """An analog line through a line-interface board: ALSA audio, GPIO ring detect and hook relay."""
+
+    name: str = Field("alsa", pattern=r"^[A-Za-z0-9_\-]{1,32}$", description="the line's name in calls and /status")
+    playback_device: str = Field("default", description="ALSA PCM the caller hears (e.g. plughw:CARD=Line,DEV=0)")
+    capture_device: str = Field("default", description="ALSA PCM that hears the caller")
+    ring_gpio: str = Field("GPIO17", description="input from the ring detector (active while it rings)")
+    hook_gpio: str = Field("GPIO27", description="output to the hook relay (on = off hook)")
+    number: str = Field("", description="this line's own number (shown as 'called')")
+    answer_after_rings: int = Field(1, ge=1, le=10, description="rings before answering")
+    flash_ms: int = Field(100, ge=20, le=2000, description="hook-flash time for transfers")
+    transfer: Literal["flash", "bridge"] = Field(
+        "flash",
+        description="flash: a call taken by an agent is handed to the agent's extension by hook flash (blind: the box"
+        " leaves the call); bridge: the box rings the agent over SIP and stays in the call",
+    )
+    tones: Literal["eu", "us"] = Field("eu", description="busy/dial tone plan: eu (425 Hz) or us (480+620 Hz)")
+    pin_factory: Literal["default", "mock"] = Field("default", description="mock: gpiozero's mock pins (tests)")
+
+
 class PanelConfig(_Section):
-    """The front panel: one push button and three LEDs on GPIO (BCM numbers; hw/WIRING.md)."""
+    """The front panel: one push button and three LEDs on GPIO (BCM numbers; hw/README.md).
+
+    The defaults sit together on header pins 29-34 and stay clear of the ALSA line board's
+    ring/hook GPIOs (17, 27), I2S audio (18-21), I2C, SPI and the UART."""
 
     enabled: bool = Field(False, description="drive the front panel (true on the appliance image)")
     pin_factory: Literal["auto", "lgpio", "mock"] = Field(
         "auto", description="gpiozero pin factory: auto (lgpio on a Pi), lgpio, or mock (a virtual panel)"
     )
-    button: int = Field(17, ge=0, le=53, description="GPIO of the button (to ground; internal pull-up)")
+    button: int = Field(5, ge=0, le=53, description="GPIO of the button (to ground; internal pull-up)")
     long_press: float = Field(3.0, ge=0.5, le=30, description="seconds held that count as a long press")
     debounce: float = Field(0.05, ge=0.005, le=0.5, description="seconds the contact must be steady to count")
-    led_outage: int | None = Field(27, ge=0, le=53, description="GPIO of the outage LED (red)")
-    led_waiting: int | None = Field(22, ge=0, le=53, description="GPIO of the callers-waiting LED (yellow)")
-    led_fault: int | None = Field(23, ge=0, le=53, description="GPIO of the fault LED (red or amber)")
+    led_outage: int | None = Field(6, ge=0, le=53, description="GPIO of the outage LED (red)")
+    led_waiting: int | None = Field(12, ge=0, le=53, description="GPIO of the callers-waiting LED (yellow)")
+    led_fault: int | None = Field(13, ge=0, le=53, description="GPIO of the fault LED (red or amber)")
     lamp_test: float = Field(3.0, ge=0.5, le=30, description="seconds all LEDs light after a long press")
 
     @model_validator(mode="after")
@@ -150,6 +221,8 @@ class Config(_Section):
     active_mode: str = Field("hotline", description="mode activated on first start")
     prompt_dirs: list[Path] = Field(default_factory=list, description="extra prompt folders (searched first)")
     voicemail: VoicemailConfig = Field(default_factory=VoicemailConfig)
+    modem: ModemConfig | None = Field(None, description="an analog line through a voice modem (optional)")
+    alsa_line: AlsaLineConfig | None = Field(None, description="an analog line through an ALSA line board (optional)")
     language: Literal["de", "en"] = "de"
     panel: PanelConfig = Field(default_factory=PanelConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
@@ -157,6 +230,17 @@ class Config(_Section):
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
+
+    @model_validator(mode="after")
+    def _panel_and_line_share_no_gpio(self) -> Config:
+        if self.panel.enabled and self.alsa_line is not None:
+            line_pins = {int(m) for g in (self.alsa_line.ring_gpio, self.alsa_line.hook_gpio)
+                         for m in re.findall(r"^(?:GPIO|BCM)?(\d+)$", g.strip(), re.IGNORECASE)}  # fmt: skip
+            panel = self.panel
+            shared = line_pins & {p for p in (panel.button, panel.led_outage, panel.led_waiting, panel.led_fault) if p}
+            if shared:
+                raise ValueError(f"panel and alsa_line both use GPIO {sorted(shared)}")
+        return self
 
     @property
     def modes_dir(self) -> Path:

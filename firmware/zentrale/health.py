@@ -131,3 +131,11 @@ def registration_health(status: dict[str, Any] | None) -> ComponentHealth:
         return ComponentHealth("ok", f"registered at {status['registrar']}", status)
     why = status.get("last_error") or (f"answer {status['last_status']}" if status.get("last_status") else "no answer")
     return ComponentHealth("fault", f"not registered at {status['registrar']} ({why})", status)
+
+
+def analog_line_health(status: dict[str, Any]) -> ComponentHealth:
+    """A modem or ALSA line: ready while idle, ringing or in a call."""
+    if status.get("ready"):
+        return ComponentHealth("ok", f"{status.get('type', 'line')} {status.get('state')}", {"line": status})
+    why = f" ({status['last_error']})" if status.get("last_error") else ""
+    return ComponentHealth("fault", f"{status.get('name')} line {status.get('state')}{why}", {"line": status})

@@ -7,6 +7,7 @@ each operation validates, changes the domain state, persists and audits.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,10 @@ class Hotline:
         self.validate(mode, str(self.modes.path(name)))
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.library.preload, mode.prompts())
+        # The decoded prompts are many long-lived objects: keep them out of the
+        # cyclic collector's scans so a full collection cannot stall the media clock.
+        gc.collect()
+        gc.freeze()
         self.mode, self.mode_name = mode, name
         await self.state.set_setting("active_mode", name)
         await self.state.audit(self.clock.now(), by, "mode.activate", name)

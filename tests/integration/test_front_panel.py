@@ -22,7 +22,7 @@ from tests.daemon import DEMO
 from zentrale.app import App
 from zentrale.config import Config
 
-BUTTON, LED_OUTAGE, LED_WAITING, LED_FAULT = 17, 27, 22, 23
+BUTTON, LED_OUTAGE, LED_WAITING, LED_FAULT = 5, 6, 12, 13  # the defaults
 PANEL = {
     "enabled": True,
     "pin_factory": "mock",

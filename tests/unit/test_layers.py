@@ -28,7 +28,7 @@ OWNERS = {
     "uvicorn": {"app.py"},
     "serial": {"lines/modem"},
     "alsaaudio": {"lines/alsa"},
-    "gpiozero": {"panel"},
+    "gpiozero": {"panel", "lines/alsa"},
     "socket": {"lines", "app.py", "systemd_notify.py", "web"},
 }
 

@@ -13,14 +13,16 @@ import logging
 import secrets
 from typing import Any, cast
 
+from zentrale.calls.dialer import BlindTransfer
 from zentrale.core.clock import Clock
 from zentrale.core.flow import RecordingRequest, StoredMessage
 from zentrale.errors import CallEnded, StoreError
-from zentrale.lines.base import Call
-from zentrale.media.dsp import convert_frame, tone
+from zentrale.lines.base import Call, TransferableCall
+from zentrale.media.dsp import tone
 from zentrale.media.frames import Frame
 from zentrale.media.library import AudioLibrary, Clip, clip_from_pcm
 from zentrale.media.players import ClipPlayer, FrameQueue, LoopPlayer
+from zentrale.media.rate import RateConverter
 from zentrale.media.recorder import Recorder
 from zentrale.store.messages import MessageMeta, MessageRepository
 
@@ -192,7 +194,12 @@ class LineSession:
         return StoredMessage(meta.id, duration_ms)
 
     async def bridge(self, leg: object) -> None:
-        """Audio both ways between the caller and the agent's leg, DTMF passed on."""
+        """Audio both ways between the caller and the agent's leg, DTMF passed on;
+        or, for a blind transfer, hand the call on and leave it."""
+        if isinstance(leg, BlindTransfer):
+            log.info("call %s: blind transfer to %s", self.call_id, leg.target)
+            await cast(TransferableCall, self.call).transfer(leg.target)
+            raise CallEnded(self.call_id)
         other = cast(Call, leg)
         to_agent = Resampling(FrameQueue(), other.sample_rate)
         to_caller = Resampling(FrameQueue(), self.call.sample_rate)
@@ -218,14 +225,19 @@ class LineSession:
 
 
 class Resampling:
-    """A FrameQueue that converts between 8 and 16 kHz on the way."""
+    """A FrameQueue that converts between 8 and 16 kHz on the way (codec translation)."""
 
     def __init__(self, queue: FrameQueue, rate: int) -> None:
         self.queue = queue
         self.rate = rate
+        self._converter: RateConverter | None = None
 
     def write(self, frame: Frame) -> None:
-        self.queue.write(frame if frame.rate == self.rate else convert_frame(frame, self.rate))
+        if frame.rate != self.rate:
+            if self._converter is None or self._converter.src != frame.rate:
+                self._converter = RateConverter(frame.rate, self.rate)
+            frame = self._converter.convert(frame)
+        self.queue.write(frame)
 
     def read(self) -> Frame | None:
         return self.queue.read()

@@ -13,7 +13,8 @@ from typing import Any
 
 from zentrale.calls.session import LineSession
 from zentrale.core.clock import Clock
-from zentrale.core.events import CallStarted, EventBus
+from zentrale.core.distribution import CallConnected
+from zentrale.core.events import CallStarted, CallWaiting, EventBus, NodeEntered
 from zentrale.core.flow import CallOutcome, FlowEngine
 from zentrale.hotline import Hotline
 from zentrale.lines.base import Call
@@ -41,6 +42,18 @@ class CallSupervisor:
         self.silence_dbfs = silence_dbfs
         self.active: dict[str, tuple[Call, LineSession, asyncio.Task[None]]] = {}
         self.on_session: list[Any] = []  # hooks for benchmarks/tests: called with each new session
+        self.nodes: dict[str, str] = {}  # call id -> the node the call is in
+        self.answered: dict[str, tuple[str, Any, float]] = {}  # call id -> (agent, when, monotonic)
+        self.entered: dict[str, Any] = {}  # call id -> when it first entered a queue
+        events.subscribe(self._track)
+
+    def _track(self, event: Any) -> None:
+        if isinstance(event, NodeEntered):
+            self.nodes[event.call_id] = event.node
+        elif isinstance(event, CallWaiting):
+            self.entered.setdefault(event.call_id, self.clock.now())
+        elif isinstance(event, CallConnected):
+            self.answered[event.call_id] = (event.agent_id, self.clock.now(), self.clock.monotonic())
 
     def incoming(self, call: Call) -> None:
         """A line offers a new call (called on the loop)."""
@@ -81,6 +94,7 @@ class CallSupervisor:
             log.exception("call %s failed; hanging up", call.call_id)
         finally:
             self.active.pop(call.call_id, None)
+            self.nodes.pop(call.call_id, None)
             try:
                 await call.hangup()
             except Exception:
@@ -88,6 +102,16 @@ class CallSupervisor:
             await self._log_end(call, started, outcome)
 
     async def _log_end(self, call: Call, started: Any, outcome: CallOutcome) -> None:
+        answered = self.answered.pop(call.call_id, None)
+        entered = self.entered.pop(call.call_id, None)
+        extra: dict[str, Any] = {"entered_queue_at": entered.isoformat()} if entered else {}
+        if answered is not None:
+            agent, when, since = answered
+            extra |= {
+                "answered_by": agent,
+                "answered_at": when.isoformat(),
+                "talk_s": round(self.clock.monotonic() - since, 1),
+            }
         try:
             await self.hotline.call_log.ended(
                 call.call_id,
@@ -96,6 +120,7 @@ class CallSupervisor:
                 waited_s=round(outcome.waited, 1),
                 outcome=outcome.outcome,
                 message_id=outcome.message_id,
+                **extra,
             )
         except Exception:
             log.exception("call %s: call log not written", call.call_id)
@@ -106,4 +131,4 @@ class CallSupervisor:
         await asyncio.gather(*(t for _, _, t in self.active.values()), return_exceptions=True)
 
     def calls(self) -> list[dict[str, Any]]:
-        return [call.info() for call, _, _ in self.active.values()]
+        return [{**call.info(), "node": self.nodes.get(call.call_id)} for call, _, _ in self.active.values()]

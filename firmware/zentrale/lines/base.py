@@ -75,6 +75,13 @@ class Call(Protocol):
     def info(self) -> dict[str, Any]: ...
 
 
+class TransferableCall(Call, Protocol):
+    """A call that can be handed on blind: hook flash + digits on analog lines
+    (modem, ALSA); SIP REFER where the SIP line grows it."""
+
+    async def transfer(self, target: str) -> None: ...
+
+
 IncomingHandler = Callable[[Call], None]
 
 

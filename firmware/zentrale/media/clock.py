@@ -31,6 +31,8 @@ class MediaClock:
         self.skipped = 0
         self.max_late = 0.0
         self.last_tick = 0.0  # loop time of the last tick (health/watchdog)
+        self.max_cost = 0.0  # longest time spent inside one tick (all streams)
+        self.recent_late = 0.0  # worst lateness since the last ``take_recent``
 
     def add(self, tick: Tick) -> int:
         key = next(self._keys)
@@ -55,6 +57,11 @@ class MediaClock:
             self._handle.cancel()
             self._handle = None
 
+    def take_recent(self) -> float:
+        """Worst lateness since the previous call (seconds)."""
+        late, self.recent_late = self.recent_late, 0.0
+        return late
+
     def healthy(self, now: float) -> bool:
         """True while ticks keep coming (used by the watchdog)."""
         return self._handle is not None and now - self.last_tick < 1.0
@@ -65,6 +72,8 @@ class MediaClock:
         late = now - self._deadline
         if late > self.max_late:
             self.max_late = late
+        if late > self.recent_late:
+            self.recent_late = late
         self.ticks += 1
         self.last_tick = now
         for tick in list(self._streams.values()):
@@ -73,6 +82,9 @@ class MediaClock:
             except Exception:
                 log.exception("media stream tick failed")
         self._deadline += self.interval
+        cost = self._loop.time() - now
+        if cost > self.max_cost:
+            self.max_cost = cost
         now = self._loop.time()
         if now - self._deadline > 5 * self.interval:
             missed = int((now - self._deadline) / self.interval)

@@ -7,8 +7,6 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from zentrale.media.frames import Frame
-
 Samples = npt.NDArray[np.float64]
 
 
@@ -66,9 +64,3 @@ def resample(samples: Samples, src_rate: int, dst_rate: int) -> Samples:
     positions = np.arange(n_out) * (src_rate / dst_rate)
     out: Samples = np.interp(positions, np.arange(len(samples)), samples)
     return out
-
-
-def convert_frame(frame: Frame, rate: int) -> Frame:
-    """One frame from 8 to 16 kHz or back (bridging legs with different codecs)."""
-    x = to_float(frame.pcm)
-    return Frame(to_pcm(resample(x, frame.rate, rate)), rate)

@@ -15,6 +15,7 @@ from zentrale.media.dsp import rms_dbfs
 from zentrale.media.frames import FRAME_MS, Frame
 
 WAV_HEADER_SIZE = 44
+FLUSH_EVERY = 1000 // FRAME_MS
 
 
 def wav_header(data_bytes: int, rate: int) -> bytes:
@@ -73,6 +74,10 @@ class Recorder:
         pcm = frame.pcm
         self._file.write(pcm)
         self.frames += 1
+        if self.frames % FLUSH_EVERY == 0:
+            # hand the audio to the kernel every second: a crashed daemon then
+            # loses at most a second of a message (salvaged at the next start)
+            self._file.flush()
         level = rms_dbfs(pcm)
         if level > self._voice_dbfs:
             self.heard_voice = True

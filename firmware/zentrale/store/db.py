@@ -70,6 +70,24 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: agents and their logins (shift work: the number may change daily)
+    """
+    CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        default_number TEXT NOT NULL DEFAULT '',
+        teams TEXT NOT NULL DEFAULT '[]',
+        priority INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE agent_logins (
+        agent_id TEXT PRIMARY KEY REFERENCES agents(id) ON DELETE CASCADE,
+        number TEXT NOT NULL,
+        teams TEXT NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        since TEXT NOT NULL
+    );
+    ALTER TABLE call_log ADD COLUMN entered_queue_at TEXT;
+    """,
 ]
 
 

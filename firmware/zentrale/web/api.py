@@ -20,6 +20,7 @@ from zentrale import __version__
 from zentrale.core.events import Event
 from zentrale.core.modes import dump_mode, parse_mode
 from zentrale.errors import ConfigError, Conflict, NotFound, Refused, ZentraleError
+from zentrale.web.agents_api import agents_router
 
 if TYPE_CHECKING:
     from zentrale.app import App
@@ -57,6 +58,8 @@ def create_api(app: App) -> FastAPI:
             else 500
         )
         return JSONResponse({"error": str(err)}, status_code=status)
+
+    api.include_router(agents_router(app.staffing))
 
     @api.get("/health", summary="Liveness check (no login needed)")
     async def health() -> dict[str, str]:

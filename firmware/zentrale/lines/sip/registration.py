@@ -37,9 +37,12 @@ class Registrar:
         self.ua = ua
         self.config = config
         host, port = split_hostport(config.registrar)
+        self.domain = config.domain or host
+        self.registrar_port = port
+        if config.outbound_proxy:
+            host, port = split_hostport(config.outbound_proxy)
         self.host = host
         self.port = port
-        self.domain = config.domain or host
         self.registered = False
         self.last_status: int | None = None
         self.last_error: str | None = None
@@ -129,10 +132,12 @@ class Registrar:
 
     def _request(self, peer: Peer, expires: int, auth: tuple[str, str] | None) -> SipRequest:
         self._cseq += 1
-        uri = f"sip:{self.domain}" + (f":{self.port}" if self.port != 5060 else "")
+        uri = f"sip:{self.domain}" + (f":{self.registrar_port}" if self.registrar_port != 5060 else "")
         aor = f"<sip:{self.config.user}@{self.domain}>"
         req = SipRequest(method="REGISTER", uri=uri)
         req.add("Via", self.ua.via(peer, new_branch()))
+        if self.config.outbound_proxy:
+            req.add("Route", f"<sip:{self.config.outbound_proxy};lr>")
         req.add("Max-Forwards", "70")
         req.add("From", f"{aor};tag={self._tag}")
         req.add("To", aor)

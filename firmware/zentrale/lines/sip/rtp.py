@@ -38,18 +38,21 @@ class PortPool:
 
     async def bind(
         self, protocol_factory: Callable[[], asyncio.DatagramProtocol]
-    ) -> tuple[asyncio.DatagramTransport, int]:
+    ) -> tuple[asyncio.DatagramTransport, int, socket.socket]:
+        """A bound non-blocking socket wrapped in a datagram transport (for receiving)."""
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         for _ in range(50):
             port = random.randrange(self.low, self.high, 2)
+            sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
-                transport, _ = await loop.create_datagram_endpoint(
-                    protocol_factory, local_addr=(self.host, port), family=family
-                )
+                sock.bind((self.host, port))
             except OSError:
+                sock.close()
                 continue
-            return transport, port
+            sock.setblocking(False)
+            transport, _ = await loop.create_datagram_endpoint(protocol_factory, sock=sock)
+            return transport, port, sock
         raise OSError(f"no free RTP port in {self.low}-{self.high}")
 
 
@@ -58,6 +61,9 @@ class RtpStream(asyncio.DatagramProtocol):
         self._clock = clock
         self._symmetric = symmetric
         self.transport: asyncio.DatagramTransport | None = None
+        # The send path writes to the socket directly: asyncio's sendto adds
+        # checks and buffering we do not need for one datagram every 20 ms.
+        self._sock: socket.socket | None = None
         self.local_port = 0
         self.remote: tuple[str, int] | None = None
         self.codec: Codec | None = None
@@ -88,7 +94,7 @@ class RtpStream(asyncio.DatagramProtocol):
     # --- set-up ------------------------------------------------------------------
 
     async def open(self, ports: PortPool) -> None:
-        self.transport, self.local_port = await ports.bind(lambda: self)
+        self.transport, self.local_port, self._sock = await ports.bind(lambda: self)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -121,6 +127,7 @@ class RtpStream(asyncio.DatagramProtocol):
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        self._sock = None
         self.source = None
         self.sink = None
 
@@ -146,11 +153,17 @@ class RtpStream(asyncio.DatagramProtocol):
         self._ts += self._ts_step
 
     def _send(self, payload: bytes, pt: int, ts: int, *, marker: bool) -> None:
-        if self.transport is None or self.remote is None:
+        if self._sock is None or self.remote is None:
             return
         header = _HEADER.pack(0x80, pt | (0x80 if marker else 0), self._seq, ts & 0xFFFFFFFF, self._ssrc)
         self._seq = (self._seq + 1) & 0xFFFF
-        self.transport.sendto(header + payload, self.remote)
+        try:
+            self._sock.sendto(header + payload, self.remote)
+        except (BlockingIOError, InterruptedError):
+            return  # socket buffer full: drop this packet, as RTP would
+        except OSError as err:
+            log.debug("rtp: send to %s failed: %s", self.remote, err)
+            return
         self.sent += 1
 
     def send_dtmf(self, digit: str, duration_ms: int = 100) -> None:

@@ -419,6 +419,8 @@ class SipUserAgent:
             domain = reg.domain or host
             target = f"sip:{target}@{domain}"
             transport = reg.transport
+            if reg.outbound_proxy:
+                host, port = split_hostport(reg.outbound_proxy)
         else:
             raise OriginateFailed(404, "a phone number needs a PBX registration to be dialled")
         loop = asyncio.get_running_loop()
@@ -439,6 +441,8 @@ class SipUserAgent:
         call.local_header = f"{name}<sip:{user}@{from_host}>;tag={call.local_tag}"
         call.remote_header = f"<{target}>"
         call.remote_target = target
+        if reg is not None and reg.outbound_proxy and host == split_hostport(reg.outbound_proxy)[0]:
+            call.route_set = [f"<sip:{reg.outbound_proxy};lr>"]
         self._calls[(call_id, call.local_tag)] = call
         try:
             return await self._invite(call, peer, ring_timeout, on_ringing, cancel)

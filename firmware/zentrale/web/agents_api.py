@@ -1,0 +1,75 @@
+"""HTTP routes for agents: define, log in with a number, pause, pull a waiting call."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from zentrale.staffing import Staffing
+
+
+class AgentIn(BaseModel):
+    name: str = Field(min_length=1, max_length=80)
+    teams: list[str] = Field(default_factory=list, description="team ids the agent belongs to")
+    default_number: str = Field("", description="phone number or SIP URI used when logging in without one")
+    priority: int = Field(0, description="order for the linear strategy (lower first)")
+
+
+class Login(BaseModel):
+    number: str | None = Field(None, description="phone number (dialled through the PBX) or SIP URI (dialled directly)")
+    teams: list[str] | None = Field(None, description="teams to work for (default: all of the agent's teams)")
+
+
+class Pause(BaseModel):
+    paused: bool
+
+
+class Pull(BaseModel):
+    agent: str = Field(description="the agent whose phone should ring")
+    wait: bool = Field(False, description="answer only when the agent answered or the attempt failed")
+
+
+def agents_router(staff: Staffing) -> APIRouter:
+    router = APIRouter(tags=["agents"])
+
+    @router.get("/api/agents", summary="Agents and their states")
+    async def agents() -> list[dict[str, Any]]:
+        return staff.agents()
+
+    @router.put("/api/agents/{agent_id}", summary="Create or change an agent")
+    async def put_agent(agent_id: str, body: AgentIn) -> dict[str, Any]:
+        return await staff.save_agent(agent_id, body.name, body.teams, body.default_number, body.priority)
+
+    @router.get("/api/agents/{agent_id}", summary="One agent (state, current call, last pull result)")
+    async def agent(agent_id: str) -> dict[str, Any]:
+        return staff.agent(agent_id)
+
+    @router.delete("/api/agents/{agent_id}", summary="Remove an agent")
+    async def delete_agent(agent_id: str) -> dict[str, str]:
+        await staff.delete_agent(agent_id)
+        return {"deleted": agent_id}
+
+    @router.post("/api/agents/{agent_id}/login", summary="Log in with a phone number or SIP URI")
+    async def login(agent_id: str, body: Login) -> dict[str, Any]:
+        return await staff.login(agent_id, body.number, body.teams)
+
+    @router.post("/api/agents/{agent_id}/logout", summary="Log out")
+    async def logout(agent_id: str) -> dict[str, Any]:
+        return await staff.logout(agent_id)
+
+    @router.post("/api/agents/{agent_id}/pause", summary="Pause or resume")
+    async def pause(agent_id: str, body: Pause) -> dict[str, Any]:
+        return await staff.pause(agent_id, body.paused)
+
+    @router.post(
+        "/api/queues/{entry_id}/pull",
+        summary='Put a waiting call through to an agent\'s phone ("Vermitteln")',
+        description="409 when another agent is already taking the call or the agent is not free.",
+    )
+    async def pull(entry_id: str, body: Pull) -> dict[str, Any]:
+        return await staff.pull(entry_id, body.agent, body.wait)
+
+    return router

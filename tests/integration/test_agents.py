@@ -1,0 +1,278 @@
+"""Agents and transfer with real peers: Kamailio as the office PBX, agent phones
+registered to it (pjsua2 processes), the box registered to it too, callers as
+separate processes; one home-office agent reached directly by SIP URI."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.audio_check import make_tone_wav, read_wav, tone_level
+from tests.daemon import Daemon, running_daemon
+from tests.integration.test_hotline_call import fast_mode, prompt_seconds, wait_until
+from tests.kamailio import Kamailio, running_kamailio
+from tests.peers.phone import Phone
+
+pytestmark = pytest.mark.peers
+
+
+@dataclass
+class Office:
+    pbx: Kamailio
+    box: Daemon
+    tmp: Path
+
+    def api(self) -> httpx.Client:
+        return self.box.http
+
+    def agent_phone(self, sip_phones: Callable[..., Phone], ext: str, ip: str, **options: Any) -> Phone:
+        phone = sip_phones(
+            name=f"agent{ext}", bind_ip=ip, register=f"sip:{self.pbx.host}", user=ext, password="secret",
+            domain="127.0.0.1", **options,
+        )  # fmt: skip
+        phone.wait_event("registered", ok=True, timeout=10)
+        return phone
+
+    def waiting_caller(
+        self, sip_phones: Callable[..., Phone], digit: str, name: str, **options: Any
+    ) -> tuple[Phone, int, Path]:
+        caller = sip_phones(name=name, bind_ip="127.0.0.20", **options)
+        rx = self.tmp / f"{name}-rx.wav"
+        call = caller.call(self.box.uri, record=rx)
+        caller.wait_event("media_active", call=call, timeout=5)
+        time.sleep(prompt_seconds("greeting") + 1.0)
+        caller.dtmf(call, digit)
+        return caller, call, rx
+
+
+def office_mode() -> dict[str, Any]:
+    mode = fast_mode()
+    mode["nodes"]["queue_lvs"]["hold"] = [{"announcement": "hold_notice"}, {"music": "music_a", "seconds": 60}]
+    mode["nodes"]["queue_pc"]["max_wait"] = 60
+    return mode
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
+    tmp = tmp_path_factory.mktemp("office")
+    with running_kamailio(tmp / "pbx") as pbx:
+        config = {
+            "sip": {"registration": {"registrar": pbx.host, "user": "620", "password": "secret"}},
+            "teams": [
+                {"id": "lvs", "name": "LVS", "distribution": "pull", "ring_timeout": 6, "wrap_up": 0},
+                {"id": "sap", "name": "SAP", "distribution": "pull", "ring_timeout": 6, "wrap_up": 0},
+                {
+                    "id": "pc",
+                    "name": "PC",
+                    "distribution": "auto",
+                    "strategy": "linear",
+                    "ring_timeout": 5,
+                    "wrap_up": 0,
+                },
+            ],
+        }
+        with running_daemon(tmp / "box", mode=office_mode(), config=config) as box:
+            wait_until(lambda: box.status()["lines"][0]["registration"]["registered"], 10, "registration")
+            for agent_id, teams, prio in [
+                ("anna", ["lvs", "sap"], 0), ("ben", ["lvs"], 0), ("home", ["lvs", "pc"], 9),
+                ("carl", ["pc"], 1), ("dora", ["pc"], 2), ("emil", ["pc"], 3),
+            ]:  # fmt: skip
+                r = box.http.put(
+                    f"/api/agents/{agent_id}", json={"name": agent_id.title(), "teams": teams, "priority": prio}
+                )
+                assert r.status_code == 200, r.text
+            yield Office(pbx, box, tmp)
+
+
+def logout_all(office: Office) -> None:
+    for agent in office.api().get("/api/agents").json():
+        if agent["state"] != "logged_out":
+            office.api().post(f"/api/agents/{agent['id']}/logout")
+
+
+def test_pull_rings_the_agent_and_audio_flows_both_ways_until_the_caller_hangs_up(
+    office: Office, sip_phones: Callable[..., Phone], tmp_path: Path
+) -> None:
+    logout_all(office)
+    caller_tone, agent_tone = tmp_path / "600.wav", tmp_path / "1000.wav"
+    make_tone_wav(caller_tone, 600, 20, rate=8000, level_dbfs=-12)
+    make_tone_wav(agent_tone, 1000, 20, rate=16000, level_dbfs=-12)
+    # the agent's phone speaks G.722, the caller PCMU: the box translates
+    agent = office.agent_phone(sip_phones, "201", "127.0.0.21", auto_answer="none", codecs="G722", record_dir=tmp_path)
+    r = office.api().post("/api/agents/anna/login", json={"number": "201", "teams": ["lvs"]})
+    assert r.json()["state"] == "available"
+    caller, call, caller_rx = office.waiting_caller(sip_phones, "1", "caller", codecs="PCMU")
+    entry = wait_until(lambda: office.api().get("/api/queues", params={"team": "lvs"}).json(), 5, "queue")[0]
+    t_pull = time.monotonic()
+    r = office.api().post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "anna"})
+    assert r.status_code == 200 and r.json()["result"] == "ringing"
+    ring = agent.wait_event("incoming", timeout=5)
+    assert ring["display_name"] == f"LVS {entry['caller']}"
+    assert office.api().get("/api/agents/anna").json()["state"] == "ringing"
+    assert office.api().get("/api/queues").json()[0]["state"] == "offered"
+    time.sleep(1.5)  # rings a while: the caller still hears the hold sequence
+    agent.answer(ring["call"])
+    agent.wait_event("media_active", call=ring["call"], timeout=5)
+    t_answer = time.monotonic()
+    caller.play(call, caller_tone, loop=True)
+    agent.play(ring["call"], agent_tone, loop=True)
+    wait_until(lambda: office.api().get("/api/agents/anna").json()["state"] == "on_call", 5, "on call")
+    assert office.api().get("/api/queues").json() == []
+    time.sleep(3.0)
+    caller.hangup(call)
+    gone = agent.wait_event("disconnected", call=ring["call"], timeout=5)
+    assert gone["code"] in (200, None) or gone
+    caller.wait_event("recording_done", call=call, timeout=5)
+    agent_rx = Path(agent.wait_event("recording_done", call=ring["call"], timeout=5)["path"])
+    x, rate = read_wav(caller_rx)
+    talk = x[int((t_answer - t_pull + prompt_seconds("greeting") + 1.0 + 1.0) * rate) :]
+    # what the caller heard after the agent answered: the agent's 1 kHz tone
+    assert tone_level(x[-int(2.5 * rate) :], rate, 1000) > 0.5, tone_level(talk, rate, 1000)
+    y, yrate = read_wav(agent_rx)
+    assert tone_level(y[-int(2.5 * yrate) :], yrate, 600) > 0.5
+    wait_until(lambda: office.api().get("/api/agents/anna").json()["state"] == "available", 5, "anna free")
+    row = next(r for r in office.api().get("/api/calllog").json() if r["answered_by"] == "anna")
+    assert row["outcome"] == "answered"
+    assert row["team"] == "lvs"
+    assert 2.5 <= row["talk_s"] <= 5.0
+    assert row["entered_queue_at"] and row["answered_at"] and row["ended_at"]
+
+
+@pytest.mark.parametrize(("answer", "reason"), [("486", "busy"), ("603", "declined"), ("none", "no_answer")])
+def test_pull_to_an_agent_who_is_busy_declines_or_does_not_answer(
+    office: Office, sip_phones: Callable[..., Phone], answer: str, reason: str
+) -> None:
+    logout_all(office)
+    agent = office.agent_phone(sip_phones, "202", "127.0.0.22", auto_answer=answer, answer_delay=0.5)
+    office.api().post("/api/agents/ben/login", json={"number": "202"})
+    caller, call, _ = office.waiting_caller(sip_phones, "1", f"caller-{reason}")
+    entry = wait_until(lambda: office.api().get("/api/queues", params={"team": "lvs"}).json(), 5, "queue")[0]
+    r = office.api().post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "ben", "wait": True}, timeout=20)
+    assert r.json()["result"] == reason
+    agent.wait_event("incoming", timeout=5)
+    # the caller is still waiting, at the same position, and ben is free again
+    after = office.api().get("/api/queues").json()
+    assert [(q["entry_id"], q["position"], q["state"]) for q in after] == [(entry["entry_id"], 1, "waiting")]
+    assert office.api().get("/api/agents/ben").json()["state"] == "available"
+    assert office.api().get("/api/agents/ben").json()["last_pull"]["result"] == reason
+    caller.hangup(call)
+
+
+def test_caller_hanging_up_while_the_agent_rings_cancels_the_ringing(
+    office: Office, sip_phones: Callable[..., Phone]
+) -> None:
+    logout_all(office)
+    agent = office.agent_phone(sip_phones, "203", "127.0.0.23", auto_answer="none")
+    office.api().post("/api/agents/ben/login", json={"number": "203"})
+    caller, call, _ = office.waiting_caller(sip_phones, "1", "caller-gone")
+    entry = wait_until(lambda: office.api().get("/api/queues", params={"team": "lvs"}).json(), 5, "queue")[0]
+    office.api().post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "ben"})
+    ring = agent.wait_event("incoming", timeout=5)
+    caller.hangup(call)
+    stopped = agent.wait_event("disconnected", call=ring["call"], timeout=5)
+    assert stopped["code"] == 487
+    wait_until(lambda: office.api().get("/api/agents/ben").json()["state"] == "available", 5, "ben free")
+    assert office.api().get("/api/agents/ben").json()["last_pull"]["result"] == "caller_gone"
+
+
+def test_two_agents_pulling_the_same_call_at_once(office: Office, sip_phones: Callable[..., Phone]) -> None:
+    logout_all(office)
+    a = office.agent_phone(sip_phones, "204", "127.0.0.24", auto_answer="200", answer_delay=1.0)
+    b = office.agent_phone(sip_phones, "205", "127.0.0.25", auto_answer="200", answer_delay=1.0)
+    office.api().post("/api/agents/anna/login", json={"number": "204", "teams": ["lvs"]})
+    office.api().post("/api/agents/ben/login", json={"number": "205"})
+    caller, call, _ = office.waiting_caller(sip_phones, "1", "caller-twice")
+    entry = wait_until(lambda: office.api().get("/api/queues", params={"team": "lvs"}).json(), 5, "queue")[0]
+    results: dict[str, httpx.Response] = {}
+    start = threading.Barrier(2)
+
+    def pull(agent_id: str) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{office.box.http_port}", timeout=20) as client:
+            start.wait()
+            results[agent_id] = client.post(
+                f"/api/queues/{entry['entry_id']}/pull", json={"agent": agent_id, "wait": True}
+            )
+
+    threads = [threading.Thread(target=pull, args=(x,)) for x in ("anna", "ben")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    codes = sorted(r.status_code for r in results.values())
+    assert codes == [200, 409], {k: v.text for k, v in results.items()}
+    winner = next(k for k, v in results.items() if v.status_code == 200)
+    loser = next(k for k, v in results.items() if v.status_code == 409)
+    assert results[winner].json()["result"] == "answered"
+    assert "already being put through" in results[loser].json()["error"]
+    phones = {"anna": a, "ben": b}
+    assert phones[winner].find_events("incoming")
+    assert not phones[loser].find_events("incoming")
+    caller.hangup(call)
+
+
+def test_home_office_agent_reached_by_sip_uri_without_the_pbx(
+    office: Office, sip_phones: Callable[..., Phone], tmp_path: Path
+) -> None:
+    logout_all(office)
+    home = sip_phones(name="home", bind_ip="127.0.0.30", auto_answer="200")  # not registered anywhere
+    r = office.api().post(
+        "/api/agents/home/login", json={"number": f"sip:home@127.0.0.30:{home.sip_port}", "teams": ["lvs"]}
+    )
+    assert r.status_code == 200, r.text
+    caller, call, _ = office.waiting_caller(sip_phones, "1", "caller-home")
+    entry = wait_until(lambda: office.api().get("/api/queues", params={"team": "lvs"}).json(), 5, "queue")[0]
+    r = office.api().post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "home", "wait": True}, timeout=20)
+    assert r.json()["result"] == "answered"
+    ring = home.find_events("incoming")[0]
+    assert ring["request_uri"].startswith("sip:home@127.0.0.30")
+    assert "to sip:home@" not in office.pbx.log()  # dialled directly, not through the PBX
+    caller.hangup(call)
+    home.wait_event("disconnected", timeout=5)
+
+
+def test_team_c_first_busy_second_no_answer_third_answers_in_order(
+    office: Office, sip_phones: Callable[..., Phone]
+) -> None:
+    logout_all(office)
+    busy = office.agent_phone(sip_phones, "211", "127.0.0.31", auto_answer="486")
+    silent = office.agent_phone(sip_phones, "212", "127.0.0.32", auto_answer="none")
+    answers = office.agent_phone(sip_phones, "213", "127.0.0.33", auto_answer="200", answer_delay=0.5)
+    for agent_id, ext in (("carl", "211"), ("dora", "212"), ("emil", "213")):
+        office.api().post(f"/api/agents/{agent_id}/login", json={"number": ext})
+    caller, call, _ = office.waiting_caller(sip_phones, "3", "caller-pc")
+    wait_until(lambda: office.api().get("/api/agents/emil").json()["state"] == "on_call", 20, "emil on call")
+    t_busy = busy.wait_event("incoming", timeout=1)["t"]
+    t_silent = silent.wait_event("incoming", timeout=1)["t"]
+    t_answer = answers.wait_event("incoming", timeout=1)["t"]
+    assert t_busy < t_silent < t_answer
+    assert 4.0 <= t_answer - t_silent <= 7.0  # dora rang for the 5 s ring timeout
+    silent.wait_event("disconnected", timeout=2)
+    caller.hangup(call)
+    answers.wait_event("disconnected", timeout=5)
+    row = next(r for r in office.api().get("/api/calllog").json() if r["answered_by"] == "emil")
+    assert row["outcome"] == "answered"
+    assert row["team"] == "pc"
+
+
+def test_team_c_all_busy_for_the_maximum_wait_leads_to_the_voicemail_offer(
+    office: Office, sip_phones: Callable[..., Phone]
+) -> None:
+    logout_all(office)
+    busy = office.agent_phone(sip_phones, "221", "127.0.0.41", auto_answer="486")
+    office.api().post("/api/agents/carl/login", json={"number": "221"})
+    caller, call, _ = office.waiting_caller(sip_phones, "3", "caller-pc-busy")
+    wait_until(lambda: office.api().get("/api/queues", params={"team": "pc"}).json(), 5, "queue")
+    # max_wait is 60 s in this office's mode
+    calls = wait_until(
+        lambda: [c for c in office.api().get("/api/calls").json() if c["node"] == "voicemail_pc"], 70, "voicemail"
+    )
+    assert calls
+    assert len(busy.find_events("incoming")) >= 5
+    caller.hangup(call)

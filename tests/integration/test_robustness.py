@@ -1,0 +1,138 @@
+"""Bad input gets a clear error and loses nothing: kill -9 while recording,
+broken mode documents, broken configuration files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.audio_check import make_tone_wav, read_wav, tone_level
+from tests.daemon import ROOT, demo_mode, start_daemon
+from tests.integration.test_hotline_call import fast_mode, prompt_seconds, wait_until
+from tests.peers.phone import Phone
+
+pytestmark = pytest.mark.peers
+
+
+def recording_mode() -> dict[str, object]:
+    """Straight into voicemail: a short prompt, then the recording."""
+    mode = fast_mode()
+    mode["start"] = "voicemail_lvs"
+    mode["nodes"]["voicemail_lvs"]["prompt"] = "goodbye"  # type: ignore[index]
+    mode["nodes"]["voicemail_lvs"]["silence_seconds"] = 10  # type: ignore[index]
+    return mode
+
+
+@pytest.mark.parametrize(("speak", "expect_message"), [(3.0, True), (0.4, False)])
+def test_kill_9_during_a_recording_leaves_a_complete_message_or_nothing(
+    tmp_path: Path, sip_phones: Callable[..., Phone], speak: float, expect_message: bool
+) -> None:
+    tone = tmp_path / "tone.wav"
+    make_tone_wav(tone, 700, 10.0, rate=8000, level_dbfs=-12)
+    daemon = start_daemon(tmp_path / "box", mode=recording_mode())
+    try:
+        phone = sip_phones(name="kill9")
+        call = phone.call(daemon.uri)
+        phone.wait_event("media_active", call=call, timeout=5)
+        wait_until(lambda: [c for c in daemon.http.get("/api/calls").json() if c["node"] == "voicemail_lvs"], 5, "vm")
+        time.sleep(prompt_seconds("goodbye") + 0.5)  # prompt and beep
+        phone.play(call, tone)
+        time.sleep(speak)
+        spool = list((daemon.data_dir / "spool").iterdir())
+        assert any(p.name.endswith(".wav.part") for p in spool), spool
+        daemon.kill9()
+    finally:
+        daemon.stop()
+    # the next start cleans up
+    again = start_daemon(tmp_path / "box", data_dir=daemon.data_dir, mode=None, sip_port=daemon.sip_port)
+    try:
+        messages = again.http.get("/api/messages").json()
+        assert list((again.data_dir / "spool").iterdir()) == []
+        if not expect_message:
+            assert messages == []
+            return
+        assert len(messages) == 1
+        assert "recovered message" in again.log()
+        wav = tmp_path / "m.wav"
+        wav.write_bytes(again.http.get(f"/api/messages/{messages[0]['id']}/audio").content)
+        x, rate = read_wav(wav)
+        assert abs(len(x) / rate - messages[0]["duration_ms"] / 1000) < 0.05
+        assert 1.5 < len(x) / rate < speak + 1.0
+        assert tone_level(x[int(0.3 * rate) :], rate, 700) > 0.5
+    finally:
+        again.stop()
+
+
+def test_a_broken_mode_document_is_refused_with_file_path_and_reason_and_the_active_mode_keeps_running(
+    tmp_path: Path,
+) -> None:
+    daemon = start_daemon(tmp_path / "box")
+    try:
+        r = daemon.http.put("/api/modes/hotline", content=b"nodes: [unclosed")
+        assert r.status_code == 422
+        assert "not valid YAML" in r.json()["problem"]
+        broken = demo_mode()
+        broken["nodes"]["main_menu"]["choices"]["4"] = "queue_nowhere"
+        r = daemon.http.put("/api/modes/hotline", content=yaml.safe_dump(broken).encode())
+        assert r.status_code == 422
+        assert r.json()["path"] == "nodes.main_menu.choices.4"
+        assert "queue_nowhere" in r.json()["problem"]
+        missing_prompt = demo_mode()
+        missing_prompt["nodes"]["greeting"]["prompt"] = "no_such_prompt"
+        r = daemon.http.put("/api/modes/hotline", content=yaml.safe_dump(missing_prompt).encode())
+        assert r.status_code == 422
+        assert "no_such_prompt" in r.json()["problem"]
+        # a broken file dropped into the modes folder cannot be activated
+        (daemon.data_dir / "modes" / "night.yaml").write_text("start: x\nnodes: {x: {type: jump}}\n")
+        r = daemon.http.post("/api/modes/night/activate", json={"by": "test"})
+        assert r.status_code == 422
+        assert r.json()["source"].endswith("night.yaml")
+        assert r.json()["path"].startswith("name") or r.json()["path"].startswith("nodes.x")
+        assert daemon.http.get("/api/modes").json()["active"] == "hotline"
+        assert daemon.http.get("/api/switches").json()[0]["id"] == "sap_outage"
+        assert daemon.alive()
+        # the manual-control switch from the command line
+        url = f"http://127.0.0.1:{daemon.http_port}"
+        flipped = zentrale("switch", "sap_outage", "on", "--by", "cli-test", "--url", url, cwd=tmp_path)
+        assert flipped.returncode == 0, flipped.stderr
+        assert "SAP-Störung: on (by cli-test)" in flipped.stdout
+        assert daemon.http.get("/api/switches").json()[0]["on"]
+        unknown = zentrale("switch", "nope", "on", "--url", url, cwd=tmp_path)
+        assert unknown.returncode == 1
+        assert "404" in unknown.stderr
+    finally:
+        daemon.stop()
+
+
+def zentrale(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zentrale", *args], capture_output=True, text=True, cwd=cwd, timeout=30, check=False
+    )
+
+
+def test_check_config_names_the_file_the_field_and_the_problem(tmp_path: Path) -> None:
+    good = zentrale("check-config", str(ROOT / "firmware/zentrale/demo/config.yaml"), cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+    mode = zentrale("check-config", str(ROOT / "firmware/zentrale/demo/hotline.yaml"), cwd=tmp_path)
+    assert mode.returncode == 0
+    assert "mode 'Hotline' is valid" in mode.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sip:\n  port: 99999\n")
+    result = zentrale("check-config", str(bad), cwd=tmp_path)
+    assert result.returncode == 1
+    assert str(bad) in result.stderr
+    assert "sip.port" in result.stderr
+    serve = zentrale("serve", "--config", str(bad), cwd=tmp_path)
+    assert serve.returncode == 2
+    assert "sip.port" in serve.stderr
+    assert "ready" not in serve.stdout
+    bad.write_text("sip:\n  allowed_peers: [everyone]\n")
+    result = zentrale("check-config", str(bad), cwd=tmp_path)
+    assert "sip.allowed_peers" in result.stderr
+    assert "'everyone' is not a network" in result.stderr

@@ -1,0 +1,75 @@
+"""sipp (Debian sip-tester) as an independent caller: RFC 4733 DTMF."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.daemon import Daemon, free_port, running_daemon
+
+pytestmark = pytest.mark.peers
+SCENARIOS = Path(__file__).with_name("sipp")
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    with running_daemon(tmp_path_factory.mktemp("sipp")) as d:
+        yield d
+
+
+def sipp(daemon: Daemon, scenario: str, workdir: Path, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            "sipp",
+            f"127.0.0.1:{daemon.sip_port}",
+            "-sf",
+            str(SCENARIOS / scenario),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_port()),
+            "-mp",
+            str(free_port()),
+            "-s",
+            "100",
+            "-m",
+            "1",
+            "-l",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "30s",
+            "-trace_err",
+            "-trace_msg",
+            *extra,
+        ],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_sipp_caller_choosing_team_a_by_rfc4733_lands_in_its_queue(daemon: Daemon, tmp_path: Path) -> None:
+    proc = sipp(daemon, "uac_dtmf_rfc4733.xml", tmp_path)
+    seen: list[dict[str, object]] = []
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline and proc.poll() is None:
+        queue = daemon.http.get("/api/queues").json()
+        if queue:
+            seen = queue
+            break
+        time.sleep(0.1)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr.decode(errors="replace") + "".join(
+        p.read_text() for p in tmp_path.glob("*.log")
+    )
+    assert [(q["team"], q["caller"]) for q in seen] == [("lvs", "+4930123456")]
+    # the digit was seen exactly once (sipp's pcap repeats the end packet three times)
+    assert daemon.log().count("digit 1") == 1
+    assert daemon.http.get("/api/queues").json() == []
+    log = daemon.http.get("/api/calllog").json()
+    assert log[0]["outcome"] == "abandoned" and log[0]["team"] == "lvs"
