@@ -8,6 +8,7 @@ wrong. Every field has a description; ``docs/configuration.md`` lists them.
 from __future__ import annotations
 
 import ipaddress
+import re
 import zoneinfo
 from pathlib import Path
 from typing import Literal
@@ -239,6 +240,58 @@ class MailConfig(_Section):
         return self.port or {"none": 25, "starttls": 587, "tls": 465}[self.security]
 
 
+class PanelConfig(_Section):
+    """The front panel: one push button and three LEDs on GPIO (BCM numbers; hw/README.md).
+
+    The defaults sit together on header pins 29-34 and stay clear of the ALSA line board's
+    ring/hook GPIOs (17, 27), I2S audio (18-21), I2C, SPI and the UART."""
+
+    enabled: bool = Field(False, description="drive the front panel (true on the appliance image)")
+    pin_factory: Literal["auto", "lgpio", "mock"] = Field(
+        "auto", description="gpiozero pin factory: auto (lgpio on a Pi), lgpio, or mock (a virtual panel)"
+    )
+    button: int = Field(5, ge=0, le=53, description="GPIO of the button (to ground; internal pull-up)")
+    long_press: float = Field(3.0, ge=0.5, le=30, description="seconds held that count as a long press")
+    debounce: float = Field(0.05, ge=0.005, le=0.5, description="seconds the contact must be steady to count")
+    led_outage: int | None = Field(6, ge=0, le=53, description="GPIO of the outage LED (red)")
+    led_waiting: int | None = Field(12, ge=0, le=53, description="GPIO of the callers-waiting LED (yellow)")
+    led_fault: int | None = Field(13, ge=0, le=53, description="GPIO of the fault LED (red or amber)")
+    lamp_test: float = Field(3.0, ge=0.5, le=30, description="seconds all LEDs light after a long press")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PanelConfig:
+        pins = [p for p in (self.button, self.led_outage, self.led_waiting, self.led_fault) if p is not None]
+        if len(pins) != len(set(pins)):
+            raise ValueError(f"button and LEDs need different GPIOs, got {pins}")
+        return self
+
+
+class HealthConfig(_Section):
+    """Thresholds of the health report (GET /status, fault LED)."""
+
+    disk_warn_percent: float = Field(85, gt=0, le=100, description="data disk use that makes the box 'degraded'")
+    disk_fault_percent: float = Field(95, gt=0, le=100, description="data disk use that is a fault (LED on)")
+    interval: float = Field(5, ge=0.2, le=300, description="seconds between checks that need I/O (database)")
+
+    @model_validator(mode="after")
+    def _order(self) -> HealthConfig:
+        if self.disk_warn_percent > self.disk_fault_percent:
+            raise ValueError("disk_warn_percent must not be above disk_fault_percent")
+        return self
+
+
+class ServiceConfig(_Section):
+    """How the daemon talks to systemd (Type=notify) when started by it."""
+
+    registration_wait: float = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="seconds READY=1 waits for the SIP registration; then the daemon reports ready but "
+        "degraded so the web page stays reachable to fix the account (keep below TimeoutStartSec)",
+    )
+
+
 class Config(_Section):
     data_dir: Path = Field(Path("/var/lib/zentrale"), description="SQLite database, messages, modes, prompts")
     sip: SipConfig = Field(default_factory=SipConfig)
@@ -251,6 +304,9 @@ class Config(_Section):
     alsa_line: AlsaLineConfig | None = Field(None, description="an analog line through an ALSA line board (optional)")
     language: Literal["de", "en"] = "de"
     mail: MailConfig = Field(default_factory=MailConfig)
+    panel: PanelConfig = Field(default_factory=PanelConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
 
     @model_validator(mode="after")
     def _mail_lists_need_a_server(self) -> Config:
@@ -263,6 +319,17 @@ class Config(_Section):
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
+
+    @model_validator(mode="after")
+    def _panel_and_line_share_no_gpio(self) -> Config:
+        if self.panel.enabled and self.alsa_line is not None:
+            line_pins = {int(m) for g in (self.alsa_line.ring_gpio, self.alsa_line.hook_gpio)
+                         for m in re.findall(r"^(?:GPIO|BCM)?(\d+)$", g.strip(), re.IGNORECASE)}  # fmt: skip
+            panel = self.panel
+            shared = line_pins & {p for p in (panel.button, panel.led_outage, panel.led_waiting, panel.led_fault) if p}
+            if shared:
+                raise ValueError(f"panel and alsa_line both use GPIO {sorted(shared)}")
+        return self
 
     @property
     def modes_dir(self) -> Path:

@@ -208,12 +208,18 @@ class Hotline:
             await self.state.audit(self.clock.now(), by, "switch.on" if on else "switch.off", switch_id)
         return next(s for s in self.switch_list() if s["id"] == switch_id)
 
-    async def toggle_front_panel_switch(self, by: str = "front panel") -> dict[str, Any] | None:
-        """The front-panel button: toggle the mode's front-panel switch (or the first one)."""
+    def front_panel_switch_id(self) -> str | None:
+        """The switch the front-panel button toggles: the mode's front-panel switch (or the first one)."""
         if self.mode is None or not self.mode.switches:
             return None
-        switch = next((s for s in self.mode.switches if s.front_panel), self.mode.switches[0])
-        return await self.set_switch(switch.id, not self.control.is_on(switch.id), by)
+        return next((s for s in self.mode.switches if s.front_panel), self.mode.switches[0]).id
+
+    async def toggle_front_panel_switch(self, by: str = "front panel") -> dict[str, Any] | None:
+        """The front-panel button: toggle the mode's front-panel switch (or the first one)."""
+        switch_id = self.front_panel_switch_id()
+        if switch_id is None:
+            return None
+        return await self.set_switch(switch_id, not self.control.is_on(switch_id), by)
 
     def waiting_calls(self, team: str | None = None) -> list[dict[str, Any]]:
         return [self.queues.snapshot(e) for e in self.queues.entries(team)]

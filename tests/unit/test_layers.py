@@ -16,6 +16,7 @@ ALLOWED = {
     "lines": {"media", "config"},
     "calls": {"core", "media", "lines", "store", "hotline"},
     "mail": {"core", "media", "store", "config"},
+    "panel": {"core", "config", "hotline"},
 }
 # outside library -> packages (or modules) allowed to import it
 OWNERS = {

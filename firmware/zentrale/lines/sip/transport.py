@@ -143,6 +143,14 @@ class SipTransport:
                 self._serve, self.host, self.port, family=family, reuse_address=True
             )
 
+    @property
+    def listening(self) -> bool:
+        """True while the configured sockets are open (health, systemd READY)."""
+        udp = self._udp.transport if self._udp is not None else None
+        udp_up = not self.use_udp or (udp is not None and not udp.is_closing())
+        tcp_up = not self.use_tcp or (self._server is not None and self._server.is_serving())
+        return udp_up and tcp_up
+
     async def stop(self) -> None:
         if self._udp and self._udp.transport:
             self._udp.transport.close()
