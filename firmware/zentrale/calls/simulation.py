@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,12 +27,19 @@ from zentrale.media.library import AudioLibrary
 MAX_SIMULATIONS = 20
 
 
+def _two_seconds(_name: str) -> float:
+    return 2.0
+
+
 @dataclass
 class SimulatedCall:
-    """What the engine plays goes into a transcript; waits run on the ManualClock."""
+    """What the engine plays goes into a transcript; waits run on the ManualClock.
+
+    ``seconds_of`` gives a prompt's length (the library's in the editor, a table in tests).
+    """
 
     clock: ManualClock
-    library: AudioLibrary
+    seconds_of: Callable[[str], float] = _two_seconds
     call_id: str = "simulation"
     caller: str = "+49301234567"
     caller_name: str | None = "Simulation"
@@ -81,13 +89,10 @@ class SimulatedCall:
                 sleeper.cancel()
                 waker.cancel()
 
-    def _seconds(self, name: str) -> float:
-        return self.library.clip(name, 8000).duration
-
     async def play(self, prompt: str, *, barge_in: bool = False) -> str | None:
         if barge_in and self._digits:
             return self._digits.pop(0)
-        seconds = self._seconds(prompt)
+        seconds = self.seconds_of(prompt)
         self._note("prompt", prompt, seconds, barge_in=barge_in)
         return await self._wait(seconds, stop_on_digit=barge_in)
 
@@ -142,7 +147,7 @@ class Simulation:
         self.control = ManualControl(self.clock, self.events)
         self.control.restore(switches)
         self.engine = FlowEngine(self.clock, self.queues, self.control, self.events)
-        self.call = SimulatedCall(self.clock, library)
+        self.call = SimulatedCall(self.clock, lambda name: library.clip(name, 8000).duration)
         self.nodes: list[str] = []
         self.events.subscribe(lambda e: self.nodes.append(e.node) if hasattr(e, "node") else None)
         self.task: asyncio.Task[CallOutcome] = asyncio.ensure_future(self.engine.run(mode, self.call))
