@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 
 from zentrale import __version__
+from zentrale.accounts.service import Accounts
 from zentrale.calls.dialer import LineDialer
 from zentrale.calls.supervisor import CallSupervisor
 from zentrale.clock import SystemClock
@@ -39,6 +40,7 @@ from zentrale.store.agents import AgentRepository
 from zentrale.store.db import Database
 from zentrale.store.messages import MessageRepository
 from zentrale.store.state import CallLogRepository, StateRepository
+from zentrale.store.users import UserRepository
 from zentrale.web.api import create_api, disk_status
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,7 @@ class App:
             self.analog_lines.append(AlsaLine(config.alsa_line, self.media_clock))
         for line in self.analog_lines:
             line.on_incoming(self.supervisor.incoming)
+        self.accounts = Accounts(clock=self.clock, repo=UserRepository(self.db), state=self.state, data_dir=data)
         self.api = create_api(self)
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[Any] | None = None
@@ -162,6 +165,7 @@ class App:
             },
             "disk": disk_status(self.config.data_dir),
             "switches": [s for s in self.hotline.switch_list() if s["on"]],
+            "setup_needed": self.accounts.setup_needed,
         }
 
     async def _seed(self) -> None:
@@ -182,6 +186,7 @@ class App:
         await self._seed()
         self.control.restore(await self.state.switch_states())
         await self.staffing.restore()
+        await self.accounts.start()
         self.events.subscribe(self._persist_switches)
         name = await self.state.setting("active_mode") or self.config.active_mode
         try:
@@ -217,6 +222,14 @@ class App:
         if server.servers and server.servers[0].sockets:
             self.http_port = server.servers[0].sockets[0].getsockname()[1]
         log.info("HTTP API on http://%s:%d (docs: /docs, spec: /openapi.json)", self.config.http.bind, self.http_port)
+        if self.accounts.setup_token:
+            log.warning(
+                "first-run set-up: no admin account yet. Open http://<this box>:%d/setup and enter the set-up token"
+                " %s (also in %s)",
+                self.http_port,
+                self.accounts.setup_token,
+                self.accounts.setup_token_path,
+            )
 
     async def stop(self) -> None:
         await self.distribution.stop()
@@ -229,6 +242,7 @@ class App:
             self._http.should_exit = True
             if self._http_task is not None:
                 await asyncio.gather(self._http_task, return_exceptions=True)
+        self.accounts.close()
         await self.db.close()
 
     async def run(self) -> None:

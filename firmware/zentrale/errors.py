@@ -51,3 +51,15 @@ class Refused(ZentraleError):
 
 class StoreError(ZentraleError):
     """The store could not persist or read data (disk full, corrupt file)."""
+
+
+class Unauthorized(ZentraleError):
+    """No valid login (wrong name or password, no session, a wrong token)."""
+
+
+class TooManyAttempts(ZentraleError):
+    """Login attempts throttled; ``retry_after`` says when to try again (seconds)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
