@@ -12,8 +12,9 @@ import json
 import shutil
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
@@ -29,7 +30,7 @@ from zentrale.errors import (
     ZentraleError,
 )
 from zentrale.web.agents_api import agents_router
-from zentrale.web.auth import PUBLIC, USER, AccessGuard, access, actor, auth_router, principal
+from zentrale.web.auth import PUBLIC, USER, AccessGuard, access, actor, auth_router, check_access, principal
 from zentrale.web.events import events_router
 from zentrale.web.messages_api import messages_router
 from zentrale.web.pages import mount_pages
@@ -51,12 +52,17 @@ class Activation(BaseModel):
 
 def create_api(app: App) -> FastAPI:
     api = FastAPI(
+        dependencies=[Depends(check_access)],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
         title="Zentrale",
         version=__version__,
         description="HTTP API of the Zentrale hotline appliance: modes, manual control, queues, messages. "
         "Log in with POST /api/auth/login (session cookie; send the CSRF token from /api/auth/me as "
         "X-CSRF-Token on every change) or, for local tools, with 'Authorization: Bearer <data folder>/api-token'.",
     )
+    api.state.accounts = app.accounts
     hotline = app.hotline
     teams = [{"id": t.id, "name": t.name, "distribution": t.distribution} for t in app.config.teams]
 
@@ -163,8 +169,16 @@ def create_api(app: App) -> FastAPI:
     async def audit(limit: int = 200) -> list[dict[str, Any]]:
         return await hotline.state.audit_log(limit)
 
+    @api.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(api.openapi())
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Zentrale API")
+
     mount_pages(api)
-    api.add_middleware(AccessGuard, api=api, accounts=app.accounts)
+    api.add_middleware(AccessGuard, accounts=app.accounts)
     return api
 
 

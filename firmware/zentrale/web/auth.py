@@ -1,19 +1,20 @@
 """Who may do what on the web page and the API, decided in one place.
 
-``AccessGuard`` wraps the whole application (pure ASGI, so event streams
-pass untouched). For every request it
+``AccessGuard`` (pure ASGI middleware around the whole application, so event
+streams pass untouched) finds the principal of every request -- a session
+cookie (the web page) or ``Authorization: Bearer <api-token>`` (local tools
+such as ``zentrale switch``) -- refuses state changes coming from another
+site (``Origin``), and adds security headers.
 
-1. finds the principal: a session cookie (the web page) or
-   ``Authorization: Bearer <api-token>`` (local tools such as ``zentrale switch``);
-2. looks up the route's access level, set with ``@access(...)`` on the
-   endpoint: ``public`` (login, first-run set-up, /health, static files),
-   ``user`` (anyone logged in: agents and admins) or, for every route not
-   marked, ``admin`` -- so a new route is admin-only until someone decides
-   otherwise;
-3. refuses anonymous requests (401; a browser asking for a page is sent to
-   /login), agents on admin routes (403), and every state change
-   (POST/PUT/PATCH/DELETE) of a cookie session without the session's CSRF
-   token in ``X-CSRF-Token`` or with a foreign ``Origin`` (403).
+``check_access`` (a dependency of every route of the API) then applies the
+route's access level, set with ``@access(...)`` on the endpoint: ``public``
+(login, first-run set-up, /health, the login page), ``user`` (anyone logged
+in: agents and admins) or -- for every route not marked -- ``admin``, so a
+new route is admin-only until someone decides otherwise. It refuses
+anonymous requests (401), agents on admin routes (403), and every state
+change (POST/PUT/PATCH/DELETE) of a cookie session without the session's
+CSRF token in ``X-CSRF-Token`` (403). Static files (CSS, JS, fonts) are
+public: the login page needs them and they hold no data.
 
 Ownership (an agent may only pull calls to his own phone) is checked by the
 routes with ``require_agent``.
@@ -26,10 +27,9 @@ from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
-from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zentrale.errors import Refused, Unauthorized
@@ -81,40 +81,38 @@ def require_agent(request: Request, agent_id: str) -> Principal:
     return who
 
 
-class AccessGuard:
-    def __init__(self, app: ASGIApp, api: FastAPI, accounts: Accounts) -> None:
-        self.app = app
-        self.api = api
-        self.accounts = accounts
+async def check_access(request: Request) -> None:
+    """Applied to every API route: its access level against the principal, and the CSRF token."""
+    level = getattr(request.scope.get("endpoint"), "access", ADMIN)
+    if level == PUBLIC:
+        return
+    who: Principal | None = request.scope.get("state", {}).get("principal")
+    if who is None:
+        raise Unauthorized("login required")
+    if level == ADMIN and not who.is_admin:
+        raise Refused("this needs an admin account")
+    accounts: Accounts = request.app.state.accounts
+    if request.method not in SAFE_METHODS and not accounts.csrf_ok(who, request.headers.get("x-csrf-token")):
+        raise Refused("missing or wrong CSRF token (X-CSRF-Token)")
 
-    def level(self, scope: Scope) -> str:
-        partial: str | None = None
-        for route in self.api.router.routes:
-            match, _ = route.matches(scope)
-            if match is Match.NONE:
-                continue
-            if isinstance(route, Mount):
-                level = PUBLIC if route.path == "/static" else ADMIN
-            else:
-                level = getattr(getattr(route, "endpoint", None), "access", ADMIN)
-            if match is Match.FULL:
-                return level
-            partial = partial or level
-        return partial or USER  # unknown paths: anonymous gets 401, a user 404
+
+class AccessGuard:
+    def __init__(self, app: ASGIApp, accounts: Accounts) -> None:
+        self.app = app
+        self.accounts = accounts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        path: str = scope["path"]
-        send = self._with_security_headers(send, path)
+        send = self._with_security_headers(send, scope["path"])
         who: Principal | None = None
         bearer = headers.get("authorization", "")
         if bearer[:7].lower() == "bearer ":
             who = self.accounts.from_token(bearer[7:].strip())
         else:
-            cookies = SimpleCookie()
+            cookies: SimpleCookie = SimpleCookie()
             try:
                 cookies.load(headers.get("cookie", ""))
             except Exception:
@@ -122,30 +120,14 @@ class AccessGuard:
             morsel = cookies.get(COOKIE)
             who = await self.accounts.from_cookie(morsel.value if morsel else None)
         scope.setdefault("state", {})["principal"] = who
-        level = self.level(scope)
-        method: str = scope["method"]
-        unsafe = method not in SAFE_METHODS
-        if unsafe and not _same_origin(scope, headers):
+        if scope["method"] not in SAFE_METHODS and not _same_origin(scope, headers):
             await _refuse(send, 403, "request from another site refused")
             return
-        if level != PUBLIC:
-            if who is None:
-                if method == "GET" and not path.startswith("/api/") and "text/html" in headers.get("accept", ""):
-                    await _redirect(send, "/login")
-                else:
-                    await _refuse(send, 401, "login required")
-                return
-            if level == ADMIN and not who.is_admin:
-                await _refuse(send, 403, "this needs an admin account")
-                return
-            if unsafe and not self.accounts.csrf_ok(who, headers.get("x-csrf-token")):
-                await _refuse(send, 403, "missing or wrong CSRF token (X-CSRF-Token)")
-                return
         await self.app(scope, receive, send)
 
     @staticmethod
     def _with_security_headers(send: Send, path: str) -> Send:
-        docs = path in ("/docs", "/redoc") or path.startswith("/docs/")
+        docs = path == "/docs"
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -156,7 +138,7 @@ class AccessGuard:
                     (b"referrer-policy", b"same-origin"),
                     (b"x-frame-options", b"DENY"),
                 ]
-                if not docs:  # FastAPI's /docs page loads Swagger UI with inline script
+                if not docs:  # FastAPI's /docs page loads Swagger UI with an inline script
                     extra.append((b"content-security-policy", CSP.encode()))
                 if b"cache-control" not in names:
                     extra.append((b"cache-control", b"no-cache" if path.startswith("/static/") else b"no-store"))
@@ -179,12 +161,6 @@ async def _refuse(send: Send, status: int, error: str) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _redirect(send: Send, location: str) -> None:
-    headers = [(b"location", location.encode()), (b"content-length", b"0")]
-    await send({"type": "http.response.start", "status": 303, "headers": headers})
-    await send({"type": "http.response.body", "body": b""})
 
 
 # --- the routes of logging in ----------------------------------------------------------------

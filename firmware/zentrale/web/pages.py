@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from zentrale.web.auth import PUBLIC, USER, access
+from zentrale.web.auth import PUBLIC, access
 
 STATIC = Path(__file__).parent / "static"
 
@@ -21,9 +21,11 @@ STATIC = Path(__file__).parent / "static"
 def mount_pages(api: FastAPI) -> None:
     router = APIRouter(include_in_schema=False)
 
-    @router.get("/")
-    @access(USER)
-    async def app_page() -> FileResponse:
+    @router.get("/", response_model=None)
+    @access(PUBLIC)  # decides itself: the app when logged in, else the login page
+    async def app_page(request: Request) -> FileResponse | RedirectResponse:
+        if request.scope.get("state", {}).get("principal") is None:
+            return RedirectResponse("/login", status_code=303)
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     @router.get("/login")
