@@ -23,7 +23,7 @@ from tests.integration.test_agents import Office, office_mode
 from tests.integration.test_hotline_call import PROMPTS, heard, prompt_seconds, wait_until
 from tests.kamailio import running_kamailio
 from tests.peers.phone import Phone
-from tests.webclient import ADMIN, add_agent_account
+from tests.webclient import ADMIN, add_agent_account, session
 
 pytestmark = pytest.mark.peers
 
@@ -283,6 +283,12 @@ def test_a_failed_pull_tells_the_agent_why_and_the_caller_keeps_waiting(
     expect(row.locator(".pos")).to_have_text("1")
     caller.hangup(call)
     expect(row).to_have_count(0)
+    # pause and back; a paused agent gets no call window and cannot pull
+    page.click("#pause")
+    expect(page.locator("#agent-state")).to_have_attribute("data-state", "paused")
+    assert office.box.http.get("/api/agents/ben").json()["state"] == "paused"
+    page.click("#resume")
+    expect(page.locator("#agent-state")).to_have_attribute("data-state", "available")
     page.click("#agent-logout")
     expect(page.locator("#agent-state")).to_have_attribute("data-state", "logged_out")
     context.close()
@@ -413,8 +419,16 @@ def test_status_admin_and_help_pages_in_both_languages(office: Office, browser: 
     expect(page.locator("#help h1")).to_have_text("Hilfe")
     assert page.__dict__["js_errors"] == []
     context.close()
-    # an agent sees neither the status nor the administration
+    # an agent sees neither the status nor the administration, and changes his own password
     context, page = logged_in(browser, office.box, "ben", "ben-password")
     expect(page.locator(".nav a[data-page=status]")).to_have_count(0)
     expect(page.locator(".nav a[data-page=admin]")).to_have_count(0)
+    page.click("#account")
+    page.fill("#pw-old", "ben-password")
+    page.fill("#pw-new", "ben-new-password")
+    page.fill("#pw-repeat", "ben-new-password")
+    page.click("dialog button[type=submit]")
+    expect(page.locator(".toast")).to_contain_text("Passwort geändert")
+    with session(office.box, "ben", "ben-new-password") as ben:
+        assert ben.get("/api/auth/me").json()["name"] == "ben"
     context.close()

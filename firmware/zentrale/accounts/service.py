@@ -235,7 +235,12 @@ class Accounts:
 
     async def change_password(self, principal: Principal, old: str, new: str) -> None:
         user = self.user(principal.name)
+        source = principal.session.source if principal.session else "api"
+        wait = self.throttle.retry_after(source, user.name)
+        if wait is not None:
+            raise TooManyAttempts("too many wrong passwords; try again later", wait)
         if not await self.passwords.verify(user.password_hash, old):
+            self.throttle.failed(source, user.name)
             raise Unauthorized("the current password is wrong")
         problem = check_password(new)
         if problem:

@@ -1,6 +1,6 @@
 // The logged-in web page: top bar, outage banner, call bar / call window, and the pages.
 import { api, ApiError, get, setCsrf } from "./api.js";
-import { $, clear, h } from "./dom.js";
+import { $, clear, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { clockTime, lang, loadLanguages, setLang, t } from "./i18n.js";
 import { connect, live, on, waitingCalls } from "./live.js";
@@ -45,13 +45,44 @@ function renderTopbar() {
       onclick: () => { setLang(l); render(); } }, l.toUpperCase())));
   const user = h("div", { class: "userbox" },
     langs,
-    h("div", { class: "userchip" }, h("b", {}, live.me.display_name), h("small", {}, t(`role.${live.me.role}`))),
+    h("button", { type: "button", class: "ghost userchip", id: "account", title: t("account.password"), onclick: changePassword },
+      h("b", {}, live.me.display_name), h("small", {}, t(`role.${live.me.role}`))),
     h("span", { class: `conn ${live.connected ? "" : "off"}`, id: "conn", title: t(live.connected ? "conn.on" : "conn.off") }),
     h("button", { class: "ghost", type: "button", title: t("auth.logout"), "aria-label": t("auth.logout"),
       id: "logout", onclick: logout }, icon("logout")));
   return h("header", { class: "topbar" },
     h("a", { class: "brand", href: "#/calls" }, h("img", { src: "/static/img/logo.svg", alt: "" }), "Zentrale"),
     nav, user);
+}
+
+function changePassword() {
+  const field = (id, label) => h("label", { class: "field" }, h("span", {}, label),
+    h("input", { type: "password", id, autocomplete: id === "pw-old" ? "current-password" : "new-password" }));
+  const error = h("p", { class: "error", role: "alert" });
+  const save = h("button", { type: "submit", class: "primary" }, t("common.save"));
+  const cancel = h("button", { type: "button" }, t("common.cancel"));
+  const form = h("form", { method: "dialog" },
+    h("div", { class: "d-body" }, h("h2", {}, t("account.password")),
+      h("p", { class: "muted" }, t("account.password_hint")),
+      field("pw-old", t("account.old")), field("pw-new", t("account.new")), field("pw-repeat", t("setup.repeat")), error),
+    h("div", { class: "d-actions" }, cancel, save));
+  const dialog = h("dialog", {}, form);
+  cancel.addEventListener("click", () => { dialog.close(); dialog.remove(); });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const value = (id) => form.querySelector(`#${id}`).value;
+    if (value("pw-new") !== value("pw-repeat")) { error.textContent = t("setup.mismatch"); return; }
+    try {
+      await api("PUT", "/api/auth/password", { old: value("pw-old"), new: value("pw-new") });
+      dialog.close();
+      dialog.remove();
+      toast(t("account.changed"));
+    } catch (err) {
+      error.textContent = err.status === 401 ? t("account.wrong_old") : err.message;
+    }
+  });
+  document.body.append(dialog);
+  dialog.showModal();
 }
 
 async function logout() {
