@@ -60,10 +60,24 @@ class Daemon:
         return f"sip:100@127.0.0.1:{self.sip_port}"
 
     @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The local-tool login: the API token the daemon keeps in its data folder."""
+        token = (self.data_dir / "api-token").read_text(encoding="utf-8").strip()
+        return {"Authorization": f"Bearer {token}"}
+
+    @property
     def http(self) -> httpx.Client:
+        """An API client logged in with the API token (admin rights)."""
         if self._client is None:
-            self._client = httpx.Client(base_url=f"http://127.0.0.1:{self.http_port}", timeout=10)
+            self._client = httpx.Client(base_url=self.base_url, timeout=10, headers=self.auth_headers)
         return self._client
+
+    def setup_token(self) -> str:
+        return (self.data_dir / "setup-token").read_text(encoding="utf-8").strip()
 
     def status(self) -> dict[str, Any]:
         return self.http.get("/status").json()
@@ -118,6 +132,7 @@ def start_daemon(
     cfg["data_dir"] = str(data)
     cfg["sip"]["bind"] = "127.0.0.1"
     cfg["sip"]["port"] = sip_port
+    cfg["http"]["bind"] = "127.0.0.1"
     cfg["http"]["port"] = http_port
     for key, value in (config or {}).items():
         if isinstance(value, dict) and isinstance(cfg.get(key), dict):

@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from zentrale import __version__
+from zentrale.accounts.service import Accounts
 from zentrale.calls.dialer import LineDialer
 from zentrale.calls.simulation import Simulations
 from zentrale.calls.supervisor import CallSupervisor
@@ -56,6 +57,7 @@ from zentrale.store.messages import MessageRepository
 from zentrale.store.modes import ModeVersions
 from zentrale.store.outbox import OutboxRepository
 from zentrale.store.state import CallLogRepository, StateRepository
+from zentrale.store.users import UserRepository
 from zentrale.systemd_notify import SystemdNotifier, keep_watchdog_fed
 from zentrale.web.api import create_api
 
@@ -155,6 +157,7 @@ class App:
             self.analog_lines.append(AlsaLine(config.alsa_line, self.media_clock))
         for line in self.analog_lines:
             line.on_incoming(self.supervisor.incoming)
+        self.accounts = Accounts(clock=self.clock, repo=UserRepository(self.db), state=self.state, data_dir=data)
         self.api = create_api(self)
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[Any] | None = None
@@ -227,6 +230,7 @@ class App:
             "disk": health["components"]["disk"],
             "switches": [s for s in self.hotline.switch_list() if s["on"]],
             "panel": self.panel.status() if self.panel is not None else None,
+            "setup_needed": self.accounts.setup_needed,
         }
 
     def status_line(self) -> str:
@@ -259,6 +263,7 @@ class App:
         await self._seed()
         self.control.restore(await self.state.switch_states())
         await self.staffing.restore()
+        await self.accounts.start()
         self.events.subscribe(self._persist_switches)
         await self.scheduler.load()
         name = await self.state.setting("active_mode") or self.config.active_mode
@@ -330,6 +335,14 @@ class App:
         if server.servers and server.servers[0].sockets:
             self.http_port = server.servers[0].sockets[0].getsockname()[1]
         log.info("HTTP API on http://%s:%d (docs: /docs, spec: /openapi.json)", self.config.http.bind, self.http_port)
+        if self.accounts.setup_token:
+            log.warning(
+                "first-run set-up: no admin account yet. Open http://<this box>:%d/setup and enter the set-up token"
+                " %s (also in %s)",
+                self.http_port,
+                self.accounts.setup_token,
+                self.accounts.setup_token_path,
+            )
 
     async def stop(self) -> None:
         await self.scheduler.stop()
@@ -349,6 +362,7 @@ class App:
             self._http.should_exit = True
             if self._http_task is not None:
                 await asyncio.gather(self._http_task, return_exceptions=True)
+        self.accounts.close()
         await self.db.close()
 
     async def run(self) -> None:

@@ -137,10 +137,44 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_access(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The daemon's URL and its API token (``<data folder>/api-token``, readable by the daemon's user only)."""
+    overrides: dict[str, object] = {"data_dir": str(Path(args.data_dir).resolve())} if args.data_dir else {}
+    try:
+        config = load_config(Path(args.config) if args.config else None, overrides)
+    except ConfigError as err:
+        print(f"zentrale: configuration error: {err}", file=sys.stderr)
+        return None
+    if not config.data_dir.is_absolute():
+        base = Path(args.config).resolve().parent if args.config else Path.cwd()
+        config.data_dir = (base / config.data_dir).resolve()
+    host = config.http.bind if config.http.bind not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    url = args.url or f"http://{host}:{config.http.port}"
+    token_file = Path(args.token_file) if args.token_file else config.data_dir / "api-token"
+    try:
+        token = token_file.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        print(
+            f"zentrale: cannot read the API token {token_file}: {err.strerror} "
+            "(run as the daemon's user, or give --config/--data-dir/--token-file)",
+            file=sys.stderr,
+        )
+        return None
+    return url, token
+
+
 def _switch(args: argparse.Namespace) -> int:
+    access = _local_access(args)
+    if access is None:
+        return 2
+    url, token = access
     body = json.dumps({"on": args.state == "on", "by": args.by}).encode()
-    url = f"{args.url.rstrip('/')}/api/switches/{args.switch}"
-    request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/api/switches/{args.switch}",
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             state = json.loads(response.read())
@@ -148,7 +182,7 @@ def _switch(args: argparse.Namespace) -> int:
         print(f"zentrale: {err.code}: {err.read().decode(errors='replace')}", file=sys.stderr)
         return 1
     except urllib.error.URLError as err:
-        print(f"zentrale: cannot reach the daemon at {args.url}: {err.reason}", file=sys.stderr)
+        print(f"zentrale: cannot reach the daemon at {url}: {err.reason}", file=sys.stderr)
         return 1
     print(f"{state['label']}: {'on' if state['on'] else 'off'} (by {state['by']})")
     return 0
@@ -165,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--data-dir", help="data folder (database, messages, modes)")
     serve.add_argument("--sip-port", type=int, help="SIP port (UDP and TCP)")
     serve.add_argument("--http-port", type=int, help="web/API port")
-    serve.add_argument("--http-bind", help="web/API address (default 127.0.0.1)")
+    serve.add_argument("--http-bind", help="web/API address (default 0.0.0.0: the local network)")
     serve.set_defaults(func=_serve)
 
     check = sub.add_parser("check-config", help="validate a configuration file or a mode document")
@@ -176,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     switch.add_argument("switch", help="switch id, e.g. sap_outage")
     switch.add_argument("state", choices=["on", "off"])
     switch.add_argument("--by", default="cli", help="name for the audit log")
-    switch.add_argument("--url", default="http://127.0.0.1:8080", help="the daemon's HTTP address")
+    switch.add_argument("--config", help="the daemon's configuration file (finds its data folder and port)")
+    switch.add_argument("--data-dir", help="the daemon's data folder (holds api-token)")
+    switch.add_argument("--token-file", help="the API token file (default: <data folder>/api-token)")
+    switch.add_argument("--url", help="the daemon's HTTP address (default: from the configuration)")
     switch.set_defaults(func=_switch)
 
     backup = sub.add_parser("backup", help="write configuration, modes, prompts, messages and database to FILE")

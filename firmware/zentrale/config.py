@@ -81,7 +81,9 @@ class SipConfig(_Section):
 
 
 class HttpConfig(_Section):
-    bind: str = Field("127.0.0.1", description="address of the web page and API")
+    bind: str = Field(
+        "0.0.0.0", description="address of the web page and API (every page needs a login; 127.0.0.1: this box only)"
+    )
     port: int = Field(8080, ge=0, le=65535)
 
 

@@ -64,3 +64,15 @@ class MailError(ZentraleError):
         self.reason = reason
         self.permanent = permanent
         super().__init__(reason)
+
+
+class Unauthorized(ZentraleError):
+    """No valid login (wrong name or password, no session, a wrong token)."""
+
+
+class TooManyAttempts(ZentraleError):
+    """Login attempts throttled; ``retry_after`` says when to try again (seconds)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -15,7 +15,7 @@ from typing import Any
 
 from zentrale.config import Config
 from zentrale.core.clock import Clock
-from zentrale.core.events import EventBus, ModeActivated
+from zentrale.core.events import EventBus, MessageDeleted, MessageUpdated, ModeActivated
 from zentrale.core.modes import Mode, check_mode, dump_mode, parse_mode
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
@@ -27,6 +27,7 @@ from zentrale.store.state import CallLogRepository, StateRepository
 
 log = logging.getLogger(__name__)
 MODE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$")
+MESSAGE_STATES = ("new", "in_progress", "done")
 
 
 class ModeFiles:
@@ -223,3 +224,32 @@ class Hotline:
 
     def waiting_calls(self, team: str | None = None) -> list[dict[str, Any]]:
         return [self.queues.snapshot(e) for e in self.queues.entries(team)]
+
+    async def update_message(
+        self, message_id: str, by: str, status: str | None = None, comment: str | None = None
+    ) -> dict[str, Any]:
+        """The viewer: take a message on (in_progress), finish it (done), reopen it (new), comment it.
+        Taking on a message someone else is working on is a Conflict."""
+        row = await self.messages.get(message_id)
+        fields: dict[str, Any] = {}
+        if status is not None:
+            if status not in MESSAGE_STATES:
+                raise Refused(f"status must be one of {', '.join(MESSAGE_STATES)}")
+            if status == "in_progress" and row["status"] == "in_progress" and row["status_by"] not in (None, by):
+                raise Conflict(f"{row['status_by']} is already working on this message")
+            if status != row["status"]:
+                fields |= {"status": status, "status_by": by, "status_at": self.clock.now().isoformat()}
+        if comment is not None and comment != row["comment"]:
+            fields["comment"] = comment
+        if fields:
+            row = await self.messages.update(message_id, **fields)
+            self.events.publish(
+                MessageUpdated(message_id, row["status"], row["status_by"], row["status_at"], row["comment"])
+            )
+        return row
+
+    async def delete_message(self, message_id: str, by: str) -> None:
+        row = await self.messages.delete(message_id)
+        detail = f"{message_id} from {row['caller']} (team {row['team'] or '-'}, {row['created_at']})"
+        await self.state.audit(self.clock.now(), by, "message.delete", detail)
+        self.events.publish(MessageDeleted(message_id, by))

@@ -14,7 +14,7 @@ from zentrale.config import Config
 from zentrale.core.agents import AgentBoard, AgentState
 from zentrale.core.clock import Clock
 from zentrale.core.distribution import CallDistribution, DialResult
-from zentrale.errors import Refused
+from zentrale.errors import NotFound, Refused
 from zentrale.store.agents import AgentRepository
 from zentrale.store.state import StateRepository
 
@@ -91,6 +91,15 @@ class Staffing:
         snap = agent.snapshot(self.clock.monotonic())
         snap["last_pull"] = self.last_pull.get(agent_id)
         return snap
+
+    def teams_of(self, agent_id: str | None) -> frozenset[str]:
+        """The teams an agent belongs to (none for no or an unknown agent)."""
+        if agent_id is None:
+            return frozenset()
+        try:
+            return self.board.get(agent_id).teams
+        except NotFound:
+            return frozenset()
 
     def agents(self) -> list[dict[str, Any]]:
         return [{**a, "last_pull": self.last_pull.get(a["id"])} for a in self.board.snapshot()]

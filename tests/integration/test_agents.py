@@ -194,7 +194,7 @@ def test_two_agents_pulling_the_same_call_at_once(office: Office, sip_phones: Ca
     start = threading.Barrier(2)
 
     def pull(agent_id: str) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{office.box.http_port}", timeout=20) as client:
+        with httpx.Client(base_url=office.box.base_url, timeout=20, headers=office.box.auth_headers) as client:
             start.wait()
             results[agent_id] = client.post(
                 f"/api/queues/{entry['entry_id']}/pull", json={"agent": agent_id, "wait": True}

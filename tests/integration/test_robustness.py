@@ -99,13 +99,21 @@ def test_a_broken_mode_document_is_refused_with_file_path_and_reason_and_the_act
         assert daemon.alive()
         # the manual-control switch from the command line
         url = f"http://127.0.0.1:{daemon.http_port}"
-        flipped = zentrale("switch", "sap_outage", "on", "--by", "cli-test", "--url", url, cwd=tmp_path)
+        # it logs in with the API token from the daemon's data folder (found through --config)
+        cfg = str(daemon.config_path)
+        flipped = zentrale("switch", "sap_outage", "on", "--by", "cli-test", "--config", cfg, cwd=tmp_path)
         assert flipped.returncode == 0, flipped.stderr
         assert "SAP-Störung: on (by cli-test)" in flipped.stdout
         assert daemon.http.get("/api/switches").json()[0]["on"]
-        unknown = zentrale("switch", "nope", "on", "--url", url, cwd=tmp_path)
+        unknown = zentrale("switch", "nope", "on", "--config", cfg, cwd=tmp_path)
         assert unknown.returncode == 1
         assert "404" in unknown.stderr
+        # without the token the daemon refuses; with a wrong one too
+        (tmp_path / "wrong-token").write_text("not-the-token\n")
+        wrong = zentrale("switch", "sap_outage", "off", "--url", url, "--token-file", str(tmp_path / "wrong-token"),
+                         cwd=tmp_path)  # fmt: skip
+        assert wrong.returncode == 1
+        assert "401" in wrong.stderr
     finally:
         daemon.stop()
 

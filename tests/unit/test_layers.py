@@ -17,10 +17,12 @@ ALLOWED = {
     "calls": {"core", "media", "lines", "store", "hotline"},
     "mail": {"core", "media", "store", "config"},
     "panel": {"core", "config", "hotline"},
+    "accounts": {"core", "store", "config"},
 }
 # outside library -> packages (or modules) allowed to import it
 OWNERS = {
     "sqlite3": {"store"},
+    "argon2": {"accounts"},
     "aiosipua": {"lines/sip"},
     "aiortp": {"lines/sip", "media/codecs.py"},  # G.711/G.722 codec tables are media
     "fastapi": {"web"},

@@ -95,6 +95,23 @@ class MessageStored(Event):
 
 
 @dataclass(frozen=True)
+class MessageUpdated(Event):
+    """Someone took a message on, finished it, reopened it or commented it."""
+
+    message_id: str
+    status: str
+    status_by: str | None
+    status_at: str | None
+    comment: str
+
+
+@dataclass(frozen=True)
+class MessageDeleted(Event):
+    message_id: str
+    by: str
+
+
+@dataclass(frozen=True)
 class ModeActivated(Event):
     mode: str
     by: str

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from zentrale.core.clock import Clock
-from zentrale.core.events import CallEndedEvent, EventBus, NodeEntered
+from zentrale.core.events import CallEndedEvent, EventBus, MessageStored, NodeEntered
 from zentrale.core.modes import (
     AnnouncementNode,
     HangupNode,
@@ -243,6 +243,7 @@ class FlowEngine:
         if message is not None:
             outcome.outcome = "voicemail"
             outcome.message_id = message.message_id
+            self._events.publish(MessageStored(message.message_id, request.team, session.caller, message.duration_ms))
         if session.ended:
             raise CallEnded(session.call_id)
         return node.next

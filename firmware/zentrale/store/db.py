@@ -121,6 +121,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX mail_outbox_due ON mail_outbox(state, next_attempt_at);
     """,
+    # 5: accounts of the web page, their sessions, who changed a message's status when
+    """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL DEFAULT '',
+        role TEXT NOT NULL CHECK (role IN ('admin', 'agent')),
+        agent_id TEXT,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT ''
+    );
+    ALTER TABLE messages ADD COLUMN status_at TEXT;
+    """,
 ]
 
 

@@ -181,3 +181,30 @@ class MessageRepository:
 
     def file(self, row: dict[str, Any]) -> Path:
         return self.folder.parent / str(row["file"])
+
+    async def update(self, message_id: str, **fields: Any) -> dict[str, Any]:
+        """Change the viewer's columns (status, status_by, status_at, comment)."""
+        allowed = {"status", "status_by", "status_at", "comment"}
+        names = sorted(fields)
+        if not names or not set(names) <= allowed:
+            raise ValueError(f"cannot update {names}")
+        assignments = ", ".join(f"{n} = ?" for n in names)
+        changed = await self.db.execute(
+            f"UPDATE messages SET {assignments} WHERE id = ?", (*[fields[n] for n in names], message_id)
+        )
+        if not changed:
+            raise NotFound(f"no message {message_id}")
+        return await self.get(message_id)
+
+    async def delete(self, message_id: str) -> dict[str, Any]:
+        """Remove the row, then the file (a file left by a crash in between goes to lost+found at start-up)."""
+        row = await self.get(message_id)
+        path = self.file(row)
+
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            path.unlink(missing_ok=True)
+
+        await self.db.run(delete)
+        log.info("message %s deleted", message_id)
+        return row

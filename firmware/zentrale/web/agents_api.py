@@ -1,11 +1,15 @@
-"""HTTP routes for agents: define, log in with a number, pause, pull a waiting call."""
+"""HTTP routes for agents: define (admins), log in with a number, pause, pull a waiting call.
+
+An agent's account acts for its own agent only (``require_agent``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
+
+from zentrale.web.auth import USER, access, actor, require_agent
 
 if TYPE_CHECKING:
     from zentrale.staffing import Staffing
@@ -36,32 +40,42 @@ def agents_router(staff: Staffing) -> APIRouter:
     router = APIRouter(tags=["agents"])
 
     @router.get("/api/agents", summary="Agents and their states")
+    @access(USER)
     async def agents() -> list[dict[str, Any]]:
         return staff.agents()
 
     @router.put("/api/agents/{agent_id}", summary="Create or change an agent")
-    async def put_agent(agent_id: str, body: AgentIn) -> dict[str, Any]:
-        return await staff.save_agent(agent_id, body.name, body.teams, body.default_number, body.priority)
+    async def put_agent(agent_id: str, body: AgentIn, request: Request) -> dict[str, Any]:
+        return await staff.save_agent(
+            agent_id, body.name, body.teams, body.default_number, body.priority, by=actor(request)
+        )
 
     @router.get("/api/agents/{agent_id}", summary="One agent (state, current call, last pull result)")
+    @access(USER)
     async def agent(agent_id: str) -> dict[str, Any]:
         return staff.agent(agent_id)
 
     @router.delete("/api/agents/{agent_id}", summary="Remove an agent")
-    async def delete_agent(agent_id: str) -> dict[str, str]:
-        await staff.delete_agent(agent_id)
+    async def delete_agent(agent_id: str, request: Request) -> dict[str, str]:
+        await staff.delete_agent(agent_id, by=actor(request))
         return {"deleted": agent_id}
 
     @router.post("/api/agents/{agent_id}/login", summary="Log in with a phone number or SIP URI")
-    async def login(agent_id: str, body: Login) -> dict[str, Any]:
+    @access(USER)
+    async def login(agent_id: str, body: Login, request: Request) -> dict[str, Any]:
+        require_agent(request, agent_id)
         return await staff.login(agent_id, body.number, body.teams)
 
     @router.post("/api/agents/{agent_id}/logout", summary="Log out")
-    async def logout(agent_id: str) -> dict[str, Any]:
+    @access(USER)
+    async def logout(agent_id: str, request: Request) -> dict[str, Any]:
+        require_agent(request, agent_id)
         return await staff.logout(agent_id)
 
     @router.post("/api/agents/{agent_id}/pause", summary="Pause or resume")
-    async def pause(agent_id: str, body: Pause) -> dict[str, Any]:
+    @access(USER)
+    async def pause(agent_id: str, body: Pause, request: Request) -> dict[str, Any]:
+        require_agent(request, agent_id)
         return await staff.pause(agent_id, body.paused)
 
     @router.post(
@@ -69,7 +83,9 @@ def agents_router(staff: Staffing) -> APIRouter:
         summary='Put a waiting call through to an agent\'s phone ("Vermitteln")',
         description="409 when another agent is already taking the call or the agent is not free.",
     )
-    async def pull(entry_id: str, body: Pull) -> dict[str, Any]:
+    @access(USER)
+    async def pull(entry_id: str, body: Pull, request: Request) -> dict[str, Any]:
+        require_agent(request, body.agent)
         return await staff.pull(entry_id, body.agent, body.wait)
 
     return router

@@ -1,36 +1,52 @@
-"""The HTTP API (FastAPI), served inside the daemon's event loop.
+"""The HTTP API (FastAPI) and the web page, served inside the daemon's event loop.
 
-Errors map to HTTP status codes in one place (``_errors``). The API binds
-to 127.0.0.1 by default until accounts exist (the web-page issue).
+Errors map to HTTP status codes in one place (``_errors``); who may call
+what is decided in one place too (``web/auth.py``: every route needs a
+login except the login itself, the first-run set-up and /health; routes
+not marked otherwise are for admins only).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from zentrale import __version__
-from zentrale.core.events import Event
 from zentrale.core.modes import dump_mode, parse_mode
-from zentrale.errors import ConfigError, Conflict, Invalid, NotFound, Refused, ZentraleError
+from zentrale.errors import (
+    ConfigError,
+    Conflict,
+    Invalid,
+    NotFound,
+    Refused,
+    TooManyAttempts,
+    Unauthorized,
+    ZentraleError,
+)
 from zentrale.web.agents_api import agents_router
+from zentrale.web.auth import PUBLIC, USER, AccessGuard, access, actor, auth_router, check_access, principal
 from zentrale.web.editor_api import editor_router
+from zentrale.web.events import events_router
 from zentrale.web.mail_api import create_mail_router
+from zentrale.web.messages_api import messages_router
+from zentrale.web.pages import mount_pages
+from zentrale.web.users_api import users_router
 
 if TYPE_CHECKING:
+    from zentrale.accounts.service import Principal
     from zentrale.app import App
 
 
 class SwitchChange(BaseModel):
     on: bool = Field(description="true: the switch's announcements replace the normal ones")
-    by: str = Field("api", max_length=80, description="who flips it (for the audit log and the banner)")
+    by: str = Field("api", max_length=80, description="who flips it, for local tools (a session uses its user)")
 
 
 class Activation(BaseModel):
@@ -39,33 +55,53 @@ class Activation(BaseModel):
 
 def create_api(app: App) -> FastAPI:
     api = FastAPI(
+        dependencies=[Depends(check_access)],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
         title="Zentrale",
         version=__version__,
-        description="HTTP API of the Zentrale hotline appliance: modes, manual control, queues, messages.",
+        description="HTTP API of the Zentrale hotline appliance: modes, manual control, queues, messages. "
+        "Log in with POST /api/auth/login (session cookie; send the CSRF token from /api/auth/me as "
+        "X-CSRF-Token on every change) or, for local tools, with 'Authorization: Bearer <data folder>/api-token'.",
     )
+    api.state.accounts = app.accounts
     hotline = app.hotline
+    teams = [{"id": t.id, "name": t.name, "distribution": t.distribution} for t in app.config.teams]
 
     @api.exception_handler(ZentraleError)
     async def _errors(_request: Request, err: ZentraleError) -> JSONResponse:
         if isinstance(err, ConfigError):
             body = {"error": str(err), "source": err.source, "path": err.path, "problem": err.problem}
             return JSONResponse(body, status_code=422)
-        statuses = ((NotFound, 404), (Conflict, 409), (Refused, 403), (Invalid, 422))
+        if isinstance(err, TooManyAttempts):
+            wait = max(1, round(err.retry_after))
+            return JSONResponse({"error": str(err), "retry_after": wait}, 429, headers={"Retry-After": str(wait)})
+        statuses = ((NotFound, 404), (Conflict, 409), (Refused, 403), (Invalid, 422), (Unauthorized, 401))
         status = next((code for kind, code in statuses if isinstance(err, kind)), 500)
         return JSONResponse({"error": str(err)}, status_code=status)
 
+    def me_extra(_who: Principal) -> dict[str, Any]:
+        return {"version": __version__, "teams": teams, "mp3_path": mp3_route(api)}
+
+    api.include_router(auth_router(app.accounts, app.config, me_extra))
+    api.include_router(users_router(app.accounts, app.staffing))
     api.include_router(agents_router(app.staffing))
     api.include_router(editor_router(app))
+    api.include_router(messages_router(hotline))
+    api.include_router(events_router(app.events, app.accounts, app.staffing))
 
     @api.get("/health", summary="Liveness check (no login needed)")
+    @access(PUBLIC)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/status", summary="State of every component")
+    @api.get("/status", summary="State of every component (admins)")
     async def status() -> dict[str, Any]:
         return app.status()
 
     @api.get("/api/modes", summary="Mode documents and which one is active")
+    @access(USER)
     async def modes() -> dict[str, Any]:
         return {"active": hotline.mode_name, "modes": hotline.modes.names()}
 
@@ -82,28 +118,36 @@ def create_api(app: App) -> FastAPI:
         text = (await request.body()).decode("utf-8", errors="replace")
         document = parse_mode(text, f"upload:{name}")
         hotline.validate(document, f"upload:{name}")
-        result = await hotline.save_mode(name, text, by, comment)
+        result = await hotline.save_mode(name, text, actor(request, by), comment)
         return {"saved": name, **result}
 
     @api.post(
         "/api/modes/{name}/activate",
         summary="Make a mode the active one (while the schedule is on, this overrides it until resumed)",
     )
-    async def activate(name: str, body: Activation) -> dict[str, Any]:
-        await app.scheduler.activate_by_hand(name, body.by)
+    async def activate(name: str, body: Activation, request: Request) -> dict[str, Any]:
+        await app.scheduler.activate_by_hand(name, actor(request, body.by))
         return {"active": name}
 
     @api.get("/api/switches", summary="Manual-control switches of the active mode")
+    @access(USER)
     async def switches() -> list[dict[str, Any]]:
         return hotline.switch_list()
 
-    @api.put("/api/switches/{switch_id}", summary="Switch an outage announcement on or off")
-    async def set_switch(switch_id: str, change: SwitchChange) -> dict[str, Any]:
-        return await hotline.set_switch(switch_id, change.on, change.by)
+    @api.put("/api/switches/{switch_id}", summary="Switch an outage announcement on or off (any agent)")
+    @access(USER)
+    async def set_switch(switch_id: str, change: SwitchChange, request: Request) -> dict[str, Any]:
+        return await hotline.set_switch(switch_id, change.on, actor(request, change.by))
 
-    @api.get("/api/queues", summary="Waiting calls, in order, per team")
-    async def queues(team: str | None = None) -> list[dict[str, Any]]:
-        return hotline.waiting_calls(team)
+    @api.get("/api/queues", summary="Waiting calls, in order, per team (an agent sees his teams)")
+    @access(USER)
+    async def queues(request: Request, team: str | None = None) -> list[dict[str, Any]]:
+        who = principal(request)
+        calls = hotline.waiting_calls(team)
+        if who.is_admin:
+            return calls
+        mine = app.staffing.teams_of(who.agent_id)
+        return [c for c in calls if c["team"] in mine]
 
     @api.get("/api/calls", summary="Calls in progress")
     async def calls() -> list[dict[str, Any]]:
@@ -114,50 +158,47 @@ def create_api(app: App) -> FastAPI:
         return await hotline.call_log.recent(limit)
 
     @api.get("/api/messages", summary="Voicemail messages, newest first")
+    @access(USER)
     async def messages(team: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         return await app.mail.with_status(await hotline.messages.list(team, limit))
 
     @api.get("/api/messages/{message_id}", summary="One message")
+    @access(USER)
     async def message(message_id: str) -> dict[str, Any]:
         return (await app.mail.with_status([await hotline.messages.get(message_id)]))[0]
 
     @api.get("/api/messages/{message_id}/audio", summary="The message as WAV", response_class=FileResponse)
+    @access(USER)
     async def message_audio(message_id: str) -> FileResponse:
         row = await hotline.messages.get(message_id)
         return FileResponse(hotline.messages.file(row), media_type="audio/wav", filename=f"{message_id}.wav")
 
-    @api.get("/api/audit", summary="Audit log (switches, modes)")
+    @api.get("/api/audit", summary="Audit log (switches, modes, accounts, deleted messages)")
+    @access(USER)
     async def audit(limit: int = 200) -> list[dict[str, Any]]:
         return await hotline.state.audit_log(limit)
 
-    @api.get("/api/events", summary="Live events (Server-Sent Events)")
-    async def events(request: Request) -> StreamingResponse:
-        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=1000)
+    @api.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(api.openapi())
 
-        def push(event: Event) -> None:
-            if not queue.full():
-                queue.put_nowait(event)
-
-        unsubscribe = app.events.subscribe(push)
-
-        async def stream() -> AsyncIterator[bytes]:
-            try:
-                yield b": connected\n\n"
-                while not await request.is_disconnected():
-                    try:
-                        event = await asyncio.wait_for(queue.get(), 15)
-                    except TimeoutError:
-                        yield b": keep-alive\n\n"
-                        continue
-                    data = json.dumps(event.to_dict(), default=str)
-                    yield f"event: {event.kind}\ndata: {data}\n\n".encode()
-            finally:
-                unsubscribe()
-
-        return StreamingResponse(stream(), media_type="text/event-stream")
+    @api.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Zentrale API")
 
     api.include_router(create_mail_router(app))
+    mount_pages(api)
+    api.add_middleware(AccessGuard, accounts=app.accounts)
     return api
+
+
+def mp3_route(api: FastAPI) -> str | None:
+    """The path of a route serving a message as MP3 (the mail work's), if the API has one;
+    the viewer then offers an MP3 download beside the WAV."""
+    for route in api.routes:
+        if isinstance(route, APIRoute) and route.path.startswith("/api/messages/{") and "mp3" in route.path.lower():
+            return route.path
+    return None
 
 
 def disk_status(path: Any) -> dict[str, Any]:

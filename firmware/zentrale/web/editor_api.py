@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from zentrale.core.modes import Mode, ModeProblem, check_mode, dump_mode, parse_mode_data
 from zentrale.core.schedule import Schedule
 from zentrale.errors import Conflict, ModeError, NotFound
+from zentrale.web.auth import actor
 
 if TYPE_CHECKING:
     from zentrale.app import App
@@ -107,19 +108,19 @@ def editor_router(app: App) -> APIRouter:
         except ValueError as err:
             raise ModeError(f"upload:{name}", "", f"not valid JSON: {err}") from err
         mode = parse_mode_data(document, name)
-        return await hotline.save_mode(name, dump_mode(mode), request.headers.get("x-author", "api"), "created")
+        return await hotline.save_mode(name, dump_mode(mode), actor(request), "created")
 
     @router.post("/api/editor/modes/{name}/duplicate", summary="Copy a mode under a new name")
-    async def duplicate(name: str, body: CopyTo) -> dict[str, Any]:
-        return await hotline.duplicate_mode(name, body.to, body.by)
+    async def duplicate(name: str, body: CopyTo, request: Request) -> dict[str, Any]:
+        return await hotline.duplicate_mode(name, body.to, actor(request, body.by))
 
     @router.post("/api/editor/modes/{name}/rename", summary="Rename a mode (not the active one)")
-    async def rename(name: str, body: CopyTo) -> dict[str, Any]:
-        return await hotline.rename_mode(name, body.to, body.by)
+    async def rename(name: str, body: CopyTo, request: Request) -> dict[str, Any]:
+        return await hotline.rename_mode(name, body.to, actor(request, body.by))
 
     @router.delete("/api/editor/modes/{name}", summary="Delete a mode (not the active one)")
-    async def delete(name: str, by: str = "api") -> dict[str, str]:
-        await hotline.delete_mode(name, by)
+    async def delete(name: str, request: Request) -> dict[str, str]:
+        await hotline.delete_mode(name, actor(request))
         return {"deleted": name}
 
     @router.get("/api/editor/modes/{name}/versions", summary="Versions of a mode, newest first")
@@ -136,8 +137,8 @@ def editor_router(app: App) -> APIRouter:
         return PlainTextResponse(await hotline.versions.diff(name, a, b))
 
     @router.post("/api/editor/modes/{name}/rollback", summary="Make an old version the current one (as a new version)")
-    async def rollback(name: str, body: Rollback) -> dict[str, Any]:
-        return await hotline.rollback(name, body.version, body.by)
+    async def rollback(name: str, body: Rollback, request: Request) -> dict[str, Any]:
+        return await hotline.rollback(name, body.version, actor(request, body.by))
 
     @router.get("/api/editor/modes/{name}/export", summary="Download a mode document")
     async def export(name: str, format: str = "yaml") -> Response:
@@ -187,12 +188,12 @@ def editor_router(app: App) -> APIRouter:
         return app.scheduler.status()
 
     @router.put("/api/schedule", summary="Change the week plan, holidays and closed days")
-    async def put_schedule(body: Schedule, by: str = "api") -> dict[str, Any]:
-        return await app.scheduler.save(body, by)
+    async def put_schedule(body: Schedule, request: Request) -> dict[str, Any]:
+        return await app.scheduler.save(body, actor(request))
 
     @router.post("/api/schedule/resume", summary="End a manual override: the schedule chooses again")
-    async def resume(body: Author) -> dict[str, Any]:
-        return await app.scheduler.back_to_schedule(body.by)
+    async def resume(body: Author, request: Request) -> dict[str, Any]:
+        return await app.scheduler.back_to_schedule(actor(request, body.by))
 
     # --- simulation --------------------------------------------------------------------
 

@@ -1,0 +1,165 @@
+// The logged-in web page: top bar, outage banner, call bar / call window, and the pages.
+import { api, ApiError, get, setCsrf } from "./api.js";
+import { $, clear, h, toast } from "./dom.js";
+import { icon } from "./icons.js";
+import { clockTime, lang, loadLanguages, setLang, t } from "./i18n.js";
+import { connect, live, on, waitingCalls } from "./live.js";
+import { flipSwitch, switchLabel } from "./switches.js";
+import * as calls from "./calls.js";
+import * as messages from "./messages.js";
+import * as control from "./control.js";
+import * as status from "./status.js";
+import * as admin from "./admin.js";
+import * as help from "./help.js";
+
+const PAGES = [
+  { id: "calls", icon: "phone", label: "nav.calls", module: calls },
+  { id: "messages", icon: "voicemail", label: "nav.messages", module: messages },
+  { id: "control", icon: "toggle", label: "nav.control", module: control },
+  { id: "status", icon: "activity", label: "nav.status", module: status, admin: true },
+  { id: "admin", icon: "users", label: "nav.admin", module: admin, admin: true },
+  { id: "help", icon: "help", label: "nav.help", module: help },
+];
+
+let unmountPage = null;
+
+function pages() {
+  return PAGES.filter((p) => !p.admin || live.me.role === "admin");
+}
+
+function currentPage() {
+  const id = (location.hash.match(/^#\/(\w+)/) || [])[1];
+  return pages().find((p) => p.id === id) || pages()[0];
+}
+
+function renderTopbar() {
+  const page = currentPage();
+  const nav = h("nav", { class: "nav", "aria-label": t("nav.label") },
+    pages().map((p) => h("a", {
+      href: `#/${p.id}`, "aria-current": p.id === page.id ? "page" : null, class: p.admin ? "admin-only" : null,
+      "data-page": p.id,
+    }, icon(p.icon), h("span", {}, t(p.label)),
+    p.id === "calls" ? h("span", { class: "count zero", id: "nav-waiting" }, "0") : null)));
+  const langs = h("div", { class: "segmented", role: "group", "aria-label": t("lang.label") },
+    ["de", "en"].map((l) => h("button", { type: "button", "aria-pressed": String(lang() === l), "data-lang": l,
+      onclick: () => { setLang(l); render(); } }, l.toUpperCase())));
+  const user = h("div", { class: "userbox" },
+    langs,
+    h("button", { type: "button", class: "ghost userchip", id: "account", title: t("account.password"), onclick: changePassword },
+      h("b", {}, live.me.display_name), h("small", {}, t(`role.${live.me.role}`))),
+    h("span", { class: `conn ${live.connected ? "" : "off"}`, id: "conn", title: t(live.connected ? "conn.on" : "conn.off") }),
+    h("button", { class: "ghost", type: "button", title: t("auth.logout"), "aria-label": t("auth.logout"),
+      id: "logout", onclick: logout }, icon("logout")));
+  return h("header", { class: "topbar" },
+    h("a", { class: "brand", href: "#/calls" }, h("img", { src: "/static/img/logo.svg", alt: "" }), "Zentrale"),
+    nav, user);
+}
+
+function changePassword() {
+  const field = (id, label) => h("label", { class: "field" }, h("span", {}, label),
+    h("input", { type: "password", id, autocomplete: id === "pw-old" ? "current-password" : "new-password" }));
+  const error = h("p", { class: "error", role: "alert" });
+  const save = h("button", { type: "submit", class: "primary" }, t("common.save"));
+  const cancel = h("button", { type: "button" }, t("common.cancel"));
+  const form = h("form", { method: "dialog" },
+    h("div", { class: "d-body" }, h("h2", {}, t("account.password")),
+      h("p", { class: "muted" }, t("account.password_hint")),
+      field("pw-old", t("account.old")), field("pw-new", t("account.new")), field("pw-repeat", t("setup.repeat")), error),
+    h("div", { class: "d-actions" }, cancel, save));
+  const dialog = h("dialog", {}, form);
+  cancel.addEventListener("click", () => { dialog.close(); dialog.remove(); });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const value = (id) => form.querySelector(`#${id}`).value;
+    if (value("pw-new") !== value("pw-repeat")) { error.textContent = t("setup.mismatch"); return; }
+    try {
+      await api("PUT", "/api/auth/password", { old: value("pw-old"), new: value("pw-new") });
+      dialog.close();
+      dialog.remove();
+      toast(t("account.changed"));
+    } catch (err) {
+      error.textContent = err.status === 401 ? t("account.wrong_old") : err.message;
+    }
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
+async function logout() {
+  try {
+    await api("POST", "/api/auth/logout");
+  } finally {
+    window.location.href = "/login";
+  }
+}
+
+function renderBanner() {
+  const box = $("#banners");
+  const on_ = live.switches.filter((s) => s.on);
+  clear(box, on_.map((sw) => h("div", { class: "banner", role: "alert", "data-switch": sw.id },
+    h("div", { class: "banner-inner" },
+      icon("alert"),
+      h("span", { class: "what" }, t("banner.on", { label: switchLabel(sw) })),
+      h("span", { class: "meta" }, t("banner.since", { time: clockTime(sw.since), by: sw.by || "?" })),
+      h("button", { type: "button", class: "small", onclick: () => flipSwitch(sw, false) }, icon("power"), t("control.turn_off"))))));
+}
+
+function mountPage() {
+  if (unmountPage) unmountPage();
+  const page = currentPage();
+  for (const a of document.querySelectorAll(".nav a")) a.setAttribute("aria-current", a.dataset.page === page.id ? "page" : "false");
+  const main = $("#main");
+  clear(main);
+  document.title = `${t(page.label)} · Zentrale`;
+  unmountPage = page.module.mount(main) || null;
+  updateCount();
+}
+
+function updateCount() {
+  const el = $("#nav-waiting");
+  if (!el) return;
+  const n = waitingCalls().length;
+  el.textContent = String(n);
+  el.classList.toggle("zero", n === 0);
+}
+
+function render() {
+  const root = $("#app");
+  clear(root,
+    renderTopbar(),
+    h("div", { id: "banners" }),
+    h("div", { id: "callbar" }),
+    h("main", { id: "main" }),
+    h("div", { id: "callwindow" }));
+  renderBanner();
+  calls.mountGlobal($("#callbar"), $("#callwindow"));
+  mountPage();
+}
+
+async function boot() {
+  let me;
+  try {
+    me = await get("/api/auth/me");
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    return;
+  }
+  live.me = me;
+  setCsrf(me.csrf);
+  await loadLanguages(me.language);
+  render();
+  window.addEventListener("hashchange", mountPage);
+  on("switches", renderBanner);
+  on("queue", updateCount);
+  on("agent", updateCount);
+  on("connection", () => {
+    const dot = $("#conn");
+    if (dot) {
+      dot.classList.toggle("off", !live.connected);
+      dot.title = t(live.connected ? "conn.on" : "conn.off");
+    }
+  });
+  connect();
+}
+
+boot();
