@@ -21,6 +21,7 @@ from zentrale.core.events import Event
 from zentrale.core.modes import dump_mode, parse_mode
 from zentrale.errors import ConfigError, Conflict, NotFound, Refused, ZentraleError
 from zentrale.web.agents_api import agents_router
+from zentrale.web.security_api import security_router
 
 if TYPE_CHECKING:
     from zentrale.app import App
@@ -60,6 +61,7 @@ def create_api(app: App) -> FastAPI:
         return JSONResponse({"error": str(err)}, status_code=status)
 
     api.include_router(agents_router(app.staffing))
+    api.include_router(security_router(app))
 
     @api.get("/health", summary="Liveness check (no login needed)")
     async def health() -> dict[str, str]:

@@ -197,6 +197,11 @@ class SipCall:
             txn.reply(200, "OK", headers=self.ua.capability_headers())
         elif method in ("UPDATE", "PRACK", "NOTIFY"):
             txn.reply(200, "OK")
+        elif method == "REFER":
+            # Never transfer on the far end's word: a Refer-To could name any number (toll fraud).
+            log.warning("call %s: refused REFER to %s", self.call_id, request.get("Refer-To"))
+            txn.reply(403, "Forbidden")
+            self.ua.failed(self.peer, "REFER in a call")
         else:
             txn.reply(405, "Method Not Allowed", headers=self.ua.capability_headers())
 
