@@ -21,6 +21,7 @@ ALLOWED = {
 OWNERS = {
     "sqlite3": {"store"},
     "aiosipua": {"lines/sip"},
+    "pylibsrtp": {"lines/sip/srtp.py"},
     "aiortp": {"lines/sip", "media/codecs.py"},  # G.711/G.722 codec tables are media
     "fastapi": {"web"},
     "starlette": {"web"},

@@ -72,7 +72,7 @@ def test_each_further_ban_lasts_longer_up_to_the_maximum() -> None:
 
 
 def test_trusted_sources_and_the_registrar_are_never_limited_or_banned() -> None:
-    g, now = guard(trusted=["10.1.0.0/16"], burst=5, max_failures=2)
+    g, _ = guard(trusted=["10.1.0.0/16"], burst=5, max_failures=2)
     g.trust("192.0.2.50")
     for host in ("10.1.2.3", "192.0.2.50"):
         for _ in range(100):
@@ -142,5 +142,5 @@ def test_a_bad_pattern_is_refused_in_the_configuration() -> None:
         compile_pattern("^[0-9")
     with pytest.raises(ValueError, match="literal host"):
         compile_pattern("sip:*@*.example")
-    with pytest.raises(ValueError, match="allowed_numbers|dial pattern"):
+    with pytest.raises(ValueError, match="dial pattern"):
         Team(id="a", name="A", allowed_numbers=["09 00"])
