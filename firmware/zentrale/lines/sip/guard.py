@@ -34,6 +34,8 @@ class Ban:
     since: float
     until: float
     strike: int
+    admitted: int = 0  # packets let through from the source before the ban
+    first_seen: float = 0.0
     dropped: int = 0  # packets dropped while banned
 
     def info(self, now: float) -> dict[str, Any]:
@@ -43,6 +45,8 @@ class Ban:
             "strike": self.strike,
             "seconds_left": round(max(0.0, self.until - now), 1),
             "banned_for": round(self.until - self.since, 1),
+            "admitted_before_ban": self.admitted,
+            "seconds_from_first_packet_to_ban": round(self.since - self.first_seen, 3),
             "dropped_packets": self.dropped,
         }
 
@@ -52,6 +56,8 @@ class _Source:
     tokens: float
     last: float
     trusted: bool
+    first: float
+    seen: int = 0
     failures: deque[float] = field(default_factory=deque)
 
 
@@ -107,18 +113,20 @@ class SourceGuard:
             self._sources.move_to_end(host)
         if state.trusted:
             return True
+        state.seen += 1
         cfg = self.config
         state.tokens = min(float(cfg.burst), state.tokens + (now - state.last) * cfg.requests_per_second)
         state.last = now
         if state.tokens < 1.0:
             self.dropped += 1
+            state.seen -= 1  # this one is not let through
             self.ban(host, f"flood: more than {cfg.burst} messages at once or {cfg.requests_per_second:g}/s")
             return False
         state.tokens -= 1.0
         return True
 
     def _remember(self, host: str, now: float) -> _Source:
-        state = _Source(tokens=float(self.config.burst), last=now, trusted=self.is_trusted(host))
+        state = _Source(tokens=float(self.config.burst), last=now, trusted=self.is_trusted(host), first=now)
         self._sources[host] = state
         if len(self._sources) > self.config.max_sources:
             self._sources.popitem(last=False)  # forget the source seen least recently
@@ -152,7 +160,12 @@ class SourceGuard:
         if now - last_end > cfg.max_ban_seconds:
             strikes = 0  # well behaved for a long time: start over
         duration = seconds or min(cfg.max_ban_seconds, cfg.ban_seconds * cfg.ban_escalation**strikes)
+        source = self._sources.get(host)
         ban = Ban(host, reason, now, now + duration, strikes + 1)
+        if source is not None:
+            ban.admitted, ban.first_seen = source.seen, source.first
+        else:
+            ban.first_seen = now
         self._bans[host] = ban
         self._strikes[host] = (strikes + 1, ban.until)
         while len(self._strikes) > cfg.max_sources:

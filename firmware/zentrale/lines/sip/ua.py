@@ -128,6 +128,7 @@ class SipUserAgent:
             "registration": self.registrar.status() if self.registrar else None,
             "transactions": len(self.transactions.server) + len(self.transactions.client),
             "dropped_messages": self.transport.dropped,
+            "messages_received": self.transport.received_count,
             "responses": {str(k): v for k, v in sorted(self.transactions.responses_sent.items())},
             "security": self.guard.status(),
         }
