@@ -17,6 +17,7 @@ Commands (``call`` ids are this phone's own, shared by outgoing and incoming):
   dtmf    call, digits, method=rfc2833|info, duration_ms=160
   play    call, file (None = silence), loop?
   hold    call                    unhold  call          calls  -> ok {calls}
+  transfer call, uri              (sends REFER; the far end decides)
   quit    hang up, finish recordings, unregister, emit ``stopped``, exit
 
 Closing stdin is the same as ``{"cmd": "quit"}``, so a phone never outlives a
@@ -382,6 +383,12 @@ class Phone:
         prm = pj.CallOpParam(True)
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD  # re-INVITE with sendrecv (RFC 3264 §8.4)
         slot.call.reinvite(prm)
+        return {"call": slot.id}
+
+    def cmd_transfer(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Blind transfer: send REFER with Refer-To: uri (the far end decides)."""
+        slot = self._slot(cmd)
+        slot.call.xfer(str(cmd["uri"]), pj.CallOpParam(True))
         return {"call": slot.id}
 
     def cmd_calls(self, cmd: dict[str, Any]) -> dict[str, Any]:

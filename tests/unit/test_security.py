@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from zentrale.config import SecurityConfig, Team
@@ -144,3 +146,34 @@ def test_a_bad_pattern_is_refused_in_the_configuration() -> None:
         compile_pattern("sip:*@*.example")
     with pytest.raises(ValueError, match="dial pattern"):
         Team(id="a", name="A", allowed_numbers=["09 00"])
+
+
+class RecordingLine:
+    """A Line that only notes what it was asked to dial."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.dialled: list[str] = []
+
+    async def originate(self, target: str, **_kw: object) -> object:
+        self.dialled.append(target)
+        raise AssertionError("must not be reached for a refused number")
+
+
+async def test_given_a_premium_number_on_the_board_when_distribution_dials_then_the_dialer_refuses_it() -> None:
+    import asyncio
+    from datetime import datetime
+
+    from zentrale.calls.dialer import LineDialer
+    from zentrale.core.agents import Agent
+    from zentrale.core.queues import QueueEntry
+
+    line = RecordingLine()
+    dialer = LineDialer(line, {"lvs": "LVS"}, numbers=NumberPolicies({"lvs": None}))  # type: ignore[arg-type]
+    entry = QueueEntry("e1", "c1", "lvs", "+4930123", None, 0.0, datetime.now(UTC))
+    for number in ("09001234567", "+441234567890", "sip:09001234@192.168.1.1"):
+        agent = Agent("mallory", "Mallory", frozenset({"lvs"}), number=number)
+        result = await dialer.dial(agent, entry, 5.0, asyncio.get_running_loop().create_future())
+        assert result.reason == "unreachable"
+    assert line.dialled == []
