@@ -72,17 +72,29 @@ def request(
         if body:
             lines.append("Content-Type: application/sdp")
         lines.append(f"Content-Length: {len(body)}")
-        s.sendto(("\r\n".join(lines) + "\r\n\r\n").encode() + body, target)
+        packet = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        s.sendto(packet, target)
         if method == "ACK":
             return None
         deadline = time.monotonic() + timeout
+        interval = 0.5  # retransmit like any UA over UDP (RFC 3261 §17.1.1.2, Timer A)
+        resend = time.monotonic() + interval
+        provisional = False
         while True:
-            s.settimeout(max(0.01, deadline - time.monotonic()))
+            now = time.monotonic()
+            if now >= deadline:
+                return None
+            if not provisional and now >= resend:
+                s.sendto(packet, target)
+                interval *= 2
+                resend = now + interval
+            s.settimeout(max(0.01, min(deadline, resend) - now))
             try:
                 data, _ = s.recvfrom(65536)
             except TimeoutError:
-                return None
+                continue
             status = int(data.split(b" ", 2)[1])
+            provisional = provisional or status < 200
             if status >= 200:
                 return Answer(status, data)
     finally:
