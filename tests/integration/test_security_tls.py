@@ -117,7 +117,11 @@ def test_toward_a_sips_agent_the_box_verifies_the_certificate(
         r = daemon.http.post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "tina", "wait": True},
                              timeout=30)  # fmt: skip
         results[name] = (r.json().get("result"), bool(agent.find_events("incoming")))
+        if name == "trusted":  # the dialog runs on over TLS: our ACK confirms it, our BYE ends it
+            agent.wait_event("state", state="confirmed", timeout=5)
         caller.hangup(call)
+        if name == "trusted":
+            agent.wait_event("disconnected", timeout=5)
         daemon.http.post("/api/agents/tina/logout")
         agent.stop()
     assert results["trusted"] == ("answered", True), results

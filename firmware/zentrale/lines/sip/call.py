@@ -369,7 +369,7 @@ class SipCall:
         with contextlib.suppress(SipParseError):
             uri = parse_uri(uri_text)
             host = uri.host.strip("[]")
-            if self.peer.transport == "tcp":
+            if self.peer.transport != "udp":  # TCP and TLS: the connection the dialog runs on
                 return self.peer
             if is_ip(host) and (self.route_set or self.direction == "out"):
                 return Peer("udp", host, uri.port or 5060)
