@@ -185,7 +185,11 @@ class RtpStream(asyncio.DatagramProtocol):
         self._seq = (self._seq + 1) & 0xFFFF
         tx = self._srtp_tx
         if tx is not None:
-            packet = tx.protect(packet)
+            try:
+                packet = tx.protect(packet)
+            except srtp.SrtpError as err:
+                log.debug("srtp: cannot protect: %s", err)
+                return
         try:
             self._sock.sendto(packet, self.remote)
         except (BlockingIOError, InterruptedError):

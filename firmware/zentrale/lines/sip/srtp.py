@@ -71,6 +71,7 @@ def crypto_attribute(tag: int, suite: str, key: bytes) -> str:
 
 def sender(suite: str, key: bytes) -> pylibsrtp.Session:
     policy = pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=SUITES[suite])
+    policy.allow_repeat_tx = True  # a resent packet (same sequence number) is not an error on our side
     return pylibsrtp.Session(policy=policy)
 
 
