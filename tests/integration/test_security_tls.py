@@ -1,9 +1,13 @@
 """SIP over TLS with SRTP: a pjsua2 caller over TLS offering RTP/SAVP (SDES)
 hears the box's prompt and leaves a message with its tone (audio both ways,
-encrypted); toward an agent on a sips: URI the box verifies the certificate."""
+encrypted); toward an agent on a sips: URI and toward a registrar over TLS
+the box verifies the certificate."""
 
 from __future__ import annotations
 
+import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +34,7 @@ class Pki:
     box: Leaf
     agent: Leaf
     rogue: Leaf  # signed by a CA the box does not know
+    rogue_ca: Path
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +42,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     folder = tmp_path_factory.mktemp("pki")
     ca = make_ca(folder)
     rogue_ca = make_ca(folder, "rogue-ca")
-    return Pki(ca, make_leaf(folder, ca, "box"), make_leaf(folder, ca, "agent"), make_leaf(folder, rogue_ca, "rogue"))
+    return Pki(
+        ca, make_leaf(folder, ca, "box"), make_leaf(folder, ca, "agent"), make_leaf(folder, rogue_ca, "rogue"), rogue_ca
+    )
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +135,96 @@ def test_toward_a_sips_agent_the_box_verifies_the_certificate(
     assert results["rogue"][1] is False, results  # no INVITE ever reached the impostor
     assert results["rogue"][0] != "answered"
     assert "certificate verify failed" in daemon.log()
+
+
+class TlsRegistrar:
+    """A minimal registrar on TLS: answers every REGISTER with 200 OK."""
+
+    def __init__(self, leaf: Leaf, host: str) -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(leaf.cert), str(leaf.key))
+        self.listener = socket.create_server((host, 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.ctx = ctx
+        self.registers: list[str] = []
+        self.handshake_errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                raw, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                conn = self.ctx.wrap_socket(raw, server_side=True)
+            except (ssl.SSLError, OSError) as err:
+                self.handshake_errors.append(str(err))
+                raw.close()
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: ssl.SSLSocket) -> None:
+        with conn:
+            self._converse(conn)
+
+    def _converse(self, conn: ssl.SSLSocket) -> None:
+        conn.settimeout(0.5)
+        buf = b""
+        while not self._stop.is_set():
+            try:
+                chunk = conn.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while b"\r\n\r\n" in buf:
+                head, buf = buf.split(b"\r\n\r\n", 1)  # our box sends REGISTER without a body
+                text = head.decode()
+                self.registers.append(text)
+                keep = [line for line in text.split("\r\n")[1:] if line.split(":")[0].lower() in
+                        ("via", "from", "to", "call-id", "cseq", "contact")]  # fmt: skip
+                keep = [line + ";tag=reg" if line.lower().startswith("to:") else line for line in keep]
+                conn.sendall(("\r\n".join(["SIP/2.0 200 OK", *keep, "Content-Length: 0"]) + "\r\n\r\n").encode())
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.listener.close()
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_registration_over_tls_verifies_the_registrars_certificate_and_the_pbx_is_never_banned(
+    tmp_path: Path, pki: Pki, trusted: bool
+) -> None:
+    host = "127.0.0.8"
+    leaf = make_leaf(tmp_path, pki.ca if trusted else pki.rogue_ca, "pbx", ip=host)
+    pbx = TlsRegistrar(leaf, host)
+    tls = {"port": free_port(), "certificate": str(pki.box.cert), "key": str(pki.box.key), "ca_file": str(pki.ca)}
+    registration = {"registrar": f"{host}:{pbx.port}", "user": "620", "password": "x", "transport": "tls"}
+    config = {"sip": {"tls": tls, "registration": registration, "security": {"max_failures": 3}}, "teams": TEAMS}
+    try:
+        with running_daemon(tmp_path / "box", config=config) as box:
+            if not trusted:
+                reg = wait_until(lambda: box.status()["lines"][0]["registration"]["last_error"], 10, "an error")
+                assert "certificate verify failed" in str(reg)
+                assert pbx.registers == []  # not one REGISTER went to the impostor
+                return
+            wait_until(lambda: box.status()["lines"][0]["registration"]["registered"], 10, "registration")
+            assert pbx.registers[0].startswith(f"REGISTER sips:{host}:{pbx.port} SIP/2.0")
+            assert "Via: SIP/2.0/TLS" in pbx.registers[0] and "<sips:620@" in pbx.registers[0]
+            # garbage from the PBX's address never gets it banned
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind((host, 0))
+                for _ in range(50):
+                    s.sendto(b"GARBAGE / SIP/2.0\r\n\r\n", ("127.0.0.1", box.sip_port))
+            time.sleep(0.5)
+            assert box.http.get("/api/security/bans").json()["bans"] == []
+    finally:
+        pbx.close()
