@@ -70,6 +70,14 @@ class SecurityConfig(_Section):
         return _check_networks(value)
 
 
+class InboundAuth(_Section):
+    """Digest authentication of INVITEs from sources outside allowed_peers (a trunk without a fixed address)."""
+
+    user: str = Field(description="the user name the trunk authenticates with")
+    password: str = Field(min_length=8, description="its password (at least 8 characters)")
+    realm: str = Field("zentrale", description="digest realm")
+
+
 class TlsConfig(_Section):
     """SIP over TLS (RFC 3261 §26.2, sips:) for trunks that ask for it."""
 
@@ -110,6 +118,9 @@ class SipConfig(_Section):
     registration: Registration | None = None
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     tls: TlsConfig | None = Field(None, description="SIP over TLS; off unless configured")
+    inbound_auth: InboundAuth | None = Field(
+        None, description="let INVITEs from outside allowed_peers in when they authenticate (digest); off by default"
+    )
 
     @field_validator("allowed_peers")
     @classmethod

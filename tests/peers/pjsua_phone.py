@@ -214,6 +214,9 @@ class Phone:
             acfg.sipConfig.authCreds.append(cred)
         else:
             acfg.idUri = f"sip:{a.user}@{a.bind_ip}:{self.sip_port}"
+            if a.password:  # answer digest challenges to our calls (a trunk authenticating)
+                cred = pj.AuthCredInfo("digest", "*", a.auth_user or a.user, 0, a.password)
+                acfg.sipConfig.authCreds.append(cred)
         if a.display_name:
             acfg.idUri = f'"{a.display_name}" <{acfg.idUri}>'
         if a.proxy:

@@ -177,3 +177,20 @@ async def test_given_a_premium_number_on_the_board_when_distribution_dials_then_
         result = await dialer.dial(agent, entry, 5.0, asyncio.get_running_loop().create_future())
         assert result.reason == "unreachable"
     assert line.dialled == []
+
+
+def test_digest_server_accepts_the_right_answer_only_with_its_own_nonce_for_that_source() -> None:
+    from zentrale.lines.sip.digest import DigestClient, DigestServer
+
+    server = DigestServer("trunk", "trunk-secret", "zentrale")
+    _, challenge = server.challenge("192.0.2.10")
+    uri = "sip:100@box"
+    good = DigestClient("trunk", "trunk-secret").answer(401, challenge, "INVITE", uri)
+    bad = DigestClient("trunk", "wrong-password").answer(401, challenge, "INVITE", uri)
+    assert good is not None and bad is not None
+    assert server.check(good[1], "INVITE", "192.0.2.10") == "ok"
+    assert server.check(bad[1], "INVITE", "192.0.2.10") == "bad"
+    assert server.check(good[1], "INVITE", "192.0.2.11") == "bad"  # a nonce from another source
+    assert server.check(None, "INVITE", "192.0.2.10") == "missing"
+    other = DigestServer("trunk", "trunk-secret", "zentrale")  # another box (or a restart): other secret
+    assert other.check(good[1], "INVITE", "192.0.2.10") == "bad"

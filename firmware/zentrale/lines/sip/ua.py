@@ -20,13 +20,14 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from zentrale.config import SipConfig
 from zentrale.lines.base import Call, IncomingHandler, OriginateFailed
 from zentrale.lines.sip.call import SipCall
-from zentrale.lines.sip.digest import DigestClient
+from zentrale.lines.sip.digest import DigestClient, DigestServer
 from zentrale.lines.sip.guard import SourceGuard
 from zentrale.lines.sip.message import (
     SipMessage,
@@ -74,6 +75,9 @@ class SipUserAgent:
         self._networks = [ipaddress.ip_network(n, strict=False) for n in config.allowed_peers]
         self._calls: dict[tuple[str, str], SipCall] = {}
         self._calls_from: dict[str, int] = {}  # incoming calls per source address
+        auth = config.inbound_auth
+        self.inbound_auth = DigestServer(auth.user, auth.password, auth.realm) if auth else None
+        self._authenticated: OrderedDict[str, float] = OrderedDict()  # source -> when it last authenticated
         self._incoming: IncomingHandler | None = None
         self.registrar: Registrar | None = None
         self._rtp_watch: asyncio.Task[None] | None = None
@@ -254,13 +258,17 @@ class SipUserAgent:
             if call is not None:
                 call.ack(request)
             return
-        if not self.allowed(peer.host):
-            # One answer for every method and user part (no enumeration), stateless:
-            # a retransmission gets another 403, and a scanner costs no transaction.
-            log.info("sip: refused %s from %s (not an allowed peer)", method, peer.host)
-            self._stateless(request, peer, 403, "Forbidden")
-            self.failed(peer, f"{method} from a source that is not allowed")
-            return
+        if not self.allowed(peer.host) and not self._in_own_dialog(request, peer):
+            if method == "INVITE" and self.inbound_auth is not None:
+                if not self._authenticate(request, peer):
+                    return
+            else:
+                # One answer for every method and user part (no enumeration), stateless:
+                # a retransmission gets another 403, and a scanner costs no transaction.
+                log.info("sip: refused %s from %s (not an allowed peer)", method, peer.host)
+                self._stateless(request, peer, 403, "Forbidden")
+                self.failed(peer, f"{method} from a source that is not allowed")
+                return
         if method == "CANCEL":
             self._on_cancel(request, peer)
             return
@@ -299,6 +307,38 @@ class SipUserAgent:
             self._reply(txn, 405, "Method Not Allowed", headers=self.capability_headers())
         else:
             self._reply(txn, 501, "Not Implemented", headers=self.capability_headers())
+
+    def _in_own_dialog(self, request: SipRequest, peer: Peer) -> bool:
+        """A request in a call (or a CANCEL of an INVITE) that this source itself set up
+        after authenticating: ACK, BYE, re-INVITE, CANCEL."""
+        if request.to_tag:
+            call = self._calls.get((request.call_id, request.to_tag))
+            return call is not None and call.peer.host == peer.host
+        if request.method == "CANCEL":
+            txn = self.transactions.invite_transaction_for(request)
+            return txn is not None and txn.peer.host == peer.host
+        return False
+
+    def _authenticate(self, request: SipRequest, peer: Peer) -> bool:
+        """Digest authentication of an INVITE from outside allowed_peers (RFC 3261 §22.4).
+        The challenge is the same for every user part, and stateless."""
+        assert self.inbound_auth is not None
+        verdict = self.inbound_auth.check(request.get("Authorization"), "INVITE", peer.host)
+        now = asyncio.get_running_loop().time()
+        if verdict == "ok":
+            self._authenticated[peer.host] = now
+            self._authenticated.move_to_end(peer.host)
+            while len(self._authenticated) > 256:
+                self._authenticated.popitem(last=False)
+            return True
+        known = now - self._authenticated.get(peer.host, -1e9) < 3600
+        if verdict == "bad":
+            log.warning("sip: bad authentication of INVITE from %s", peer.host)
+            self.failed(peer, "bad authentication")
+        elif not known:  # a trunk that authenticated lately is challenged for free
+            self.failed(peer, "INVITE without credentials from a source that is not allowed")
+        self._stateless(request, peer, 401, "Unauthorized", headers=[self.inbound_auth.challenge(peer.host)])
+        return False
 
     def _on_cancel(self, request: SipRequest, peer: Peer) -> None:
         txn, new = self.transactions.match_request(request, peer)
