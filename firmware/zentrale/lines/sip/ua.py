@@ -78,6 +78,7 @@ class SipUserAgent:
         auth = config.inbound_auth
         self.inbound_auth = DigestServer(auth.user, auth.password, auth.realm) if auth else None
         self._authenticated: OrderedDict[str, float] = OrderedDict()  # source -> when it last authenticated
+        self._limit_warned: set[str] = set()  # sources told once that they reached max_calls_per_source
         self._incoming: IncomingHandler | None = None
         self.registrar: Registrar | None = None
         self._rtp_watch: asyncio.Task[None] | None = None
@@ -363,10 +364,13 @@ class SipUserAgent:
         return user in numbers
 
     def _on_invite(self, request: SipRequest, txn: ServerTransaction, peer: Peer) -> None:
-        if len(self._calls) >= MAX_CALLS or (
-            self._calls_from.get(peer.host, 0) >= self.config.security.max_calls_per_source
-            and not self.guard.is_trusted(peer.host)
-        ):
+        limit = self.config.security.max_calls_per_source
+        per_source = self._calls_from.get(peer.host, 0) >= limit and not self.guard.is_trusted(peer.host)
+        if len(self._calls) >= MAX_CALLS or per_source:
+            if per_source and peer.host not in self._limit_warned:
+                self._limit_warned.add(peer.host)
+                log.warning("sip: %s has %d calls, refusing more (if it is your PBX, add it to "
+                            "sip.security.trusted)", peer.host, limit)  # fmt: skip
             self._reply(txn, 503, "Service Unavailable", headers=[("Retry-After", "30")])
             return
         # RFC 3261 §8.2: content processing (415, 406) comes before the application (404)
@@ -453,6 +457,7 @@ class SipUserAgent:
     def forget(self, call: SipCall) -> None:
         if self._calls.pop((call.call_id, call.local_tag), None) is not None and call.direction == "in":
             left = self._calls_from.get(call.peer.host, 1) - 1
+            self._limit_warned.discard(call.peer.host)
             if left > 0:
                 self._calls_from[call.peer.host] = left
             else:
