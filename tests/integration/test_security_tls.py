@@ -228,3 +228,21 @@ def test_registration_over_tls_verifies_the_registrars_certificate_and_the_pbx_i
             assert box.http.get("/api/security/bans").json()["bans"] == []
     finally:
         pbx.close()
+
+
+def test_failed_tls_handshakes_ban_the_source_and_a_banned_source_gets_no_handshake(daemon: Daemon, pki: Pki) -> None:
+    port = daemon.status()["lines"][0]["tls_port"]
+    source = "127.0.0.12"
+    for _ in range(10):  # max_failures of the default configuration
+        with socket.create_connection(("127.0.0.1", port), source_address=(source, 0), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")  # not TLS
+            s.recv(1024)
+    ban = {b["address"]: b for b in daemon.http.get("/api/security/bans").json()["bans"]}[source]
+    assert "TLS handshake failed" in str(ban["reason"])
+    ctx = ssl.create_default_context(cafile=str(pki.ca))
+    with (
+        socket.create_connection(("127.0.0.1", port), source_address=(source, 0), timeout=5) as s,
+        pytest.raises((ssl.SSLError, ConnectionError)),
+    ):
+        ctx.wrap_socket(s, server_hostname="127.0.0.1")  # closed before any certificate is shown
+    daemon.http.delete(f"/api/security/bans/{source}")

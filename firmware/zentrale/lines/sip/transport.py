@@ -170,6 +170,7 @@ class SipTransport:
         self._server: asyncio.Server | None = None
         self._tls_server: asyncio.Server | None = None
         self._client_tls: ssl.SSLContext | None = None
+        self._server_tls: ssl.SSLContext | None = None
         self._conns: dict[tuple[str, int], TcpConnection] = {}
         self._per_source: dict[str, int] = {}
         self._names: dict[str, str] = {}  # IP -> name its TLS certificate must carry
@@ -194,10 +195,12 @@ class SipTransport:
         if self.tls is not None:
             self._client_tls = client_tls_context(self.tls)
             if self.tls.certificate is not None:
+                # A plain listener: the guard sees the connection before any (costly) handshake,
+                # which follows in _accept by start_tls.
+                self._server_tls = server_tls_context(self.tls)
                 self._tls_server = await asyncio.start_server(
-                    self._serve_tls, self.host, self.tls.port, family=family, reuse_address=True,
-                    ssl=server_tls_context(self.tls), ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS,
-                )  # fmt: skip
+                    self._serve_tls, self.host, self.tls.port, family=family, reuse_address=True
+                )
                 self.tls_port = self._tls_server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -261,6 +264,15 @@ class SipTransport:
                 guard.failed(host, f"too many {kind.upper()} connections")
             writer.transport.abort()
             return
+        if kind == "tls" and self._server_tls is not None:
+            try:
+                await writer.start_tls(self._server_tls, ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS)
+            except (OSError, TimeoutError, ConnectionError) as err:  # ssl.SSLError is an OSError
+                log.info("sip: TLS handshake with %s failed: %s", remote, err)
+                if guard is not None:
+                    guard.failed(host, "TLS handshake failed")
+                writer.transport.abort()
+                return
         conn = TcpConnection(reader, writer, (host, remote[1]), (local[0], local[1]), kind)
         await self._read_loop(conn)
 
