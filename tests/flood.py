@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.daemon import Daemon, free_port
-from tests.sip_probe import timed_call
+from tests.sip_client import timed_call
 
 SCENARIO = Path(__file__).resolve().parents[1] / "bench" / "sipp" / "uac_flood.xml"
 

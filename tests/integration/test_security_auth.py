@@ -16,7 +16,7 @@ from tests.audio_check import read_wav
 from tests.daemon import Daemon, running_daemon
 from tests.integration.test_hotline_call import PROMPTS, fast_mode, heard, wait_until
 from tests.peers.phone import Phone
-from tests.sip_probe import request
+from tests.sip_client import request
 
 pytestmark = pytest.mark.peers
 BOUND = Path(__file__).resolve().parents[1] / "peers" / "sipvicious_bound.py"

@@ -20,7 +20,7 @@ import pytest
 from tests.daemon import Daemon, running_daemon
 from tests.integration.test_hotline_call import PROMPTS, fast_mode, heard
 from tests.peers.phone import Phone
-from tests.sip_probe import request, timed_call
+from tests.sip_client import request, timed_call
 
 pytestmark = pytest.mark.peers
 CALLER = "127.0.0.2"

@@ -17,7 +17,7 @@ import pytest
 from tests.daemon import Daemon, running_daemon
 from tests.integration.test_hotline_call import fast_mode, prompt_seconds, wait_until
 from tests.peers.phone import Phone
-from tests.sip_probe import request, timed_call
+from tests.sip_client import request, timed_call
 
 pytestmark = pytest.mark.peers
 TRAP = "127.0.0.99"  # where a premium-rate gateway would be
