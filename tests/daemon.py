@@ -94,6 +94,11 @@ class Daemon:
         self.stop(signal.SIGKILL)
 
 
+def _inherited_env() -> dict[str, str]:
+    """Our environment, minus systemd's notify variables (a test run under systemd must not leak them)."""
+    return {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+
+
 def start_daemon(
     workdir: Path,
     *,
@@ -103,6 +108,7 @@ def start_daemon(
     sip_port: int | None = None,
     http_port: int | None = None,
     timeout: float = 20,
+    env: dict[str, str] | None = None,
 ) -> Daemon:
     workdir.mkdir(parents=True, exist_ok=True)
     data = data_dir or workdir / "data"
@@ -130,7 +136,7 @@ def start_daemon(
         stdout=log_file,
         stderr=subprocess.STDOUT,
         cwd=workdir,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**_inherited_env(), "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     log_file.close()  # the child has its own copy
     daemon = Daemon(proc, sip_port, http_port, data, log_path, config_path)

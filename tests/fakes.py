@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from zentrale.core.clock import ManualClock
+from zentrale.calls.simulation import SimulatedCall
 from zentrale.core.flow import RecordingRequest, StoredMessage
 from zentrale.errors import CallEnded
 
@@ -26,31 +26,26 @@ PROMPT_SECONDS = {
 
 
 @dataclass
-class FakeSession:
-    """A call as the flow engine sees it, driven by a script of timed digits.
+class FakeSession(SimulatedCall):
+    """The editor's simulated call, driven by a script of timed digits.
 
     ``digits_at``: (seconds after start, digit). ``hangup_at``: seconds after start.
-    Everything the caller "hears" is logged in ``heard`` as (start time, what).
+    ``heard`` lists what the caller hears as (start time, what).
     """
 
-    clock: ManualClock
+    seconds_of: Callable[[str], float] = field(default=lambda name: PROMPT_SECONDS.get(name, 2.0))
+    call_id: str = "call-1"
+    caller_name: str | None = None
     digits_at: list[tuple[float, str]] = field(default_factory=list)
     hangup_at: float | None = None
     speak_seconds: float = 10.0  # how long the caller talks into voicemail before silence
-    call_id: str = "call-1"
-    caller: str = "+49301234567"
-    caller_name: str | None = None
-    heard: list[tuple[float, str]] = field(default_factory=list)
     messages: list[RecordingRequest] = field(default_factory=list)
     bridged_with: object | None = None
     hung_up: bool = False
-    _digits: list[str] = field(default_factory=list)
-    _ended: bool = False
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._t0 = self.clock.monotonic()
-        self._wakeup = asyncio.Event()
         self._driver = asyncio.ensure_future(self._drive())
 
     async def _drive(self) -> None:
@@ -65,54 +60,24 @@ class FakeSession:
                 self._ended = True
             self._wakeup.set()
 
-    @property
-    def ended(self) -> bool:
-        return self._ended
-
     def now(self) -> float:
         return round(self.clock.monotonic() - self._t0, 3)
 
-    async def _wait(self, seconds: float, *, stop_on_digit: bool) -> str | None:
-        """Let ``seconds`` pass unless the caller hangs up (or presses a digit)."""
-        deadline = self.clock.monotonic() + seconds
-        while True:
-            if self._ended:
-                raise CallEnded(self.call_id)
-            if stop_on_digit and self._digits:
-                return self._digits.pop(0)
-            left = deadline - self.clock.monotonic()
-            if left <= 0:
-                return None
-            self._wakeup.clear()
-            sleeper = asyncio.ensure_future(self.clock.sleep(left))
-            waker = asyncio.ensure_future(self._wakeup.wait())
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            sleeper.cancel()
-            waker.cancel()
+    @property
+    def heard(self) -> list[tuple[float, str]]:
+        shown = {"prompt": "{}", "music": "music:{}", "beep": "beep", "recording": "recording", "agent": "{}"}
+        return [
+            (round(t["t"] - self._t0, 3), shown[t["kind"]].format(t["name"]))
+            for t in self.transcript
+            if t["kind"] in shown
+        ]
 
-    async def play(self, prompt: str, *, barge_in: bool = False) -> str | None:
-        self.heard.append((self.now(), prompt))
-        return await self._wait(PROMPT_SECONDS.get(prompt, 2.0), stop_on_digit=barge_in)
-
-    async def play_music(self, music: str, seconds: float) -> None:
-        self.heard.append((self.now(), f"music:{music}"))
-        await self._wait(seconds, stop_on_digit=False)
-
-    async def next_digit(self, timeout: float) -> str | None:
-        return await self._wait(timeout, stop_on_digit=True)
-
-    def take_digit(self) -> str | None:
-        return self._digits.pop(0) if self._digits else None
-
-    def clear_digits(self) -> None:
-        self._digits.clear()
-
-    async def beep(self) -> None:
-        self.heard.append((self.now(), "beep"))
-        await self._wait(0.3, stop_on_digit=False)
+    def what(self) -> list[str]:
+        return [w for _, w in self.heard]
 
     async def record_message(self, request: RecordingRequest) -> StoredMessage | None:
-        self.heard.append((self.now(), "recording"))
+        """The caller speaks for ``speak_seconds``; silence then ends the message."""
+        self._note("recording", "", request.max_seconds)
         self.messages.append(request)
         start = self.clock.monotonic()
         try:
@@ -123,13 +88,10 @@ class FakeSession:
         return StoredMessage(f"m{next(self._ids)}", int(took * 1000))
 
     async def bridge(self, leg: object) -> None:
-        self.heard.append((self.now(), "bridged"))
+        self._note("agent", "bridged", None)
         self.bridged_with = leg
         await self._wait(3600, stop_on_digit=False)
 
     async def hangup(self) -> None:
         self.hung_up = True
         self._driver.cancel()
-
-    def what(self) -> list[str]:
-        return [w for _, w in self.heard]

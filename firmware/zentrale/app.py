@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import os
 import signal
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +19,7 @@ import uvicorn
 
 from zentrale import __version__
 from zentrale.calls.dialer import LineDialer
+from zentrale.calls.simulation import Simulations
 from zentrale.calls.supervisor import CallSupervisor
 from zentrale.clock import SystemClock
 from zentrale.config import DEMO_DIR, Config
@@ -28,19 +31,34 @@ from zentrale.core.numbers import NumberPolicies
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
 from zentrale.errors import ZentraleError
+from zentrale.health import (
+    ComponentHealth,
+    HealthMonitor,
+    analog_line_health,
+    disk_health,
+    line_health,
+    media_clock_health,
+    registration_health,
+)
 from zentrale.hotline import Hotline, ModeFiles
 from zentrale.lines.alsa.line import AlsaLine
 from zentrale.lines.base import Call, Line
 from zentrale.lines.modem.line import ModemLine
 from zentrale.lines.sip.ua import SipUserAgent
+from zentrale.mail.outbox import MailOutbox
 from zentrale.media.clock import MediaClock
 from zentrale.media.library import AudioLibrary
+from zentrale.prompts import PromptLibrary
+from zentrale.scheduling import ModeScheduler
 from zentrale.staffing import Staffing
 from zentrale.store.agents import AgentRepository
 from zentrale.store.db import Database
 from zentrale.store.messages import MessageRepository
+from zentrale.store.modes import ModeVersions
+from zentrale.store.outbox import OutboxRepository
 from zentrale.store.state import CallLogRepository, StateRepository
-from zentrale.web.api import create_api, disk_status
+from zentrale.systemd_notify import SystemdNotifier, keep_watchdog_fed
+from zentrale.web.api import create_api
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +71,10 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
+def _analog_line_check(line: Line) -> ComponentHealth:
+    return analog_line_health(line.status())
+
+
 class App:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -63,6 +85,10 @@ class App:
         self.state = StateRepository(self.db)
         self.messages = MessageRepository(self.db, data)
         self.call_log = CallLogRepository(self.db)
+        self.mail = MailOutbox(
+            config=config, clock=self.clock, outbox=OutboxRepository(self.db), messages=self.messages
+        )
+        self.messages.on_commit.append(self.mail.queue_message)
         self.library = AudioLibrary(config.prompt_folders)
         self.media_clock = MediaClock()
         self.queues = QueueBoard(self.clock, self.events)
@@ -80,7 +106,13 @@ class App:
             state=self.state,
             messages=self.messages,
             call_log=self.call_log,
+            versions=ModeVersions(self.db),
         )
+        self.prompts = PromptLibrary(self.library, config.data_dir / "prompts", self.hotline)
+        self.scheduler = ModeScheduler(
+            clock=self.clock, hotline=self.hotline, state=self.state, language=config.language
+        )
+        self.simulations = Simulations(self.library)
         self.sip = SipUserAgent(config.sip, self.media_clock)
         self.sip.guard.on_ban = lambda ban: self.sip.spawn(
             self.state.audit(self.clock.now(), "sip", "security.ban", f"{ban.host} ({ban.reason})")
@@ -133,6 +165,35 @@ class App:
         self._http_task: asyncio.Task[Any] | None = None
         self.stopping = asyncio.Event()
         self.http_port = config.http.port
+        self.notifier = SystemdNotifier()
+        self.health = HealthMonitor(config.health.interval)
+        self.panel: Any = None  # FrontPanel when enabled (imported late: gpiozero only where needed)
+        self._background: list[asyncio.Task[Any]] = []
+        self._add_health_checks()
+
+    def _add_health_checks(self) -> None:
+        limits = self.config.health
+        self.health.add_check("line_sip", lambda: line_health("SIP", self.sip.transport.listening, self.sip.status()))
+        self.health.add_check(
+            "sip_registration", lambda: registration_health(self.sip.registrar.status() if self.sip.registrar else None)
+        )
+        for line in self.analog_lines:
+            self.health.add_check(f"line_{line.name}", functools.partial(_analog_line_check, line))
+        self.health.add_check("media_clock", self._media_clock_health)
+        self.health.add_check(
+            "disk", lambda: disk_health(self.config.data_dir, limits.disk_warn_percent, limits.disk_fault_percent)
+        )
+        self.health.add_async_check("store", self._store_health)
+        self.health.add_async_check("mail_outbox", self._mail_health)
+
+    def _media_clock_health(self) -> ComponentHealth:
+        clock = self.media_clock
+        healthy = clock.healthy(asyncio.get_running_loop().time())
+        return media_clock_health(healthy, clock.ticks, round(clock.max_late * 1000, 2))
+
+    async def _store_health(self) -> ComponentHealth:
+        await self.db.fetch("SELECT 1")  # answers only if the database thread and file work
+        return ComponentHealth("ok", "database answers")
 
     def _active_call(self, call_id: str) -> Call | None:
         entry = self.supervisor.active.get(call_id)
@@ -145,7 +206,10 @@ class App:
 
     def status(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
+        health = self.health.report()
         return {
+            "overall": health["overall"],
+            "components": health["components"],
             "version": __version__,
             "mode": self.hotline.mode_name,
             "lines": [self.sip.status(), *(line.status() for line in self.analog_lines)],
@@ -165,18 +229,30 @@ class App:
                 "max_tick_cost_ms": round(self.media_clock.max_cost * 1000, 2),
                 "skipped": self.media_clock.skipped,
             },
-            "disk": disk_status(self.config.data_dir),
+            "disk": health["components"]["disk"],
             "switches": [s for s in self.hotline.switch_list() if s["on"]],
+            "panel": self.panel.status() if self.panel is not None else None,
         }
 
+    def status_line(self) -> str:
+        """One line for systemd's STATUS= (``systemctl status zentrale``)."""
+        overall = self.health.report()["overall"]
+        problems = "; ".join(self.health.problems())
+        return (
+            f"{overall}: mode '{self.hotline.mode_name}', {len(self.supervisor.active)} call(s), "
+            f"{len(self.queues.entries())} waiting" + (f" | {problems}" if problems else "")
+        )
+
     async def _seed(self) -> None:
-        """First start: copy the demo mode into the data folder."""
+        """First start: copy the demo modes into the data folder."""
         if not self.modes.names():
             self.modes.folder.mkdir(parents=True, exist_ok=True)
-            (self.modes.folder / "hotline.yaml").write_text(
-                (DEMO_DIR / "hotline.yaml").read_text(encoding="utf-8"), encoding="utf-8"
-            )
-            log.info("seeded the demo mode into %s", self.modes.folder)
+            for name in ("hotline", "closed"):
+                (self.modes.folder / f"{name}.yaml").write_text(
+                    (DEMO_DIR / f"{name}.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+                )
+            log.info("seeded the demo modes into %s", self.modes.folder)
+        await self.hotline.record_files()
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -184,10 +260,12 @@ class App:
         recovered = await self.messages.recover()
         if recovered:
             log.warning("recovered %d message(s) interrupted by a crash", len(recovered))
+        await self.mail.start()
         await self._seed()
         self.control.restore(await self.state.switch_states())
         await self.staffing.restore()
         self.events.subscribe(self._persist_switches)
+        await self.scheduler.load()
         name = await self.state.setting("active_mode") or self.config.active_mode
         try:
             await self.hotline.activate(name, "start-up")
@@ -197,11 +275,46 @@ class App:
                 await self.hotline.activate(self.config.active_mode, "start-up")
             else:
                 raise
+        self.scheduler.start()
         self.media_clock.start()
         await self.sip.start()
         for line in self.analog_lines:
             await line.start()
         await self._start_http()
+        await self.health.refresh()
+        self._background.append(asyncio.ensure_future(self._report_status()))
+        if self.config.panel.enabled:
+            self._start_panel()
+
+    async def _mail_health(self) -> ComponentHealth:
+        """E-mail delivery: failed messages make the box 'degraded' (they stay in the viewer)."""
+        if not self.config.mail.enabled:
+            return ComponentHealth("ok", "e-mail off")
+        counts = await self.mail.outbox.counts()
+        failed = counts.get("failed", 0)
+        waiting = counts.get("queued", 0) + counts.get("sending", 0)
+        detail = f"{waiting} waiting, {failed} failed"
+        return ComponentHealth("degraded" if failed else "ok", detail, {"outbox": counts})
+
+    def _start_panel(self) -> None:
+        from zentrale.panel.front import FrontPanel
+
+        panel = FrontPanel(
+            self.config.panel,
+            hotline=self.hotline,
+            events=self.events,
+            overall_health=lambda: str(self.health.report()["overall"]),
+            health_problems=self.health.problems,
+        )
+        try:
+            panel.start()
+        except Exception as err:  # no GPIO here: the hotline runs on, the panel is reported degraded
+            reason = f"GPIO unavailable: {err}"
+            log.error("front panel: %s; running without the panel", reason)
+            self.health.add_check("panel", lambda: ComponentHealth("degraded", reason))
+            return
+        self.panel = panel
+        self.health.add_check("panel", lambda: ComponentHealth("ok", "button and LEDs on GPIO"))
 
     def _persist_switches(self, event: Any) -> None:
         if isinstance(event, SwitchChanged):
@@ -224,12 +337,19 @@ class App:
         log.info("HTTP API on http://%s:%d (docs: /docs, spec: /openapi.json)", self.config.http.bind, self.http_port)
 
     async def stop(self) -> None:
+        await self.scheduler.stop()
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self.panel is not None:
+            await self.panel.stop()
         await self.distribution.stop()
         await self.supervisor.stop()
         for line in self.analog_lines:
             await line.stop()
         await self.sip.stop()
         self.media_clock.stop()
+        await self.mail.stop()
         if self._http is not None:
             self._http.should_exit = True
             if self._http_task is not None:
@@ -246,6 +366,52 @@ class App:
             f"web http://{self.config.http.bind}:{self.http_port}/, mode '{self.hotline.mode_name}'",
             flush=True,
         )
+        self._background.append(asyncio.ensure_future(keep_watchdog_fed(self.notifier, self._watchdog_problem)))
+        if os.environ.get("ZENTRALE_FAULT_INJECTION") == "1":
+            # tests only: SIGUSR2 stops/restarts the media clock while the loop runs on
+            loop.add_signal_handler(signal.SIGUSR2, self._toggle_media_clock_stall)
+        await self._wait_for_registration()
+        if not self.stopping.is_set():
+            self.notifier.ready(self.status_line())
         await self.stopping.wait()
         log.info("stopping")
+        self.notifier.stopping()
         await self.stop()
+        self.notifier.close()
+
+    def _watchdog_problem(self) -> str | None:
+        """What withholds systemd's watchdog ping: only what a restart can cure (a stalled
+        loop or media clock), never a PBX that is down or a full disk."""
+        if not self.media_clock.healthy(asyncio.get_running_loop().time()):
+            return "media clock stalled"
+        return None
+
+    async def _wait_for_registration(self) -> None:
+        """READY=1 waits for the registration where one is configured, at most
+        ``service.registration_wait`` seconds: a box whose PBX is down must still come
+        up (degraded, fault LED on) so its web page can fix the account."""
+        if self.sip.registrar is None:
+            return
+        self.notifier.status(f"waiting for the SIP registration at {self.sip.registrar.host}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.service.registration_wait
+        while not self.sip.ready and loop.time() < deadline and not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 0.1)
+        if not self.sip.ready:
+            log.warning("not registered after %.0f s; reporting ready, degraded", self.config.service.registration_wait)
+
+    async def _report_status(self) -> None:
+        """Checks that need I/O (the database) every ``health.interval`` s; STATUS= for systemd."""
+        while True:
+            await self.health.refresh()
+            self.notifier.status(self.status_line())
+            await asyncio.sleep(self.config.health.interval)
+
+    def _toggle_media_clock_stall(self) -> None:
+        if self.media_clock.healthy(asyncio.get_running_loop().time()):
+            log.warning("fault injection: media clock stopped")
+            self.media_clock.stop()
+        else:
+            log.warning("fault injection: media clock started again")
+            self.media_clock.start()

@@ -1,4 +1,4 @@
-"""The ``zentrale`` command: serve, check-config, switch."""
+"""The ``zentrale`` command: serve, check-config, switch, backup, restore."""
 
 from __future__ import annotations
 
@@ -12,15 +12,28 @@ import urllib.request
 from pathlib import Path
 
 from zentrale import __version__
-from zentrale.config import load_config
+from zentrale.config import DEMO_DIR, Config, load_config
 from zentrale.core.modes import parse_mode
-from zentrale.errors import ConfigError
+from zentrale.errors import ConfigError, StoreError
+from zentrale.systemd_notify import JournalFormatter, logging_to_journal
+
+APPLIANCE_CONFIG = Path("/etc/zentrale/config.yaml")
+
+
+def _config(args: argparse.Namespace, overrides: dict[str, object]) -> Config:
+    """The configuration with the command line's overrides; a relative data folder is
+    taken relative to the configuration file."""
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = str(Path(args.data_dir).resolve())
+    config = load_config(Path(args.config) if args.config else None, overrides)
+    if not config.data_dir.is_absolute():
+        base = Path(args.config).resolve().parent if args.config else Path.cwd()
+        config.data_dir = (base / config.data_dir).resolve()
+    return config
 
 
 def _serve(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {}
-    if args.data_dir:
-        overrides["data_dir"] = str(Path(args.data_dir).resolve())
     if args.sip_port is not None:
         overrides["sip.port"] = args.sip_port
     if args.http_port is not None:
@@ -28,13 +41,10 @@ def _serve(args: argparse.Namespace) -> int:
     if args.http_bind:
         overrides["http.bind"] = args.http_bind
     try:
-        config = load_config(Path(args.config) if args.config else None, overrides)
+        config = _config(args, overrides)
     except ConfigError as err:
         print(f"zentrale: configuration error: {err}", file=sys.stderr)
         return 2
-    if not config.data_dir.is_absolute():
-        base = Path(args.config).resolve().parent if args.config else Path.cwd()
-        config.data_dir = (base / config.data_dir).resolve()
     from zentrale.app import App  # imported late: check-config stays light
 
     async def run() -> None:
@@ -49,6 +59,61 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as err:
         print(f"zentrale: cannot start: {err}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _default_config(args: argparse.Namespace) -> None:
+    """backup/restore on the appliance: /etc/zentrale/config.yaml unless told otherwise."""
+    if args.config is None and APPLIANCE_CONFIG.is_file():
+        args.config = str(APPLIANCE_CONFIG)
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from zentrale.store.backup import create_backup
+
+    _default_config(args)
+    try:
+        config = _config(args, {})
+        config_file = Path(args.config) if args.config else DEMO_DIR / "config.yaml"
+        manifest = create_backup(config.data_dir, config_file, Path(args.file), __version__)
+    except (ConfigError, StoreError, OSError) as err:
+        print(f"zentrale: backup failed: {err}", file=sys.stderr)
+        return 1
+    counts = manifest["counts"]
+    print(
+        f"{args.file}: {counts['messages']} message(s), {counts['modes']} mode(s), {counts['prompts']} prompt(s), "
+        f"database and configuration of {config.data_dir}"
+    )
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from zentrale.store.backup import restore_backup
+
+    _default_config(args)
+    if args.data_dir:
+        data_dir = Path(args.data_dir).resolve()
+    elif args.config and Path(args.config).is_file():
+        try:
+            data_dir = _config(args, {}).data_dir
+        except ConfigError as err:
+            print(f"zentrale: configuration error: {err}", file=sys.stderr)
+            return 2
+    else:
+        print("zentrale: restore: name the data folder with --data-dir (or an existing --config)", file=sys.stderr)
+        return 2
+    try:
+        manifest = restore_backup(
+            Path(args.file), data_dir, Path(args.config) if args.config else None, force=args.force
+        )
+    except (StoreError, OSError) as err:
+        print(f"zentrale: restore failed: {err}", file=sys.stderr)
+        return 1
+    counts = manifest["counts"]
+    print(
+        f"restored {counts['messages']} message(s), {counts['modes']} mode(s), {counts['prompts']} prompt(s) "
+        f"and the database into {data_dir} (backup of {manifest['created_at']}); start the daemon now"
+    )
     return 0
 
 
@@ -114,10 +179,26 @@ def main(argv: list[str] | None = None) -> int:
     switch.add_argument("--url", default="http://127.0.0.1:8080", help="the daemon's HTTP address")
     switch.set_defaults(func=_switch)
 
+    backup = sub.add_parser("backup", help="write configuration, modes, prompts, messages and database to FILE")
+    backup.add_argument("file", help="the archive (.tar, or .tar.gz to compress)")
+    backup.add_argument("--config", help=f"configuration file (default: {APPLIANCE_CONFIG} if present)")
+    backup.add_argument("--data-dir", help="data folder (default: the configuration's)")
+    backup.set_defaults(func=_backup)
+
+    restore = sub.add_parser("restore", help="bring a backup archive back (stop the daemon first)")
+    restore.add_argument("file", help="an archive written by 'zentrale backup'")
+    restore.add_argument("--config", help=f"where the configuration goes (default: {APPLIANCE_CONFIG} if present)")
+    restore.add_argument("--data-dir", help="data folder to restore into (default: the configuration's)")
+    restore.add_argument("--force", action="store_true", help="replace a data folder that holds data")
+    restore.set_defaults(func=_restore)
+
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if logging_to_journal():  # under systemd: priorities for journald, no second time stamp
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JournalFormatter())
     return int(args.func(args))

@@ -8,12 +8,15 @@ wrong. Every field has a description; ``docs/configuration.md`` lists them.
 from __future__ import annotations
 
 import ipaddress
+import re
+import zoneinfo
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from zentrale.core.addresses import address_problem, check_addresses
 from zentrale.core.numbers import compile_pattern
 from zentrale.errors import ConfigError
 
@@ -162,6 +165,11 @@ class Team(_Section):
             compile_pattern(pattern)
         return value
 
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        return check_addresses(value)
+
 
 class VoicemailConfig(_Section):
     silence_dbfs: float = Field(-45, le=-20, ge=-80, description="below this level a frame counts as silence")
@@ -231,6 +239,130 @@ class AlsaLineConfig(_Section):
     pin_factory: Literal["default", "mock"] = Field("default", description="mock: gpiozero's mock pins (tests)")
 
 
+class MailConfig(_Section):
+    """Messages by e-mail (``docs/mail.md``). Without ``host`` no e-mail is sent."""
+
+    host: str | None = Field(None, description="SMTP server (host name or address); unset: e-mail is off")
+    port: int | None = Field(None, ge=1, le=65535, description="default: 25 (none), 587 (starttls), 465 (tls)")
+    security: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="none: plain SMTP; starttls: upgrade with STARTTLS (required); tls: implicit TLS"
+    )
+    user: str | None = Field(None, description="SMTP login (AUTH); unset: no login")
+    password: str = Field("", description="SMTP password")
+    sender: str | None = Field(None, description="From address, e.g. hotline@example.com (required with host)")
+    sender_name: str = Field("Zentrale", max_length=80, description="display name in From")
+    max_attachment_kb: int = Field(
+        5000, ge=0, le=100_000, description="an MP3 larger than this is not attached; the mail has the link only"
+    )
+    viewer_url: str | None = Field(
+        None, description="the web page as the team reaches it, e.g. http://zentrale.office.lan:8080 (for links)"
+    )
+    language: Literal["de", "en"] | None = Field(None, description="language of the mails (default: language)")
+    timezone: str | None = Field(None, description="time zone of times in mails, e.g. Europe/Berlin (default: system)")
+    bitrate_kbps: Literal[16, 24, 32, 40, 48, 56, 64] = Field(32, description="MP3 bit rate (mono speech)")
+    timeout: float = Field(30, gt=0, le=600, description="seconds an SMTP server may take to answer")
+    retry_first: float = Field(30, gt=0, le=86400, description="seconds before the first retry")
+    retry_max: float = Field(3600, gt=0, le=86400, description="longest wait between retries (doubling up to it)")
+    give_up_hours: float = Field(72, gt=0, le=24 * 30, description="temporary failures for this long: failed")
+    ca_file: Path | None = Field(None, description="CA certificate(s) to trust for the server (default: system's)")
+    verify_tls: bool = Field(True, description="check the server's certificate and name (turn off only for tests)")
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        problem = None if value is None else address_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("viewer_url")
+    @classmethod
+    def _viewer(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not a web address starting with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{value!r} is not a known time zone like Europe/Berlin") from None
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> MailConfig:
+        if self.host and not self.sender:
+            raise ValueError("mail.host is set: mail.sender (the From address) is required as well")
+        if self.retry_first > self.retry_max:
+            raise ValueError("retry_first must not be longer than retry_max")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"ca_file {str(self.ca_file)!r} is not a readable file")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+    @property
+    def smtp_port(self) -> int:
+        return self.port or {"none": 25, "starttls": 587, "tls": 465}[self.security]
+
+
+class PanelConfig(_Section):
+    """The front panel: one push button and three LEDs on GPIO (BCM numbers; hw/README.md).
+
+    The defaults sit together on header pins 29-34 and stay clear of the ALSA line board's
+    ring/hook GPIOs (17, 27), I2S audio (18-21), I2C, SPI and the UART."""
+
+    enabled: bool = Field(False, description="drive the front panel (true on the appliance image)")
+    pin_factory: Literal["auto", "lgpio", "mock"] = Field(
+        "auto", description="gpiozero pin factory: auto (lgpio on a Pi), lgpio, or mock (a virtual panel)"
+    )
+    button: int = Field(5, ge=0, le=53, description="GPIO of the button (to ground; internal pull-up)")
+    long_press: float = Field(3.0, ge=0.5, le=30, description="seconds held that count as a long press")
+    debounce: float = Field(0.05, ge=0.005, le=0.5, description="seconds the contact must be steady to count")
+    led_outage: int | None = Field(6, ge=0, le=53, description="GPIO of the outage LED (red)")
+    led_waiting: int | None = Field(12, ge=0, le=53, description="GPIO of the callers-waiting LED (yellow)")
+    led_fault: int | None = Field(13, ge=0, le=53, description="GPIO of the fault LED (red or amber)")
+    lamp_test: float = Field(3.0, ge=0.5, le=30, description="seconds all LEDs light after a long press")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PanelConfig:
+        pins = [p for p in (self.button, self.led_outage, self.led_waiting, self.led_fault) if p is not None]
+        if len(pins) != len(set(pins)):
+            raise ValueError(f"button and LEDs need different GPIOs, got {pins}")
+        return self
+
+
+class HealthConfig(_Section):
+    """Thresholds of the health report (GET /status, fault LED)."""
+
+    disk_warn_percent: float = Field(85, gt=0, le=100, description="data disk use that makes the box 'degraded'")
+    disk_fault_percent: float = Field(95, gt=0, le=100, description="data disk use that is a fault (LED on)")
+    interval: float = Field(5, ge=0.2, le=300, description="seconds between checks that need I/O (database)")
+
+    @model_validator(mode="after")
+    def _order(self) -> HealthConfig:
+        if self.disk_warn_percent > self.disk_fault_percent:
+            raise ValueError("disk_warn_percent must not be above disk_fault_percent")
+        return self
+
+
+class ServiceConfig(_Section):
+    """How the daemon talks to systemd (Type=notify) when started by it."""
+
+    registration_wait: float = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="seconds READY=1 waits for the SIP registration; then the daemon reports ready but "
+        "degraded so the web page stays reachable to fix the account (keep below TimeoutStartSec)",
+    )
+
+
 class Config(_Section):
     data_dir: Path = Field(Path("/var/lib/zentrale"), description="SQLite database, messages, modes, prompts")
     sip: SipConfig = Field(default_factory=SipConfig)
@@ -242,9 +374,33 @@ class Config(_Section):
     modem: ModemConfig | None = Field(None, description="an analog line through a voice modem (optional)")
     alsa_line: AlsaLineConfig | None = Field(None, description="an analog line through an ALSA line board (optional)")
     language: Literal["de", "en"] = "de"
+    mail: MailConfig = Field(default_factory=MailConfig)
+    panel: PanelConfig = Field(default_factory=PanelConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+
+    @model_validator(mode="after")
+    def _mail_lists_need_a_server(self) -> Config:
+        listed = [t.id for t in self.teams if t.email]
+        if listed and not self.mail.enabled:
+            raise ValueError(
+                f"team {listed[0]!r} has an e-mail distribution list, but mail.host (the SMTP server) is not set"
+            )
+        return self
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
+
+    @model_validator(mode="after")
+    def _panel_and_line_share_no_gpio(self) -> Config:
+        if self.panel.enabled and self.alsa_line is not None:
+            line_pins = {int(m) for g in (self.alsa_line.ring_gpio, self.alsa_line.hook_gpio)
+                         for m in re.findall(r"^(?:GPIO|BCM)?(\d+)$", g.strip(), re.IGNORECASE)}  # fmt: skip
+            panel = self.panel
+            shared = line_pins & {p for p in (panel.button, panel.led_outage, panel.led_waiting, panel.led_fault) if p}
+            if shared:
+                raise ValueError(f"panel and alsa_line both use GPIO {sorted(shared)}")
+        return self
 
     @property
     def modes_dir(self) -> Path:
@@ -276,7 +432,7 @@ def parse_config(text: str, source: str, overrides: dict[str, object] | None = N
         first = err.errors()[0]
         path = ".".join(str(p) for p in first["loc"])
         more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
-        raise ConfigError(source, path, first["msg"] + more) from err
+        raise ConfigError(source, path, first["msg"].removeprefix("Value error, ") + more) from err
 
 
 def load_config(path: Path | None, overrides: dict[str, object] | None = None) -> Config:

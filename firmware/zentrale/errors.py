@@ -49,5 +49,18 @@ class Refused(ZentraleError):
     """The operation is not allowed (policy, permissions)."""
 
 
+class Invalid(ZentraleError):
+    """Input that cannot be used as it is (an upload that is not audio, a bad schedule)."""
+
+
 class StoreError(ZentraleError):
     """The store could not persist or read data (disk full, corrupt file)."""
+
+
+class MailError(ZentraleError):
+    """An e-mail could not be delivered; ``permanent`` says that retrying cannot help."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        self.reason = reason
+        self.permanent = permanent
+        super().__init__(reason)

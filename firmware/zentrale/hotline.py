@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,14 @@ from zentrale.core.events import EventBus, ModeActivated
 from zentrale.core.modes import Mode, check_mode, dump_mode, parse_mode
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
-from zentrale.errors import ModeError, NotFound
+from zentrale.errors import Conflict, ModeError, NotFound, Refused
 from zentrale.media.library import AudioLibrary
 from zentrale.store.messages import MessageRepository
+from zentrale.store.modes import ModeVersions
 from zentrale.store.state import CallLogRepository, StateRepository
 
 log = logging.getLogger(__name__)
+MODE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$")
 
 
 class ModeFiles:
@@ -48,13 +51,26 @@ class ModeFiles:
         path = self.path(name)
         return parse_mode(path.read_text(encoding="utf-8"), str(path))
 
+    def text(self, name: str) -> str:
+        return self.path(name).read_text(encoding="utf-8")
+
     def save(self, name: str, mode: Mode) -> Path:
+        return self.save_text(name, dump_mode(mode))
+
+    def save_text(self, name: str, text: str) -> Path:
+        if not MODE_NAME_RE.match(name):
+            raise Refused(f"mode name '{name}' may use letters, digits, '_' and '-' only")
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{name}.yaml"
         tmp = path.with_suffix(".yaml.tmp")
-        tmp.write_text(dump_mode(mode), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
+        for other in (self.folder / f"{name}.yml", self.folder / f"{name}.json"):
+            other.unlink(missing_ok=True)
         return path
+
+    def delete(self, name: str) -> None:
+        self.path(name).unlink()
 
 
 class Hotline:
@@ -71,6 +87,7 @@ class Hotline:
         state: StateRepository,
         messages: MessageRepository,
         call_log: CallLogRepository,
+        versions: ModeVersions,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -82,6 +99,7 @@ class Hotline:
         self.state = state
         self.messages = messages
         self.call_log = call_log
+        self.versions = versions
         self.mode: Mode | None = None
         self.mode_name: str | None = None
 
@@ -114,6 +132,51 @@ class Hotline:
         log.info("mode '%s' (%s) is active", name, mode.name)
         return mode
 
+    # --- mode documents: versions, import, rollback ------------------------------------
+
+    async def record_files(self) -> None:
+        """A document changed on disk (or new) becomes a version, by "file"."""
+        for name in self.modes.names():
+            await self.versions.record(name, self.modes.text(name), "file", self.clock.now())
+
+    async def save_mode(self, name: str, text: str, author: str, comment: str = "") -> dict[str, Any]:
+        """Validate and store a document as a new version; the active mode is reloaded."""
+        source = f"{name}.yaml"
+        mode = parse_mode(text, source)
+        self.validate(mode, source)
+        self.modes.save_text(name, text)
+        version = await self.versions.record(name, text, author, self.clock.now(), comment)
+        await self.state.audit(self.clock.now(), author, "mode.save", f"{name} v{version}")
+        if self.mode_name == name:
+            await self.activate(name, author)
+        return {"mode": name, "version": version}
+
+    async def rollback(self, name: str, version: int, author: str) -> dict[str, Any]:
+        old = await self.versions.get(name, version)
+        return await self.save_mode(name, str(old["document"]), author, f"rollback to v{version}")
+
+    async def duplicate_mode(self, name: str, to: str, author: str) -> dict[str, Any]:
+        if to in self.modes.names():
+            raise Conflict(f"mode '{to}' exists already")
+        return await self.save_mode(to, self.modes.text(name), author, f"copy of {name}")
+
+    async def rename_mode(self, name: str, to: str, author: str) -> dict[str, Any]:
+        if to in self.modes.names():
+            raise Conflict(f"mode '{to}' exists already")
+        if name == self.mode_name:
+            raise Conflict(f"mode '{name}' is active; activate another one first")
+        self.modes.save_text(to, self.modes.text(name))
+        self.modes.delete(name)
+        await self.versions.rename(name, to)
+        await self.state.audit(self.clock.now(), author, "mode.rename", f"{name} -> {to}")
+        return {"mode": to, "version": await self.versions.latest(to)}
+
+    async def delete_mode(self, name: str, author: str) -> None:
+        if name == self.mode_name:
+            raise Conflict(f"mode '{name}' is active; activate another one first")
+        self.modes.delete(name)
+        await self.state.audit(self.clock.now(), author, "mode.delete", name)
+
     def switch_list(self) -> list[dict[str, Any]]:
         if self.mode is None:
             return []
@@ -145,12 +208,18 @@ class Hotline:
             await self.state.audit(self.clock.now(), by, "switch.on" if on else "switch.off", switch_id)
         return next(s for s in self.switch_list() if s["id"] == switch_id)
 
-    async def toggle_front_panel_switch(self, by: str = "front panel") -> dict[str, Any] | None:
-        """The front-panel button: toggle the mode's front-panel switch (or the first one)."""
+    def front_panel_switch_id(self) -> str | None:
+        """The switch the front-panel button toggles: the mode's front-panel switch (or the first one)."""
         if self.mode is None or not self.mode.switches:
             return None
-        switch = next((s for s in self.mode.switches if s.front_panel), self.mode.switches[0])
-        return await self.set_switch(switch.id, not self.control.is_on(switch.id), by)
+        return next((s for s in self.mode.switches if s.front_panel), self.mode.switches[0]).id
+
+    async def toggle_front_panel_switch(self, by: str = "front panel") -> dict[str, Any] | None:
+        """The front-panel button: toggle the mode's front-panel switch (or the first one)."""
+        switch_id = self.front_panel_switch_id()
+        if switch_id is None:
+            return None
+        return await self.set_switch(switch_id, not self.control.is_on(switch_id), by)
 
     def waiting_calls(self, team: str | None = None) -> list[dict[str, Any]]:
         return [self.queues.snapshot(e) for e in self.queues.entries(team)]

@@ -73,7 +73,8 @@ class BridgingSession(FakeSession):
     """A caller who talks to the agent until hanging up, then the agent's leg ends too."""
 
     async def bridge(self, leg: object) -> None:
-        self.heard.append((self.now(), f"bridged:{leg.agent}"))  # type: ignore[attr-defined]
+        assert isinstance(leg, FakeLeg)
+        self._note("agent", f"bridged:{leg.agent}", None)
         self.bridged_with = leg
         try:
             await self._wait(3600, stop_on_digit=False)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from zentrale.core.addresses import check_addresses
 from zentrale.errors import ModeError
 
 NodeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$")]
@@ -119,6 +120,11 @@ class VoicemailNode(_Strict):
     email: list[str] | None = Field(None, description="overrides the team's distribution list")
     next: NodeId | None = None
     label: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else check_addresses(value)
 
 
 class HangupNode(_Strict):
@@ -355,7 +361,8 @@ def parse_mode_data(data: Any, source: str) -> Mode:
     except ValidationError as err:
         first = err.errors()[0]
         more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
-        raise ModeError(source, _loc_to_path(first["loc"]), first["msg"] + more) from err
+        problem = first["msg"].removeprefix("Value error, ")
+        raise ModeError(source, _loc_to_path(first["loc"]), problem + more) from err
     return mode
 
 

@@ -66,18 +66,24 @@ class Recorder:
         self._quiet_run = 0
         self._last_loud = 0  # frame count after the last loud frame
         self.heard_voice = False
+        self.error: OSError | None = None
         self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     def write(self, frame: Frame) -> None:
         if self.done.done():
             return
         pcm = frame.pcm
-        self._file.write(pcm)
+        try:
+            self._file.write(pcm)
+            if (self.frames + 1) % FLUSH_EVERY == 0:
+                # hand the audio to the kernel every second: a crashed daemon then
+                # loses at most a second of a message (salvaged at the next start)
+                self._file.flush()
+        except OSError as err:  # disk full: keep what is written, end the recording
+            self.error = err
+            self.done.set_result("write_error")
+            return
         self.frames += 1
-        if self.frames % FLUSH_EVERY == 0:
-            # hand the audio to the kernel every second: a crashed daemon then
-            # loses at most a second of a message (salvaged at the next start)
-            self._file.flush()
         level = rms_dbfs(pcm)
         if level > self._voice_dbfs:
             self.heard_voice = True

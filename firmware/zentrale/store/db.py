@@ -14,6 +14,7 @@ from zentrale.errors import StoreError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Connection = sqlite3.Connection  # for hooks outside store/ that get the open connection
 
 MIGRATIONS: list[str] = [
     # 1: the foundation
@@ -87,6 +88,38 @@ MIGRATIONS: list[str] = [
         since TEXT NOT NULL
     );
     ALTER TABLE call_log ADD COLUMN entered_queue_at TEXT;
+    """,
+    # 3: every saved version of every mode document
+    """
+    CREATE TABLE mode_versions (
+        mode TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        comment TEXT NOT NULL DEFAULT '',
+        document TEXT NOT NULL,
+        PRIMARY KEY (mode, version)
+    );
+    """,
+    # 4: the mail outbox (zentrale.store.outbox): one row per message to e-mail
+    """
+    CREATE TABLE mail_outbox (
+        message_id TEXT PRIMARY KEY,
+        recipients TEXT NOT NULL,
+        state TEXT NOT NULL,
+        round INTEGER NOT NULL DEFAULT 1,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0,
+        queued_at TEXT NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        last_attempt_at TEXT,
+        sent_at TEXT,
+        error TEXT,
+        mp3_error TEXT,
+        refused TEXT,
+        attached INTEGER
+    );
+    CREATE INDEX mail_outbox_due ON mail_outbox(state, next_attempt_at);
     """,
 ]
 

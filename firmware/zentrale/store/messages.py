@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,8 @@ class MessageRepository:
         self.db = db
         self.spool = data_dir / "spool"
         self.folder = data_dir / "messages"
-        self.on_commit: list[Any] = []  # hooks run inside the commit transaction (e.g. mail outbox)
+        # hooks run inside the commit transaction (the mail outbox); they must not commit
+        self.on_commit: list[Callable[[sqlite3.Connection, MessageMeta, int], None]] = []
 
     def prepare(self) -> None:
         self.spool.mkdir(parents=True, exist_ok=True)

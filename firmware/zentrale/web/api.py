@@ -19,8 +19,10 @@ from pydantic import BaseModel, Field
 from zentrale import __version__
 from zentrale.core.events import Event
 from zentrale.core.modes import dump_mode, parse_mode
-from zentrale.errors import ConfigError, Conflict, NotFound, Refused, ZentraleError
+from zentrale.errors import ConfigError, Conflict, Invalid, NotFound, Refused, ZentraleError
 from zentrale.web.agents_api import agents_router
+from zentrale.web.editor_api import editor_router
+from zentrale.web.mail_api import create_mail_router
 from zentrale.web.security_api import security_router
 
 if TYPE_CHECKING:
@@ -49,18 +51,12 @@ def create_api(app: App) -> FastAPI:
         if isinstance(err, ConfigError):
             body = {"error": str(err), "source": err.source, "path": err.path, "problem": err.problem}
             return JSONResponse(body, status_code=422)
-        status = (
-            404
-            if isinstance(err, NotFound)
-            else 409
-            if isinstance(err, Conflict)
-            else 403
-            if isinstance(err, Refused)
-            else 500
-        )
+        statuses = ((NotFound, 404), (Conflict, 409), (Refused, 403), (Invalid, 422))
+        status = next((code for kind, code in statuses if isinstance(err, kind)), 500)
         return JSONResponse({"error": str(err)}, status_code=status)
 
     api.include_router(agents_router(app.staffing))
+    api.include_router(editor_router(app))
     api.include_router(security_router(app))
 
     @api.get("/health", summary="Liveness check (no login needed)")
@@ -80,19 +76,23 @@ def create_api(app: App) -> FastAPI:
         document: dict[str, Any] = json.loads(dump_mode(hotline.modes.load(name), "json"))
         return document
 
-    @api.put("/api/modes/{name}", summary="Import or replace a mode document (YAML or JSON body)")
-    async def put_mode(name: str, request: Request) -> dict[str, Any]:
+    @api.put(
+        "/api/modes/{name}",
+        summary="Import or replace a mode document (YAML or JSON body); every save is a new version",
+    )
+    async def put_mode(name: str, request: Request, by: str = "api", comment: str = "") -> dict[str, Any]:
         text = (await request.body()).decode("utf-8", errors="replace")
         document = parse_mode(text, f"upload:{name}")
         hotline.validate(document, f"upload:{name}")
-        hotline.modes.save(name, document)
-        if hotline.mode_name == name:
-            await hotline.activate(name, "api")
-        return {"saved": name}
+        result = await hotline.save_mode(name, text, by, comment)
+        return {"saved": name, **result}
 
-    @api.post("/api/modes/{name}/activate", summary="Make a mode the active one")
+    @api.post(
+        "/api/modes/{name}/activate",
+        summary="Make a mode the active one (while the schedule is on, this overrides it until resumed)",
+    )
     async def activate(name: str, body: Activation) -> dict[str, Any]:
-        await hotline.activate(name, body.by)
+        await app.scheduler.activate_by_hand(name, body.by)
         return {"active": name}
 
     @api.get("/api/switches", summary="Manual-control switches of the active mode")
@@ -117,11 +117,11 @@ def create_api(app: App) -> FastAPI:
 
     @api.get("/api/messages", summary="Voicemail messages, newest first")
     async def messages(team: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        return await hotline.messages.list(team, limit)
+        return await app.mail.with_status(await hotline.messages.list(team, limit))
 
     @api.get("/api/messages/{message_id}", summary="One message")
     async def message(message_id: str) -> dict[str, Any]:
-        return await hotline.messages.get(message_id)
+        return (await app.mail.with_status([await hotline.messages.get(message_id)]))[0]
 
     @api.get("/api/messages/{message_id}/audio", summary="The message as WAV", response_class=FileResponse)
     async def message_audio(message_id: str) -> FileResponse:
@@ -158,6 +158,7 @@ def create_api(app: App) -> FastAPI:
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
+    api.include_router(create_mail_router(app))
     return api
 
 

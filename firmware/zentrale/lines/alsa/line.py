@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -21,10 +19,11 @@ from gpiozero import DigitalInputDevice, DigitalOutputDevice
 from zentrale.config import AlsaLineConfig
 from zentrale.errors import LineError
 from zentrale.lines.alsa.audio import AlsaAudio
+from zentrale.lines.analog import AnalogCall
 from zentrale.lines.base import Call, IncomingHandler, OriginateFailed
 from zentrale.media.clock import MediaClock
 from zentrale.media.dtmf import CallProgressDetector, DtmfDetector, dtmf_frames
-from zentrale.media.frames import Frame, FrameSink, FrameSource, silence
+from zentrale.media.frames import Frame, silence
 
 log = logging.getLogger(__name__)
 
@@ -35,95 +34,30 @@ TONE_PLANS: dict[str, dict[str, Any]] = {
 }
 
 
-class AlsaCall:
+class AlsaCall(AnalogCall):
     def __init__(self, line: AlsaLine, *, direction: str, caller: str, called: str) -> None:
-        self._line = line
-        self.line = line.name
-        self.call_id = f"{line.name}-{secrets.token_hex(6)}"
-        self.direction = direction
-        self.caller = caller
-        self.caller_name: str | None = None
-        self.called = called
-        self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.state = "offered" if direction == "in" else "calling"
-        self._source: FrameSource | None = None
-        self._sink: FrameSink | None = None
-        self._digit_cb: Callable[[str], None] | None = None
-        self._tones: deque[Frame] = deque()
+        super().__init__(line, direction=direction, caller=caller, caller_name=None, called=called)
+        self._line: AlsaLine = line
         self._tones_done = asyncio.Event()
         self._dtmf = DtmfDetector()
         self._progress = CallProgressDetector(**TONE_PLANS[line.config.tones])
-
-    @property
-    def sample_rate(self) -> int:
-        return 8000
-
-    @property
-    def codec_name(self) -> str:
-        return "L16"
-
-    @property
-    def answered(self) -> bool:
-        return self.state == "answered"
-
-    def set_source(self, source: FrameSource | None) -> None:
-        self._source = source
-
-    def set_sink(self, sink: FrameSink | None) -> None:
-        self._sink = sink
-
-    def on_digit(self, callback: Callable[[str], None] | None) -> None:
-        self._digit_cb = callback
 
     def send_digit(self, digit: str) -> None:
         self._tones.extend(dtmf_frames(digit, 80, 8000))
         self._tones.extend([silence(8000)] * 4)
         self._tones_done.clear()
 
-    async def answer(self) -> None:
-        if self.state == "offered" and not self.ended.done():
-            await self._line.answer(self)
-
     async def reject(self, code: int = 480, reason: str = "Temporarily Unavailable") -> None:
         self._line.forget(self)
         self._end(f"rejected {code}")
 
-    async def hangup(self) -> None:
-        if not self.ended.done():
-            await self._line.hangup(self, "local hangup")
-
-    async def transfer(self, extension: str) -> None:
-        """Hook flash, the extension as DTMF, on hook: a blind transfer on the PBX."""
-        if not self.answered or self.ended.done():
-            raise LineError(f"call {self.call_id} is not connected")
-        if not extension or any(ch not in "0123456789*#" for ch in extension):
-            raise LineError(f"cannot dial extension {extension!r} on an analog line")
-        await self._line.transfer(self, extension)
-
-    def info(self) -> dict[str, Any]:
-        return {
-            "call_id": self.call_id,
-            "line": self.line,
-            "direction": self.direction,
-            "caller": self.caller,
-            "caller_name": self.caller_name,
-            "called": self.called,
-            "state": self.state,
-            "codec": self.codec_name,
-        }
-
     # --- driven by the line ----------------------------------------------------------------
 
     def tick(self) -> Frame:
-        if self._tones:
-            if self._source is not None:
-                self._source.read()
-            frame = self._tones.popleft()
-            if not self._tones:
-                self._tones_done.set()
-            return frame
-        played = self._source.read() if self._source is not None else None
-        return played if played is not None and played.rate == 8000 else silence(8000)
+        return self.next_frame()
+
+    def tones_finished(self) -> None:
+        self._tones_done.set()
 
     async def tones_sent(self) -> None:
         """Until every queued DTMF tone went out (or the call ended)."""
@@ -140,20 +74,11 @@ class AlsaCall:
             self._sink.write(frame)
         for digit in self._dtmf.feed(pcm):
             log.info("call %s: DTMF %s (in-band)", self.call_id, digit)
-            if self._digit_cb is not None:
-                self._digit_cb(digit)
+            self._digit(digit)
         signal = self._progress.feed(frame)
         if signal is not None and self.answered:
             log.info("call %s: %s on the line: far end gone", self.call_id, signal)
             self._line.remote_hangup(self, f"remote hangup ({signal})")
-
-    def _end(self, reason: str) -> None:
-        self._source = None
-        self._sink = None
-        if not self.ended.done():
-            self.state = "ended"
-            self.ended.set_result(reason)
-            log.info("call %s ended: %s", self.call_id, reason)
 
 
 class AlsaLine:

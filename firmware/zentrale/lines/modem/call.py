@@ -12,19 +12,15 @@ ahead (half a second of audio) and make barge-in sluggish.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import secrets
-from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from zentrale.errors import LineError
+from zentrale.lines.analog import AnalogCall
 from zentrale.lines.modem.codec import HANGUP_EVENTS, VoiceEvent, shield
 from zentrale.lines.modem.samples import SampleFormat
 from zentrale.media.clock import MediaClock
 from zentrale.media.dtmf import dtmf_frames
-from zentrale.media.frames import Frame, FrameSink, FrameSource, silence
+from zentrale.media.frames import Frame, silence
 
 if TYPE_CHECKING:
     from zentrale.lines.modem.line import ModemLine
@@ -34,7 +30,7 @@ log = logging.getLogger(__name__)
 PREFILL_FRAMES = 2  # 40 ms in the modem before the first tick absorbs tick jitter
 
 
-class ModemCall:
+class ModemCall(AnalogCall):
     def __init__(
         self,
         line: ModemLine,
@@ -45,49 +41,19 @@ class ModemCall:
         called: str,
         caller_id: dict[str, Any] | None = None,
     ) -> None:
-        self._line = line
-        self.line = line.name
-        self.call_id = f"{line.name}-{secrets.token_hex(6)}"
-        self.direction = direction
-        self.caller = caller
-        self.caller_name = caller_name
-        self.called = called
+        super().__init__(line, direction=direction, caller=caller, caller_name=caller_name, called=called)
+        self._line: ModemLine = line
         self.caller_id = caller_id or {}
-        self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.state = "offered" if direction == "in" else "calling"
-        self._source: FrameSource | None = None
-        self._sink: FrameSink | None = None
-        self._digit_cb: Callable[[str], None] | None = None
         self._tick_key: int | None = None
         self._clock: MediaClock | None = None
         self._format: SampleFormat | None = None
-        self._tones: deque[Frame] = deque()
         self.frames_out = 0
         self.frames_in = 0
         self.events: list[str] = []
 
-    # --- the Call port -----------------------------------------------------------------
-
-    @property
-    def sample_rate(self) -> int:
-        return 8000
-
     @property
     def codec_name(self) -> str:
         return self._format.name if self._format else ""
-
-    @property
-    def answered(self) -> bool:
-        return self.state == "answered"
-
-    def set_source(self, source: FrameSource | None) -> None:
-        self._source = source
-
-    def set_sink(self, sink: FrameSink | None) -> None:
-        self._sink = sink
-
-    def on_digit(self, callback: Callable[[str], None] | None) -> None:
-        self._digit_cb = callback
 
     def send_digit(self, digit: str) -> None:
         """In-band DTMF: +VTS only works in command state, so the tone goes into the audio."""
@@ -95,40 +61,15 @@ class ModemCall:
             self._tones.extend(dtmf_frames(digit, 100, 8000))
             self._tones.extend([silence(8000)] * 3)
 
-    async def answer(self) -> None:
-        if self.state != "offered" or self.ended.done():
-            return
-        await self._line.answer(self)
-
     async def reject(self, code: int = 480, reason: str = "Temporarily Unavailable") -> None:
         """An analog line cannot refuse a call: we simply do not go off hook."""
         if self.state == "offered":
             self._line.forget(self)
         self._end(f"rejected {code}")
 
-    async def hangup(self) -> None:
-        if self.ended.done():
-            return
-        await self._line.hangup(self, "local hangup")
-
-    async def transfer(self, extension: str) -> None:
-        """Blind transfer by hook flash: flash, dial the extension, hang up (PBX style)."""
-        if not self.answered or self.ended.done():
-            raise LineError(f"call {self.call_id} is not connected")
-        if not extension or any(ch not in "0123456789*#" for ch in extension):
-            raise LineError(f"cannot dial extension {extension!r} on an analog line")
-        await self._line.transfer(self, extension)
-
     def info(self) -> dict[str, Any]:
         return {
-            "call_id": self.call_id,
-            "line": self.line,
-            "direction": self.direction,
-            "caller": self.caller,
-            "caller_name": self.caller_name,
-            "called": self.called,
-            "state": self.state,
-            "codec": self.codec_name,
+            **super().info(),
             "caller_id": self.caller_id,
             "frames_out": self.frames_out,
             "frames_in": self.frames_in,
@@ -154,15 +95,7 @@ class ModemCall:
         fmt = self._format
         if fmt is None:
             return
-        if self._tones:
-            frame: Frame | None = self._tones.popleft()
-            if self._source is not None:
-                self._source.read()  # the player keeps its pace under the tone
-        else:
-            frame = self._source.read() if self._source is not None else None
-        if frame is None or frame.rate != 8000:
-            frame = silence(8000)
-        self._line.write_audio(shield(frame.encoded(fmt)))
+        self._line.write_audio(shield(self.next_frame().encoded(fmt)))
         self.frames_out += 1
 
     def received(self, pcm: bytes) -> None:
@@ -174,8 +107,7 @@ class ModemCall:
         digit = event.digit
         if digit is not None:
             log.info("call %s: DTMF %s", self.call_id, digit)
-            if self._digit_cb is not None:
-                self._digit_cb(digit)
+            self._digit(digit)
             return
         self.events.append(event.name)
         if event.code in HANGUP_EVENTS:
@@ -186,10 +118,4 @@ class ModemCall:
 
     def _end(self, reason: str) -> None:
         self.stop_media()
-        self._source = None
-        self._sink = None
-        if self.ended.done():
-            return
-        self.state = "ended"
-        self.ended.set_result(reason)
-        log.info("call %s ended: %s", self.call_id, reason)
+        super()._end(reason)

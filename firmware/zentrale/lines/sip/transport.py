@@ -203,6 +203,14 @@ class SipTransport:
                 )
                 self.tls_port = self._tls_server.sockets[0].getsockname()[1]
 
+    @property
+    def listening(self) -> bool:
+        """True while the configured sockets are open (health, systemd READY)."""
+        udp = self._udp.transport if self._udp is not None else None
+        udp_up = not self.use_udp or (udp is not None and not udp.is_closing())
+        tcp_up = not self.use_tcp or (self._server is not None and self._server.is_serving())
+        return udp_up and tcp_up
+
     async def stop(self) -> None:
         if self._udp and self._udp.transport:
             self._udp.transport.close()

@@ -1,0 +1,189 @@
+"""The prompt and music library as admins manage it: upload (WAV, MP3, OGG,
+FLAC → 16 kHz mono WAV, loudness normalised), preview, which modes use a
+prompt, delete, and a draft prompt from text with espeak-ng.
+
+Uploads are checked with ffprobe before anything is kept: a file that is not
+audio, too long or too big is refused with a message saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from zentrale.config import DEMO_DIR
+from zentrale.errors import Conflict, Invalid, NotFound, Refused, ZentraleError
+from zentrale.hotline import Hotline
+from zentrale.media.library import AUDIO_EXTENSIONS, AudioLibrary
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_SECONDS = 15 * 60
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+# EBU R128-style loudness for speech on the phone; true peak below -2 dBFS
+LOUDNORM = "loudnorm=I=-19:TP=-2:LRA=11"
+
+
+class UploadRefused(Invalid):
+    """An upload that is not usable audio (HTTP 422 with the reason)."""
+
+
+def _duration(text: str) -> str:
+    seconds = int(float(text))
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
+
+
+class PromptLibrary:
+    def __init__(self, library: AudioLibrary, folder: Path, hotline: Hotline) -> None:
+        self.library = library
+        self.folder = folder
+        self.hotline = hotline
+
+    def used_by(self) -> dict[str, list[str]]:
+        uses: dict[str, list[str]] = {}
+        for name in self.hotline.modes.names():
+            try:
+                mode = self.hotline.modes.load(name)
+            except ZentraleError:
+                continue
+            for prompt in mode.prompts():
+                uses.setdefault(prompt, []).append(name)
+        return uses
+
+    def list(self) -> list[dict[str, Any]]:
+        uses = self.used_by()
+        out = []
+        for name in sorted(self.library.names()):
+            path = self.library.path(name)
+            try:
+                seconds = round(self.library.clip(name, 8000).duration, 2)
+            except ZentraleError:
+                seconds = None
+            out.append(
+                {
+                    "name": name,
+                    "seconds": seconds,
+                    "kind": "music" if path.parent == DEMO_DIR / "music" or name.startswith("music") else "prompt",
+                    "source": "uploaded" if path.parent == self.folder else "shipped",
+                    "used_by": uses.get(name, []),
+                }
+            )
+        return out
+
+    async def upload(self, name: str, filename: str, data: bytes) -> dict[str, Any]:
+        if not NAME_RE.match(name):
+            raise UploadRefused(f"prompt name '{name}' may use letters, digits, '.', '_' and '-' only")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise UploadRefused(
+                f"file too big: {len(data) // (1024 * 1024)} MB, at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"
+            )
+        if not data:
+            raise UploadRefused("the file is empty")
+        suffix = Path(filename).suffix.lower() or ".bin"
+        with tempfile.TemporaryDirectory(prefix="zentrale-upload-") as tmp:
+            source = Path(tmp) / f"upload{suffix}"
+            source.write_bytes(data)
+            seconds = await asyncio.to_thread(self._probe, source, filename)
+            target = Path(tmp) / "converted.wav"
+            await asyncio.to_thread(self._convert, source, target)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            final = self.folder / f"{name}.wav"
+            shutil.move(str(target), str(final))
+        for ext in AUDIO_EXTENSIONS:
+            other = self.folder / f"{name}{ext}"
+            if ext != ".wav":
+                other.unlink(missing_ok=True)
+        await self._refresh(name)
+        log.info("prompt '%s' uploaded from %s (%.1f s)", name, filename, seconds)
+        return next(p for p in self.list() if p["name"] == name)
+
+    def _probe(self, path: Path, filename: str) -> float:
+        if shutil.which("ffprobe") is None:
+            raise ZentraleError("ffprobe (Debian package ffmpeg) is needed to check uploads")
+        proc = subprocess.run(
+            ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", str(path)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        try:
+            info = json.loads(proc.stdout or "{}")
+        except ValueError:
+            info = {}
+        audio = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
+        video = [
+            s
+            for s in info.get("streams", [])
+            if s.get("codec_type") == "video" and s.get("disposition", {}).get("attached_pic") != 1
+        ]
+        if proc.returncode != 0 or not audio or video:
+            what = (
+                info.get("format", {}).get("format_long_name") or (proc.stderr.strip().splitlines() or ["unknown"])[-1]
+            )
+            raise UploadRefused(f"'{filename}' is not an audio file ({what})")
+        duration = float(info.get("format", {}).get("duration") or audio[0].get("duration") or 0)
+        if duration <= 0.05:
+            raise UploadRefused(f"'{filename}' contains no audio")
+        if duration > MAX_SECONDS:
+            raise UploadRefused(
+                f"'{filename}' is too long: {_duration(str(duration))}, at most {_duration(str(MAX_SECONDS))}"
+            )
+        return duration
+
+    def _convert(self, source: Path, target: Path) -> None:
+        proc = subprocess.run(
+            ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(source), "-vn", "-af", LOUDNORM,
+             "-ac", "1", "-ar", "16000", "-sample_fmt", "s16", str(target)],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0 or not target.exists():
+            raise UploadRefused(f"the audio could not be converted: {proc.stderr.strip()[-200:]}")
+
+    async def _refresh(self, name: str) -> None:
+        self.library.forget(name)
+        await asyncio.to_thread(self.library.preload, {name})
+
+    async def delete(self, name: str) -> None:
+        users = self.used_by().get(name)
+        if users:
+            raise Conflict(f"prompt '{name}' is used by mode(s) {', '.join(users)}")
+        own = [self.folder / f"{name}{ext}" for ext in AUDIO_EXTENSIONS if (self.folder / f"{name}{ext}").exists()]
+        if not own:
+            raise NotFound(f"no uploaded prompt '{name}' (shipped prompts cannot be deleted)")
+        for path in own:
+            path.unlink()
+        self.library.forget(name)
+
+    async def from_text(self, name: str, text: str, voice: str = "de") -> dict[str, Any]:
+        """A draft prompt spoken by espeak-ng (if installed)."""
+        if shutil.which("espeak-ng") is None:
+            raise Refused("espeak-ng is not installed (Debian package espeak-ng)")
+        if not text.strip() or len(text) > 2000:
+            raise UploadRefused("the text must have 1 to 2000 characters")
+        if not re.fullmatch(r"[a-z]{2,3}(-[a-z]+)?(\+[a-z0-9]+)?", voice):
+            raise UploadRefused(f"unknown voice '{voice}'")
+        with tempfile.TemporaryDirectory(prefix="zentrale-tts-") as tmp:
+            wav = Path(tmp) / "tts.wav"
+            proc = await asyncio.to_thread(
+                subprocess.run,
+                ["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise UploadRefused(f"espeak-ng failed: {proc.stderr.decode(errors='replace')[-200:]}")
+            return await self.upload(name, "tts.wav", wav.read_bytes())
+
+    def audio_path(self, name: str) -> Path:
+        return self.library.path(name)

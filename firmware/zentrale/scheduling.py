@@ -1,0 +1,144 @@
+"""The schedule at work: activates the mode the week plan and the holidays ask
+for, unless an admin has chosen a mode by hand (the override wins until it
+is switched back to the schedule).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+from datetime import date
+from typing import Any
+
+import holidays
+
+from zentrale.core.clock import Clock
+from zentrale.core.schedule import HolidayLookup, Schedule, mode_at, next_change
+from zentrale.errors import NotFound, Refused
+from zentrale.hotline import Hotline
+from zentrale.store.state import StateRepository
+
+log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=8)
+def public_holidays(country: str, state: str | None, language: str) -> HolidayLookup:
+    """A lookup for the public holidays of a country and federal state (the ``holidays`` package)."""
+    calendar = holidays.country_holidays(country, subdiv=state, language=language)
+
+    def lookup(day: date) -> str | None:
+        name = calendar.get(day)
+        return str(name) if name else None
+
+    return lookup
+
+
+class ModeScheduler:
+    def __init__(self, *, clock: Clock, hotline: Hotline, state: StateRepository, language: str = "de") -> None:
+        self.clock = clock
+        self.hotline = hotline
+        self.state = state
+        self.language = language
+        self.schedule = Schedule()
+        self.override: str | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def holidays(self) -> HolidayLookup:
+        return public_holidays(self.schedule.holidays_country, self.schedule.holidays_state, self.language)
+
+    async def load(self) -> None:
+        raw = await self.state.setting("schedule")
+        if raw:
+            try:
+                self.schedule = Schedule.model_validate(json.loads(raw))
+            except ValueError as err:
+                log.error("stored schedule is invalid, schedule off: %s", err)
+        self.override = await self.state.setting("mode_override") or None
+
+    def _check_modes(self, schedule: Schedule) -> None:
+        names = set(self.hotline.modes.names())
+        for mode in {schedule.open_mode, schedule.closed_mode, schedule.holiday_mode} - {None}:
+            if mode not in names:
+                raise NotFound(f"the schedule names mode '{mode}', which does not exist")
+
+    async def save(self, schedule: Schedule, by: str) -> dict[str, Any]:
+        if schedule.enabled:
+            self._check_modes(schedule)
+        self.schedule = schedule
+        await self.state.set_setting("schedule", schedule.model_dump_json())
+        await self.state.audit(self.clock.now(), by, "schedule.save", "on" if schedule.enabled else "off")
+        self._wake.set()
+        return self.status()
+
+    async def activate_by_hand(self, name: str, by: str) -> None:
+        """An admin chooses a mode: it is activated and, while the schedule is on, wins over it."""
+        await self.hotline.activate(name, by)
+        if self.schedule.enabled:
+            self.override = name
+            await self.state.set_setting("mode_override", name)
+
+    async def back_to_schedule(self, by: str) -> dict[str, Any]:
+        if not self.schedule.enabled:
+            raise Refused("the schedule is off")
+        self.override = None
+        await self.state.set_setting("mode_override", "")
+        await self.state.audit(self.clock.now(), by, "schedule.resume", "")
+        self._wake.set()
+        await self.apply()
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        now = self.clock.now()
+        mode, why, detail = mode_at(self.schedule, now, self.holidays())
+        change = next_change(self.schedule, now, self.holidays()) if self.schedule.enabled else None
+        return {
+            "schedule": json.loads(self.schedule.model_dump_json()),
+            "active_mode": self.hotline.mode_name,
+            "scheduled_mode": mode if self.schedule.enabled else None,
+            "why": why if self.schedule.enabled else None,
+            "detail": detail,
+            "override": self.override,
+            "next_change": {"at": change[0].isoformat(), "mode": change[1]} if change else None,
+        }
+
+    async def apply(self) -> None:
+        """Activate the scheduled mode if it is not active (and no override holds)."""
+        if not self.schedule.enabled or self.override:
+            return
+        mode, why, detail = mode_at(self.schedule, self.clock.now(), self.holidays())
+        if mode != self.hotline.mode_name:
+            log.info("schedule: switching to mode '%s' (%s %s)", mode, why, detail)
+            try:
+                await self.hotline.activate(mode, "schedule")
+            except Exception as err:
+                log.error("schedule: cannot activate '%s': %s", mode, err)
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self.apply()
+            self._wake.clear()
+            wait = 60.0
+            if self.schedule.enabled:
+                change = next_change(self.schedule, self.clock.now(), self.holidays())
+                if change is not None:
+                    wait = max(0.5, min(wait, (change[0] - self.clock.now()).total_seconds()))
+            sleeper = asyncio.ensure_future(self.clock.sleep(wait))
+            waker = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                waker.cancel()

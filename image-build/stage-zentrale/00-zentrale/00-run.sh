@@ -1,0 +1,46 @@
+#!/bin/bash -e
+# On the build host (pi-gen runs NN-run.sh outside the chroot, with ROOTFS_DIR
+# set): put the firmware, its wheels for the target and the system files into
+# the image root. 01-run-chroot.sh then installs them inside the root.
+# The arm64 proof (image-build/prove-arm64.sh) runs this same script.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="${ZENTRALE_REPO:-$(cd "${HERE}/../../.." && pwd)}"
+: "${ROOTFS_DIR:?ROOTFS_DIR must name the image root}"
+PYTHON="${PYTHON:-python3}"
+# The target: Raspberry Pi OS / Debian bookworm on arm64 ships CPython 3.11.
+PY_VERSION="${ZENTRALE_TARGET_PYTHON:-3.11}"
+PLATFORMS=(manylinux_2_34_aarch64 manylinux_2_28_aarch64 manylinux_2_17_aarch64 manylinux2014_aarch64)
+
+wheels="${ROOTFS_DIR}/tmp/zentrale-wheels"
+rm -rf "${wheels}"
+mkdir -p "${wheels}"
+
+# The firmware is pure Python: build its wheel here; then fetch every
+# dependency as a wheel for the target (no compiler needed in the image).
+"${PYTHON}" -m pip wheel --quiet --no-deps --wheel-dir "${wheels}" "${REPO}"
+firmware_wheel="$(find "${wheels}" -name 'zentrale-*.whl' | head -n 1)"
+platform_args=()
+for platform in "${PLATFORMS[@]}"; do
+	platform_args+=(--platform "${platform}")
+done
+"${PYTHON}" -m pip download --quiet --only-binary=:all: --implementation cp \
+	--python-version "${PY_VERSION}" "${platform_args[@]}" \
+	--dest "${wheels}" "${firmware_wheel}[pi]"
+
+# systemd: the service, first boot, the user and the data folder
+install -d "${ROOTFS_DIR}/usr/lib/systemd/system" "${ROOTFS_DIR}/usr/lib/sysusers.d" \
+	"${ROOTFS_DIR}/usr/lib/tmpfiles.d" "${ROOTFS_DIR}/usr/lib/zentrale" \
+	"${ROOTFS_DIR}/etc/zentrale" "${ROOTFS_DIR}/opt/zentrale/share"
+install -m 644 "${REPO}/systemd/zentrale.service" "${REPO}/systemd/zentrale-firstboot.service" \
+	"${ROOTFS_DIR}/usr/lib/systemd/system/"
+install -m 644 "${REPO}/systemd/zentrale.sysusers" "${ROOTFS_DIR}/usr/lib/sysusers.d/zentrale.conf"
+install -m 644 "${REPO}/systemd/zentrale.tmpfiles" "${ROOTFS_DIR}/usr/lib/tmpfiles.d/zentrale.conf"
+install -m 755 "${HERE}/files/zentrale-firstboot" "${ROOTFS_DIR}/usr/lib/zentrale/zentrale-firstboot"
+# the configuration is the admin's: an existing one is kept
+if [ ! -e "${ROOTFS_DIR}/etc/zentrale/config.yaml" ]; then
+	install -m 640 "${HERE}/files/config.yaml" "${ROOTFS_DIR}/etc/zentrale/config.yaml"
+fi
+install -m 644 "${REPO}/README.md" "${ROOTFS_DIR}/opt/zentrale/share/README.md"
+install -m 644 "${REPO}/image-build/README.md" "${ROOTFS_DIR}/opt/zentrale/share/image-build.md"

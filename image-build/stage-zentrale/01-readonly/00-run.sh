@@ -1,0 +1,19 @@
+#!/bin/bash -e
+# On the build host: prepare the root for running read-only.
+#  - keep the SD card's free space for the data partition: Raspberry Pi OS
+#    would grow the root partition over it on first boot (init=... firstboot
+#    in cmdline.txt); zentrale-firstboot makes the data partition instead;
+#  - the journal lives in RAM (the root is read-only; the data partition is
+#    for hotline data); a crash's last lines go to the console;
+#  - the overlay tools raspi-config needs (enabled by zentrale-firstboot).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+: "${ROOTFS_DIR:?ROOTFS_DIR must name the image root}"
+
+for cmdline in "${ROOTFS_DIR}/boot/firmware/cmdline.txt" "${ROOTFS_DIR}/boot/cmdline.txt"; do
+	if [ -f "${cmdline}" ]; then
+		sed -i 's| init=/usr/lib/raspberrypi-sys-mods/firstboot||; s| init=/usr/lib/raspi-config/init_resize.sh||' "${cmdline}"
+	fi
+done
+install -d "${ROOTFS_DIR}/etc/systemd/journald.conf.d"
+install -m 644 "${HERE}/files/journald-zentrale.conf" "${ROOTFS_DIR}/etc/systemd/journald.conf.d/zentrale.conf"

@@ -1,0 +1,145 @@
+"""Backup a running box, restore onto a fresh data folder, and find everything again.
+
+The message is a real one (a pjsua2 caller leaves it over SIP), the backup
+is taken while the daemon runs, and the restored daemon is asked through its
+HTTP API, as a person would check: messages listed and playable, modes,
+the active mode, switch states, the audit log, the prompts, the configuration.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.audio_check import make_tone_wav, read_wav, tone_level
+from tests.daemon import DEMO, demo_mode, start_daemon
+from tests.peers.phone import Phone
+
+pytestmark = pytest.mark.peers
+
+
+def quick_voicemail_mode() -> dict[str, Any]:
+    """The demo mode, but callers go straight to team LVS's message box."""
+    mode = demo_mode()
+    mode["start"] = "voicemail_lvs"
+    mode["nodes"]["voicemail_lvs"]["silence_seconds"] = 1
+    return mode
+
+
+def zentrale(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zentrale", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def leave_a_message(uri: str, phone: Phone, tmp_path: Path) -> None:
+    tone = tmp_path / "tone.wav"
+    make_tone_wav(tone, 600, 2.0, rate=8000, level_dbfs=-12)
+    offer, rate = read_wav(DEMO / "prompts" / "offer_message.wav")
+    call = phone.call(uri)
+    phone.wait_event("media_active", call=call, timeout=5)
+    time.sleep(len(offer) / rate + 1.0)  # the offer and the beep
+    phone.play(call, tone)
+    time.sleep(2.2)
+    phone.play(call, None)  # silence ends the recording
+    phone.wait_event("disconnected", call=call, timeout=20)
+
+
+def test_a_backup_of_a_running_box_brings_everything_back_on_a_fresh_one(
+    tmp_path: Path, sip_phones: Callable[..., Phone]
+) -> None:
+    old = start_daemon(tmp_path / "old", mode=quick_voicemail_mode())
+    try:
+        custom_prompt = old.data_dir / "prompts" / "custom_notice.wav"
+        custom_prompt.parent.mkdir(parents=True, exist_ok=True)
+        make_tone_wav(custom_prompt, 440, 1.0, rate=8000, level_dbfs=-12)
+        night = demo_mode()
+        night["name"] = "Nachtbetrieb"
+        assert old.http.put("/api/modes/night", content=yaml.safe_dump(night, allow_unicode=True)).status_code == 200
+        leave_a_message(old.uri, sip_phones(name="caller", codecs="PCMU"), tmp_path)
+        messages = wait_until(lambda: old.http.get("/api/messages").json(), 10, "the message")
+        old_audio = old.http.get(f"/api/messages/{messages[0]['id']}/audio").content
+        assert old.http.put("/api/switches/network_outage", json={"on": True, "by": "Anna"}).status_code == 200
+
+        archive = tmp_path / "box.tar.gz"
+        made = zentrale("backup", str(archive), "--config", str(old.config_path))  # while the daemon runs
+        assert made.returncode == 0, made.stderr
+        assert "1 message(s), 2 mode(s), 1 prompt(s)" in made.stdout
+        assert archive.stat().st_mode & 0o777 == 0o600  # it holds the configuration
+        with tarfile.open(archive) as tar:
+            names = set(tar.getnames())
+        assert {"zentrale-backup/MANIFEST.json", "zentrale-backup/zentrale.db", "zentrale-backup/config.yaml"} <= names
+        assert f"zentrale-backup/messages/{messages[0]['id']}.wav" in names
+        old_audit = old.http.get("/api/audit").json()
+    finally:
+        old.stop()
+
+    fresh = tmp_path / "new" / "data"
+    restored_config = tmp_path / "new" / "etc" / "config.yaml"
+    done = zentrale("restore", str(archive), "--config", str(restored_config), "--data-dir", str(fresh))
+    assert done.returncode == 0, done.stderr
+    assert restored_config.read_text(encoding="utf-8") == old.config_path.read_text(encoding="utf-8")
+    again = zentrale("restore", str(archive), "--config", str(restored_config), "--data-dir", str(fresh))
+    assert again.returncode == 1
+    assert "already holds a database" in again.stderr
+
+    new = start_daemon(tmp_path / "new", data_dir=fresh)
+    try:
+        assert new.http.get("/api/messages").json() == messages
+        audio = new.http.get(f"/api/messages/{messages[0]['id']}/audio")
+        assert audio.status_code == 200
+        assert audio.content == old_audio
+        wav = tmp_path / "played.wav"
+        wav.write_bytes(audio.content)
+        samples, rate = read_wav(wav)
+        assert tone_level(samples, rate, 600) > 0.6  # the caller's voice, playable
+        assert new.http.get("/api/modes").json() == {"active": "hotline", "modes": ["hotline", "night"]}
+        assert new.http.get("/api/modes/night").json()["name"] == "Nachtbetrieb"
+        switches = {s["id"]: s for s in new.http.get("/api/switches").json()}
+        assert switches["network_outage"]["on"]
+        assert switches["network_outage"]["by"] == "Anna"
+        assert not switches["sap_outage"]["on"]
+        assert new.http.get("/api/audit").json()[-len(old_audit) :] == old_audit  # newest first: start-up on top
+        assert (fresh / "prompts" / "custom_notice.wav").read_bytes() == custom_prompt.read_bytes()
+        assert new.status()["overall"] == "ok"
+    finally:
+        new.stop()
+
+
+def test_a_damaged_archive_is_refused_before_anything_is_touched(tmp_path: Path) -> None:
+    daemon = start_daemon(tmp_path / "box")
+    try:
+        archive = tmp_path / "box.tar"
+        assert zentrale("backup", str(archive), "--config", str(daemon.config_path)).returncode == 0
+    finally:
+        daemon.stop()
+    data = bytearray(archive.read_bytes())
+    # flip bytes inside the database member: the checksum must catch it
+    with tarfile.open(archive) as tar:
+        member = tar.getmember("zentrale-backup/zentrale.db")
+    data[member.offset_data + 100 : member.offset_data + 108] = b"XXXXXXXX"
+    archive.write_bytes(bytes(data))
+    target = tmp_path / "fresh"
+    result = zentrale("restore", str(archive), "--config", str(tmp_path / "c.yaml"), "--data-dir", str(target))
+    assert result.returncode == 1
+    assert "zentrale.db is missing or damaged" in result.stderr
+    assert not (target / "zentrale.db").exists()
+    assert not (tmp_path / "c.yaml").exists()
