@@ -19,7 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, RtpSink, demo_mode, free_port, machine, proc_cpu_seconds, proc_rss_mb, start_daemon
+from bench.common import (
+    ROOT,
+    SIPP_IS_THE_PBX,
+    RtpSink,
+    demo_mode,
+    free_port,
+    machine,
+    proc_cpu_seconds,
+    proc_rss_mb,
+    start_daemon,
+)
 
 WINDOW = 20.0  # seconds of steady state measured
 RAMP_RATE = 25  # new calls per second
@@ -46,7 +56,9 @@ def one(n: int, workdir: Path) -> dict[str, float]:
     caller_audio(workdir)
     sink = RtpSink()
     daemon = start_daemon(
-        workdir / f"n{n}", mode=bench_mode(), config={"sip": {"symmetric_rtp": False, "rtp_timeout": 0}}
+        workdir / f"n{n}",
+        mode=bench_mode(),
+        config={"sip": {"symmetric_rtp": False, "rtp_timeout": 0, "security": SIPP_IS_THE_PBX}},
     )
     hold_ms = int((n / RAMP_RATE + 5 + WINDOW + 5) * 1000)
     sipp = subprocess.Popen(

@@ -28,6 +28,7 @@ from zentrale.core.agents import AgentBoard
 from zentrale.core.distribution import CallDistribution, TeamPolicy
 from zentrale.core.events import EventBus, SwitchChanged
 from zentrale.core.flow import FlowEngine
+from zentrale.core.numbers import NumberPolicies
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
 from zentrale.errors import ZentraleError
@@ -115,6 +116,9 @@ class App:
         )
         self.simulations = Simulations(self.library)
         self.sip = SipUserAgent(config.sip, self.media_clock)
+        self.sip.guard.on_ban = lambda ban: self.sip.spawn(
+            self.state.audit(self.clock.now(), "sip", "security.ban", f"{ban.host} ({ban.reason})")
+        )
         self.agents = AgentBoard(self.clock, self.events)
         policies = {
             t.id: TeamPolicy(t.id, t.name, t.distribution == "auto", t.strategy, t.ring_timeout, t.wrap_up)
@@ -129,6 +133,7 @@ class App:
                 {t.id: t.name for t in config.teams},
                 caller_call=self._active_call,
                 blind=self._blind_transfer,
+                numbers=NumberPolicies({t.id: t.allowed_numbers for t in config.teams}),
             ),
             self.events,
             policies,
