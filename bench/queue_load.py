@@ -111,6 +111,7 @@ def one(n: int, workdir: Path) -> dict[str, float]:
         "streams": len(sink.arrivals),
         "clock_late_ms": status["media_clock"]["recent_late_ms"],
         "tick_cost_ms": status["media_clock"]["max_tick_cost_ms"],
+        "gc_ms": status["media_clock"]["gc_max_pause_ms"],
         "sipp_rc": sipp.returncode,
     }
 
@@ -127,7 +128,7 @@ def main(argv: list[str]) -> None:
     print(f"machine: {machine()}")
     print(
         "| callers | established | failed | daemon CPU % | CPU % per call | RSS MB "
-        "| send interval p50 / p99 / max ms | media clock: worst late / longest tick ms |"
+        "| send interval p50 / p99 / max ms | media clock: worst late / longest tick / longest GC pause ms |"
     )
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,7 +137,7 @@ def main(argv: list[str]) -> None:
             print(
                 f"| {n} | {r['established']} | {r['failed']} | {r['cpu_percent']:.1f} | {r['cpu_per_call']:.2f} | "
                 f"{r['rss_mb']:.0f} | {r['p50']:.1f} / {r['p99']:.1f} / {r['max']:.1f} | "
-                f"{r['clock_late_ms']:.1f} / {r['tick_cost_ms']:.1f} |",
+                f"{r['clock_late_ms']:.1f} / {r['tick_cost_ms']:.1f} / {r['gc_ms']:.1f} |",
                 flush=True,
             )
 

@@ -47,7 +47,7 @@ from zentrale.lines.base import Call, Line
 from zentrale.lines.modem.line import ModemLine
 from zentrale.lines.sip.ua import SipUserAgent
 from zentrale.mail.outbox import MailOutbox
-from zentrale.media.clock import MediaClock
+from zentrale.media.clock import CollectorWatch, MediaClock
 from zentrale.media.library import AudioLibrary
 from zentrale.prompts import PromptLibrary
 from zentrale.scheduling import ModeScheduler
@@ -93,6 +93,7 @@ class App:
         self.messages.on_commit.append(self.mail.queue_message)
         self.library = AudioLibrary(config.prompt_folders)
         self.media_clock = MediaClock()
+        self.gc_watch = CollectorWatch()
         self.queues = QueueBoard(self.clock, self.events)
         self.control = ManualControl(self.clock, self.events)
         self.engine = FlowEngine(self.clock, self.queues, self.control, self.events)
@@ -231,6 +232,8 @@ class App:
                 "recent_late_ms": round(self.media_clock.take_recent() * 1000, 2),
                 "max_tick_cost_ms": round(self.media_clock.max_cost * 1000, 2),
                 "skipped": self.media_clock.skipped,
+                "gc_max_pause_ms": round(self.gc_watch.max_pause * 1000, 2),
+                "gc_collections": self.gc_watch.collections,
             },
             "disk": health["components"]["disk"],
             "switches": [s for s in self.hotline.switch_list() if s["on"]],
@@ -281,6 +284,7 @@ class App:
             else:
                 raise
         self.scheduler.start()
+        self.gc_watch.install()
         self.media_clock.start()
         await self.sip.start()
         for line in self.analog_lines:
