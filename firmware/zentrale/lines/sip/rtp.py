@@ -247,7 +247,13 @@ class RtpStream(asyncio.DatagramProtocol):
         if pt == self.dtmf_pt and self.dtmf_pt is not None:
             self._telephone_event(payload, struct.unpack_from("!I", data, 4)[0])
         elif pt == self.payload_type and self.codec is not None and self.sink is not None:
-            self._audio(self.codec.decode(payload))
+            codec = self.codec
+            if codec.stateless and len(payload) == self._ts_step and not self._rx_buffer:
+                # G.711, one 20 ms packet: keep it encoded; a bridged G.711 leg sends it on
+                # as it came, anyone who needs samples decodes it (Frame.pcm)
+                self.sink.write(Frame.from_payload(payload, codec, self.rate))
+            else:
+                self._audio(codec.decode(payload))
 
     def _audio(self, pcm: bytes) -> None:
         size = bytes_per_frame(self.rate)
