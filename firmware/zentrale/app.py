@@ -26,7 +26,7 @@ from zentrale.clock import SystemClock
 from zentrale.config import DEMO_DIR, Config
 from zentrale.core.agents import AgentBoard
 from zentrale.core.distribution import CallDistribution, TeamPolicy
-from zentrale.core.events import EventBus, SwitchChanged
+from zentrale.core.events import EventBus
 from zentrale.core.flow import FlowEngine
 from zentrale.core.numbers import NumberPolicies
 from zentrale.core.queues import QueueBoard
@@ -272,7 +272,6 @@ class App:
         self.control.restore(await self.state.switch_states())
         await self.staffing.restore()
         await self.accounts.start()
-        self.events.subscribe(self._persist_switches)
         await self.scheduler.load()
         name = await self.state.setting("active_mode") or self.config.active_mode
         try:
@@ -324,10 +323,6 @@ class App:
             return
         self.panel = panel
         self.health.add_check("panel", lambda: ComponentHealth("ok", "button and LEDs on GPIO"))
-
-    def _persist_switches(self, event: Any) -> None:
-        if isinstance(event, SwitchChanged):
-            pass  # Hotline.set_switch persists; the panel goes through it as well
 
     async def _start_http(self) -> None:
         config = uvicorn.Config(

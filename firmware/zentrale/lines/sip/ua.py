@@ -39,6 +39,7 @@ from zentrale.lines.sip.message import (
     new_tag,
     parse_name_addr,
     parse_uri,
+    split_commas,
 )
 from zentrale.lines.sip.registration import Registrar, split_hostport
 from zentrale.lines.sip.rtp import PortPool, RtpStream
@@ -660,8 +661,6 @@ class SipUserAgent:
 
 
 def split_first(value: str) -> str:
-    from zentrale.lines.sip.message import split_commas
-
     return split_commas(value)[0]
 
 
