@@ -204,8 +204,11 @@ class App:
         return entry[0] if entry else None
 
     def _blind_transfer(self, call: Call) -> bool:
-        """Calls on an analog line configured for hook-flash transfer are handed on blind."""
+        """Calls on an analog line configured for hook-flash transfer are handed on blind;
+        SIP calls from a PBX configured for REFER are handed on by REFER."""
         flash_lines = {c.name for c in (self.config.modem, self.config.alsa_line) if c and c.transfer == "flash"}
+        if call.line == "sip":
+            return self.sip.transfers_by_refer(call)
         return call.line in flash_lines
 
     def status(self) -> dict[str, Any]:

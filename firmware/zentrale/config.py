@@ -43,6 +43,13 @@ class Registration(_Section):
     outbound_proxy: str | None = Field(
         None, description="host[:port] every request to this PBX/trunk is sent through (loose routing)"
     )
+    transfer: Literal["bridge", "refer"] = Field(
+        "bridge",
+        description="bridge: a call from this PBX taken by an agent stays in the box, which bridges it to the "
+        "agent's phone; refer: the box hands the call on by SIP REFER (RFC 3515) and leaves once the PBX reports "
+        "the agent answered (a refused or failed transfer keeps the caller waiting). Off by default: a FRITZ!Box "
+        "answers REFER from an IP phone with 429",
+    )
 
 
 class SecurityConfig(_Section):

@@ -26,7 +26,8 @@ reason), ``media`` (call, status: active/local_hold/remote_hold/none),
 ``media_active`` (call), ``dtmf_received`` (call, digit, method,
 duration_ms), ``play_done`` (call, path), ``disconnected`` (call, code,
 reason, duration, total_duration), ``recording_done`` (call, path, written),
-``stopped``.
+``transfer_request`` (call, uri, accepted, new_call, record: a REFER to our
+call; accepted, the phone calls ``uri`` as ``new_call``), ``stopped``.
 
 ``wait_event`` searches the whole history unless given ``since=phone.mark()``
 taken before the action: the second call's ``incoming`` needs a mark, or the

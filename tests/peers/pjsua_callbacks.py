@@ -91,6 +91,8 @@ class CallbackSink(Protocol):
 
     def on_incoming_call(self, account: PhoneAccount, prm: Any) -> None: ...
 
+    def on_transfer_request(self, call: PhoneCall, prm: Any) -> None: ...
+
 
 class PhoneCall(pj.Call):  # type: ignore[misc]
     """pjsua2 Call that forwards every callback to the owning Phone."""
@@ -105,6 +107,10 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
 
     def onCallMediaState(self, prm: Any) -> None:
         self.phone.guarded("media state", self.slot_id, self.phone.on_call_media_state, self)
+
+    def onCallTransferRequest(self, prm: Any) -> None:
+        # A REFER to this call (we are the transferee): the phone accepts or refuses it.
+        self.phone.guarded("transfer request", self.slot_id, self.phone.on_transfer_request, self, prm)
 
     def onDtmfDigit(self, prm: Any) -> None:
         # RFC 2833 and SIP INFO digits both arrive here (method tells which).

@@ -18,6 +18,7 @@ Commands (``call`` ids are this phone's own, shared by outgoing and incoming):
   play    call, file (None = silence), loop?
   hold    call                    unhold  call          calls  -> ok {calls}
   transfer call, uri              (sends REFER; the far end decides)
+  (a REFER to one of our calls: accepted, or 603 with --transfer refuse)
   quit    hang up, finish recordings, unregister, emit ``stopped``, exit
 
 Closing stdin is the same as ``{"cmd": "quit"}``, so a phone never outlives a
@@ -432,6 +433,27 @@ class Phone:
             slot.answer_code = int(a.auto_answer)
             slot.answer_due = time.monotonic() + a.answer_delay
 
+    def on_transfer_request(self, call: PhoneCall, prm: Any) -> None:
+        """A REFER to one of our calls (we are the transferee, RFC 3515): accept it
+        and call the target with a new call of our own that records and plays like
+        the referred one, or refuse it (--transfer refuse: 603)."""
+        slot = self.slots.get(call.slot_id)
+        if self.args.transfer != "accept" or slot is None or self._active_count() >= MAX_CALLS:
+            prm.statusCode = 603
+            self.events.emit("transfer_request", call=call.slot_id, uri=prm.dstUri, accepted=False)
+            return
+        assert self.account is not None
+        new = PhoneCall(self, self.account)
+        new_slot = self._new_slot(new, "out")
+        if slot.record_path:
+            new_slot.record_path = str(Path(slot.record_path).with_suffix("")) + f"-xfer{new_slot.id}.wav"
+        new_slot.play_path, new_slot.play_loop = slot.play_path, slot.play_loop
+        prm.newCall = new
+        self.events.emit(
+            "transfer_request", call=slot.id, uri=prm.dstUri, accepted=True, new_call=new_slot.id,
+            record=new_slot.record_path,
+        )  # fmt: skip
+
     @staticmethod
     def _op(code: int) -> Any:
         prm = pj.CallOpParam(True)
@@ -592,6 +614,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--proxy", default="", help="outbound proxy URI for the account")
     p.add_argument("--auto-answer", choices=("200", "486", "603", "none"), default="200")
     p.add_argument("--answer-delay", type=float, default=0.0)
+    p.add_argument(
+        "--transfer", choices=("accept", "refuse"), default="accept", help="what to do with a REFER to our call"
+    )
     p.add_argument("--record-dir", default="", help="record incoming calls here")
     p.add_argument("--play", default="", help="WAV to transmit into incoming calls")
     p.add_argument("--play-loop", action="store_true", help="loop --play")

@@ -16,16 +16,19 @@ from zentrale.core.agents import Agent
 from zentrale.core.distribution import DialResult
 from zentrale.core.numbers import NumberPolicies
 from zentrale.core.queues import QueueEntry
-from zentrale.lines.base import Call, Line, OriginateFailed
+from zentrale.lines.base import Call, Line, OriginateFailed, ReferableCall
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class BlindTransfer:
-    """The caller's own line hands the call on (hook flash on analog lines); the box leaves."""
+    """The caller's own line hands the call on; the box leaves. ``done``: the far end
+    already reported the agent answered (SIP REFER); otherwise the line does it
+    now without knowing the outcome (hook flash on analog lines)."""
 
     target: str
+    done: bool = False
 
 
 class LineDialer:
@@ -55,6 +58,8 @@ class LineDialer:
             return DialResult(None, "unreachable")
         caller = self.caller_call(entry.call_id)
         if caller is not None and self.blind(caller):
+            if isinstance(caller, ReferableCall):
+                return await self._refer(caller, agent, agent.number, entry, ring_timeout, cancel)
             log.info("call %s goes to agent %s at %s by blind transfer", entry.call_id, agent.agent_id, agent.number)
             return DialResult(BlindTransfer(agent.number))
         if self.line is None:
@@ -71,6 +76,27 @@ class LineDialer:
             log.info("agent %s did not take call %s: %s (%s)", agent.agent_id, entry.call_id, reason, err)
             return DialResult(None, reason)
         return DialResult(leg)
+
+    async def _refer(
+        self,
+        caller: ReferableCall,
+        agent: Agent,
+        number: str,
+        entry: QueueEntry,
+        ring_timeout: float,
+        cancel: asyncio.Future[Any],
+    ) -> DialResult:
+        """The caller's PBX rings the agent (SIP REFER); the caller keeps hearing the
+        hold sequence from the box until the PBX reports the agent answered."""
+        log.info("call %s: asking the PBX to put it through to agent %s at %s (REFER)", entry.call_id,
+                 agent.agent_id, number)  # fmt: skip
+        try:
+            await caller.refer(number, ring_timeout=ring_timeout, cancel=cancel)
+        except OriginateFailed as err:
+            reason = "cancelled" if cancel.done() else err.why
+            log.info("agent %s did not take call %s by REFER: %s (%s)", agent.agent_id, entry.call_id, reason, err)
+            return DialResult(None, reason)
+        return DialResult(BlindTransfer(number, done=True))
 
     async def hang_up(self, leg: object) -> None:
         if not isinstance(leg, BlindTransfer):

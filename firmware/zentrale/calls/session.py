@@ -197,8 +197,12 @@ class LineSession:
         """Audio both ways between the caller and the agent's leg, DTMF passed on;
         or, for a blind transfer, hand the call on and leave it."""
         if isinstance(leg, BlindTransfer):
-            log.info("call %s: blind transfer to %s", self.call_id, leg.target)
-            await cast(TransferableCall, self.call).transfer(leg.target)
+            if leg.done:  # the PBX put the caller through (REFER): our leg is no longer needed
+                log.info("call %s: put through to %s by the PBX, leaving the call", self.call_id, leg.target)
+                await self.call.hangup()
+            else:
+                log.info("call %s: blind transfer to %s", self.call_id, leg.target)
+                await cast(TransferableCall, self.call).transfer(leg.target)
             raise CallEnded(self.call_id)
         other = cast(Call, leg)
         to_agent = bridge_queue(self.call.sample_rate, other.sample_rate)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from zentrale.errors import LineError
 from zentrale.media.frames import FrameSink, FrameSource
@@ -20,14 +20,17 @@ from zentrale.media.frames import FrameSink, FrameSource
 class OriginateFailed(LineError):
     """An outgoing call was not answered: busy, declined, no answer, unreachable."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: int, reason: str, why: str | None = None) -> None:
         super().__init__(f"{code} {reason}")
         self.code = code
         self.reason = reason
+        self._why = why
 
     @property
     def why(self) -> str:
         """One word for people: busy, declined, no_answer, unreachable, failed."""
+        if self._why is not None:
+            return self._why
         if self.code in (486, 600):
             return "busy"
         if self.code in (603, 403):
@@ -77,9 +80,21 @@ class Call(Protocol):
 
 class TransferableCall(Call, Protocol):
     """A call that can be handed on blind: hook flash + digits on analog lines
-    (modem, ALSA); SIP REFER where the SIP line grows it."""
+    (modem, ALSA). The line cannot tell whether the extension answered."""
 
     async def transfer(self, target: str) -> None: ...
+
+
+@runtime_checkable
+class ReferableCall(Call, Protocol):
+    """A call whose far end (the PBX) can be asked to call an agent itself and
+    reports how that went: SIP REFER (RFC 3515) with its NOTIFYs."""
+
+    async def refer(self, target: str, *, ring_timeout: float, cancel: asyncio.Future[Any] | None = None) -> None:
+        """Return once the far end reports the target answered; raise
+        ``OriginateFailed`` when it refuses, the target does not answer or
+        ``cancel`` is done. On success the caller is the PBX's: hang up."""
+        ...
 
 
 IncomingHandler = Callable[[Call], None]

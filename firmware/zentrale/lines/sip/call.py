@@ -3,7 +3,9 @@
 Implements the ``Call`` port of ``lines.base``. The user agent (``ua.py``)
 routes requests to it; it answers, hangs up, follows re-INVITEs (hold and
 unhold), takes DTMF from RFC 4733 packets and SIP INFO, and sends its own
-BYE, ACK and 2xx retransmissions.
+BYE, ACK and 2xx retransmissions. Where the PBX is configured for it, a call
+is handed to an agent by REFER (RFC 3515): the PBX reports by NOTIFY (a
+``message/sipfrag`` status line) how calling the agent went.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from zentrale.lines.base import OriginateFailed
 from zentrale.lines.sip.message import (
     SipParseError,
     SipRequest,
@@ -87,6 +90,9 @@ class SipCall:
         self.answered_at: float | None = None
         self.on_hold = False
         self.srtp_key: bytes | None = None  # our SRTP master key+salt, once the far end asked for SRTP
+        self._refer: asyncio.Future[tuple[int, str]] | None = None  # the outcome of our REFER, while waited for
+        self._refer_late = False  # we stopped waiting for a REFER's outcome; a late success still ends our leg
+        self.transferred_to: str | None = None
         stream.on_dtmf = self._digit
 
     # --- the Call port -----------------------------------------------------------------
@@ -174,7 +180,60 @@ class SipCall:
             return
         if self.state in ("answered", "confirmed"):
             self._send_in_dialog("BYE")
-        self._end("local hangup")
+        self._end(f"transferred to {self.transferred_to}" if self.transferred_to else "local hangup")
+
+    async def refer(self, target: str, *, ring_timeout: float, cancel: asyncio.Future[Any] | None = None) -> None:
+        """Ask the far end (the PBX the call came from) to call ``target`` itself
+        (REFER, RFC 3515) and wait for its NOTIFY saying how that went. Returns
+        when the target answered; raises ``OriginateFailed`` otherwise. The caller
+        keeps hearing whatever this call sends meanwhile."""
+        if self.state not in ("answered", "confirmed") or self.ended.done():
+            raise OriginateFailed(481, "the call is not established")
+        if self._refer is not None:
+            raise OriginateFailed(491, "a transfer of this call is already under way")
+        uri = self.ua.refer_uri(target)
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[tuple[int, str]] = loop.create_future()
+        self._refer = outcome
+        self._refer_late = False
+        stop: set[asyncio.Future[Any]] = {self.ended} | ({cancel} if cancel is not None else set())
+        try:
+            request = self.build_request("REFER")
+            request.add("Refer-To", f"<{uri}>")
+            request.add("Referred-By", f"<{parse_name_addr(self.local_header).uri}>")
+            user = self.ua.config.registration.user if self.ua.config.registration else "zentrale"
+            request.add("Contact", self.ua.contact(self.peer, user))
+            try:
+                txn = self.ua.transactions.send_request(request, self.request_peer())
+            except (ConnectionError, OSError) as err:
+                raise OriginateFailed(503, f"cannot send REFER: {err}") from err
+            await asyncio.wait({txn.final, *stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not txn.final.done():
+                raise OriginateFailed(487, "caller gone or transfer cancelled")
+            response = txn.final.result()
+            if not 200 <= response.status < 300:
+                raise OriginateFailed(
+                    response.status,
+                    f"the PBX refused the transfer (REFER): {response.status} {response.reason}",
+                    "failed",
+                )
+            log.info("call %s: REFER to %s accepted (%d), waiting for the PBX's report", self.call_id, uri,
+                     response.status)  # fmt: skip
+            # The PBX rings the agent for as long as it likes; we wait for our ring timeout
+            # plus a little for the PBX's own set-up.
+            await asyncio.wait({outcome, *stop}, timeout=ring_timeout + 5.0, return_when=asyncio.FIRST_COMPLETED)
+            if not outcome.done():
+                self._refer_late = not self.ended.done()
+                if self.ended.done() or (cancel is not None and cancel.done()):
+                    raise OriginateFailed(487, "caller gone or transfer cancelled")
+                raise OriginateFailed(408, "the PBX reported no answer in time")
+            status, reason = outcome.result()
+            if not 200 <= status < 300:
+                raise OriginateFailed(status or 500, f"transfer failed: {status} {reason}".strip())
+            self.transferred_to = uri
+            log.info("call %s: the PBX put it through to %s", self.call_id, uri)
+        finally:
+            self._refer = None
 
     # --- incoming requests in the dialog -----------------------------------------------
 
@@ -199,7 +258,9 @@ class SipCall:
             self._info(request, txn)
         elif method == "OPTIONS":
             txn.reply(200, "OK", headers=self.ua.capability_headers())
-        elif method in ("UPDATE", "PRACK", "NOTIFY"):
+        elif method == "NOTIFY":
+            self._notify(request, txn)
+        elif method in ("UPDATE", "PRACK"):
             txn.reply(200, "OK")
         elif method == "REFER":
             # Never transfer on the far end's word: a Refer-To could name any number (toll fraud).
@@ -259,6 +320,29 @@ class SipCall:
         )
         txn.respond(response)
         self._retransmit_2xx(response)
+
+    def _notify(self, request: SipRequest, txn: ServerTransaction) -> None:
+        """The PBX's report on our REFER: a sipfrag status line per step (RFC 3515 §2.4.5)."""
+        txn.reply(200, "OK")
+        event = (request.get("Event") or "").split(";")[0].strip().lower()
+        if event != "refer":
+            return
+        line = request.body.decode(errors="replace").strip().splitlines()[0] if request.body.strip() else ""
+        parts = line.split(" ", 2)
+        status = int(parts[1]) if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdigit() else 0
+        reason = parts[2].strip() if len(parts) > 2 else ""
+        terminated = (request.get("Subscription-State") or "").strip().lower().startswith("terminated")
+        if status < 200 and not terminated:
+            return  # 100 Trying, 180 Ringing: the agent's phone is being called
+        if self._refer is not None and not self._refer.done():
+            self._refer.set_result((status, reason or "subscription ended"))
+        elif self._refer_late and 200 <= status < 300:
+            # We had given up waiting, but the PBX put the caller through after all: leave.
+            log.warning("call %s: the PBX reported a late successful transfer; leaving the call", self.call_id)
+            self._refer_late = False
+            self.transferred_to = "agent (late)"
+            self._send_in_dialog("BYE")
+            self._end("transferred late")
 
     def _info(self, request: SipRequest, txn: ServerTransaction) -> None:
         if request.content_type in DTMF_INFO_TYPES:

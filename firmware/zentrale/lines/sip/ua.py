@@ -186,6 +186,23 @@ class SipUserAgent:
             return True
         return any(ip in net for net in self._networks) or self.guard.is_trusted(host)
 
+    def transfers_by_refer(self, call: Call) -> bool:
+        """A call that came in from the PBX we are registered with, when that PBX is
+        configured to take transfers by REFER."""
+        reg = self.config.registration
+        if reg is None or reg.transfer != "refer" or self.registrar is None or not isinstance(call, SipCall):
+            return False
+        return call.direction == "in" and call.peer.host == self.registrar.address
+
+    def refer_uri(self, target: str) -> str:
+        """The Refer-To URI for an agent's number (at the PBX's domain) or SIP URI."""
+        if target.startswith(("sip:", "sips:")):
+            return target
+        reg = self.config.registration
+        if reg is None:
+            raise OriginateFailed(404, "a phone number needs a PBX registration to be dialled")
+        return f"sip:{target}@{reg.domain or split_hostport(reg.registrar)[0]}"
+
     def failed(self, peer: Peer, reason: str) -> None:
         """A failed attempt from ``peer`` (the guard may ban it)."""
         self.guard.failed(peer.host, reason)
