@@ -199,3 +199,22 @@ def test_login_attempts_are_throttled_per_user_and_per_source(tmp_path: Path) ->
         assert login("chef", ADMIN[1], source="10.2.2.2").status_code == 429
         assert login("chef", ADMIN[1], source="10.3.3.3").status_code == 200
         assert "failed login of 'anna' from 10.1.1.1" in daemon.log()
+
+
+def test_the_interactive_api_docs_load_from_the_box_only(box: Daemon) -> None:
+    """/docs (admins) works offline: Swagger UI's files come from the box, never a CDN."""
+    with session(box, *ADMIN) as chef, httpx.Client(base_url=box.base_url, timeout=10) as anonymous:
+        page = chef.get("/docs")
+        assert page.status_code == 200
+        urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+        assert {"/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/openapi.json"} <= set(urls), urls
+        assert not [u for u in urls if "//" in u], urls
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "script-src 'self' 'unsafe-inline'" in csp
+        js = chef.get("/docs/swagger-ui-bundle.js")
+        assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+        assert "SwaggerUIBundle" in js.text
+        assert chef.get("/docs/swagger-ui.css").status_code == 200
+        assert chef.get("/docs/index.html").status_code == 404
+        assert chef.get("/docs/..%2Fpyproject.toml").status_code == 404
+        assert anonymous.get("/docs/swagger-ui-bundle.js").status_code == 401

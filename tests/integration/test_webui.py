@@ -418,6 +418,13 @@ def test_status_admin_and_help_pages_in_both_languages(office: Office, browser: 
     page.click("[data-lang=de]")
     expect(page.locator("#help h1")).to_have_text("Hilfe")
     assert page.__dict__["js_errors"] == []
+    # the interactive API docs render offline: every file from the box
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(office.box.base_url + "/docs")
+    expect(page.locator(".opblock").first).to_be_visible()
+    expect(page.locator(".info .title")).to_contain_text("Zentrale")
+    assert requested and all(url.startswith(office.box.base_url) for url in requested), requested
     context.close()
     # an agent sees neither the status nor the administration, and changes his own password
     context, page = logged_in(browser, office.box, "ben", "ben-password")

@@ -8,11 +8,13 @@ not marked otherwise are for admins only).
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
@@ -43,6 +45,13 @@ from zentrale.web.users_api import users_router
 if TYPE_CHECKING:
     from zentrale.accounts.service import Principal
     from zentrale.app import App
+
+
+SWAGGER_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon.png": "image/png",
+}
 
 
 class SwitchChange(BaseModel):
@@ -186,7 +195,21 @@ def create_api(app: App) -> FastAPI:
 
     @api.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Zentrale API")
+        # Swagger UI 5 (OpenAPI 3.1) from the fastapi-offline package: the page works offline (no CDN)
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Zentrale API",
+            swagger_js_url="/docs/swagger-ui-bundle.js",
+            swagger_css_url="/docs/swagger-ui.css",
+            swagger_favicon_url="/docs/favicon.png",
+        )
+
+    @api.get("/docs/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> FileResponse:
+        if name not in SWAGGER_ASSETS:
+            raise HTTPException(404, "not found")
+        folder = Path(str(importlib.resources.files("fastapi_offline") / "static"))
+        return FileResponse(folder / name, media_type=SWAGGER_ASSETS[name])
 
     api.include_router(create_mail_router(app))
     mount_pages(api)

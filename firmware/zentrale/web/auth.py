@@ -47,6 +47,8 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; object-src 'none';"
     " base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+# /docs: Swagger UI's files come from the box; only its start-up script is inline.
+DOCS_CSP = CSP + "; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
 
 
 def access(level: str) -> Callable[[F], F]:
@@ -138,8 +140,8 @@ class AccessGuard:
                     (b"referrer-policy", b"same-origin"),
                     (b"x-frame-options", b"DENY"),
                 ]
-                if not docs:  # FastAPI's /docs page loads Swagger UI with an inline script
-                    extra.append((b"content-security-policy", CSP.encode()))
+                # FastAPI's /docs page starts Swagger UI (served by the box) with an inline script
+                extra.append((b"content-security-policy", (DOCS_CSP if docs else CSP).encode()))
                 if b"cache-control" not in names:
                     extra.append((b"cache-control", b"no-cache" if path.startswith("/static/") else b"no-store"))
                 message = {**message, "headers": raw + [h for h in extra if h[0] not in names]}
