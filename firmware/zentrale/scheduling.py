@@ -96,6 +96,7 @@ class ModeScheduler:
         self.schedule = schedule
         await self.state.set_setting("schedule", schedule.model_dump_json())
         await self.state.audit(self.clock.now(), by, "schedule.save", "on" if schedule.enabled else "off")
+        await self.apply()  # the answer already shows the mode the new plan asks for
         self._wake.set()
         return self.status()
 
