@@ -161,6 +161,8 @@ def test_an_empty_box_has_no_mode_refuses_calls_and_offers_to_build_one(
     call = caller.call(box.uri)
     ended = caller.wait_event("disconnected", call=call, timeout=10)
     assert ended["code"] == 503, ended
+    admin.goto(box.base_url + "/#/status")
+    expect(admin.locator("#status")).to_contain_text("keine aktive Betriebsart – Anrufe werden abgewiesen")
     admin.goto(box.base_url + "/#/modes")
     expect(admin.locator("#no-modes")).to_contain_text("Noch keine Betriebsart")
 

@@ -133,16 +133,16 @@ export function layers(doc) {
   const order = walk(doc);
   const index = new Map(order.map((id, i) => [id, i]));
   const depth = new Map([[doc.start, 0]]);
-  const onPath = new Set();
+  const seen = new Map(); // 1: on the current path, 2: done
   const back = new Set();
   const visit = (id) => {
-    onPath.add(id);
+    seen.set(id, 1);
     for (const t of targets(doc.nodes[id])) {
       if (!doc.nodes[t]) continue;
-      if (onPath.has(t)) { back.add(`${id}>${t}`); continue; }
-      visit(t);
+      if (seen.get(t) === 1) back.add(`${id}>${t}`);
+      else if (!seen.has(t)) visit(t);
     }
-    onPath.delete(id);
+    seen.set(id, 2);
   };
   if (doc.nodes[doc.start]) visit(doc.start);
   for (let round = 0; round < order.length; round += 1) {

@@ -183,7 +183,7 @@ export function mount(main) {
             m.active ? null : h("button", { type: "button", class: "small", "data-action": "activate",
               onclick: async () => { if (await activateMode(m.name, schedule)) load(); } }, icon("power"), t("modes.activate")),
             h("button", { type: "button", class: "small ghost", title: t("modes.duplicate"), "aria-label": t("modes.duplicate"), "data-action": "duplicate", onclick: () => duplicate(m) }, icon("copy")),
-            h("button", { type: "button", class: "small ghost", title: t("modes.rename"), "aria-label": t("modes.rename"), "data-action": "rename", disabled: m.active, onclick: () => rename(m) }, icon("pencil")),
+            h("button", { type: "button", class: "small ghost", title: t("modes.rename"), "aria-label": t("modes.rename"), "data-action": "rename", disabled: m.active, onclick: () => rename(m) }, icon("rename")),
             h("a", { class: "button small ghost", title: t("modes.export"), "aria-label": t("modes.export"), "data-action": "export",
               href: `/api/editor/modes/${encodeURIComponent(m.name)}/export?format=yaml`, download: `${m.name}.yaml` }, icon("download")),
             h("button", { type: "button", class: "small ghost", title: t("common.delete"), "aria-label": t("common.delete"), "data-action": "delete", disabled: m.active, onclick: () => remove(m) }, icon("trash"))))))),

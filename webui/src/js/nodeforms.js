@@ -131,7 +131,7 @@ export function renderNodeForm(box, ctx, id) {
     h("div", { class: "form-row" },
       field(t("field.label"), textInput(ctx, node.label, "label", (v) => setField(node, "label", v), { placeholder: t("editor.label_placeholder") })),
       field(t("field.id"), idInput, idError)),
-    h("div", { class: "form-main" }, FORMS[node.type](ctx, node)));
+    h("div", { class: "form-main" }, (FORMS[node.type] || (() => []))(ctx, node)));
 }
 
 const FORMS = {

@@ -28,6 +28,7 @@ const RULES = [
   [/^'on_max_wait' needs 'max_wait'$/, () => t("problem.max_wait_needed")],
   [/^Field required$/, (_m, p) => t("problem.required", { field: fieldName(p.path) })],
   [/^List should have at least 1 item/, (_m, p) => t("problem.empty_list", { field: fieldName(p.path) })],
+  [/^Input should be a valid (string|number|integer)/, (_m, p) => t("problem.required", { field: fieldName(p.path) })],
   [/^String should match pattern/, (_m, p) => t("problem.bad_name", { field: fieldName(p.path) })],
   [/^Input should be (less|greater)/, (_m, p) => t("problem.out_of_range", { field: fieldName(p.path), detail: p.message })],
 ];

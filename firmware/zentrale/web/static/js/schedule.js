@@ -4,8 +4,7 @@
 import { api, get } from "./api.js";
 import { clear, field, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
-import { dateTimeIn, dayIn, t } from "./i18n.js";
-import { lang } from "./i18n.js";
+import { dateTimeIn, dayIn, lang, t } from "./i18n.js";
 import { on } from "./live.js";
 import { backToSchedule } from "./modes.js";
 import { modeTabs, pageHead } from "./modetabs.js";
@@ -191,21 +190,18 @@ export function mount(main) {
   });
 
   load();
-  const off = on("mode_activated", async () => {
+  // The box switches by itself at the next change (and an admin elsewhere may activate a mode):
+  // the "now" card follows; the plan being edited stays as it is.
+  const refreshNow = async () => {
+    if (!plan) return;
     try {
-      status = { ...(await get(`/api/schedule?lang=${lang()}`)) };
-      if (plan) renderNow();
+      status = await get(`/api/schedule?lang=${lang()}`);
+      renderNow();
     } catch {
-      // the next load shows it
+      // the next refresh shows it
     }
-  });
-  const timer = setInterval(async () => {
-    try {
-      const s = await get(`/api/schedule?lang=${lang()}`);
-      if (status && (s.next_change?.at !== status.next_change?.at || s.active_mode !== status.active_mode)) { status = { ...status, ...s, schedule: status.schedule }; renderNow(); }
-    } catch {
-      // try again in a minute
-    }
-  }, 60000);
+  };
+  const off = on("mode_activated", refreshNow);
+  const timer = setInterval(refreshNow, 60000);
   return () => { off(); clearInterval(timer); };
 }
