@@ -41,7 +41,9 @@ MAX_WAIT_PC = 8  # team C's 5 minutes, shortened for the test
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--lang=de-DE"]
+        )  # date fields as in the office
         yield b
         b.close()
 

@@ -3,7 +3,7 @@
 // hold sequence", ...) to the node it leads to. Cards are HTML; lines are SVG measured from them.
 import { h } from "./dom.js";
 import { icon } from "./icons.js";
-import { duration, t } from "./i18n.js";
+import { duration, promptLength, t } from "./i18n.js";
 import { layers, ports } from "./modedoc.js";
 import { problemText } from "./problems.js";
 
@@ -17,8 +17,7 @@ function svg(tag, attrs = {}) {
 }
 
 function seconds(value) {
-  if (value === undefined || value === null) return "";
-  return value >= 60 ? duration(value) : `${Number(value).toLocaleString(undefined, { maximumFractionDigits: 1 })} s`;
+  return value === undefined || value === null ? "" : promptLength(value);
 }
 
 export function portLabel(port) {

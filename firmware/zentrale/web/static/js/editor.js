@@ -171,7 +171,12 @@ export function mount(main) {
   }
 
   function goTo(place) {
-    if (place.kind === "node" && state.doc.nodes[place.id]) { select(place.id); showTab("node"); return; }
+    if (place.kind === "node" && state.doc.nodes[place.id]) {
+      select(place.id);
+      showTab("node");
+      flow.querySelector(`.flow-card[data-node="${CSS.escape(place.id)}"]`)?.scrollIntoView({ block: "nearest", inline: "nearest" });
+      return;
+    }
     showTab(place.kind === "switch" ? "switches" : "mode");
   }
 

@@ -82,3 +82,10 @@ export function dayIn(isoDate, withWeekday = true) {
   if (withWeekday) options.weekday = "short";
   return new Intl.DateTimeFormat(locale(), options).format(new Date(Date.UTC(y, m - 1, d)));
 }
+
+// The length of a prompt: "3,1 s" under a minute, else "2:05".
+export function promptLength(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  if (seconds < 60) return `${Number(seconds).toLocaleString(locale(), { maximumFractionDigits: seconds < 10 ? 1 : 0 })} s`;
+  return duration(seconds);
+}

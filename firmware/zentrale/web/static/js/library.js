@@ -4,7 +4,7 @@
 import { api, get, send } from "./api.js";
 import { clear, confirmDialog, field, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
-import { duration, t } from "./i18n.js";
+import { promptLength, t } from "./i18n.js";
 import { modeTabs, pageHead } from "./modetabs.js";
 import { promptUrl, stopPreview } from "./preview.js";
 
@@ -23,7 +23,10 @@ export function mount(main) {
 
   // --- upload ------------------------------------------------------------------------------------
   const upName = h("input", { type: "text", id: "upload-name", autocomplete: "off", placeholder: "greeting_summer" });
-  const upFile = h("input", { type: "file", id: "upload-file", accept: ".wav,.mp3,.ogg,.oga,.flac,audio/*" });
+  const upFile = h("input", { type: "file", id: "upload-file", hidden: true, accept: ".wav,.mp3,.ogg,.oga,.flac,audio/*" });
+  const fileName = h("span", { class: "file-name muted", id: "upload-file-name" }, t("library.no_file_chosen"));
+  const filePick = h("div", { class: "file-pick" },
+    h("button", { type: "button", class: "small", onclick: () => upFile.click() }, icon("file"), t("library.choose_file")), fileName, upFile);
   let upKind = "prompt";
   const kindButtons = h("div", { class: "segmented", role: "group", id: "upload-kind" }, ["prompt", "music"].map((k) =>
     h("button", { type: "button", "data-kind": k, "aria-pressed": String(k === upKind), onclick: () => {
@@ -32,7 +35,11 @@ export function mount(main) {
     } }, icon(k === "music" ? "music" : "speaker"), t(k === "music" ? "library.kind_music" : "library.kind_prompt"))));
   const upResult = h("div", { id: "upload-result", role: "status" });
   const upButton = h("button", { type: "button", class: "primary", id: "upload-submit" }, icon("upload"), t("library.upload"));
-  upFile.addEventListener("change", () => { if (upFile.files[0] && !upName.value.trim()) upName.value = nameFromFile(upFile.files[0].name); });
+  upFile.addEventListener("change", () => {
+    const file = upFile.files[0];
+    fileName.textContent = file ? file.name : t("library.no_file_chosen");
+    if (file && !upName.value.trim()) upName.value = nameFromFile(file.name);
+  });
   upButton.addEventListener("click", async () => {
     const file = upFile.files[0];
     const name = upName.value.trim();
@@ -44,9 +51,10 @@ export function mount(main) {
     result("info", t("library.converting", { file: file.name }));
     try {
       const p = await send("POST", `/api/prompts/${encodeURIComponent(name)}?filename=${encodeURIComponent(file.name)}&kind=${upKind}`, file);
-      result("go", t("library.uploaded", { name: p.name, time: duration(p.seconds || 0) }));
+      result("go", t("library.uploaded", { name: p.name, time: promptLength(p.seconds || 0) }));
       upFile.value = "";
       upName.value = "";
+      fileName.textContent = t("library.no_file_chosen");
       await load();
       listen(p.name);
     } catch (err) {
@@ -71,7 +79,7 @@ export function mount(main) {
     ttsButton.disabled = true;
     try {
       const p = await api("POST", `/api/prompts/${encodeURIComponent(name)}/speak`, { text: ttsText.value, voice: ttsVoice.value });
-      clear(ttsResult, h("div", { class: "notice go" }, icon("check"), t("library.uploaded", { name: p.name, time: duration(p.seconds || 0) })));
+      clear(ttsResult, h("div", { class: "notice go" }, icon("check"), t("library.uploaded", { name: p.name, time: promptLength(p.seconds || 0) })));
       await load();
       listen(p.name);
     } catch (err) {
@@ -98,7 +106,7 @@ export function mount(main) {
           h("div", { class: "card-head" }, h("h2", {}, t("library.upload_title"))),
           h("div", { class: "card-body" },
             h("p", { class: "muted small-text" }, t("library.upload_hint")),
-            field(t("library.file"), upFile),
+            h("div", { class: "field" }, h("span", { class: "label" }, t("library.file")), filePick),
             field(t("library.name"), upName, t("library.name_hint")),
             field(t("library.kind"), kindButtons),
             upButton, upResult)),
@@ -140,7 +148,7 @@ export function mount(main) {
           onclick: () => listen(p.name) }, icon("play"))),
         h("td", { class: "mono" }, p.name),
         h("td", {}, h("span", { class: `pill ${p.kind === "music" ? "ring" : "team"}` }, icon(p.kind === "music" ? "music" : "speaker"), t(p.kind === "music" ? "library.kind_music" : "library.kind_prompt"))),
-        h("td", { class: "nowrap" }, p.seconds != null ? duration(p.seconds) : "–"),
+        h("td", { class: "nowrap", "data-seconds": p.seconds ?? "" }, promptLength(p.seconds)),
         h("td", {}, t(p.source === "uploaded" ? "library.uploaded_short" : "library.shipped")),
         h("td", {}, p.used_by.length ? p.used_by.map((m) => h("a", { class: "pill", href: `#/editor/${encodeURIComponent(m)}` }, m)) : h("span", { class: "faint" }, t("library.unused"))),
         h("td", { class: "nowrap" }, p.source === "uploaded" ? h("button", { type: "button", class: "small ghost", "data-action": "delete",

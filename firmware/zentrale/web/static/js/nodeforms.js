@@ -3,15 +3,11 @@
 // and asks the box to check it); structural changes redraw the panel too.
 import { clear, confirmDialog, field, h } from "./dom.js";
 import { icon } from "./icons.js";
-import { duration, t } from "./i18n.js";
+import { duration, promptLength, t } from "./i18n.js";
 import { DIGITS, ID_RE, NODE_TYPES, deleteNode, digitOrder, renameNode, setField } from "./modedoc.js";
 import { playButton } from "./preview.js";
 import { TYPE_ICON } from "./flowgraph.js";
 import { problemText } from "./problems.js";
-
-function secondsText(s) {
-  return s >= 60 ? duration(s) : `${Number(s).toLocaleString(undefined, { maximumFractionDigits: 1 })} s`;
-}
 
 function option(value, label, selected = false) {
   return h("option", { value, selected }, label);
@@ -21,7 +17,7 @@ function option(value, label, selected = false) {
 export function promptPicker(ctx, value, { optional = false, prefer = "prompt", fieldName = "prompt", onChange }) {
   const byKind = (kind) => ctx.prompts.filter((p) => p.kind === kind);
   const group = (kind) => h("optgroup", { label: t(kind === "music" ? "library.kind_music" : "library.kind_prompt") },
-    byKind(kind).map((p) => option(p.name, p.seconds ? `${p.name} (${secondsText(p.seconds)})` : p.name, p.name === value)));
+    byKind(kind).map((p) => option(p.name, p.seconds ? `${p.name} (${promptLength(p.seconds)})` : p.name, p.name === value)));
   const known = ctx.prompts.some((p) => p.name === value);
   const select = h("select", { "data-field": fieldName },
     option("", optional ? t("editor.none") : t("editor.choose_prompt"), !value),
@@ -129,7 +125,10 @@ export function renderNodeForm(box, ctx, id) {
     h("p", { class: "muted side-help" }, t(`help.${node.type}`)),
     problems,
     h("div", { class: "form-row" },
-      field(t("field.label"), textInput(ctx, node.label, "label", (v) => setField(node, "label", v), { placeholder: t("editor.label_placeholder") })),
+      field(t("field.label"), textInput(ctx, node.label, "label", (v) => {
+        setField(node, "label", v);
+        box.querySelector(".side-title").textContent = node.label || id;
+      }, { placeholder: t("editor.label_placeholder") })),
       field(t("field.id"), idInput, idError)),
     h("div", { class: "form-main" }, (FORMS[node.type] || (() => []))(ctx, node)));
 }
