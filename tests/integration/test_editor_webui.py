@@ -13,6 +13,7 @@ Screenshots go to tests/out/screenshots (to docs/screenshots with ZENTRALE_SCREE
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -420,9 +421,10 @@ def test_rolling_back_a_version_in_the_browser_changes_what_the_next_caller_hear
     diff = versions.locator("#version-diff")  # v2 against v3 at first
     expect(diff.locator(".del")).to_contain_text(["prompt: greeting"])
     expect(diff.locator(".add")).to_contain_text(["prompt: closed"])
-    versions.locator("tr[data-version='1'] input[name=v-a]").check()
-    expect(diff.locator(".add").first).to_be_visible()  # v1 against v3: the whole flow was added
     shot(page, "editor-versions")
+    versions.locator("tr[data-version='1'] input[name=v-a]").check()
+    expect(versions.locator(".diff-caption")).to_contain_text("Version 1 → Version 3")
+    expect(diff.locator(".add")).to_contain_text(["type: menu"])  # v1 against v3: the whole flow was added
     versions.locator("tr[data-version='2'] [data-action=rollback]").click()
     page.locator("dialog.confirm [data-role=confirm]").click()
     expect(page.locator("#editor-version")).to_have_text("Version 4")
@@ -439,6 +441,20 @@ def test_rolling_back_a_version_in_the_browser_changes_what_the_next_caller_hear
 def test_trying_the_unsaved_mode_without_a_phone_plays_its_prompts_in_the_browser(box: Daemon, admin: Page) -> None:
     page = admin
     page.goto(box.base_url + "/#/editor/hotline")
+    # a step added from the toolbar: without a prompt it is an error, once it has one it is still
+    # not linked (a warning); deleted again
+    expect(card(page, "greeting")).to_be_visible()
+    page.click("[data-add=announcement]")
+    expect(card(page, "announcement")).to_be_visible()
+    expect(page.locator(".flow-unreachable")).to_contain_text("Nicht vom Start erreichbar")
+    expect(card(page, "announcement").locator(".fc-badge.error")).to_be_visible()
+    expect(page.locator("#node-problems")).to_contain_text("Ansage fehlt")
+    choose(page, "prompt", "goodbye")
+    expect(card(page, "announcement").locator(".fc-badge.warning")).to_be_visible()
+    expect(page.locator("#node-problems")).to_contain_text("vom Start aus nicht erreichbar")
+    form(page).locator("[data-action=delete-node]").click()
+    page.locator("dialog.confirm [data-role=confirm]").click()
+    expect(card(page, "announcement")).to_have_count(0)
     open_node(page, "greeting")
     choose(page, "prompt", "connecting")  # not saved: the simulation plays what the editor holds
     page.click("[data-tab=try]")
@@ -483,6 +499,55 @@ def test_trying_the_unsaved_mode_without_a_phone_plays_its_prompts_in_the_browse
     page.locator("dialog.confirm [data-role=confirm]").click()
     expect(page).to_have_url(f"{box.base_url}/#/control")
     expect(page.locator("article[data-switch=sap_outage]")).to_be_visible()
+
+
+def test_modes_are_imported_from_a_file_duplicated_renamed_and_deleted_in_the_browser(
+    box: Daemon, admin: Page, tmp_path: Path
+) -> None:
+    page = admin
+    exported = box.http.get("/api/editor/modes/hotline/export", params={"format": "json"})
+    assert exported.headers["content-disposition"] == 'attachment; filename="hotline.json"'
+    night = tmp_path / "Nacht.json"
+    document = exported.json()
+    document["name"] = "Nachtbetrieb"
+    night.write_text(json.dumps(document), encoding="utf-8")
+    page.goto(box.base_url + "/#/modes")
+    expect(page.locator("tr[data-mode=hotline] [data-action=export]")).to_have_attribute(
+        "href", "/api/editor/modes/hotline/export?format=yaml"
+    )
+    page.set_input_files("#import-file", str(night))
+    expect(page.locator("dialog [data-role=value]")).to_have_value("Nacht")
+    page.fill("dialog [data-role=value]", "night")
+    page.click("dialog [data-role=confirm]")
+    row = page.locator("tr[data-mode=night]")
+    expect(row).to_contain_text("Nachtbetrieb")
+    expect(row).to_contain_text("v1")
+    assert box.http.get("/api/editor/modes/night/versions").json()[0]["author"] == "chef"
+    # a broken file is refused with the box's reason, and nothing is stored
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("start: x\nnodes: {x: {type: jump}}\n", encoding="utf-8")
+    page.set_input_files("#import-file", str(broken))
+    page.click("dialog [data-role=confirm]")
+    expect(page.locator(".toast.alarm")).to_contain_text("Nicht importiert")
+    expect(page.locator("tr[data-mode=broken]")).to_have_count(0)
+    row.locator("[data-action=duplicate]").click()
+    page.fill("dialog [data-role=value]", "weekend")
+    page.click("dialog [data-role=confirm]")
+    expect(page.locator("tr[data-mode=weekend]")).to_be_visible()
+    page.locator("tr[data-mode=weekend] [data-action=rename]").click()
+    page.fill("dialog [data-role=value]", "night")
+    page.click("dialog [data-role=confirm]")
+    expect(page.locator("dialog .error")).to_contain_text("„night“ gibt es schon")
+    page.fill("dialog [data-role=value]", "holiday")
+    page.click("dialog [data-role=confirm]")
+    expect(page.locator("tr[data-mode=holiday]")).to_be_visible()
+    expect(page.locator("tr[data-mode=weekend]")).to_have_count(0)
+    for name in ("holiday", "night"):
+        page.locator(f"tr[data-mode={name}] [data-action=delete]").click()
+        page.locator("dialog.confirm [data-role=confirm]").click()
+        expect(page.locator(f"tr[data-mode={name}]")).to_have_count(0)
+    expect(page.locator("tr[data-mode=hotline] [data-action=delete]")).to_be_disabled()  # the active one
+    assert box.http.get("/api/modes").json()["modes"] == ["hotline"]
 
 
 def ffmpeg(*args: str) -> None:

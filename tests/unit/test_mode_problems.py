@@ -41,3 +41,10 @@ def test_a_valid_document_has_no_schema_problems_and_the_checks_run_on_it() -> N
     mode, found = schema_problems(demo())
     assert mode is not None and found == []
     assert check_mode(mode) == []
+
+
+def test_a_node_named_like_a_node_type_keeps_its_name_in_the_problem() -> None:
+    document = demo()
+    document["nodes"]["menu"] = {"type": "menu", "choices": {"1": "goodbye"}}  # no prompt yet
+    _, found = schema_problems(document)
+    assert [(p.node, p.path) for p in found] == [("menu", "nodes.menu.prompt")]

@@ -118,3 +118,10 @@ async def test_an_unknown_federal_state_is_refused_with_a_message() -> None:
     sched, _clock, _hotline = scheduler("2026-09-30 12:00")
     with pytest.raises(Invalid, match="unknown country or federal state"):
         await sched.save(Schedule(enabled=True, holidays_state="XX"), "admin")
+
+
+async def test_saving_a_plan_applies_it_at_once_so_the_answer_shows_the_mode_it_asks_for() -> None:
+    sched, _clock, hotline = scheduler("2026-11-26 10:00")  # no scheduler task running
+    status = await sched.save(Schedule(enabled=True), "admin")
+    assert hotline.activations == [("hotline", "schedule")]
+    assert (status["active_mode"], status["scheduled_mode"], status["why"]) == ("hotline", "hotline", "open")

@@ -355,9 +355,15 @@ def _graph_problems(mode: Mode) -> list[ModeProblem]:
     return problems
 
 
+NODE_TYPES = ("announcement", "menu", "queue", "voicemail", "hangup")
+
+
 def _loc_to_path(loc: tuple[int | str, ...]) -> str:
-    # pydantic puts the discriminator value into the location; drop it
-    parts = [str(p) for p in loc if p not in {"announcement", "menu", "queue", "voicemail", "hangup"}]
+    # pydantic puts the discriminator value after the node id (nodes.<id>.<type>.<field>); drop
+    # it there only -- a node may well be called "menu"
+    parts = [str(p) for p in loc]
+    if len(parts) > 2 and parts[0] == "nodes" and parts[2] in NODE_TYPES:
+        del parts[2]
     return ".".join(parts)
 
 

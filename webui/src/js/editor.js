@@ -65,7 +65,13 @@ export function mount(main) {
         h("div", { class: "canvas-bar" },
           h("span", { class: "muted small-text" }, t("editor.add")),
           NODE_TYPES.map((type) => h("button", { type: "button", class: `small ghost add-node t-${type}`, "data-add": type,
-            onclick: () => { const id = addNode(state.doc, type, teams); select(id); changed({ structure: true }); } },
+            onclick: () => {
+              if (!state.doc) return; // still loading
+              const id = addNode(state.doc, type, teams);
+              select(id);
+              showTab("node");
+              changed({ structure: true });
+            } },
           h("span", { class: "fc-icon" }, icon(TYPE_ICON[type])), t(`type.${type}`))),
           h("span", { class: "grow" }), validation),
         problemsBox, flow, zoomBar),
