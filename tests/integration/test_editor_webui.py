@@ -463,9 +463,10 @@ def test_trying_the_unsaved_mode_without_a_phone_plays_its_prompts_in_the_browse
     expect(now).to_contain_text("connecting")
     audio = page.locator("#sim-audio")
     expect(audio).to_have_attribute("src", "/api/prompts/connecting/audio")
-    page.wait_for_timeout(600)
-    played = audio.evaluate("a => ({t: a.currentTime, paused: a.paused, err: a.error && a.error.code})")
-    assert played["err"] is None and played["t"] > 0.2, played
+    page.wait_for_function(  # the browser really plays it
+        "() => { const a = document.querySelector('#sim-audio'); return a.currentTime > 0.2 && !a.error; }",
+        timeout=5000,
+    )
     expect(card(page, "greeting")).to_have_class(has_class("sim-here"))
     # in real time the prompt ends and the menu follows by itself
     expect(now).to_contain_text("main_menu", timeout=int((prompt_seconds("connecting") + 3) * 1000))
@@ -601,14 +602,27 @@ def test_uploads_in_the_browser_convert_mp3_and_ogg_and_refuse_a_picture_and_a_t
     page.fill("#tts-text", "Unsere Telefonanlage ist gestört. Wir arbeiten daran.")
     page.click("#tts-submit")
     expect(page.locator("#tts-result")).to_contain_text("„outage_phone“ ist in der Bibliothek", timeout=20000)
-    player = page.locator("#library-player")
-    page.wait_for_timeout(700)
-    assert player.evaluate("a => a.currentTime > 0.2 && !a.error"), "the draft does not play"
+    page.wait_for_function(
+        "() => { const a = document.querySelector('#library-player'); return a.currentTime > 0.2 && !a.error; }",
+        timeout=5000,
+    )
     # the library says which mode uses what; an uploaded, unused prompt is deleted
     expect(page.locator("tr[data-prompt=greeting]")).to_contain_text("hotline")
     page.locator("tr[data-prompt=ansage_sommer] [data-action=delete]").click()
     page.locator("dialog.confirm [data-role=confirm]").click()
     expect(page.locator("tr[data-prompt=ansage_sommer]")).to_have_count(0)
+    # a prompt a mode uses is replaced by an upload of its name (after asking), and cannot be deleted
+    page.set_input_files("#upload-file", str(ogg))
+    page.fill("#upload-name", "no_input")
+    page.click("#upload-kind [data-kind=prompt]")
+    page.click("#upload-submit")
+    page.locator("dialog.confirm [data-role=confirm]").click()
+    expect(result).to_contain_text("„no_input“ ist in der Bibliothek", timeout=20000)
+    expect(page.locator("tr[data-prompt=no_input]")).to_have_attribute("data-source", "uploaded")
+    page.locator("tr[data-prompt=no_input] [data-action=delete]").click()
+    page.locator("dialog.confirm [data-role=confirm]").click()
+    expect(page.locator(".toast.alarm")).to_contain_text("prompt 'no_input' is used by mode(s) hotline")
+    expect(page.locator("tr[data-prompt=no_input]")).to_have_count(1)
     page.locator("tr[data-prompt=outage_phone] [data-action=listen]").click()
     tidy_for_a_screenshot(page)
     shot(page, "library", full_page=True)
