@@ -17,7 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, demo_mode, free_port, machine, proc_cpu_seconds, proc_rss_mb, start_daemon
+from bench.common import (
+    ROOT,
+    SIPP_IS_THE_PBX,
+    demo_mode,
+    free_port,
+    machine,
+    proc_cpu_seconds,
+    proc_rss_mb,
+    start_daemon,
+)
 from bench.queue_load import caller_audio
 
 WINDOW = 20.0
@@ -45,7 +54,9 @@ def one(n: int, workdir: Path) -> dict[str, float]:
         {"id": "sap", "name": "SAP"},
         {"id": "pc", "name": "PC", "distribution": "auto", "ring_timeout": 10, "wrap_up": 0},
     ]
-    daemon = start_daemon(workdir / f"n{n}", mode=mode(), config={"teams": teams, "sip": {"rtp_timeout": 0}})
+    daemon = start_daemon(
+        workdir / f"n{n}", mode=mode(), config={"teams": teams, "sip": {"rtp_timeout": 0, "security": SIPP_IS_THE_PBX}}
+    )
     for i in range(n):
         daemon.http.put(f"/api/agents/a{i:03d}", json={"name": f"Agent {i}", "teams": ["pc"]})
         daemon.http.post(f"/api/agents/a{i:03d}/login", json={"number": f"sip:a{i:03d}@127.0.0.1:{agents_port}"})

@@ -21,6 +21,7 @@ from tests.daemon import Daemon, demo_mode, free_port, start_daemon  # noqa: E40
 
 __all__ = [
     "ROOT",
+    "SIPP_IS_THE_PBX",
     "Daemon",
     "RtpSink",
     "demo_mode",
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# sipp on 127.0.0.1 stands for the office PBX delivering many calls from one address:
+# trusted, like a real PBX should be (else max_calls_per_source and the rate limit apply)
+SIPP_IS_THE_PBX = {"trusted": ["127.0.0.1/32"]}
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 

@@ -26,8 +26,9 @@ from zentrale.clock import SystemClock
 from zentrale.config import DEMO_DIR, Config
 from zentrale.core.agents import AgentBoard
 from zentrale.core.distribution import CallDistribution, TeamPolicy
-from zentrale.core.events import EventBus, SwitchChanged
+from zentrale.core.events import EventBus
 from zentrale.core.flow import FlowEngine
+from zentrale.core.numbers import NumberPolicies
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
 from zentrale.errors import ZentraleError
@@ -46,7 +47,7 @@ from zentrale.lines.base import Call, Line
 from zentrale.lines.modem.line import ModemLine
 from zentrale.lines.sip.ua import SipUserAgent
 from zentrale.mail.outbox import MailOutbox
-from zentrale.media.clock import MediaClock
+from zentrale.media.clock import CollectorWatch, MediaClock
 from zentrale.media.library import AudioLibrary
 from zentrale.prompts import PromptLibrary
 from zentrale.scheduling import ModeScheduler
@@ -92,6 +93,7 @@ class App:
         self.messages.on_commit.append(self.mail.queue_message)
         self.library = AudioLibrary(config.prompt_folders)
         self.media_clock = MediaClock()
+        self.gc_watch = CollectorWatch()
         self.queues = QueueBoard(self.clock, self.events)
         self.control = ManualControl(self.clock, self.events)
         self.engine = FlowEngine(self.clock, self.queues, self.control, self.events)
@@ -115,6 +117,9 @@ class App:
         )
         self.simulations = Simulations(self.library)
         self.sip = SipUserAgent(config.sip, self.media_clock)
+        self.sip.guard.on_ban = lambda ban: self.sip.spawn(
+            self.state.audit(self.clock.now(), "sip", "security.ban", f"{ban.host} ({ban.reason})")
+        )
         self.agents = AgentBoard(self.clock, self.events)
         policies = {
             t.id: TeamPolicy(t.id, t.name, t.distribution == "auto", t.strategy, t.ring_timeout, t.wrap_up)
@@ -129,6 +134,7 @@ class App:
                 {t.id: t.name for t in config.teams},
                 caller_call=self._active_call,
                 blind=self._blind_transfer,
+                numbers=NumberPolicies({t.id: t.allowed_numbers for t in config.teams}),
             ),
             self.events,
             policies,
@@ -227,6 +233,8 @@ class App:
                 "recent_late_ms": round(self.media_clock.take_recent() * 1000, 2),
                 "max_tick_cost_ms": round(self.media_clock.max_cost * 1000, 2),
                 "skipped": self.media_clock.skipped,
+                "gc_max_pause_ms": round(self.gc_watch.max_pause * 1000, 2),
+                "gc_collections": self.gc_watch.collections,
             },
             "disk": health["components"]["disk"],
             "switches": [s for s in self.hotline.switch_list() if s["on"]],
@@ -293,10 +301,10 @@ class App:
         self.control.restore(await self.state.switch_states())
         await self.staffing.restore()
         await self.accounts.start()
-        self.events.subscribe(self._persist_switches)
         await self.scheduler.load()
         await self._activate_at_start()
         self.scheduler.start()
+        self.gc_watch.install()
         self.media_clock.start()
         await self.sip.start()
         for line in self.analog_lines:
@@ -336,10 +344,6 @@ class App:
             return
         self.panel = panel
         self.health.add_check("panel", lambda: ComponentHealth("ok", "button and LEDs on GPIO"))
-
-    def _persist_switches(self, event: Any) -> None:
-        if isinstance(event, SwitchChanged):
-            pass  # Hotline.set_switch persists; the panel goes through it as well
 
     async def _start_http(self) -> None:
         config = uvicorn.Config(

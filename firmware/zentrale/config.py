@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zentrale.core.addresses import address_problem, check_addresses
+from zentrale.core.numbers import compile_pattern
 from zentrale.errors import ConfigError
 
 DEMO_DIR = Path(__file__).parent / "demo"
@@ -36,10 +37,67 @@ class Registration(_Section):
     auth_user: str | None = Field(None, description="authentication user if different from user")
     domain: str | None = Field(None, description="SIP domain (default: the registrar's host)")
     expires: int = Field(300, ge=60, le=86400, description="seconds")
-    transport: Literal["udp", "tcp"] = "udp"
+    transport: Literal["udp", "tcp", "tls"] = Field(
+        "udp", description="tls: SIP over TLS to the registrar (default port 5061), its certificate verified"
+    )
     outbound_proxy: str | None = Field(
         None, description="host[:port] every request to this PBX/trunk is sent through (loose routing)"
     )
+
+
+class SecurityConfig(_Section):
+    """Rate limits and temporary bans per source address (the box's own pike/fail2ban)."""
+
+    trusted: list[str] = Field(
+        default_factory=list,
+        description="networks (CIDR) never rate-limited or banned, e.g. the PBX or trunk; the registrar and "
+        "outbound proxy are always trusted",
+    )
+    requests_per_second: float = Field(100, gt=0, description="sustained SIP messages per second from one source")
+    burst: int = Field(200, ge=1, description="messages one source may send at once above the sustained rate")
+    max_failures: int = Field(
+        10, ge=1, description="failed attempts (refused, unknown number, bad auth, malformed) before a ban"
+    )
+    failure_window: float = Field(60, gt=0, description="seconds over which failures are counted")
+    ban_seconds: float = Field(300, gt=0, description="first ban of a source")
+    ban_escalation: float = Field(4, ge=1, description="each further ban of the same source lasts this much longer")
+    max_ban_seconds: float = Field(86400, gt=0, description="longest ban")
+    max_sources: int = Field(4096, ge=16, description="sources remembered at once (least recently seen forgotten)")
+    max_calls_per_source: int = Field(
+        16, ge=1, description="calls at once from one untrusted source (a trusted PBX or trunk has no limit)"
+    )
+
+    @field_validator("trusted")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return _check_networks(value)
+
+
+class InboundAuth(_Section):
+    """Digest authentication of INVITEs from sources outside allowed_peers (a trunk without a fixed address)."""
+
+    user: str = Field(description="the user name the trunk authenticates with")
+    password: str = Field(min_length=8, description="its password (at least 8 characters)")
+    realm: str = Field("zentrale", description="digest realm")
+
+
+class TlsConfig(_Section):
+    """SIP over TLS (RFC 3261 §26.2, sips:) for trunks that ask for it."""
+
+    port: int = Field(5061, ge=0, le=65535, description="TLS listening port (0: any free port)")
+    certificate: Path | None = Field(None, description="PEM certificate (chain) of the box, for incoming TLS")
+    key: Path | None = Field(None, description="PEM private key of the certificate")
+    ca_file: Path | None = Field(None, description="PEM CA bundle to verify peers with (default: the system's)")
+    verify: bool = Field(True, description="verify the certificate and name of peers the box connects to (trunks)")
+
+
+def _check_networks(value: list[str]) -> list[str]:
+    for net in value:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ValueError(f"{net!r} is not a network like 192.168.0.0/16") from None
+    return value
 
 
 class SipConfig(_Section):
@@ -61,16 +119,16 @@ class SipConfig(_Section):
     symmetric_rtp: bool = Field(True, description="send RTP back to where it comes from (NAT)")
     user_agent: str = "Zentrale"
     registration: Registration | None = None
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    tls: TlsConfig | None = Field(None, description="SIP over TLS; off unless configured")
+    inbound_auth: InboundAuth | None = Field(
+        None, description="let INVITEs from outside allowed_peers in when they authenticate (digest); off by default"
+    )
 
     @field_validator("allowed_peers")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        for net in value:
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError:
-                raise ValueError(f"{net!r} is not a network like 192.168.0.0/16") from None
-        return value
+        return _check_networks(value)
 
     @model_validator(mode="after")
     def _ports(self) -> SipConfig:
@@ -95,6 +153,19 @@ class Team(_Section):
     ring_timeout: float = Field(20, gt=0, le=120)
     wrap_up: float = Field(10, ge=0, le=600)
     email: list[str] = Field(default_factory=list, description="distribution list for messages")
+    allowed_numbers: list[str] | None = Field(
+        None,
+        description="numbers agents of this team may log in with: '^...' regular expressions, dial patterns "
+        "('**62x', x = a digit) or SIP URI patterns ('sip:*@vpn.example'); default: internal extensions and SIP "
+        "URIs on private networks",
+    )
+
+    @field_validator("allowed_numbers")
+    @classmethod
+    def _patterns(cls, value: list[str] | None) -> list[str] | None:
+        for pattern in value or []:
+            compile_pattern(pattern)
+        return value
 
     @field_validator("email")
     @classmethod

@@ -14,6 +14,7 @@ from zentrale.config import Config
 from zentrale.core.agents import AgentBoard, AgentState
 from zentrale.core.clock import Clock
 from zentrale.core.distribution import CallDistribution, DialResult
+from zentrale.core.numbers import NumberPolicies
 from zentrale.errors import NotFound, Refused
 from zentrale.store.agents import AgentRepository
 from zentrale.store.state import StateRepository
@@ -49,12 +50,27 @@ class Staffing:
         self.repo = repo
         self.state = state
         self.last_pull: dict[str, dict[str, Any]] = {}
+        self.numbers = NumberPolicies({t.id: t.allowed_numbers for t in config.teams})
+
+    async def _check_allowed(self, agent_id: str, number: str, teams: set[str] | frozenset[str], by: str) -> None:
+        """Toll-fraud guard: the number must match the patterns of every team it serves."""
+        if self.numbers.allows(number, sorted(teams)):
+            return
+        log.warning(
+            "agent %s refused number %s for team(s) %s (not allowed)", agent_id, number, ", ".join(sorted(teams))
+        )
+        await self.state.audit(self.clock.now(), by, "agent.number_refused", f"{agent_id} {number}")
+        raise Refused(f"'{number}' is not a number agents of {', '.join(sorted(teams)) or 'this box'} may use")
 
     async def restore(self) -> None:
         """At start-up: agents from the database, logins as they were (calls are gone)."""
         for row in await self.repo.agents():
             self.board.define(row["id"], row["name"], set(row["teams"]), row["default_number"], row["priority"])
         for login in await self.repo.logins():
+            if not self.numbers.allows(login["number"], login["teams"]):
+                log.warning("login of %s with %s not restored: the number is not allowed", login["agent_id"],
+                            login["number"])  # fmt: skip
+                continue
             try:
                 self.board.login(login["agent_id"], login["number"], set(login["teams"]))
                 if login["paused"]:
@@ -76,6 +92,8 @@ class Staffing:
             raise Refused(f"agent id '{agent_id}' may use letters, digits, '.', '_' and '-' only")
         number = check_number(default_number) if default_number else ""
         teams = self._teams(teams)
+        if number:
+            await self._check_allowed(agent_id, number, set(teams), by)
         await self.repo.save(agent_id, name, number, teams, priority)
         self.board.define(agent_id, name, set(teams), number, priority)
         await self.state.audit(self.clock.now(), by, "agent.save", agent_id)
@@ -108,6 +126,7 @@ class Staffing:
         agent = self.board.get(agent_id)
         dial = check_number(number or agent.default_number or "")
         team_set = set(self._teams(teams)) if teams else None
+        await self._check_allowed(agent_id, dial, team_set if team_set is not None else agent.teams, "api")
         self.board.login(agent_id, dial, team_set)
         await self.repo.save_login(agent_id, dial, sorted(agent.logged_in_teams), False, self.clock.now())
         log.info("agent %s logged in with %s to %s", agent_id, dial, ", ".join(sorted(agent.logged_in_teams)))

@@ -97,15 +97,19 @@ def logout_all(office: Office) -> None:
             office.api().post(f"/api/agents/{agent['id']}/logout")
 
 
+# G722: the box translates 8 <-> 16 kHz; PCMA: decoded and encoded again;
+# PCMU like the caller: the payload passes through the box as it came
+@pytest.mark.parametrize("agent_codec", ["G722", "PCMA", "PCMU"])
 def test_pull_rings_the_agent_and_audio_flows_both_ways_until_the_caller_hangs_up(
-    office: Office, sip_phones: Callable[..., Phone], tmp_path: Path
+    office: Office, sip_phones: Callable[..., Phone], tmp_path: Path, agent_codec: str
 ) -> None:
     logout_all(office)
     caller_tone, agent_tone = tmp_path / "600.wav", tmp_path / "1000.wav"
     make_tone_wav(caller_tone, 600, 20, rate=8000, level_dbfs=-12)
     make_tone_wav(agent_tone, 1000, 20, rate=16000, level_dbfs=-12)
-    # the agent's phone speaks G.722, the caller PCMU: the box translates
-    agent = office.agent_phone(sip_phones, "201", "127.0.0.21", auto_answer="none", codecs="G722", record_dir=tmp_path)
+    agent = office.agent_phone(
+        sip_phones, "201", "127.0.0.21", auto_answer="none", codecs=agent_codec, record_dir=tmp_path
+    )
     r = office.api().post("/api/agents/anna/login", json={"number": "201", "teams": ["lvs"]})
     assert r.json()["state"] == "available"
     caller, call, caller_rx = office.waiting_caller(sip_phones, "1", "caller", codecs="PCMU")

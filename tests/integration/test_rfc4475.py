@@ -87,6 +87,11 @@ TCP_EXPECTED: dict[str, list[int]] = {
 SAME_TRANSACTION_AS = {"invalid/cparam02.dat": "invalid/cparam01.dat", "valid/escnull.dat": "invalid/regescrt.dat"}
 
 
+# The torture messages come from the test itself, a trusted peer here: from anyone
+# else their ~30 malformed messages would (rightly) get the source banned.
+TORTURE_CONFIG = {"sip": {"numbers": ["100"], "security": {"trusted": ["127.0.0.1/32"]}}}
+
+
 def test_every_torture_file_has_an_expectation() -> None:
     files = {f"{p.parent.name}/{p.name}" for p in DATA.glob("*/*.dat")}
     assert files == set(EXPECTED)
@@ -95,7 +100,7 @@ def test_every_torture_file_has_an_expectation() -> None:
 def _daemon(tmp_path_factory: pytest.TempPathFactory, name: str):  # type: ignore[no-untyped-def]
     # One daemon per transport: the same message over UDP and then TCP would be the
     # same transaction (same branch), rightly answered as a retransmission.
-    with running_daemon(tmp_path_factory.mktemp(name), config={"sip": {"numbers": ["100"]}}) as d:
+    with running_daemon(tmp_path_factory.mktemp(name), config=TORTURE_CONFIG) as d:
         yield d
 
 
@@ -128,7 +133,7 @@ def _wait_diff(daemon: Daemon, before: dict[str, int], expect_any: bool) -> list
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_udp(udp_daemon: Daemon, name: str, tmp_path: Path) -> None:
     if name in SAME_TRANSACTION_AS:
-        with running_daemon(tmp_path, config={"sip": {"numbers": ["100"]}}) as fresh:
+        with running_daemon(tmp_path, config=TORTURE_CONFIG) as fresh:
             _check_udp(fresh, name)
     else:
         _check_udp(udp_daemon, name)
@@ -165,7 +170,7 @@ def _read_statuses(sock: socket.socket, wanted: int) -> list[int]:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_tcp(tcp_daemon: Daemon, name: str, tmp_path: Path) -> None:
     if name in SAME_TRANSACTION_AS:
-        with running_daemon(tmp_path, config={"sip": {"numbers": ["100"]}}) as fresh:
+        with running_daemon(tmp_path, config=TORTURE_CONFIG) as fresh:
             _check_tcp(fresh, name)
     else:
         _check_tcp(tcp_daemon, name)

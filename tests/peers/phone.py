@@ -338,6 +338,10 @@ class Phone:
     def unhold(self, call: int) -> None:
         self.command("unhold", call=call)
 
+    def transfer(self, call: int, uri: str) -> None:
+        """Ask the far end to transfer the call to ``uri`` (REFER)."""
+        self.command("transfer", call=call, uri=uri)
+
     def digits_received(self, call: int | None = None) -> str:
         """All DTMF digits received so far (on one call or on all)."""
         match = {} if call is None else {"call": call}

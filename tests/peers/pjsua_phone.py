@@ -17,6 +17,7 @@ Commands (``call`` ids are this phone's own, shared by outgoing and incoming):
   dtmf    call, digits, method=rfc2833|info, duration_ms=160
   play    call, file (None = silence), loop?
   hold    call                    unhold  call          calls  -> ok {calls}
+  transfer call, uri              (sends REFER; the far end decides)
   quit    hang up, finish recordings, unregister, emit ``stopped``, exit
 
 Closing stdin is the same as ``{"cmd": "quit"}``, so a phone never outlives a
@@ -104,7 +105,7 @@ def _existing_file(path: str | None) -> str | None:
 
 def _with_transport(uri: str, transport: str) -> str:
     """Add ;transport=tcp so a TCP-only phone does not try UDP (RFC 3261 §19.1.1)."""
-    if transport == "udp" or "transport=" in uri.lower():
+    if transport == "udp" or "transport=" in uri.lower() or uri.lower().lstrip("<").startswith("sips:"):
         return uri
     if uri.endswith(">"):
         return f"{uri[:-1]};transport={transport}>"
@@ -160,7 +161,15 @@ class Phone:
         tcfg = pj.TransportConfig()
         tcfg.boundAddress = a.bind_ip
         tcfg.port = a.port
-        ttype = pj.PJSIP_TRANSPORT_TCP if a.transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
+        ttype = {"tcp": pj.PJSIP_TRANSPORT_TCP, "tls": pj.PJSIP_TRANSPORT_TLS}.get(a.transport, pj.PJSIP_TRANSPORT_UDP)
+        if a.transport == "tls":
+            tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
+            if a.tls_ca:
+                tcfg.tlsConfig.CaListFile = a.tls_ca
+            if a.tls_cert:
+                tcfg.tlsConfig.certFile = a.tls_cert
+                tcfg.tlsConfig.privKeyFile = a.tls_key
+            tcfg.tlsConfig.verifyServer = a.tls_verify
         tid = self.ep.transportCreate(ttype, tcfg)
         self.sip_port = int(self.ep.transportGetInfo(tid).localName.rsplit(":", 1)[1])
         self.ep.libStart()
@@ -205,6 +214,9 @@ class Phone:
             acfg.sipConfig.authCreds.append(cred)
         else:
             acfg.idUri = f"sip:{a.user}@{a.bind_ip}:{self.sip_port}"
+            if a.password:  # answer digest challenges to our calls (a trunk authenticating)
+                cred = pj.AuthCredInfo("digest", "*", a.auth_user or a.user, 0, a.password)
+                acfg.sipConfig.authCreds.append(cred)
         if a.display_name:
             acfg.idUri = f'"{a.display_name}" <{acfg.idUri}>'
         if a.proxy:
@@ -213,6 +225,12 @@ class Phone:
         acfg.mediaConfig.transportConfig.boundAddress = a.bind_ip
         acfg.mediaConfig.transportConfig.port = a.rtp_port_start
         acfg.mediaConfig.transportConfig.portRange = a.rtp_port_range
+        acfg.mediaConfig.srtpUse = {
+            "none": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+            "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
+        }[a.srtp]  # fmt: skip
+        # 0: SDES keys may travel over any hop; 1: only over TLS (pjsua's default)
+        acfg.mediaConfig.srtpSecureSignaling = a.srtp_secure_signaling
         account = PhoneAccount(self)
         account.create(acfg, True)
         return account
@@ -368,6 +386,12 @@ class Phone:
         prm = pj.CallOpParam(True)
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD  # re-INVITE with sendrecv (RFC 3264 §8.4)
         slot.call.reinvite(prm)
+        return {"call": slot.id}
+
+    def cmd_transfer(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Blind transfer: send REFER with Refer-To: uri (the far end decides)."""
+        slot = self._slot(cmd)
+        slot.call.xfer(str(cmd["uri"]), pj.CallOpParam(True))
         return {"call": slot.id}
 
     def cmd_calls(self, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -544,7 +568,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bind-ip", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="SIP port, 0 = pick a free one")
-    p.add_argument("--transport", choices=("udp", "tcp"), default="udp")
+    p.add_argument("--transport", choices=("udp", "tcp", "tls"), default="udp")
+    p.add_argument("--tls-ca", default="", help="CA file to verify the far end's certificate with")
+    p.add_argument("--tls-cert", default="", help="our certificate (TLS server side: calls to us)")
+    p.add_argument("--tls-key", default="", help="private key of --tls-cert")
+    p.add_argument("--tls-verify", action="store_true", help="refuse a server whose certificate does not verify")
+    p.add_argument(
+        "--srtp",
+        choices=("none", "optional", "mandatory"),
+        default="none",
+        help="mandatory: offer RTP/SAVP with SDES keys (RFC 4568)",
+    )
+    p.add_argument("--srtp-secure-signaling", type=int, default=1, choices=(0, 1, 2))
     p.add_argument("--codecs", default="PCMU,PCMA,G722", help="priority list; others disabled")
     p.add_argument("--clock-rate", type=int, default=16000, help="conference bridge/WAV rate")
     p.add_argument("--user", default="phone", help="user part of our SIP URI")

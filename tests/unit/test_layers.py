@@ -24,6 +24,7 @@ OWNERS = {
     "sqlite3": {"store"},
     "argon2": {"accounts"},
     "aiosipua": {"lines/sip"},
+    "pylibsrtp": {"lines/sip/srtp.py"},
     "aiortp": {"lines/sip", "media/codecs.py"},  # G.711/G.722 codec tables are media
     "fastapi": {"web"},
     "starlette": {"web"},

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from zentrale.core.agents import Agent
 from zentrale.core.distribution import DialResult
+from zentrale.core.numbers import NumberPolicies
 from zentrale.core.queues import QueueEntry
 from zentrale.lines.base import Call, Line, OriginateFailed
 
@@ -34,16 +35,23 @@ class LineDialer:
         team_names: dict[str, str],
         caller_call: Callable[[str], Call | None] = lambda _call_id: None,
         blind: Callable[[Call], bool] = lambda _call: False,
+        numbers: NumberPolicies | None = None,
     ) -> None:
         self.line = line
         self.team_names = team_names
         self.caller_call = caller_call
         self.blind = blind
+        self.numbers = numbers or NumberPolicies({})
 
     async def dial(
         self, agent: Agent, entry: QueueEntry, ring_timeout: float, cancel: asyncio.Future[Any]
     ) -> DialResult:
         if not agent.number:
+            return DialResult(None, "unreachable")
+        # Defence in depth: the login checked the number; check again right before dialling.
+        if not self.numbers.allows(agent.number, [entry.team]):
+            log.error("refused to dial %s for agent %s (team %s): number not allowed", agent.number,
+                      agent.agent_id, entry.team)  # fmt: skip
             return DialResult(None, "unreachable")
         caller = self.caller_call(entry.call_id)
         if caller is not None and self.blind(caller):

@@ -201,8 +201,8 @@ class LineSession:
             await cast(TransferableCall, self.call).transfer(leg.target)
             raise CallEnded(self.call_id)
         other = cast(Call, leg)
-        to_agent = Resampling(FrameQueue(), other.sample_rate)
-        to_caller = Resampling(FrameQueue(), self.call.sample_rate)
+        to_agent = bridge_queue(self.call.sample_rate, other.sample_rate)
+        to_caller = bridge_queue(other.sample_rate, self.call.sample_rate)
         self.call.set_sink(to_agent)
         other.set_source(to_agent)
         other.set_sink(to_caller)
@@ -222,6 +222,11 @@ class LineSession:
 
     async def hangup(self) -> None:
         await self.call.hangup()
+
+
+def bridge_queue(from_rate: int, to_rate: int) -> FrameQueue | Resampling:
+    """The FIFO from one leg to the other; converting only where the rates differ."""
+    return FrameQueue() if from_rate == to_rate else Resampling(FrameQueue(), to_rate)
 
 
 class Resampling:

@@ -8,8 +8,10 @@ after a long stall (> 5 ticks) the clock skips ahead instead of bursting.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
+import time
 from collections.abc import Callable
 
 from zentrale.media.frames import FRAME_MS
@@ -17,6 +19,30 @@ from zentrale.media.frames import FRAME_MS
 log = logging.getLogger(__name__)
 
 Tick = Callable[[], None]
+
+
+class CollectorWatch:
+    """Measures the cyclic garbage collector's pauses (they stall the loop, hence the clock)."""
+
+    def __init__(self) -> None:
+        self.max_pause = 0.0
+        self.collections = 0
+        self._started = 0.0
+
+    def install(self) -> None:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+
+    def uninstall(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.collections += 1
+            self.max_pause = max(self.max_pause, time.perf_counter() - self._started)
 
 
 class MediaClock:

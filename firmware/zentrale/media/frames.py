@@ -28,15 +28,42 @@ class Encoder(Protocol):
     def encode(self, pcm: bytes) -> bytes: ...
 
 
-class Frame:
-    """One 20 ms frame; ``encoded`` caches stateless encodings (G.711)."""
+class Decoder(Protocol):
+    name: str
 
-    __slots__ = ("_encoded", "pcm", "rate")
+    def decode(self, payload: bytes) -> bytes: ...
+
+
+class Frame:
+    """One 20 ms frame; ``encoded`` caches stateless encodings (G.711).
+
+    A frame received with a stateless codec can stay encoded (``from_payload``):
+    bridged to a leg with the same codec it is sent on as it came, and decoded
+    only if someone reads ``pcm`` (a recorder, a leg with another codec).
+    """
+
+    __slots__ = ("_decoder", "_encoded", "_pcm", "rate")
 
     def __init__(self, pcm: bytes, rate: int) -> None:
-        self.pcm = pcm
+        self._pcm: bytes | None = pcm
         self.rate = rate
         self._encoded: dict[str, bytes] | None = None
+        self._decoder: Decoder | None = None
+
+    @classmethod
+    def from_payload(cls, payload: bytes, decoder: Decoder, rate: int) -> Frame:
+        frame = cls(b"", rate)
+        frame._pcm = None
+        frame._encoded = {decoder.name: payload}
+        frame._decoder = decoder
+        return frame
+
+    @property
+    def pcm(self) -> bytes:
+        if self._pcm is None:
+            assert self._decoder is not None and self._encoded is not None
+            self._pcm = self._decoder.decode(self._encoded[self._decoder.name])
+        return self._pcm
 
     def encoded(self, encoder: Encoder) -> bytes:
         if not encoder.stateless:

@@ -37,6 +37,7 @@ from zentrale.web.events import events_router
 from zentrale.web.mail_api import create_mail_router
 from zentrale.web.messages_api import messages_router
 from zentrale.web.pages import mount_pages
+from zentrale.web.security_api import security_router
 from zentrale.web.users_api import users_router
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ def create_api(app: App) -> FastAPI:
     api.include_router(editor_router(app))
     api.include_router(messages_router(hotline))
     api.include_router(events_router(app.events, app.accounts, app.staffing))
+    api.include_router(security_router(app))
 
     @api.get("/health", summary="Liveness check (no login needed)")
     @access(PUBLIC)

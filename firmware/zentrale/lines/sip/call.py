@@ -25,6 +25,7 @@ from zentrale.lines.sip.message import (
 )
 from zentrale.lines.sip.rtp import RtpStream
 from zentrale.lines.sip.sdp import Negotiated, SdpError, build_sdp, negotiate, new_session_id, parse_sdp
+from zentrale.lines.sip.srtp import crypto_attribute, new_key
 from zentrale.lines.sip.transactions import T1, T2, ServerTransaction
 from zentrale.lines.sip.transport import Peer, is_ip
 from zentrale.media.codecs import CODECS, Codec, codec_for
@@ -85,6 +86,7 @@ class SipCall:
         self._digit_cb: Callable[[str], None] | None = None
         self.answered_at: float | None = None
         self.on_hold = False
+        self.srtp_key: bytes | None = None  # our SRTP master key+salt, once the far end asked for SRTP
         stream.on_dtmf = self._digit
 
     # --- the Call port -----------------------------------------------------------------
@@ -126,6 +128,8 @@ class SipCall:
             "on_hold": self.on_hold,
             "rtp_sent": self.stream.sent,
             "rtp_received": self.stream.received,
+            "srtp": self.stream.secured,
+            "transport": self.peer.transport,
         }
 
     def _digit(self, digit: str) -> None:
@@ -197,6 +201,11 @@ class SipCall:
             txn.reply(200, "OK", headers=self.ua.capability_headers())
         elif method in ("UPDATE", "PRACK", "NOTIFY"):
             txn.reply(200, "OK")
+        elif method == "REFER":
+            # Never transfer on the far end's word: a Refer-To could name any number (toll fraud).
+            log.warning("call %s: refused REFER to %s", self.call_id, request.get("Refer-To"))
+            txn.reply(403, "Forbidden")
+            self.ua.failed(self.peer, "REFER in a call")
         else:
             txn.reply(405, "Method Not Allowed", headers=self.ua.capability_headers())
 
@@ -272,6 +281,12 @@ class SipCall:
             self.codec = codec_for(neg.codec.name)
         self.negotiated = neg
         self.stream.configure(neg, self.codec)
+        if neg.crypto is not None:
+            if self.srtp_key is None:
+                self.srtp_key = new_key()
+            self.stream.secure(neg.crypto.suite, self.srtp_key, neg.crypto.key)
+        else:
+            self.stream.secure(None, b"", b"")
         self.on_hold = neg.on_hold
 
     def _answer_sdp(self, neg: Negotiated, *, version_up: bool = False) -> str:
@@ -287,6 +302,10 @@ class SipCall:
             direction=neg.direction,
             rejected=list(self.rejected_media),
             audio_index=self.offer_index,
+            proto=neg.proto if neg.crypto is not None else "RTP/AVP",
+            crypto=crypto_attribute(neg.crypto.tag, neg.crypto.suite, self.srtp_key)
+            if neg.crypto is not None and self.srtp_key is not None
+            else None,
         )
 
     def _offer_sdp(self, *, version_up: bool = False) -> str:
@@ -350,7 +369,7 @@ class SipCall:
         with contextlib.suppress(SipParseError):
             uri = parse_uri(uri_text)
             host = uri.host.strip("[]")
-            if self.peer.transport == "tcp":
+            if self.peer.transport != "udp":  # TCP and TLS: the connection the dialog runs on
                 return self.peer
             if is_ip(host) and (self.route_set or self.direction == "out"):
                 return Peer("udp", host, uri.port or 5060)

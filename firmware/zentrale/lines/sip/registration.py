@@ -36,11 +36,13 @@ class Registrar:
     def __init__(self, ua: SipUserAgent, config: Registration) -> None:
         self.ua = ua
         self.config = config
-        host, port = split_hostport(config.registrar)
+        default_port = 5061 if config.transport == "tls" else 5060
+        host, port = split_hostport(config.registrar, default_port)
         self.domain = config.domain or host
         self.registrar_port = port
+        self.default_port = default_port
         if config.outbound_proxy:
-            host, port = split_hostport(config.outbound_proxy)
+            host, port = split_hostport(config.outbound_proxy, default_port)
         self.host = host
         self.port = port
         self.registered = False
@@ -87,8 +89,12 @@ class Registrar:
             try:
                 loop = asyncio.get_running_loop()
                 self.address = await loop.run_in_executor(None, self._resolve)
+                self.ua.guard.trust(self.address)  # the PBX/trunk is never banned
+                if self.config.transport == "tls":
+                    self.ua.transport.server_name(self.address, self.host)
+                    await self.ua.transport.connect(self.address, self.port, tls=True, server_name=self.host)
                 ok = await self._register(self.config.expires)
-            except (OSError, ConnectionError) as err:
+            except (OSError, ConnectionError, TimeoutError) as err:
                 ok = False
                 self.last_error = str(err)
             self.registered = ok
@@ -132,7 +138,9 @@ class Registrar:
 
     def _request(self, peer: Peer, expires: int, auth: tuple[str, str] | None) -> SipRequest:
         self._cseq += 1
-        uri = f"sip:{self.domain}" + (f":{self.registrar_port}" if self.registrar_port != 5060 else "")
+        uri = f"sip:{self.domain}" + (f":{self.registrar_port}" if self.registrar_port != self.default_port else "")
+        if self.config.transport == "tls":
+            uri = f"sips:{self.domain}" + (f":{self.registrar_port}" if self.registrar_port != 5061 else "")
         aor = f"<sip:{self.config.user}@{self.domain}>"
         req = SipRequest(method="REGISTER", uri=uri)
         req.add("Via", self.ua.via(peer, new_branch()))

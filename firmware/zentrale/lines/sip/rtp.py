@@ -16,6 +16,7 @@ import socket
 import struct
 from collections.abc import Callable
 
+from zentrale.lines.sip import srtp
 from zentrale.lines.sip.sdp import Negotiated
 from zentrale.media.clock import MediaClock
 from zentrale.media.codecs import Codec
@@ -90,6 +91,31 @@ class RtpStream(asyncio.DatagramProtocol):
         self._ts_step = 160
         self.sent = 0
         self.received = 0
+        # SRTP (RFC 3711) when the far end asked for it; None keeps the plain path as it was.
+        self._srtp_tx: srtp.Session | None = None
+        self._srtp_rx: srtp.Session | None = None
+        self._srtp_keys: tuple[str, bytes, bytes] | None = None
+        self.srtp_failures = 0
+
+    @property
+    def secured(self) -> bool:
+        return self._srtp_tx is not None
+
+    def secure(self, suite: str | None, local_key: bytes, remote_key: bytes) -> None:
+        """Switch SRTP on (suite and keys), re-key on a change, or off (suite None)."""
+        if suite is None:
+            self._srtp_tx = self._srtp_rx = None
+            self._srtp_keys = None
+            return
+        keys = (suite, local_key, remote_key)
+        if keys == self._srtp_keys:
+            return
+        old = self._srtp_keys
+        if old is None or old[:2] != keys[:2]:
+            self._srtp_tx = srtp.sender(suite, local_key)
+        if old is None or (old[0], old[2]) != (suite, remote_key):
+            self._srtp_rx = srtp.receiver(suite, remote_key)
+        self._srtp_keys = keys
 
     # --- set-up ------------------------------------------------------------------
 
@@ -155,10 +181,17 @@ class RtpStream(asyncio.DatagramProtocol):
     def _send(self, payload: bytes, pt: int, ts: int, *, marker: bool) -> None:
         if self._sock is None or self.remote is None:
             return
-        header = _HEADER.pack(0x80, pt | (0x80 if marker else 0), self._seq, ts & 0xFFFFFFFF, self._ssrc)
+        packet = _HEADER.pack(0x80, pt | (0x80 if marker else 0), self._seq, ts & 0xFFFFFFFF, self._ssrc) + payload
         self._seq = (self._seq + 1) & 0xFFFF
+        tx = self._srtp_tx
+        if tx is not None:
+            try:
+                packet = tx.protect(packet)
+            except srtp.SrtpError as err:
+                log.debug("srtp: cannot protect: %s", err)
+                return
         try:
-            self._sock.sendto(header + payload, self.remote)
+            self._sock.sendto(packet, self.remote)
         except (BlockingIOError, InterruptedError):
             return  # socket buffer full: drop this packet, as RTP would
         except OSError as err:
@@ -187,6 +220,13 @@ class RtpStream(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int] | tuple[str, int, int, int]) -> None:
         if len(data) < 12 or data[0] >> 6 != 2:
             return
+        rx = self._srtp_rx
+        if rx is not None:
+            try:
+                data = rx.unprotect(data)
+            except srtp.SrtpError:
+                self.srtp_failures += 1  # forged, replayed or keyed wrong: dropped
+                return
         self.received += 1
         if self.received == 1 and self.on_first_packet is not None:
             self.on_first_packet()
@@ -207,7 +247,13 @@ class RtpStream(asyncio.DatagramProtocol):
         if pt == self.dtmf_pt and self.dtmf_pt is not None:
             self._telephone_event(payload, struct.unpack_from("!I", data, 4)[0])
         elif pt == self.payload_type and self.codec is not None and self.sink is not None:
-            self._audio(self.codec.decode(payload))
+            codec = self.codec
+            if codec.stateless and len(payload) == self._ts_step and not self._rx_buffer:
+                # G.711, one 20 ms packet: keep it encoded; a bridged G.711 leg sends it on
+                # as it came, anyone who needs samples decodes it (Frame.pcm)
+                self.sink.write(Frame.from_payload(payload, codec, self.rate))
+            else:
+                self._audio(codec.decode(payload))
 
     def _audio(self, pcm: bytes) -> None:
         size = bytes_per_frame(self.rate)

@@ -3,6 +3,8 @@
 We answer with the first codec of the offer that we support (the offerer's
 preference, RFC 3264 §6.1), plus telephone-event at the payload type the
 caller chose (RFC 4733 §7.1.1). Other media lines are refused with port 0.
+An RTP/SAVP offer with an a=crypto line we support is answered with SRTP
+(RFC 4568); plain RTP/AVP stays plain, whatever crypto lines it carries.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from zentrale.lines.sip.srtp import Crypto, choose_crypto
 from zentrale.media.codecs import CODECS, CodecInfo
 
 
@@ -51,6 +54,8 @@ class Negotiated:
     remote_port: int
     direction: str  # our direction: sendrecv | sendonly | recvonly | inactive
     ptime: int = 20
+    proto: str = "RTP/AVP"
+    crypto: Crypto | None = None  # the far end's SRTP key (RTP/SAVP)
 
     @property
     def sends(self) -> bool:
@@ -136,8 +141,12 @@ def negotiate(session: Session, allowed: Sequence[str]) -> tuple[int, Negotiated
     """Choose the audio stream and codec; returns (index of the m-line, result)."""
     allowed_upper = [a.upper() for a in allowed]
     for index, m in enumerate(session.media):
-        if m.media != "audio" or m.port == 0 or m.proto.upper() not in ("RTP/AVP", "RTP/AVPF"):
+        proto = m.proto.upper()
+        if m.media != "audio" or m.port == 0 or proto not in ("RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF"):
             continue
+        crypto = choose_crypto(m.crypto) if proto.startswith("RTP/SAVP") else None
+        if proto.startswith("RTP/SAVP") and crypto is None:
+            continue  # SRTP without a key we can use
         chosen: tuple[CodecInfo, int] | None = None
         dtmf: int | None = None
         for fmt in m.formats:
@@ -168,6 +177,8 @@ def negotiate(session: Session, allowed: Sequence[str]) -> tuple[int, Negotiated
             remote_port=m.port,
             direction=_ANSWER_DIRECTION[offered],
             ptime=m.ptime or 20,
+            proto=m.proto.upper(),
+            crypto=crypto,
         )
     raise SdpError("no common audio codec")
 
@@ -183,6 +194,8 @@ def build_sdp(
     direction: str,
     rejected: list[MediaLine] | None = None,
     audio_index: int = 0,
+    proto: str = "RTP/AVP",
+    crypto: str | None = None,
 ) -> str:
     """An SDP body with one audio stream (and rejected other m-lines at their places)."""
     ip = "IP6" if ":" in host else "IP4"
@@ -195,7 +208,9 @@ def build_sdp(
     ]
     media_lines: list[list[str]] = []
     pts = [str(pt) for pt, _, _ in formats] + ([str(dtmf_payload_type)] if dtmf_payload_type is not None else [])
-    audio = [f"m=audio {port} RTP/AVP {' '.join(pts)}"]
+    audio = [f"m=audio {port} {proto} {' '.join(pts)}"]
+    if crypto is not None:
+        audio.append(f"a=crypto:{crypto}")
     for pt, name, clock in formats:
         audio.append(f"a=rtpmap:{pt} {name}/{clock}")
     if dtmf_payload_type is not None:

@@ -1,9 +1,12 @@
-"""SIP over UDP and TCP (RFC 3261 §18) on one asyncio loop.
+"""SIP over UDP, TCP and TLS (RFC 3261 §18, §26.2) on one asyncio loop.
 
 Requests get ``received``/``rport`` stamped into their top Via (RFC 3581);
 responses go back the way §18.2.2 says, which for a request that came over
-TCP is the same connection. Addresses in Via are never resolved by DNS:
-a response goes to an IP literal or to the packet's source.
+TCP or TLS is the same connection. Addresses in Via are never resolved by
+DNS: a response goes to an IP literal or to the packet's source.
+
+Every packet and every new connection passes the ``SourceGuard`` before a
+byte of it is parsed: a banned or flooding source costs a dict lookup.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import ssl
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from zentrale.config import TlsConfig
+from zentrale.lines.sip.guard import SourceGuard
 from zentrale.lines.sip.message import SipMessage, SipParseError, SipRequest, parse_message, parse_via
 
 log = logging.getLogger(__name__)
@@ -25,6 +31,8 @@ MAX_TCP_HEADER = 16 * 1024
 MAX_TCP_BODY = 64 * 1024
 TCP_IDLE_SECONDS = 600
 MAX_TCP_CONNECTIONS = 512
+MAX_CONNECTIONS_PER_SOURCE = 32  # untrusted sources; keeps one host from taking every slot
+TLS_HANDSHAKE_SECONDS = 10
 
 
 @dataclass(eq=False)
@@ -33,6 +41,7 @@ class TcpConnection:
     writer: asyncio.StreamWriter
     remote: tuple[str, int]
     local: tuple[str, int]
+    transport: str = "tcp"  # "tcp" | "tls"
     closed: bool = False
 
     def write(self, data: bytes) -> None:
@@ -45,7 +54,7 @@ class TcpConnection:
 class Peer:
     """Where a message came from, or where one goes."""
 
-    transport: str  # "udp" | "tcp"
+    transport: str  # "udp" | "tcp" | "tls"
     host: str
     port: int
     conn: TcpConnection | None = field(default=None, compare=False)
@@ -83,7 +92,7 @@ def stamp_via(request: SipRequest, peer: Peer) -> None:
 
 def response_peer(message: SipMessage, source: Peer | None) -> Peer | None:
     """Where a response to ``message`` goes (RFC 3261 §18.2.2, RFC 3581 §4)."""
-    if source is not None and source.transport == "tcp":
+    if source is not None and source.transport != "udp":
         return source
     try:
         via = message.top_via
@@ -106,24 +115,65 @@ class _Udp(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int] | tuple[str, int, int, int]) -> None:
+        guard = self.owner.guard
+        if guard is not None and not guard.admit(addr[0]):
+            return  # banned or flooding: not even parsed
         self.owner.received(data, Peer("udp", addr[0], addr[1]))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("udp: %s", exc)  # ICMP port unreachable from a gone peer
 
 
-class SipTransport:
-    """One UDP socket and one TCP listener on the same port."""
+def client_tls_context(config: TlsConfig | None) -> ssl.SSLContext:
+    """Toward trunks: the peer's certificate and name are verified unless ``verify`` is off."""
+    cafile = str(config.ca_file) if config is not None and config.ca_file else None
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if config is not None and not config.verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
-    def __init__(self, host: str, port: int, handler: Handler, *, udp: bool = True, tcp: bool = True) -> None:
+
+def server_tls_context(config: TlsConfig) -> ssl.SSLContext:
+    if config.certificate is None or config.key is None:
+        raise ValueError("sip.tls needs certificate and key to accept TLS connections")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(config.certificate), str(config.key))
+    return ctx
+
+
+class SipTransport:
+    """One UDP socket and one TCP listener on the same port, a TLS listener on its own."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        handler: Handler,
+        *,
+        udp: bool = True,
+        tcp: bool = True,
+        tls: TlsConfig | None = None,
+        guard: SourceGuard | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.handler = handler
         self.use_udp = udp
         self.use_tcp = tcp
+        self.tls = tls
+        self.tls_port = tls.port if tls is not None else 0
+        self.guard = guard
         self._udp: _Udp | None = None
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
+        self._client_tls: ssl.SSLContext | None = None
+        self._server_tls: ssl.SSLContext | None = None
         self._conns: dict[tuple[str, int], TcpConnection] = {}
+        self._per_source: dict[str, int] = {}
+        self._names: dict[str, str] = {}  # IP -> name its TLS certificate must carry
         self._tasks: set[asyncio.Task[None]] = set()
         self.dropped = 0  # unparseable messages
         self.received_count = 0
@@ -142,6 +192,16 @@ class SipTransport:
             self._server = await asyncio.start_server(
                 self._serve, self.host, self.port, family=family, reuse_address=True
             )
+        if self.tls is not None:
+            self._client_tls = client_tls_context(self.tls)
+            if self.tls.certificate is not None:
+                # A plain listener: the guard sees the connection before any (costly) handshake,
+                # which follows in _accept by start_tls.
+                self._server_tls = server_tls_context(self.tls)
+                self._tls_server = await asyncio.start_server(
+                    self._serve_tls, self.host, self.tls.port, family=family, reuse_address=True
+                )
+                self.tls_port = self._tls_server.sockets[0].getsockname()[1]
 
     @property
     def listening(self) -> bool:
@@ -154,6 +214,8 @@ class SipTransport:
     async def stop(self) -> None:
         if self._udp and self._udp.transport:
             self._udp.transport.close()
+        if self._tls_server:
+            self._tls_server.close()
         if self._server:
             self._server.close()
         for conn in list(self._conns.values()):
@@ -188,27 +250,57 @@ class SipTransport:
         self.handler(msg, peer)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._accept(reader, writer, "tcp")
+
+    async def _serve_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._accept(reader, writer, "tls")
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str) -> None:
         remote = writer.get_extra_info("peername")
         local = writer.get_extra_info("sockname")
-        if len(self._conns) >= MAX_TCP_CONNECTIONS:
-            log.warning("sip: too many TCP connections, refusing %s", remote)
-            writer.close()
+        host = remote[0]
+        guard = self.guard
+        if guard is not None and not guard.admit(host):
+            writer.transport.abort()  # banned: no goodbye
             return
-        conn = TcpConnection(reader, writer, (remote[0], remote[1]), (local[0], local[1]))
+        if len(self._conns) >= MAX_TCP_CONNECTIONS or (
+            self._per_source.get(host, 0) >= MAX_CONNECTIONS_PER_SOURCE
+            and (guard is None or not guard.is_trusted(host))
+        ):
+            log.warning("sip: too many %s connections, refusing %s", kind.upper(), remote)
+            if guard is not None:
+                guard.failed(host, f"too many {kind.upper()} connections")
+            writer.transport.abort()
+            return
+        if kind == "tls" and self._server_tls is not None:
+            try:
+                await writer.start_tls(self._server_tls, ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS)
+            except (OSError, TimeoutError, ConnectionError) as err:  # ssl.SSLError is an OSError
+                log.info("sip: TLS handshake with %s failed: %s", remote, err)
+                if guard is not None:
+                    guard.failed(host, "TLS handshake failed")
+                writer.transport.abort()
+                return
+        conn = TcpConnection(reader, writer, (host, remote[1]), (local[0], local[1]), kind)
         await self._read_loop(conn)
 
     async def _read_loop(self, conn: TcpConnection) -> None:
         self._conns[conn.remote] = conn
-        peer = Peer("tcp", conn.remote[0], conn.remote[1], conn)
+        host = conn.remote[0]
+        self._per_source[host] = self._per_source.get(host, 0) + 1
+        peer = Peer(conn.transport, host, conn.remote[1], conn)
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
+        guard = self.guard
         try:
             while True:
                 async with asyncio.timeout(TCP_IDLE_SECONDS):
                     data = await _read_framed(conn.reader)
                 if data is None:
                     break
+                if guard is not None and not guard.admit(host):
+                    break  # banned while connected: hang up the connection
                 self.received(data, peer)
         except FramingError as err:
             log.info("sip: tcp %s: %s; answering and closing", conn.remote, err)
@@ -227,6 +319,11 @@ class SipTransport:
             conn.closed = True
             if self._conns.get(conn.remote) is conn:
                 del self._conns[conn.remote]
+            left = self._per_source.get(host, 1) - 1
+            if left > 0:
+                self._per_source[host] = left
+            else:
+                self._per_source.pop(host, None)
             conn.writer.close()
             if task is not None:
                 self._tasks.discard(task)
@@ -246,23 +343,38 @@ class SipTransport:
             return
         self._spawn(self._connect_and_send(peer, data))
 
-    async def connect(self, host: str, port: int) -> TcpConnection:
+    async def connect(
+        self, host: str, port: int, *, tls: bool = False, server_name: str | None = None
+    ) -> TcpConnection:
+        """A connection to ``host:port`` (an IP); over TLS the certificate must name ``server_name``."""
         existing = self._conns.get((host, port))
         if existing is not None and not existing.closed:
             return existing
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+        ctx: ssl.SSLContext | None = None
+        if tls:
+            ctx = self._client_tls or client_tls_context(self.tls)
+            self._client_tls = ctx
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=ctx, server_hostname=(server_name or host) if ctx else None), 10
+        )
         local = writer.get_extra_info("sockname")
-        conn = TcpConnection(reader, writer, (host, port), (local[0], local[1]))
+        conn = TcpConnection(reader, writer, (host, port), (local[0], local[1]), "tls" if tls else "tcp")
         self._conns[(host, port)] = conn
         self._spawn(self._read_loop(conn))
         return conn
 
+    def server_name(self, host: str, name: str) -> None:
+        """Verify the certificate of ``host`` (an IP) against ``name`` (what the config or URI said)."""
+        self._names[host] = name
+
     async def _connect_and_send(self, peer: Peer, data: bytes) -> None:
         try:
-            conn = await self.connect(peer.host, peer.port)
+            conn = await self.connect(
+                peer.host, peer.port, tls=peer.transport == "tls", server_name=self._names.get(peer.host)
+            )
             conn.write(data)
-        except (OSError, TimeoutError) as err:
-            log.warning("sip: cannot send over TCP to %s:%d: %s", peer.host, peer.port, err)
+        except (OSError, TimeoutError, ssl.SSLError) as err:
+            log.warning("sip: cannot send over %s to %s:%d: %s", peer.transport.upper(), peer.host, peer.port, err)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -5,6 +5,13 @@ Policy in one place: who may call (allowed networks, the registrar), which
 numbers are answered, which methods exist. Unknown methods get 501,
 known but unsupported ones 405 (RFC 3261 §8.2.1), unknown required
 extensions 420 (§8.2.2.3), a non-SDP body 415, an Accept without SDP 406.
+
+Security (docs/security.md): a source outside the allowed networks gets one
+stateless 403 for every request, whatever method or user part it names, so
+a scanner learns nothing about numbers and costs no transaction state.
+Refusals, unknown numbers, REGISTER and REFER attempts and malformed
+messages count as failures in the ``SourceGuard``, which bans the source.
+REFER gets 403: the box never transfers a call where a request tells it to.
 """
 
 from __future__ import annotations
@@ -13,13 +20,15 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from zentrale.config import SipConfig
 from zentrale.lines.base import Call, IncomingHandler, OriginateFailed
 from zentrale.lines.sip.call import SipCall
-from zentrale.lines.sip.digest import DigestClient
+from zentrale.lines.sip.digest import DigestClient, DigestServer
+from zentrale.lines.sip.guard import SourceGuard
 from zentrale.lines.sip.message import (
     SipMessage,
     SipParseError,
@@ -30,6 +39,7 @@ from zentrale.lines.sip.message import (
     new_tag,
     parse_name_addr,
     parse_uri,
+    split_commas,
 )
 from zentrale.lines.sip.registration import Registrar, split_hostport
 from zentrale.lines.sip.rtp import PortPool, RtpStream
@@ -56,11 +66,20 @@ class SipUserAgent:
         self.media_clock = media_clock
         self.codecs: list[str] = list(config.codecs)
         self.user_agent = f"{config.user_agent}"
-        self.transport = SipTransport(config.bind, config.port, self._on_message, udp=config.udp, tcp=config.tcp)
+        self.guard = SourceGuard(config.security)
+        self.transport = SipTransport(
+            config.bind, config.port, self._on_message, udp=config.udp, tcp=config.tcp, tls=config.tls,
+            guard=self.guard,
+        )  # fmt: skip
         self.transactions = TransactionLayer(self.transport)
         self.ports = PortPool(config.bind, *config.rtp_ports)
         self._networks = [ipaddress.ip_network(n, strict=False) for n in config.allowed_peers]
         self._calls: dict[tuple[str, str], SipCall] = {}
+        self._calls_from: dict[str, int] = {}  # incoming calls per source address
+        auth = config.inbound_auth
+        self.inbound_auth = DigestServer(auth.user, auth.password, auth.realm) if auth else None
+        self._authenticated: OrderedDict[str, float] = OrderedDict()  # source -> when it last authenticated
+        self._limit_warned: set[str] = set()  # sources told once that they reached max_calls_per_source
         self._incoming: IncomingHandler | None = None
         self.registrar: Registrar | None = None
         self._rtp_watch: asyncio.Task[None] | None = None
@@ -90,8 +109,9 @@ class SipUserAgent:
             self.registrar = Registrar(self, self.config.registration)
             self.registrar.start()
         self._rtp_watch = asyncio.ensure_future(self._watch_rtp())
-        log.info("SIP listening on %s:%d (%s)", self.config.bind, self.transport.port,
-                 "+".join(t for t, on in (("udp", self.config.udp), ("tcp", self.config.tcp)) if on))  # fmt: skip
+        log.info("SIP listening on %s:%d (%s)%s", self.config.bind, self.transport.port,
+                 "+".join(t for t, on in (("udp", self.config.udp), ("tcp", self.config.tcp)) if on),
+                 f", TLS on {self.transport.tls_port}" if self.transport.tls_port else "")  # fmt: skip
 
     async def stop(self) -> None:
         for call in list(self._calls.values()):
@@ -107,12 +127,16 @@ class SipUserAgent:
         return {
             "line": "sip",
             "listening": f"{self.config.bind}:{self.transport.port}",
-            "transports": [t for t, on in (("udp", self.config.udp), ("tcp", self.config.tcp)) if on],
+            "transports": [t for t, on in (("udp", self.config.udp), ("tcp", self.config.tcp)) if on]
+            + (["tls"] if self.transport.tls_port else []),
+            "tls_port": self.transport.tls_port or None,
             "calls": len(self._calls),
             "registration": self.registrar.status() if self.registrar else None,
             "transactions": len(self.transactions.server) + len(self.transactions.client),
             "dropped_messages": self.transport.dropped,
+            "messages_received": self.transport.received_count,
             "responses": {str(k): v for k, v in sorted(self.transactions.responses_sent.items())},
+            "security": self.guard.status(),
         }
 
     @property
@@ -135,11 +159,14 @@ class SipUserAgent:
     def via(self, peer: Peer, branch: str) -> str:
         host = self.local_ip(peer)
         host = f"[{host}]" if ":" in host else host
-        return f"SIP/2.0/{peer.transport.upper()} {host}:{self.transport.port};branch={branch};rport"
+        port = self.transport.tls_port if peer.transport == "tls" and self.transport.tls_port else self.transport.port
+        return f"SIP/2.0/{peer.transport.upper()} {host}:{port};branch={branch};rport"
 
     def contact(self, peer: Peer, user: str = "zentrale") -> str:
         host = self.local_ip(peer)
         host = f"[{host}]" if ":" in host else host
+        if peer.transport == "tls":  # RFC 3261 §8.1.1.8: a sips Contact over TLS
+            return f"<sips:{user}@{host}:{self.transport.tls_port or self.transport.port}>"
         transport = ";transport=tcp" if peer.transport == "tcp" else ""
         return f"<sip:{user}@{host}:{self.transport.port}{transport}>"
 
@@ -157,7 +184,11 @@ class SipUserAgent:
             return False
         if self.registrar is not None and self.registrar.address == host:
             return True
-        return any(ip in net for net in self._networks)
+        return any(ip in net for net in self._networks) or self.guard.is_trusted(host)
+
+    def failed(self, peer: Peer, reason: str) -> None:
+        """A failed attempt from ``peer`` (the guard may ban it)."""
+        self.guard.failed(peer.host, reason)
 
     # --- dispatch ----------------------------------------------------------------------
 
@@ -191,8 +222,10 @@ class SipUserAgent:
     def _on_parse_error(self, err: SipParseError, peer: Peer) -> None:
         msg = err.message
         if not isinstance(msg, SipRequest) or err.status is None or msg.method == "ACK" or not msg.get("Via"):
+            self.failed(peer, f"unparseable message: {err.reason}")
             return
         reasons = {400: "Bad Request", 416: "Unsupported URI Scheme", 505: "Version Not Supported"}
+        self.failed(peer, f"malformed {msg.method or 'message'}: {err.reason}")
         log.info("sip: %d to %s from %s: %s", err.status, msg.method or "?", peer.host, err.reason)
         resp = SipResponse(status=err.status, reason=reasons.get(err.status, "Bad Request"))
         for via in msg.get_all("Via"):
@@ -227,10 +260,17 @@ class SipUserAgent:
             if call is not None:
                 call.ack(request)
             return
-        if not self.allowed(peer.host):
-            log.info("sip: refused %s from %s (not an allowed peer)", method, peer.host)
-            self._refuse(request, peer, 403, "Forbidden")
-            return
+        if not self.allowed(peer.host) and not self._in_own_dialog(request, peer):
+            if method == "INVITE" and self.inbound_auth is not None:
+                if not self._authenticate(request, peer):
+                    return
+            else:
+                # One answer for every method and user part (no enumeration), stateless:
+                # a retransmission gets another 403, and a scanner costs no transaction.
+                log.info("sip: refused %s from %s (not an allowed peer)", method, peer.host)
+                self._stateless(request, peer, 403, "Forbidden")
+                self.failed(peer, f"{method} from a source that is not allowed")
+                return
         if method == "CANCEL":
             self._on_cancel(request, peer)
             return
@@ -250,6 +290,7 @@ class SipUserAgent:
             call = self._calls.get((request.call_id, request.to_tag))
             if call is None:
                 self._reply(txn, 481, "Call/Transaction Does Not Exist")
+                self.failed(peer, f"{method} for a dialog that does not exist")
             else:
                 call.in_dialog(request, txn)
             return
@@ -257,15 +298,49 @@ class SipUserAgent:
             self._on_invite(request, txn, peer)
         elif method == "OPTIONS":
             self._reply(txn, 200, "OK", headers=self.capability_headers())
+        elif method == "REFER":
+            log.warning("sip: refused REFER from %s to %s", peer.host, request.get("Refer-To"))
+            self._reply(txn, 403, "Forbidden")
+            self.failed(peer, "REFER (the box transfers no call on request)")
+        elif method == "REGISTER":
+            self._reply(txn, 405, "Method Not Allowed", headers=self.capability_headers())
+            self.failed(peer, "REGISTER (the box is no registrar)")
         elif method in KNOWN_METHODS:
             self._reply(txn, 405, "Method Not Allowed", headers=self.capability_headers())
         else:
             self._reply(txn, 501, "Not Implemented", headers=self.capability_headers())
 
-    def _refuse(self, request: SipRequest, peer: Peer, status: int, reason: str) -> None:
-        txn, new = self.transactions.match_request(request, peer)
-        if txn is not None and new:
-            self._reply(txn, status, reason)
+    def _in_own_dialog(self, request: SipRequest, peer: Peer) -> bool:
+        """A request in a call (or a CANCEL of an INVITE) that this source itself set up
+        after authenticating: ACK, BYE, re-INVITE, CANCEL."""
+        if request.to_tag:
+            call = self._calls.get((request.call_id, request.to_tag))
+            return call is not None and call.peer.host == peer.host
+        if request.method == "CANCEL":
+            txn = self.transactions.invite_transaction_for(request)
+            return txn is not None and txn.peer.host == peer.host
+        return False
+
+    def _authenticate(self, request: SipRequest, peer: Peer) -> bool:
+        """Digest authentication of an INVITE from outside allowed_peers (RFC 3261 §22.4).
+        The challenge is the same for every user part, and stateless."""
+        assert self.inbound_auth is not None
+        verdict = self.inbound_auth.check(request.get("Authorization"), "INVITE", peer.host)
+        now = asyncio.get_running_loop().time()
+        if verdict == "ok":
+            self._authenticated[peer.host] = now
+            self._authenticated.move_to_end(peer.host)
+            while len(self._authenticated) > 256:
+                self._authenticated.popitem(last=False)
+            return True
+        known = now - self._authenticated.get(peer.host, -1e9) < 3600
+        if verdict == "bad":
+            log.warning("sip: bad authentication of INVITE from %s", peer.host)
+            self.failed(peer, "bad authentication")
+        elif not known:  # a trunk that authenticated lately is challenged for free
+            self.failed(peer, "INVITE without credentials from a source that is not allowed")
+        self._stateless(request, peer, 401, "Unauthorized", headers=[self.inbound_auth.challenge(peer.host)])
+        return False
 
     def _on_cancel(self, request: SipRequest, peer: Peer) -> None:
         txn, new = self.transactions.match_request(request, peer)
@@ -290,7 +365,13 @@ class SipUserAgent:
         return user in numbers
 
     def _on_invite(self, request: SipRequest, txn: ServerTransaction, peer: Peer) -> None:
-        if len(self._calls) >= MAX_CALLS:
+        limit = self.config.security.max_calls_per_source
+        per_source = self._calls_from.get(peer.host, 0) >= limit and not self.guard.is_trusted(peer.host)
+        if len(self._calls) >= MAX_CALLS or per_source:
+            if per_source and peer.host not in self._limit_warned:
+                self._limit_warned.add(peer.host)
+                log.warning("sip: %s has %d calls, refusing more (if it is your PBX, add it to "
+                            "sip.security.trusted)", peer.host, limit)  # fmt: skip
             self._reply(txn, 503, "Service Unavailable", headers=[("Retry-After", "30")])
             return
         # RFC 3261 §8.2: content processing (415, 406) comes before the application (404)
@@ -303,6 +384,7 @@ class SipUserAgent:
             return
         if not self._served(request):
             self._reply(txn, 404, "Not Found")
+            self.failed(peer, f"INVITE to a number not served ({_uri_user(request.uri)[:32]})")
             return
         neg = None
         index = 0
@@ -319,7 +401,9 @@ class SipUserAgent:
         txn.reply(100, "Trying")
         from_ = parse_name_addr(request.get("From") or "")
         caller_uri = parse_uri(from_.uri) if from_.uri.startswith(("sip:", "sips:", "tel:")) else None
-        pai = request.get("P-Asserted-Identity")
+        # P-Asserted-Identity is believed only from the trusted PBX/trunk (RFC 3325 §4);
+        # Diversion and History-Info are never used for anything.
+        pai = request.get("P-Asserted-Identity") if self.guard.is_trusted(peer.host) else None
         if pai:
             try:
                 asserted = parse_name_addr(split_first(pai))
@@ -351,6 +435,7 @@ class SipUserAgent:
         call.offer_index = index
         call.rejected_media = rejected
         self._calls[(call.call_id, local_tag)] = call
+        self._calls_from[peer.host] = self._calls_from.get(peer.host, 0) + 1
         self.spawn(self._setup_incoming(call, neg))
 
     async def _setup_incoming(self, call: SipCall, neg: Any) -> None:
@@ -371,7 +456,13 @@ class SipUserAgent:
         self._incoming(call)
 
     def forget(self, call: SipCall) -> None:
-        self._calls.pop((call.call_id, call.local_tag), None)
+        if self._calls.pop((call.call_id, call.local_tag), None) is not None and call.direction == "in":
+            left = self._calls_from.get(call.peer.host, 1) - 1
+            self._limit_warned.discard(call.peer.host)
+            if left > 0:
+                self._calls_from[call.peer.host] = left
+            else:
+                self._calls_from.pop(call.peer.host, None)
 
     async def _watch_rtp(self) -> None:
         """Hang up calls whose far end went silent on the network (no BYE ever comes)."""
@@ -408,19 +499,22 @@ class SipUserAgent:
         on_ringing: Callable[[], None] | None = None,
         cancel: asyncio.Future[None] | None = None,
     ) -> Call:
-        """Call a SIP URI, or a number through the registrar/PBX."""
+        """Call a SIP URI, or a number through the registrar/PBX. A sips: URI (or
+        ;transport=tls, or a registration over TLS) goes over TLS with the
+        peer's certificate verified against the name in the URI or config."""
         reg = self.config.registration
         if target.startswith(("sip:", "sips:")):
             uri = parse_uri(target)
-            host, port = uri.host.strip("[]"), uri.port or 5060
-            transport = str(uri.params.get("transport") or "udp").lower()
+            transport = str(uri.params.get("transport") or ("tls" if uri.scheme == "sips" else "udp")).lower()
+            host, port = uri.host.strip("[]"), uri.port or (5061 if transport == "tls" else 5060)
         elif reg is not None:
-            host, port = split_hostport(reg.registrar)
+            default_port = 5061 if reg.transport == "tls" else 5060
+            host, port = split_hostport(reg.registrar, default_port)
             domain = reg.domain or host
             target = f"sip:{target}@{domain}"
             transport = reg.transport
             if reg.outbound_proxy:
-                host, port = split_hostport(reg.outbound_proxy)
+                host, port = split_hostport(reg.outbound_proxy, default_port)
         else:
             raise OriginateFailed(404, "a phone number needs a PBX registration to be dialled")
         loop = asyncio.get_running_loop()
@@ -429,7 +523,14 @@ class SipUserAgent:
         except OSError as err:
             raise OriginateFailed(404, f"cannot resolve {host}: {err}") from err
         address = str(infos[0][4][0])
-        peer = Peer("tcp" if transport == "tcp" else "udp", address, port)
+        peer = Peer(transport if transport in ("tcp", "tls") else "udp", address, port)
+        if transport == "tls":
+            self.transport.server_name(address, host)
+            try:
+                await self.transport.connect(address, port, tls=True, server_name=host)
+            except (OSError, TimeoutError) as err:  # ssl.SSLError included: a certificate that does not verify
+                log.warning("sip: no TLS connection to %s (%s:%d): %s", host, address, port, err)
+                raise OriginateFailed(503, f"TLS to {host}: {err}") from err
         call_id = new_call_id(self.local_ip(peer))
         stream = RtpStream(self.media_clock, symmetric=self.config.symmetric_rtp)
         await stream.open(self.ports)
@@ -496,6 +597,11 @@ class SipUserAgent:
                 if auth is not None:
                     continue
             if not 200 <= response.status < 300:
+                # A 3xx is a failure like any other: its Contact is never dialled, so a
+                # redirect cannot send the box to a number nobody allowed (toll fraud).
+                if 300 <= response.status < 400:
+                    log.warning("call %s: %d redirect to %s ignored", call.call_id, response.status,
+                                (response.get("Contact") or "")[:80])  # fmt: skip
                 raise OriginateFailed(response.status, response.reason)
             self._confirm(call, response, peer)
             return call
@@ -555,8 +661,6 @@ class SipUserAgent:
 
 
 def split_first(value: str) -> str:
-    from zentrale.lines.sip.message import split_commas
-
     return split_commas(value)[0]
 
 
