@@ -111,7 +111,7 @@ class App:
             call_log=self.call_log,
             versions=ModeVersions(self.db),
         )
-        self.prompts = PromptLibrary(self.library, config.data_dir / "prompts", self.hotline)
+        self.prompts = PromptLibrary(self.library, config.prompts_dir, config.music_dir, self.hotline)
         self.scheduler = ModeScheduler(
             clock=self.clock, hotline=self.hotline, state=self.state, language=config.language
         )
@@ -184,6 +184,7 @@ class App:
         for line in self.analog_lines:
             self.health.add_check(f"line_{line.name}", functools.partial(_analog_line_check, line))
         self.health.add_check("media_clock", self._media_clock_health)
+        self.health.add_check("mode", self._mode_health)
         self.health.add_check(
             "disk", lambda: disk_health(self.config.data_dir, limits.disk_warn_percent, limits.disk_fault_percent)
         )
@@ -254,8 +255,8 @@ class App:
         )
 
     async def _seed(self) -> None:
-        """First start: copy the demo modes into the data folder."""
-        if not self.modes.names():
+        """First start: copy the demo modes into the data folder (unless ``demo_modes`` is off)."""
+        if not self.modes.names() and self.config.demo_modes:
             self.modes.folder.mkdir(parents=True, exist_ok=True)
             for name in ("hotline", "closed"):
                 (self.modes.folder / f"{name}.yaml").write_text(
@@ -263,6 +264,34 @@ class App:
                 )
             log.info("seeded the demo modes into %s", self.modes.folder)
         await self.hotline.record_files()
+
+    async def _activate_at_start(self) -> None:
+        """The mode active before the restart (else ``active_mode``). A box without that mode --
+        an empty box, or one whose modes have other names -- runs without a mode and refuses
+        calls until an admin activates one; a broken document stops the start as before."""
+        names = self.modes.names()
+        name = await self.state.setting("active_mode") or self.config.active_mode
+        if name not in names and self.config.active_mode in names:
+            name = self.config.active_mode
+        if name not in names:
+            log.warning(
+                "no mode to activate (%s): calls are refused until an admin builds one in the editor and activates it",
+                f"modes: {', '.join(names)}" if names else "no modes yet",
+            )
+            return
+        try:
+            await self.hotline.activate(name, "start-up")
+        except ZentraleError as err:
+            log.error("cannot activate mode '%s': %s", name, err)
+            if name != self.config.active_mode and self.config.active_mode in names:
+                await self.hotline.activate(self.config.active_mode, "start-up")
+            else:
+                raise
+
+    def _mode_health(self) -> ComponentHealth:
+        if self.hotline.mode_name is None:
+            return ComponentHealth("degraded", "no active mode: calls are refused")
+        return ComponentHealth("ok", f"mode '{self.hotline.mode_name}'")
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -276,15 +305,7 @@ class App:
         await self.staffing.restore()
         await self.accounts.start()
         await self.scheduler.load()
-        name = await self.state.setting("active_mode") or self.config.active_mode
-        try:
-            await self.hotline.activate(name, "start-up")
-        except ZentraleError as err:
-            log.error("cannot activate mode '%s': %s", name, err)
-            if name != self.config.active_mode:
-                await self.hotline.activate(self.config.active_mode, "start-up")
-            else:
-                raise
+        await self._activate_at_start()
         self.scheduler.start()
         self.gc_watch.install()
         self.media_clock.start()

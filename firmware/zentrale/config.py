@@ -378,6 +378,11 @@ class Config(_Section):
     http: HttpConfig = Field(default_factory=HttpConfig)
     teams: list[Team] = Field(default_factory=list)
     active_mode: str = Field("hotline", description="mode activated on first start")
+    demo_modes: bool = Field(
+        True,
+        description="copy the demo modes (the customer's example and 'closed') into an empty modes folder at the "
+        "first start; false: the box starts without a mode and refuses calls until one is built and activated",
+    )
     prompt_dirs: list[Path] = Field(default_factory=list, description="extra prompt folders (searched first)")
     voicemail: VoicemailConfig = Field(default_factory=VoicemailConfig)
     modem: ModemConfig | None = Field(None, description="an analog line through a voice modem (optional)")
@@ -417,7 +422,17 @@ class Config(_Section):
 
     @property
     def prompt_folders(self) -> list[Path]:
-        return [*self.prompt_dirs, self.data_dir / "prompts", DEMO_DIR / "prompts", DEMO_DIR / "music"]
+        return [*self.prompt_dirs, self.prompts_dir, self.music_dir, DEMO_DIR / "prompts", DEMO_DIR / "music"]
+
+    @property
+    def prompts_dir(self) -> Path:
+        """Uploaded prompts (announcements)."""
+        return self.data_dir / "prompts"
+
+    @property
+    def music_dir(self) -> Path:
+        """Uploaded hold music (inside the prompts folder, so a backup carries it)."""
+        return self.data_dir / "prompts" / "music"
 
 
 def parse_config(text: str, source: str, overrides: dict[str, object] | None = None) -> Config:

@@ -2,6 +2,10 @@
 FLAC → 16 kHz mono WAV, loudness normalised), preview, which modes use a
 prompt, delete, and a draft prompt from text with espeak-ng.
 
+Uploaded announcements go to ``<data>/prompts/``, uploaded hold music to
+``<data>/prompts/music/`` (the kind shown in the library; a mode may use
+either in any place).
+
 Uploads are checked with ffprobe before anything is kept: a file that is not
 audio, too long or too big is refused with a message saying so.
 """
@@ -16,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from zentrale.config import DEMO_DIR
 from zentrale.errors import Conflict, Invalid, NotFound, Refused, ZentraleError
@@ -45,11 +49,28 @@ def _duration(text: str) -> str:
     )
 
 
+Kind = Literal["prompt", "music"]
+
+
 class PromptLibrary:
-    def __init__(self, library: AudioLibrary, folder: Path, hotline: Hotline) -> None:
+    def __init__(self, library: AudioLibrary, folder: Path, music_folder: Path, hotline: Hotline) -> None:
         self.library = library
         self.folder = folder
+        self.music_folder = music_folder
         self.hotline = hotline
+
+    def _kind(self, path: Path, name: str) -> Kind:
+        music = path.parent in (DEMO_DIR / "music", self.music_folder) or name.startswith("music")
+        return "music" if music else "prompt"
+
+    def _own_files(self, name: str) -> list[Path]:
+        """The uploaded files of this name (announcement or music)."""
+        return [
+            folder / f"{name}{ext}"
+            for folder in (self.folder, self.music_folder)
+            for ext in AUDIO_EXTENSIONS
+            if (folder / f"{name}{ext}").is_file()
+        ]
 
     def used_by(self) -> dict[str, list[str]]:
         uses: dict[str, list[str]] = {}
@@ -75,14 +96,14 @@ class PromptLibrary:
                 {
                     "name": name,
                     "seconds": seconds,
-                    "kind": "music" if path.parent == DEMO_DIR / "music" or name.startswith("music") else "prompt",
-                    "source": "uploaded" if path.parent == self.folder else "shipped",
+                    "kind": self._kind(path, name),
+                    "source": "uploaded" if path.parent in (self.folder, self.music_folder) else "shipped",
                     "used_by": uses.get(name, []),
                 }
             )
         return out
 
-    async def upload(self, name: str, filename: str, data: bytes) -> dict[str, Any]:
+    async def upload(self, name: str, filename: str, data: bytes, kind: Kind = "prompt") -> dict[str, Any]:
         if not NAME_RE.match(name):
             raise UploadRefused(f"prompt name '{name}' may use letters, digits, '.', '_' and '-' only")
         if len(data) > MAX_UPLOAD_BYTES:
@@ -98,13 +119,13 @@ class PromptLibrary:
             seconds = await asyncio.to_thread(self._probe, source, filename)
             target = Path(tmp) / "converted.wav"
             await asyncio.to_thread(self._convert, source, target)
-            self.folder.mkdir(parents=True, exist_ok=True)
-            final = self.folder / f"{name}.wav"
+            folder = self.music_folder if kind == "music" else self.folder
+            folder.mkdir(parents=True, exist_ok=True)
+            final = folder / f"{name}.wav"
+            for other in self._own_files(name):
+                if other != final:
+                    other.unlink()
             shutil.move(str(target), str(final))
-        for ext in AUDIO_EXTENSIONS:
-            other = self.folder / f"{name}{ext}"
-            if ext != ".wav":
-                other.unlink(missing_ok=True)
         await self._refresh(name)
         log.info("prompt '%s' uploaded from %s (%.1f s)", name, filename, seconds)
         return next(p for p in self.list() if p["name"] == name)
@@ -157,7 +178,7 @@ class PromptLibrary:
         users = self.used_by().get(name)
         if users:
             raise Conflict(f"prompt '{name}' is used by mode(s) {', '.join(users)}")
-        own = [self.folder / f"{name}{ext}" for ext in AUDIO_EXTENSIONS if (self.folder / f"{name}{ext}").exists()]
+        own = self._own_files(name)
         if not own:
             raise NotFound(f"no uploaded prompt '{name}' (shipped prompts cannot be deleted)")
         for path in own:

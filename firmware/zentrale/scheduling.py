@@ -10,18 +10,23 @@ import contextlib
 import functools
 import json
 import logging
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import holidays
 
 from zentrale.core.clock import Clock
 from zentrale.core.schedule import HolidayLookup, Schedule, mode_at, next_change
-from zentrale.errors import NotFound, Refused
+from zentrale.errors import Invalid, NotFound, Refused
 from zentrale.hotline import Hotline
 from zentrale.store.state import StateRepository
 
 log = logging.getLogger(__name__)
+
+# German federal states (Bundesländer) as the ``holidays`` package names them, for the schedule page
+FEDERAL_STATES: dict[str, str] = {
+    code: name for name, code in sorted(holidays.country_holidays("DE").subdivisions_aliases.items()) if len(code) == 2
+}
 
 
 @functools.lru_cache(maxsize=8)
@@ -47,8 +52,23 @@ class ModeScheduler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def holidays(self) -> HolidayLookup:
-        return public_holidays(self.schedule.holidays_country, self.schedule.holidays_state, self.language)
+    def holidays(self, language: str | None = None) -> HolidayLookup:
+        return public_holidays(self.schedule.holidays_country, self.schedule.holidays_state, language or self.language)
+
+    def upcoming_holidays(self, language: str | None = None, count: int = 6) -> list[dict[str, str]]:
+        """The next public holidays and custom closed days (a year ahead at most)."""
+        lookup = self.holidays(language)
+        today = self.clock.now().astimezone(self.schedule.tz).date()
+        closed = set(self.schedule.closed_days)
+        out: list[dict[str, str]] = []
+        for offset in range(366):
+            day = today + timedelta(days=offset)
+            name = lookup(day)
+            if name or day in closed:
+                out.append({"date": day.isoformat(), "name": name or "", "kind": "holiday" if name else "closed_day"})
+            if len(out) >= count:
+                break
+        return out
 
     async def load(self) -> None:
         raw = await self.state.setting("schedule")
@@ -68,9 +88,15 @@ class ModeScheduler:
     async def save(self, schedule: Schedule, by: str) -> dict[str, Any]:
         if schedule.enabled:
             self._check_modes(schedule)
+        try:
+            public_holidays(schedule.holidays_country, schedule.holidays_state, self.language)
+        except NotImplementedError as err:  # the holidays package's word for an unknown country or state
+            where = f"{schedule.holidays_country}/{schedule.holidays_state or '-'}"
+            raise Invalid(f"no public holidays known for {where}: unknown country or federal state") from err
         self.schedule = schedule
         await self.state.set_setting("schedule", schedule.model_dump_json())
         await self.state.audit(self.clock.now(), by, "schedule.save", "on" if schedule.enabled else "off")
+        await self.apply()  # the answer already shows the mode the new plan asks for
         self._wake.set()
         return self.status()
 
@@ -91,10 +117,12 @@ class ModeScheduler:
         await self.apply()
         return self.status()
 
-    def status(self) -> dict[str, Any]:
+    def status(self, language: str | None = None) -> dict[str, Any]:
+        """What the schedule page shows; holiday names in ``language`` (default: the box's)."""
         now = self.clock.now()
-        mode, why, detail = mode_at(self.schedule, now, self.holidays())
-        change = next_change(self.schedule, now, self.holidays()) if self.schedule.enabled else None
+        lookup = self.holidays(language)
+        mode, why, detail = mode_at(self.schedule, now, lookup)
+        change = next_change(self.schedule, now, lookup) if self.schedule.enabled else None
         return {
             "schedule": json.loads(self.schedule.model_dump_json()),
             "active_mode": self.hotline.mode_name,
@@ -103,6 +131,9 @@ class ModeScheduler:
             "detail": detail,
             "override": self.override,
             "next_change": {"at": change[0].isoformat(), "mode": change[1]} if change else None,
+            "now": now.astimezone(self.schedule.tz).isoformat(),
+            "upcoming_holidays": self.upcoming_holidays(language),
+            "federal_states": [{"code": c, "name": n} for c, n in sorted(FEDERAL_STATES.items(), key=lambda x: x[1])],
         }
 
     async def apply(self) -> None:

@@ -48,6 +48,24 @@ def test_compressed_uploads_are_converted_and_normalised(daemon: Daemon, tmp_pat
     assert listen.headers["content-type"] == "audio/wav"
 
 
+def test_uploaded_hold_music_is_listed_as_music_and_can_replace_an_announcement_of_its_name(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    source = tmp_path / "jingle.ogg"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=500:duration=2:sample_rate=22050", "-af", "volume=0.1", str(source))
+    r = daemon.http.post("/api/prompts/jingle", params={"filename": source.name}, content=source.read_bytes())
+    assert r.json()["kind"] == "prompt"
+    r = daemon.http.post(
+        "/api/prompts/jingle", params={"filename": source.name, "kind": "music"}, content=source.read_bytes()
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["kind"], r.json()["source"]) == ("music", "uploaded")
+    assert (daemon.data_dir / "prompts" / "music" / "jingle.wav").is_file()
+    assert not (daemon.data_dir / "prompts" / "jingle.wav").exists()  # one file per name
+    assert daemon.http.delete("/api/prompts/jingle").status_code == 200
+    assert "jingle" not in {p["name"] for p in daemon.http.get("/api/prompts").json()}
+
+
 def test_a_picture_renamed_to_wav_is_refused_with_a_clear_message(daemon: Daemon, tmp_path: Path) -> None:
     png = tmp_path / "logo.png"
     ffmpeg("-f", "lavfi", "-i", "color=c=red:s=32x32", "-frames:v", "1", str(png))

@@ -6,8 +6,11 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from zentrale.core.clock import ManualClock
 from zentrale.core.schedule import Schedule
+from zentrale.errors import Invalid
 from zentrale.scheduling import ModeScheduler
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -96,3 +99,29 @@ async def test_a_manual_override_wins_until_switched_back() -> None:
     await clock.settle()
     assert hotline.mode_name == "hotline"
     await sched.stop()
+
+
+async def test_the_schedule_page_learns_the_coming_holidays_closed_days_and_federal_states() -> None:
+    sched, _clock, _hotline = scheduler("2026-09-30 12:00")
+    await sched.save(Schedule(enabled=True, holidays_state="BY", closed_days=[date(2026, 10, 2)]), "admin")
+    status = sched.status("de")
+    assert status["upcoming_holidays"][:2] == [
+        {"date": "2026-10-02", "name": "", "kind": "closed_day"},
+        {"date": "2026-10-03", "name": "Tag der Deutschen Einheit", "kind": "holiday"},
+    ]
+    assert sched.status("en")["upcoming_holidays"][1]["name"] == "German Unity Day"
+    states = {s["code"]: s["name"] for s in status["federal_states"]}
+    assert len(states) == 16 and states["NW"] == "Nordrhein-Westfalen"
+
+
+async def test_an_unknown_federal_state_is_refused_with_a_message() -> None:
+    sched, _clock, _hotline = scheduler("2026-09-30 12:00")
+    with pytest.raises(Invalid, match="unknown country or federal state"):
+        await sched.save(Schedule(enabled=True, holidays_state="XX"), "admin")
+
+
+async def test_saving_a_plan_applies_it_at_once_so_the_answer_shows_the_mode_it_asks_for() -> None:
+    sched, _clock, hotline = scheduler("2026-11-26 10:00")  # no scheduler task running
+    status = await sched.save(Schedule(enabled=True), "admin")
+    assert hotline.activations == [("hotline", "schedule")]
+    assert (status["active_mode"], status["scheduled_mode"], status["why"]) == ("hotline", "hotline", "open")

@@ -51,6 +51,15 @@ class MenuNode(_Strict):
     on_failure: NodeId | None = Field(None, description="after the last retry; none: hang up")
     label: str | None = None
 
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _targets(cls, choices: Any) -> Any:
+        if isinstance(choices, dict):
+            for digit, target in choices.items():
+                if not target:
+                    raise ValueError(f"digit {digit} has no target node")
+        return choices
+
     @field_validator("choices")
     @classmethod
     def _digits(cls, choices: dict[str, str]) -> dict[str, str]:
@@ -346,10 +355,38 @@ def _graph_problems(mode: Mode) -> list[ModeProblem]:
     return problems
 
 
+NODE_TYPES = ("announcement", "menu", "queue", "voicemail", "hangup")
+
+
 def _loc_to_path(loc: tuple[int | str, ...]) -> str:
-    # pydantic puts the discriminator value into the location; drop it
-    parts = [str(p) for p in loc if p not in {"announcement", "menu", "queue", "voicemail", "hangup"}]
+    # pydantic puts the discriminator value after the node id (nodes.<id>.<type>.<field>); drop
+    # it there only -- a node may well be called "menu"
+    parts = [str(p) for p in loc]
+    if len(parts) > 2 and parts[0] == "nodes" and parts[2] in NODE_TYPES:
+        del parts[2]
     return ".".join(parts)
+
+
+def node_of_path(path: str) -> str | None:
+    """The node a dotted problem path belongs to (``nodes.<id>.…``), if any."""
+    parts = path.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "nodes" else None
+
+
+def schema_problems(data: Any) -> tuple[Mode | None, list[ModeProblem]]:
+    """The mode, or every schema problem of the document (for the editor, which shows them all)."""
+    if not isinstance(data, dict):
+        return None, [ModeProblem(path="", message="a mode document must be a mapping (YAML or JSON object)")]
+    try:
+        return Mode.model_validate(data), []
+    except ValidationError as err:
+        found = []
+        for error in err.errors():
+            path = _loc_to_path(error["loc"])
+            found.append(
+                ModeProblem(path=path, message=error["msg"].removeprefix("Value error, "), node=node_of_path(path))
+            )
+        return None, found
 
 
 def parse_mode_data(data: Any, source: str) -> Mode:

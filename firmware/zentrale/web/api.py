@@ -129,6 +129,9 @@ def create_api(app: App) -> FastAPI:
         text = (await request.body()).decode("utf-8", errors="replace")
         document = parse_mode(text, f"upload:{name}")
         hotline.validate(document, f"upload:{name}")
+        if text.lstrip().startswith("{"):
+            # JSON (the editor's save): kept as YAML like every other version, so versions compare line by line
+            text = dump_mode(document)
         result = await hotline.save_mode(name, text, actor(request, by), comment)
         return {"saved": name, **result}
 

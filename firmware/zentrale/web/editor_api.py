@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from zentrale.core.modes import Mode, ModeProblem, check_mode, dump_mode, parse_mode_data
+from zentrale.core.modes import Mode, ModeProblem, check_mode, dump_mode, parse_mode_data, schema_problems
 from zentrale.core.schedule import Schedule
 from zentrale.errors import Conflict, ModeError, NotFound
 from zentrale.web.auth import actor
@@ -64,13 +64,12 @@ def editor_router(app: App) -> APIRouter:
     router = APIRouter(tags=["editor"])
     hotline = app.hotline
 
-    def problems(document: dict[str, Any], source: str) -> tuple[Mode | None, list[ModeProblem]]:
-        try:
-            mode = parse_mode_data(document, source)
-        except ModeError as err:
-            return None, [ModeProblem(path=err.path, message=err.problem, node=_node_of(err.path))]
-        found = check_mode(mode, prompts=hotline.library.names(), teams=[t.id for t in app.config.teams])
-        return mode, found
+    def problems(document: dict[str, Any]) -> tuple[Mode | None, list[ModeProblem]]:
+        """Every schema problem; once the schema holds, every check of the graph, prompts and teams."""
+        mode, found = schema_problems(document)
+        if mode is None:
+            return None, found
+        return mode, check_mode(mode, prompts=hotline.library.names(), teams=[t.id for t in app.config.teams])
 
     @router.get("/api/editor/modes", summary="Modes with their versions and problems")
     async def modes() -> list[dict[str, Any]]:
@@ -78,16 +77,22 @@ def editor_router(app: App) -> APIRouter:
         for name in hotline.modes.names():
             try:
                 mode = hotline.modes.load(name)
-                found = problems(mode.model_dump(mode="json"), name)[1]
+                found = problems(mode.model_dump(mode="json"))[1]
                 title, errors = mode.name, [p.message for p in found if p.severity == "error"]
+                description = mode.description
             except ModeError as err:
-                title, errors = name, [str(err)]
+                title, errors, description = name, [str(err)], ""
+            versions = await hotline.versions.list(name)
+            latest = versions[0] if versions else {}
             out.append(
                 {
                     "name": name,
                     "title": title,
+                    "description": description,
                     "active": name == hotline.mode_name,
-                    "version": await hotline.versions.latest(name),
+                    "version": latest.get("version", 0),
+                    "updated_at": latest.get("created_at"),
+                    "updated_by": latest.get("author"),
                     "problems": errors,
                 }
             )
@@ -95,7 +100,7 @@ def editor_router(app: App) -> APIRouter:
 
     @router.post("/api/editor/validate", summary="Check a document while it is edited (nothing is saved)")
     async def validate(document: dict[str, Any]) -> dict[str, Any]:
-        _, found = problems(document, "editor")
+        _, found = problems(document)
         return {"ok": not any(p.severity == "error" for p in found), "problems": [p.model_dump() for p in found]}
 
     @router.post("/api/editor/modes/{name}", summary="Create a mode (from the body, or a small empty one)")
@@ -162,9 +167,11 @@ def editor_router(app: App) -> APIRouter:
         summary="Upload a prompt (the request body is the file: WAV, MP3, OGG or FLAC)",
         description="422 with the reason when the file is not audio, too long or too big.",
     )
-    async def upload(name: str, request: Request, filename: str = "upload.wav") -> dict[str, Any]:
+    async def upload(
+        name: str, request: Request, filename: str = "upload.wav", kind: Literal["prompt", "music"] = "prompt"
+    ) -> dict[str, Any]:
         data = await request.body()
-        return await app.prompts.upload(name, filename, data)
+        return await app.prompts.upload(name, filename, data, kind)
 
     @router.post("/api/prompts/{name}/speak", summary="A draft prompt spoken from text (espeak-ng)")
     async def speak(name: str, body: SpeakText) -> dict[str, Any]:
@@ -184,8 +191,8 @@ def editor_router(app: App) -> APIRouter:
     # --- schedules -------------------------------------------------------------------
 
     @router.get("/api/schedule", summary="The week plan, the active and the scheduled mode, the next change")
-    async def schedule() -> dict[str, Any]:
-        return app.scheduler.status()
+    async def schedule(lang: Literal["de", "en"] | None = None) -> dict[str, Any]:
+        return app.scheduler.status(lang)
 
     @router.put("/api/schedule", summary="Change the week plan, holidays and closed days")
     async def put_schedule(body: Schedule, request: Request) -> dict[str, Any]:
@@ -200,7 +207,7 @@ def editor_router(app: App) -> APIRouter:
     @router.post("/api/simulations", summary="Walk a mode without a phone (real engine, simulated clock)")
     async def simulate(body: SimStart) -> dict[str, Any]:
         if body.document is not None:
-            mode, found = problems(body.document, "editor")
+            mode, found = problems(body.document)
             errors = [p for p in found if p.severity == "error"]
             if mode is None or errors:
                 raise ModeError("editor", errors[0].path, errors[0].message)
@@ -242,8 +249,3 @@ def editor_router(app: App) -> APIRouter:
         return {"stopped": sim_id}
 
     return router
-
-
-def _node_of(path: str) -> str | None:
-    parts = path.split(".")
-    return parts[1] if len(parts) > 1 and parts[0] == "nodes" else None

@@ -13,16 +13,18 @@ export function setCsrf(token) {
   csrf = token;
 }
 
-export async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+// FastAPI's answer to a body that does not fit the schema: [{loc, msg}, ...]
+function validationText(detail) {
+  if (!Array.isArray(detail)) return typeof detail === "string" ? detail : null;
+  return detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${String(d.msg || "").replace(/^Value error, /, "")}`).join("; ");
+}
+
+async function request(method, path, body, contentType, accept = "application/json") {
+  const headers = { Accept: accept };
+  if (body !== undefined) headers["Content-Type"] = contentType;
   if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
-  const response = await fetch(path, {
-    method,
-    headers,
-    credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const response = await fetch(path, { method, headers, credentials: "same-origin", body });
+  if (response.ok && accept !== "application/json") return response.text();
   let data = null;
   try {
     data = await response.json();
@@ -33,8 +35,22 @@ export async function api(method, path, body) {
     window.location.href = "/login";
     throw new ApiError(401, "login required", data);
   }
-  if (!response.ok) throw new ApiError(response.status, data?.error || response.statusText, data);
+  if (!response.ok) throw new ApiError(response.status, data?.error || validationText(data?.detail) || response.statusText, data);
   return data;
+}
+
+export function api(method, path, body) {
+  return request(method, path, body === undefined ? undefined : JSON.stringify(body), "application/json");
+}
+
+// A body that is not JSON: a file (audio upload) or a document's text (mode import).
+export function send(method, path, body, contentType = "application/octet-stream") {
+  return request(method, path, body, contentType);
+}
+
+// A text answer (a version's YAML, a diff).
+export function getText(path) {
+  return request("GET", path, undefined, undefined, "text/plain");
 }
 
 export const get = (path) => api("GET", path);

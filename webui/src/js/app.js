@@ -1,21 +1,31 @@
 // The logged-in web page: top bar, outage banner, call bar / call window, and the pages.
 import { api, ApiError, get, setCsrf } from "./api.js";
-import { $, clear, h, toast } from "./dom.js";
+import { $, clear, confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { clockTime, lang, loadLanguages, setLang, t } from "./i18n.js";
 import { connect, live, on, waitingCalls } from "./live.js";
 import { flipSwitch, switchLabel } from "./switches.js";
+import { discardUnsavedWork, hasUnsavedWork, setLeaveGuard } from "./guard.js";
 import * as calls from "./calls.js";
 import * as messages from "./messages.js";
 import * as control from "./control.js";
 import * as status from "./status.js";
 import * as admin from "./admin.js";
 import * as help from "./help.js";
+import * as modes from "./modes.js";
+import * as editor from "./editor.js";
+import * as library from "./library.js";
+import * as schedule from "./schedule.js";
 
 const PAGES = [
   { id: "calls", icon: "phone", label: "nav.calls", module: calls },
   { id: "messages", icon: "voicemail", label: "nav.messages", module: messages },
   { id: "control", icon: "toggle", label: "nav.control", module: control },
+  { id: "modes", icon: "flow", label: "nav.modes", module: modes, admin: true },
+  // reached from the modes page's tabs, shown under "Betriebsarten" in the navigation
+  { id: "editor", label: "nav.editor", module: editor, admin: true, navAs: "modes", wide: true },
+  { id: "prompts", label: "nav.prompts", module: library, admin: true, navAs: "modes" },
+  { id: "schedule", label: "nav.schedule", module: schedule, admin: true, navAs: "modes" },
   { id: "status", icon: "activity", label: "nav.status", module: status, admin: true },
   { id: "admin", icon: "users", label: "nav.admin", module: admin, admin: true },
   { id: "help", icon: "help", label: "nav.help", module: help },
@@ -35,8 +45,8 @@ function currentPage() {
 function renderTopbar() {
   const page = currentPage();
   const nav = h("nav", { class: "nav", "aria-label": t("nav.label") },
-    pages().map((p) => h("a", {
-      href: `#/${p.id}`, "aria-current": p.id === page.id ? "page" : null, class: p.admin ? "admin-only" : null,
+    pages().filter((p) => !p.navAs).map((p) => h("a", {
+      href: `#/${p.id}`, "aria-current": p.id === (page.navAs || page.id) ? "page" : null, class: p.admin ? "admin-only" : null,
       "data-page": p.id,
     }, icon(p.icon), h("span", {}, t(p.label)),
     p.id === "calls" ? h("span", { class: "count zero", id: "nav-waiting" }, "0") : null)));
@@ -104,12 +114,31 @@ function renderBanner() {
       h("button", { type: "button", class: "small", onclick: () => flipSwitch(sw, false) }, icon("power"), t("control.turn_off"))))));
 }
 
+let shownHash = location.hash;
+
+async function onHashChange() {
+  if (location.hash === shownHash) return;
+  if (hasUnsavedWork()) {
+    const target = location.hash;
+    history.replaceState(null, "", shownHash);
+    const ok = await confirmDialog({ title: t("editor.leave_title"), text: t("editor.leave_text"),
+      confirm: t("editor.leave_confirm"), cancel: t("editor.leave_stay"), danger: true });
+    if (!ok) return;
+    discardUnsavedWork();
+    history.pushState(null, "", target);
+  }
+  mountPage();
+}
+
 function mountPage() {
   if (unmountPage) unmountPage();
+  setLeaveGuard(null);
+  shownHash = location.hash;
   const page = currentPage();
-  for (const a of document.querySelectorAll(".nav a")) a.setAttribute("aria-current", a.dataset.page === page.id ? "page" : "false");
+  for (const a of document.querySelectorAll(".nav a")) a.setAttribute("aria-current", a.dataset.page === (page.navAs || page.id) ? "page" : "false");
   const main = $("#main");
   clear(main);
+  main.className = page.wide ? "wide" : "";
   document.title = `${t(page.label)} · Zentrale`;
   unmountPage = page.module.mount(main) || null;
   updateCount();
@@ -148,7 +177,7 @@ async function boot() {
   setCsrf(me.csrf);
   await loadLanguages(me.language);
   render();
-  window.addEventListener("hashchange", mountPage);
+  window.addEventListener("hashchange", onHashChange);
   on("switches", renderBanner);
   on("queue", updateCount);
   on("agent", updateCount);

@@ -67,3 +67,25 @@ export function bytes(n) {
   while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
   return `${n.toLocaleString(locale(), { maximumFractionDigits: i > 2 ? 1 : 0 })} ${units[i]}`;
 }
+
+// A moment as the box's schedule sees it: in the schedule's time zone, not the browser's.
+export function dateTimeIn(iso, timeZone, withWeekday = true) {
+  if (!iso) return "–";
+  const options = { day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit", timeZone };
+  if (withWeekday) options.weekday = "short";
+  return new Intl.DateTimeFormat(locale(), options).format(new Date(iso));
+}
+
+export function dayIn(isoDate, withWeekday = true) {
+  const [y, m, d] = isoDate.split("-").map(Number);
+  const options = { day: "2-digit", month: "2-digit", year: "numeric", timeZone: "UTC" };
+  if (withWeekday) options.weekday = "short";
+  return new Intl.DateTimeFormat(locale(), options).format(new Date(Date.UTC(y, m - 1, d)));
+}
+
+// The length of a prompt: "3,1 s" under a minute, else "2:05".
+export function promptLength(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  if (seconds < 60) return `${Number(seconds).toLocaleString(locale(), { maximumFractionDigits: seconds < 10 ? 1 : 0 })} s`;
+  return duration(seconds);
+}

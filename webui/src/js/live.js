@@ -113,7 +113,7 @@ const handlers = {
   agent_ringing(d) { emit("agent_ringing", d); },
   call_connected(d) { emit("call_connected", d); },
   switch_changed() { refreshSwitches(); },
-  mode_activated() { refreshSwitches(); },
+  mode_activated(d) { refreshSwitches(); emit("mode_activated", d); },
   message_stored(d) { emit("message_stored", d); },
   message_updated(d) { emit("message_updated", d); },
   message_deleted(d) { emit("message_deleted", d); },

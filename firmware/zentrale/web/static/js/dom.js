@@ -59,3 +59,36 @@ export function confirmDialog({ title, text, confirm, cancel, danger = false }) 
     ok.focus();
   });
 }
+
+// A dialog asking for one line of text; resolves the text, or null when cancelled.
+export function promptDialog({ title, text = "", label, value = "", placeholder = "", confirm, cancel, check = () => null }) {
+  return new Promise((resolve) => {
+    const input = h("input", { type: "text", value, placeholder, autocomplete: "off", "data-role": "value" });
+    const error = h("p", { class: "error", role: "alert" });
+    const ok = h("button", { class: "primary", type: "submit", "data-role": "confirm" }, confirm);
+    const no = h("button", { type: "button", "data-role": "cancel" }, cancel);
+    const form = h("form", { method: "dialog" },
+      h("div", { class: "d-body" }, h("h2", {}, title), text ? h("p", { class: "muted" }, text) : null,
+        h("label", { class: "field" }, h("span", {}, label), input), error),
+      h("div", { class: "d-actions" }, no, ok));
+    const dialog = h("dialog", {}, form);
+    const done = (result) => { dialog.close(); dialog.remove(); resolve(result); };
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const problem = check(input.value.trim());
+      if (problem) { error.textContent = problem; return; }
+      done(input.value.trim());
+    });
+    no.addEventListener("click", () => done(null));
+    dialog.addEventListener("cancel", (e) => { e.preventDefault(); done(null); });
+    document.body.append(dialog);
+    dialog.showModal();
+    input.focus();
+    input.select();
+  });
+}
+
+// A labelled form field: <label class="field"><span>label</span>input<small>hint</small></label>.
+export function field(label, input, hint = null) {
+  return h("label", { class: "field" }, h("span", {}, label), input, hint ? h("small", { class: "hint" }, hint) : null);
+}

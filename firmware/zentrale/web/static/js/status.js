@@ -58,7 +58,7 @@ export function mount(main) {
           [t("status.clock_late"), `${s.media_clock.recent_late_ms} ms`]])),
       card(t("status.mode"),
         h("div", { class: "bigval" }, s.mode || "–"),
-        h("div", { class: "caption" }, t("status.mode_active")),
+        h("div", { class: "caption" }, s.mode ? t("status.mode_active") : t("status.no_mode")),
         h("div", { class: "row-buttons" }, select, h("button", { type: "button", class: "small", onclick: () => activate(select) }, t("status.activate")))),
       card(t("status.now"),
         h("div", { class: "bigval", id: "active-calls" }, String(s.calls)),
