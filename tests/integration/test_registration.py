@@ -81,3 +81,56 @@ def test_registration_through_an_outbound_proxy(tmp_path: Path) -> None:
         with running_daemon(tmp_path / "box", config={"sip": {"registration": registration}}) as box:
             reg = wait_for(lambda: box.status()["lines"][0]["registration"]["registered"], 10)
             assert reg, box.status()["lines"][0]["registration"]
+
+
+def test_an_agent_is_rung_through_the_outbound_proxy(tmp_path: Path, sip_phones: Callable[..., Phone]) -> None:
+    """A pull dials the agent's number at the PBX's domain, sent through the outbound
+    proxy (Route with lr; digest answered); in-dialog requests follow its Record-Route."""
+    from tests.audio_check import make_tone_wav, tone_level
+    from tests.integration.test_agents import office_mode
+    from tests.integration.test_hotline_call import prompt_seconds
+
+    tone, agent_tone = tmp_path / "600.wav", tmp_path / "1000.wav"
+    make_tone_wav(tone, 600, 20, rate=8000, level_dbfs=-12)
+    make_tone_wav(agent_tone, 1000, 20, rate=8000, level_dbfs=-12)
+    with running_kamailio(tmp_path / "kam") as proxy:
+        registration = {
+            "registrar": "pbx.office.invalid", "user": "620", "password": "secret", "outbound_proxy": proxy.host,
+        }  # fmt: skip
+        teams = [
+            {"id": t, "name": t.upper(), "distribution": "pull", "ring_timeout": 8, "wrap_up": 0}
+            for t in ("lvs", "sap", "pc")
+        ]
+        config = {"sip": {"registration": registration}, "teams": teams}
+        with running_daemon(tmp_path / "box", mode=office_mode(), config=config) as box:
+            assert wait_for(lambda: box.status()["lines"][0]["registration"]["registered"], 10)
+            agent = sip_phones(
+                name="agent201", bind_ip="127.0.0.51", register=f"sip:{proxy.host}", user="201", password="secret",
+                domain="pbx.office.invalid", auto_answer="none", record_dir=tmp_path, play=agent_tone, play_loop=True,
+            )  # fmt: skip
+            agent.wait_event("registered", ok=True, timeout=10)
+            assert box.http.put("/api/agents/anna", json={"name": "Anna", "teams": ["lvs"]}).status_code == 200
+            assert box.http.post("/api/agents/anna/login", json={"number": "201"}).json()["state"] == "available"
+            caller = sip_phones(name="caller", bind_ip="127.0.0.52")
+            call = caller.call(box.uri, record=tmp_path / "caller.wav")
+            caller.wait_event("media_active", call=call, timeout=5)
+            time.sleep(prompt_seconds("greeting") + 1.0)
+            caller.dtmf(call, "1")
+            caller.play(call, tone, loop=True)
+            entry = wait_for(lambda: box.http.get("/api/queues").json(), 5)
+            assert entry, "the caller did not reach the queue"
+            r = box.http.post(f"/api/queues/{entry[0]['entry_id']}/pull", json={"agent": "anna"})  # type: ignore[index]
+            assert r.json()["result"] == "ringing"
+            ring = agent.wait_event("incoming", timeout=5)
+            assert ring["request_uri"].startswith("sip:201@"), ring["request_uri"]
+            agent.answer(ring["call"])
+            agent.wait_event("media_active", call=ring["call"], timeout=5)
+            time.sleep(2.5)
+            caller.hangup(call)
+            agent.wait_event("disconnected", call=ring["call"], timeout=5)  # the box's BYE, through the proxy
+            y, rate = read_wav(Path(agent.wait_event("recording_done", call=ring["call"], timeout=5)["path"]))
+            assert tone_level(y[-int(1.5 * rate) :], rate, 600) > 0.5
+            x, xrate = read_wav(Path(caller.wait_event("recording_done", call=call, timeout=5)["path"]))
+            assert tone_level(x[-int(1.5 * xrate) :], xrate, 1000) > 0.5
+            log = proxy.log()
+            assert "route INVITE from sip:620@pbx.office.invalid to sip:201@pbx.office.invalid" in log, log[-2000:]
