@@ -299,6 +299,7 @@ class App:
         recovered = await self.messages.recover()
         if recovered:
             log.warning("recovered %d message(s) interrupted by a crash", len(recovered))
+        await self.mail.load_settings(self.state)
         await self.mail.start()
         await self._seed()
         self.control.restore(await self.state.switch_states())
@@ -320,7 +321,7 @@ class App:
 
     async def _mail_health(self) -> ComponentHealth:
         """E-mail delivery: failed messages make the box 'degraded' (they stay in the viewer)."""
-        if not self.config.mail.enabled:
+        if not self.mail.enabled:
             return ComponentHealth("ok", "e-mail off")
         counts = await self.mail.outbox.counts()
         failed = counts.get("failed", 0)

@@ -18,20 +18,66 @@ import json
 import logging
 import zoneinfo
 from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
 from typing import Any
 
-from zentrale.config import Config
+from pydantic import ValidationError
+
+from zentrale.config import Config, MailConfig
 from zentrale.core.addresses import check_addresses
 from zentrale.core.clock import Clock
-from zentrale.errors import Conflict, MailError, NotFound
+from zentrale.errors import Conflict, Invalid, MailError, NotFound
 from zentrale.mail.compose import MailSettings, compose
 from zentrale.mail.smtp import SmtpSender, SmtpServer
 from zentrale.mail.templates import Language, MessageFacts
 from zentrale.store.db import Connection
 from zentrale.store.messages import MessageMeta, MessageRepository
 from zentrale.store.outbox import OutboxRepository, public_status
+from zentrale.store.state import StateRepository
 
 log = logging.getLogger(__name__)
+
+SETTINGS_KEY = "mail.smtp"  # JSON: the SMTP fields set in the web page (WEB_FIELDS)
+TEAM_LISTS_KEY = "mail.teams"  # JSON: {team id: [addresses]} set in the web page
+# What the web page may change; the rest (timeouts, retries, TLS trust, bit rate) stays in the config file.
+WEB_FIELDS = ("host", "port", "security", "user", "password", "sender", "sender_name", "max_attachment_kb",
+              "viewer_url", "language")  # fmt: skip
+TEST_MAIL: dict[str, tuple[str, str]] = {
+    "de": ("Zentrale: Test-E-Mail", "Diese E-Mail kommt von der Zentrale: der Versand über {host}:{port} "
+           "({security}) funktioniert.\n"),
+    "en": ("Zentrale: test e-mail", "This e-mail comes from Zentrale: sending through {host}:{port} "
+           "({security}) works.\n"),
+}  # fmt: skip
+
+
+def smtp_server(mail: MailConfig) -> SmtpServer:
+    assert mail.host is not None
+    return SmtpServer(
+        host=mail.host,
+        port=mail.smtp_port,
+        security=mail.security,
+        user=mail.user,
+        password=mail.password,
+        timeout=mail.timeout,
+        ca_file=mail.ca_file,
+        verify_tls=mail.verify_tls,
+    )
+
+
+def merged_settings(base: MailConfig, stored: dict[str, Any]) -> MailConfig:
+    """The config file's mail section with the web page's fields over it; ``Invalid``
+    naming the field and the problem when they do not fit together."""
+    fields = {k: v for k, v in stored.items() if k in WEB_FIELDS}
+    try:
+        return MailConfig.model_validate({**base.model_dump(), **fields})
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {str(e['msg']).removeprefix('Value error, ')}"
+            for e in err.errors()
+        )
+        raise Invalid(problems) from None
+
 
 IDLE_CHECK = 3600.0  # seconds; a wake-up comes earlier whenever something is queued
 ERROR_PAUSE = 5.0  # after an unexpected error in the loop itself
@@ -56,33 +102,85 @@ class MailOutbox:
         sender: SmtpSender | None = None,
     ) -> None:
         self.config = config
-        self.mail = config.mail
         self.clock = clock
         self.outbox = outbox
         self.messages = messages
         self.sender = sender
-        if self.sender is None and self.mail.host:
-            self.sender = SmtpSender(
-                SmtpServer(
-                    host=self.mail.host,
-                    port=self.mail.smtp_port,
-                    security=self.mail.security,
-                    user=self.mail.user,
-                    password=self.mail.password,
-                    timeout=self.mail.timeout,
-                    ca_file=self.mail.ca_file,
-                    verify_tls=self.mail.verify_tls,
-                )
-            )
-        self.language: Language = self.mail.language or config.language
-        self.zone = zoneinfo.ZoneInfo(self.mail.timezone) if self.mail.timezone else None
+        self._own_sender = sender is None  # tests may hand in their own
+        self.team_lists: dict[str, list[str]] = {}  # distribution lists set in the web page (over the config's)
+        self.source = "config"  # where the SMTP settings in force come from: config | web
+        self._apply(config.mail)
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
 
+    def _apply(self, mail: MailConfig) -> None:
+        self.mail = mail
+        if self._own_sender:
+            self.sender = SmtpSender(smtp_server(mail)) if mail.host else None
+        self.language: Language = mail.language or self.config.language
+        self.zone = zoneinfo.ZoneInfo(mail.timezone) if mail.timezone else None
+
     @property
     def enabled(self) -> bool:
         return self.mail.enabled and self.sender is not None
+
+    # ------------------------------------------------------------ settings from the web page
+
+    async def load_settings(self, state: StateRepository) -> None:
+        """At start: the SMTP settings and distribution lists last saved in the web page
+        win over the config file's. Stored settings that no longer validate are ignored
+        (logged): the config file's stay in force."""
+        stored = await state.setting(SETTINGS_KEY)
+        if stored:
+            try:
+                self._apply(merged_settings(self.config.mail, json.loads(stored)))
+                self.source = "web"
+            except (ValueError, Invalid) as err:
+                log.error("mail: the e-mail settings saved in the web page are not valid any more (%s); "
+                          "using the config file's", err)  # fmt: skip
+        lists = await state.setting(TEAM_LISTS_KEY)
+        if lists:
+            known = {t.id for t in self.config.teams}
+            self.team_lists = {team: check_addresses(a) for team, a in json.loads(lists).items() if team in known}
+
+    async def save_settings(self, state: StateRepository, mail: MailConfig, stored: dict[str, Any]) -> None:
+        """Keep the web page's settings and put them in force now (the sender task restarts)."""
+        await state.set_setting(SETTINGS_KEY, json.dumps(stored))
+        await self.stop()
+        self._apply(mail)
+        self.source = "web"
+        await self.start()
+
+    async def save_team_list(self, state: StateRepository, team: str, addresses: list[str]) -> None:
+        lists = {**self.team_lists, team: check_addresses(addresses)}
+        await state.set_setting(TEAM_LISTS_KEY, json.dumps(lists))
+        self.team_lists = lists
+
+    def team_list(self, team: str) -> list[str]:
+        if team in self.team_lists:
+            return list(self.team_lists[team])
+        found = self.config.team(team)
+        return list(found.email) if found else []
+
+    async def send_test(self, to: str) -> str:
+        """Send a short test mail now (not through the outbox); the server's refusal as MailError."""
+        if not self.enabled or self.sender is None or self.mail.sender is None:
+            raise Conflict("e-mail is off: no SMTP server is set")
+        to = check_addresses([to])[0]
+        text = TEST_MAIL[self.language]
+        message = EmailMessage()
+        message["Subject"] = text[0]
+        message["From"] = formataddr((self.mail.sender_name, self.mail.sender))
+        message["To"] = to
+        message["Date"] = format_datetime(self.clock.now())
+        message["Message-ID"] = make_msgid(domain=self.mail.sender.rsplit("@", 1)[1])
+        message.set_content(text[1].format(host=self.mail.host, port=self.mail.smtp_port, security=self.mail.security))
+        refused = await self.sender.send(bytes(message), self.mail.sender, [to])
+        if refused:
+            raise MailError(f"the server refused {to}: {refused[to]}", permanent=True)
+        log.info("mail: test mail sent to %s through %s:%d", to, self.mail.host, self.mail.smtp_port)
+        return str(message["Message-ID"])
 
     # ------------------------------------------------------------ queueing
 
@@ -90,8 +188,7 @@ class MailOutbox:
         """The voicemail node's list if it has one, else the team's."""
         if override:
             return check_addresses(override)
-        found = self.config.team(team) if team else None
-        return list(found.email) if found else []
+        return self.team_list(team) if team else []
 
     def queue_message(self, conn: Connection, meta: MessageMeta, duration_ms: int) -> None:
         """``on_commit`` hook (database thread, inside the message's transaction)."""

@@ -26,6 +26,7 @@ from zentrale.errors import (
     ConfigError,
     Conflict,
     Invalid,
+    MailError,
     NotFound,
     Refused,
     TooManyAttempts,
@@ -87,7 +88,9 @@ def create_api(app: App) -> FastAPI:
         if isinstance(err, TooManyAttempts):
             wait = max(1, round(err.retry_after))
             return JSONResponse({"error": str(err), "retry_after": wait}, 429, headers={"Retry-After": str(wait)})
-        statuses = ((NotFound, 404), (Conflict, 409), (Refused, 403), (Invalid, 422), (Unauthorized, 401))
+        statuses = (
+            (NotFound, 404), (Conflict, 409), (Refused, 403), (Invalid, 422), (Unauthorized, 401), (MailError, 502),
+        )  # fmt: skip
         status = next((code for kind, code in statuses if isinstance(err, kind)), 500)
         return JSONResponse({"error": str(err)}, status_code=status)
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zentrale.core.addresses import check_addresses
+from zentrale.errors import NotFound
 from zentrale.mail.compose import make_mp3, mp3_tags
+from zentrale.mail.outbox import WEB_FIELDS, merged_settings
+from zentrale.web.auth import actor
 
 if TYPE_CHECKING:
     from zentrale.app import App
@@ -28,13 +31,47 @@ class SendAgain(BaseModel):
         return check_addresses(value) if value else None
 
 
+class MailSettingsBody(BaseModel):
+    """What the web page sets; the rest of the mail section stays in the config file."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str | None = Field(None, max_length=255, description="SMTP server; empty: e-mail off")
+    port: int | None = Field(None, ge=1, le=65535, description="default: 25 / 587 (starttls) / 465 (tls)")
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    user: str | None = Field(None, max_length=255, description="SMTP login; empty: no login")
+    password: str | None = Field(None, max_length=255, description="omitted or null: keep the password in force")
+    sender: str | None = Field(None, max_length=255, description="From address (required with a server)")
+    sender_name: str = Field("Zentrale", max_length=80)
+    max_attachment_kb: int = Field(5000, ge=0, le=100_000)
+    viewer_url: str | None = Field(None, max_length=255, description="the web page as the team reaches it")
+    language: Literal["de", "en"] | None = None
+
+
+class TeamList(BaseModel):
+    addresses: list[str] = Field(max_length=100, description="the team's distribution list; empty: no e-mail")
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        return check_addresses(value)
+
+
+class TestMail(BaseModel):
+    to: str = Field(max_length=255, description="where the test e-mail goes")
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, value: str) -> str:
+        return check_addresses([value])[0]
+
+
 def create_mail_router(app: App) -> APIRouter:
     router = APIRouter()
     mail = app.mail
 
     @router.get("/api/mail", summary="E-mail settings in force (without the password) and the outbox by state")
     async def overview() -> dict[str, Any]:
-        config = app.config.mail
+        config = mail.mail
         return {
             "enabled": mail.enabled,
             "host": config.host,
@@ -44,8 +81,57 @@ def create_mail_router(app: App) -> APIRouter:
             "login": bool(config.user),
             "viewer_url": config.viewer_url,
             "language": mail.language,
+            "source": mail.source,
             "outbox": await mail.outbox.counts(),
         }
+
+    @router.get("/api/settings/mail", summary="E-mail settings for the web page (admins; the password never leaves)")
+    async def settings() -> dict[str, Any]:
+        config = mail.mail
+        fields = {k: getattr(config, k) for k in WEB_FIELDS if k != "password"}
+        return {
+            **fields,
+            "password_set": bool(config.password),
+            "enabled": mail.enabled,
+            "source": mail.source,
+            "teams": [{"id": t.id, "name": t.name, "email": mail.team_list(t.id)} for t in app.config.teams],
+        }
+
+    @router.put(
+        "/api/settings/mail",
+        summary="Change the SMTP settings (kept in the box's database over the config file's; in force at once)",
+    )
+    async def change_settings(body: MailSettingsBody, request: Request) -> dict[str, Any]:
+        fields = body.model_dump()
+        for key in ("host", "user", "sender", "viewer_url"):
+            if isinstance(fields[key], str):
+                fields[key] = fields[key].strip() or None
+        if fields["password"] is None:  # not sent: keep the one in force
+            fields["password"] = mail.mail.password
+        new = merged_settings(app.config.mail, fields)  # Invalid (422) names the field and the problem
+        await mail.save_settings(app.state, new, fields)
+        who = actor(request)
+        detail = f"{new.host}:{new.smtp_port} ({new.security})" if new.host else "off"
+        await app.state.audit(app.clock.now(), who, "mail.settings", detail)
+        return await settings()
+
+    @router.put("/api/settings/mail/teams/{team_id}", summary="Change a team's distribution list for messages")
+    async def change_team_list(team_id: str, body: TeamList, request: Request) -> dict[str, Any]:
+        if app.config.team(team_id) is None:
+            raise NotFound(f"no team {team_id!r}")
+        await mail.save_team_list(app.state, team_id, body.addresses)
+        await app.state.audit(
+            app.clock.now(), actor(request), "mail.team_list", f"{team_id}: {', '.join(body.addresses)}"
+        )
+        return {"id": team_id, "email": mail.team_list(team_id)}
+
+    @router.post(
+        "/api/settings/mail/test",
+        summary="Send a test e-mail now with the settings in force; the server's refusal as 502 with its answer",
+    )
+    async def send_test(body: TestMail) -> dict[str, Any]:
+        message_id = await mail.send_test(body.to)
+        return {"sent": True, "to": body.to, "message_id": message_id}
 
     @router.get("/api/messages/{message_id}/mail", summary="E-mail delivery status of a message")
     async def status(message_id: str) -> dict[str, Any]:
@@ -60,7 +146,7 @@ def create_mail_router(app: App) -> APIRouter:
         row = await app.messages.get(message_id)
         wav = app.messages.file(row)
         tags = mp3_tags(mail.facts(row), mail.language)
-        job = functools.partial(make_mp3, wav, wav.with_suffix(".mp3"), app.config.mail.bitrate_kbps, tags)
+        job = functools.partial(make_mp3, wav, wav.with_suffix(".mp3"), mail.mail.bitrate_kbps, tags)
         data, _ = await asyncio.get_running_loop().run_in_executor(None, job)
         headers = {"Content-Disposition": f'inline; filename="{message_id}.mp3"'}
         return Response(data, media_type="audio/mpeg", headers=headers)
