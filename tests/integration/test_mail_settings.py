@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import free_port, start_daemon
+from tests.daemon import free_port, running_daemon, start_daemon
 from tests.integration.test_mail_call import leave_message, mail_state, straight_to_voicemail
 from tests.mp3_check import decode_mp3
 from tests.peers.phone import Phone
@@ -99,3 +99,62 @@ def test_smtp_settings_and_lists_set_by_api_work_at_once_and_after_a_restart(
             assert "535" in refused.json()["error"]
         finally:
             daemon.stop()
+
+
+def test_an_admin_sets_up_e_mail_in_the_browser_and_sends_a_message_again(
+    sip_phones: Callable[..., Phone], tmp_path: Path
+) -> None:
+    """Administration → E-mail in Debian's chromium: server, sender and the SAP list;
+    a test mail; a caller's message arrives; "send e-mail again" in the viewer sends it once more."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
+    from tests.webclient import ADMIN, first_admin
+
+    port = free_port(socket.SOCK_STREAM)
+    config = {"teams": TEAMS, "mail": {"retry_first": 1, "retry_max": 2, "timeout": 10}}
+    with (
+        smtp_server(port) as server,
+        running_daemon(tmp_path / "box", mode=straight_to_voicemail(), config=config) as daemon,
+        sync_playwright() as p,
+    ):
+        first_admin(daemon)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context, page = logged_in(browser, daemon, *ADMIN, hash_="#/admin")
+        expect(page.locator("#mail-state")).to_have_text("aus")
+        expect(page.locator("#send-test-mail")).to_be_disabled()
+        page.fill("#mail-host", "127.0.0.1")
+        page.fill("#mail-port", str(port))
+        page.select_option("#mail-security", "none")
+        page.fill("#mail-sender", "hotline at example")
+        page.click("#save-mail")
+        expect(page.locator(".toast").last).to_contain_text("sender")  # the box's reason, field named
+        expect(page.locator("#mail-state")).to_have_text("aus")
+        page.fill("#mail-sender", "hotline@example.com")
+        page.click("#save-mail")
+        expect(page.locator("#mail-state")).to_have_text("an")
+        page.fill("#mail-test-to", "chef@example.com")
+        page.click("#send-test-mail")
+        expect(page.locator(".toast").last).to_contain_text("chef@example.com")
+        assert server.wait_for(1, 10)[0].rcpt_tos == ["chef@example.com"]
+        page.fill("#mail-lists input[data-team=sap]", "sap-team@example.com, it@example.com")
+        page.click("#mail-lists tr[data-team=sap] button")
+        expect(page.locator("#mail-lists input[data-team=sap]")).to_have_value("sap-team@example.com, it@example.com")
+        page.wait_for_timeout(4500)  # the toasts fade
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#mail-settings").screenshot(path=str(SHOTS / "admin-mail.png"))
+
+        leave_message(daemon, sip_phones, tmp_path)
+        got = server.wait_for(2, 20)[1]
+        assert got.rcpt_tos == ["sap-team@example.com", "it@example.com"]
+        mail_state(daemon, {"sent"})
+        page.goto(daemon.base_url + "/#/messages")
+        card = page.locator("article.msg").first
+        expect(card).to_contain_text("gesendet")
+        card.locator("[data-action=resend]").click()
+        again = server.wait_for(3, 20)[2]  # a new delivery round: same message, its own Message-ID
+        assert again.message["Subject"] == got.message["Subject"] and again.rcpt_tos == got.rcpt_tos
+        expect(card.locator("[data-action=resend]")).to_be_visible()  # sent again: the button stays
+        assert page.__dict__["js_errors"] == []
+        context.close()
+        browser.close()

@@ -93,6 +93,27 @@ export function mount(main) {
     }
   };
 
+  // Admins: a message whose e-mail failed (or went) is queued for delivery once more.
+  const refresh = async (id) => {
+    try {
+      const fresh = await get(`/api/messages/${encodeURIComponent(id)}`);
+      if (all.has(id)) { all.set(id, fresh); renderList(); }
+    } catch {
+      // deleted meanwhile: the event removes the card
+    }
+  };
+  const resend = async (m) => {
+    try {
+      const status = await api("POST", `/api/messages/${encodeURIComponent(m.id)}/mail/send`, {});
+      const current = all.get(m.id);
+      if (current) { current.mail = status; update(current); }
+      toast(t("msg.resent"));
+      for (const ms of [2000, 6000, 15000]) setTimeout(() => refresh(m.id), ms);
+    } catch (err) {
+      toast(t("common.failed", { error: err.message }), "alarm");
+    }
+  };
+
   // A card is built once and updated in place, so a playing <audio> keeps playing.
   const build = (m) => {
     const parts = {
@@ -137,6 +158,8 @@ export function mount(main) {
       m.status !== "done" ? h("button", { type: "button", class: "small", "data-action": "done", onclick: () => change(m, { status: "done" }) }, icon("check"), t("msg.done")) : null,
       m.status !== "new" ? h("button", { type: "button", class: "small ghost", "data-action": "reopen", onclick: () => change(m, { status: "new" }) }, icon("undo"), t("msg.reopen")) : null,
       h("span", { class: "spacer" }),
+      live.me.role === "admin" && m.mail && ["failed", "sent"].includes(m.mail.state)
+        ? h("button", { type: "button", class: "small ghost", "data-action": "resend", onclick: () => resend(m) }, t("msg.resend")) : null,
       live.me.role === "admin" ? h("button", { type: "button", class: "small ghost", "data-action": "delete", onclick: () => remove(m) }, icon("trash"), t("msg.delete")) : null);
   };
 

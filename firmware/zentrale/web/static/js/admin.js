@@ -1,4 +1,4 @@
-// Administration (admins): accounts of the web page and agent definitions.
+// Administration (admins): accounts of the web page, agent definitions, e-mail settings.
 import { api, get } from "./api.js";
 import { clear, confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
@@ -8,8 +8,9 @@ import { live } from "./live.js";
 export function mount(main) {
   const usersBox = h("section", { class: "card", id: "users" });
   const agentsBox = h("section", { class: "card", id: "agents" });
+  const mailBox = h("section", { class: "card", id: "mail-settings" });
   main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("admin.title")), h("p", {}, t("admin.subtitle")))),
-    h("div", { class: "stack" }, usersBox, agentsBox));
+    h("div", { class: "stack" }, usersBox, agentsBox, mailBox));
   let agents = [];
 
   const failed = (err) => toast(t("common.failed", { error: err.message }), "alarm");
@@ -120,6 +121,91 @@ export function mount(main) {
         h("button", { type: "button", class: "primary", id: "save-agent", onclick: save }, t("common.save"))));
   };
 
+  // E-mail: the SMTP server, the sender, and each team's distribution list for messages.
+  const renderMail = (m) => {
+    const input = (id, value, attrs = {}) => h("input", { id, value: value ?? "", autocomplete: "off", ...attrs });
+    const host = input("mail-host", m.host, { placeholder: "smtp.example.com" });
+    const port = input("mail-port", m.port, { type: "number", min: 1, max: 65535, placeholder: t("mail.port_default") });
+    const security = h("select", { id: "mail-security" },
+      ["starttls", "tls", "none"].map((x) => h("option", { value: x, selected: m.security === x }, t(`mail.security_${x}`))));
+    const user = input("mail-user", m.user);
+    const password = input("mail-password", "", { type: "password", autocomplete: "new-password",
+      placeholder: m.password_set ? t("admin.password_keep") : "" });
+    const sender = input("mail-sender", m.sender, { type: "email", placeholder: "hotline@example.com" });
+    const senderName = input("mail-sender-name", m.sender_name);
+    const link = input("mail-viewer-url", m.viewer_url, { placeholder: "http://zentrale.office.lan:8080" });
+    const language = h("select", { id: "mail-language" },
+      h("option", { value: "" }, t("mail.language_box")),
+      ["de", "en"].map((x) => h("option", { value: x, selected: m.language === x }, x === "de" ? "Deutsch" : "English")));
+    const attach = input("mail-max-attachment", m.max_attachment_kb, { type: "number", min: 0, max: 100000 });
+    const testTo = input("mail-test-to", "", { type: "email", placeholder: "chef@example.com" });
+    const save = async () => {
+      try {
+        await api("PUT", "/api/settings/mail", {
+          host: host.value.trim() || null, port: port.value ? Number(port.value) : null, security: security.value,
+          user: user.value.trim() || null, password: password.value ? password.value : null,
+          sender: sender.value.trim() || null, sender_name: senderName.value.trim() || "Zentrale",
+          viewer_url: link.value.trim() || null, language: language.value || null,
+          max_attachment_kb: attach.value === "" ? 5000 : Number(attach.value),
+        });
+        toast(t("admin.saved"));
+        loadMail();
+      } catch (err) {
+        failed(err);
+      }
+    };
+    const test = async () => {
+      try {
+        await api("POST", "/api/settings/mail/test", { to: testTo.value.trim() });
+        toast(t("mail.test_sent", { to: testTo.value.trim() }));
+      } catch (err) {
+        toast(t("mail.test_failed", { error: err.message }), "alarm");
+      }
+    };
+    const teamRows = m.teams.map((team) => {
+      const list = h("input", { value: team.email.join(", "), "data-team": team.id, autocomplete: "off",
+        placeholder: "team@example.com, chef@example.com" });
+      const saveList = async () => {
+        try {
+          const addresses = list.value.split(/[,;\s]+/).map((x) => x.trim()).filter(Boolean);
+          await api("PUT", `/api/settings/mail/teams/${encodeURIComponent(team.id)}`, { addresses });
+          toast(t("admin.saved"));
+          loadMail();
+        } catch (err) {
+          failed(err);
+        }
+      };
+      return h("tr", { "data-team": team.id }, h("td", {}, team.name), h("td", { class: "grow" }, list),
+        h("td", { class: "nowrap" }, h("button", { type: "button", class: "small", onclick: saveList }, t("common.save"))));
+    });
+    clear(mailBox,
+      h("div", { class: "card-head" }, h("h2", {}, t("mail.title")),
+        h("span", { class: m.enabled ? "pill go" : "pill", id: "mail-state" }, m.enabled ? t("mail.on") : t("mail.off"))),
+      h("div", { class: "card-body" },
+        h("p", { class: "muted" }, t("mail.hint")),
+        h("div", { class: "form-grid" },
+          field(t("mail.host"), host), field(t("mail.port"), port), field(t("mail.security"), security),
+          field(t("mail.user"), user), field(t("admin.password"), password), field(t("mail.sender"), sender),
+          field(t("mail.sender_name"), senderName), field(t("mail.viewer_url"), link), field(t("mail.language"), language),
+          field(t("mail.max_attachment"), attach)),
+        h("button", { type: "button", class: "primary", id: "save-mail", onclick: save }, t("common.save")),
+        h("h3", {}, t("mail.test")),
+        h("div", { class: "form-grid" }, field(t("mail.test_to"), testTo),
+          h("label", { class: "field" }, h("span", {}, "\u00a0"),
+            h("button", { type: "button", id: "send-test-mail", onclick: test, disabled: !m.enabled }, t("mail.test_send")))),
+        h("h3", {}, t("mail.lists")),
+        h("p", { class: "muted" }, t("mail.lists_hint")),
+        h("table", { class: "list", id: "mail-lists" }, h("tbody", {}, teamRows))));
+  };
+
+  const loadMail = async () => {
+    try {
+      renderMail(await get("/api/settings/mail"));
+    } catch (err) {
+      failed(err);
+    }
+  };
+
   const load = async () => {
     let users;
     try {
@@ -131,5 +217,6 @@ export function mount(main) {
     renderUsers(users);
     renderAgents();
   };
+  loadMail();
   load();
 }
