@@ -133,7 +133,7 @@ export function mount(main) {
       placeholder: m.password_set ? t("admin.password_keep") : "" });
     const sender = input("mail-sender", m.sender, { type: "email", placeholder: "hotline@example.com" });
     const senderName = input("mail-sender-name", m.sender_name);
-    const link = input("mail-viewer-url", m.viewer_url, { placeholder: "http://zentrale.office.lan:8080" });
+    const link = input("mail-viewer-url", m.viewer_url, { placeholder: window.location.origin });
     const language = h("select", { id: "mail-language" },
       h("option", { value: "" }, t("mail.language_box")),
       ["de", "en"].map((x) => h("option", { value: x, selected: m.language === x }, x === "de" ? "Deutsch" : "English")));
