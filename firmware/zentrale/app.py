@@ -45,6 +45,7 @@ from zentrale.hotline import Hotline, ModeFiles
 from zentrale.lines.alsa.line import AlsaLine
 from zentrale.lines.base import Call, Line
 from zentrale.lines.modem.line import ModemLine
+from zentrale.lines.sip.settings import RegistrationSettings
 from zentrale.lines.sip.ua import SipUserAgent
 from zentrale.mail.outbox import MailOutbox
 from zentrale.media.clock import CollectorWatch, MediaClock
@@ -117,6 +118,7 @@ class App:
         )
         self.simulations = Simulations(self.library)
         self.sip = SipUserAgent(config.sip, self.media_clock)
+        self.sip_settings = RegistrationSettings(self.sip, self.state)
         self.sip.guard.on_ban = lambda ban: self.sip.spawn(
             self.state.audit(self.clock.now(), "sip", "security.ban", f"{ban.host} ({ban.reason})")
         )
@@ -310,6 +312,7 @@ class App:
         self.scheduler.start()
         self.gc_watch.install()
         self.media_clock.start()
+        await self.sip_settings.load()
         await self.sip.start()
         for line in self.analog_lines:
             await line.start()

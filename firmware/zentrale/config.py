@@ -51,6 +51,13 @@ class Registration(_Section):
         "answers REFER from an IP phone with 429",
     )
 
+    @field_validator("registrar", "outbound_proxy")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9.\-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?", value):
+            raise ValueError(f"{value!r} is not a host or host:port like fritz.box or 192.168.178.1:5060")
+        return value
+
 
 class SecurityConfig(_Section):
     """Rate limits and temporary bans per source address (the box's own pike/fail2ban)."""

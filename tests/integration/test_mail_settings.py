@@ -140,7 +140,7 @@ def test_an_admin_sets_up_e_mail_in_the_browser_and_sends_a_message_again(
         page.fill("#mail-lists input[data-team=sap]", "sap-team@example.com, it@example.com")
         page.click("#mail-lists tr[data-team=sap] button")
         expect(page.locator("#mail-lists input[data-team=sap]")).to_have_value("sap-team@example.com, it@example.com")
-        page.wait_for_timeout(4500)  # the toasts fade
+        page.evaluate("document.querySelectorAll('.toast').forEach((t) => t.remove())")
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.locator("#mail-settings").screenshot(path=str(SHOTS / "admin-mail.png"))
 

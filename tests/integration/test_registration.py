@@ -134,3 +134,86 @@ def test_an_agent_is_rung_through_the_outbound_proxy(tmp_path: Path, sip_phones:
             assert tone_level(x[-int(1.5 * xrate) :], xrate, 1000) > 0.5
             log = proxy.log()
             assert "route INVITE from sip:620@pbx.office.invalid to sip:201@pbx.office.invalid" in log, log[-2000:]
+
+
+def test_the_pbx_registration_set_by_api_applies_at_once_and_after_a_restart(tmp_path: Path) -> None:
+    """An admin enters the PBX account in the web page's API: the box registers at once;
+    a wrong password shows the PBX's 401; switching off unregisters; kept over a restart."""
+    from tests.daemon import start_daemon
+
+    with running_kamailio(tmp_path / "kam") as pbx:
+        daemon = start_daemon(tmp_path / "box")
+        try:
+            api = daemon.http
+            assert api.get("/api/settings/sip").json()["enabled"] is False
+            bad = api.put("/api/settings/sip/registration", json={"registrar": "sip:fritz.box", "user": "620"})
+            assert bad.status_code == 422 and "registrar" in bad.json()["error"], bad.text
+            no_user = api.put("/api/settings/sip/registration", json={"registrar": pbx.host})
+            assert no_user.status_code == 422 and "user" in no_user.json()["error"], no_user.text
+
+            wrong = {"registrar": pbx.host, "user": "620", "password": "wrong", "expires": 120}
+            assert api.put("/api/settings/sip/registration", json=wrong).status_code == 200
+            status = wait_for(lambda: (api.get("/api/settings/sip").json()["status"] or {}).get("last_status"), 10)
+            assert status == 401
+
+            r = api.put("/api/settings/sip/registration", json={**wrong, "password": "secret"})
+            assert r.status_code == 200 and "secret" not in r.text
+            assert wait_for(lambda: api.get("/api/settings/sip").json()["status"]["registered"], 10)
+            assert daemon.status()["lines"][0]["registration"]["registered"]
+            audit = [(a["action"], a["detail"]) for a in api.get("/api/audit").json()]
+            assert ("sip.registration", f"620 at {pbx.host}") in audit
+        finally:
+            daemon.stop()
+
+        daemon = start_daemon(tmp_path / "box", data_dir=daemon.data_dir)
+        try:
+            api = daemon.http
+            after = api.get("/api/settings/sip").json()
+            assert after["source"] == "web" and after["registrar"] == pbx.host and after["password_set"]
+            assert wait_for(lambda: api.get("/api/settings/sip").json()["status"]["registered"], 10)
+            # a change without the password keeps it; switching off removes the registration
+            assert api.put("/api/settings/sip/registration", json={**wrong, "password": None}).status_code == 200
+            assert wait_for(lambda: api.get("/api/settings/sip").json()["status"]["registered"], 10)
+            off = api.put("/api/settings/sip/registration", json={"registrar": ""}).json()
+            assert off["enabled"] is False and off["status"] is None
+            assert daemon.status()["lines"][0]["registration"] is None
+        finally:
+            daemon.stop()
+
+
+def test_an_admin_enters_the_pbx_account_in_the_browser(tmp_path: Path) -> None:
+    """Administration → PBX in Debian's chromium against Kamailio: a wrong password shows
+    the PBX's answer on the badge, the right one "angemeldet"."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.daemon import running_daemon
+    from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
+    from tests.webclient import ADMIN, first_admin
+
+    with (
+        running_kamailio(tmp_path / "kam") as pbx,
+        running_daemon(tmp_path / "box") as daemon,
+        sync_playwright() as p,
+    ):
+        first_admin(daemon)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context, page = logged_in(browser, daemon, *ADMIN, hash_="#/admin")
+        expect(page.locator("#pbx-state")).to_have_text("aus")
+        page.fill("#pbx-registrar", f"sip:{pbx.host}")
+        page.fill("#pbx-user", "620")
+        page.click("#save-pbx")
+        expect(page.locator(".toast").last).to_contain_text("registrar")  # the box's reason, field named
+        page.fill("#pbx-registrar", pbx.host)
+        page.fill("#pbx-password", "wrong")
+        page.click("#save-pbx")
+        expect(page.locator("#pbx-state")).to_contain_text("401", timeout=15000)
+        page.fill("#pbx-password", "secret")
+        page.click("#save-pbx")
+        expect(page.locator("#pbx-state")).to_have_text("angemeldet", timeout=15000)
+        assert daemon.status()["lines"][0]["registration"]["registered"]
+        page.evaluate("document.querySelectorAll('.toast').forEach((t) => t.remove())")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#pbx-settings").screenshot(path=str(SHOTS / "admin-pbx.png"))
+        assert page.__dict__["js_errors"] == []
+        context.close()
+        browser.close()

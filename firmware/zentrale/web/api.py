@@ -41,6 +41,7 @@ from zentrale.web.mail_api import create_mail_router
 from zentrale.web.messages_api import messages_router
 from zentrale.web.pages import mount_pages
 from zentrale.web.security_api import security_router
+from zentrale.web.sip_settings_api import sip_settings_router
 from zentrale.web.users_api import users_router
 
 if TYPE_CHECKING:
@@ -218,6 +219,7 @@ def create_api(app: App) -> FastAPI:
         return FileResponse(folder / name, media_type=SWAGGER_ASSETS[name])
 
     api.include_router(create_mail_router(app))
+    api.include_router(sip_settings_router(app))
     mount_pages(api)
     api.add_middleware(AccessGuard, accounts=app.accounts)
     return api

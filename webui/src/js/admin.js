@@ -1,4 +1,4 @@
-// Administration (admins): accounts of the web page, agent definitions, e-mail settings.
+// Administration (admins): accounts of the web page, agent definitions, the PBX registration, e-mail settings.
 import { api, get } from "./api.js";
 import { clear, confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
@@ -9,8 +9,9 @@ export function mount(main) {
   const usersBox = h("section", { class: "card", id: "users" });
   const agentsBox = h("section", { class: "card", id: "agents" });
   const mailBox = h("section", { class: "card", id: "mail-settings" });
+  const pbxBox = h("section", { class: "card", id: "pbx-settings" });
   main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("admin.title")), h("p", {}, t("admin.subtitle")))),
-    h("div", { class: "stack" }, usersBox, agentsBox, mailBox));
+    h("div", { class: "stack" }, usersBox, agentsBox, pbxBox, mailBox));
   let agents = [];
 
   const failed = (err) => toast(t("common.failed", { error: err.message }), "alarm");
@@ -198,6 +199,59 @@ export function mount(main) {
         h("table", { class: "list", id: "mail-lists" }, h("tbody", {}, teamRows))));
   };
 
+  // The PBX: the box registers as one of its extensions (FRITZ!Box, Asterisk, 3CX, a trunk).
+  const renderPbx = (r) => {
+    const input = (id, value, attrs = {}) => h("input", { id, value: value ?? "", autocomplete: "off", ...attrs });
+    const registrar = input("pbx-registrar", r.registrar, { placeholder: "fritz.box" });
+    const user = input("pbx-user", r.user, { placeholder: "620" });
+    const password = input("pbx-password", "", { type: "password", autocomplete: "new-password",
+      placeholder: r.password_set ? t("admin.password_keep") : "" });
+    const authUser = input("pbx-auth-user", r.auth_user, { placeholder: t("pbx.same_as_user") });
+    const domain = input("pbx-domain", r.domain, { placeholder: t("pbx.domain_default") });
+    const transport = h("select", { id: "pbx-transport" },
+      ["udp", "tcp", "tls"].map((x) => h("option", { value: x, selected: (r.transport || "udp") === x }, x.toUpperCase())));
+    const proxy = input("pbx-proxy", r.outbound_proxy);
+    const transfer = h("select", { id: "pbx-transfer" },
+      ["bridge", "refer"].map((x) => h("option", { value: x, selected: (r.transfer || "bridge") === x }, t(`pbx.transfer_${x}`))));
+    const st = r.status;
+    const state = !r.enabled ? ["pill", t("pbx.off")]
+      : st && st.registered ? ["pill go", t("pbx.registered")]
+      : st && st.last_error ? ["pill alarm", t("pbx.failed", { error: st.last_error })]
+      : ["pill warn", t("pbx.registering")];
+    const save = async () => {
+      try {
+        await api("PUT", "/api/settings/sip/registration", {
+          registrar: registrar.value.trim() || null, user: user.value.trim() || null,
+          password: password.value ? password.value : null, auth_user: authUser.value.trim() || null,
+          domain: domain.value.trim() || null, transport: transport.value, outbound_proxy: proxy.value.trim() || null,
+          transfer: transfer.value, expires: r.expires || 300,
+        });
+        toast(t("admin.saved"));
+        loadPbx();
+        for (const ms of [1500, 4000, 10000]) setTimeout(loadPbx, ms);
+      } catch (err) {
+        failed(err);
+      }
+    };
+    clear(pbxBox,
+      h("div", { class: "card-head" }, h("h2", {}, t("pbx.title")), h("span", { class: state[0], id: "pbx-state" }, state[1])),
+      h("div", { class: "card-body" },
+        h("p", { class: "muted" }, t("pbx.hint")),
+        h("div", { class: "form-grid" },
+          field(t("pbx.registrar"), registrar), field(t("pbx.user"), user), field(t("admin.password"), password),
+          field(t("pbx.auth_user"), authUser), field(t("pbx.domain"), domain), field(t("pbx.transport"), transport),
+          field(t("pbx.proxy"), proxy), field(t("pbx.transfer"), transfer)),
+        h("button", { type: "button", class: "primary", id: "save-pbx", onclick: save }, t("common.save"))));
+  };
+
+  const loadPbx = async () => {
+    try {
+      renderPbx(await get("/api/settings/sip"));
+    } catch (err) {
+      failed(err);
+    }
+  };
+
   const loadMail = async () => {
     try {
       renderMail(await get("/api/settings/mail"));
@@ -217,6 +271,7 @@ export function mount(main) {
     renderUsers(users);
     renderAgents();
   };
+  loadPbx();
   loadMail();
   load();
 }

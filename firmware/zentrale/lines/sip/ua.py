@@ -17,6 +17,7 @@ REFER gets 403: the box never transfers a call where a request tells it to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -24,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from zentrale.config import SipConfig
+from zentrale.config import Registration, SipConfig
 from zentrale.lines.base import Call, IncomingHandler, OriginateFailed
 from zentrale.lines.sip.call import SipCall
 from zentrale.lines.sip.digest import DigestClient, DigestServer
@@ -112,6 +113,21 @@ class SipUserAgent:
         log.info("SIP listening on %s:%d (%s)%s", self.config.bind, self.transport.port,
                  "+".join(t for t, on in (("udp", self.config.udp), ("tcp", self.config.tcp)) if on),
                  f", TLS on {self.transport.tls_port}" if self.transport.tls_port else "")  # fmt: skip
+
+    async def set_registration(self, registration: Registration | None) -> None:
+        """Register with another PBX (or none) from now on; the old registration is removed
+        (waiting at most 5 s for the old PBX's answer)."""
+        old, self.registrar = self.registrar, None
+        if old is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(old.stop(), 5.0)
+        self.config.registration = registration
+        if registration is not None:
+            self.registrar = Registrar(self, registration)
+            self.registrar.start()
+        log.info(
+            "sip: registration now %s", f"{registration.user} at {registration.registrar}" if registration else "off"
+        )
 
     async def stop(self) -> None:
         for call in list(self._calls.values()):

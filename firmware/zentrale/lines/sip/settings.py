@@ -1,0 +1,83 @@
+"""The PBX registration set in the web page: kept in the database over the config file's.
+
+What an admin saves is validated like the config file (``Registration``),
+stored as JSON under ``SETTINGS_KEY`` (``{"off": true}`` for "no
+registration") and put in force at once: the box unregisters from the old
+PBX and registers with the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from zentrale.config import Registration
+from zentrale.errors import Invalid
+
+if TYPE_CHECKING:
+    from zentrale.lines.sip.ua import SipUserAgent
+    from zentrale.store.state import StateRepository
+
+log = logging.getLogger(__name__)
+
+SETTINGS_KEY = "sip.registration"
+FIELDS = ("registrar", "user", "password", "auth_user", "domain", "expires", "transport", "outbound_proxy", "transfer")
+
+
+def registration_from(fields: dict[str, Any]) -> Registration | None:
+    """``Registration`` from stored or submitted fields (None: off); ``Invalid`` names the field."""
+    if fields.get("off") or not fields.get("registrar"):
+        return None
+    try:
+        return Registration.model_validate({k: v for k, v in fields.items() if k in FIELDS})
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'registration'}: {str(e['msg']).removeprefix('Value error, ')}"
+            for e in err.errors()
+        )
+        raise Invalid(problems) from None
+
+
+class RegistrationSettings:
+    def __init__(self, ua: SipUserAgent, state: StateRepository) -> None:
+        self.ua = ua
+        self.state = state
+        self.source = "config"  # where the registration in force comes from: config | web
+
+    async def load(self) -> None:
+        """Before the SIP line starts: the web page's registration wins over the config file's."""
+        stored = await self.state.setting(SETTINGS_KEY)
+        if stored is None:
+            return
+        try:
+            self.ua.config.registration = registration_from(json.loads(stored))
+            self.source = "web"
+        except (Invalid, ValueError) as err:
+            log.error("sip: the registration saved in the web page is not valid any more (%s); "
+                      "using the config file's", err)  # fmt: skip
+
+    def current(self) -> dict[str, Any]:
+        reg = self.ua.config.registration
+        fields = {k: (getattr(reg, k) if reg else None) for k in FIELDS if k != "password"}
+        return {
+            **fields,
+            "enabled": reg is not None,
+            "password_set": bool(reg and reg.password),
+            "source": self.source,
+            "status": self.ua.registrar.status() if self.ua.registrar else None,
+        }
+
+    async def change(self, fields: dict[str, Any]) -> Registration | None:
+        """Validate, keep and put in force; the password in force stays when none is given."""
+        old = self.ua.config.registration
+        if fields.get("password") is None:
+            fields = {**fields, "password": old.password if old else ""}
+        registration = registration_from(fields)
+        stored = {k: fields.get(k) for k in FIELDS} if registration else {"off": True}
+        await self.state.set_setting(SETTINGS_KEY, json.dumps(stored))
+        self.source = "web"
+        await self.ua.set_registration(registration)
+        return registration
