@@ -26,7 +26,7 @@ from zentrale.clock import SystemClock
 from zentrale.config import DEMO_DIR, Config
 from zentrale.core.agents import AgentBoard
 from zentrale.core.distribution import CallDistribution, TeamPolicy
-from zentrale.core.events import EventBus
+from zentrale.core.events import EventBus, MessageMailChanged
 from zentrale.core.flow import FlowEngine
 from zentrale.core.numbers import NumberPolicies
 from zentrale.core.queues import QueueBoard
@@ -92,6 +92,7 @@ class App:
             config=config, clock=self.clock, outbox=OutboxRepository(self.db), messages=self.messages
         )
         self.messages.on_commit.append(self.mail.queue_message)
+        self.mail.on_change = lambda message_id, state: self.events.publish(MessageMailChanged(message_id, state))
         self.library = AudioLibrary(config.prompt_folders)
         self.media_clock = MediaClock()
         self.gc_watch = CollectorWatch()

@@ -95,6 +95,14 @@ class MessageStored(Event):
 
 
 @dataclass(frozen=True)
+class MessageMailChanged(Event):
+    """A message's e-mail delivery changed state: queued, sending, sent, failed."""
+
+    message_id: str
+    state: str
+
+
+@dataclass(frozen=True)
 class MessageUpdated(Event):
     """Someone took a message on, finished it, reopened it or commented it."""
 

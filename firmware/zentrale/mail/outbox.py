@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import zoneinfo
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
@@ -109,6 +110,7 @@ class MailOutbox:
         self._own_sender = sender is None  # tests may hand in their own
         self.team_lists: dict[str, list[str]] = {}  # distribution lists set in the web page (over the config's)
         self.source = "config"  # where the SMTP settings in force come from: config | web
+        self.on_change: Callable[[str, str], None] | None = None  # (message id, delivery state), for live pages
         self._apply(config.mail)
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -217,6 +219,7 @@ class MailOutbox:
         if not recipients:
             raise Conflict(f"message {message_id} has no recipients: the team has no distribution list; give 'to'")
         await self.outbox.requeue(message_id, recipients, self.clock.now())
+        self._changed(message_id, "queued")
         log.info("mail: message %s queued again for %s", message_id, ", ".join(recipients))
         self._wake.set()
         return await self.status(message_id)
@@ -306,6 +309,7 @@ class MailOutbox:
         recipients: list[str] = json.loads(row["recipients"])
         attempt = int(row["attempts"]) + 1
         await self.outbox.mark_sending(message_id, self.clock.now())
+        self._changed(message_id, "sending")
         log.info("mail: sending message %s to %s (attempt %d)", message_id, ", ".join(recipients), attempt)
         mp3_error: str | None = None
         try:
@@ -334,6 +338,7 @@ class MailOutbox:
             refused = await self.sender.send(mail.data, self.mail.sender, recipients)
         except NotFound:
             await self.outbox.mark_failed(message_id, "the message no longer exists", None)
+            self._changed(message_id, "failed")
             return
         except MailError as err:
             await self._attempt_failed(row, attempt, err, mp3_error)
@@ -345,6 +350,7 @@ class MailOutbox:
         await self.outbox.mark_sent(
             message_id, self.clock.now(), refused=refused, attached=mail.attached, mp3_error=mp3_error
         )
+        self._changed(message_id, "sent")
         log.info("mail: message %s sent to %s", message_id, ", ".join(r for r in recipients if r not in refused))
         for address, answer in refused.items():
             log.warning("mail: message %s: recipient %s refused: %s", message_id, address, answer)
@@ -354,6 +360,7 @@ class MailOutbox:
         if err.permanent:
             log.error("mail: message %s failed permanently: %s", message_id, err.reason)
             await self.outbox.mark_failed(message_id, err.reason, mp3_error)
+            self._changed(message_id, "failed")
             return
         now = self.clock.now()
         waited = now - datetime.fromisoformat(row["queued_at"])
@@ -361,7 +368,16 @@ class MailOutbox:
             reason = f"gave up after {attempt} attempts in {self.mail.give_up_hours:g} h; last: {err.reason}"
             log.error("mail: message %s: %s", message_id, reason)
             await self.outbox.mark_failed(message_id, reason, mp3_error)
+            self._changed(message_id, "failed")
             return
         delay = backoff(int(row["failures"]) + 1, self.mail.retry_first, self.mail.retry_max)
         log.warning("mail: message %s: %s; retry in %.0f s (attempt %d)", message_id, err.reason, delay, attempt)
         await self.outbox.mark_retry(message_id, now + timedelta(seconds=delay), err.reason, mp3_error)
+        self._changed(message_id, "queued")
+
+    def _changed(self, message_id: str, state: str) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change(message_id, state)
+            except Exception:  # a listener must not stop delivery
+                log.exception("mail: a delivery-state listener failed")

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from zentrale.staffing import Staffing
 
 KEEP_ALIVE = 15.0
-EVERYONE = {"switch_changed", "mode_activated", "message_stored", "message_updated", "message_deleted"}
+EVERYONE = {
+    "switch_changed", "mode_activated", "message_stored", "message_updated", "message_deleted", "message_mail_changed",
+}  # fmt: skip
 TEAM_EVENTS = (CallWaiting, QueueChanged, CallLeftQueue)
 
 

@@ -117,6 +117,7 @@ const handlers = {
   message_stored(d) { emit("message_stored", d); },
   message_updated(d) { emit("message_updated", d); },
   message_deleted(d) { emit("message_deleted", d); },
+  message_mail_changed(d) { emit("message_mail_changed", d); },
 };
 
 let source = null;

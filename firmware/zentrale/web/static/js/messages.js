@@ -94,10 +94,13 @@ export function mount(main) {
   };
 
   // Admins: a message whose e-mail failed (or went) is queued for delivery once more.
+  const asked = new Map(); // message id -> number of the newest request (an older answer arriving late is dropped)
   const refresh = async (id) => {
+    const n = (asked.get(id) || 0) + 1;
+    asked.set(id, n);
     try {
       const fresh = await get(`/api/messages/${encodeURIComponent(id)}`);
-      if (all.has(id)) { all.set(id, fresh); renderList(); }
+      if (all.has(id) && asked.get(id) === n) { all.set(id, fresh); renderList(); }
     } catch {
       // deleted meanwhile: the event removes the card
     }
@@ -108,7 +111,6 @@ export function mount(main) {
       const current = all.get(m.id);
       if (current) { current.mail = status; update(current); }
       toast(t("msg.resent"));
-      for (const ms of [2000, 6000, 15000]) setTimeout(() => refresh(m.id), ms);
     } catch (err) {
       toast(t("common.failed", { error: err.message }), "alarm");
     }
@@ -199,6 +201,7 @@ export function mount(main) {
       Object.assign(m, { status: d.status, status_by: d.status_by, status_at: d.status_at, comment: d.comment });
       renderList();
     }),
+    on("message_mail_changed", (d) => { if (all.has(d.message_id)) refresh(d.message_id); }),
     on("message_deleted", (d) => {
       all.delete(d.message_id);
       const c = cards.get(d.message_id);
