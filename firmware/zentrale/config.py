@@ -103,6 +103,11 @@ class TlsConfig(_Section):
     key: Path | None = Field(None, description="PEM private key of the certificate")
     ca_file: Path | None = Field(None, description="PEM CA bundle to verify peers with (default: the system's)")
     verify: bool = Field(True, description="verify the certificate and name of peers the box connects to (trunks)")
+    srtp: bool = Field(
+        True,
+        description="the box's own calls over TLS (to agents) offer SRTP only (SDES, RTP/SAVP): the audio is as "
+        "private as the signalling; a phone that cannot do SRTP refuses such a call (turn off for those)",
+    )
 
 
 def _check_networks(value: list[str]) -> list[str]:

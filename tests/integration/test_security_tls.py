@@ -102,9 +102,13 @@ def test_a_tls_caller_with_srtp_hears_the_prompt_and_its_voice_reaches_the_messa
     assert tone_level(y, yrate, 700) > 0.6
 
 
-def test_toward_a_sips_agent_the_box_verifies_the_certificate(
-    daemon: Daemon, sip_phones: Callable[..., Phone], pki: Pki
+def test_toward_a_sips_agent_the_box_verifies_the_certificate_and_speaks_srtp(
+    daemon: Daemon, sip_phones: Callable[..., Phone], pki: Pki, tmp_path: Path
 ) -> None:
+    """The trusted agent's phone accepts only SRTP (pjsua2 --srtp mandatory): answering at
+    all proves the box offered RTP/SAVP; the caller's tone reaches it through SRTP."""
+    tone = tmp_path / "tone.wav"
+    make_tone_wav(tone, 600, 20, rate=8000, level_dbfs=-12)
     mode = fast_mode()
     mode["nodes"]["queue_lvs"]["hold"] = [{"announcement": "hold_notice"}, {"music": "music_a", "seconds": 60}]
     daemon.http.put("/api/modes/hotline", json=mode)
@@ -112,7 +116,7 @@ def test_toward_a_sips_agent_the_box_verifies_the_certificate(
     results = {}
     for name, leaf in (("trusted", pki.agent), ("rogue", pki.rogue)):
         agent = sip_phones(name=f"agent-{name}", transport="tls", tls_cert=str(leaf.cert), tls_key=str(leaf.key),
-                           auto_answer="200", srtp="none")  # fmt: skip
+                           auto_answer="200", srtp="mandatory", record_dir=tmp_path)  # fmt: skip
         r = daemon.http.post("/api/agents/tina/login", json={"number": f"sips:tina@127.0.0.1:{agent.sip_port}"})
         assert r.status_code == 200, r.text
         caller = sip_phones(name=f"caller-{name}")
@@ -120,15 +124,20 @@ def test_toward_a_sips_agent_the_box_verifies_the_certificate(
         caller.wait_event("media_active", call=call, timeout=5)
         time.sleep(prompt_seconds("greeting") + 1.0)
         caller.dtmf(call, "1")
+        caller.play(call, tone, loop=True)
         entry = wait_until(lambda: daemon.http.get("/api/queues", params={"team": "lvs"}).json(), 5, "queue")[0]
         r = daemon.http.post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "tina", "wait": True},
                              timeout=30)  # fmt: skip
         results[name] = (r.json().get("result"), bool(agent.find_events("incoming")))
         if name == "trusted":  # the dialog runs on over TLS: our ACK confirms it, our BYE ends it
             agent.wait_event("state", state="confirmed", timeout=5)
+            time.sleep(2.5)
         caller.hangup(call)
         if name == "trusted":
-            agent.wait_event("disconnected", timeout=5)
+            gone = agent.wait_event("disconnected", timeout=5)
+            rx = agent.wait_event("recording_done", call=gone["call"], timeout=5)["path"]
+            y, rate = read_wav(Path(rx))
+            assert tone_level(y[-int(1.5 * rate) :], rate, 600) > 0.5  # the caller's voice, decrypted by the agent
         daemon.http.post("/api/agents/tina/logout")
         agent.stop()
     assert results["trusted"] == ("answered", True), results
@@ -246,3 +255,28 @@ def test_failed_tls_handshakes_ban_the_source_and_a_banned_source_gets_no_handsh
     ):
         ctx.wrap_socket(s, server_hostname="127.0.0.1")  # closed before any certificate is shown
     daemon.http.delete(f"/api/security/bans/{source}")
+
+
+def test_a_sips_agent_phone_without_srtp_is_never_sent_plain_audio(
+    daemon: Daemon, sip_phones: Callable[..., Phone], pki: Pki
+) -> None:
+    """Over TLS the box offers SRTP only: a phone that cannot do SRTP refuses (488), the
+    pull fails and the caller keeps waiting; no plain-RTP fall-back."""
+    daemon.http.put("/api/agents/tom", json={"name": "Tom", "teams": ["lvs"]})
+    agent = sip_phones(name="agent-plain", transport="tls", tls_cert=str(pki.agent.cert), tls_key=str(pki.agent.key),
+                       auto_answer="200", srtp="none")  # fmt: skip
+    assert daemon.http.post("/api/agents/tom/login", json={"number": f"sips:tom@127.0.0.1:{agent.sip_port}"}).is_success
+    caller = sip_phones(name="caller-plain")
+    call = caller.call(daemon.uri)
+    caller.wait_event("media_active", call=call, timeout=5)
+    time.sleep(prompt_seconds("greeting") + 1.0)
+    caller.dtmf(call, "1")
+    entry = wait_until(lambda: daemon.http.get("/api/queues", params={"team": "lvs"}).json(), 5, "queue")[0]
+    r = daemon.http.post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "tom", "wait": True}, timeout=30)
+    # pjsua2 without SRTP refuses the RTP/SAVP offer before ringing: 488 Not Acceptable Here
+    assert r.json()["result"] == "failed", r.json()
+    assert not agent.find_events("incoming")
+    assert "did not take call" in daemon.log() and "488" in daemon.log()
+    assert [q["entry_id"] for q in daemon.http.get("/api/queues").json()] == [entry["entry_id"]]
+    caller.hangup(call)
+    daemon.http.post("/api/agents/tom/logout")

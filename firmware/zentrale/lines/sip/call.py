@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DTMF_INFO_TYPES = ("application/dtmf-relay", "application/dtmf")
+OFFERED_SUITE = "AES_CM_128_HMAC_SHA1_80"  # RFC 4568's mandatory suite; every SDES phone has it
 
 
 class SipCall:
@@ -90,6 +91,7 @@ class SipCall:
         self.answered_at: float | None = None
         self.on_hold = False
         self.srtp_key: bytes | None = None  # our SRTP master key+salt, once the far end asked for SRTP
+        self.offer_srtp = False  # our own call over TLS: the offer is RTP/SAVP with our key
         self._refer: asyncio.Future[tuple[int, str]] | None = None  # the outcome of our REFER, while waited for
         self._refer_late = False  # we stopped waiting for a REFER's outcome; a late success still ends our leg
         self.transferred_to: str | None = None
@@ -396,6 +398,11 @@ class SipCall:
         if version_up:
             self.sdp_version += 1
         names = [self.codec.name] if self.codec else self.ua.codecs
+        crypto = None
+        if self.offer_srtp:
+            if self.srtp_key is None:
+                self.srtp_key = new_key()
+            crypto = crypto_attribute(1, OFFERED_SUITE, self.srtp_key)
         return build_sdp(
             session_id=self.sdp_id,
             version=self.sdp_version,
@@ -404,6 +411,8 @@ class SipCall:
             formats=[(CODECS[n].payload_type, n, CODECS[n].rtp_clock) for n in names],
             dtmf_payload_type=101,
             direction="sendrecv",
+            proto="RTP/SAVP" if self.offer_srtp else "RTP/AVP",
+            crypto=crypto,
         )
 
     # --- our own requests ------------------------------------------------------------

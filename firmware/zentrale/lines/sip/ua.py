@@ -572,6 +572,7 @@ class SipUserAgent:
         user = reg.user if reg else (caller or "zentrale")
         from_host = (reg.domain or split_hostport(reg.registrar)[0]) if reg else self.local_ip(peer)
         name = f'"{_quote(display)}" ' if display else ""
+        call.offer_srtp = transport == "tls" and (self.config.tls.srtp if self.config.tls else True)
         call.local_header = f"{name}<sip:{user}@{from_host}>;tag={call.local_tag}"
         call.remote_header = f"<{target}>"
         call.remote_target = target
@@ -659,6 +660,10 @@ class SipUserAgent:
             log.warning("call %s: unusable SDP answer: %s", call.call_id, err)
             self.spawn(call.hangup())
             raise OriginateFailed(488, f"unusable SDP answer: {err}") from err
+        if call.offer_srtp and neg.crypto is None:
+            log.warning("call %s: answered without SRTP although only SRTP was offered; hanging up", call.call_id)
+            self.spawn(call.hangup())
+            raise OriginateFailed(488, "the phone answered without SRTP (RTP/SAVP was offered)")
         call.apply(neg)
         call.stream.start()
 
