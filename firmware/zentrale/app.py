@@ -45,7 +45,7 @@ from zentrale.hotline import Hotline, ModeFiles
 from zentrale.lines.alsa.line import AlsaLine
 from zentrale.lines.base import Call, Line
 from zentrale.lines.modem.line import ModemLine
-from zentrale.lines.sip.settings import RegistrationSettings
+from zentrale.lines.sip.settings import BanKeeper, RegistrationSettings
 from zentrale.lines.sip.ua import SipUserAgent
 from zentrale.mail.outbox import MailOutbox
 from zentrale.media.clock import CollectorWatch, MediaClock
@@ -120,6 +120,7 @@ class App:
         self.simulations = Simulations(self.library)
         self.sip = SipUserAgent(config.sip, self.media_clock)
         self.sip_settings = RegistrationSettings(self.sip, self.state)
+        self.ban_keeper = BanKeeper(self.sip.guard, self.state, lambda: self.clock.now().timestamp())
         self.sip.guard.on_ban = lambda ban: self.sip.spawn(
             self.state.audit(self.clock.now(), "sip", "security.ban", f"{ban.host} ({ban.reason})")
         )
@@ -314,7 +315,9 @@ class App:
         self.gc_watch.install()
         self.media_clock.start()
         await self.sip_settings.load()
+        await self.ban_keeper.load()
         await self.sip.start()
+        self.ban_keeper.start()
         for line in self.analog_lines:
             await line.start()
         await self._start_http()
@@ -389,6 +392,7 @@ class App:
         for line in self.analog_lines:
             await line.stop()
         await self.sip.stop()
+        await self.ban_keeper.stop()
         self.media_clock.stop()
         await self.mail.stop()
         if self._http is not None:

@@ -63,3 +63,44 @@ def read(path: Path):  # type: ignore[no-untyped-def]
     from tests.audio_check import read_wav
 
     return read_wav(path)
+
+
+def test_a_ban_outlives_a_restart_and_an_admins_lift_is_kept_too(tmp_path: Path) -> None:
+    """A scanner banned before a restart (or a crash) is still banned after it, for the
+    rest of its time; a ban an admin lifted stays lifted."""
+    from tests.daemon import start_daemon
+    from tests.sip_client import request
+
+    scanner = "127.0.0.77"
+    config = {"sip": {"security": {"max_failures": 3, "ban_seconds": 600}}}
+    daemon = start_daemon(tmp_path / "box", config=config)
+    try:
+        target = ("127.0.0.1", daemon.sip_port)
+        for _ in range(3):
+            answer = request("REGISTER", "100", target, scanner)
+            assert answer is not None and answer.status == 405
+        assert request("OPTIONS", "100", target, scanner, timeout=1.0) is None  # banned: dropped unread
+        time.sleep(2.5)  # the bans are written shortly after a change
+        daemon.kill9()  # not even a clean stop
+    finally:
+        daemon.stop()
+    daemon = start_daemon(tmp_path / "box", config=config, data_dir=daemon.data_dir)
+    try:
+        target = ("127.0.0.1", daemon.sip_port)
+        assert request("OPTIONS", "100", target, scanner, timeout=1.0) is None
+        answer = request("OPTIONS", "100", target, "127.0.0.78")
+        assert answer is not None and answer.status == 200  # everyone else is served
+        (ban,) = daemon.http.get("/api/security/bans").json()["bans"]
+        assert ban["address"] == scanner and "REGISTER" in ban["reason"] and 550 < ban["seconds_left"] <= 600
+        assert daemon.http.delete(f"/api/security/bans/{scanner}").status_code == 200
+        answer = request("OPTIONS", "100", target, scanner)
+        assert answer is not None and answer.status == 200
+    finally:
+        daemon.stop()  # a clean stop writes the bans as well
+    daemon = start_daemon(tmp_path / "box", config=config, data_dir=daemon.data_dir)
+    try:
+        answer = request("OPTIONS", "100", ("127.0.0.1", daemon.sip_port), scanner)
+        assert answer is not None and answer.status == 200
+        assert daemon.http.get("/api/security/bans").json()["bans"] == []
+    finally:
+        daemon.stop()

@@ -93,6 +93,30 @@ def test_an_admin_lifts_a_ban() -> None:
     assert not g.lift("203.0.113.9")
 
 
+def test_bans_survive_a_restart_with_their_wall_clock_end_and_strikes() -> None:
+    g, now = guard(ban_seconds=300, ban_escalation=4, max_ban_seconds=86400)
+    changes: list[int] = []
+    g.on_change = lambda: changes.append(1)
+    g.ban("203.0.113.9", "scan")
+    g.ban("203.0.113.10", "flood")
+    now.t += 100
+    kept = g.snapshot(wall_now=1_800_000_000.0)
+    assert changes == [1, 1]
+    assert {b["host"]: round(b["until"] - 1_800_000_000.0) for b in kept} == {"203.0.113.9": 200, "203.0.113.10": 200}
+
+    # a new process: another monotonic clock; 150 s passed on the wall clock
+    fresh, later = guard(ban_seconds=300, ban_escalation=4, max_ban_seconds=86400, trusted=["203.0.113.10/32"])
+    later.t = 5.0
+    assert fresh.restore(kept, wall_now=1_800_000_150.0) == 1  # the trusted one is not restored
+    assert not fresh.admit("203.0.113.9")
+    assert fresh.bans()[0]["seconds_left"] == 50.0 and fresh.bans()[0]["reason"] == "scan"
+    later.t += 51
+    assert fresh.admit("203.0.113.9")
+    again = fresh.ban("203.0.113.9", "scan again")  # the strike counted on: the second ban is 4x longer
+    assert again is not None and again.until - again.since == 1200
+    assert fresh.restore(kept, wall_now=1_800_001_000.0) == 0  # all over by then
+
+
 def test_per_source_state_is_bounded_by_an_lru() -> None:
     g, _ = guard(max_sources=100)
     for i in range(10_000):

@@ -73,6 +73,7 @@ class SourceGuard:
         self.dropped = 0  # packets dropped by bans and rate limits
         self.bans_total = 0
         self.on_ban: Callable[[Ban], None] | None = None
+        self.on_change: Callable[[], None] | None = None  # a ban began or was lifted (to keep them over a restart)
 
     # --- trust -----------------------------------------------------------------------
 
@@ -179,6 +180,8 @@ class SourceGuard:
         log.warning("sip: banned %s for %.0f s (ban %d): %s", host, duration, ban.strike, reason)
         if self.on_ban is not None:
             self.on_ban(ban)
+        if self.on_change is not None:
+            self.on_change()
         return ban
 
     def lift(self, host: str) -> bool:
@@ -187,7 +190,36 @@ class SourceGuard:
         self._sources.pop(host, None)
         if ban is not None:
             log.warning("sip: ban of %s lifted by an admin", host)
+            if self.on_change is not None:
+                self.on_change()
         return ban is not None
+
+    # --- over a restart ----------------------------------------------------------------------
+
+    def snapshot(self, wall_now: float) -> list[dict[str, Any]]:
+        """The bans in force, with their ends as wall-clock times (the monotonic clock restarts)."""
+        now = self.now()
+        self._expire(now)
+        return [
+            {"host": b.host, "reason": b.reason, "strike": b.strike, "until": wall_now + (b.until - now),
+             "length": b.until - b.since}
+            for b in self._bans.values()
+        ]  # fmt: skip
+
+    def restore(self, bans: list[dict[str, Any]], wall_now: float) -> int:
+        """Bans kept from before a restart that have not ended yet; their strikes count on."""
+        now = self.now()
+        restored = 0
+        for item in bans[: self.config.max_sources]:
+            host, left = str(item["host"]), float(item["until"]) - wall_now
+            if left <= 0 or self.is_trusted(host):
+                continue
+            ban = Ban(host, str(item["reason"]), now - max(0.0, float(item["length"]) - left), now + left,
+                      int(item["strike"]), first_seen=now)  # fmt: skip
+            self._bans[host] = ban
+            self._strikes[host] = (ban.strike, ban.until)
+            restored += 1
+        return restored
 
     def _expire(self, now: float) -> None:
         for host in [h for h, b in self._bans.items() if b.until <= now]:

@@ -1,4 +1,5 @@
-"""The PBX registration set in the web page: kept in the database over the config file's.
+"""What the SIP line keeps in the database: the PBX registration set in the web page
+(over the config file's), and the temporary bans (so a restart does not forgive a scanner).
 
 What an admin saves is validated like the config file (``Registration``),
 stored as JSON under ``SETTINGS_KEY`` (``{"off": true}`` for "no
@@ -8,8 +9,11 @@ PBX and registers with the new one.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -18,12 +22,15 @@ from zentrale.config import Registration
 from zentrale.errors import Invalid
 
 if TYPE_CHECKING:
+    from zentrale.lines.sip.guard import SourceGuard
     from zentrale.lines.sip.ua import SipUserAgent
     from zentrale.store.state import StateRepository
 
 log = logging.getLogger(__name__)
 
 SETTINGS_KEY = "sip.registration"
+BANS_KEY = "sip.bans"
+BAN_SAVE_DELAY = 2.0  # seconds: a flood banning many sources is written once, not per ban
 FIELDS = ("registrar", "user", "password", "auth_user", "domain", "expires", "transport", "outbound_proxy", "transfer")
 
 
@@ -81,3 +88,51 @@ class RegistrationSettings:
         self.source = "web"
         await self.ua.set_registration(registration)
         return registration
+
+
+class BanKeeper:
+    """Keeps the guard's bans in the database: written shortly after a change, read at start."""
+
+    def __init__(self, guard: SourceGuard, state: StateRepository, wall: Callable[[], float]) -> None:
+        self.guard = guard
+        self.state = state
+        self.wall = wall  # seconds since the epoch: bans end at wall-clock times over a restart
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        guard.on_change = self._dirty.set
+
+    async def load(self) -> None:
+        stored = await self.state.setting(BANS_KEY)
+        if not stored:
+            return
+        try:
+            restored = self.guard.restore(json.loads(stored), self.wall())
+        except (ValueError, KeyError, TypeError) as err:
+            log.error("sip: the kept bans are unreadable (%s); starting without them", err)
+            return
+        if restored:
+            log.warning("sip: %d ban(s) from before the restart still in force", restored)
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(BAN_SAVE_DELAY)
+            self._dirty.clear()
+            await self.save()
+
+    async def save(self) -> None:
+        try:
+            await self.state.set_setting(BANS_KEY, json.dumps(self.guard.snapshot(self.wall())))
+        except Exception:  # a full disk must not stop the SIP line; the bans stay in memory
+            log.exception("sip: could not keep the bans")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.save()
