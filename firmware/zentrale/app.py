@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -65,6 +66,8 @@ from zentrale.web.api import create_api
 
 log = logging.getLogger(__name__)
 
+RESTART_EXIT_CODE = 75  # EX_TEMPFAIL: "start me again" (systemd Restart=on-failure, scripts/demo's loop)
+
 
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn inside our loop: the daemon, not uvicorn, owns SIGTERM/SIGINT."""
@@ -79,8 +82,9 @@ def _analog_line_check(line: Line) -> ComponentHealth:
 
 
 class App:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, config_file: Path | None = None) -> None:
         self.config = config
+        self.config_file = config_file  # what a backup from the web page carries as config.yaml
         data = config.data_dir
         self.clock = SystemClock()
         self.events = EventBus()
@@ -172,6 +176,7 @@ class App:
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task[Any] | None = None
         self.stopping = asyncio.Event()
+        self.exit_code = 0  # RESTART_EXIT_CODE: systemd (Restart=on-failure) or scripts/demo start the box again
         self.http_port = config.http.port
         self.notifier = SystemdNotifier()
         self.health = HealthMonitor(config.health.interval)
@@ -358,8 +363,9 @@ class App:
 
     async def _start_http(self) -> None:
         config = uvicorn.Config(
-            self.api, host=self.config.http.bind, port=self.config.http.port, log_level="warning", lifespan="off"
-        )
+            self.api, host=self.config.http.bind, port=self.config.http.port, log_level="warning", lifespan="off",
+            timeout_graceful_shutdown=2,  # open event streams (every agent's page) never end by themselves
+        )  # fmt: skip
         server = _EmbeddedServer(config)
         self._http = server
         self._http_task = asyncio.ensure_future(server.serve())
@@ -379,6 +385,12 @@ class App:
                 self.accounts.setup_token,
                 self.accounts.setup_token_path,
             )
+
+    def restart_soon(self, delay: float = 0.5) -> None:
+        """Stop (after ``delay``, so the answer that asked for it goes out) and exit with
+        RESTART_EXIT_CODE, which the service manager answers with a new start."""
+        self.exit_code = RESTART_EXIT_CODE
+        asyncio.get_running_loop().call_later(delay, self.stopping.set)
 
     async def stop(self) -> None:
         await self.scheduler.stop()

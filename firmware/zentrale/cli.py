@@ -46,20 +46,23 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"zentrale: configuration error: {err}", file=sys.stderr)
         return 2
     from zentrale.app import App  # imported late: check-config stays light
+    from zentrale.store.backup import apply_pending_restore
 
-    async def run() -> None:
-        app = App(config)
+    apply_pending_restore(config.data_dir)  # a backup uploaded in the web page, before the database opens
+
+    async def run() -> int:
+        app = App(config, Path(args.config) if args.config else DEMO_DIR / "config.yaml")
         await app.run()
+        return app.exit_code
 
     try:
-        asyncio.run(run())
+        return asyncio.run(run())
     except ConfigError as err:
         print(f"zentrale: {err}", file=sys.stderr)
         return 2
     except OSError as err:
         print(f"zentrale: cannot start: {err}", file=sys.stderr)
         return 1
-    return 0
 
 
 def _default_config(args: argparse.Namespace) -> None:

@@ -8,6 +8,7 @@ the active mode, switch states, the audit log, the prompts, the configuration.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tarfile
@@ -143,3 +144,108 @@ def test_a_damaged_archive_is_refused_before_anything_is_touched(tmp_path: Path)
     assert "zentrale.db is missing or damaged" in result.stderr
     assert not (target / "zentrale.db").exists()
     assert not (tmp_path / "c.yaml").exists()
+
+
+def test_backup_downloaded_and_restored_in_the_web_page_with_a_restart(
+    tmp_path: Path, sip_phones: Callable[..., Phone]
+) -> None:
+    """The admin downloads a backup from the running box (GET /api/backup) and uploads it
+    to another box (POST /api/backup/restore): checked at once, the box exits asking to be
+    started again (75, as systemd's Restart= and scripts/demo do), and comes back with the
+    messages, modes, switches and web settings of the first one. A file that is no backup
+    is refused and changes nothing."""
+    old = start_daemon(tmp_path / "old", mode=quick_voicemail_mode())
+    try:
+        leave_a_message(old.uri, sip_phones(name="caller", codecs="PCMU"), tmp_path)
+        messages = wait_until(lambda: old.http.get("/api/messages").json(), 10, "the message")
+        old_audio = old.http.get(f"/api/messages/{messages[0]['id']}/audio").content
+        assert old.http.put("/api/switches/sap_outage", json={"on": True, "by": "Ben"}).status_code == 200
+        assert old.http.put("/api/agents/anna", json={"name": "Anna", "teams": ["lvs"]}).status_code == 200
+        download = old.http.get("/api/backup")
+        assert download.status_code == 200, download.text
+        assert download.headers["content-type"] == "application/gzip"
+        assert 'filename="zentrale-backup-' in download.headers["content-disposition"]
+        archive = tmp_path / "from-the-browser.tar.gz"
+        archive.write_bytes(download.content)
+        with tarfile.open(archive) as tar:
+            assert f"zentrale-backup/messages/{messages[0]['id']}.wav" in tar.getnames()
+        assert not list(old.data_dir.glob(".backup-*"))  # the server's copy is gone once sent
+    finally:
+        old.stop()
+
+    box = start_daemon(tmp_path / "box")
+    try:
+        not_a_backup = box.http.post("/api/backup/restore", content=b"\x89PNG\r\n\x1a\n" + b"\0" * 500)
+        assert not_a_backup.status_code == 422
+        assert "the uploaded file: not a readable backup archive" in not_a_backup.json()["error"]
+        assert box.alive() and box.http.get("/api/messages").json() == []
+        r = box.http.post("/api/backup/restore", content=archive.read_bytes(), timeout=60)
+        assert r.status_code == 202, r.text
+        assert r.json()["restarting"] is True and r.json()["counts"]["messages"] == 1
+        box.proc.wait(timeout=20)
+        assert box.proc.returncode == 75  # "start me again"
+    finally:
+        box.stop()
+    box = start_daemon(tmp_path / "box", data_dir=box.data_dir)
+    try:
+        assert box.http.get("/api/messages").json() == messages
+        assert box.http.get(f"/api/messages/{messages[0]['id']}/audio").content == old_audio
+        switches = {s["id"]: s for s in box.http.get("/api/switches").json()}
+        assert switches["sap_outage"]["on"] and switches["sap_outage"]["by"] == "Ben"
+        assert box.http.get("/api/agents/anna").json()["name"] == "Anna"
+        assert list(box.data_dir.glob(".before-restore-*/zentrale.db"))  # what it replaced is kept
+        assert not (box.data_dir / "restore-pending.tar.gz").exists()
+        assert "restored the backup of" in box.log()
+    finally:
+        box.stop()
+
+
+def test_backup_and_restore_by_clicking_in_the_browser(tmp_path: Path, sip_phones: Callable[..., Phone]) -> None:
+    """Chromium: download the backup of one box, restore it on another; the page waits for
+    the box to come back (here the test starts it again, as systemd would) and reloads."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
+    from tests.webclient import ADMIN, first_admin
+
+    old = start_daemon(tmp_path / "old", mode=quick_voicemail_mode())
+    box = start_daemon(tmp_path / "box")
+    try:
+        first_admin(old)
+        first_admin(box)
+        leave_a_message(old.uri, sip_phones(name="caller", codecs="PCMU"), tmp_path)
+        message = wait_until(lambda: old.http.get("/api/messages").json(), 10, "the message")[0]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            context, page = logged_in(browser, old, *ADMIN, hash_="#/admin")
+            with page.expect_download() as download:
+                page.click("#download-backup")
+            archive = tmp_path / download.value.suggested_filename
+            download.value.save_as(archive)
+            assert archive.name.startswith("zentrale-backup-") and archive.name.endswith(".tar.gz")
+            context.close()
+
+            context, page = logged_in(browser, box, *ADMIN, hash_="#/admin")
+            page.set_input_files("#restore-file", str(archive))
+            page.click("#restore-backup")
+            page.click("dialog [data-role=confirm]")
+            expect(page.locator("#restore-state")).to_contain_text("1 Nachrichten")
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.locator("#backup").screenshot(path=str(SHOTS / "admin-backup.png"))
+            box.proc.wait(timeout=20)
+            assert box.proc.returncode == 75
+            box.stop()
+            box = start_daemon(tmp_path / "box", data_dir=box.data_dir, http_port=box.http_port)
+            # the page reloads by itself; the restored box knows only the old box's sessions
+            page.wait_for_url(re.compile(r"/login"), timeout=30000)
+            page.fill("#name", ADMIN[0])
+            page.fill("#password", ADMIN[1])
+            page.click("#login-submit")
+            page.wait_for_url(box.base_url + "/")
+            page.goto(box.base_url + "/#/messages")
+            expect(page.locator(f"article.msg[data-message='{message['id']}']")).to_be_visible()
+            context.close()
+            browser.close()
+    finally:
+        old.stop()
+        box.stop()

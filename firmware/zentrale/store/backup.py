@@ -190,8 +190,11 @@ def _put_config(source: Path, target: Path) -> None:
         os.chown(target, old.st_uid, old.st_gid)
 
 
-def restore_backup(archive: Path, data_dir: Path, config_file: Path | None, *, force: bool) -> dict[str, Any]:
-    """Bring an archive back into ``data_dir`` (and its configuration to ``config_file``)."""
+def restore_backup(
+    archive: Path, data_dir: Path, config_file: Path | None, *, force: bool, with_config: bool = True
+) -> dict[str, Any]:
+    """Bring an archive back into ``data_dir`` (and its configuration to ``config_file``;
+    ``with_config=False``: leave the configuration file as it is)."""
     if (data_dir / DB_NAME).exists() and not force:
         raise StoreError(
             f"{data_dir} already holds a database: stop the daemon (systemctl stop zentrale) "
@@ -202,7 +205,7 @@ def restore_backup(archive: Path, data_dir: Path, config_file: Path | None, *, f
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir))
     try:
         manifest = read_archive(archive, staging)
-        has_config = "config.yaml" in manifest["files"]
+        has_config = with_config and "config.yaml" in manifest["files"]
         if has_config and config_file is None:
             raise StoreError("the archive holds a configuration: name where it goes with --config FILE")
         keep = data_dir / f".before-restore-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
@@ -226,4 +229,26 @@ def restore_backup(archive: Path, data_dir: Path, config_file: Path | None, *, f
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("restored %s into %s: %s", archive, data_dir, manifest["counts"])
+    return manifest
+
+
+PENDING = "restore-pending.tar.gz"  # an archive checked by the web page, restored at the next start
+FAILED = "restore-failed.tar.gz"
+
+
+def apply_pending_restore(data_dir: Path) -> dict[str, Any] | None:
+    """At start, before anything opens the database: restore the archive the web page left.
+    The configuration file stays as it is (on the appliance it is read-only to the daemon).
+    A failure keeps the data as it was and the archive as ``restore-failed.tar.gz``."""
+    pending = data_dir / PENDING
+    if not pending.is_file():
+        return None
+    try:
+        manifest = restore_backup(pending, data_dir, None, force=True, with_config=False)
+    except (StoreError, OSError) as err:
+        log.error("restore from the web page failed, the data stays as it was: %s", err)
+        os.replace(pending, data_dir / FAILED)
+        return None
+    pending.unlink()
+    log.warning("restored the backup of %s uploaded in the web page: %s", manifest["created_at"], manifest["counts"])
     return manifest

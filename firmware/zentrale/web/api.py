@@ -35,6 +35,7 @@ from zentrale.errors import (
 )
 from zentrale.web.agents_api import agents_router
 from zentrale.web.auth import PUBLIC, USER, AccessGuard, access, actor, auth_router, check_access, principal
+from zentrale.web.backup_api import backup_router
 from zentrale.web.editor_api import editor_router
 from zentrale.web.events import events_router
 from zentrale.web.mail_api import create_mail_router
@@ -220,6 +221,7 @@ def create_api(app: App) -> FastAPI:
 
     api.include_router(create_mail_router(app))
     api.include_router(sip_settings_router(app))
+    api.include_router(backup_router(app))
     mount_pages(api)
     api.add_middleware(AccessGuard, accounts=app.accounts)
     return api

@@ -1,5 +1,6 @@
-// Administration (admins): accounts of the web page, agent definitions, the PBX registration, e-mail settings.
-import { api, get } from "./api.js";
+// Administration (admins): accounts of the web page, agent definitions, the PBX registration, e-mail
+// settings, backup and restore.
+import { api, get, send } from "./api.js";
 import { clear, confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { t } from "./i18n.js";
@@ -10,8 +11,9 @@ export function mount(main) {
   const agentsBox = h("section", { class: "card", id: "agents" });
   const mailBox = h("section", { class: "card", id: "mail-settings" });
   const pbxBox = h("section", { class: "card", id: "pbx-settings" });
+  const backupBox = h("section", { class: "card", id: "backup" });
   main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("admin.title")), h("p", {}, t("admin.subtitle")))),
-    h("div", { class: "stack" }, usersBox, agentsBox, pbxBox, mailBox));
+    h("div", { class: "stack" }, usersBox, agentsBox, pbxBox, mailBox, backupBox));
   let agents = [];
 
   const failed = (err) => toast(t("common.failed", { error: err.message }), "alarm");
@@ -252,6 +254,54 @@ export function mount(main) {
     }
   };
 
+  // Backup: download one archive of everything; restoring one restarts the box with it.
+  const renderBackup = () => {
+    const file = h("input", { id: "restore-file", type: "file", hidden: true, accept: ".tar.gz,.tgz,application/gzip" });
+    const fileName = h("span", { class: "file-name muted" }, t("library.no_file_chosen"));
+    file.addEventListener("change", () => { fileName.textContent = file.files[0] ? file.files[0].name : t("library.no_file_chosen"); });
+    const filePick = h("div", { class: "file-pick" },
+      h("button", { type: "button", class: "small", onclick: () => file.click() }, icon("file"), t("library.choose_file")), fileName, file);
+    const state = h("p", { class: "muted", id: "restore-state" });
+    const waitForTheBox = async () => {
+      let wentDown = false;
+      for (let i = 0; i < 120; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        try {
+          const r = await fetch("/health", { cache: "no-store" });
+          if (r.ok && wentDown) { window.location.reload(); return; }
+          if (!r.ok) wentDown = true;
+        } catch {
+          wentDown = true;
+        }
+      }
+      clear(state, t("backup.not_back"));
+    };
+    const restore = async () => {
+      const chosen = file.files[0];
+      if (!chosen) { toast(t("backup.choose"), "alarm"); return; }
+      if (!(await confirmDialog({ title: t("backup.confirm_title"), text: t("backup.confirm_text", { name: chosen.name }),
+        confirm: t("backup.restore"), cancel: t("common.cancel"), danger: true }))) return;
+      try {
+        const r = await send("POST", "/api/backup/restore", chosen, "application/gzip");
+        clear(state, t("backup.restarting", { at: (r.created_at || "").slice(0, 16).replace("T", " "), messages: r.counts.messages }));
+        waitForTheBox();
+      } catch (err) {
+        failed(err);
+      }
+    };
+    clear(backupBox,
+      h("div", { class: "card-head" }, h("h2", {}, t("backup.title"))),
+      h("div", { class: "card-body" },
+        h("p", { class: "muted" }, t("backup.hint")),
+        h("a", { class: "button primary", id: "download-backup", href: "/api/backup", download: "" }, icon("download"), t("backup.download")),
+        h("h3", {}, t("backup.restore_title")),
+        h("p", { class: "muted" }, t("backup.restore_hint")),
+        h("div", { class: "form-grid" }, h("div", { class: "field" }, h("span", {}, t("backup.file")), filePick),
+          h("label", { class: "field" }, h("span", {}, "\u00a0"),
+            h("button", { type: "button", class: "alarm", id: "restore-backup", onclick: restore }, t("backup.restore")))),
+        state));
+  };
+
   const loadMail = async () => {
     try {
       renderMail(await get("/api/settings/mail"));
@@ -273,5 +323,6 @@ export function mount(main) {
   };
   loadPbx();
   loadMail();
+  renderBackup();
   load();
 }
