@@ -21,6 +21,7 @@ import uvicorn
 from zentrale import __version__
 from zentrale.accounts.service import Accounts
 from zentrale.calls.dialer import LineDialer
+from zentrale.calls.phone_prompts import PhonePromptRecording
 from zentrale.calls.simulation import Simulations
 from zentrale.calls.supervisor import CallSupervisor
 from zentrale.clock import SystemClock
@@ -163,6 +164,14 @@ class App:
             library=self.library,
             silence_dbfs=config.voicemail.silence_dbfs,
         )
+        if config.phone_recording is not None:
+            self.supervisor.service = PhonePromptRecording(
+                config.phone_recording,
+                self.prompts,
+                audit=lambda action, detail: self.state.audit(self.clock.now(), "phone", action, detail),
+                failed=self._call_failed,
+            )
+            self.sip.service_numbers.add(config.phone_recording.number)
         self.sip.on_incoming(self.supervisor.incoming)
         self.analog_lines: list[Line] = []
         if config.modem is not None:
@@ -208,6 +217,12 @@ class App:
     async def _store_health(self) -> ComponentHealth:
         await self.db.fetch("SELECT 1")  # answers only if the database thread and file work
         return ComponentHealth("ok", "database answers")
+
+    def _call_failed(self, call: Call, reason: str) -> None:
+        """A failed attempt on a call (e.g. a wrong PIN): the SIP guard counts it for the source."""
+        peer = getattr(call, "peer", None)
+        if call.line == "sip" and peer is not None:
+            self.sip.failed(peer, reason)
 
     def _active_call(self, call_id: str) -> Call | None:
         entry = self.supervisor.active.get(call_id)

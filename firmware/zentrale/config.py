@@ -192,6 +192,16 @@ class Team(_Section):
         return check_addresses(value)
 
 
+class PhoneRecordingConfig(_Section):
+    """Record prompts by phone: call ``number`` on the box, enter the PIN, choose a prompt
+    number 1–99, speak after the beep; the box plays it back and keeps it as ``telefon_<n>``."""
+
+    number: str = Field(pattern=r"^[0-9]{2,16}$", description="the number (SIP user part) of the service, e.g. 990")
+    pin: str = Field(pattern=r"^[0-9]{4,12}$", description="4 to 12 digits asked before anything else")
+    max_seconds: float = Field(120, ge=5, le=900, description="longest recording")
+    silence_seconds: float = Field(3, ge=1, le=30, description="silence that ends a recording")
+
+
 class VoicemailConfig(_Section):
     silence_dbfs: float = Field(-45, le=-20, ge=-80, description="below this level a frame counts as silence")
 
@@ -397,6 +407,9 @@ class Config(_Section):
     )
     prompt_dirs: list[Path] = Field(default_factory=list, description="extra prompt folders (searched first)")
     voicemail: VoicemailConfig = Field(default_factory=VoicemailConfig)
+    phone_recording: PhoneRecordingConfig | None = Field(
+        None, description="record prompts by phone (a service number with a PIN); off unless configured"
+    )
     modem: ModemConfig | None = Field(None, description="an analog line through a voice modem (optional)")
     alsa_line: AlsaLineConfig | None = Field(None, description="an analog line through an ALSA line board (optional)")
     language: Literal["de", "en"] = "de"

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from pathlib import Path
 from typing import Any, cast
 
 from zentrale.calls.dialer import BlindTransfer
@@ -132,6 +133,35 @@ class LineSession:
 
     async def beep(self) -> None:
         await self._play(ClipPlayer(beep_clip(self.call.sample_rate)), barge_in=False)
+
+    async def play_clip(self, clip: Clip, *, barge_in: bool = False) -> str | None:
+        """Play audio that is not in the library (e.g. a recording played back)."""
+        self._check()
+        return await self._play(ClipPlayer(clip), barge_in=barge_in)
+
+    async def record_to(self, path: Path, max_seconds: float, silence_seconds: float, end_digits: str = "#") -> int:
+        """Record what the caller says into a WAV at ``path`` until silence, an end digit or
+        ``max_seconds``; trailing silence is cut. Returns the length in ms (0: nothing said)."""
+        self._check()
+        recorder = Recorder(path, self.call.sample_rate, max_seconds, silence_seconds, self._silence_dbfs)
+        self.call.set_sink(recorder)
+        try:
+            while not recorder.done.done():
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._digit_waiter = waiter
+                waits: set[asyncio.Future[Any]] = {recorder.done, self.call.ended, waiter}
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                self._digit_waiter = None
+                if self.call.ended.done():
+                    recorder.stop("hangup")
+                if any(d in end_digits for d in self._digits):
+                    recorder.stop("digit")
+                self._digits.clear()
+        finally:
+            self.call.set_sink(None)
+        duration_ms = await asyncio.get_running_loop().run_in_executor(None, recorder.finish, True)
+        self._check()
+        return duration_ms if recorder.heard_voice else 0
 
     async def record_message(self, request: RecordingRequest) -> StoredMessage | None:
         self._check()

@@ -16,6 +16,7 @@ from zentrale.core.clock import Clock
 from zentrale.core.distribution import CallConnected
 from zentrale.core.events import CallStarted, CallWaiting, EventBus, NodeEntered
 from zentrale.core.flow import CallOutcome, FlowEngine
+from zentrale.errors import CallEnded
 from zentrale.hotline import Hotline
 from zentrale.lines.base import Call
 from zentrale.media.library import AudioLibrary
@@ -45,6 +46,7 @@ class CallSupervisor:
         self.nodes: dict[str, str] = {}  # call id -> the node the call is in
         self.answered: dict[str, tuple[str, Any, float]] = {}  # call id -> (agent, when, monotonic)
         self.entered: dict[str, Any] = {}  # call id -> when it first entered a queue
+        self.service: Any = None  # PhonePromptRecording when configured: its number skips the mode
         events.subscribe(self._track)
 
     def _track(self, event: Any) -> None:
@@ -70,6 +72,9 @@ class CallSupervisor:
             hook(session)
 
     async def _run(self, call: Call, session: LineSession) -> None:
+        if self.service is not None and self.service.matches(call):
+            await self._run_service(call, session)
+            return
         mode = self.hotline.mode
         if mode is None:
             log.warning("call %s refused: no active mode", call.call_id)
@@ -95,6 +100,32 @@ class CallSupervisor:
         finally:
             self.active.pop(call.call_id, None)
             self.nodes.pop(call.call_id, None)
+            try:
+                await call.hangup()
+            except Exception:
+                log.exception("call %s: hangup failed", call.call_id)
+            await self._log_end(call, started, outcome)
+
+    async def _run_service(self, call: Call, session: LineSession) -> None:
+        """A call to the service number (recording prompts by phone), not to the hotline."""
+        started = self.clock.now()
+        outcome = CallOutcome(outcome="failed")
+        try:
+            await self.hotline.call_log.started(
+                call.call_id, call.line, call.caller, call.caller_name, call.called, started
+            )
+            log.info("call %s from %s to the prompt recording service", call.call_id, call.caller)
+            await call.answer()
+            outcome.outcome = await self.service.run(session)
+        except CallEnded:
+            outcome.outcome = "hangup"
+        except asyncio.CancelledError:
+            outcome.outcome = "shutdown"
+            raise
+        except Exception:
+            log.exception("call %s failed; hanging up", call.call_id)
+        finally:
+            self.active.pop(call.call_id, None)
             try:
                 await call.hangup()
             except Exception:

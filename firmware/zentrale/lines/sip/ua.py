@@ -83,6 +83,7 @@ class SipUserAgent:
         self._limit_warned: set[str] = set()  # sources told once that they reached max_calls_per_source
         self._incoming: IncomingHandler | None = None
         self.registrar: Registrar | None = None
+        self.service_numbers: set[str] = set()  # answered besides config.numbers (recording prompts by phone)
         self._rtp_watch: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
 
@@ -395,7 +396,7 @@ class SipUserAgent:
             user = parse_uri(request.uri).user
         except SipParseError:
             return False
-        return user in numbers
+        return user in numbers or user in self.service_numbers
 
     def _on_invite(self, request: SipRequest, txn: ServerTransaction, peer: Peer) -> None:
         limit = self.config.security.max_calls_per_source
