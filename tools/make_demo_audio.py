@@ -90,7 +90,7 @@ PROMPTS: dict[str, str] = {
     "closed": (
         "Die Hotline ist zurzeit nicht besetzt. Unsere Servicezeiten sind montags bis freitags von 8 bis 17 Uhr."
     ),
-    # Recording prompts by phone (the service number, calls/phone_prompts.py)
+    # Recording prompts by phone (the service number, phone_prompts.py)
     "rec_enter_pin": "Ansagen aufsprechen. Bitte geben Sie Ihre PIN ein und drücken Sie die Rautetaste.",
     "rec_wrong_pin": "Die PIN ist nicht richtig.",
     "rec_enter_number": (

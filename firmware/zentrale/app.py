@@ -21,7 +21,6 @@ import uvicorn
 from zentrale import __version__
 from zentrale.accounts.service import Accounts
 from zentrale.calls.dialer import LineDialer
-from zentrale.calls.phone_prompts import PhonePromptRecording
 from zentrale.calls.simulation import Simulations
 from zentrale.calls.supervisor import CallSupervisor
 from zentrale.clock import SystemClock
@@ -52,6 +51,7 @@ from zentrale.lines.sip.ua import SipUserAgent
 from zentrale.mail.outbox import MailOutbox
 from zentrale.media.clock import CollectorWatch, MediaClock
 from zentrale.media.library import AudioLibrary
+from zentrale.phone_prompts import PhonePromptRecording
 from zentrale.prompts import PromptLibrary
 from zentrale.scheduling import ModeScheduler
 from zentrale.staffing import Staffing

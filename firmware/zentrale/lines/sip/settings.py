@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
@@ -24,7 +24,15 @@ from zentrale.errors import Invalid
 if TYPE_CHECKING:
     from zentrale.lines.sip.guard import SourceGuard
     from zentrale.lines.sip.ua import SipUserAgent
-    from zentrale.store.state import StateRepository
+
+
+class StateRepository(Protocol):
+    """The key/value settings of the store (``store.state.StateRepository``)."""
+
+    async def setting(self, key: str) -> str | None: ...
+
+    async def set_setting(self, key: str, value: str) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
