@@ -135,6 +135,9 @@ class SipConfig(_Section):
     )
     rtp_ports: tuple[int, int] = Field((10000, 20000), description="RTP port range")
     rtp_timeout: float = Field(60, ge=0, description="hang up when no RTP arrives for this long (0: never)")
+    answer_after: float = Field(
+        0, ge=0, le=30, description="seconds a call rings (180 Ringing) before the box answers; 0: at once"
+    )
     symmetric_rtp: bool = Field(True, description="send RTP back to where it comes from (NAT)")
     user_agent: str = "Zentrale"
     registration: Registration | None = None

@@ -79,3 +79,23 @@ def test_sipp_caller_choosing_team_a_by_rfc4733_lands_in_its_queue(daemon: Daemo
     assert daemon.http.get("/api/queues").json() == []
     log = daemon.http.get("/api/calllog").json()
     assert log[0]["outcome"] == "abandoned" and log[0]["team"] == "lvs"
+
+
+def test_sipp_caller_cancelling_while_the_box_rings_gets_487_and_leaves_nothing(tmp_path: Path) -> None:
+    """With sip.answer_after the box rings before it answers; a caller giving up then sends
+    CANCEL: 200 for the CANCEL, 487 for the INVITE, the ACK absorbed, no call left."""
+    with running_daemon(tmp_path / "box", config={"sip": {"answer_after": 3}}) as box:
+        proc = sipp(box, "uac_cancel.xml", tmp_path)
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 0, stderr.decode(errors="replace") + "".join(
+            p.read_text() for p in tmp_path.glob("*.log")
+        )
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and box.status()["calls"]:
+            time.sleep(0.05)
+        status = box.status()
+        assert status["calls"] == 0 and status["lines"][0]["calls"] == 0
+        assert status["lines"][0]["responses"].get("487") == 1
+        assert "ended: cancelled" in box.log()
+        row = box.http.get("/api/calllog").json()[0]
+        assert row["caller"] == "+4930999000" and row["outcome"], row

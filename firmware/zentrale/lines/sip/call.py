@@ -147,6 +147,17 @@ class SipCall:
     async def answer(self) -> None:
         if self.state != "offered" or self.invite is None or self.invite_txn is None:
             return
+        ring = self.ua.config.answer_after
+        if ring > 0:  # ring first (sip.answer_after); the caller may give up meanwhile (CANCEL)
+            self.invite_txn.respond(
+                make_response(
+                    self.invite, 180, "Ringing", to_tag=self.local_tag, headers=self.ua.dialog_headers(self.peer)
+                )
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.ended), ring)
+            if self.state != "offered":
+                return
         if self.negotiated is None:
             self._late_offer = True  # INVITE without SDP: our offer goes in the 200 (RFC 3264 §4)
             body = self._offer_sdp()
