@@ -63,6 +63,7 @@ from zentrale.store.outbox import OutboxRepository
 from zentrale.store.state import CallLogRepository, StateRepository
 from zentrale.store.users import UserRepository
 from zentrale.systemd_notify import SystemdNotifier, keep_watchdog_fed
+from zentrale.teams import TeamSettings
 from zentrale.web.api import create_api
 
 log = logging.getLogger(__name__)
@@ -130,23 +131,15 @@ class App:
             self.state.audit(self.clock.now(), "sip", "security.ban", f"{ban.host} ({ban.reason})")
         )
         self.agents = AgentBoard(self.clock, self.events)
-        policies = {
-            t.id: TeamPolicy(t.id, t.name, t.distribution == "auto", t.strategy, t.ring_timeout, t.wrap_up)
-            for t in config.teams
-        }
+        self.dialer = LineDialer(
+            self.sip,
+            {t.id: t.name for t in config.teams},
+            caller_call=self._active_call,
+            blind=self._blind_transfer,
+            numbers=NumberPolicies({t.id: t.allowed_numbers for t in config.teams}),
+        )
         self.distribution = CallDistribution(
-            self.clock,
-            self.queues,
-            self.agents,
-            LineDialer(
-                self.sip,
-                {t.id: t.name for t in config.teams},
-                caller_call=self._active_call,
-                blind=self._blind_transfer,
-                numbers=NumberPolicies({t.id: t.allowed_numbers for t in config.teams}),
-            ),
-            self.events,
-            policies,
+            self.clock, self.queues, self.agents, self.dialer, self.events, self._team_policies()
         )
         self.staffing = Staffing(
             config=config,
@@ -156,6 +149,7 @@ class App:
             repo=AgentRepository(self.db),
             state=self.state,
         )
+        self.team_settings = TeamSettings(config, self.state, self.hotline, self.staffing, self._apply_teams)
         self.supervisor = CallSupervisor(
             clock=self.clock,
             events=self.events,
@@ -217,6 +211,20 @@ class App:
     async def _store_health(self) -> ComponentHealth:
         await self.db.fetch("SELECT 1")  # answers only if the database thread and file work
         return ComponentHealth("ok", "database answers")
+
+    def _team_policies(self) -> dict[str, TeamPolicy]:
+        return {
+            t.id: TeamPolicy(t.id, t.name, t.distribution == "auto", t.strategy, t.ring_timeout, t.wrap_up)
+            for t in self.config.teams
+        }
+
+    def _apply_teams(self) -> None:
+        """``config.teams`` changed (the web page): everything that reads it takes the new list."""
+        teams = self.config.teams
+        self.distribution.policies = self._team_policies()
+        self.dialer.team_names = {t.id: t.name for t in teams}
+        self.dialer.numbers = NumberPolicies({t.id: t.allowed_numbers for t in teams})
+        self.staffing.numbers = NumberPolicies({t.id: t.allowed_numbers for t in teams})
 
     def _call_failed(self, call: Call, reason: str) -> None:
         """A failed attempt on a call (e.g. a wrong PIN): the SIP guard counts it for the source."""
@@ -320,6 +328,7 @@ class App:
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.db.open()
+        await self.team_settings.load()  # before anything checks a team (mail lists, logins, modes)
         recovered = await self.messages.recover()
         if recovered:
             log.warning("recovered %d message(s) interrupted by a crash", len(recovered))

@@ -43,6 +43,7 @@ from zentrale.web.messages_api import messages_router
 from zentrale.web.pages import mount_pages
 from zentrale.web.security_api import security_router
 from zentrale.web.sip_settings_api import sip_settings_router
+from zentrale.web.teams_api import teams_router
 from zentrale.web.users_api import users_router
 
 if TYPE_CHECKING:
@@ -80,7 +81,6 @@ def create_api(app: App) -> FastAPI:
     )
     api.state.accounts = app.accounts
     hotline = app.hotline
-    teams = [{"id": t.id, "name": t.name, "distribution": t.distribution} for t in app.config.teams]
 
     @api.exception_handler(ZentraleError)
     async def _errors(_request: Request, err: ZentraleError) -> JSONResponse:
@@ -97,6 +97,7 @@ def create_api(app: App) -> FastAPI:
         return JSONResponse({"error": str(err)}, status_code=status)
 
     def me_extra(_who: Principal) -> dict[str, Any]:
+        teams = [{"id": t.id, "name": t.name, "distribution": t.distribution} for t in app.config.teams]
         return {"version": __version__, "teams": teams, "mp3_path": mp3_route(api)}
 
     api.include_router(auth_router(app.accounts, app.config, me_extra))
@@ -222,6 +223,7 @@ def create_api(app: App) -> FastAPI:
     api.include_router(create_mail_router(app))
     api.include_router(sip_settings_router(app))
     api.include_router(backup_router(app))
+    api.include_router(teams_router(app))
     mount_pages(api)
     api.add_middleware(AccessGuard, accounts=app.accounts)
     return api

@@ -12,8 +12,9 @@ export function mount(main) {
   const mailBox = h("section", { class: "card", id: "mail-settings" });
   const pbxBox = h("section", { class: "card", id: "pbx-settings" });
   const backupBox = h("section", { class: "card", id: "backup" });
+  const teamsBox = h("section", { class: "card", id: "teams" });
   main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("admin.title")), h("p", {}, t("admin.subtitle")))),
-    h("div", { class: "stack" }, usersBox, agentsBox, pbxBox, mailBox, backupBox));
+    h("div", { class: "stack" }, usersBox, agentsBox, teamsBox, pbxBox, mailBox, backupBox));
   let agents = [];
 
   const failed = (err) => toast(t("common.failed", { error: err.message }), "alarm");
@@ -85,6 +86,7 @@ export function mount(main) {
         });
         toast(t("admin.saved"));
         load();
+        loadTeams(); // its members
       } catch (err) {
         failed(err);
       }
@@ -199,6 +201,87 @@ export function mount(main) {
         h("h3", {}, t("mail.lists")),
         h("p", { class: "muted" }, t("mail.lists_hint")),
         h("table", { class: "list", id: "mail-lists" }, h("tbody", {}, teamRows))));
+  };
+
+  // Teams (Fachgruppen): how their calls reach agents, and which numbers their agents may use.
+  const renderTeams = (list) => {
+    const input = (id, attrs = {}) => h("input", { id, autocomplete: "off", ...attrs });
+    const id = input("team-id", { placeholder: "hw" });
+    const name = input("team-name", { placeholder: "Hardware" });
+    const distribution = h("select", { id: "team-distribution" },
+      ["pull", "auto"].map((x) => h("option", { value: x }, t(`teams.distribution_${x}`))));
+    const strategy = h("select", { id: "team-strategy" },
+      ["longest_idle", "round_robin", "linear", "ring_all"].map((x) => h("option", { value: x }, t(`teams.strategy_${x}`))));
+    const ring = input("team-ring", { type: "number", min: 1, max: 120, value: 20 });
+    const wrap = input("team-wrap", { type: "number", min: 0, max: 600, value: 10 });
+    const numbers = input("team-numbers", { placeholder: t("teams.numbers_default") });
+    let email = [];
+    const save = async () => {
+      try {
+        const patterns = numbers.value.split(",").map((x) => x.trim()).filter(Boolean);
+        await api("PUT", `/api/teams/${encodeURIComponent(id.value.trim())}`, {
+          name: name.value.trim(), distribution: distribution.value, strategy: strategy.value,
+          ring_timeout: Number(ring.value || 20), wrap_up: Number(wrap.value || 0),
+          allowed_numbers: patterns.length ? patterns : null, email,
+        });
+        toast(t("admin.saved"));
+        loadTeams();
+        live.me.teams = (await get("/api/auth/me")).teams; // the agents' team choice and the filters
+        renderAgents();
+      } catch (err) {
+        failed(err);
+      }
+    };
+    const edit = (team) => {
+      id.value = team.id;
+      name.value = team.name;
+      distribution.value = team.distribution;
+      strategy.value = team.strategy;
+      ring.value = team.ring_timeout;
+      wrap.value = team.wrap_up;
+      numbers.value = (team.allowed_numbers || []).join(", ");
+      email = team.email || [];
+      name.focus();
+    };
+    const remove = async (team) => {
+      if (!(await confirmDialog({ title: t("teams.delete", { name: team.name }), text: t("teams.delete_text"),
+        confirm: t("common.delete"), cancel: t("common.cancel"), danger: true }))) return;
+      try {
+        await api("DELETE", `/api/teams/${encodeURIComponent(team.id)}`);
+        loadTeams();
+      } catch (err) {
+        failed(err);
+      }
+    };
+    clear(teamsBox,
+      h("div", { class: "card-head" }, h("h2", {}, t("teams.title")), h("span", { class: "muted" }, t("teams.hint"))),
+      h("table", { class: "list" },
+        h("thead", {}, h("tr", {}, [t("admin.agent_id"), t("admin.display"), t("teams.distribution"), t("teams.ring"),
+          t("teams.numbers"), t("admin.agents"), t("teams.modes"), ""].map((x) => h("th", {}, x)))),
+        h("tbody", {}, list.map((team) => h("tr", { "data-team": team.id },
+          h("td", { class: "mono" }, team.id), h("td", {}, team.name),
+          h("td", {}, team.distribution === "auto" ? `${t("teams.distribution_auto")} · ${t(`teams.strategy_${team.strategy}`)}` : t("teams.distribution_pull")),
+          h("td", {}, `${team.ring_timeout} s / ${team.wrap_up} s`),
+          h("td", { class: team.allowed_numbers?.length ? "mono" : "muted" }, (team.allowed_numbers || []).join(", ") || t("teams.numbers_default")),
+          h("td", {}, team.members.join(", ") || "–"), h("td", {}, team.modes.join(", ") || "–"),
+          h("td", { class: "nowrap" },
+            h("button", { type: "button", class: "small ghost", onclick: () => edit(team) }, t("common.edit")),
+            h("button", { type: "button", class: "small ghost", onclick: () => remove(team) }, icon("trash"))))))),
+      h("div", { class: "card-body" },
+        h("h3", {}, t("teams.form")),
+        h("div", { class: "form-grid" },
+          field(t("admin.agent_id"), id), field(t("admin.display"), name), field(t("teams.distribution"), distribution),
+          field(t("teams.strategy"), strategy), field(t("teams.ring_timeout"), ring), field(t("teams.wrap_up"), wrap),
+          field(t("teams.numbers"), numbers),
+          h("label", { class: "field" }, h("span", {}, "\u00a0"), h("button", { type: "button", class: "primary", id: "save-team", onclick: save }, t("common.save"))))));
+  };
+
+  const loadTeams = async () => {
+    try {
+      renderTeams((await get("/api/teams")).teams);
+    } catch (err) {
+      failed(err);
+    }
   };
 
   // The PBX: the box registers as one of its extensions (FRITZ!Box, Asterisk, 3CX, a trunk).
@@ -321,6 +404,7 @@ export function mount(main) {
     renderUsers(users);
     renderAgents();
   };
+  loadTeams();
   loadPbx();
   loadMail();
   renderBackup();

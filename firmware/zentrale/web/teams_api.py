@@ -1,0 +1,46 @@
+"""HTTP routes of the teams (admins): list, create or change, delete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from zentrale.web.auth import actor
+
+if TYPE_CHECKING:
+    from zentrale.app import App
+
+
+class TeamBody(BaseModel):
+    """A team as the web page sets it; checked like the configuration file's (``Team``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=80)
+    distribution: Literal["pull", "auto"] = "pull"
+    strategy: Literal["longest_idle", "round_robin", "linear", "ring_all"] = "longest_idle"
+    ring_timeout: float = 20
+    wrap_up: float = 10
+    email: list[str] = Field(default_factory=list, max_length=100)
+    allowed_numbers: list[str] | None = Field(None, max_length=50)
+
+
+def teams_router(app: App) -> APIRouter:
+    router = APIRouter(tags=["teams"])
+    settings = app.team_settings
+
+    @router.get("/api/teams", summary="Teams with their settings, members and the modes that use them")
+    async def teams() -> dict[str, Any]:
+        return {"source": settings.source, "teams": settings.overview()}
+
+    @router.put("/api/teams/{team_id}", summary="Create or change a team (in force at once, kept over the config)")
+    async def save(team_id: str, body: TeamBody, request: Request) -> dict[str, Any]:
+        return await settings.save(team_id, body.model_dump(), actor(request))
+
+    @router.delete("/api/teams/{team_id}", summary="Delete a team no mode uses, without agents or waiting callers")
+    async def delete(team_id: str, request: Request) -> Response:
+        await settings.delete(team_id, actor(request))
+        return Response(status_code=204)
+
+    return router
