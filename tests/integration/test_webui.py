@@ -418,6 +418,16 @@ def test_status_admin_and_help_pages_in_both_languages(office: Office, browser: 
     page.click("[data-lang=de]")
     expect(page.locator("#help h1")).to_have_text("Hilfe")
     assert page.__dict__["js_errors"] == []
+    context.close()
+    # on a phone-sized screen the admin reaches every page from the bottom bar (it scrolls sideways)
+    context, page = logged_in(browser, office.box, *ADMIN, viewport=PHONE)
+    admin_link = page.locator(".nav a[data-page=admin]")
+    admin_link.scroll_into_view_if_needed()
+    admin_link.click()
+    expect(page.locator("#agents")).to_be_visible()
+    box = page.locator(".nav").bounding_box()
+    assert box is not None and box["y"] > PHONE["height"] - 120  # still the bottom bar
+    shot(page, "phone-admin")
     # the interactive API docs render offline: every file from the box
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
