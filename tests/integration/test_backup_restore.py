@@ -169,7 +169,8 @@ def test_backup_downloaded_and_restored_in_the_web_page_with_a_restart(
         archive.write_bytes(download.content)
         with tarfile.open(archive) as tar:
             assert f"zentrale-backup/messages/{messages[0]['id']}.wav" in tar.getnames()
-        assert not list(old.data_dir.glob(".backup-*"))  # the server's copy is gone once sent
+        # the server's copy is removed once sent (just after the last byte)
+        wait_until(lambda: not list(old.data_dir.glob(".backup-*")), 5, "the server's copy to go")
     finally:
         old.stop()
 
