@@ -11,14 +11,16 @@ import ipaddress
 import re
 import zoneinfo
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zentrale.core.addresses import address_problem, check_addresses
 from zentrale.core.numbers import compile_pattern
-from zentrale.errors import ConfigError
+from zentrale.errors import ConfigError, Invalid
+
+M = TypeVar("M", bound=BaseModel)
 
 DEMO_DIR = Path(__file__).parent / "demo"
 LAN_NETWORKS = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fe80::/10"]
@@ -485,6 +487,19 @@ def parse_config(text: str, source: str, overrides: dict[str, object] | None = N
         path = ".".join(str(p) for p in first["loc"])
         more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
         raise ConfigError(source, path, first["msg"].removeprefix("Value error, ") + more) from err
+
+
+def validated(model: type[M], data: dict[str, Any], what: str) -> M:
+    """``model`` from data a person submitted (the web page); ``Invalid`` naming every
+    field and its problem, e.g. ``sender: 'x y' has a space in it``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or what}: {str(e['msg']).removeprefix('Value error, ')}"
+            for e in err.errors()
+        )
+        raise Invalid(problems) from None
 
 
 def load_config(path: Path | None, overrides: dict[str, object] | None = None) -> Config:

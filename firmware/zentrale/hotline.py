@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from zentrale.core.events import EventBus, MessageDeleted, MessageUpdated, ModeA
 from zentrale.core.modes import Mode, check_mode, dump_mode, parse_mode
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
-from zentrale.errors import Conflict, ModeError, NotFound, Refused
+from zentrale.errors import Conflict, ModeError, NotFound, Refused, ZentraleError
 from zentrale.media.library import AudioLibrary
 from zentrale.store.messages import MessageRepository
 from zentrale.store.modes import ModeVersions
@@ -51,6 +52,14 @@ class ModeFiles:
     def load(self, name: str) -> Mode:
         path = self.path(name)
         return parse_mode(path.read_text(encoding="utf-8"), str(path))
+
+    def loaded(self) -> Iterator[tuple[str, Mode]]:
+        """Every mode that parses (a broken file is skipped: the editor reports it)."""
+        for name in self.names():
+            try:
+                yield name, self.load(name)
+            except ZentraleError:
+                continue
 
     def text(self, name: str) -> str:
         return self.path(name).read_text(encoding="utf-8")

@@ -74,11 +74,7 @@ class PromptLibrary:
 
     def used_by(self) -> dict[str, list[str]]:
         uses: dict[str, list[str]] = {}
-        for name in self.hotline.modes.names():
-            try:
-                mode = self.hotline.modes.load(name)
-            except ZentraleError:
-                continue
+        for name, mode in self.hotline.modes.loaded():
             for prompt in mode.prompts():
                 uses.setdefault(prompt, []).append(name)
         return uses

@@ -15,10 +15,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from zentrale.config import Config, Team
-from zentrale.errors import Conflict, Invalid, NotFound, ZentraleError
+from zentrale.config import Config, Team, validated
+from zentrale.errors import Conflict, Invalid, NotFound
 
 if TYPE_CHECKING:
     from zentrale.hotline import Hotline
@@ -32,14 +30,7 @@ SETTINGS_KEY = "teams"
 
 def team_from(fields: dict[str, Any]) -> Team:
     """A ``Team`` from submitted fields; ``Invalid`` names the field and the problem."""
-    try:
-        return Team.model_validate(fields)
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'team'}: {str(e['msg']).removeprefix('Value error, ')}"
-            for e in err.errors()
-        )
-        raise Invalid(problems) from None
+    return validated(Team, fields, "team")
 
 
 class TeamSettings:
@@ -118,11 +109,7 @@ class TeamSettings:
 
     def _used_by_modes(self) -> dict[str, list[str]]:
         uses: dict[str, list[str]] = {}
-        for name in self.hotline.modes.names():
-            try:
-                mode = self.hotline.modes.load(name)
-            except ZentraleError:
-                continue
+        for name, mode in self.hotline.modes.loaded():
             for team in mode.teams():
                 uses.setdefault(team, []).append(name)
         return uses

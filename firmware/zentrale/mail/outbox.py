@@ -23,9 +23,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from typing import Any
 
-from pydantic import ValidationError
-
-from zentrale.config import Config, MailConfig
+from zentrale.config import Config, MailConfig, validated
 from zentrale.core.addresses import check_addresses
 from zentrale.core.clock import Clock
 from zentrale.errors import Conflict, Invalid, MailError, NotFound
@@ -70,14 +68,7 @@ def merged_settings(base: MailConfig, stored: dict[str, Any]) -> MailConfig:
     """The config file's mail section with the web page's fields over it; ``Invalid``
     naming the field and the problem when they do not fit together."""
     fields = {k: v for k, v in stored.items() if k in WEB_FIELDS}
-    try:
-        return MailConfig.model_validate({**base.model_dump(), **fields})
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {str(e['msg']).removeprefix('Value error, ')}"
-            for e in err.errors()
-        )
-        raise Invalid(problems) from None
+    return validated(MailConfig, {**base.model_dump(), **fields}, "settings")
 
 
 IDLE_CHECK = 3600.0  # seconds; a wake-up comes earlier whenever something is queued

@@ -16,9 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import ValidationError
-
-from zentrale.config import Registration
+from zentrale.config import Registration, validated
 from zentrale.errors import Invalid
 
 if TYPE_CHECKING:
@@ -46,14 +44,7 @@ def registration_from(fields: dict[str, Any]) -> Registration | None:
     """``Registration`` from stored or submitted fields (None: off); ``Invalid`` names the field."""
     if fields.get("off") or not fields.get("registrar"):
         return None
-    try:
-        return Registration.model_validate({k: v for k, v in fields.items() if k in FIELDS})
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'registration'}: {str(e['msg']).removeprefix('Value error, ')}"
-            for e in err.errors()
-        )
-        raise Invalid(problems) from None
+    return validated(Registration, {k: v for k, v in fields.items() if k in FIELDS}, "registration")
 
 
 class RegistrationSettings:
