@@ -223,8 +223,8 @@ class App:
         teams = self.config.teams
         self.distribution.policies = self._team_policies()
         self.dialer.team_names = {t.id: t.name for t in teams}
-        self.dialer.numbers = NumberPolicies({t.id: t.allowed_numbers for t in teams})
-        self.staffing.numbers = NumberPolicies({t.id: t.allowed_numbers for t in teams})
+        # one set of patterns: the login check and the check right before dialling
+        self.dialer.numbers = self.staffing.numbers = NumberPolicies({t.id: t.allowed_numbers for t in teams})
 
     def _call_failed(self, call: Call, reason: str) -> None:
         """A failed attempt on a call (e.g. a wrong PIN): the SIP guard counts it for the source."""

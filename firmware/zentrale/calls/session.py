@@ -144,21 +144,7 @@ class LineSession:
         ``max_seconds``; trailing silence is cut. Returns the length in ms (0: nothing said)."""
         self._check()
         recorder = Recorder(path, self.call.sample_rate, max_seconds, silence_seconds, self._silence_dbfs)
-        self.call.set_sink(recorder)
-        try:
-            while not recorder.done.done():
-                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                self._digit_waiter = waiter
-                waits: set[asyncio.Future[Any]] = {recorder.done, self.call.ended, waiter}
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                self._digit_waiter = None
-                if self.call.ended.done():
-                    recorder.stop("hangup")
-                if any(d in end_digits for d in self._digits):
-                    recorder.stop("digit")
-                self._digits.clear()
-        finally:
-            self.call.set_sink(None)
+        await self._record(recorder, end_digits)
         duration_ms = await asyncio.get_running_loop().run_in_executor(None, recorder.finish, True)
         self._check()
         return duration_ms if recorder.heard_voice else 0
@@ -184,8 +170,13 @@ class LineSession:
         except OSError as err:
             log.error("call %s: cannot start recording: %s", self.call_id, err)
             return None
+        reason = await self._record(recorder, request.end_digits)
+        return await asyncio.shield(self._store(recorder, meta, reason))
+
+    async def _record(self, recorder: Recorder, end_digits: str) -> str:
+        """What the caller sends goes to ``recorder`` until it is done (silence, length),
+        an end digit comes or the caller hangs up; returns why it ended."""
         self.call.set_sink(recorder)
-        reason = "hangup"
         try:
             while not recorder.done.done():
                 waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -195,14 +186,12 @@ class LineSession:
                 self._digit_waiter = None
                 if self.call.ended.done():
                     recorder.stop("hangup")
-                for digit in self._digits:
-                    if digit in request.end_digits:
-                        recorder.stop("digit")
+                if any(d in end_digits for d in self._digits):
+                    recorder.stop("digit")
                 self._digits.clear()
-            reason = recorder.done.result()
         finally:
             self.call.set_sink(None)
-        return await asyncio.shield(self._store(recorder, meta, reason))
+        return recorder.done.result()
 
     async def _store(self, recorder: Recorder, meta: MessageMeta, reason: str) -> StoredMessage | None:
         loop = asyncio.get_running_loop()

@@ -8,7 +8,9 @@ up politely; the loop and every other call go on.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from zentrale.calls.session import LineSession
@@ -73,7 +75,7 @@ class CallSupervisor:
 
     async def _run(self, call: Call, session: LineSession) -> None:
         if self.service is not None and self.service.matches(call):
-            await self._run_service(call, session)
+            await self._supervise(call, functools.partial(self._service_outcome, session), hotline=False)
             return
         mode = self.hotline.mode
         if mode is None:
@@ -81,17 +83,29 @@ class CallSupervisor:
             self.active.pop(call.call_id, None)
             await call.reject(503, "Service Unavailable")
             return
-        assert mode is not None
+        await self._supervise(call, functools.partial(self.engine.run, mode, session), hotline=True)
+
+    async def _service_outcome(self, session: LineSession) -> CallOutcome:
+        """A call to the service number (recording prompts by phone), not to the hotline."""
+        try:
+            return CallOutcome(outcome=await self.service.run(session))
+        except CallEnded:
+            return CallOutcome(outcome="hangup")
+
+    async def _supervise(self, call: Call, work: Callable[[], Awaitable[CallOutcome]], *, hotline: bool) -> None:
+        """Answer, run ``work`` (the mode's flow or the service), hang up and log, whatever happens."""
         started = self.clock.now()
         outcome = CallOutcome(outcome="failed")
         try:
             await self.hotline.call_log.started(
                 call.call_id, call.line, call.caller, call.caller_name, call.called, started
             )
-            self.events.publish(CallStarted(call.call_id, call.caller, call.caller_name, call.called, call.line))
-            log.info("call %s from %s to %s (%s)", call.call_id, call.caller, call.called, call.line)
+            if hotline:
+                self.events.publish(CallStarted(call.call_id, call.caller, call.caller_name, call.called, call.line))
+            log.info("call %s from %s to %s (%s)%s", call.call_id, call.caller, call.called, call.line,
+                     "" if hotline else ": recording prompts")  # fmt: skip
             await call.answer()
-            outcome = await self.engine.run(mode, session)
+            outcome = await work()
         except asyncio.CancelledError:
             outcome.outcome = "shutdown"
             raise
@@ -100,32 +114,6 @@ class CallSupervisor:
         finally:
             self.active.pop(call.call_id, None)
             self.nodes.pop(call.call_id, None)
-            try:
-                await call.hangup()
-            except Exception:
-                log.exception("call %s: hangup failed", call.call_id)
-            await self._log_end(call, started, outcome)
-
-    async def _run_service(self, call: Call, session: LineSession) -> None:
-        """A call to the service number (recording prompts by phone), not to the hotline."""
-        started = self.clock.now()
-        outcome = CallOutcome(outcome="failed")
-        try:
-            await self.hotline.call_log.started(
-                call.call_id, call.line, call.caller, call.caller_name, call.called, started
-            )
-            log.info("call %s from %s to the prompt recording service", call.call_id, call.caller)
-            await call.answer()
-            outcome.outcome = await self.service.run(session)
-        except CallEnded:
-            outcome.outcome = "hangup"
-        except asyncio.CancelledError:
-            outcome.outcome = "shutdown"
-            raise
-        except Exception:
-            log.exception("call %s failed; hanging up", call.call_id)
-        finally:
-            self.active.pop(call.call_id, None)
             try:
                 await call.hangup()
             except Exception:
