@@ -23,8 +23,8 @@ SERVICE = {"number": "990", "pin": "4711", "silence_seconds": 1.5, "max_seconds"
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    with running_daemon(tmp_path_factory.mktemp("phone-prompts"), mode=fast_mode(),
-                        config={"phone_recording": SERVICE}) as d:  # fmt: skip
+    config = {"phone_recording": SERVICE, "sip": {"security": {"max_failures": 1}}}
+    with running_daemon(tmp_path_factory.mktemp("phone-prompts"), mode=fast_mode(), config=config) as d:
         yield d
 
 
@@ -91,7 +91,7 @@ def test_a_prompt_recorded_by_phone_is_played_back_kept_and_heard_by_the_next_ca
 def test_three_wrong_pins_end_the_call_and_count_against_the_source(
     daemon: Daemon, sip_phones: Callable[..., Phone]
 ) -> None:
-    phone = sip_phones(name="guesser")
+    phone = sip_phones(name="guesser", bind_ip="127.0.0.61")
     call = phone.call(service_uri(daemon))
     phone.wait_event("media_active", call=call, timeout=5)
     for guess in ("1234#", "0000#", "9999#"):
@@ -104,6 +104,8 @@ def test_three_wrong_pins_end_the_call_and_count_against_the_source(
                    for p in daemon.http.get("/api/prompts").json())  # fmt: skip
     row = daemon.http.get("/api/calllog").json()[0]
     assert row["outcome"] == "refused", row
-    assert "wrong PIN for recording prompts" in daemon.log()
+    # the failed attempt counts for the SIP guard: with max_failures 1 the source is banned
+    bans = daemon.http.get("/api/security/bans").json()["bans"]
+    assert [(b["address"], "wrong PIN" in b["reason"]) for b in bans] == [("127.0.0.61", True)], bans
     audit = [(a["action"], a["detail"]) for a in daemon.http.get("/api/audit").json()]
     assert any(action == "prompt.phone_refused" for action, _ in audit)
