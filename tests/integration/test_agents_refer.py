@@ -13,40 +13,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import Daemon, running_daemon
+from tests.daemon import running_daemon
+from tests.integration.test_agents import Office as AgentsOffice
 from tests.integration.test_hotline_call import fast_mode, prompt_seconds, wait_until
-from tests.kamailio import Kamailio, running_kamailio
+from tests.kamailio import running_kamailio
 from tests.peers.phone import Phone
 
 pytestmark = pytest.mark.peers
 
 
-@dataclass
-class Office:
-    pbx: Kamailio
-    box: Daemon
-    tmp: Path
-
-    @property
-    def api(self) -> httpx.Client:
-        return self.box.http
+class Office(AgentsOffice):
+    """The agents tests' office; here every phone sends all its requests through the PBX."""
 
     def phone(self, sip_phones: Callable[..., Phone], ext: str, ip: str, **options: Any) -> Phone:
-        """A phone of the PBX: registered as ``ext``, every request through Kamailio."""
-        phone = sip_phones(
-            name=f"ext{ext}", bind_ip=ip, register=f"sip:{self.pbx.host}", proxy=f"sip:{self.pbx.host};lr",
-            user=ext, password="secret", domain="127.0.0.1", **options,
-        )  # fmt: skip
-        phone.wait_event("registered", ok=True, timeout=10)
-        return phone
+        return self.agent_phone(sip_phones, ext, ip, proxy=f"sip:{self.pbx.host};lr", **options)
 
     def waiting_caller(self, caller: Phone, record: Path, play: Path) -> int:
         """The caller dials the box's extension through the PBX and chooses team 1 (LVS)."""
@@ -58,7 +44,7 @@ class Office:
         return call
 
     def entry(self) -> dict[str, Any]:
-        rows = wait_until(lambda: self.api.get("/api/queues", params={"team": "lvs"}).json(), 5, "queue")
+        rows = wait_until(lambda: self.api().get("/api/queues", params={"team": "lvs"}).json(), 5, "queue")
         return rows[0]  # type: ignore[no-any-return]
 
 
@@ -87,7 +73,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
 
 
 def logout(office: Office) -> None:
-    office.api.post("/api/agents/anna/logout")
+    office.api().post("/api/agents/anna/logout")
 
 
 def test_pull_hands_the_call_to_the_agent_by_refer_and_the_box_leaves(
@@ -99,12 +85,12 @@ def test_pull_hands_the_call_to_the_agent_by_refer_and_the_box_leaves(
     make_tone_wav(agent_tone, 1000, 30, rate=8000, level_dbfs=-12)
     agent = office.phone(sip_phones, "201", "127.0.0.41", auto_answer="none", record_dir=tmp_path, play=agent_tone,
                          play_loop=True)  # fmt: skip
-    assert office.api.post("/api/agents/anna/login", json={"number": "201"}).json()["state"] == "available"
+    assert office.api().post("/api/agents/anna/login", json={"number": "201"}).json()["state"] == "available"
     caller = office.phone(sip_phones, "301", "127.0.0.42")
     call = office.waiting_caller(caller, tmp_path / "caller-box.wav", caller_tone)
     entry = office.entry()
 
-    r = office.api.post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "anna"})
+    r = office.api().post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "anna"})
     assert r.status_code == 200 and r.json()["result"] == "ringing"
     refer = caller.wait_event("transfer_request", call=call, timeout=5)
     assert refer["accepted"] and refer["uri"].lstrip("<").startswith("sip:201@127.0.0.1"), refer
@@ -112,15 +98,15 @@ def test_pull_hands_the_call_to_the_agent_by_refer_and_the_box_leaves(
     # the agent's phone is rung by the caller's own phone (through the PBX), not by the box
     assert ring["user"] == "301", ring
     assert "Referred-By:" in ring["invite"], ring["invite"]
-    assert office.api.get("/api/agents/anna").json()["state"] == "ringing"
-    assert office.api.get("/api/queues").json()[0]["state"] == "offered"
+    assert office.api().get("/api/agents/anna").json()["state"] == "ringing"
+    assert office.api().get("/api/queues").json()[0]["state"] == "offered"
     time.sleep(2.0)  # while the agent's phone rings, the caller still hears the box's hold music
     agent.answer(ring["call"])
     agent.wait_event("media_active", call=ring["call"], timeout=5)
     # the box leaves once the caller's phone reports the agent answered (NOTIFY 200)
     caller.wait_event("disconnected", call=call, timeout=5)
     wait_until(lambda: office.box.status()["calls"] == 0, 5, "the box left the call")
-    assert office.api.get("/api/queues").json() == []
+    assert office.api().get("/api/queues").json() == []
     time.sleep(3.0)  # caller and agent talk, without the box
     assert office.box.status()["calls"] == 0
     caller.hangup(refer["new_call"])
@@ -141,9 +127,9 @@ def test_pull_hands_the_call_to_the_agent_by_refer_and_the_box_leaves(
     assert float((last.astype("float64") ** 2).mean()) ** 0.5 > 0.01, "no hold music while the agent rang"
     assert tone_level(last, zrate, 1000) < 0.2
 
-    row = next(r for r in office.api.get("/api/calllog").json() if r["answered_by"] == "anna")
+    row = next(r for r in office.api().get("/api/calllog").json() if r["answered_by"] == "anna")
     assert row["outcome"] == "answered" and row["team"] == "lvs"
-    wait_until(lambda: office.api.get("/api/agents/anna").json()["state"] == "available", 5, "anna free")
+    wait_until(lambda: office.api().get("/api/agents/anna").json()["state"] == "available", 5, "anna free")
     logs = office.box.log()
     assert "put through to sip:201@127.0.0.1" in logs or "transferred to sip:201@127.0.0.1" in logs
 
@@ -161,20 +147,20 @@ def test_a_failed_refer_keeps_the_caller_waiting_at_the_same_position(
     tone = tmp_path / "600.wav"
     make_tone_wav(tone, 600, 30, rate=8000, level_dbfs=-12)
     agent = office.phone(sip_phones, "202", "127.0.0.43", auto_answer=agent_answer, answer_delay=0.5)
-    office.api.post("/api/agents/anna/login", json={"number": "202"})
+    office.api().post("/api/agents/anna/login", json={"number": "202"})
     caller = office.phone(sip_phones, "302", "127.0.0.44", transfer=caller_transfer)
     call = office.waiting_caller(caller, tmp_path / "caller.wav", tone)
     entry = office.entry()
-    r = office.api.post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "anna", "wait": True}, timeout=30)
+    r = office.api().post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "anna", "wait": True}, timeout=30)
     assert r.json()["result"] == reason, r.json()
     refer = caller.wait_event("transfer_request", call=call, timeout=5)
     assert refer["accepted"] is (caller_transfer == "accept")
     if caller_transfer == "accept":
         agent.wait_event("incoming", timeout=5)
         caller.wait_event("disconnected", call=refer["new_call"], timeout=5)
-    after = office.api.get("/api/queues").json()
+    after = office.api().get("/api/queues").json()
     assert [(q["entry_id"], q["position"], q["state"]) for q in after] == [(entry["entry_id"], 1, "waiting")]
-    assert office.api.get("/api/agents/anna").json()["last_pull"]["result"] == reason
+    assert office.api().get("/api/agents/anna").json()["last_pull"]["result"] == reason
     mark = caller.mark()
     time.sleep(2.0)
     assert not caller.find_events("disconnected", since=mark, call=call), "the box left the caller"
