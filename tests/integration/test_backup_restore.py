@@ -22,6 +22,7 @@ import yaml
 
 from tests.audio_check import make_tone_wav, read_wav, tone_level
 from tests.daemon import DEMO, demo_mode, start_daemon
+from tests.integration.test_hotline_call import wait_until
 from tests.peers.phone import Phone
 
 pytestmark = pytest.mark.peers
@@ -39,16 +40,6 @@ def zentrale(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "zentrale", *args], capture_output=True, text=True, timeout=120, check=False
     )
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def leave_a_message(uri: str, phone: Phone, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from tests.audio_check import make_tone_wav, read_wav, tone_level
 from tests.daemon import DEMO, Daemon, demo_mode, free_port, running_daemon, start_daemon
+from tests.integration.test_hotline_call import wait_until
 from tests.mp3_check import decode_mp3
 from tests.peers.phone import Phone
 from tests.smtp_server import make_test_certificate, server_tls, smtp_server
@@ -58,16 +59,6 @@ def straight_to_voicemail() -> dict[str, Any]:
             "bye": {"type": "hangup"},
         },
     }
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def only_message(daemon: Daemon) -> dict[str, Any]:

@@ -10,20 +10,11 @@ import pytest
 
 from tests.audio_check import best_correlation, read_wav
 from tests.daemon import DEMO, running_daemon
+from tests.integration.test_hotline_call import wait_until
 from tests.kamailio import running_kamailio
 from tests.peers.phone import Phone
 
 pytestmark = pytest.mark.peers
-
-
-def wait_for(fn: Callable[[], object], timeout: float) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    return fn()
 
 
 def test_box_registers_with_digest_auth_and_answers_a_call_through_the_pbx(
@@ -34,7 +25,7 @@ def test_box_registers_with_digest_auth_and_answers_a_call_through_the_pbx(
         # the box only accepts calls from the PBX: loopback is not in its allowed networks
         sip = {"registration": registration, "allowed_peers": ["192.0.2.0/24"]}
         with running_daemon(tmp_path / "box", config={"sip": sip}) as box:
-            reg = wait_for(lambda: box.status()["lines"][0]["registration"]["registered"], 10)
+            reg = wait_until(lambda: box.status()["lines"][0]["registration"]["registered"], 10, "the registration")
             assert reg, box.status()
             # the phone lives on another loopback address than the PBX, so the box can tell them apart
             caller = sip_phones(
@@ -62,7 +53,7 @@ def test_wrong_password_shows_on_status_and_the_box_keeps_trying(tmp_path: Path)
     with running_kamailio(tmp_path / "kam") as pbx:
         registration = {"registrar": pbx.host, "user": "620", "password": "wrong"}
         with running_daemon(tmp_path / "box", config={"sip": {"registration": registration}}) as box:
-            state = wait_for(lambda: box.status()["lines"][0]["registration"]["last_status"], 10)
+            state = wait_until(lambda: box.status()["lines"][0]["registration"]["last_status"], 10, "the registration")
             reg = box.status()["lines"][0]["registration"]
             assert state == 401
             assert not reg["registered"]
@@ -79,7 +70,7 @@ def test_registration_through_an_outbound_proxy(tmp_path: Path) -> None:
             "outbound_proxy": proxy.host,
         }
         with running_daemon(tmp_path / "box", config={"sip": {"registration": registration}}) as box:
-            reg = wait_for(lambda: box.status()["lines"][0]["registration"]["registered"], 10)
+            reg = wait_until(lambda: box.status()["lines"][0]["registration"]["registered"], 10, "the registration")
             assert reg, box.status()["lines"][0]["registration"]
 
 
@@ -103,7 +94,7 @@ def test_an_agent_is_rung_through_the_outbound_proxy(tmp_path: Path, sip_phones:
         ]
         config = {"sip": {"registration": registration}, "teams": teams}
         with running_daemon(tmp_path / "box", mode=office_mode(), config=config) as box:
-            assert wait_for(lambda: box.status()["lines"][0]["registration"]["registered"], 10)
+            assert wait_until(lambda: box.status()["lines"][0]["registration"]["registered"], 10, "the registration")
             agent = sip_phones(
                 name="agent201", bind_ip="127.0.0.51", register=f"sip:{proxy.host}", user="201", password="secret",
                 domain="pbx.office.invalid", auto_answer="none", record_dir=tmp_path, play=agent_tone, play_loop=True,
@@ -117,7 +108,7 @@ def test_an_agent_is_rung_through_the_outbound_proxy(tmp_path: Path, sip_phones:
             time.sleep(prompt_seconds("greeting") + 1.0)
             caller.dtmf(call, "1")
             caller.play(call, tone, loop=True)
-            entry = wait_for(lambda: box.http.get("/api/queues").json(), 5)
+            entry = wait_until(lambda: box.http.get("/api/queues").json(), 5, "the caller in the queue")
             assert entry, "the caller did not reach the queue"
             r = box.http.post(f"/api/queues/{entry[0]['entry_id']}/pull", json={"agent": "anna"})  # type: ignore[index]
             assert r.json()["result"] == "ringing"
@@ -153,12 +144,16 @@ def test_the_pbx_registration_set_by_api_applies_at_once_and_after_a_restart(tmp
 
             wrong = {"registrar": pbx.host, "user": "620", "password": "wrong", "expires": 120}
             assert api.put("/api/settings/sip/registration", json=wrong).status_code == 200
-            status = wait_for(lambda: (api.get("/api/settings/sip").json()["status"] or {}).get("last_status"), 10)
+            status = wait_until(
+                lambda: (api.get("/api/settings/sip").json()["status"] or {}).get("last_status"), 10, "the registration"
+            )
             assert status == 401
 
             r = api.put("/api/settings/sip/registration", json={**wrong, "password": "secret"})
             assert r.status_code == 200 and "secret" not in r.text
-            assert wait_for(lambda: api.get("/api/settings/sip").json()["status"]["registered"], 10)
+            assert wait_until(
+                lambda: api.get("/api/settings/sip").json()["status"]["registered"], 10, "the registration"
+            )
             assert daemon.status()["lines"][0]["registration"]["registered"]
             audit = [(a["action"], a["detail"]) for a in api.get("/api/audit").json()]
             assert ("sip.registration", f"620 at {pbx.host}") in audit
@@ -170,10 +165,14 @@ def test_the_pbx_registration_set_by_api_applies_at_once_and_after_a_restart(tmp
             api = daemon.http
             after = api.get("/api/settings/sip").json()
             assert after["source"] == "web" and after["registrar"] == pbx.host and after["password_set"]
-            assert wait_for(lambda: api.get("/api/settings/sip").json()["status"]["registered"], 10)
+            assert wait_until(
+                lambda: api.get("/api/settings/sip").json()["status"]["registered"], 10, "the registration"
+            )
             # a change without the password keeps it; switching off removes the registration
             assert api.put("/api/settings/sip/registration", json={**wrong, "password": None}).status_code == 200
-            assert wait_for(lambda: api.get("/api/settings/sip").json()["status"]["registered"], 10)
+            assert wait_until(
+                lambda: api.get("/api/settings/sip").json()["status"]["registered"], 10, "the registration"
+            )
             off = api.put("/api/settings/sip/registration", json={"registrar": ""}).json()
             assert off["enabled"] is False and off["status"] is None
             assert daemon.status()["lines"][0]["registration"] is None
