@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "firmware" / "zentrale" / "demo"
 
 
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
+def free_port(kind: int = socket.SOCK_DGRAM, avoid: Iterable[int] = ()) -> int:
+    """A port free for both UDP and TCP on 127.0.0.1, and not one of ``avoid`` (ports
+    already chosen for the same daemon but not bound yet)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, kind) as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
+        if port in avoid:
+            continue
         try:
             with (
                 socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t,
@@ -126,8 +130,10 @@ def start_daemon(
 ) -> Daemon:
     workdir.mkdir(parents=True, exist_ok=True)
     data = data_dir or workdir / "data"
-    sip_port = sip_port or free_port()
-    http_port = http_port or free_port(socket.SOCK_STREAM)
+    # the ports of one daemon must differ: SIP (UDP and TCP), HTTP, and a TLS port in ``config``
+    chosen = {int((config or {}).get("sip", {}).get("tls", {}).get("port") or 0)}
+    sip_port = sip_port or free_port(avoid=chosen)
+    http_port = http_port or free_port(socket.SOCK_STREAM, avoid=chosen | {sip_port})
     cfg: dict[str, Any] = yaml.safe_load((DEMO / "config.yaml").read_text(encoding="utf-8"))
     cfg["data_dir"] = str(data)
     cfg["sip"]["bind"] = "127.0.0.1"
