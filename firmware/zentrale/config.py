@@ -38,7 +38,10 @@ class Registration(_Section):
     password: str = Field("", description="digest password")
     auth_user: str | None = Field(None, description="authentication user if different from user")
     domain: str | None = Field(None, description="SIP domain (default: the registrar's host)")
-    expires: int = Field(300, ge=60, le=86400, description="seconds")
+    expires: int = Field(300, ge=60, le=86400, description="seconds asked for (the registrar's grant is used)")
+    keepalive: int = Field(
+        30, ge=0, le=3600, description="seconds between probes of the registrar (0: off); lost: register again"
+    )
     transport: Literal["udp", "tcp", "tls"] = Field(
         "udp", description="tls: SIP over TLS to the registrar (default port 5061), its certificate verified"
     )
@@ -121,6 +124,42 @@ def _check_networks(value: list[str]) -> list[str]:
     return value
 
 
+class SipLimits(_Section):
+    """Bounded tables of the SIP line and each source's share of them (docs/security.md)."""
+
+    transactions: int = Field(
+        4096, ge=64, le=1_000_000, description="live server transactions (requests not answered yet) at once"
+    )
+    transactions_per_source: int = Field(
+        256, ge=8, description="live server transactions of one untrusted source (a trusted PBX: all but 1/8)"
+    )
+    completed_memory_mb: float = Field(
+        32, gt=0, le=1024, description="memory for answered transactions kept to absorb retransmissions (oldest go)"
+    )
+    calls: int = Field(1000, ge=1, le=100_000, description="calls at once (the PBX may use all but 1/8)")
+    tcp_connections: int = Field(512, ge=8, le=65_536, description="TCP/TLS connections at once")
+    tcp_connections_per_source: int = Field(8, ge=1, description="TCP/TLS connections of one untrusted source")
+    tcp_idle_seconds: float = Field(
+        600, ge=10, description="a TCP connection of a trusted or authenticated source without a call closes after"
+    )
+    tcp_idle_seconds_untrusted: float = Field(
+        30, ge=2, description="a TCP connection of any other source without a call closes after this much silence"
+    )
+
+
+class SessionTimers(_Section):
+    """Every call ends: session timers (RFC 4028) and liveness probes for calls on hold."""
+
+    session_expires: int = Field(
+        1800, ge=90, le=86400, description="session interval the box asks for and accepts (RFC 4028)"
+    )
+    min_se: int = Field(90, ge=90, le=86400, description="shortest session interval accepted (below: 422)")
+    hold_probe_interval: float = Field(
+        30, ge=1, le=3600, description="a call on hold is probed by in-dialog OPTIONS this often; no answer: hang up"
+    )
+    probe_timeout: float = Field(8, ge=1, le=32, description="seconds a probe may go unanswered")
+
+
 class SipConfig(_Section):
     bind: str = Field("0.0.0.0", description="address the SIP and RTP sockets listen on")
     port: int = Field(5060, ge=0, le=65535, description="SIP port (UDP and TCP)")
@@ -147,6 +186,13 @@ class SipConfig(_Section):
     tls: TlsConfig | None = Field(None, description="SIP over TLS; off unless configured")
     inbound_auth: InboundAuth | None = Field(
         None, description="let INVITEs from outside allowed_peers in when they authenticate (digest); off by default"
+    )
+    limits: SipLimits = Field(default_factory=SipLimits)
+    session_timers: SessionTimers = Field(default_factory=SessionTimers)
+    identity: bool = Field(
+        True,
+        description="calls to agents carry the waiting caller and team in P-Asserted-Identity and Remote-Party-ID "
+        "(the PBX shows them on desk phones if it trusts the box; docs/pbx.md)",
     )
 
     @field_validator("allowed_peers")

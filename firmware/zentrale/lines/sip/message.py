@@ -544,8 +544,10 @@ def _validate_request(msg: SipRequest) -> None:
             raise SipParseError(f"more than one {canonical(name)}", message=msg)
     try:
         _, method = parse_cseq(msg.get("CSeq") or "")
-        parse_name_addr(msg.get("From") or "")
-        parse_name_addr(msg.get("To") or "")
+        for name in ("From", "To"):
+            uri = parse_name_addr(msg.get(name) or "").uri
+            if uri[:4].lower() in ("sip:", "sips"):
+                parse_uri(uri)  # a host the box could never answer to is refused here, not deep inside
         for contact in msg.values("Contact"):
             if contact != "*":
                 parse_name_addr(contact)

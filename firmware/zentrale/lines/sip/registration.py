@@ -1,8 +1,14 @@
 """Registration of the box as an extension of a PBX or trunk (RFC 3261 §10).
 
-Registers, answers the digest challenge, refreshes before expiry and keeps
-trying with back-off while the registrar is unreachable. The state is
-reported on /status and gates systemd's READY where configured.
+Registers, answers the digest challenge, refreshes before the expiry the
+registrar *granted* (which may differ from the one asked for), answers
+``423 Interval Too Brief`` with its ``Min-Expires``, and keeps trying with
+back-off while the registrar is unreachable. Between refreshes the registrar
+is probed (OPTIONS every ``keepalive`` seconds, and every fourth probe a
+query of our binding, RFC 3261 §10.2.3): a registrar that stops answering or
+lost our contact (a restarted PBX) is registered with again at once, so the
+box is not unreachable until the next refresh. The state is reported on
+/status and gates systemd's READY where configured.
 """
 
 from __future__ import annotations
@@ -14,7 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 from zentrale.config import Registration
 from zentrale.lines.sip.digest import DigestClient
-from zentrale.lines.sip.message import SipRequest, new_branch, new_call_id, new_tag
+from zentrale.lines.sip.message import (
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    new_branch,
+    new_call_id,
+    new_tag,
+    parse_name_addr,
+    parse_uri,
+)
 from zentrale.lines.sip.transport import Peer
 
 if TYPE_CHECKING:
@@ -46,6 +61,9 @@ class Registrar:
         self.host = host
         self.port = port
         self.registered = False
+        self.granted: int | None = None  # seconds the registrar granted last time
+        self.expires = config.expires  # what we ask for (raised by a 423's Min-Expires)
+        self.reregistrations = 0  # registrations made again because the registrar was lost
         self.last_status: int | None = None
         self.last_error: str | None = None
         self.address: str | None = None
@@ -61,6 +79,8 @@ class Registrar:
             "registrar": f"{self.host}:{self.port}",
             "user": self.config.user,
             "registered": self.registered,
+            "granted_expires": self.granted,
+            "reregistrations": self.reregistrations,
             "last_status": self.last_status,
             "last_error": self.last_error,
         }
@@ -93,7 +113,7 @@ class Registrar:
                 if self.config.transport == "tls":
                     self.ua.transport.server_name(self.address, self.host)
                     await self.ua.transport.connect(self.address, self.port, tls=True, server_name=self.host)
-                ok = await self._register(self.config.expires)
+                ok = await self._register(self.expires)
             except (OSError, ConnectionError, TimeoutError) as err:
                 ok = False
                 self.last_error = str(err)
@@ -102,45 +122,154 @@ class Registrar:
                 self.first_result.set_result(ok)
             if ok:
                 backoff = 15.0
-                await asyncio.sleep(max(30.0, self.config.expires * 0.8))
+                granted = self.granted or self.expires
+                # Refresh well before the granted expiry (and never in a busy loop).
+                refresh = max(5.0, min(granted * 0.8, granted - 10.0))
+                if await self._watch(refresh):
+                    self.registered = False
+                    self.reregistrations += 1
             else:
                 log.warning("registration at %s failed: %s", self.config.registrar, self.last_error)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 300.0)
 
+    async def _watch(self, refresh: float) -> bool:
+        """Wait until the refresh is due, probing the registrar meanwhile. True when it
+        was lost (no answer, or our binding is gone) and must be registered with now."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + refresh
+        keepalive = float(self.config.keepalive)
+        probes = 0
+        while True:
+            left = due - loop.time()
+            if keepalive <= 0 or left <= keepalive:
+                await asyncio.sleep(max(0.0, left))
+                return False
+            await asyncio.sleep(keepalive)
+            probes += 1
+            if probes % 4 == 0:
+                bound = await self._binding_present()
+                if bound is False:
+                    log.warning("registration at %s: the registrar lost our contact; registering again",
+                                self.config.registrar)  # fmt: skip
+                    return True
+                continue
+            status = await self._options()
+            if status in (408, 503):
+                log.warning("registration at %s: the registrar does not answer (%d); registering again",
+                            self.config.registrar, status)  # fmt: skip
+                self.last_error = f"registrar stopped answering ({status})"
+                return True
+
+    async def _options(self) -> int:
+        assert self.address is not None
+        peer = Peer(self.config.transport, self.address, self.port)
+        request = SipRequest(method="OPTIONS", uri=self._uri())
+        request.add("Via", self.ua.via(peer, new_branch()))
+        if self.config.outbound_proxy:
+            request.add("Route", f"<sip:{self.config.outbound_proxy};lr>")
+        request.add("Max-Forwards", "70")
+        request.add("From", f"<sip:{self.config.user}@{self.domain}>;tag={new_tag()}")
+        request.add("To", f"<{self._uri()}>")
+        request.add("Call-ID", new_call_id("zentrale"))
+        request.add("CSeq", "1 OPTIONS")
+        request.add("User-Agent", self.ua.user_agent)
+        try:
+            pending = self.ua.transactions.send_request(request, peer, timeout=8.0)
+        except ConnectionError:
+            return 503
+        return (await pending.final).status
+
+    async def _binding_present(self) -> bool | None:
+        """Query our binding (REGISTER without Contact, §10.2.3): False when the registrar
+        answers 200 without our contact; None when it cannot tell."""
+        response = await self._send_register(None)
+        if response is None or not 200 <= response.status < 300:
+            return None
+        return self._granted(response) is not None
+
     async def _register(self, expires: int) -> bool:
+        response = await self._send_register(expires)
+        if response is None:
+            return False
+        if expires == 0:
+            return 200 <= response.status < 300
+        if 200 <= response.status < 300:
+            self.last_error = None
+            self.granted = self._granted(response) or expires
+            log.info("registered at %s as %s (expires %d, asked %d)", self.config.registrar, self.config.user,
+                     self.granted, expires)  # fmt: skip
+            return True
+        return False
+
+    async def _send_register(self, expires: int | None) -> SipResponse | None:
+        """One REGISTER (expires None: a query), answering a digest challenge and a 423."""
         assert self.address is not None
         peer = Peer(self.config.transport, self.address, self.port)
         auth: tuple[str, str] | None = None
-        for _attempt in range(3):
+        for _attempt in range(4):
             request = self._request(peer, expires, auth)
-            txn = self.ua.transactions.send_request(request, peer)
-            response = await txn.final
+            pending = self.ua.transactions.send_request(request, peer)
+            response = await pending.final
             self.last_status = response.status
             if 200 <= response.status < 300:
-                self.last_error = None
-                log.info("registered at %s as %s (expires %d)", self.config.registrar, self.config.user, expires)
-                return True
+                return response
             if response.status in (401, 407):
                 header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
                 challenge = response.get(header)
                 if challenge is None or (auth is not None and "stale=true" not in challenge.lower()):
                     self.last_error = f"{response.status} {response.reason} (wrong password?)"
-                    return False
+                    return None
                 auth = self._digest.answer(response.status, challenge, "REGISTER", request.uri)
                 if auth is None:
                     self.last_error = "unsupported authentication challenge"
-                    return False
+                    return None
                 continue
+            if response.status == 423 and expires:  # RFC 3261 §10.2.8: ask again with at least Min-Expires
+                minimum = (response.get("Min-Expires") or "").strip()
+                if minimum.isdigit() and expires < int(minimum) <= 86400:
+                    log.info("registration at %s: %d s too brief, asking for %s s", self.config.registrar,
+                             expires, minimum)  # fmt: skip
+                    expires = self.expires = int(minimum)
+                    auth = None
+                    continue
             self.last_error = f"{response.status} {response.reason}"
-            return False
-        return False
+            return None
+        return None
 
-    def _request(self, peer: Peer, expires: int, auth: tuple[str, str] | None) -> SipRequest:
-        self._cseq += 1
-        uri = f"sip:{self.domain}" + (f":{self.registrar_port}" if self.registrar_port != self.default_port else "")
+    def _granted(self, response: SipResponse) -> int | None:
+        """The expiry the registrar granted our contact (its Contact;expires, else Expires),
+        or None when our contact is not among the bindings it lists."""
+        ours = self._contact_key(self.ua.contact(Peer(self.config.transport, self.address or "", self.port),
+                                                 user=self.config.user))  # fmt: skip
+        default = (response.get("Expires") or "").strip()
+        for value in response.values("Contact"):
+            try:
+                contact = parse_name_addr(value)
+            except SipParseError:
+                continue
+            if self._contact_key(value) != ours:
+                continue
+            expires = contact.params.get("expires") or default
+            return int(expires) if expires and expires.isdigit() else self.expires
+        return None
+
+    @staticmethod
+    def _contact_key(value: str) -> tuple[str, str, int | None] | None:
+        try:
+            uri = parse_uri(parse_name_addr(value).uri)
+        except SipParseError:
+            return None
+        return (uri.user, uri.host.strip("[]"), uri.port)
+
+    def _uri(self) -> str:
         if self.config.transport == "tls":
-            uri = f"sips:{self.domain}" + (f":{self.registrar_port}" if self.registrar_port != 5061 else "")
+            return f"sips:{self.domain}" + (f":{self.registrar_port}" if self.registrar_port != 5061 else "")
+        return f"sip:{self.domain}" + (f":{self.registrar_port}" if self.registrar_port != self.default_port else "")
+
+    def _request(self, peer: Peer, expires: int | None, auth: tuple[str, str] | None) -> SipRequest:
+        self._cseq += 1
+        uri = self._uri()
         aor = f"<sip:{self.config.user}@{self.domain}>"
         req = SipRequest(method="REGISTER", uri=uri)
         req.add("Via", self.ua.via(peer, new_branch()))
@@ -151,8 +280,9 @@ class Registrar:
         req.add("To", aor)
         req.add("Call-ID", self._call_id)
         req.add("CSeq", f"{self._cseq} REGISTER")
-        req.add("Contact", f"{self.ua.contact(peer, user=self.config.user)};expires={expires}")
-        req.add("Expires", str(expires))
+        if expires is not None:  # None: a query of the bindings (§10.2.3)
+            req.add("Contact", f"{self.ua.contact(peer, user=self.config.user)};expires={expires}")
+            req.add("Expires", str(expires))
         req.add("Allow", ", ".join(self.ua.ALLOW))
         req.add("User-Agent", self.ua.user_agent)
         if auth is not None:

@@ -69,7 +69,8 @@ class RtpStream(asyncio.DatagramProtocol):
         self.remote: tuple[str, int] | None = None
         self.codec: Codec | None = None
         self.payload_type = 0
-        self.dtmf_pt: int | None = None
+        self.dtmf_pt: int | None = None  # the telephone-event type we send with
+        self.dtmf_pts: set[int] = set()  # types we take events under (both sides' SDP; call.py fills it)
         self.sending = False
         self.rate = 8000
         self.source: FrameSource | None = None
@@ -244,7 +245,7 @@ class RtpStream(asyncio.DatagramProtocol):
             if src != self.remote:
                 log.debug("rtp: latching to %s:%d", *src)
                 self.remote = src
-        if pt == self.dtmf_pt and self.dtmf_pt is not None:
+        if (pt == self.dtmf_pt and self.dtmf_pt is not None) or pt in self.dtmf_pts:
             self._telephone_event(payload, struct.unpack_from("!I", data, 4)[0])
         elif pt == self.payload_type and self.codec is not None and self.sink is not None:
             codec = self.codec

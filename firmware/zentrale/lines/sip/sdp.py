@@ -5,10 +5,18 @@ preference, RFC 3264 §6.1), plus telephone-event at the payload type the
 caller chose (RFC 4733 §7.1.1). Other media lines are refused with port 0.
 An RTP/SAVP offer with an a=crypto line we support is answered with SRTP
 (RFC 4568); plain RTP/AVP stays plain, whatever crypto lines it carries.
+
+Validated at the edge (issue 13): a body is refused (488) before anything
+reaches the media clock when it is too big, has control characters, too
+many lines or media lines, a port outside 0-65535 (0 = a refused stream),
+or a connection address that is not an IP literal (host names are never
+resolved: the send path must not block on DNS).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +27,40 @@ from zentrale.media.codecs import CODECS, CodecInfo
 
 class SdpError(ValueError):
     """The offer cannot be answered (488 Not Acceptable Here)."""
+
+
+@dataclass(frozen=True)
+class SdpLimits:
+    max_bytes: int = 16 * 1024
+    max_lines: int = 256
+    max_line_length: int = 1024
+    max_media: int = 8
+
+
+DEFAULT_LIMITS = SdpLimits()
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _port(text: str, line: str) -> int:
+    if not text.isdigit() or len(text) > 5:
+        raise SdpError(f"bad port in m= line {line[:60]!r}")
+    port = int(text)
+    if port > 65535:
+        raise SdpError(f"port {port} out of range in m= line")
+    return port
+
+
+def _address(nettype_addrtype_addr: list[str], line: str) -> str:
+    if len(nettype_addrtype_addr) < 3 or nettype_addrtype_addr[0] != "IN":
+        raise SdpError(f"bad c= line {line[:60]!r}")
+    addrtype, host = nettype_addrtype_addr[1].upper(), nettype_addrtype_addr[2].split("/")[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise SdpError(f"c= address {host[:40]!r} is not an IP address (names are not resolved)") from None
+    if (addrtype == "IP4") != (ip.version == 4):
+        raise SdpError(f"c= address {host[:40]!r} does not match {addrtype}")
+    return host
 
 
 @dataclass
@@ -71,24 +113,30 @@ _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 _ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
 
 
-def parse_sdp(text: str) -> Session:
+def parse_sdp(text: str, limits: SdpLimits = DEFAULT_LIMITS) -> Session:
+    if len(text) > limits.max_bytes:
+        raise SdpError(f"SDP body larger than {limits.max_bytes} bytes")
+    if _CONTROL.search(text):
+        raise SdpError("control characters in the SDP body")
     origin = ""
     connection: str | None = None
     direction: str | None = None
     media: list[MediaLine] = []
-    for raw in text.replace("\r\n", "\n").split("\n"):
+    raw_lines = text.replace("\r\n", "\n").split("\n")
+    if len(raw_lines) > limits.max_lines:
+        raise SdpError(f"more than {limits.max_lines} SDP lines")
+    for raw in raw_lines:
         line = raw.strip()
         if len(line) < 2 or line[1] != "=":
             continue
+        if len(line) > limits.max_line_length:
+            raise SdpError(f"SDP line longer than {limits.max_line_length} characters")
         kind, value = line[0], line[2:]
         current = media[-1] if media else None
         if kind == "o":
             origin = value
         elif kind == "c":
-            parts = value.split()
-            if len(parts) < 3 or parts[0] != "IN":
-                raise SdpError(f"bad c= line {value!r}")
-            host = parts[2].split("/")[0]
+            host = _address(value.split(), value)
             if current is None:
                 connection = host
             else:
@@ -96,11 +144,10 @@ def parse_sdp(text: str) -> Session:
         elif kind == "m":
             parts = value.split()
             if len(parts) < 4:
-                raise SdpError(f"bad m= line {value!r}")
-            try:
-                port = int(parts[1].split("/")[0])
-            except ValueError:
-                raise SdpError(f"bad port in m= line {value!r}") from None
+                raise SdpError(f"bad m= line {value[:60]!r}")
+            if len(media) >= limits.max_media:
+                raise SdpError(f"more than {limits.max_media} media lines")
+            port = _port(parts[1].split("/")[0], value)
             media.append(MediaLine(parts[0], port, parts[2], parts[3:]))
         elif kind == "a":
             name, _, arg = value.partition(":")

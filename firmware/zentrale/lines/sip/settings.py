@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from zentrale.lines.sip.ua import SipUserAgent
 
 
-class StateRepository(Protocol):
+class SettingsStore(Protocol):
     """The key/value settings of the store (``store.state.StateRepository``)."""
 
     async def setting(self, key: str) -> str | None: ...
@@ -48,7 +48,7 @@ def registration_from(fields: dict[str, Any]) -> Registration | None:
 
 
 class RegistrationSettings:
-    def __init__(self, ua: SipUserAgent, state: StateRepository) -> None:
+    def __init__(self, ua: SipUserAgent, state: SettingsStore) -> None:
         self.ua = ua
         self.state = state
         self.source = "config"  # where the registration in force comes from: config | web
@@ -59,14 +59,14 @@ class RegistrationSettings:
         if stored is None:
             return
         try:
-            self.ua.config.registration = registration_from(json.loads(stored))
+            self.ua.registration = registration_from(json.loads(stored))
             self.source = "web"
         except (Invalid, ValueError) as err:
             log.error("sip: the registration saved in the web page is not valid any more (%s); "
                       "using the config file's", err)  # fmt: skip
 
     def current(self) -> dict[str, Any]:
-        reg = self.ua.config.registration
+        reg = self.ua.registration
         fields = {k: (getattr(reg, k) if reg else None) for k in FIELDS if k != "password"}
         return {
             **fields,
@@ -78,7 +78,7 @@ class RegistrationSettings:
 
     async def change(self, fields: dict[str, Any]) -> Registration | None:
         """Validate, keep and put in force; the password in force stays when none is given."""
-        old = self.ua.config.registration
+        old = self.ua.registration
         if fields.get("password") is None:
             fields = {**fields, "password": old.password if old else ""}
         registration = registration_from(fields)
@@ -92,7 +92,7 @@ class RegistrationSettings:
 class BanKeeper:
     """Keeps the guard's bans in the database: written shortly after a change, read at start."""
 
-    def __init__(self, guard: SourceGuard, state: StateRepository, wall: Callable[[], float]) -> None:
+    def __init__(self, guard: SourceGuard, state: SettingsStore, wall: Callable[[], float]) -> None:
         self.guard = guard
         self.state = state
         self.wall = wall  # seconds since the epoch: bans end at wall-clock times over a restart

@@ -7,6 +7,13 @@ DNS: a response goes to an IP literal or to the packet's source.
 
 Every packet and every new connection passes the ``SourceGuard`` before a
 byte of it is parsed: a banned or flooding source costs a dict lookup.
+
+TCP and TLS connections are a bounded table shared by sources
+(``Admission.connections``). A connection without a call on it closes after
+a silence (short for untrusted sources); one that closes so without ever
+having carried a message counts as a failure of its source (slow-loris).
+When the table is full, the connection silent for longest is closed to make
+room, so idle connections can never lock legitimate peers out.
 """
 
 from __future__ import annotations
@@ -19,19 +26,20 @@ import socket
 import ssl
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zentrale.config import TlsConfig
 from zentrale.lines.sip.guard import SourceGuard
+
+if TYPE_CHECKING:
+    from zentrale.lines.sip.admission import Admission
 from zentrale.lines.sip.message import SipMessage, SipParseError, SipRequest, parse_message, parse_via
 
 log = logging.getLogger(__name__)
 
 MAX_TCP_HEADER = 16 * 1024
 MAX_TCP_BODY = 64 * 1024
-TCP_IDLE_SECONDS = 600
-MAX_TCP_CONNECTIONS = 512
-MAX_CONNECTIONS_PER_SOURCE = 32  # untrusted sources; keeps one host from taking every slot
+TCP_IDLE_SECONDS = 600  # without an Admission (tests of the transport alone)
 TLS_HANDSHAKE_SECONDS = 10
 
 
@@ -43,6 +51,9 @@ class TcpConnection:
     local: tuple[str, int]
     transport: str = "tcp"  # "tcp" | "tls"
     closed: bool = False
+    messages: int = 0  # complete messages read from it
+    last_activity: float = 0.0  # loop time of the last message (or of the accept)
+    outgoing: bool = False  # we connected (to a trunk or an agent's phone)
 
     def write(self, data: bytes) -> None:
         if self.closed or self.writer.is_closing():
@@ -157,6 +168,7 @@ class SipTransport:
         tcp: bool = True,
         tls: TlsConfig | None = None,
         guard: SourceGuard | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -166,13 +178,16 @@ class SipTransport:
         self.tls = tls
         self.tls_port = tls.port if tls is not None else 0
         self.guard = guard
+        self.admission = admission
+        self.in_use: Callable[[TcpConnection], bool] = lambda conn: False  # a call runs over it: never idle
+        self.idle_closed = 0  # connections closed for silence
+        self.evicted = 0  # idle connections closed to make room for a new one
         self._udp: _Udp | None = None
         self._server: asyncio.Server | None = None
         self._tls_server: asyncio.Server | None = None
         self._client_tls: ssl.SSLContext | None = None
         self._server_tls: ssl.SSLContext | None = None
         self._conns: dict[tuple[str, int], TcpConnection] = {}
-        self._per_source: dict[str, int] = {}
         self._names: dict[str, str] = {}  # IP -> name its TLS certificate must carry
         self._tasks: set[asyncio.Task[None]] = set()
         self.dropped = 0  # unparseable messages
@@ -202,6 +217,10 @@ class SipTransport:
                     self._serve_tls, self.host, self.tls.port, family=family, reuse_address=True
                 )
                 self.tls_port = self._tls_server.sockets[0].getsockname()[1]
+
+    @property
+    def connections(self) -> list[TcpConnection]:
+        return list(self._conns.values())
 
     @property
     def listening(self) -> bool:
@@ -263,15 +282,13 @@ class SipTransport:
         if guard is not None and not guard.admit(host):
             writer.transport.abort()  # banned: no goodbye
             return
-        if len(self._conns) >= MAX_TCP_CONNECTIONS or (
-            self._per_source.get(host, 0) >= MAX_CONNECTIONS_PER_SOURCE
-            and (guard is None or not guard.is_trusted(host))
-        ):
-            log.warning("sip: too many %s connections, refusing %s", kind.upper(), remote)
-            if guard is not None:
-                guard.failed(host, f"too many {kind.upper()} connections")
+        if not self._take_slot(host):
+            # The box's own limit, not the source's doing: refused, never charged (docs/security.md).
+            log.info("sip: no room for another %s connection from %s", kind.upper(), host)
             writer.transport.abort()
             return
+        conn = TcpConnection(reader, writer, (host, remote[1]), (local[0], local[1]), kind)
+        conn.last_activity = asyncio.get_running_loop().time()
         if kind == "tls" and self._server_tls is not None:
             try:
                 await writer.start_tls(self._server_tls, ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS)
@@ -280,27 +297,78 @@ class SipTransport:
                 if guard is not None:
                     guard.failed(host, "TLS handshake failed")
                 writer.transport.abort()
+                self._release_slot(host)
                 return
-        conn = TcpConnection(reader, writer, (host, remote[1]), (local[0], local[1]), kind)
-        await self._read_loop(conn)
+        await self._read_loop(conn, slot_taken=True)
 
-    async def _read_loop(self, conn: TcpConnection) -> None:
+    def _take_slot(self, host: str) -> bool:
+        """A slot in the connection table for ``host``; when the table is full, the
+        connection silent for longest (without a call) is closed to make room."""
+        shares = self.admission.connections if self.admission is not None else None
+        if shares is None:
+            return True
+        refusal = shares.acquire(host)
+        if refusal == "full" and self._evict_idle():
+            refusal = shares.acquire(host)
+        return refusal is None
+
+    def _release_slot(self, host: str) -> None:
+        if self.admission is not None:
+            self.admission.connections.release(host)
+
+    def _evict_idle(self) -> bool:
+        candidates = [c for c in self._conns.values() if not c.closed and not c.outgoing and not self.in_use(c)]
+        if not candidates:
+            return False
+        oldest = min(candidates, key=lambda c: c.last_activity)
+        log.info("sip: closing the idle %s connection of %s:%d to make room", oldest.transport.upper(), *oldest.remote)
+        self.evicted += 1
+        self._close(oldest)
+        return True
+
+    def _close(self, conn: TcpConnection) -> None:
+        """Close now and give the slot back (the read loop's clean-up sees ``closed``)."""
+        if conn.closed:
+            return
+        conn.closed = True
+        if self._conns.get(conn.remote) is conn:
+            del self._conns[conn.remote]
+        if not conn.outgoing:
+            self._release_slot(conn.remote[0])
+        conn.writer.transport.abort()
+
+    def _idle_limit(self, host: str) -> float:
+        return self.admission.idle_timeout(host) if self.admission is not None else TCP_IDLE_SECONDS
+
+    async def _read_loop(self, conn: TcpConnection, *, slot_taken: bool = False) -> None:
         self._conns[conn.remote] = conn
         host = conn.remote[0]
-        self._per_source[host] = self._per_source.get(host, 0) + 1
         peer = Peer(conn.transport, host, conn.remote[1], conn)
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         guard = self.guard
+        loop = asyncio.get_running_loop()
+        conn.last_activity = loop.time()
         try:
-            while True:
-                async with asyncio.timeout(TCP_IDLE_SECONDS):
-                    data = await _read_framed(conn.reader)
+            while not conn.closed:
+                try:
+                    async with asyncio.timeout(self._idle_limit(host)):
+                        data = await _read_framed(conn.reader)
+                except TimeoutError:
+                    if self.in_use(conn) or conn.outgoing:
+                        continue  # a call runs over it: silence is normal
+                    self.idle_closed += 1
+                    log.info("sip: closing the silent %s connection of %s:%d", conn.transport.upper(), *conn.remote)
+                    if conn.messages == 0 and guard is not None:
+                        guard.failed(host, f"{conn.transport.upper()} connection held open without a message")
+                    break
                 if data is None:
                     break
                 if guard is not None and not guard.admit(host):
                     break  # banned while connected: hang up the connection
+                conn.messages += 1
+                conn.last_activity = loop.time()
                 self.received(data, peer)
         except FramingError as err:
             log.info("sip: tcp %s: %s; answering and closing", conn.remote, err)
@@ -308,22 +376,20 @@ class SipTransport:
             with contextlib.suppress(ConnectionError):
                 await conn.writer.drain()
         except (
-            TimeoutError,
             ConnectionError,
             asyncio.IncompleteReadError,
             asyncio.LimitOverrunError,
             ValueError,
+            OSError,
         ) as err:
             log.debug("sip: tcp %s closed: %r", conn.remote, err)
         finally:
+            was_closed = conn.closed
             conn.closed = True
             if self._conns.get(conn.remote) is conn:
                 del self._conns[conn.remote]
-            left = self._per_source.get(host, 1) - 1
-            if left > 0:
-                self._per_source[host] = left
-            else:
-                self._per_source.pop(host, None)
+            if slot_taken and not was_closed:
+                self._release_slot(host)
             conn.writer.close()
             if task is not None:
                 self._tasks.discard(task)
@@ -331,7 +397,9 @@ class SipTransport:
     # --- sending -----------------------------------------------------------------
 
     def send(self, message: SipMessage, peer: Peer) -> None:
-        data = message.to_bytes()
+        self.send_bytes(message.to_bytes(), peer)
+
+    def send_bytes(self, data: bytes, peer: Peer) -> None:
         if peer.transport == "udp":
             if self._udp is None or self._udp.transport is None:
                 raise ConnectionError("UDP is not enabled")
@@ -359,6 +427,7 @@ class SipTransport:
         )
         local = writer.get_extra_info("sockname")
         conn = TcpConnection(reader, writer, (host, port), (local[0], local[1]), "tls" if tls else "tcp")
+        conn.outgoing = True  # ours: not counted against the peer's share, never idle-closed
         self._conns[(host, port)] = conn
         self._spawn(self._read_loop(conn))
         return conn

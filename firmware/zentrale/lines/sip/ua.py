@@ -1,52 +1,53 @@
 """The SIP user agent core: routes every message to a transaction, a dialog
 or a policy answer. It is the ``Line`` the rest of Zentrale sees.
 
-Policy in one place: who may call (allowed networks, the registrar), which
-numbers are answered, which methods exist. Unknown methods get 501,
-known but unsupported ones 405 (RFC 3261 §8.2.1), unknown required
-extensions 420 (§8.2.2.3), a non-SDP body 415, an Accept without SDP 406.
+Policy in one place: which numbers are answered, which methods exist.
+Unknown methods get 501, known but unsupported ones 405 (RFC 3261 §8.2.1),
+unknown required extensions 420 (§8.2.2.3), a non-SDP body 415, an Accept
+without SDP 406. Who may talk and how much each source may hold is the
+``Admission``'s (``admission.py``); calls the box places are ``outgoing.py``'s.
 
 Security (docs/security.md): a source outside the allowed networks gets one
 stateless 403 for every request, whatever method or user part it names, so
 a scanner learns nothing about numbers and costs no transaction state.
 Refusals, unknown numbers, REGISTER and REFER attempts and malformed
 messages count as failures in the ``SourceGuard``, which bans the source.
-REFER gets 403: the box never transfers a call where a request tells it to.
+An exception while handling a request is a bug: the request is answered 500,
+the source charged, and the line goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import socket
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from zentrale.config import Registration, SipConfig
 from zentrale.lines.base import Call, IncomingHandler, OriginateFailed
+from zentrale.lines.sip import session_timer as st
+from zentrale.lines.sip.admission import Admission
 from zentrale.lines.sip.call import SipCall
-from zentrale.lines.sip.digest import DigestClient, DigestServer
 from zentrale.lines.sip.guard import SourceGuard
+from zentrale.lines.sip.layer import TransactionLayer
 from zentrale.lines.sip.message import (
     SipMessage,
     SipParseError,
     SipRequest,
     SipResponse,
     make_response,
-    new_call_id,
     new_tag,
     parse_name_addr,
     parse_uri,
     split_commas,
 )
+from zentrale.lines.sip.outgoing import Dialler
 from zentrale.lines.sip.registration import Registrar, split_hostport
 from zentrale.lines.sip.rtp import PortPool, RtpStream
-from zentrale.lines.sip.sdp import SdpError, negotiate, parse_sdp
-from zentrale.lines.sip.transactions import ServerTransaction, TransactionLayer
-from zentrale.lines.sip.transport import Peer, SipTransport, response_peer
+from zentrale.lines.sip.sdp import Negotiated, SdpError, SdpLimits, negotiate, parse_sdp
+from zentrale.lines.sip.transactions import TU_TIMEOUT, ServerTransaction, server_key
+from zentrale.lines.sip.transport import Peer, SipTransport, TcpConnection, response_peer
 from zentrale.media.clock import MediaClock
 from zentrale.media.codecs import CODECS
 
@@ -54,40 +55,50 @@ log = logging.getLogger(__name__)
 
 KNOWN_METHODS = {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REGISTER", "SUBSCRIBE", "NOTIFY",
                  "REFER", "MESSAGE", "PRACK", "UPDATE", "PUBLISH"}  # fmt: skip
-SUPPORTED_EXTENSIONS: set[str] = set()
-MAX_CALLS = 1000
+SUPPORTED_EXTENSIONS = {"timer"}  # RFC 4028
 
 
 class SipUserAgent:
-    ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO")
+    ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "NOTIFY")
     name = "sip"
 
-    def __init__(self, config: SipConfig, media_clock: MediaClock) -> None:
+    def __init__(self, config: SipConfig, media_clock: MediaClock, *, now: Callable[[], float] | None = None) -> None:
         self.config = config
         self.media_clock = media_clock
+        self._now = now
         self.codecs: list[str] = list(config.codecs)
         self.user_agent = f"{config.user_agent}"
+        self.timers = config.session_timers
+        self.sdp_limits = SdpLimits()
         self.guard = SourceGuard(config.security)
+        self.admission = Admission(config, self.guard, self.now)
         self.transport = SipTransport(
             config.bind, config.port, self._on_message, udp=config.udp, tcp=config.tcp, tls=config.tls,
-            guard=self.guard,
+            guard=self.guard, admission=self.admission,
         )  # fmt: skip
-        self.transactions = TransactionLayer(self.transport)
+        self.transport.in_use = self._carries_a_call
+        self.transactions = TransactionLayer(
+            self.transport, self.admission.transactions,
+            completed_bytes=int(config.limits.completed_memory_mb * 1024 * 1024),
+        )  # fmt: skip
+        self.transactions.on_abandoned = self._abandoned
         self.ports = PortPool(config.bind, *config.rtp_ports)
-        self._networks = [ipaddress.ip_network(n, strict=False) for n in config.allowed_peers]
         self._calls: dict[tuple[str, str], SipCall] = {}
-        self._calls_from: dict[str, int] = {}  # incoming calls per source address
-        auth = config.inbound_auth
-        self.inbound_auth = DigestServer(auth.user, auth.password, auth.realm) if auth else None
-        self._authenticated: OrderedDict[str, float] = OrderedDict()  # source -> when it last authenticated
-        self._limit_warned: set[str] = set()  # sources told once that they reached max_calls_per_source
+        self._limit_warned: set[str] = set()  # sources told once that they reached their share of calls
         self._incoming: IncomingHandler | None = None
+        self.registration: Registration | None = config.registration  # live: the web page may change it
         self.registrar: Registrar | None = None
+        self.dialler = Dialler(self)
         self.service_numbers: set[str] = set()  # answered besides config.numbers (recording prompts by phone)
         self._rtp_watch: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
+        self.handler_errors = 0  # requests that made a handler fail (answered 500)
 
-    def spawn(self, coro: Any) -> None:
+    def now(self) -> float:
+        """Monotonic seconds (the loop's clock unless injected)."""
+        return self._now() if self._now is not None else asyncio.get_running_loop().time()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a coroutine in the background, keeping a reference and logging its failure."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -104,11 +115,15 @@ class SipUserAgent:
     def on_incoming(self, handler: IncomingHandler) -> None:
         self._incoming = handler
 
+    @property
+    def port(self) -> int:
+        """The SIP port in use (the configured one, or the one the system chose for 0)."""
+        return self.transport.port
+
     async def start(self) -> None:
         await self.transport.start()
-        self.config.port = self.transport.port
-        if self.config.registration is not None:
-            self.registrar = Registrar(self, self.config.registration)
+        if self.registration is not None:
+            self.registrar = Registrar(self, self.registration)
             self.registrar.start()
         self._rtp_watch = asyncio.ensure_future(self._watch_rtp())
         log.info("SIP listening on %s:%d (%s)%s", self.config.bind, self.transport.port,
@@ -122,7 +137,7 @@ class SipUserAgent:
         if old is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(old.stop(), 5.0)
-        self.config.registration = registration
+        self.registration = registration
         if registration is not None:
             self.registrar = Registrar(self, registration)
             self.registrar.start()
@@ -138,9 +153,11 @@ class SipUserAgent:
         if self._rtp_watch is not None:
             self._rtp_watch.cancel()
         await asyncio.sleep(0.05)  # let BYEs leave
+        self.transactions.close()
         await self.transport.stop()
 
     def status(self) -> dict[str, Any]:
+        layer = self.transactions
         return {
             "line": "sip",
             "listening": f"{self.config.bind}:{self.transport.port}",
@@ -149,10 +166,18 @@ class SipUserAgent:
             "tls_port": self.transport.tls_port or None,
             "calls": len(self._calls),
             "registration": self.registrar.status() if self.registrar else None,
-            "transactions": len(self.transactions.server) + len(self.transactions.client),
+            "transactions": len(layer.live) + len(layer.client),
+            "transaction_table": layer.status(),
+            "tables": self.admission.status(),
+            "tcp": {
+                "open": len(self.transport.connections),
+                "idle_closed": self.transport.idle_closed,
+                "evicted": self.transport.evicted,
+            },
+            "handler_errors": self.handler_errors,
             "dropped_messages": self.transport.dropped,
             "messages_received": self.transport.received_count,
-            "responses": {str(k): v for k, v in sorted(self.transactions.responses_sent.items())},
+            "responses": {str(k): v for k, v in sorted(layer.responses_sent.items())},
             "security": self.guard.status(),
         }
 
@@ -165,6 +190,11 @@ class SipUserAgent:
 
     # --- addresses ---------------------------------------------------------------------
 
+    @property
+    def own_user(self) -> str:
+        """The user part of our Contact: the extension we are registered as."""
+        return self.registration.user if self.registration else "zentrale"
+
     def local_ip(self, peer: Peer) -> str:
         if self.config.public_address:
             return self.config.public_address
@@ -173,11 +203,15 @@ class SipUserAgent:
     def media_address(self, peer: Peer) -> str:
         return self.local_ip(peer)
 
-    def via(self, peer: Peer, branch: str) -> str:
+    def via_base(self, peer: Peer) -> str:
+        """Our top Via without its parameters."""
         host = self.local_ip(peer)
         host = f"[{host}]" if ":" in host else host
         port = self.transport.tls_port if peer.transport == "tls" and self.transport.tls_port else self.transport.port
-        return f"SIP/2.0/{peer.transport.upper()} {host}:{port};branch={branch};rport"
+        return f"SIP/2.0/{peer.transport.upper()} {host}:{port}"
+
+    def via(self, peer: Peer, branch: str) -> str:
+        return f"{self.via_base(peer)};branch={branch};rport"
 
     def contact(self, peer: Peer, user: str = "zentrale") -> str:
         host = self.local_ip(peer)
@@ -188,25 +222,19 @@ class SipUserAgent:
         return f"<sip:{user}@{host}:{self.transport.port}{transport}>"
 
     def capability_headers(self) -> list[tuple[str, str]]:
-        return [("Allow", ", ".join(self.ALLOW)), ("Accept", "application/sdp"), ("Server", self.user_agent)]
+        return [("Allow", ", ".join(self.ALLOW)), ("Supported", "timer"), ("Accept", "application/sdp"),
+                ("Server", self.user_agent)]  # fmt: skip
 
     def dialog_headers(self, peer: Peer) -> list[tuple[str, str]]:
-        user = self.config.registration.user if self.config.registration else "zentrale"
-        return [("Contact", self.contact(peer, user)), *self.capability_headers()]
+        return [("Contact", self.contact(peer, self.own_user)), *self.capability_headers()]
 
     def allowed(self, host: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        if self.registrar is not None and self.registrar.address == host:
-            return True
-        return any(ip in net for net in self._networks) or self.guard.is_trusted(host)
+        return self.admission.allowed(host)
 
     def transfers_by_refer(self, call: Call) -> bool:
         """A call that came in from the PBX we are registered with, when that PBX is
         configured to take transfers by REFER."""
-        reg = self.config.registration
+        reg = self.registration
         if reg is None or reg.transfer != "refer" or self.registrar is None or not isinstance(call, SipCall):
             return False
         return call.direction == "in" and call.peer.host == self.registrar.address
@@ -215,7 +243,7 @@ class SipUserAgent:
         """The Refer-To URI for an agent's number (at the PBX's domain) or SIP URI."""
         if target.startswith(("sip:", "sips:")):
             return target
-        reg = self.config.registration
+        reg = self.registration
         if reg is None:
             raise OriginateFailed(404, "a phone number needs a PBX registration to be dialled")
         return f"sip:{target}@{reg.domain or split_hostport(reg.registrar)[0]}"
@@ -223,6 +251,21 @@ class SipUserAgent:
     def failed(self, peer: Peer, reason: str) -> None:
         """A failed attempt from ``peer`` (the guard may ban it)."""
         self.guard.failed(peer.host, reason)
+
+    async def originate(
+        self,
+        target: str,
+        *,
+        display: str = "",
+        caller: str = "",
+        ring_timeout: float = 30.0,
+        on_ringing: Callable[[], None] | None = None,
+        cancel: asyncio.Future[None] | None = None,
+    ) -> Call:
+        """Call a SIP URI, or a number through the registrar/PBX (``outgoing.Dialler``)."""
+        return await self.dialler.originate(
+            target, display=display, caller=caller, ring_timeout=ring_timeout, on_ringing=on_ringing, cancel=cancel
+        )
 
     # --- dispatch ----------------------------------------------------------------------
 
@@ -232,7 +275,7 @@ class SipUserAgent:
             return
         try:
             self.transport.send(response, dest)
-        except OSError as err:
+        except (OSError, ConnectionError) as err:
             log.info("sip: cannot send %d to %s: %s", response.status, dest.addr, err)
 
     def _stateless(self, request: SipRequest, peer: Peer, status: int, reason: str, **kw: Any) -> None:
@@ -240,18 +283,37 @@ class SipUserAgent:
         self.send_response(make_response(request, status, reason, to_tag=new_tag(), **kw), peer)
 
     def _reply(self, txn: ServerTransaction, status: int, reason: str, **kw: Any) -> None:
-        txn.reply(status, reason, to_tag=kw.pop("to_tag", None) or new_tag(), **kw)
+        self.transactions.reply(txn, status, reason, to_tag=kw.pop("to_tag", None) or new_tag(), **kw)
 
     def _on_message(self, message: SipMessage | SipParseError, peer: Peer) -> None:
+        if isinstance(message, SipParseError):
+            self._guarded(self._on_parse_error, message, peer, None)
+        elif isinstance(message, SipResponse):
+            self._guarded(self._on_response, message, peer, None)
+        elif isinstance(message, SipRequest):
+            self._guarded(self._on_request, message, peer, message)
+
+    def _guarded(
+        self, handler: Callable[[Any, Peer], None], message: Any, peer: Peer, request: SipRequest | None
+    ) -> None:
+        """Run a handler; an exception is a bug: log it once, answer 500, charge the source."""
         try:
-            if isinstance(message, SipParseError):
-                self._on_parse_error(message, peer)
-            elif isinstance(message, SipResponse):
-                self._on_response(message, peer)
-            elif isinstance(message, SipRequest):
-                self._on_request(message, peer)
+            handler(message, peer)
         except Exception:
-            log.exception("sip: error handling message from %s:%d", peer.host, peer.port)
+            self.handler_errors += 1
+            log.exception("sip: error handling a message from %s:%d", peer.host, peer.port)
+            self.failed(peer, "a message the box could not handle")
+            if request is None or request.method == "ACK":
+                return
+            with contextlib.suppress(Exception):
+                txn = self.transactions.live.get(server_key(request))
+                if txn is not None and not txn.final:
+                    self._reply(txn, 500, "Server Internal Error")
+                elif txn is None:
+                    self._stateless(request, peer, 500, "Server Internal Error")
+                for call in list(self._calls.values()):
+                    if call.invite is request:
+                        call._end("error while setting up")
 
     def _on_parse_error(self, err: SipParseError, peer: Peer) -> None:
         msg = err.message
@@ -260,7 +322,7 @@ class SipUserAgent:
             return
         reasons = {400: "Bad Request", 416: "Unsupported URI Scheme", 505: "Version Not Supported"}
         self.failed(peer, f"malformed {msg.method or 'message'}: {err.reason}")
-        log.info("sip: %d to %s from %s: %s", err.status, msg.method or "?", peer.host, err.reason)
+        log.info("sip: %d to %s from %s: %s", err.status, (msg.method or "?")[:20], peer.host, err.reason[:120])
         resp = SipResponse(status=err.status, reason=reasons.get(err.status, "Bad Request"))
         for via in msg.get_all("Via"):
             resp.add("Via", via)
@@ -268,48 +330,51 @@ class SipUserAgent:
             values = msg.get_all(name)
             if len(values) == 1:
                 resp.add(name, values[0] if name != "To" or "tag=" in values[0] else f"{values[0]};tag={new_tag()}")
-        resp.add("Warning", f'399 zentrale "{err.reason[:80]}"')
+        resp.add("Warning", f'399 zentrale "{_printable(err.reason[:80])}"')
         self.transactions.count(err.status)
         self.send_response(resp, peer)
 
     def _on_response(self, response: SipResponse, peer: Peer) -> None:
         if self.transactions.match_response(response) is not None:
             return
-        # A retransmitted 2xx to an INVITE we sent: our ACK got lost (RFC 3261 §13.2.2.4)
+        # A retransmitted 2xx to an INVITE whose transaction is gone: our ACK got lost (§13.2.2.4)
         if response.cseq[1] == "INVITE" and 200 <= response.status < 300:
             call = self._calls.get((response.call_id, response.from_tag))
             if call is not None and call.direction == "out":
-                ack = call.build_request("ACK")
-                ack.set("CSeq", f"{response.cseq[0]} ACK")
-                self.transport.send(ack, call.request_peer())
+                call._send_ack(response)
 
     def _on_request(self, request: SipRequest, peer: Peer) -> None:
         method = request.method
         if method == "ACK":
-            txn = self.transactions.invite_transaction_for(request)
-            if txn is not None and txn.state in ("completed", "confirmed"):
-                txn.acked()  # ACK to our non-2xx final answer
-                return
+            if self.transactions.ack(request):
+                return  # ACK to our non-2xx final answer
             call = self._calls.get((request.call_id, request.to_tag))
             if call is not None:
                 call.ack(request)
             return
         if not self.allowed(peer.host) and not self._in_own_dialog(request, peer):
-            if method == "INVITE" and self.inbound_auth is not None:
-                if not self._authenticate(request, peer):
+            if method == "INVITE" and self.admission.digest is not None:
+                verdict = self.admission.authenticate(request, peer.host)
+                if verdict != "ok":
+                    self._stateless(request, peer, 401, "Unauthorized", headers=[self.admission.challenge(peer.host)])
                     return
             else:
                 # One answer for every method and user part (no enumeration), stateless:
                 # a retransmission gets another 403, and a scanner costs no transaction.
-                log.info("sip: refused %s from %s (not an allowed peer)", method, peer.host)
+                log.info("sip: refused %s from %s (not an allowed peer)", method[:20], peer.host)
                 self._stateless(request, peer, 403, "Forbidden")
-                self.failed(peer, f"{method} from a source that is not allowed")
+                self.failed(peer, f"{method[:20]} from a source that is not allowed")
                 return
         if method == "CANCEL":
             self._on_cancel(request, peer)
             return
-        txn, new = self.transactions.match_request(request, peer)
+        if method == "INVITE" and not request.to_tag and self._duplicate_invite(request):
+            return  # a retransmission whose transaction was forgotten: the call exists
+        tu_timeout = TU_TIMEOUT + self.config.answer_after if method == "INVITE" else TU_TIMEOUT
+        txn, new, refusal = self.transactions.match_request(request, peer, tu_timeout=tu_timeout)
         if txn is None:
+            # The box's own limit (a full table or this source's share): never the source's fault.
+            log.info("sip: no room for %s from %s (%s)", method[:20], peer.host, refusal)
             self._stateless(request, peer, 503, "Service Unavailable", headers=[("Retry-After", "5")])
             return
         if not new:
@@ -318,13 +383,13 @@ class SipUserAgent:
             ext for ext in (v.strip() for v in request.values("Require")) if ext and ext not in SUPPORTED_EXTENSIONS
         ]
         if unsupported:
-            self._reply(txn, 420, "Bad Extension", headers=[("Unsupported", ", ".join(unsupported))])
+            self._reply(txn, 420, "Bad Extension", headers=[("Unsupported", ", ".join(unsupported)[:200])])
             return
         if request.to_tag:
             call = self._calls.get((request.call_id, request.to_tag))
             if call is None:
                 self._reply(txn, 481, "Call/Transaction Does Not Exist")
-                self.failed(peer, f"{method} for a dialog that does not exist")
+                self.failed(peer, f"{method[:20]} for a dialog that does not exist")
             else:
                 call.in_dialog(request, txn)
             return
@@ -333,7 +398,7 @@ class SipUserAgent:
         elif method == "OPTIONS":
             self._reply(txn, 200, "OK", headers=self.capability_headers())
         elif method == "REFER":
-            log.warning("sip: refused REFER from %s to %s", peer.host, request.get("Refer-To"))
+            log.warning("sip: refused REFER from %s to %s", peer.host, (request.get("Refer-To") or "")[:80])
             self._reply(txn, 403, "Forbidden")
             self.failed(peer, "REFER (the box transfers no call on request)")
         elif method == "REGISTER":
@@ -344,6 +409,21 @@ class SipUserAgent:
         else:
             self._reply(txn, 501, "Not Implemented", headers=self.capability_headers())
 
+    def _duplicate_invite(self, request: SipRequest) -> bool:
+        """An INVITE retransmitted after its transaction was forgotten for memory: the call
+        it set up is still there (same Call-ID, From tag and CSeq)."""
+        for call in self._calls.values():
+            invite = call.invite
+            if (
+                call.direction == "in"
+                and invite is not None
+                and call.call_id == request.call_id
+                and invite.from_tag == request.from_tag
+                and invite.cseq == request.cseq
+            ):
+                return True
+        return False
+
     def _in_own_dialog(self, request: SipRequest, peer: Peer) -> bool:
         """A request in a call (or a CANCEL of an INVITE) that this source itself set up
         after authenticating: ACK, BYE, re-INVITE, CANCEL."""
@@ -352,33 +432,14 @@ class SipUserAgent:
             return call is not None and call.peer.host == peer.host
         if request.method == "CANCEL":
             txn = self.transactions.invite_transaction_for(request)
-            return txn is not None and txn.peer.host == peer.host
-        return False
-
-    def _authenticate(self, request: SipRequest, peer: Peer) -> bool:
-        """Digest authentication of an INVITE from outside allowed_peers (RFC 3261 §22.4).
-        The challenge is the same for every user part, and stateless."""
-        assert self.inbound_auth is not None
-        verdict = self.inbound_auth.check(request.get("Authorization"), "INVITE", peer.host)
-        now = asyncio.get_running_loop().time()
-        if verdict == "ok":
-            self._authenticated[peer.host] = now
-            self._authenticated.move_to_end(peer.host)
-            while len(self._authenticated) > 256:
-                self._authenticated.popitem(last=False)
-            return True
-        known = now - self._authenticated.get(peer.host, -1e9) < 3600
-        if verdict == "bad":
-            log.warning("sip: bad authentication of INVITE from %s", peer.host)
-            self.failed(peer, "bad authentication")
-        elif not known:  # a trunk that authenticated lately is challenged for free
-            self.failed(peer, "INVITE without credentials from a source that is not allowed")
-        self._stateless(request, peer, 401, "Unauthorized", headers=[self.inbound_auth.challenge(peer.host)])
+            return txn is not None and txn.source == peer.host
         return False
 
     def _on_cancel(self, request: SipRequest, peer: Peer) -> None:
-        txn, new = self.transactions.match_request(request, peer)
+        txn, new, _ = self.transactions.match_request(request, peer)
         if txn is None or not new:
+            if txn is None:
+                self._stateless(request, peer, 503, "Service Unavailable", headers=[("Retry-After", "5")])
             return
         invite_txn = self.transactions.invite_transaction_for(request)
         call = next((c for c in self._calls.values() if c.invite_txn is invite_txn), None) if invite_txn else None
@@ -392,22 +453,10 @@ class SipUserAgent:
         numbers = self.config.numbers
         if "*" in numbers:
             return True
-        try:
-            user = parse_uri(request.uri).user
-        except SipParseError:
-            return False
-        return user in numbers or user in self.service_numbers
+        user = _uri_user(request.uri)
+        return bool(user) and (user in numbers or user in self.service_numbers)
 
     def _on_invite(self, request: SipRequest, txn: ServerTransaction, peer: Peer) -> None:
-        limit = self.config.security.max_calls_per_source
-        per_source = self._calls_from.get(peer.host, 0) >= limit and not self.guard.is_trusted(peer.host)
-        if len(self._calls) >= MAX_CALLS or per_source:
-            if per_source and peer.host not in self._limit_warned:
-                self._limit_warned.add(peer.host)
-                log.warning("sip: %s has %d calls, refusing more (if it is your PBX, add it to "
-                            "sip.security.trusted)", peer.host, limit)  # fmt: skip
-            self._reply(txn, 503, "Service Unavailable", headers=[("Retry-After", "30")])
-            return
         # RFC 3261 §8.2: content processing (415, 406) comes before the application (404)
         if request.body and request.content_type != "application/sdp":
             self._reply(txn, 415, "Unsupported Media Type", headers=[("Accept", "application/sdp")])
@@ -420,59 +469,76 @@ class SipUserAgent:
             self._reply(txn, 404, "Not Found")
             self.failed(peer, f"INVITE to a number not served ({_uri_user(request.uri)[:32]})")
             return
-        neg = None
+        timer = st.answer_request(request, preferred=self.timers.session_expires, minimum=self.timers.min_se)
+        if isinstance(timer, st.TooBrief):
+            self._reply(txn, 422, "Session Interval Too Small", headers=[("Min-SE", str(timer.min_se))])
+            return
+        neg: Negotiated | None = None
         index = 0
         rejected: list[Any] = []
         if request.body:
             try:
-                session = parse_sdp(request.body.decode(errors="replace"))
+                session = parse_sdp(request.body.decode(errors="replace"), self.sdp_limits)
                 index, neg = negotiate(session, self.codecs)
                 rejected = [m for i, m in enumerate(session.media) if i != index]
             except SdpError as err:
-                self._reply(txn, 488, "Not Acceptable Here", headers=[("Warning", f'304 zentrale "{err}"')])
+                self._reply(
+                    txn, 488, "Not Acceptable Here", headers=[("Warning", f'304 zentrale "{_printable(str(err))}"')]
+                )
                 return
-        local_tag = new_tag()
-        txn.reply(100, "Trying")
-        from_ = parse_name_addr(request.get("From") or "")
-        caller_uri = parse_uri(from_.uri) if from_.uri.startswith(("sip:", "sips:", "tel:")) else None
-        # P-Asserted-Identity is believed only from the trusted PBX/trunk (RFC 3325 §4);
-        # Diversion and History-Info are never used for anything.
-        pai = request.get("P-Asserted-Identity") if self.guard.is_trusted(peer.host) else None
-        if pai:
-            try:
-                asserted = parse_name_addr(split_first(pai))
-                caller_uri = parse_uri(asserted.uri)
-                from_ = asserted if asserted.display else from_
-            except SipParseError:
-                pass
-        caller = caller_uri.user if caller_uri and caller_uri.user else "anonymous"
-        stream = RtpStream(self.media_clock, symmetric=self.config.symmetric_rtp)
+        refusal = self.admission.calls.acquire(peer.host)
+        if refusal is not None:
+            if refusal == "share" and peer.host not in self._limit_warned:
+                self._limit_warned.add(peer.host)
+                log.warning("sip: %s has %d calls, refusing more (if it is your PBX, add it to "
+                            "sip.security.trusted)", peer.host, self.admission.calls.count(peer.host))  # fmt: skip
+            self._reply(txn, 503, "Service Unavailable", headers=[("Retry-After", "30")])
+            return
+        caller, caller_name = self._caller_of(request, peer)
         call = SipCall(
             self,
             direction="in",
             call_id=request.call_id,
-            local_tag=local_tag,
+            local_tag=new_tag(),
             peer=peer,
-            stream=stream,
+            stream=RtpStream(self.media_clock, symmetric=self.config.symmetric_rtp),
             caller=caller,
-            caller_name=from_.display or None,
+            caller_name=caller_name,
             called=_uri_user(request.uri),
         )
+        self.transactions.reply(txn, 100, "Trying")
+        dialog = call.dialog
         call.invite = request
         call.invite_txn = txn
-        call.remote_tag = request.from_tag
-        call.remote_cseq = request.cseq[0]
-        call.remote_header = request.get("From") or ""
+        call.session_timer = timer
+        call.peer_allows = {m.strip().upper() for m in request.values("Allow")}
+        dialog.remote_tag = request.from_tag
+        dialog.remote_cseq = request.cseq[0]
+        dialog.remote_header = request.get("From") or ""
         contact = request.values("Contact")
-        call.remote_target = parse_name_addr(contact[0]).uri if contact else from_.uri
-        call.route_set = list(request.get_all("Record-Route"))
+        dialog.remote_target = _contact_uri(contact[0]) if contact else parse_name_addr(dialog.remote_header).uri
+        dialog.route_set = list(request.get_all("Record-Route"))
         call.offer_index = index
         call.rejected_media = rejected
-        self._calls[(call.call_id, local_tag)] = call
-        self._calls_from[peer.host] = self._calls_from.get(peer.host, 0) + 1
+        self._calls[(call.call_id, call.local_tag)] = call
+        call.guard_unanswered(TU_TIMEOUT + self.config.answer_after + 1.0)
         self.spawn(self._setup_incoming(call, neg))
 
-    async def _setup_incoming(self, call: SipCall, neg: Any) -> None:
+    def _caller_of(self, request: SipRequest, peer: Peer) -> tuple[str, str | None]:
+        """The caller's number and name: From, or P-Asserted-Identity from a trusted PBX (RFC 3325 §4).
+        Diversion and History-Info are never used for anything."""
+        from_ = parse_name_addr(request.get("From") or "")
+        user = _uri_user(from_.uri)
+        display = from_.display or None
+        pai = request.get("P-Asserted-Identity") if self.admission.trusted(peer.host) else None
+        if pai:
+            with contextlib.suppress(SipParseError):
+                asserted = parse_name_addr(split_commas(pai)[0])
+                user = _uri_user(asserted.uri) or user
+                display = asserted.display or display
+        return user or "anonymous", display
+
+    async def _setup_incoming(self, call: SipCall, neg: Negotiated | None) -> None:
         try:
             await call.stream.open(self.ports)
         except OSError as err:
@@ -489,25 +555,33 @@ class SipUserAgent:
             return
         self._incoming(call)
 
+    def _abandoned(self, txn: ServerTransaction) -> None:
+        """The transaction layer answered 500 for a request nobody answered: end its call."""
+        for call in list(self._calls.values()):
+            if call.invite_txn is txn:
+                call._end("not answered in time")
+
+    def register_call(self, call: SipCall) -> None:
+        self._calls[(call.call_id, call.local_tag)] = call
+
     def forget(self, call: SipCall) -> None:
         if self._calls.pop((call.call_id, call.local_tag), None) is not None and call.direction == "in":
-            left = self._calls_from.get(call.peer.host, 1) - 1
+            self.admission.calls.release(call.peer.host)
             self._limit_warned.discard(call.peer.host)
-            if left > 0:
-                self._calls_from[call.peer.host] = left
-            else:
-                self._calls_from.pop(call.peer.host, None)
+
+    def _carries_a_call(self, conn: TcpConnection) -> bool:
+        return any(c.peer.conn is conn for c in self._calls.values())
 
     async def _watch_rtp(self) -> None:
-        """Hang up calls whose far end went silent on the network (no BYE ever comes)."""
+        """Hang up calls whose far end went silent on the network (no BYE ever comes).
+        Calls on hold are probed instead (call.py)."""
         timeout = self.config.rtp_timeout
         if not timeout:
             return
         last: dict[tuple[str, str], tuple[int, float]] = {}
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(5.0, timeout / 2))
-            now = loop.time()
+            now = self.now()
             for key, call in list(self._calls.items()):
                 if not call.answered or call.on_hold:
                     last.pop(key, None)
@@ -521,186 +595,12 @@ class SipUserAgent:
             for key in set(last) - set(self._calls):
                 del last[key]
 
-    # --- outgoing calls ------------------------------------------------------------------
 
-    async def originate(
-        self,
-        target: str,
-        *,
-        display: str = "",
-        caller: str = "",
-        ring_timeout: float = 30.0,
-        on_ringing: Callable[[], None] | None = None,
-        cancel: asyncio.Future[None] | None = None,
-    ) -> Call:
-        """Call a SIP URI, or a number through the registrar/PBX. A sips: URI (or
-        ;transport=tls, or a registration over TLS) goes over TLS with the
-        peer's certificate verified against the name in the URI or config."""
-        reg = self.config.registration
-        if target.startswith(("sip:", "sips:")):
-            uri = parse_uri(target)
-            transport = str(uri.params.get("transport") or ("tls" if uri.scheme == "sips" else "udp")).lower()
-            host, port = uri.host.strip("[]"), uri.port or (5061 if transport == "tls" else 5060)
-        elif reg is not None:
-            default_port = 5061 if reg.transport == "tls" else 5060
-            host, port = split_hostport(reg.registrar, default_port)
-            domain = reg.domain or host
-            target = f"sip:{target}@{domain}"
-            transport = reg.transport
-            if reg.outbound_proxy:
-                host, port = split_hostport(reg.outbound_proxy, default_port)
-        else:
-            raise OriginateFailed(404, "a phone number needs a PBX registration to be dialled")
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-        except OSError as err:
-            raise OriginateFailed(404, f"cannot resolve {host}: {err}") from err
-        address = str(infos[0][4][0])
-        peer = Peer(transport if transport in ("tcp", "tls") else "udp", address, port)
-        if transport == "tls":
-            self.transport.server_name(address, host)
-            try:
-                await self.transport.connect(address, port, tls=True, server_name=host)
-            except (OSError, TimeoutError) as err:  # ssl.SSLError included: a certificate that does not verify
-                log.warning("sip: no TLS connection to %s (%s:%d): %s", host, address, port, err)
-                raise OriginateFailed(503, f"TLS to {host}: {err}") from err
-        call_id = new_call_id(self.local_ip(peer))
-        stream = RtpStream(self.media_clock, symmetric=self.config.symmetric_rtp)
-        await stream.open(self.ports)
-        call = SipCall(self, direction="out", call_id=call_id, local_tag=new_tag(), peer=peer, stream=stream,
-                       caller=caller, caller_name=display or None, called=target)  # fmt: skip
-        user = reg.user if reg else (caller or "zentrale")
-        from_host = (reg.domain or split_hostport(reg.registrar)[0]) if reg else self.local_ip(peer)
-        name = f'"{_quote(display)}" ' if display else ""
-        call.offer_srtp = transport == "tls" and (self.config.tls.srtp if self.config.tls else True)
-        call.local_header = f"{name}<sip:{user}@{from_host}>;tag={call.local_tag}"
-        call.remote_header = f"<{target}>"
-        call.remote_target = target
-        if reg is not None and reg.outbound_proxy and host == split_hostport(reg.outbound_proxy)[0]:
-            call.route_set = [f"<sip:{reg.outbound_proxy};lr>"]
-        self._calls[(call_id, call.local_tag)] = call
-        try:
-            return await self._invite(call, peer, ring_timeout, on_ringing, cancel)
-        except BaseException:
-            call._end("not answered")
-            raise
-
-    async def _invite(
-        self,
-        call: SipCall,
-        peer: Peer,
-        ring_timeout: float,
-        on_ringing: Callable[[], None] | None,
-        cancel: asyncio.Future[None] | None,
-    ) -> SipCall:
-        reg = self.config.registration
-        digest = DigestClient(reg.auth_user or reg.user, reg.password) if reg else None
-        auth: tuple[str, str] | None = None
-        body = call._offer_sdp().encode()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + ring_timeout
-        for _attempt in range(3):
-            request = call.build_request("INVITE")
-            request.add("Contact", self.contact(peer, reg.user if reg else "zentrale"))
-            for name, value in self.capability_headers()[:1]:
-                request.add(name, value)
-            request.add("Content-Type", "application/sdp")
-            if auth is not None:
-                request.add(*auth)
-            request.body = body
-            txn = self.transactions.send_request(request, peer)
-
-            def provisional(resp: SipResponse) -> None:
-                if resp.status in (180, 183) and on_ringing is not None:
-                    on_ringing()
-
-            txn.on_provisional = provisional
-            waits: set[asyncio.Future[Any]] = {txn.final}
-            if cancel is not None:
-                waits.add(cancel)
-            done, _ = await asyncio.wait(waits, timeout=max(0.0, deadline - loop.time()),
-                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-            if txn.final not in done:
-                why = (487, "Cancelled") if cancel is not None and cancel.done() else (408, "No Answer")
-                await self._cancel_invite(call, request, txn.final, peer)
-                raise OriginateFailed(*why)
-            response = txn.final.result()
-            if response.status in (401, 407) and digest is not None and auth is None:
-                challenge = response.get("WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate")
-                auth = digest.answer(response.status, challenge or "", "INVITE", request.uri) if challenge else None
-                if auth is not None:
-                    continue
-            if not 200 <= response.status < 300:
-                # A 3xx is a failure like any other: its Contact is never dialled, so a
-                # redirect cannot send the box to a number nobody allowed (toll fraud).
-                if 300 <= response.status < 400:
-                    log.warning("call %s: %d redirect to %s ignored", call.call_id, response.status,
-                                (response.get("Contact") or "")[:80])  # fmt: skip
-                raise OriginateFailed(response.status, response.reason)
-            self._confirm(call, response, peer)
-            return call
-        raise OriginateFailed(401, "authentication failed")
-
-    def _confirm(self, call: SipCall, response: SipResponse, peer: Peer) -> None:
-        call.remote_tag = response.to_tag
-        call.remote_header = response.get("To") or call.remote_header
-        contact = response.values("Contact")
-        if contact:
-            call.remote_target = parse_name_addr(contact[0]).uri
-        call.route_set = list(reversed(response.values("Record-Route")))
-        ack = call.build_request("ACK")
-        ack.set("CSeq", f"{response.cseq[0]} ACK")
-        self.transport.send(ack, call.request_peer())
-        call.state = "confirmed"
-        call.answered_at = asyncio.get_running_loop().time()
-        try:
-            session = parse_sdp(response.body.decode(errors="replace"))
-            _, neg = negotiate(session, self.codecs)
-        except SdpError as err:
-            log.warning("call %s: unusable SDP answer: %s", call.call_id, err)
-            self.spawn(call.hangup())
-            raise OriginateFailed(488, f"unusable SDP answer: {err}") from err
-        if call.offer_srtp and neg.crypto is None:
-            log.warning("call %s: answered without SRTP although only SRTP was offered; hanging up", call.call_id)
-            self.spawn(call.hangup())
-            raise OriginateFailed(488, "the phone answered without SRTP (RTP/SAVP was offered)")
-        call.apply(neg)
-        call.stream.start()
-
-    async def _cancel_invite(
-        self, call: SipCall, invite: SipRequest, final: asyncio.Future[SipResponse], peer: Peer
-    ) -> None:
-        cancel = SipRequest(method="CANCEL", uri=invite.uri)
-        cancel.add("Via", invite.get_all("Via")[0])
-        for route in invite.get_all("Route"):
-            cancel.add("Route", route)
-        cancel.add("Max-Forwards", "70")
-        cancel.add("From", invite.get("From") or "")
-        cancel.add("To", invite.get("To") or "")
-        cancel.add("Call-ID", invite.call_id)
-        cancel.add("CSeq", f"{invite.cseq[0]} CANCEL")
-        try:
-            self.transactions.send_request(cancel, peer)
-        except ConnectionError:
-            return
-        try:
-            response = await asyncio.wait_for(asyncio.shield(final), 5)
-        except TimeoutError:
-            return
-        if 200 <= response.status < 300:  # answered at the same moment: ACK, then BYE
-            self._confirm_then_bye(call, response, peer)
-
-    def _confirm_then_bye(self, call: SipCall, response: SipResponse, peer: Peer) -> None:
-        try:
-            self._confirm(call, response, peer)
-        except OriginateFailed:
-            return
-        self.spawn(call.hangup())
-
-
-def split_first(value: str) -> str:
-    return split_commas(value)[0]
+def _contact_uri(value: str) -> str:
+    try:
+        return parse_name_addr(value).uri
+    except SipParseError:
+        return ""
 
 
 def _uri_user(uri: str) -> str:
@@ -710,8 +610,9 @@ def _uri_user(uri: str) -> str:
         return ""
 
 
-def _quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+def _printable(text: str) -> str:
+    """Text safe inside a quoted header value."""
+    return "".join(c if c.isprintable() and c not in '"\\' else "?" for c in text)
 
 
 __all__ = ["CODECS", "SipUserAgent"]
