@@ -9,8 +9,13 @@ A.8 the interarrival jitter in timestamp units.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import asyncio
+import logging
+import struct
+import time
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 MAX_DROPOUT = 3000  # RFC 3550 A.1
 MAX_MISORDER = 100
@@ -122,5 +127,146 @@ def estimated_mos(loss: float, one_way_delay_ms: float, *, concealment: bool = T
     return 1.0 + 0.035 * r + r * (r - 60.0) * (100.0 - r) * 7e-6
 
 
-def _finite(x: float) -> float:
-    return x if math.isfinite(x) else 0.0
+# --- packets (RFC 3550 §6.4, §6.5) ------------------------------------------------------
+
+NTP_OFFSET = 2208988800  # 1900 -> 1970
+
+
+def ntp_now() -> tuple[int, int]:
+    now = time.time() + NTP_OFFSET  # noqa: TID251 - RTCP carries wall-clock NTP time (RFC 3550 §4)
+    return int(now), int((now % 1) * (1 << 32))
+
+
+def report_block(source: ReceptionStats, lsr: int, dlsr: int) -> bytes:
+    fraction, lost = source.interval()
+    return struct.pack(
+        "!IB3sIIII",
+        source.ssrc or 0,
+        fraction,
+        lost.to_bytes(3, "big"),
+        (source.cycles + source.max_seq) & 0xFFFFFFFF,
+        int(source.jitter) & 0xFFFFFFFF,
+        lsr,
+        dlsr,
+    )
+
+
+def build_report(
+    ssrc: int,
+    *,
+    sender: tuple[int, int, int] | None,
+    source: ReceptionStats,
+    lsr: int = 0,
+    dlsr: int = 0,
+    cname: str = "zentrale",
+) -> bytes:
+    """A compound packet (§6.1): SR (we sent: packets, octets, RTP timestamp) or RR,
+    with one report block about what we receive, then SDES with our CNAME."""
+    blocks = report_block(source, lsr, dlsr) if source.ssrc is not None else b""
+    count = 1 if blocks else 0
+    if sender is not None:
+        packets, octets, rtp_ts = sender
+        sec, frac = ntp_now()
+        body = struct.pack("!IIIIII", ssrc, sec, frac, rtp_ts & 0xFFFFFFFF, packets, octets) + blocks
+        first = struct.pack("!BBH", 0x80 | count, 200, (len(body) + 4) // 4 - 1) + body
+    else:
+        body = struct.pack("!I", ssrc) + blocks
+        first = struct.pack("!BBH", 0x80 | count, 201, (len(body) + 4) // 4 - 1) + body
+    item = bytes([1, len(cname)]) + cname.encode()
+    chunk = struct.pack("!I", ssrc) + item + b"\x00"
+    chunk += bytes(-len(chunk) % 4)
+    sdes = struct.pack("!BBH", 0x81, 202, (len(chunk) + 4) // 4 - 1) + chunk
+    return first + sdes
+
+
+@dataclass
+class FarReport:
+    """What the far end's last report said about the audio we send it."""
+
+    fraction_lost: float = 0.0
+    cumulative_lost: int = 0
+    jitter_ms: float = 0.0
+    rtt_ms: float | None = None
+    received_at: float = 0.0
+
+
+@dataclass
+class RtcpState:
+    """Our side of the RTCP conversation for one stream."""
+
+    ssrc: int
+    clock_rate: int = 8000
+    far: FarReport | None = None
+    last_sr: int = 0  # middle 32 bits of the NTP time of the far end's last SR
+    last_sr_at: float = 0.0  # monotonic time it arrived
+    received_reports: int = 0
+    errors: int = 0
+    _sent_ntp: dict[int, float] = field(default_factory=dict)
+
+    def lsr_dlsr(self, now: float) -> tuple[int, int]:
+        if not self.last_sr:
+            return 0, 0
+        return self.last_sr, int((now - self.last_sr_at) * 65536) & 0xFFFFFFFF
+
+    def take(self, data: bytes, now: float) -> None:
+        """Read a compound RTCP packet; anything malformed is counted and dropped."""
+        pos = 0
+        while pos + 4 <= len(data):
+            first, pt, length = struct.unpack_from("!BBH", data, pos)
+            end = pos + 4 * (length + 1)
+            if first >> 6 != 2 or end > len(data):
+                self.errors += 1
+                return
+            count = first & 0x1F
+            if pt == 200 and end - pos >= 28:  # SR: remember its NTP time for our LSR/DLSR
+                sec, frac = struct.unpack_from("!II", data, pos + 8)
+                self.last_sr = ((sec & 0xFFFF) << 16) | (frac >> 16)
+                self.last_sr_at = now
+                self._blocks(data, pos + 28, end, count, now)
+            elif pt == 201:
+                self._blocks(data, pos + 8, end, count, now)
+            pos = end
+        self.received_reports += 1
+
+    def _blocks(self, data: bytes, at: int, end: int, count: int, now: float) -> None:
+        for _ in range(count):
+            if at + 24 > end:
+                return
+            ssrc, fraction = struct.unpack_from("!IB", data, at)
+            lost = int.from_bytes(data[at + 5 : at + 8], "big")
+            jitter, lsr, dlsr = struct.unpack_from("!III", data, at + 12)
+            at += 24
+            if ssrc != self.ssrc:
+                continue
+            rtt = None
+            if lsr:
+                sec, frac = ntp_now()
+                mid = ((sec & 0xFFFF) << 16) | (frac >> 16)
+                delta = (mid - lsr - dlsr) & 0xFFFFFFFF
+                if delta < 0x80000000:  # RFC 3550 §6.4.1: RTT = A - LSR - DLSR
+                    rtt = 1000.0 * delta / 65536
+            self.far = FarReport(fraction / 256, lost, 1000.0 * jitter / self.clock_rate, rtt, now)
+
+
+class RtcpSocket(asyncio.DatagramProtocol):
+    """The RTCP port (RTP port + 1, RFC 3550 §11) of one stream."""
+
+    def __init__(self, state: RtcpState) -> None:
+        self.state = state
+        self.transport: asyncio.DatagramTransport | None = None
+        self.source: tuple[str, int] | None = None  # where the far end's RTCP comes from
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int] | tuple[str, int, int, int]) -> None:
+        self.source = (addr[0], addr[1])
+        self.state.take(data, time.monotonic())
+
+    def send(self, packet: bytes, remote: tuple[str, int]) -> None:
+        if self.transport is None:
+            return
+        try:
+            self.transport.sendto(packet, self.source or remote)
+        except (OSError, ValueError) as err:
+            log.debug("rtcp: cannot send to %s: %s", remote, err)

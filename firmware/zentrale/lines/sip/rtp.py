@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 
 from zentrale.lines.sip import srtp
-from zentrale.lines.sip.rtcp import ReceptionStats
+from zentrale.lines.sip.rtcp import ReceptionStats, RtcpSocket, RtcpState, build_report, estimated_mos
 from zentrale.lines.sip.sdp import Negotiated
 from zentrale.media.clock import MediaClock
 from zentrale.media.codecs import Codec
@@ -44,6 +44,7 @@ _HEADER = struct.Struct("!BBHII")
 DTMF_EVENTS = "0123456789*#ABCD"
 DTMF_CODES = {d: i for i, d in enumerate(DTMF_EVENTS)}
 DYNAMIC_PTS = range(96, 128)  # RFC 3551 §3
+RTCP_INTERVAL = 5.0  # RFC 3550 §6.2: the minimum; randomised 0.5-1.5 times
 INBAND_MODES = ("auto", "always", "off")  # auto: only when no telephone-event was negotiated
 
 
@@ -59,20 +60,38 @@ class PortPool:
         self, protocol_factory: Callable[[], asyncio.DatagramProtocol]
     ) -> tuple[asyncio.DatagramTransport, int, socket.socket]:
         """A bound non-blocking socket wrapped in a datagram transport (for receiving)."""
+        transport, port, sock, _ = await self.bind_pair(protocol_factory, None)
+        return transport, port, sock
+
+    async def bind_pair(
+        self,
+        protocol_factory: Callable[[], asyncio.DatagramProtocol],
+        rtcp_factory: Callable[[], asyncio.DatagramProtocol] | None,
+    ) -> tuple[asyncio.DatagramTransport, int, socket.socket, asyncio.DatagramTransport | None]:
+        """An even RTP port and, with ``rtcp_factory``, the odd one above it for RTCP (RFC 3550 §11)."""
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         for _ in range(50):
             port = random.randrange(self.low, self.high, 2)
             sock = socket.socket(family, socket.SOCK_DGRAM)
+            odd = socket.socket(family, socket.SOCK_DGRAM) if rtcp_factory is not None else None
             try:
                 sock.bind((self.host, port))
+                if odd is not None:
+                    odd.bind((self.host, port + 1))
             except OSError:
                 sock.close()
+                if odd is not None:
+                    odd.close()
                 continue
             sock.setblocking(False)
             transport, _ = await loop.create_datagram_endpoint(protocol_factory, sock=sock)
-            return transport, port, sock
-        raise OSError(f"no free RTP port in {self.low}-{self.high}")
+            rtcp_transport = None
+            if odd is not None and rtcp_factory is not None:
+                odd.setblocking(False)
+                rtcp_transport, _ = await loop.create_datagram_endpoint(rtcp_factory, sock=odd)
+            return transport, port, sock, rtcp_transport
+        raise OSError(f"no free RTP port pair in {self.low}-{self.high}")
 
 
 class RtpStream(asyncio.DatagramProtocol):
@@ -121,6 +140,10 @@ class RtpStream(asyncio.DatagramProtocol):
         self._detector: DtmfDetector | None = None
         self._detector_rate: RateConverter | None = None
         self.reception = ReceptionStats()
+        self.rtcp = RtcpState(self._ssrc)
+        self._rtcp_socket: RtcpSocket | None = None
+        self._rtcp_timer: asyncio.TimerHandle | None = None
+        self.octets_sent = 0
         self._cannot_send: str | None = None  # why this stream stopped sending
         self.sent = 0
         self.received = 0
@@ -153,7 +176,9 @@ class RtpStream(asyncio.DatagramProtocol):
     # --- set-up ------------------------------------------------------------------
 
     async def open(self, ports: PortPool) -> None:
-        self.transport, self.local_port, self._sock = await ports.bind(lambda: self)
+        self._rtcp_socket = RtcpSocket(self.rtcp)
+        rtcp = self._rtcp_socket
+        self.transport, self.local_port, self._sock, _ = await ports.bind_pair(lambda: self, lambda: rtcp)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -223,8 +248,60 @@ class RtpStream(asyncio.DatagramProtocol):
             self._tick_key = self._clock.add(self.tick)
         if self._pull_key is None:
             self._pull_key = self._clock.add(self.pull, receive=True)
+        if self._rtcp_timer is None and self._rtcp_socket is not None:
+            self._schedule_report()
+
+    # --- RTCP (RFC 3550 §6): a report every ~5 s on port + 1 ----------------------------
+
+    def _schedule_report(self) -> None:
+        delay = RTCP_INTERVAL * random.uniform(0.5, 1.5)
+        self._rtcp_timer = asyncio.get_running_loop().call_later(delay, self._report)
+
+    def _report(self) -> None:
+        self._rtcp_timer = None
+        if self._rtcp_socket is None:
+            return
+        # no SRTCP: on SRTP calls the box sends no RTCP (docs/security.md)
+        if self.remote is not None and self._srtp_tx is None:
+            self.rtcp.clock_rate = self._ts_step * 50
+            lsr, dlsr = self.rtcp.lsr_dlsr(time.monotonic())
+            sender = (self.sent, self.octets_sent, self._ts) if self.sent else None
+            packet = build_report(self._ssrc, sender=sender, source=self.reception, lsr=lsr, dlsr=dlsr)
+            self._rtcp_socket.send(packet, (self.remote[0], self.remote[1] + 1))
+        self._schedule_report()
+
+    def quality(self) -> dict[str, float | int | None]:
+        """Per-call audio figures for the call log and /status: what we receive
+        (RFC 3550 loss and jitter, the jitter buffer's work), what the far end
+        reports about what we send, and an E-model MOS estimate (G.107)."""
+        jb = self.playout.buffer.stats if self.playout is not None else None
+        far = self.rtcp.far
+        rtt = far.rtt_ms if far is not None else None
+        delay = (rtt / 2 if rtt is not None else 0.0) + (jb.delay_ms if jb is not None else 0.0)
+        loss = self.reception.loss_fraction
+        if jb is not None and jb.received:
+            loss = max(loss, (jb.lost + jb.late) / max(1, jb.received + jb.lost))
+        return {
+            "packets_received": self.reception.received,
+            "packets_lost": self.reception.lost,
+            "loss_pct": round(100 * loss, 2),
+            "jitter_ms": round(self.reception.jitter_ms, 1),
+            "late": jb.late if jb is not None else 0,
+            "concealed": self.playout.concealer.concealed if self.playout is not None else 0,
+            "buffer_ms": round(jb.target_ms, 1) if jb is not None else None,
+            "rtt_ms": round(rtt, 1) if rtt is not None else None,
+            "far_loss_pct": round(100 * far.fraction_lost, 2) if far is not None else None,
+            "far_jitter_ms": round(far.jitter_ms, 1) if far is not None else None,
+            "mos": round(estimated_mos(loss, delay), 2),
+        }
 
     def close(self) -> None:
+        if self._rtcp_timer is not None:
+            self._rtcp_timer.cancel()
+            self._rtcp_timer = None
+        if self._rtcp_socket is not None and self._rtcp_socket.transport is not None:
+            self._rtcp_socket.transport.close()
+        self._rtcp_socket = None
         for key in (self._tick_key, self._pull_key):
             if key is not None:
                 self._clock.remove(key)
@@ -301,6 +378,7 @@ class RtpStream(asyncio.DatagramProtocol):
                 return
         try:
             self._sock.sendto(packet, self.remote)
+            self.octets_sent += len(payload)
         except (BlockingIOError, InterruptedError):
             return  # socket buffer full: drop this packet, as RTP would
         except (OSError, ValueError, OverflowError, TypeError) as err:
