@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zentrale.media.dsp import resample, tone
+from zentrale.media.dsp import tone
 from zentrale.media.dtmf import CallProgressDetector, DtmfDetector, dtmf_pcm
 from zentrale.media.frames import Frame
+from zentrale.media.rate import resample
 
 DIGITS = "123A456B789C*0#D"
 DEMO = Path(__file__).resolve().parents[2] / "firmware" / "zentrale" / "demo"

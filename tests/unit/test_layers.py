@@ -25,7 +25,9 @@ OWNERS = {
     "argon2": {"accounts"},
     "aiosipua": {"lines/sip"},
     "pylibsrtp": {"lines/sip/srtp.py"},
-    "aiortp": {"lines/sip", "media/codecs.py"},  # G.711/G.722 codec tables are media
+    "aiortp": set(),  # dropped: its A-law tables inverted the polarity (G.711 is ours, media/g711.py)
+    "G722": {"media/codecs.py"},
+    "soxr": {"media/rate.py"},
     "fastapi": {"web"},
     "starlette": {"web"},
     "uvicorn": {"app.py"},

@@ -49,6 +49,7 @@ class MediaClock:
     def __init__(self, interval: float = FRAME_MS / 1000) -> None:
         self.interval = interval
         self._streams: dict[int, Tick] = {}
+        self._receivers: dict[int, Tick] = {}  # run before any stream sends (playout into bridges)
         self._keys = itertools.count(1)
         self._handle: asyncio.TimerHandle | None = None
         self._deadline = 0.0
@@ -60,13 +61,16 @@ class MediaClock:
         self.max_cost = 0.0  # longest time spent inside one tick (all streams)
         self.recent_late = 0.0  # worst lateness since the last ``take_recent``
 
-    def add(self, tick: Tick) -> int:
+    def add(self, tick: Tick, *, receive: bool = False) -> int:
+        """Call ``tick`` every 20 ms; ``receive`` ticks run first, so what one call
+        receives and hands to another (a bridge) goes out in the same tick."""
         key = next(self._keys)
-        self._streams[key] = tick
+        (self._receivers if receive else self._streams)[key] = tick
         return key
 
     def remove(self, key: int) -> None:
         self._streams.pop(key, None)
+        self._receivers.pop(key, None)
 
     @property
     def streams(self) -> int:
@@ -102,11 +106,15 @@ class MediaClock:
             self.recent_late = late
         self.ticks += 1
         self.last_tick = now
-        for tick in list(self._streams.values()):
-            try:
-                tick()
-            except Exception:
-                log.exception("media stream tick failed")
+        for table in (self._receivers, self._streams):
+            for key, tick in list(table.items()):
+                try:
+                    tick()
+                except Exception:
+                    # one broken stream must not cost the others their audio, nor the
+                    # log a traceback 50 times a second: it leaves the clock
+                    log.exception("media stream tick failed; the stream is taken off the media clock")
+                    table.pop(key, None)
         self._deadline += self.interval
         cost = self._loop.time() - now
         if cost > self.max_cost:

@@ -42,25 +42,3 @@ def tone(freq: float, seconds: float, rate: int, level_dbfs: float = -10.0, fade
         x[:fade] *= ramp
         x[-fade:] *= ramp[::-1]
     return to_pcm(x)
-
-
-def resample(samples: Samples, src_rate: int, dst_rate: int) -> Samples:
-    """Band-limited resampling: windowed-sinc low-pass, then interpolation.
-
-    Good enough for speech and music on the telephone: the low-pass cuts at
-    0.45 of the lower rate, so the linear interpolation adds little error.
-    """
-    if src_rate == dst_rate or len(samples) == 0:
-        return samples
-    if dst_rate < src_rate:
-        cutoff = 0.45 * dst_rate / src_rate  # cycles per sample at the source rate
-        taps = 63
-        n = np.arange(taps) - (taps - 1) / 2
-        kernel = 2 * cutoff * np.sinc(2 * cutoff * n) * np.blackman(taps)
-        kernel /= kernel.sum()
-        samples = np.convolve(samples, kernel, mode="same")
-    duration = len(samples) / src_rate
-    n_out = round(duration * dst_rate)
-    positions = np.arange(n_out) * (src_rate / dst_rate)
-    out: Samples = np.interp(positions, np.arange(len(samples)), samples)
-    return out

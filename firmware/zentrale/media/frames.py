@@ -28,52 +28,53 @@ class Encoder(Protocol):
     def encode(self, pcm: bytes) -> bytes: ...
 
 
-class Decoder(Protocol):
-    name: str
-
-    def decode(self, payload: bytes) -> bytes: ...
-
-
 class Frame:
     """One 20 ms frame; ``encoded`` caches stateless encodings (G.711).
 
-    A frame received with a stateless codec can stay encoded (``from_payload``):
-    bridged to a leg with the same codec it is sent on as it came, and decoded
-    only if someone reads ``pcm`` (a recorder, a leg with another codec).
+    A frame received from the network keeps its payload (``received``): bridged
+    to a leg with the same codec it is sent on as it came, also for G.722,
+    whose ADPCM would lose quality in a second decode and encode.
     """
 
-    __slots__ = ("_decoder", "_encoded", "_pcm", "rate")
+    __slots__ = ("_encoded", "_pcm", "_wire", "rate")
 
     def __init__(self, pcm: bytes, rate: int) -> None:
-        self._pcm: bytes | None = pcm
+        self._pcm = pcm
         self.rate = rate
         self._encoded: dict[str, bytes] | None = None
-        self._decoder: Decoder | None = None
+        self._wire: tuple[str, bytes] | None = None
 
     @classmethod
-    def from_payload(cls, payload: bytes, decoder: Decoder, rate: int) -> Frame:
-        frame = cls(b"", rate)
-        frame._pcm = None
-        frame._encoded = {decoder.name: payload}
-        frame._decoder = decoder
+    def received(cls, pcm: bytes, payload: bytes, codec: str, rate: int) -> Frame:
+        """A frame decoded from ``payload`` of ``codec``; the payload is sent on untouched."""
+        frame = cls(pcm, rate)
+        frame._wire = (codec, payload)
         return frame
 
     @property
     def pcm(self) -> bytes:
-        if self._pcm is None:
-            assert self._decoder is not None and self._encoded is not None
-            self._pcm = self._decoder.decode(self._encoded[self._decoder.name])
         return self._pcm
 
+    @property
+    def wire(self) -> tuple[str, bytes] | None:
+        return self._wire
+
     def encoded(self, encoder: Encoder) -> bytes:
+        wire = self._wire
+        if wire is not None and wire[0] == encoder.name:
+            if not encoder.stateless:
+                # keep this leg's ADPCM encoder in step with what the far decoder
+                # follows, so a frame we do encode later (concealment) fits in
+                encoder.encode(self._pcm)
+            return wire[1]
         if not encoder.stateless:
-            return encoder.encode(self.pcm)
+            return encoder.encode(self._pcm)
         cache = self._encoded
         if cache is None:
             cache = self._encoded = {}
         payload = cache.get(encoder.name)
         if payload is None:
-            payload = cache[encoder.name] = encoder.encode(self.pcm)
+            payload = cache[encoder.name] = encoder.encode(self._pcm)
         return payload
 
 

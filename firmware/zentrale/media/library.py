@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from zentrale.errors import NotFound, ZentraleError
-from zentrale.media.dsp import resample, to_pcm
+from zentrale.media.dsp import to_pcm
 from zentrale.media.frames import FRAME_MS, Frame, bytes_per_frame
+from zentrale.media.rate import resample
 
 log = logging.getLogger(__name__)
 

@@ -146,6 +146,7 @@ class SipCall:
             "srtp": self.stream.secured,
             "transport": self.peer.transport,
             "session_timer": self.session_timer.interval if self.session_timer else None,
+            "quality": self.stream.quality(),
         }
 
     def _digit(self, digit: str) -> None:
@@ -447,10 +448,10 @@ class SipCall:
         # RFC 4733 events arrive under the payload type of either side's SDP (a PBX doing
         # direct media may announce different numbers to each side); rtp.py also takes
         # unexpected dynamic types carrying event payloads.
-        pts = {pt for pt in (neg.dtmf_payload_type,) if pt is not None}
-        if self.direction == "out":
-            pts.add(OFFERED_DTMF_PT)
-        self.stream.dtmf_pts = pts
+        if neg.dtmf_payload_type is not None:
+            self.stream.dtmf_pts.add(neg.dtmf_payload_type)
+            if self.direction == "out":
+                self.stream.dtmf_pts.add(OFFERED_DTMF_PT)  # what our offer announced
         if neg.crypto is not None:
             if self.srtp_key is None:
                 self.srtp_key = new_key()

@@ -1,32 +1,51 @@
 """RTP for one call: a UDP socket, packets out on the media clock, packets in
-to a sink, RFC 4733 telephone-events both ways.
+through a jitter buffer to a sink, RFC 4733 telephone-events both ways.
 
 The send path runs on every 20 ms tick for every call, so it is kept lean:
 prompts and music carry their G.711 payloads pre-encoded (``Frame.encoded``)
 and a packet costs one ``struct.pack`` and one ``sendto``.
+
+Received audio is not handed on as it arrives: it goes into the stream's
+jitter buffer (``media/playout.py``) and comes out one frame per tick, in
+order, with losses concealed, for recordings, bridges and the in-band DTMF
+detector alike. The clock runs every stream's receive side before any send
+side, so a bridged frame goes out in the tick it was played.
+
+A stream that cannot send (an address that is not an IP literal, a port
+out of range, a send error) says so once in the log and stops sending
+until a re-INVITE gives it a new address; nothing of it reaches the clock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import secrets
 import socket
 import struct
+import time
 from collections.abc import Callable
 
 from zentrale.lines.sip import srtp
+from zentrale.lines.sip.rtcp import ReceptionStats, RtcpSocket, RtcpState, build_report, estimated_mos
 from zentrale.lines.sip.sdp import Negotiated
 from zentrale.media.clock import MediaClock
 from zentrale.media.codecs import Codec
-from zentrale.media.frames import Frame, FrameSink, FrameSource, bytes_per_frame, silence
+from zentrale.media.dtmf import DtmfDetector
+from zentrale.media.frames import Frame, FrameSink, FrameSource, silence
+from zentrale.media.playout import Playout
+from zentrale.media.rate import RateConverter
 
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!BBHII")
 DTMF_EVENTS = "0123456789*#ABCD"
 DTMF_CODES = {d: i for i, d in enumerate(DTMF_EVENTS)}
+DYNAMIC_PTS = range(96, 128)  # RFC 3551 §3
+RTCP_INTERVAL = 5.0  # RFC 3550 §6.2: the minimum; randomised 0.5-1.5 times
+INBAND_MODES = ("auto", "always", "off")  # auto: only when no telephone-event was negotiated
 
 
 class PortPool:
@@ -41,36 +60,62 @@ class PortPool:
         self, protocol_factory: Callable[[], asyncio.DatagramProtocol]
     ) -> tuple[asyncio.DatagramTransport, int, socket.socket]:
         """A bound non-blocking socket wrapped in a datagram transport (for receiving)."""
+        transport, port, sock, _ = await self.bind_pair(protocol_factory, None)
+        return transport, port, sock
+
+    async def bind_pair(
+        self,
+        protocol_factory: Callable[[], asyncio.DatagramProtocol],
+        rtcp_factory: Callable[[], asyncio.DatagramProtocol] | None,
+    ) -> tuple[asyncio.DatagramTransport, int, socket.socket, asyncio.DatagramTransport | None]:
+        """An even RTP port and, with ``rtcp_factory``, the odd one above it for RTCP (RFC 3550 §11)."""
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         for _ in range(50):
             port = random.randrange(self.low, self.high, 2)
             sock = socket.socket(family, socket.SOCK_DGRAM)
+            odd = socket.socket(family, socket.SOCK_DGRAM) if rtcp_factory is not None else None
             try:
                 sock.bind((self.host, port))
+                if odd is not None:
+                    odd.bind((self.host, port + 1))
             except OSError:
                 sock.close()
+                if odd is not None:
+                    odd.close()
                 continue
             sock.setblocking(False)
             transport, _ = await loop.create_datagram_endpoint(protocol_factory, sock=sock)
-            return transport, port, sock
-        raise OSError(f"no free RTP port in {self.low}-{self.high}")
+            rtcp_transport = None
+            if odd is not None and rtcp_factory is not None:
+                odd.setblocking(False)
+                rtcp_transport, _ = await loop.create_datagram_endpoint(rtcp_factory, sock=odd)
+            return transport, port, sock, rtcp_transport
+        raise OSError(f"no free RTP port pair in {self.low}-{self.high}")
 
 
 class RtpStream(asyncio.DatagramProtocol):
-    def __init__(self, clock: MediaClock, *, symmetric: bool = True) -> None:
+    def __init__(
+        self, clock: MediaClock, *, symmetric: bool = True, jitter_ms: tuple[float, float] = (20.0, 120.0)
+    ) -> None:
         self._clock = clock
         self._symmetric = symmetric
+        self.jitter_ms = jitter_ms  # bounds of the jitter buffer's depth
         self.transport: asyncio.DatagramTransport | None = None
         # The send path writes to the socket directly: asyncio's sendto adds
         # checks and buffering we do not need for one datagram every 20 ms.
         self._sock: socket.socket | None = None
         self.local_port = 0
         self.remote: tuple[str, int] | None = None
+        self._announced: tuple[str, int] | None = None  # the address the SDP gave us last
         self.codec: Codec | None = None
         self.payload_type = 0
-        self.dtmf_pt: int | None = None  # the telephone-event type we send with
-        self.dtmf_pts: set[int] = set()  # types we take events under (both sides' SDP; call.py fills it)
+        self.dtmf_pt: int | None = None  # what we send RFC 4733 events with
+        # RFC 4733 events are accepted under every PT announced as telephone-event
+        # in either direction's SDP (a PBX doing direct media may announce
+        # different ones to each side); the signalling adds them here.
+        self.dtmf_pts: set[int] = set()
+        self.inband_dtmf = "auto"  # INBAND_MODES
         self.sending = False
         self.rate = 8000
         self.source: FrameSource | None = None
@@ -82,14 +127,24 @@ class RtpStream(asyncio.DatagramProtocol):
         self._ts = secrets.randbits(32)
         self._marker = True
         self._tick_key: int | None = None
+        self._pull_key: int | None = None
         self._latched = False
         self._last_dtmf_ts: int | None = None
-        self._rx_buffer = bytearray()
+        self._last_event_at = -10.0  # monotonic time of the last RFC 4733 event
         self._dtmf_out: list[bytes] = []
         self._dtmf_ts = 0
         self._dtmf_first = False
         self._dtmf_len = 0
         self._ts_step = 160
+        self.playout: Playout | None = None
+        self._detector: DtmfDetector | None = None
+        self._detector_rate: RateConverter | None = None
+        self.reception = ReceptionStats()
+        self.rtcp = RtcpState(self._ssrc)
+        self._rtcp_socket: RtcpSocket | None = None
+        self._rtcp_timer: asyncio.TimerHandle | None = None
+        self.octets_sent = 0
+        self._cannot_send: str | None = None  # why this stream stopped sending
         self.sent = 0
         self.received = 0
         # SRTP (RFC 3711) when the far end asked for it; None keeps the plain path as it was.
@@ -121,42 +176,172 @@ class RtpStream(asyncio.DatagramProtocol):
     # --- set-up ------------------------------------------------------------------
 
     async def open(self, ports: PortPool) -> None:
-        self.transport, self.local_port, self._sock = await ports.bind(lambda: self)
+        self._rtcp_socket = RtcpSocket(self.rtcp)
+        rtcp = self._rtcp_socket
+        self.transport, self.local_port, self._sock, _ = await ports.bind_pair(lambda: self, lambda: rtcp)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def configure(self, neg: Negotiated, codec: Codec) -> None:
         """Apply (re-)negotiated media; keeps SSRC, sequence and timestamp running."""
+        if self.codec is not codec or self.playout is None:
+            self.playout = Playout(codec, min_ms=self.jitter_ms[0], max_ms=self.jitter_ms[1])
         self.codec = codec
         self.payload_type = neg.payload_type
         self.dtmf_pt = neg.dtmf_payload_type
+        if neg.dtmf_payload_type is not None:
+            self.dtmf_pts.add(neg.dtmf_payload_type)
         self.rate = neg.codec.sample_rate
         self._ts_step = neg.codec.rtp_clock // 50  # we always send 20 ms packets
-        new_remote = (neg.remote_host, neg.remote_port)
-        if self.remote is None or (new_remote != self.remote and not self._latched):
-            self.remote = new_remote
-        elif new_remote[0] != self.remote[0] and neg.remote_port:
-            self.remote = new_remote  # moved by a re-INVITE
+        announced = (neg.remote_host, neg.remote_port)
+        if announced != self._announced:
+            # a new address or port in the SDP (a re-INVITE: a media relay, a phone that
+            # moved) wins over what we latched on; RFC 3264 §8.3.1
+            self._announced = announced
             self._latched = False
+            self._cannot_send = None
+            self.remote = self._checked(announced) if neg.remote_port else None
         self.sending = neg.sends
         if not self.sending:
             self._marker = True
+        self._setup_detector()
+
+    def _checked(self, remote: tuple[str, int]) -> tuple[str, int] | None:
+        """The address as given if we can send to it; else one log line and None.
+
+        Only IP literals: ``sendto`` would resolve a host name synchronously on
+        every packet, on the loop (issue 13)."""
+        host, port = remote
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            self._stop_sending(f"the media address {host!r} is not an IP address")
+            return None
+        if not 0 < port < 65536:
+            self._stop_sending(f"the media port {port} is out of range")
+            return None
+        return (str(ip), port)
+
+    def _stop_sending(self, why: str) -> None:
+        if self._cannot_send is None:
+            log.warning("rtp: port %d stops sending: %s", self.local_port, why)
+        self._cannot_send = why
+
+    def _setup_detector(self) -> None:
+        """In-band DTMF: always, never, or (auto) while no telephone-event PT is known."""
+        want = self.inband_dtmf == "always" or (self.inband_dtmf == "auto" and not self.dtmf_pts)
+        if not want:
+            self._detector = None
+            self._detector_rate = None
+            return
+        if self._detector is None:
+            self._detector = DtmfDetector()
+        if self.rate != 8000:
+            if self._detector_rate is None or self._detector_rate.src != self.rate:
+                self._detector_rate = RateConverter(self.rate, 8000)
+        else:
+            self._detector_rate = None
 
     def start(self) -> None:
         if self._tick_key is None:
             self._tick_key = self._clock.add(self.tick)
+        if self._pull_key is None:
+            self._pull_key = self._clock.add(self.pull, receive=True)
+        if self._rtcp_timer is None and self._rtcp_socket is not None:
+            self._schedule_report()
+
+    # --- RTCP (RFC 3550 §6): a report every ~5 s on port + 1 ----------------------------
+
+    def _schedule_report(self) -> None:
+        delay = RTCP_INTERVAL * random.uniform(0.5, 1.5)
+        self._rtcp_timer = asyncio.get_running_loop().call_later(delay, self._report)
+
+    def _report(self) -> None:
+        self._rtcp_timer = None
+        if self._rtcp_socket is None:
+            return
+        # no SRTCP: on SRTP calls the box sends no RTCP (docs/security.md)
+        if self.remote is not None and self._srtp_tx is None:
+            self.rtcp.clock_rate = self._ts_step * 50
+            lsr, dlsr = self.rtcp.lsr_dlsr(time.monotonic())
+            sender = (self.sent, self.octets_sent, self._ts) if self.sent else None
+            packet = build_report(self._ssrc, sender=sender, source=self.reception, lsr=lsr, dlsr=dlsr)
+            self._rtcp_socket.send(packet, (self.remote[0], self.remote[1] + 1))
+        self._schedule_report()
+
+    def quality(self) -> dict[str, float | int | None]:
+        """Per-call audio figures for the call log and /status: what we receive
+        (RFC 3550 loss and jitter, the jitter buffer's work), what the far end
+        reports about what we send, and an E-model MOS estimate (G.107)."""
+        jb = self.playout.buffer.stats if self.playout is not None else None
+        far = self.rtcp.far
+        rtt = far.rtt_ms if far is not None else None
+        delay = (rtt / 2 if rtt is not None else 0.0) + (jb.delay_ms if jb is not None else 0.0)
+        loss = self.reception.loss_fraction
+        if jb is not None and jb.received:
+            loss = max(loss, (jb.lost + jb.late) / max(1, jb.received + jb.lost))
+        return {
+            "packets_received": self.reception.received,
+            "packets_lost": self.reception.lost,
+            "loss_pct": round(100 * loss, 2),
+            "jitter_ms": round(self.reception.jitter_ms, 1),
+            "late": jb.late if jb is not None else 0,
+            "concealed": self.playout.concealer.concealed if self.playout is not None else 0,
+            "buffer_ms": round(jb.target_ms, 1) if jb is not None else None,
+            "rtt_ms": round(rtt, 1) if rtt is not None else None,
+            "far_loss_pct": round(100 * far.fraction_lost, 2) if far is not None else None,
+            "far_jitter_ms": round(far.jitter_ms, 1) if far is not None else None,
+            "mos": round(estimated_mos(loss, delay), 2),
+        }
 
     def close(self) -> None:
-        if self._tick_key is not None:
-            self._clock.remove(self._tick_key)
-            self._tick_key = None
+        if self._rtcp_timer is not None:
+            self._rtcp_timer.cancel()
+            self._rtcp_timer = None
+        if self._rtcp_socket is not None and self._rtcp_socket.transport is not None:
+            self._rtcp_socket.transport.close()
+        self._rtcp_socket = None
+        for key in (self._tick_key, self._pull_key):
+            if key is not None:
+                self._clock.remove(key)
+        self._tick_key = self._pull_key = None
         if self.transport is not None:
             self.transport.close()
             self.transport = None
         self._sock = None
         self.source = None
         self.sink = None
+
+    # --- receiving, played out on the clock (every tick, before any sending) --------
+
+    def pull(self) -> None:
+        playout = self.playout
+        if playout is None:
+            return
+        if self._detector is not None and self.inband_dtmf == "auto" and self.dtmf_pts:
+            self._setup_detector()  # the signalling learnt a telephone-event PT meanwhile
+        if self.sink is None and self._detector is None:
+            playout.buffer.pop(time.monotonic())  # keep time; nobody needs the samples
+            return
+        frame = playout.pop(time.monotonic())
+        if frame is None:
+            return
+        if self._detector is not None:
+            self._detect(frame)
+        if self.sink is not None:
+            self.sink.write(frame)
+
+    def _detect(self, frame: Frame) -> None:
+        assert self._detector is not None
+        if self._detector_rate is not None:
+            frame = self._detector_rate.convert(frame)
+        for digit in self._detector.feed(frame.pcm):
+            if time.monotonic() - self._last_event_at < 1.0:
+                continue  # the same key, already reported as an RFC 4733 event
+            log.info("rtp: in-band DTMF %s on port %d", digit, self.local_port)
+            if self.on_dtmf is not None:
+                self.on_dtmf(digit)
 
     # --- sending (every tick) ----------------------------------------------------
 
@@ -180,7 +365,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self._ts += self._ts_step
 
     def _send(self, payload: bytes, pt: int, ts: int, *, marker: bool) -> None:
-        if self._sock is None or self.remote is None:
+        if self._sock is None or self.remote is None or self._cannot_send is not None:
             return
         packet = _HEADER.pack(0x80, pt | (0x80 if marker else 0), self._seq, ts & 0xFFFFFFFF, self._ssrc) + payload
         self._seq = (self._seq + 1) & 0xFFFF
@@ -193,10 +378,12 @@ class RtpStream(asyncio.DatagramProtocol):
                 return
         try:
             self._sock.sendto(packet, self.remote)
+            self.octets_sent += len(payload)
         except (BlockingIOError, InterruptedError):
             return  # socket buffer full: drop this packet, as RTP would
-        except OSError as err:
-            log.debug("rtp: send to %s failed: %s", self.remote, err)
+        except (OSError, ValueError, OverflowError, TypeError) as err:
+            # EINVAL, EAFNOSUPPORT, unreachable...: once in the log, not 50 times a second
+            self._stop_sending(f"sending to {self.remote[0]}:{self.remote[1]} failed: {err}")
             return
         self.sent += 1
 
@@ -228,44 +415,40 @@ class RtpStream(asyncio.DatagramProtocol):
             except srtp.SrtpError:
                 self.srtp_failures += 1  # forged, replayed or keyed wrong: dropped
                 return
-        self.received += 1
-        if self.received == 1 and self.on_first_packet is not None:
-            self.on_first_packet()
-        pt = data[1] & 0x7F
         cc = data[0] & 0x0F
         offset = 12 + 4 * cc
         if data[0] & 0x10 and len(data) >= offset + 4:  # header extension
             offset += 4 + 4 * struct.unpack_from("!H", data, offset + 2)[0]
         payload = data[offset:]
         if data[0] & 0x20 and payload:  # padding
+            if payload[-1] > len(payload):
+                return
             payload = payload[: -payload[-1]]
-        if self._symmetric and not self._latched and pt == self.payload_type:
-            self._latched = True
-            src = (addr[0], addr[1])
-            if src != self.remote:
-                log.debug("rtp: latching to %s:%d", *src)
-                self.remote = src
-        if (pt == self.dtmf_pt and self.dtmf_pt is not None) or pt in self.dtmf_pts:
-            self._telephone_event(payload, struct.unpack_from("!I", data, 4)[0])
-        elif pt == self.payload_type and self.codec is not None and self.sink is not None:
-            codec = self.codec
-            if codec.stateless and len(payload) == self._ts_step and not self._rx_buffer:
-                # G.711, one 20 ms packet: keep it encoded; a bridged G.711 leg sends it on
-                # as it came, anyone who needs samples decodes it (Frame.pcm)
-                self.sink.write(Frame.from_payload(payload, codec, self.rate))
-            else:
-                self._audio(codec.decode(payload))
+        self.received += 1
+        if self.received == 1 and self.on_first_packet is not None:
+            self.on_first_packet()
+        marker_pt = data[1]
+        pt = marker_pt & 0x7F
+        seq, ts, ssrc = struct.unpack_from("!HII", data, 2)
+        arrival = time.monotonic()
+        if pt == self.payload_type and self.codec is not None:
+            if self._symmetric and not self._latched:
+                self._latch(addr)
+            self.reception.update(seq, ts, ssrc, arrival, self._ts_step * 50)
+            if self.playout is not None:
+                self.playout.put(ts, payload, arrival, ssrc=ssrc, marker=bool(marker_pt & 0x80))
+        elif pt in self.dtmf_pts or (pt in DYNAMIC_PTS and len(payload) == 4 and payload[0] <= 16):
+            # RFC 4733 §2.3: 4 bytes per event; under any PT the SDP of either direction
+            # announced, or an unexpected dynamic one that can only be an event
+            self._telephone_event(payload, ts)
 
-    def _audio(self, pcm: bytes) -> None:
-        size = bytes_per_frame(self.rate)
-        if len(pcm) == size and not self._rx_buffer:
-            if self.sink is not None:
-                self.sink.write(Frame(pcm, self.rate))
-            return
-        self._rx_buffer += pcm  # other packet times: re-cut into 20 ms frames
-        while len(self._rx_buffer) >= size and self.sink is not None:
-            self.sink.write(Frame(bytes(self._rx_buffer[:size]), self.rate))
-            del self._rx_buffer[:size]
+    def _latch(self, addr: tuple[str, int] | tuple[str, int, int, int]) -> None:
+        self._latched = True
+        src = (addr[0], addr[1])
+        if src != self.remote:
+            log.debug("rtp: latching to %s:%d", *src)
+            self.remote = src
+            self._cannot_send = None
 
     def _telephone_event(self, payload: bytes, ts: int) -> None:
         # RFC 4733 §2.5.2.1: a new timestamp starts a new event; report it at once
@@ -273,6 +456,7 @@ class RtpStream(asyncio.DatagramProtocol):
         if len(payload) < 4 or ts == self._last_dtmf_ts:
             return
         self._last_dtmf_ts = ts
+        self._last_event_at = time.monotonic()
         code = payload[0]
         if code < len(DTMF_EVENTS) and self.on_dtmf is not None:
             self.on_dtmf(DTMF_EVENTS[code])

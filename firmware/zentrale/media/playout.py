@@ -1,0 +1,43 @@
+"""What one incoming audio stream hands the media clock: one frame per tick.
+
+Jitter buffer (``jitter.py``) -> decoder -> loss concealment (``plc.py``).
+Payloads are decoded in timestamp order, once each, so G.722's ADPCM state
+follows the sender's; a frame that came intact keeps its payload for a
+bridged leg with the same codec (``Frame.received``).
+"""
+
+from __future__ import annotations
+
+from zentrale.media.codecs import Codec
+from zentrale.media.frames import FRAMES_PER_SECOND, Frame
+from zentrale.media.jitter import JitterBuffer, Pop
+from zentrale.media.plc import Concealer
+
+
+class Playout:
+    def __init__(self, codec: Codec, *, min_ms: float = 20.0, max_ms: float = 120.0) -> None:
+        self.codec = codec
+        self.rate = codec.info.sample_rate
+        self.buffer = JitterBuffer(
+            clock_rate=codec.info.rtp_clock,
+            frame_ts=codec.info.rtp_clock // FRAMES_PER_SECOND,
+            min_ms=min_ms,
+            max_ms=max_ms,
+        )
+        self.concealer = Concealer(self.rate)
+
+    def put(self, ts: int, payload: bytes, arrival: float, *, ssrc: int = 0, marker: bool = False) -> None:
+        self.buffer.put(ts, payload, arrival, ssrc=ssrc, marker=marker)
+
+    def pop(self, now: float) -> Frame | None:
+        """The frame for this tick; None while there is nothing to play (silence)."""
+        got = self.buffer.pop(now)
+        if got is Pop.IDLE:
+            return None
+        if got is Pop.LOST:
+            return Frame(self.concealer.conceal(), self.rate)
+        pcm = self.codec.decode(got)
+        played = self.concealer.good(pcm)
+        if played is not pcm:  # blended into the end of a concealment: no longer the payload
+            return Frame(played, self.rate)
+        return Frame.received(pcm, got, self.codec.name, self.rate)

@@ -1,0 +1,230 @@
+"""One RTP stream on real loopback sockets, driven by the real media clock:
+telephone-events under any announced or unexpected dynamic payload type, media
+that follows a re-INVITE to a new port, bad addresses and send errors that end
+one stream's sending with one log line, audio played out in order, in-band
+DTMF where no telephone-event was negotiated."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+
+import pytest
+
+from zentrale.lines.sip.rtp import PortPool, RtpStream
+from zentrale.lines.sip.sdp import Negotiated
+from zentrale.media.clock import MediaClock
+from zentrale.media.codecs import CODECS, codec_for
+from zentrale.media.dtmf import dtmf_pcm
+from zentrale.media.frames import Frame
+
+
+async def until(condition: Callable[[], object], timeout: float = 3.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+class Peer:
+    """The far phone: a plain UDP socket."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.seq = 100
+        self.ts = 5000
+
+    def packets(self) -> list[bytes]:
+        out = []
+        while True:
+            try:
+                out.append(self.sock.recv(2048))
+            except BlockingIOError:
+                return out
+
+    def send(self, to: int, pt: int, payload: bytes, *, seq: int | None = None, ts: int | None = None) -> None:
+        header = struct.pack("!BBHII", 0x80, pt, self.seq if seq is None else seq, self.ts if ts is None else ts, 77)
+        self.sock.sendto(header + payload, ("127.0.0.1", to))
+        if seq is None:
+            self.seq += 1
+        if ts is None:
+            self.ts += 160
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def negotiated(port: int, host: str = "127.0.0.1", dtmf: int | None = 101, codec: str = "PCMU") -> Negotiated:
+    info = CODECS[codec]
+    return Negotiated(info, info.payload_type, dtmf, host, port, "sendrecv")
+
+
+@pytest.fixture
+async def clock() -> AsyncIterator[MediaClock]:
+    c = MediaClock()
+    c.start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+async def stream(clock: MediaClock) -> AsyncIterator[RtpStream]:
+    s = RtpStream(clock)
+    await s.open(PortPool("127.0.0.1", 30000, 40000))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def peer() -> AsyncIterator[Peer]:
+    p = Peer()
+    yield p  # type: ignore[misc]
+    p.close()
+
+
+def event(code: int, end: bool = False) -> bytes:
+    return struct.pack("!BBH", code, (0x80 if end else 0) | 10, 160)
+
+
+async def test_telephone_events_are_taken_under_every_payload_type_the_sdp_announced(
+    stream: RtpStream, peer: Peer
+) -> None:
+    digits: list[str] = []
+    stream.on_dtmf = digits.append
+    stream.configure(negotiated(peer.port, dtmf=101), codec_for("PCMU"))
+    assert stream.dtmf_pts == {101}
+    stream.dtmf_pts.add(121)  # the other direction's SDP said 121 (direct media through a PBX)
+    stream.start()
+    peer.send(stream.local_port, 101, event(5), ts=1000)
+    peer.send(stream.local_port, 121, event(7), ts=2000)
+    await until(lambda: digits == ["5", "7"])
+
+
+async def test_an_unexpected_dynamic_payload_type_carrying_an_event_is_a_key_press(
+    stream: RtpStream, peer: Peer
+) -> None:
+    digits: list[str] = []
+    stream.on_dtmf = digits.append
+    stream.configure(negotiated(peer.port, dtmf=101), codec_for("PCMU"))
+    stream.start()
+    peer.send(stream.local_port, 110, event(11), ts=3000)  # '#'
+    peer.send(stream.local_port, 110, event(11, end=True), ts=3000)  # its end: the same event
+    peer.send(stream.local_port, 112, bytes(160))  # 160 bytes: audio of some kind, not an event
+    await until(lambda: digits == ["#"])
+    await asyncio.sleep(0.1)
+    assert digits == ["#"]
+
+
+async def test_a_reinvite_that_changes_only_the_port_moves_the_media(stream: RtpStream, clock: MediaClock) -> None:
+    first, second = Peer(), Peer()
+    try:
+        stream.configure(negotiated(first.port), codec_for("PCMU"))
+        stream.start()
+        await until(lambda: len(first.packets()) > 0)
+        first.send(stream.local_port, 0, bytes(160))  # the phone's RTP: symmetric latching
+        await until(lambda: stream.received > 0)
+        stream.configure(negotiated(second.port), codec_for("PCMU"))  # same IP, new port
+        first.packets()
+        await until(lambda: second.packets())
+        await asyncio.sleep(0.1)
+        assert first.packets() == []
+        assert len(second.packets()) >= 3
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "why"),
+    [
+        ("phone.example.com", 4000, "not an IP address"),
+        ("127.0.0.1\x00", 4000, "not an IP address"),
+        ("127.0.0.1", 70000, "out of range"),
+        ("::1", 4000, "failed"),  # an IPv6 address from an IPv4 socket: sendto fails
+    ],
+)
+async def test_media_that_cannot_be_sent_ends_that_streams_sending_with_one_log_line(
+    stream: RtpStream, clock: MediaClock, caplog: pytest.LogCaptureFixture, host: str, port: int, why: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    stream.configure(negotiated(port, host=host), codec_for("PCMU"))
+    stream.start()
+    ticks = clock.ticks
+    await until(lambda: clock.ticks >= ticks + 10)
+    mine = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(mine) == 1, [r.getMessage() for r in mine]
+    assert why in mine[0].getMessage() and mine[0].exc_info is None
+    assert stream.sent == 0
+
+
+async def test_a_stream_whose_tick_raises_leaves_the_clock_and_the_others_play_on(
+    clock: MediaClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    good: list[int] = []
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    clock.add(broken)
+    clock.add(lambda: good.append(1))
+    await until(lambda: len(good) >= 10)
+    assert len([r for r in caplog.records if "taken off the media clock" in r.getMessage()]) == 1
+    assert clock.streams == 1
+
+
+async def test_audio_received_out_of_order_is_played_out_in_order_on_the_clock(clock: MediaClock, peer: Peer) -> None:
+    got: list[bytes] = []
+    stream = RtpStream(clock, jitter_ms=(60.0, 120.0))  # deep enough from the start for a swap
+    await stream.open(PortPool("127.0.0.1", 30000, 40000))
+
+    class Sink:
+        def write(self, frame: Frame) -> None:
+            got.append(frame.wire[1] if frame.wire else b"")
+
+    stream.configure(negotiated(peer.port), codec_for("PCMU"))
+    stream.sink = Sink()
+    stream.start()
+    payloads = [bytes([0x80 + i]) * 160 for i in range(6)]
+    for i in (0, 2, 1, 3, 5, 4):  # every 20 ms, two pairs swapped on the way
+        peer.send(stream.local_port, 0, payloads[i], seq=200 + i, ts=8000 + 160 * i)
+        await asyncio.sleep(0.02)
+    await until(lambda: len(got) >= 6)
+    stream.close()
+    assert got[:6] == payloads
+
+
+async def test_in_band_dtmf_is_heard_when_no_telephone_event_was_negotiated(stream: RtpStream, peer: Peer) -> None:
+    digits: list[str] = []
+    stream.on_dtmf = digits.append
+    stream.configure(negotiated(peer.port, dtmf=None), codec_for("PCMU"))
+    stream.start()
+    codec = codec_for("PCMU")
+    pcm = bytes(1600) + dtmf_pcm("5", 100) + bytes(3200)
+    for i in range(0, len(pcm) - 319, 320):
+        peer.send(stream.local_port, 0, codec.encode(pcm[i : i + 320]))
+        await asyncio.sleep(0.02)
+    await until(lambda: digits == ["5"])
+
+
+async def test_in_band_tones_are_not_taken_as_digits_when_telephone_event_was_negotiated(
+    stream: RtpStream, peer: Peer
+) -> None:
+    digits: list[str] = []
+    stream.on_dtmf = digits.append
+    stream.configure(replace(negotiated(peer.port), dtmf_payload_type=101), codec_for("PCMU"))
+    stream.start()
+    codec = codec_for("PCMU")
+    pcm = dtmf_pcm("5", 100) + bytes(3200)
+    for i in range(0, len(pcm) - 319, 320):
+        peer.send(stream.local_port, 0, codec.encode(pcm[i : i + 320]))
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)
+    assert digits == []
