@@ -138,7 +138,7 @@ class Dialler:
             request = call.build_request("INVITE")
             request.add("Contact", ua.contact(peer, ua.own_user))
             request.add("Allow", ", ".join(ua.ALLOW))
-            for name, value in st.offer_headers(interval, max(timers.min_se, 90)):
+            for name, value in st.offer_headers(interval, timers.min_se):
                 request.add(name, value)
             for name, value in identity:
                 request.add(name, value)
