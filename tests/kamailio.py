@@ -39,6 +39,7 @@ loadmodule "registrar.so"
 loadmodule "auth.so"
 loadmodule "xlog.so"
 modparam("auth", "nonce_expire", 300)
+{registrar_params}
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (has_totag()) {{
@@ -50,6 +51,8 @@ request_route {{
 {password_cases}
     if (is_method("REGISTER")) {{
         if (!pv_www_authenticate("$td", "$var(pw)", "0")) {{ www_challenge("$td", "0"); exit; }}
+{register_check}
+        xlog("L_INFO", "register $fu expires $hdr(Expires)\n");
         save("location");
         exit;
     }}
@@ -80,12 +83,33 @@ class Kamailio:
 
 
 @contextlib.contextmanager
-def running_kamailio(workdir: Path, passwords: dict[str, str] | None = None) -> Iterator[Kamailio]:
+def running_kamailio(
+    workdir: Path,
+    passwords: dict[str, str] | None = None,
+    *,
+    port: int | None = None,
+    max_expires: int | None = None,
+    min_expires: int | None = None,
+) -> Iterator[Kamailio]:
+    """``max_expires``: the registrar grants at most this; ``min_expires``: a shorter REGISTER is
+    answered 423 Interval Too Brief with this Min-Expires (RFC 3261 §10.3 step 7). ``port``: start
+    again where a previous one ran (a restarted PBX that lost its contacts)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     cases = "\n".join(f'    if ($au == "{user}") {{ $var(pw) = "{pw}"; }}' for user, pw in (passwords or {}).items())
+    params = ""
+    if max_expires is not None:
+        params = f'modparam("registrar", "max_expires", {max_expires})\nmodparam("registrar", "min_expires", 0)'
+    check = ""
+    if min_expires is not None:
+        expires = "$(hdr(Expires){s.int})"
+        check = (
+            f"        if ($hdr(Expires) != $null && {expires} > 0 && {expires} < {min_expires}) {{ "
+            f'append_to_reply("Min-Expires: {min_expires}\\r\\n"); sl_send_reply("423", "Interval Too Brief"); exit; }}'
+        )
     cfg = workdir / "kamailio.cfg"
-    cfg.write_text(CONFIG.format(port=port, modules=MODULES, password_cases=cases))
+    cfg.write_text(CONFIG.format(port=port, modules=MODULES, password_cases=cases, registrar_params=params,
+                                 register_check=check))  # fmt: skip
     log_path = workdir / "kamailio.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(["kamailio", "-DD", "-E", "-f", str(cfg)], stdout=log, stderr=log)
