@@ -119,6 +119,11 @@ def test_pull_rings_the_agent_and_audio_flows_both_ways_until_the_caller_hangs_u
     assert r.status_code == 200 and r.json()["result"] == "ringing"
     ring = agent.wait_event("incoming", timeout=5)
     assert ring["display_name"] == f"LVS {entry['caller']}"
+    # the identity a PBX that trusts the box passes on to desk phones (docs/pbx.md)
+    invite_headers = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip() for line in
+                      ring["invite"].split("\r\n\r\n", 1)[0].split("\r\n")[1:] if ":" in line}  # fmt: skip
+    assert invite_headers["p-asserted-identity"].startswith(f'"LVS {entry["caller"]}" <sip:{entry["caller"]}@')
+    assert "party=calling" in invite_headers["remote-party-id"]
     assert office.api().get("/api/agents/anna").json()["state"] == "ringing"
     assert office.api().get("/api/queues").json()[0]["state"] == "offered"
     time.sleep(1.5)  # rings a while: the caller still hears the hold sequence
