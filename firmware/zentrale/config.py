@@ -154,8 +154,11 @@ class SessionTimers(_Section):
         1800, ge=90, le=86400, description="session interval the box asks for and accepts (RFC 4028)"
     )
     min_se: int = Field(
-        90, ge=2, le=86400, description="shortest session interval accepted (below: 422); RFC 4028 asks for >= 90, "
-        "lower values are for tests"
+        90,
+        ge=2,
+        le=86400,
+        description="shortest session interval accepted (below: 422); RFC 4028 asks for >= 90, "
+        "lower values are for tests",
     )
     hold_probe_interval: float = Field(
         30, ge=1, le=3600, description="a call on hold is probed by in-dialog OPTIONS this often; no answer: hang up"

@@ -14,6 +14,7 @@ samples find the key; the tone's duration then comes from its envelope
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -68,6 +69,20 @@ def dtmf_frames(digit: str, ms: float, rate: int = 8000, level_dbfs: float = -9.
     return [Frame(pcm[i : i + size], rate) for i in range(0, len(pcm), size)]
 
 
+@functools.cache
+def _basis(window: int, rate: int) -> tuple[Floats, Floats]:
+    """Cosine and sine of each key frequency and ±1.5 % of it over one window (shared by
+    every detector: a tone at the edge of the accepted band still reads at full power, so
+    its share of the window's power stays right)."""
+    n = np.arange(window)
+    freqs = np.concatenate([np.array(FREQS) * (1 + d) for d in (0.0, -0.015, 0.015)])
+    cos = np.cos(2 * np.pi * np.outer(n, freqs) / rate)
+    sin = np.sin(2 * np.pi * np.outer(n, freqs) / rate)
+    cos.setflags(write=False)
+    sin.setflags(write=False)
+    return cos, sin
+
+
 class DtmfDetector:
     """Feed PCM16 frames at 8 kHz; digits come out once per key press."""
 
@@ -87,12 +102,7 @@ class DtmfDetector:
         if rate != 8000:
             raise ValueError("the DTMF detector works at 8 kHz")
         self.rate = rate
-        n = np.arange(self.WINDOW)
-        # each key frequency and ±1.5 % of it: a tone at the edge of the accepted band
-        # still reads at full power, so its share of the window's power stays right
-        freqs = np.concatenate([np.array(FREQS) * (1 + d) for d in (0.0, -0.015, 0.015)])
-        self._cos = np.cos(2 * np.pi * np.outer(n, freqs) / rate)
-        self._sin = np.sin(2 * np.pi * np.outer(n, freqs) / rate)
+        self._cos, self._sin = _basis(self.WINDOW, rate)
         self._buffer: Floats = np.zeros(0)
         self._history: Floats = np.zeros(0)  # recent samples for the frequency check
         self._history_start = 0  # absolute index of _history[0]

@@ -84,6 +84,7 @@ class SipUserAgent:
         self.transactions.on_abandoned = self._abandoned
         self.ports = PortPool(config.bind, *config.rtp_ports)
         self._calls: dict[tuple[str, str], SipCall] = {}
+        self._by_invite: dict[tuple[str, str, int], SipCall] = {}  # incoming calls by their INVITE
         self._limit_warned: set[str] = set()  # sources told once that they reached their share of calls
         self._incoming: IncomingHandler | None = None
         self.registration: Registration | None = config.registration  # live: the web page may change it
@@ -412,17 +413,7 @@ class SipUserAgent:
     def _duplicate_invite(self, request: SipRequest) -> bool:
         """An INVITE retransmitted after its transaction was forgotten for memory: the call
         it set up is still there (same Call-ID, From tag and CSeq)."""
-        for call in self._calls.values():
-            invite = call.invite
-            if (
-                call.direction == "in"
-                and invite is not None
-                and call.call_id == request.call_id
-                and invite.from_tag == request.from_tag
-                and invite.cseq == request.cseq
-            ):
-                return True
-        return False
+        return _invite_id(request) in self._by_invite
 
     def _in_own_dialog(self, request: SipRequest, peer: Peer) -> bool:
         """A request in a call (or a CANCEL of an INVITE) that this source itself set up
@@ -521,6 +512,7 @@ class SipUserAgent:
         call.offer_index = index
         call.rejected_media = rejected
         self._calls[(call.call_id, call.local_tag)] = call
+        self._by_invite[_invite_id(request)] = call
         call.guard_unanswered(TU_TIMEOUT + self.config.answer_after + 1.0)
         self.spawn(self._setup_incoming(call, neg))
 
@@ -565,6 +557,8 @@ class SipUserAgent:
         self._calls[(call.call_id, call.local_tag)] = call
 
     def forget(self, call: SipCall) -> None:
+        if call.invite is not None:
+            self._by_invite.pop(_invite_id(call.invite), None)
         if self._calls.pop((call.call_id, call.local_tag), None) is not None and call.direction == "in":
             self.admission.calls.release(call.peer.host)
             self._limit_warned.discard(call.peer.host)
@@ -594,6 +588,10 @@ class SipUserAgent:
                     await call.hangup()
             for key in set(last) - set(self._calls):
                 del last[key]
+
+
+def _invite_id(request: SipRequest) -> tuple[str, str, int]:
+    return (request.call_id, request.from_tag, request.cseq[0])
 
 
 def _contact_uri(value: str) -> str:
