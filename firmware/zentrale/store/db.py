@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from zentrale.errors import StoreError
+from zentrale.store.disk import DataDisk
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -145,8 +146,9 @@ MIGRATIONS: list[str] = [
 
 
 class Database:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, disk: DataDisk | None = None) -> None:
         self.path = path
+        self.disk = disk  # told of writes a full or failing disk refused (``/status``, recordings)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
 
@@ -189,6 +191,8 @@ class Database:
             try:
                 return fn(self._conn)
             except sqlite3.Error as err:
+                if self.disk is not None:
+                    self.disk.write_failed("database", err)
                 raise StoreError(f"database error: {err}") from err
 
         return await self.run_raw(call)

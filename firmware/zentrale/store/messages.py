@@ -58,6 +58,9 @@ class MessageRepository:
         self.folder = data_dir / "messages"
         # hooks run inside the commit transaction (the mail outbox); they must not commit
         self.on_commit: list[Callable[[sqlite3.Connection, MessageMeta, int], None]] = []
+        # recorded and finished in the spool, but the database refused the row (disk full):
+        # committed by ``commit_pending`` once it takes writes again, not only at the next start
+        self.pending: dict[str, tuple[MessageMeta, int]] = {}
 
     def prepare(self) -> None:
         self.spool.mkdir(parents=True, exist_ok=True)
@@ -67,9 +70,14 @@ class MessageRepository:
         return self.spool / f"{message_id}.wav.part"
 
     def begin(self, meta: MessageMeta) -> Path:
-        """Write the sidecar; returns where the recorder writes."""
+        """Write the sidecar; returns where the recorder writes. A sidecar the disk
+        refuses (full) is removed again: an empty one would stay in the spool for good."""
         sidecar = self.spool / f"{meta.id}.json"
-        sidecar.write_text(json.dumps(asdict(meta)), encoding="utf-8")
+        try:
+            sidecar.write_text(json.dumps(asdict(meta)), encoding="utf-8")
+        except OSError:
+            sidecar.unlink(missing_ok=True)
+            raise
         return self.part_path(meta.id)
 
     def discard(self, message_id: str) -> None:
@@ -114,10 +122,26 @@ class MessageRepository:
                 _fsync_dir(self.folder)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite rolls back by itself on some errors (SQLITE_FULL may); a second
+            # ROLLBACK would fail and hide the error that matters
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         (self.spool / f"{meta.id}.json").unlink(missing_ok=True)
         log.info("message %s stored: %s, team %s, %.1f s", meta.id, meta.caller, meta.team, duration_ms / 1000)
+
+    def keep_pending(self, meta: MessageMeta, duration_ms: int) -> None:
+        self.pending[meta.id] = (meta, duration_ms)
+
+    async def commit_pending(self) -> list[MessageMeta]:
+        """Try again to store the messages the database refused; returns those now stored.
+        Stops at the first refusal (the next try comes later)."""
+        stored: list[MessageMeta] = []
+        for message_id, (meta, duration_ms) in list(self.pending.items()):
+            await self.commit(meta, duration_ms)  # StoreError/OSError: still pending
+            del self.pending[message_id]
+            stored.append(meta)
+        return stored
 
     async def recover(self) -> list[str]:
         """Finish or clean up what a crash left behind; returns the ids adopted."""
