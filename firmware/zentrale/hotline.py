@@ -225,9 +225,15 @@ class Hotline:
             raise NotFound(f"the active mode has no switch '{switch_id}'")
         before = self.control.is_on(switch_id)
         state = self.control.set(switch_id, on, by)
-        await self.state.save_switch(state)
-        if before != on:
-            await self.state.audit(self.clock.now(), by, "switch.on" if on else "switch.off", switch_id)
+        try:
+            await self.state.save_switch(state)
+            if before != on:
+                await self.state.audit(self.clock.now(), by, "switch.on" if on else "switch.off", switch_id)
+        except StoreError as err:
+            # an outage announcement must go on even when the disk is full: callers hear it now,
+            # only a restart would not remember it (the disk's state is on /status and the banner)
+            log.error("switch '%s' is %s, but the database did not take note: %s", switch_id, "on" if on else "off",
+                      err)  # fmt: skip
         return next(s for s in self.switch_list() if s["id"] == switch_id)
 
     def front_panel_switch_id(self) -> str | None:

@@ -25,7 +25,7 @@ from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
 
 DEMO = Path(__file__).parents[2] / "firmware" / "zentrale" / "demo" / "hotline.yaml"
-DISK_FULL = "disk full (0.0 MB free): messages cannot be recorded"
+DISK_FULL = "disk full (0 bytes free): messages cannot be recorded"
 
 
 @pytest.fixture

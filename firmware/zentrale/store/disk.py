@@ -80,6 +80,8 @@ def error_kind(err: BaseException) -> Literal["full", "failing"] | None:
 
 
 def _mb(n: int) -> str:
+    if n == 0:
+        return "0 bytes"
     return f"{n / 1e6:.0f} MB" if n >= 10e6 else f"{n / 1e6:.1f} MB"
 
 
