@@ -386,6 +386,8 @@ class App:
             events=self.events,
             overall_health=lambda: str(self.health.report()["overall"]),
             health_problems=self.health.problems,
+            component_states=lambda: {name: c.state for name, c in self.health.components().items()},
+            recording_refused=self.disk.recording_refused,
         )
         try:
             panel.start()

@@ -126,6 +126,16 @@ def disk_health(disk: DiskState | Path, warn_percent: float, fault_percent: floa
     return ComponentHealth("ok", f"{used}% used", data)
 
 
+def notices(components: dict[str, ComponentHealth]) -> list[dict[str, Any]]:
+    """What every user of the web page should see in a banner: a data disk on which no
+    message can be recorded (full, failing, or below the threshold)."""
+    disk = components.get("disk")
+    if disk is None or disk.data.get("recording", True):
+        return []
+    keys = ("space", "free", "min_free", "recording")
+    return [{"id": "disk", "state": disk.state, "detail": disk.detail, **{k: disk.data.get(k) for k in keys}}]
+
+
 def store_health(disk: DiskState) -> ComponentHealth:
     """The database answered; whether it can also write is the disk's state."""
     if disk.space in ("full", "failing"):

@@ -6,7 +6,7 @@ hears the greeting, the outage announcement, the menu and the queue's hold
 sequence (checked by correlation with the shipped files); where the message
 offer would come, the box says that no message is possible now and the caller
 keeps waiting; /status says why. Once space is back, a message is recorded
-again -- without a restart.
+again -- without a restart. The web page (chromium) shows every user why.
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from tests.audio_check import make_tone_wav, read_wav, tone_level
 from tests.daemon import DEMO, Daemon, running_daemon
 from tests.integration.test_hotline_call import fast_mode, heard, prompt_seconds, wait_until
+from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS
 from tests.peers.phone import Phone
 from tests.tmpfs import fill, free, free_bytes, small_tmpfs
+from tests.webclient import add_agent_account, first_admin
 
 pytestmark = pytest.mark.peers
 PROMPTS = DEMO / "prompts"
@@ -184,4 +187,36 @@ def test_below_the_recording_threshold_a_caller_is_told_and_the_call_ends_polite
     assert tone_level(x[int((told_at + said) * rate) :], rate, 1000) < 0.3
     log = daemon.http.get("/api/calllog").json()
     assert log[0]["outcome"] == "no_message"
+    no_traceback(daemon)
+
+
+def test_the_web_page_shows_every_user_why_no_message_is_recorded_while_the_disk_is_full(
+    daemon: Daemon, data: Path, space_back: None
+) -> None:
+    first_admin(daemon)
+    add_agent_account(daemon, "anna", "anna-password", ["lvs"], "Anna Berg")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1366, "height": 860}).new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(daemon.base_url + "/")
+            page.fill("#name", "anna")  # an agent: /status is for admins, the banner for everyone
+            page.fill("#password", "anna-password")
+            page.click("#login-submit")
+            page.wait_for_url(daemon.base_url + "/")
+            banner = page.locator(".banner.notice[data-notice=disk]")
+            expect(page.locator("#conn:not(.off)")).to_be_attached()
+            expect(banner).to_have_count(0)
+            fill(data)
+            expect(banner).to_be_visible(timeout=20_000)  # the page asks every 15 s
+            assert banner.get_attribute("data-space") == "full"
+            expect(banner).to_contain_text("Datenträger voll: Nachrichten können nicht aufgenommen werden")
+            expect(banner).to_contain_text("Anrufe werden weiter angenommen")
+            free(data)
+            expect(banner).to_have_count(0, timeout=20_000)
+            assert errors == []
+        finally:
+            browser.close()
     no_traceback(daemon)
