@@ -7,7 +7,9 @@ Order of a commit (each step survives a power cut):
 4. the sidecar is removed.
 ``recover`` at start-up finishes or cleans whatever a crash interrupted: a
 ``.part`` file is salvaged into a complete message (its audio up to the
-crash) when it holds at least a second of audio, else removed.
+crash) when it holds at least a second of audio, else removed. A message
+whose step 3 the database refused (a full disk) is kept in ``pending`` and
+stored by ``commit_pending`` once writes work again, without a restart.
 """
 
 from __future__ import annotations
