@@ -93,7 +93,7 @@ class CallLogWriter:
 
     async def drain(self, timeout: float = 2.0) -> None:
         """Wait (a little) for the rows in the queue, e.g. before the database closes."""
-        if self._queue:
+        if not self._idle.is_set():  # rows queued, or one being written
             try:
                 await asyncio.wait_for(self._idle.wait(), timeout)
             except TimeoutError:

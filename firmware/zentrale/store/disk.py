@@ -82,6 +82,8 @@ def error_kind(err: BaseException) -> Literal["full", "failing"] | None:
 def _mb(n: int) -> str:
     if n == 0:
         return "0 bytes"
+    if n < 1e6:
+        return f"{n / 1e3:.0f} kB"
     return f"{n / 1e6:.0f} MB" if n >= 10e6 else f"{n / 1e6:.1f} MB"
 
 
@@ -95,9 +97,11 @@ class DataDisk:
         *,
         retry_after: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
+        full_below_bytes: int = FULL_BELOW_BYTES,
     ) -> None:
         self.path = path
         self.min_free_bytes = min_free_bytes
+        self.full_below_bytes = full_below_bytes
         self.retry_after = retry_after
         self._monotonic = monotonic
         self._failed: tuple[Literal["full", "failing"], str, float] | None = None
@@ -130,8 +134,8 @@ class DataDisk:
         if failed is not None and failed[0] == "failing" and self._monotonic() - failed[2] < self.retry_after:
             detail = f"disk failing ({failed[1]}): messages cannot be recorded"
             return self._remember(DiskState("failing", free, total, self.min_free_bytes, detail, last))
-        if free < FULL_BELOW_BYTES or no_inodes:
-            what = "no inodes left" if no_inodes and free >= FULL_BELOW_BYTES else f"{_mb(free)} free"
+        if free < self.full_below_bytes or no_inodes or (free == 0 and self.full_below_bytes == 0):
+            what = "no inodes left" if no_inodes and free > 0 else f"{_mb(free)} free"
             detail = f"disk full ({what}): messages cannot be recorded"
             return self._remember(DiskState("full", free, total, self.min_free_bytes, detail, last))
         if free < self.min_free_bytes:
