@@ -344,6 +344,7 @@ class App:
         recovered = await self.messages.recover()
         if recovered:
             log.warning("recovered %d message(s) interrupted by a crash", len(recovered))
+        self.supervisor.pending_messages.wake()  # recovered ones the full database refused
         await self.mail.load_settings(self.state)
         await self.mail.start()
         await self._seed()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import sqlite3
 import wave
 from collections.abc import Iterator
@@ -227,3 +228,35 @@ async def test_the_writer_never_blocks_the_caller_even_when_the_store_hangs() ->
     repo.release.set()
     await writer.drain()
     await writer.stop()
+
+
+async def test_a_crash_on_a_full_disk_does_not_keep_the_box_from_starting_and_the_message_follows_later(
+    small_disk: Path,
+) -> None:
+    disk = DataDisk(small_disk, min_free_bytes=0)
+    db = Database(small_disk / "zentrale.db", disk)
+    await db.open()
+    messages = MessageRepository(db, small_disk)
+    messages.prepare()
+    try:
+        # a crash mid-recording: the sidecar and a part file without a finished header
+        meta = _meta("20260105-090000-c0ffee")
+        path = messages.begin(meta)
+        recorder = Recorder(path, 8000, max_seconds=60, silence_seconds=5)
+        for frame in tone_frames(2.0):
+            recorder.write(frame)
+        recorder._flush()  # what the kernel had when the daemon was killed
+        assert recorder._fd is not None
+        os.close(recorder._fd)  # the killed process's descriptor
+        fill(small_disk)
+        assert "full" in await refused_write(db)
+        # the next start: salvaged, but the database refuses the row -- no exception, kept pending
+        assert await messages.recover() == []
+        assert list(messages.pending) == [meta.id]
+        assert not (small_disk / "lost+found").exists()
+        free(small_disk)
+        assert [m.id for m in await messages.commit_pending()] == [meta.id]
+        row = await messages.get(meta.id)
+        assert row["duration_ms"] == 2000 and messages.file(row).is_file()
+    finally:
+        await db.close()

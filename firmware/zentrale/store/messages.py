@@ -181,11 +181,18 @@ class MessageRepository:
                 continue
             if final.exists() and not ready.exists() and not part.exists():
                 os.replace(final, ready)  # re-run the commit transaction
-            self._commit(conn, meta, duration_ms)
+            try:
+                self._commit(conn, meta, duration_ms)
+            except (sqlite3.Error, OSError) as err:
+                # a full disk must not keep the box from starting: the message waits in the
+                # spool and is stored once the database takes writes (commit_pending)
+                log.warning("spool: message %s recovered after a crash, not yet stored: %s", message_id, err)
+                self.pending[message_id] = (meta, duration_ms)
+                continue
             adopted.append(message_id)
             log.warning("spool: recovered message %s after a crash (%d ms)", message_id, duration_ms)
         for wav in self.folder.glob("*.wav"):
-            if wav.stem not in known and wav.stem not in adopted:
+            if wav.stem not in known and wav.stem not in adopted and wav.stem not in self.pending:
                 log.warning("messages: %s has no database row and no sidecar; moving to lost+found", wav.name)
                 lost = self.folder.parent / "lost+found"
                 lost.mkdir(exist_ok=True)
