@@ -222,7 +222,9 @@ class App:
 
     async def _store_health(self) -> ComponentHealth:
         await self.db.fetch("SELECT 1")  # answers only if the database thread and file work
-        return store_health(self.disk.state())
+        if self.db.read_only and self.disk.state().space in ("ok", "low"):
+            await self.db.reopen_writable()  # started on a full disk; space is back
+        return store_health(self.disk.state(), self.db.read_only)
 
     def _team_policies(self) -> dict[str, TeamPolicy]:
         return {

@@ -136,8 +136,10 @@ def notices(components: dict[str, ComponentHealth]) -> list[dict[str, Any]]:
     return [{"id": "disk", "state": disk.state, "detail": disk.detail, **{k: disk.data.get(k) for k in keys}}]
 
 
-def store_health(disk: DiskState) -> ComponentHealth:
+def store_health(disk: DiskState, read_only: bool = False) -> ComponentHealth:
     """The database answered; whether it can also write is the disk's state."""
+    if read_only:
+        return ComponentHealth("degraded", f"database read-only: opened on a full disk ({disk.space} now)")
     if disk.space in ("full", "failing"):
         return ComponentHealth("degraded", f"database answers, but the disk refuses writes ({disk.space})")
     return ComponentHealth("ok", "database answers")

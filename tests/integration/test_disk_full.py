@@ -225,3 +225,23 @@ def test_the_web_page_shows_every_user_why_no_message_is_recorded_while_the_disk
         finally:
             browser.close()
     no_traceback(daemon)
+
+
+def test_a_box_restarted_on_a_full_disk_comes_up_and_answers(daemon: Daemon, data: Path, tmp_path: Path) -> None:
+    daemon.stop()  # the module's box; this one starts again on the same, now full, data folder
+    fill(data)
+    config = {"voicemail": {"min_free_mb": MIN_FREE_MB}, "health": {"interval": 0.5}}
+    with running_daemon(tmp_path / "again", data_dir=data, config=config) as again:
+        status = again.status()
+        assert status["mode"] == "hotline"  # activated, although the database could not note it
+        assert status["components"]["disk"]["detail"].startswith("disk full")
+        assert status["components"]["store"]["detail"].startswith("database read-only")
+        assert timed_call(("127.0.0.1", again.sip_port), "127.0.0.1")[0] == 200
+        # space comes back: the database takes writes again, without a restart
+        free(data)
+        wait_until(lambda: again.status()["components"]["store"]["state"] == "ok", 10, "a writable database")
+        assert again.http.put("/api/switches/sap_outage", json={"on": True, "by": "anna"}).status_code == 200
+        audit = again.http.get("/api/audit").json()
+        assert (audit[0]["who"], audit[0]["action"]) == ("anna", "switch.on")
+        log = again.log()
+        assert "Traceback" not in log, log[-4000:]

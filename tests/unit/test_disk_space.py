@@ -260,3 +260,27 @@ async def test_a_crash_on_a_full_disk_does_not_keep_the_box_from_starting_and_th
         assert row["duration_ms"] == 2000 and messages.file(row).is_file()
     finally:
         await db.close()
+
+
+async def test_a_database_closed_cleanly_opens_read_only_on_a_full_disk_and_writable_once_space_returns(
+    small_disk: Path,
+) -> None:
+    first = Database(small_disk / "zentrale.db")
+    await first.open()
+    await first.execute("INSERT INTO settings (key, value) VALUES ('active_mode', 'hotline')")
+    await first.close()  # a clean close removes the -wal and -shm files
+    fill(small_disk)
+    db = Database(small_disk / "zentrale.db", DataDisk(small_disk, min_free_bytes=0))
+    await db.open()  # SQLite cannot create its -shm file: before, the box did not start
+    try:
+        assert db.read_only
+        assert await db.fetch("SELECT value FROM settings") == [{"value": "hotline"}]
+        with pytest.raises(StoreError, match="readonly"):
+            await db.execute("INSERT INTO settings (key, value) VALUES ('x', 'y')")
+        assert not await db.reopen_writable()  # still full
+        free(small_disk)
+        assert await db.reopen_writable() and not db.read_only
+        await db.execute("INSERT INTO settings (key, value) VALUES ('x', 'y')")
+        assert len(await db.fetch("SELECT * FROM settings")) == 2
+    finally:
+        await db.close()

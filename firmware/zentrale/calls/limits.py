@@ -20,7 +20,6 @@ so a recording in progress is finished and stored.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,8 +28,6 @@ from zentrale.core.flow import NO_MESSAGES_WAIT_PROMPT
 from zentrale.core.modes import AnnouncementNode, HangupNode, MenuNode, Mode, Node, QueueNode, VoicemailNode
 from zentrale.errors import ZentraleError
 from zentrale.media.library import AudioLibrary
-
-log = logging.getLogger(__name__)
 
 BEEP_SECONDS = 0.4  # calls.session.beep_clip
 
