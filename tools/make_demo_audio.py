@@ -104,6 +104,11 @@ PROMPTS: dict[str, str] = {
     "rec_keep_or_again": "Zum Speichern drücken Sie die 1. Für eine neue Aufnahme drücken Sie die 2.",
     "rec_saved": "Die Ansage ist gespeichert.",
     "rec_nothing_heard": "Wir haben nichts gehört.",
+    # No message can be recorded (the data disk is full or failing, core/flow.py)
+    "messages_unavailable": "Nachrichten sind gerade nicht möglich. Bitte rufen Sie später wieder an.",
+    "messages_unavailable_wait": (
+        "Nachrichten sind gerade nicht möglich. Bitte bleiben Sie in der Leitung, oder rufen Sie später wieder an."
+    ),
 }
 
 

@@ -21,6 +21,7 @@ import uvicorn
 from zentrale import __version__
 from zentrale.accounts.service import Accounts
 from zentrale.calls.dialer import LineDialer
+from zentrale.calls.limits import CallLimits
 from zentrale.calls.simulation import Simulations
 from zentrale.calls.supervisor import CallSupervisor
 from zentrale.clock import SystemClock
@@ -37,10 +38,12 @@ from zentrale.health import (
     ComponentHealth,
     HealthMonitor,
     analog_line_health,
+    call_log_health,
     disk_health,
     line_health,
     media_clock_health,
     registration_health,
+    store_health,
 )
 from zentrale.hotline import Hotline, ModeFiles
 from zentrale.lines.alsa.line import AlsaLine
@@ -57,6 +60,7 @@ from zentrale.scheduling import ModeScheduler
 from zentrale.staffing import Staffing
 from zentrale.store.agents import AgentRepository
 from zentrale.store.db import Database
+from zentrale.store.disk import DataDisk
 from zentrale.store.messages import MessageRepository
 from zentrale.store.modes import ModeVersions
 from zentrale.store.outbox import OutboxRepository
@@ -90,7 +94,8 @@ class App:
         data = config.data_dir
         self.clock = SystemClock()
         self.events = EventBus()
-        self.db = Database(data / "zentrale.db")
+        self.disk = DataDisk(data, int(config.voicemail.min_free_mb * 1e6))
+        self.db = Database(data / "zentrale.db", self.disk)
         self.state = StateRepository(self.db)
         self.messages = MessageRepository(self.db, data)
         self.call_log = CallLogRepository(self.db)
@@ -157,6 +162,12 @@ class App:
             hotline=self.hotline,
             library=self.library,
             silence_dbfs=config.voicemail.silence_dbfs,
+            limits=CallLimits(
+                config.call_limits.max_call_seconds,
+                config.call_limits.grace_seconds,
+                config.call_limits.max_queue_seconds,
+            ),
+            disk=self.disk,
         )
         if config.phone_recording is not None:
             self.supervisor.service = PhonePromptRecording(
@@ -198,8 +209,9 @@ class App:
         self.health.add_check("media_clock", self._media_clock_health)
         self.health.add_check("mode", self._mode_health)
         self.health.add_check(
-            "disk", lambda: disk_health(self.config.data_dir, limits.disk_warn_percent, limits.disk_fault_percent)
+            "disk", lambda: disk_health(self.disk.state(), limits.disk_warn_percent, limits.disk_fault_percent)
         )
+        self.health.add_check("call_log", lambda: call_log_health(self.supervisor.call_log.status()))
         self.health.add_async_check("store", self._store_health)
         self.health.add_async_check("mail_outbox", self._mail_health)
 
@@ -210,7 +222,9 @@ class App:
 
     async def _store_health(self) -> ComponentHealth:
         await self.db.fetch("SELECT 1")  # answers only if the database thread and file work
-        return ComponentHealth("ok", "database answers")
+        if self.db.read_only and self.disk.state().space in ("ok", "low"):
+            await self.db.reopen_writable()  # started on a full disk; space is back
+        return store_health(self.disk.state(), self.db.read_only)
 
     def _team_policies(self) -> dict[str, TeamPolicy]:
         return {
@@ -332,6 +346,7 @@ class App:
         recovered = await self.messages.recover()
         if recovered:
             log.warning("recovered %d message(s) interrupted by a crash", len(recovered))
+        self.supervisor.pending_messages.wake()  # recovered ones the full database refused
         await self.mail.load_settings(self.state)
         await self.mail.start()
         await self._seed()
@@ -374,6 +389,8 @@ class App:
             events=self.events,
             overall_health=lambda: str(self.health.report()["overall"]),
             health_problems=self.health.problems,
+            component_states=lambda: {name: c.state for name, c in self.health.components().items()},
+            recording_refused=self.disk.recording_refused,
         )
         try:
             panel.start()

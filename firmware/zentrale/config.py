@@ -261,6 +261,37 @@ class PhoneRecordingConfig(_Section):
 
 class VoicemailConfig(_Section):
     silence_dbfs: float = Field(-45, le=-20, ge=-80, description="below this level a frame counts as silence")
+    min_free_mb: float = Field(
+        200,
+        ge=0,
+        le=1_000_000,
+        description="free space (MB) the data disk must have for a new message to be recorded; below it callers "
+        "hear that no message is possible now (docs/modes.md) and /status says 'disk low', so the last space "
+        "stays for the database and the recordings already running. Recording works again as soon as space is "
+        "back, without a restart",
+    )
+
+
+class CallLimitsConfig(_Section):
+    """Every call ends: limits on the clock, enforced whatever the call's media does (docs/modes.md)."""
+
+    max_call_seconds: float = Field(
+        4 * 3600, ge=5, le=7 * 86400, description="longest any call may last, from its answer (talking included)"
+    )
+    grace_seconds: float = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="added to a node's own length before the box hangs up: a voicemail node lasts at most its "
+        "prompt, the beep and max_seconds plus this, a queue its max_wait (or hold sequence) plus this",
+    )
+    max_queue_seconds: float = Field(
+        3600,
+        ge=5,
+        le=7 * 86400,
+        description="longest wait in a queue that sets no max_wait and repeats its hold sequence (the mode's "
+        "max_wait wins where set); an agent's conversation is not counted",
+    )
 
 
 class ModemConfig(_Section):
@@ -464,6 +495,7 @@ class Config(_Section):
     )
     prompt_dirs: list[Path] = Field(default_factory=list, description="extra prompt folders (searched first)")
     voicemail: VoicemailConfig = Field(default_factory=VoicemailConfig)
+    call_limits: CallLimitsConfig = Field(default_factory=CallLimitsConfig)
     phone_recording: PhoneRecordingConfig | None = Field(
         None, description="record prompts by phone (a service number with a PIN); off unless configured"
     )

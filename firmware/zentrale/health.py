@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from zentrale.store.disk import DataDisk, DiskState
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +101,57 @@ class HealthMonitor:
 # --- the daemon's components --------------------------------------------------------------
 
 
-def disk_health(path: Path, warn_percent: float, fault_percent: float) -> ComponentHealth:
-    usage = shutil.disk_usage(path)
-    used = round(100 * usage.used / usage.total, 1)
-    data = {"total": usage.total, "free": usage.free, "used_percent": used}
+def disk_health(disk: DiskState | Path, warn_percent: float, fault_percent: float) -> ComponentHealth:
+    """The data disk: a fault when it is full or failing (no message can be recorded; the LED
+    says so), degraded when below the recording threshold ("disk low") or above a use percentage."""
+    state = disk if isinstance(disk, DiskState) else DataDisk(disk, 0).state()
+    used = round(100 * (state.total - state.free) / state.total, 1) if state.total else 100.0
+    data = {
+        "total": state.total,
+        "free": state.free,
+        "used_percent": used,
+        "space": state.space,
+        "recording": state.recording_allowed,
+        "min_free": state.min_free,
+        "last_error": state.last_error,
+    }
+    if state.space in ("full", "failing"):
+        return ComponentHealth("fault", state.detail, data)
     if used >= fault_percent:
         return ComponentHealth("fault", f"data disk {used}% full (fault at {fault_percent:g}%)", data)
+    if state.space == "low":
+        return ComponentHealth("degraded", state.detail, data)
     if used >= warn_percent:
         return ComponentHealth("degraded", f"data disk {used}% full (warning at {warn_percent:g}%)", data)
     return ComponentHealth("ok", f"{used}% used", data)
+
+
+def notices(components: dict[str, ComponentHealth]) -> list[dict[str, Any]]:
+    """What every user of the web page should see in a banner: a data disk on which no
+    message can be recorded (full, failing, or below the threshold)."""
+    disk = components.get("disk")
+    if disk is None or disk.data.get("recording", True):
+        return []
+    keys = ("space", "free", "min_free", "recording")
+    return [{"id": "disk", "state": disk.state, "detail": disk.detail, **{k: disk.data.get(k) for k in keys}}]
+
+
+def store_health(disk: DiskState, read_only: bool = False) -> ComponentHealth:
+    """The database answered; whether it can also write is the disk's state."""
+    if read_only:
+        return ComponentHealth("degraded", f"database read-only: opened on a full disk ({disk.space} now)")
+    if disk.space in ("full", "failing"):
+        return ComponentHealth("degraded", f"database answers, but the disk refuses writes ({disk.space})")
+    return ComponentHealth("ok", "database answers")
+
+
+def call_log_health(status: dict[str, Any]) -> ComponentHealth:
+    """The call log, written behind the calls: degraded while the store refuses its rows."""
+    if status.get("failing"):
+        detail = f"call log not written ({status['failing']}): {status['dropped']} row(s) dropped"
+        return ComponentHealth("degraded", detail, status)
+    detail = f"{status['written']} row(s) written" + (f", {status['dropped']} dropped" if status["dropped"] else "")
+    return ComponentHealth("ok", detail, status)
 
 
 def media_clock_health(healthy: bool, ticks: int, max_late_ms: float) -> ComponentHealth:

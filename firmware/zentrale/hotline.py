@@ -17,10 +17,11 @@ from typing import Any
 from zentrale.config import Config
 from zentrale.core.clock import Clock
 from zentrale.core.events import EventBus, MessageDeleted, MessageUpdated, ModeActivated
-from zentrale.core.modes import Mode, check_mode, dump_mode, parse_mode
+from zentrale.core.flow import NO_MESSAGE_PROMPTS
+from zentrale.core.modes import Mode, VoicemailNode, check_mode, dump_mode, parse_mode
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
-from zentrale.errors import Conflict, ModeError, NotFound, Refused, ZentraleError
+from zentrale.errors import Conflict, ModeError, NotFound, Refused, StoreError, ZentraleError
 from zentrale.media.library import AudioLibrary
 from zentrale.store.messages import MessageRepository
 from zentrale.store.modes import ModeVersions
@@ -29,6 +30,10 @@ from zentrale.store.state import CallLogRepository, StateRepository
 log = logging.getLogger(__name__)
 MODE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$")
 MESSAGE_STATES = ("new", "in_progress", "done")
+
+
+def _has_voicemail(mode: Mode) -> bool:
+    return any(isinstance(node, VoicemailNode) for node in mode.nodes.values())
 
 
 class ModeFiles:
@@ -130,14 +135,21 @@ class Hotline:
         mode = self.modes.load(name)
         self.validate(mode, str(self.modes.path(name)))
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.library.preload, mode.prompts())
+        # the no-message prompts too: a full disk must not make the loop decode files mid-call
+        needed = mode.prompts() | (NO_MESSAGE_PROMPTS if _has_voicemail(mode) else set())
+        await loop.run_in_executor(None, self.library.preload, needed)
         # The decoded prompts are many long-lived objects: keep them out of the
         # cyclic collector's scans so a full collection cannot stall the media clock.
         gc.collect()
         gc.freeze()
         self.mode, self.mode_name = mode, name
-        await self.state.set_setting("active_mode", name)
-        await self.state.audit(self.clock.now(), by, "mode.activate", name)
+        try:
+            await self.state.set_setting("active_mode", name)
+            await self.state.audit(self.clock.now(), by, "mode.activate", name)
+        except StoreError as err:
+            # a full disk must not keep a box from starting or a mode from taking over: it is
+            # active now, only the next start may not remember it (or the audit entry lacks)
+            log.error("mode '%s' is active, but the database did not take note: %s", name, err)
         self.events.publish(ModeActivated(name, by))
         log.info("mode '%s' (%s) is active", name, mode.name)
         return mode
@@ -213,9 +225,15 @@ class Hotline:
             raise NotFound(f"the active mode has no switch '{switch_id}'")
         before = self.control.is_on(switch_id)
         state = self.control.set(switch_id, on, by)
-        await self.state.save_switch(state)
-        if before != on:
-            await self.state.audit(self.clock.now(), by, "switch.on" if on else "switch.off", switch_id)
+        try:
+            await self.state.save_switch(state)
+            if before != on:
+                await self.state.audit(self.clock.now(), by, "switch.on" if on else "switch.off", switch_id)
+        except StoreError as err:
+            # an outage announcement must go on even when the disk is full: callers hear it now,
+            # only a restart would not remember it (the disk's state is on /status and the banner)
+            log.error("switch '%s' is %s, but the database did not take note: %s", switch_id, "on" if on else "off",
+                      err)  # fmt: skip
         return next(s for s in self.switch_list() if s["id"] == switch_id)
 
     def front_panel_switch_id(self) -> str | None:

@@ -27,7 +27,7 @@ from typing import Any
 from zentrale.accounts.passwords import Passwords, check_password
 from zentrale.accounts.throttle import LoginThrottle
 from zentrale.core.clock import Clock
-from zentrale.errors import Conflict, NotFound, Refused, TooManyAttempts, Unauthorized
+from zentrale.errors import Conflict, NotFound, Refused, StoreError, TooManyAttempts, Unauthorized
 from zentrale.store.state import StateRepository
 from zentrale.store.users import UserRepository
 
@@ -334,8 +334,11 @@ class Accounts:
         session.last_seen = now
         if now - session.persisted > PERSIST_EVERY:
             session.persisted = now
-            await self.repo.save_session(session.id_hash, user.name, session.csrf, session.created_at.isoformat(),
-                                         now.isoformat(), session.source)  # fmt: skip
+            try:
+                await self.repo.save_session(session.id_hash, user.name, session.csrf, session.created_at.isoformat(),
+                                             now.isoformat(), session.source)  # fmt: skip
+            except StoreError as err:  # a full disk must not log people out of the page that says so
+                log.warning("session of %s not saved (still valid in memory): %s", user.name, err)
         return self._principal(user, session)
 
     def still_valid(self, principal: Principal) -> bool:

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from zentrale.calls.dialer import BlindTransfer
 from zentrale.core.clock import Clock
-from zentrale.core.flow import RecordingRequest, StoredMessage
+from zentrale.core.flow import RecordingImpossible, RecordingRequest, StoredMessage
 from zentrale.errors import CallEnded, StoreError
 from zentrale.lines.base import Call, TransferableCall
 from zentrale.media.dsp import tone
@@ -25,6 +25,7 @@ from zentrale.media.library import AudioLibrary, Clip, clip_from_pcm
 from zentrale.media.players import ClipPlayer, FrameQueue, LoopPlayer
 from zentrale.media.rate import RateConverter
 from zentrale.media.recorder import Recorder
+from zentrale.store.disk import DataDisk
 from zentrale.store.messages import MessageMeta, MessageRepository
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class LineSession:
         library: AudioLibrary,
         messages: MessageRepository,
         silence_dbfs: float = -45.0,
+        disk: DataDisk | None = None,
     ) -> None:
         self.call = call
         self.call_id = call.call_id
@@ -58,6 +60,7 @@ class LineSession:
         self._library = library
         self._messages = messages
         self._silence_dbfs = silence_dbfs
+        self._disk = disk
         self._digits: list[str] = []
         self._digit_waiter: asyncio.Future[None] | None = None
         self.digit_listeners: list[Any] = []  # e.g. the bench measuring digit -> prompt stop
@@ -149,6 +152,13 @@ class LineSession:
         self._check()
         return duration_ms if recorder.heard_voice else 0
 
+    def recording_refused(self) -> str | None:
+        return self._disk.recording_refused() if self._disk is not None else None
+
+    def _disk_refused(self, what: str, err: OSError) -> None:
+        if self._disk is not None:
+            self._disk.write_failed(what, err)
+
     async def record_message(self, request: RecordingRequest) -> StoredMessage | None:
         self._check()
         rate = self.call.sample_rate
@@ -168,10 +178,15 @@ class LineSession:
             path = self._messages.begin(meta)
             recorder = Recorder(path, rate, request.max_seconds, request.silence_seconds, self._silence_dbfs)
         except OSError as err:
-            log.error("call %s: cannot start recording: %s", self.call_id, err)
-            return None
+            log.warning("call %s: cannot start recording: %s", self.call_id, err)
+            self._disk_refused("recording", err)
+            self._messages.discard(meta.id)
+            raise RecordingImpossible(f"cannot start recording: {err.strerror or err}") from err
         reason = await self._record(recorder, request.end_digits)
-        return await asyncio.shield(self._store(recorder, meta, reason))
+        stored = await asyncio.shield(self._store(recorder, meta, reason))
+        if stored is None and recorder.error is not None:
+            raise RecordingImpossible(f"the disk refused the recording: {recorder.error.strerror or recorder.error}")
+        return stored
 
     async def _record(self, recorder: Recorder, end_digits: str) -> str:
         """What the caller sends goes to ``recorder`` until it is done (silence, length),
@@ -195,10 +210,17 @@ class LineSession:
 
     async def _store(self, recorder: Recorder, meta: MessageMeta, reason: str) -> StoredMessage | None:
         loop = asyncio.get_running_loop()
+        if recorder.error is not None:
+            # finished now, with what reached the disk: not left as a part file for the next start
+            log.warning("call %s: recording %s cut short, the disk refused a write: %s", self.call_id, meta.id,
+                        recorder.error)  # fmt: skip
+            self._disk_refused("recording", recorder.error)
         try:
             duration_ms = await loop.run_in_executor(None, recorder.finish, reason == "silence")
         except OSError as err:
+            # the disk fails even to shrink the file: the part and sidecar stay for the salvage at start-up
             log.error("call %s: recording %s could not be finished: %s", self.call_id, meta.id, err)
+            self._disk_refused("recording", err)
             return None
         if duration_ms < MIN_MESSAGE_MS or not recorder.heard_voice:
             log.info("call %s: discarding empty recording (%d ms, %s)", self.call_id, duration_ms, reason)
@@ -207,8 +229,10 @@ class LineSession:
         try:
             await self._messages.commit(meta, duration_ms)
         except (StoreError, OSError) as err:
-            # The WAV and its sidecar stay in the spool; recovery commits them later.
-            log.error("call %s: message %s kept in spool, not yet stored: %s", self.call_id, meta.id, err)
+            # The WAV and its sidecar stay in the spool; stored once the database takes writes
+            # again (commit_pending), or at the next start (recover).
+            log.warning("call %s: message %s kept in the spool, not yet stored: %s", self.call_id, meta.id, err)
+            self._messages.keep_pending(meta, duration_ms)
         log.info("call %s: recorded message %s (%d ms, ended by %s)", self.call_id, meta.id, duration_ms, reason)
         return StoredMessage(meta.id, duration_ms)
 

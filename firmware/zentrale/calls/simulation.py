@@ -45,6 +45,7 @@ class SimulatedCall:
     caller_name: str | None = "Simulation"
     transcript: list[dict[str, Any]] = field(default_factory=list)
     activity: dict[str, Any] = field(default_factory=dict)
+    recording_refusal: str | None = None  # e.g. "disk full": what the flow does then
     _digits: list[str] = field(default_factory=list)
     _ended: bool = False
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -115,6 +116,9 @@ class SimulatedCall:
     async def beep(self) -> None:
         self._note("beep", "beep", 0.4)
         await self._wait(0.4, stop_on_digit=False)
+
+    def recording_refused(self) -> str | None:
+        return self.recording_refusal
 
     async def record_message(self, request: RecordingRequest) -> StoredMessage | None:
         self._note("recording", request.team or "", request.max_seconds, end_digits=request.end_digits)

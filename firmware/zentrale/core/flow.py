@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 
 MAX_STEPS = 500  # a document that passed validation never needs this many
 
+# Spoken when no message can be recorded (the data disk is full or failing). Shipped
+# prompts; an admin may replace their wording by uploading prompts of the same names.
+NO_MESSAGES_PROMPT = "messages_unavailable"  # "... Bitte rufen Sie später wieder an."
+NO_MESSAGES_WAIT_PROMPT = "messages_unavailable_wait"  # "... Bitte bleiben Sie in der Leitung ..."
+NO_MESSAGE_PROMPTS = frozenset({NO_MESSAGES_PROMPT, NO_MESSAGES_WAIT_PROMPT})
+
 
 @dataclass(frozen=True)
 class RecordingRequest:
@@ -51,6 +57,10 @@ class RecordingRequest:
 class StoredMessage:
     message_id: str
     duration_ms: int
+
+
+class RecordingImpossible(Exception):
+    """No message can be recorded now (the data disk is full or failing); the text says why."""
 
 
 class CallSession(Protocol):
@@ -76,9 +86,14 @@ class CallSession(Protocol):
 
     async def beep(self) -> None: ...
 
+    def recording_refused(self) -> str | None:
+        """Why no message could be recorded right now (disk full, low or failing), or None."""
+
     async def record_message(self, request: RecordingRequest) -> StoredMessage | None:
         """Record until an end digit, silence, max length or hang-up; store it
-        atomically. Returns normally even when the caller hangs up meanwhile."""
+        atomically. Returns normally even when the caller hangs up meanwhile;
+        raises ``RecordingImpossible`` when the disk refuses the recording and
+        nothing of it could be kept."""
 
     async def bridge(self, leg: object) -> None:
         """Connect the caller with an answered agent leg until one side ends."""
@@ -93,8 +108,9 @@ class CallSession(Protocol):
 class CallOutcome:
     """How a call ended, for the call log."""
 
-    outcome: str = "hangup"  # hangup | abandoned | voicemail | answered | overflow | failed
+    outcome: str = "hangup"  # hangup | abandoned | voicemail | no_message | answered | overflow | failed
     last_node: str | None = None
+    last_queue: str | None = None  # the queue node the caller last waited in
     team: str | None = None
     message_id: str | None = None
     waited: float = 0.0
@@ -138,7 +154,7 @@ class FlowEngine:
         if isinstance(node, MenuNode):
             return await self._menu(node, session)
         if isinstance(node, QueueNode):
-            return await self._queue(node, session, outcome)
+            return await self._queue(mode, node_id, node, session, outcome)
         if isinstance(node, VoicemailNode):
             return await self._voicemail(mode, node_id, node, session, outcome)
         if isinstance(node, HangupNode):
@@ -176,42 +192,72 @@ class FlowEngine:
                 await session.play(node.invalid_prompt, barge_in=True)
         return node.on_failure
 
-    async def _queue(self, node: QueueNode, session: CallSession, outcome: CallOutcome) -> str | None:
+    async def _queue(
+        self, mode: Mode, node_id: str, node: QueueNode, session: CallSession, outcome: CallOutcome
+    ) -> str | None:
         outcome.team = node.team
+        outcome.last_queue = node_id
         entry = self._queues.enter(node.team, session.call_id, session.caller, session.caller_name)
         started = self._clock.monotonic()
         hold = asyncio.ensure_future(self._hold_sequence(node, entry, session))
-        waits: set[asyncio.Future[Any]] = {hold, entry.connected}
         limit: asyncio.Future[Any] | None = None
         if node.max_wait is not None:
             limit = asyncio.ensure_future(self._clock.sleep(node.max_wait))
-            waits.add(limit)
         reason = "hangup"
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            outcome.waited = self._clock.monotonic() - started
-            if entry.connected.done() and not entry.connected.cancelled():
-                reason = "connected"
-                leg = entry.connected.result()
+            while True:
+                waits: set[asyncio.Future[Any]] = {hold, entry.connected}
+                if limit is not None:
+                    waits.add(limit)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                outcome.waited = self._clock.monotonic() - started
+                if entry.connected.done() and not entry.connected.cancelled():
+                    reason = "connected"
+                    leg = entry.connected.result()
+                    await _cancel(hold)
+                    self._queues.leave(entry, reason)
+                    outcome.outcome = "answered"
+                    await session.bridge(leg)
+                    return None
+                if hold.done():
+                    hold.result()  # re-raises CallEnded when the caller hung up
+                    target, why = node.after_hold, "after_hold"
+                else:
+                    target, why = node.on_max_wait, "overflow"
+                refused = self._messages_refused(mode, target, session)
+                if refused is None:
+                    reason = why
+                    if why == "overflow":
+                        outcome.outcome = "overflow"
+                    return target
+                # The caller would be offered to leave a message nobody could record: they keep
+                # their place in the queue instead, told so, and the wait starts over (the
+                # call limits count it anew: NodeEntered).
+                log.warning("call %s: no message possible (%s); the caller keeps waiting in %s",
+                            session.call_id, refused, node_id)  # fmt: skip
+                self._events.publish(NodeEntered(session.call_id, node_id, node.type))
                 await _cancel(hold)
-                self._queues.leave(entry, reason)
-                outcome.outcome = "answered"
-                await session.bridge(leg)
-                return None
-            if hold.done():
-                hold.result()  # re-raises CallEnded when the caller hung up
-                reason = "after_hold"
-                return node.after_hold
-            reason = "overflow"
-            outcome.outcome = "overflow"
-            return node.on_max_wait
+                hold = asyncio.ensure_future(self._hold_sequence(node, entry, session, first=NO_MESSAGES_WAIT_PROMPT))
+                if limit is not None and limit.done():
+                    limit = asyncio.ensure_future(self._clock.sleep(node.max_wait or 0))
         finally:
             await _cancel(hold)
             if limit is not None:
                 await _cancel(limit)
             self._queues.leave(entry, reason)
 
-    async def _hold_sequence(self, node: QueueNode, entry: QueueEntry, session: CallSession) -> None:
+    @staticmethod
+    def _messages_refused(mode: Mode, target: str | None, session: CallSession) -> str | None:
+        """Why the voicemail node ``target`` could not record now (None: it can, or it is no voicemail)."""
+        if target is None or not isinstance(mode.nodes.get(target), VoicemailNode):
+            return None
+        return session.recording_refused()
+
+    async def _hold_sequence(
+        self, node: QueueNode, entry: QueueEntry, session: CallSession, first: str | None = None
+    ) -> None:
+        if first is not None:
+            await session.play(first)
         while True:
             for index, step in enumerate(node.hold):
                 self._queues.set_hold_step(entry, index, f"{step.kind}:{step.name}")
@@ -225,6 +271,9 @@ class FlowEngine:
     async def _voicemail(
         self, mode: Mode, node_id: str, node: VoicemailNode, session: CallSession, outcome: CallOutcome
     ) -> str | None:
+        refused = session.recording_refused()
+        if refused is not None:
+            return await self._no_message(node_id, session, outcome, refused)
         if node.prompt:
             await session.play(node.prompt)
         session.clear_digits()
@@ -239,7 +288,10 @@ class FlowEngine:
             node=node_id,
             email=tuple(node.email) if node.email else None,
         )
-        message = await session.record_message(request)
+        try:
+            message = await session.record_message(request)
+        except RecordingImpossible as err:
+            return await self._no_message(node_id, session, outcome, str(err))
         if message is not None:
             outcome.outcome = "voicemail"
             outcome.message_id = message.message_id
@@ -247,6 +299,18 @@ class FlowEngine:
         if session.ended:
             raise CallEnded(session.call_id)
         return node.next
+
+    async def _no_message(self, node_id: str, session: CallSession, outcome: CallOutcome, why: str) -> str | None:
+        """No message can be recorded: the caller is told, never left in silence nor thanked
+        for a message that was not kept. One who came from a queue goes back to it (at its end)
+        to keep waiting; anyone else is asked to call again later and the call ends."""
+        log.warning("call %s: no message possible in %s (%s)", session.call_id, node_id, why)
+        outcome.outcome = "no_message"
+        if outcome.last_queue is not None:
+            await session.play(NO_MESSAGES_WAIT_PROMPT)
+            return outcome.last_queue
+        await session.play(NO_MESSAGES_PROMPT)
+        return None
 
 
 async def _cancel(task: asyncio.Future[object] | asyncio.Future[None]) -> None:

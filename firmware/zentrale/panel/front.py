@@ -13,8 +13,13 @@ LEDs (steady ``on``; ``blink`` = 4 Hz; ``flash`` = a short flash every 2 s)
   outage   on: the front-panel outage switch is on; flash: another outage
            switch of the mode is on (set in the web page)
   waiting  blink: callers are waiting in a queue
-  fault    on: a fault (SIP registration lost, data disk nearly full, media
-           clock stalled, database unreachable); flash: degraded
+  fault    on: a fault that may keep calls from being served (SIP registration
+           lost, media clock stalled, database unreachable, data disk over
+           its fault percentage);
+           blink: the data disk is full, failing or below the recording
+           threshold -- calls are answered, but no message can be recorded;
+           flash: degraded otherwise.
+           The lamp test (long press) writes the reasons to the journal.
 
 gpiozero calls back from its own thread; every edge hops into the event
 loop with ``loop.call_soon_threadsafe`` and is handled there (the loop owns
@@ -42,6 +47,7 @@ log = logging.getLogger(__name__)
 Pattern = Literal["off", "on", "blink", "flash"]
 BLINK = {"blink": (0.125, 0.125), "flash": (0.15, 1.85)}
 REFRESH_SECONDS = 0.5  # the health part of the LEDs is polled; switches and queues come as events
+DISK_COMPONENTS = frozenset({"disk", "store", "call_log"})  # what a full disk degrades by itself
 
 
 def make_pin_factory(kind: str) -> Any:
@@ -66,12 +72,16 @@ class FrontPanel:
         events: EventBus,
         overall_health: Callable[[], str],
         health_problems: Callable[[], list[str]],
+        component_states: Callable[[], dict[str, str]] = dict,
+        recording_refused: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.config = config
         self.hotline = hotline
         self.events = events
         self._overall_health = overall_health
         self._health_problems = health_problems
+        self._component_states = component_states
+        self._recording_refused = recording_refused
         self.factory: Any = None
         self._button: Button | None = None
         self._leds: dict[str, LED] = {}
@@ -181,10 +191,20 @@ class FrontPanel:
             outage = "on"
         elif any(s["on"] for s in switches):
             outage = "flash"
-        health = self._overall_health()
-        fault: Pattern = "on" if health == "fault" else "flash" if health == "degraded" else "off"
+        fault = self._fault_pattern()
         waiting: Pattern = "blink" if self.hotline.waiting_calls() else "off"
         return {"outage": outage, "waiting": waiting, "fault": fault}
+
+    def _fault_pattern(self) -> Pattern:
+        health = self._overall_health()
+        if health == "ok":
+            return "off"
+        states = self._component_states()
+        if any(state == "fault" for name, state in states.items() if name not in DISK_COMPONENTS):
+            return "on"
+        if self._recording_refused() is not None:
+            return "blink"
+        return "on" if health == "fault" else "flash"
 
     def refresh(self) -> None:
         """Bring the LEDs to the wanted pattern; an LED already showing it is left alone."""

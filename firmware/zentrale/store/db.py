@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from zentrale.errors import StoreError
+from zentrale.store.disk import DataDisk, error_kind
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -145,24 +146,73 @@ MIGRATIONS: list[str] = [
 
 
 class Database:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, disk: DataDisk | None = None) -> None:
         self.path = path
+        self.disk = disk  # told of writes a full or failing disk refused (``/status``, recordings)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
+        self.read_only = False  # opened without write access because the disk was full
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            log.info("database: migrating to schema %d", number)
-            conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        try:
+            conn = self._connect()
+        except sqlite3.Error as err:
+            # A cleanly closed database has no -wal/-shm files, and on a full disk SQLite cannot
+            # create them: the box would not start at all. Read what is there instead (immutable:
+            # no locks, no -shm; safe, since a clean close checkpointed the WAL into the file)
+            # and take writes again once the disk has room (``reopen_writable``).
+            if error_kind(err) is None or not self.path.exists():
+                raise
+            conn = sqlite3.connect(
+                f"file:{self.path}?immutable=1", uri=True, isolation_level=None, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != len(MIGRATIONS):
+                conn.close()
+                raise
+            log.error("database: cannot open for writing (%s); reading only until the disk has room again", err)
+            self.read_only = True
+        else:
+            self.read_only = False
         self._conn = conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                log.info("database: migrating to schema %d", number)
+                conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def reopen_writable(self) -> bool:
+        """Opened read-only on a full disk: try to open for writing again; True once it is."""
+        if not self.read_only:
+            return True
+
+        def reopen() -> bool:
+            try:
+                conn = self._connect()
+            except sqlite3.Error as err:
+                log.debug("database: still read-only: %s", err)
+                return False
+            if self._conn is not None:
+                self._conn.close()
+            self._conn, self.read_only = conn, False
+            log.warning("database: writable again")
+            return True
+
+        return await self.run_raw(reopen)
 
     async def open(self) -> None:
         await self.run_raw(self._open)
@@ -189,6 +239,8 @@ class Database:
             try:
                 return fn(self._conn)
             except sqlite3.Error as err:
+                if self.disk is not None and not self.read_only:  # read-only: the disk's state says why
+                    self.disk.write_failed("database", err)
                 raise StoreError(f"database error: {err}") from err
 
         return await self.run_raw(call)

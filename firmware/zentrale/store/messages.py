@@ -7,7 +7,9 @@ Order of a commit (each step survives a power cut):
 4. the sidecar is removed.
 ``recover`` at start-up finishes or cleans whatever a crash interrupted: a
 ``.part`` file is salvaged into a complete message (its audio up to the
-crash) when it holds at least a second of audio, else removed.
+crash) when it holds at least a second of audio, else removed. A message
+whose step 3 the database refused (a full disk) is kept in ``pending`` and
+stored by ``commit_pending`` once writes work again, without a restart.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ class MessageRepository:
         self.folder = data_dir / "messages"
         # hooks run inside the commit transaction (the mail outbox); they must not commit
         self.on_commit: list[Callable[[sqlite3.Connection, MessageMeta, int], None]] = []
+        # recorded and finished in the spool, but the database refused the row (disk full):
+        # committed by ``commit_pending`` once it takes writes again, not only at the next start
+        self.pending: dict[str, tuple[MessageMeta, int]] = {}
 
     def prepare(self) -> None:
         self.spool.mkdir(parents=True, exist_ok=True)
@@ -67,9 +72,14 @@ class MessageRepository:
         return self.spool / f"{message_id}.wav.part"
 
     def begin(self, meta: MessageMeta) -> Path:
-        """Write the sidecar; returns where the recorder writes."""
+        """Write the sidecar; returns where the recorder writes. A sidecar the disk
+        refuses (full) is removed again: an empty one would stay in the spool for good."""
         sidecar = self.spool / f"{meta.id}.json"
-        sidecar.write_text(json.dumps(asdict(meta)), encoding="utf-8")
+        try:
+            sidecar.write_text(json.dumps(asdict(meta)), encoding="utf-8")
+        except OSError:
+            sidecar.unlink(missing_ok=True)
+            raise
         return self.part_path(meta.id)
 
     def discard(self, message_id: str) -> None:
@@ -114,10 +124,26 @@ class MessageRepository:
                 _fsync_dir(self.folder)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite rolls back by itself on some errors (SQLITE_FULL may); a second
+            # ROLLBACK would fail and hide the error that matters
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         (self.spool / f"{meta.id}.json").unlink(missing_ok=True)
         log.info("message %s stored: %s, team %s, %.1f s", meta.id, meta.caller, meta.team, duration_ms / 1000)
+
+    def keep_pending(self, meta: MessageMeta, duration_ms: int) -> None:
+        self.pending[meta.id] = (meta, duration_ms)
+
+    async def commit_pending(self) -> list[MessageMeta]:
+        """Try again to store the messages the database refused; returns those now stored.
+        Stops at the first refusal (the next try comes later)."""
+        stored: list[MessageMeta] = []
+        for message_id, (meta, duration_ms) in list(self.pending.items()):
+            await self.commit(meta, duration_ms)  # StoreError/OSError: still pending
+            del self.pending[message_id]
+            stored.append(meta)
+        return stored
 
     async def recover(self) -> list[str]:
         """Finish or clean up what a crash left behind; returns the ids adopted."""
@@ -155,11 +181,18 @@ class MessageRepository:
                 continue
             if final.exists() and not ready.exists() and not part.exists():
                 os.replace(final, ready)  # re-run the commit transaction
-            self._commit(conn, meta, duration_ms)
+            try:
+                self._commit(conn, meta, duration_ms)
+            except (sqlite3.Error, OSError) as err:
+                # a full disk must not keep the box from starting: the message waits in the
+                # spool and is stored once the database takes writes (commit_pending)
+                log.warning("spool: message %s recovered after a crash, not yet stored: %s", message_id, err)
+                self.pending[message_id] = (meta, duration_ms)
+                continue
             adopted.append(message_id)
             log.warning("spool: recovered message %s after a crash (%d ms)", message_id, duration_ms)
         for wav in self.folder.glob("*.wav"):
-            if wav.stem not in known and wav.stem not in adopted:
+            if wav.stem not in known and wav.stem not in adopted and wav.stem not in self.pending:
                 log.warning("messages: %s has no database row and no sidecar; moving to lost+found", wav.name)
                 lost = self.folder.parent / "lost+found"
                 lost.mkdir(exist_ok=True)

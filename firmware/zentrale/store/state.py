@@ -48,7 +48,18 @@ class StateRepository:
         return await self.db.fetch("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
 
 
+CALL_LOG_COLUMNS = frozenset(
+    {
+        "line", "caller", "caller_name", "called", "team", "started_at", "answered_at", "ended_at", "waited_s",
+        "answered_by", "talk_s", "outcome", "message_id", "entered_queue_at",
+    }
+)  # fmt: skip
+
+
 class CallLogRepository:
+    """One row per call. Written behind the call (``calls.behind.CallLogWriter``), never
+    before answering: a row may come late, or be dropped when the disk is full."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -62,11 +73,19 @@ class CallLogRepository:
         )
 
     async def ended(self, call_id: str, **fields: Any) -> None:
+        """Insert or complete the call's row: it holds everything even when ``started`` was dropped."""
         names = sorted(fields)
-        assignments = ", ".join(f"{n} = ?" for n in names)
+        unknown = set(names) - CALL_LOG_COLUMNS
+        if unknown:
+            raise ValueError(f"no call log columns {sorted(unknown)}")
+        if "started_at" not in fields:
+            raise ValueError("a call log row needs started_at")
+        columns = ", ".join(["call_id", *names])
+        marks = ", ".join("?" * (len(names) + 1))
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names)
         await self.db.execute(
-            f"UPDATE call_log SET {assignments} WHERE call_id = ?",
-            (*[fields[n] for n in names], call_id),
+            f"INSERT INTO call_log ({columns}) VALUES ({marks}) ON CONFLICT(call_id) DO UPDATE SET {updates}",
+            (call_id, *[fields[n] for n in names]),
         )
 
     async def recent(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ from zentrale.errors import (
     Unauthorized,
     ZentraleError,
 )
+from zentrale.health import notices
 from zentrale.web.agents_api import agents_router
 from zentrale.web.auth import PUBLIC, USER, AccessGuard, access, actor, auth_router, check_access, principal
 from zentrale.web.backup_api import backup_router
@@ -116,6 +117,11 @@ def create_api(app: App) -> FastAPI:
     @api.get("/status", summary="State of every component (admins)")
     async def status() -> dict[str, Any]:
         return app.status()
+
+    @api.get("/api/notices", summary="What every user should know now, e.g. a full data disk (the page's banner)")
+    @access(USER)
+    async def current_notices() -> list[dict[str, Any]]:
+        return notices(app.health.components())
 
     @api.get("/api/modes", summary="Mode documents and which one is active")
     @access(USER)

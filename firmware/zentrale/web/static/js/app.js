@@ -2,7 +2,7 @@
 import { api, ApiError, get, setCsrf } from "./api.js";
 import { $, clear, confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
-import { clockTime, lang, loadLanguages, setLang, t } from "./i18n.js";
+import { bytes, clockTime, lang, loadLanguages, setLang, t } from "./i18n.js";
 import { connect, live, on, waitingCalls } from "./live.js";
 import { flipSwitch, switchLabel } from "./switches.js";
 import { discardUnsavedWork, hasUnsavedWork, setLeaveGuard } from "./guard.js";
@@ -103,10 +103,35 @@ async function logout() {
   }
 }
 
+// What the box says everyone should know (GET /api/notices): a data disk on which no message
+// can be recorded. Polled: it changes rarely and has no event of its own.
+let notices = [];
+const NOTICE_EVERY_MS = 15000;
+
+const DISK_TEXT = { full: "banner.disk_full", low: "banner.disk_low", failing: "banner.disk_failing" };
+
+function noticeBanner(n) {
+  return h("div", { class: "banner notice", role: "alert", "data-notice": n.id, "data-space": n.space, title: n.detail },
+    h("div", { class: "banner-inner" },
+      icon("alert"),
+      h("span", { class: "what" }, t(DISK_TEXT[n.space] || "banner.disk_failing", { free: bytes(n.free) })),
+      h("span", { class: "meta" }, t("banner.disk_hint", { min: bytes(n.min_free) }))));
+}
+
+async function loadNotices() {
+  try {
+    notices = await get("/api/notices");
+  } catch {
+    return;
+  }
+  renderBanner();
+}
+
 function renderBanner() {
   const box = $("#banners");
+  if (!box) return;
   const on_ = live.switches.filter((s) => s.on);
-  clear(box, on_.map((sw) => h("div", { class: "banner", role: "alert", "data-switch": sw.id },
+  clear(box, notices.map(noticeBanner), on_.map((sw) => h("div", { class: "banner", role: "alert", "data-switch": sw.id },
     h("div", { class: "banner-inner" },
       icon("alert"),
       h("span", { class: "what" }, t("banner.on", { label: switchLabel(sw) })),
@@ -189,6 +214,8 @@ async function boot() {
     }
   });
   connect();
+  loadNotices();
+  setInterval(loadNotices, NOTICE_EVERY_MS);
 }
 
 boot();
