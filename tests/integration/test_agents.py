@@ -152,6 +152,10 @@ def test_pull_rings_the_agent_and_audio_flows_both_ways_until_the_caller_hangs_u
     assert row["team"] == "lvs"
     assert 2.5 <= row["talk_s"] <= 5.0
     assert row["entered_queue_at"] and row["answered_at"] and row["ended_at"]
+    # how the caller's line sounded (RTCP-style figures kept in the call log; loopback: little loss)
+    quality = row["quality"]
+    assert quality["packets_received"] > 200 and 0 <= quality["loss_pct"] < 10
+    assert 3.0 < quality["mos"] <= 4.5
 
 
 @pytest.mark.parametrize(("answer", "reason"), [("486", "busy"), ("603", "declined"), ("none", "no_answer")])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -203,6 +204,9 @@ class CallSupervisor:
         answered = self.answered.pop(call.call_id, None)
         entered = self.entered.pop(call.call_id, None)
         extra: dict[str, Any] = {"entered_queue_at": entered.isoformat()} if entered else {}
+        quality = call.info().get("quality")
+        if quality:
+            extra["quality"] = json.dumps(quality, separators=(",", ":"))
         if answered is not None:
             agent, when, since = answered
             extra |= {

@@ -142,6 +142,10 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE messages ADD COLUMN status_at TEXT;
     """,
+    # 6: the audio quality of a call (JSON: loss, jitter, concealment, an estimated MOS)
+    """
+    ALTER TABLE call_log ADD COLUMN quality TEXT;
+    """,
 ]
 
 

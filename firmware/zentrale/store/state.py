@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -51,7 +52,7 @@ class StateRepository:
 CALL_LOG_COLUMNS = frozenset(
     {
         "line", "caller", "caller_name", "called", "team", "started_at", "answered_at", "ended_at", "waited_s",
-        "answered_by", "talk_s", "outcome", "message_id", "entered_queue_at",
+        "answered_by", "talk_s", "outcome", "message_id", "entered_queue_at", "quality",
     }
 )  # fmt: skip
 
@@ -89,4 +90,11 @@ class CallLogRepository:
         )
 
     async def recent(self, limit: int = 100) -> list[dict[str, Any]]:
-        return await self.db.fetch("SELECT * FROM call_log ORDER BY started_at DESC LIMIT ?", (limit,))
+        rows = await self.db.fetch("SELECT * FROM call_log ORDER BY started_at DESC LIMIT ?", (limit,))
+        for row in rows:
+            text = row.get("quality")
+            try:
+                row["quality"] = json.loads(text) if text else None
+            except ValueError:
+                row["quality"] = None
+        return rows

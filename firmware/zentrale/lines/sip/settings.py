@@ -125,8 +125,8 @@ class BanKeeper:
     async def save(self) -> None:
         try:
             await self.state.set_setting(BANS_KEY, json.dumps(self.guard.snapshot(self.wall())))
-        except Exception:  # a full disk must not stop the SIP line; the bans stay in memory
-            log.exception("sip: could not keep the bans")
+        except Exception as err:  # a full disk must not stop the SIP line; the bans stay in memory
+            log.warning("sip: could not keep the bans (%s); they stay in force until a restart", err)
 
     async def stop(self) -> None:
         if self._task is not None:
