@@ -44,7 +44,10 @@ class StateRepository:
             "INSERT INTO audit (at, who, action, detail) VALUES (?,?,?,?)", (at.isoformat(), who, action, detail)
         )
 
-    async def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
+    async def audit_log(self, limit: int = 200, who: str | None = None) -> list[dict[str, Any]]:
+        """The newest entries; ``who``: only that user's."""
+        if who is not None:
+            return await self.db.fetch("SELECT * FROM audit WHERE who = ? ORDER BY id DESC LIMIT ?", (who, limit))
         return await self.db.fetch("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
 
 

@@ -20,6 +20,7 @@ from zentrale import __version__
 from zentrale.errors import Invalid, StoreError
 from zentrale.store.backup import PENDING, create_backup, read_archive
 from zentrale.web.auth import actor
+from zentrale.web.limits import body_limit
 
 if TYPE_CHECKING:
     from zentrale.app import App
@@ -64,7 +65,9 @@ def backup_router(app: App) -> APIRouter:
         "(database, modes, prompts, messages; the configuration file stays). What it replaces is kept "
         "in the data folder's .before-restore-<time>/",
         status_code=202,
-    )
+        openapi_extra=body_limit("stream", requestBody={"required": True, "content": {"application/gzip": {
+            "schema": {"type": "string", "format": "binary"}}}}),
+    )  # fmt: skip
     async def restore(request: Request) -> dict[str, Any]:
         data = app.config.data_dir
         folder = Path(tempfile.mkdtemp(prefix=".restore-upload-", dir=data))
