@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from zentrale.web.auth import USER, access, actor, require_agent
+from zentrale.web.params import Ident
 
 if TYPE_CHECKING:
     from zentrale.staffing import Staffing
@@ -45,36 +46,36 @@ def agents_router(staff: Staffing) -> APIRouter:
         return staff.agents()
 
     @router.put("/api/agents/{agent_id}", summary="Create or change an agent")
-    async def put_agent(agent_id: str, body: AgentIn, request: Request) -> dict[str, Any]:
+    async def put_agent(agent_id: Ident, body: AgentIn, request: Request) -> dict[str, Any]:
         return await staff.save_agent(
             agent_id, body.name, body.teams, body.default_number, body.priority, by=actor(request)
         )
 
     @router.get("/api/agents/{agent_id}", summary="One agent (state, current call, last pull result)")
     @access(USER)
-    async def agent(agent_id: str) -> dict[str, Any]:
+    async def agent(agent_id: Ident) -> dict[str, Any]:
         return staff.agent(agent_id)
 
     @router.delete("/api/agents/{agent_id}", summary="Remove an agent")
-    async def delete_agent(agent_id: str, request: Request) -> dict[str, str]:
+    async def delete_agent(agent_id: Ident, request: Request) -> dict[str, str]:
         await staff.delete_agent(agent_id, by=actor(request))
         return {"deleted": agent_id}
 
     @router.post("/api/agents/{agent_id}/login", summary="Log in with a phone number or SIP URI")
     @access(USER)
-    async def login(agent_id: str, body: Login, request: Request) -> dict[str, Any]:
+    async def login(agent_id: Ident, body: Login, request: Request) -> dict[str, Any]:
         require_agent(request, agent_id)
         return await staff.login(agent_id, body.number, body.teams)
 
     @router.post("/api/agents/{agent_id}/logout", summary="Log out")
     @access(USER)
-    async def logout(agent_id: str, request: Request) -> dict[str, Any]:
+    async def logout(agent_id: Ident, request: Request) -> dict[str, Any]:
         require_agent(request, agent_id)
         return await staff.logout(agent_id)
 
     @router.post("/api/agents/{agent_id}/pause", summary="Pause or resume")
     @access(USER)
-    async def pause(agent_id: str, body: Pause, request: Request) -> dict[str, Any]:
+    async def pause(agent_id: Ident, body: Pause, request: Request) -> dict[str, Any]:
         require_agent(request, agent_id)
         return await staff.pause(agent_id, body.paused)
 
@@ -84,7 +85,7 @@ def agents_router(staff: Staffing) -> APIRouter:
         description="409 when another agent is already taking the call or the agent is not free.",
     )
     @access(USER)
-    async def pull(entry_id: str, body: Pull, request: Request) -> dict[str, Any]:
+    async def pull(entry_id: Ident, body: Pull, request: Request) -> dict[str, Any]:
         require_agent(request, body.agent)
         return await staff.pull(entry_id, body.agent, body.wait)
 

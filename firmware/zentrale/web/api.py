@@ -35,7 +35,7 @@ from zentrale.errors import (
 from zentrale.web.agents_api import agents_router
 from zentrale.web.auth import PUBLIC, USER, AccessGuard, access, actor, auth_router, check_access, principal
 from zentrale.web.backup_api import backup_router
-from zentrale.web.documents import DocumentWorker, parse_checked, stored_dump
+from zentrale.web.documents import DocumentWorker, WorkerFailed, parse_checked, stored_dump
 from zentrale.web.editor_api import editor_router
 from zentrale.web.events import events_router
 from zentrale.web.limits import BodyLimits, HttpLimits, TooLarge, document_body, marked_routes
@@ -94,6 +94,8 @@ def create_api(app: App) -> FastAPI:
             return JSONResponse(body, status_code=422)
         if isinstance(err, TooLarge):
             return JSONResponse({"error": str(err)}, status_code=413)
+        if isinstance(err, WorkerFailed):
+            return JSONResponse({"error": str(err)}, status_code=503, headers={"Retry-After": "1"})
         if isinstance(err, TooManyAttempts):
             wait = max(1, round(err.retry_after))
             return JSONResponse({"error": str(err), "retry_after": wait}, 429, headers={"Retry-After": str(wait)})

@@ -52,6 +52,10 @@ class _TooDeep(Exception):
     pass
 
 
+class WorkerFailed(ZentraleError):
+    """The worker process died or hung (HTTP 503: the next request gets a new one)."""
+
+
 def _bounded_json(max_depth: int) -> json.JSONDecoder:
     """The standard library's pure-Python JSON decoder, refusing nesting deeper than ``max_depth``
     as soon as it gets there (the C decoder recurses until RecursionError)."""
@@ -284,24 +288,30 @@ class DocumentWorker:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         request = pickle.dumps((fn.__name__, args), protocol=pickle.HIGHEST_PROTOCOL)
         async with self._lock:
-            proc = await self._worker()
-            assert proc.stdin is not None and proc.stdout is not None
             try:
-                proc.stdin.write(len(request).to_bytes(8, "big") + request)
-                async with asyncio.timeout(self.timeout):
-                    await proc.stdin.drain()
-                    size = int.from_bytes(await proc.stdout.readexactly(8), "big")
-                    answer = await proc.stdout.readexactly(size)
-            except (TimeoutError, asyncio.IncompleteReadError, ConnectionError) as err:
-                self._stop()
-                what = "took too long" if isinstance(err, TimeoutError) else "ended"
-                log.error("the documents worker process %s; it is started again for the next request", what)
-                raise ZentraleError(f"the document could not be checked: the worker process {what}") from None
+                answer = await self._ask(request)
+            except WorkerFailed:  # it may have died before this request (killed, out of memory): once more
+                answer = await self._ask(request)
         ok, result = pickle.loads(answer)
         if not ok:
             kind = getattr(errors, result[0], ZentraleError)
             raise kind(*result[1:])
         return result  # type: ignore[no-any-return]
+
+    async def _ask(self, request: bytes) -> bytes:
+        proc = await self._worker()
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(len(request).to_bytes(8, "big") + request)
+            async with asyncio.timeout(self.timeout):
+                await proc.stdin.drain()
+                size = int.from_bytes(await proc.stdout.readexactly(8), "big")
+                return await proc.stdout.readexactly(size)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError) as err:
+            self._stop()
+            what = "took too long" if isinstance(err, TimeoutError) else "ended"
+            log.error("the documents worker process %s; it is started again for the next request", what)
+            raise WorkerFailed(f"the document could not be checked: the worker process {what}") from None
 
     def _stop(self) -> None:
         if self._proc is not None and self._proc.returncode is None:
