@@ -68,7 +68,7 @@ def backup_router(app: App) -> APIRouter:
         "(database, modes, prompts, messages; the configuration file stays). What it replaces is kept "
         "in the data folder's .before-restore-<time>/",
         status_code=202,
-        openapi_extra=body_limit("stream", requestBody={"required": True, "content": {"application/gzip": {
+        openapi_extra=body_limit("stream", requestBody={"required": True, "content": {"application/octet-stream": {
             "schema": {"type": "string", "format": "binary"}}}}),
     )  # fmt: skip
     async def restore(request: Request) -> dict[str, Any]:

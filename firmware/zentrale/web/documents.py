@@ -28,6 +28,7 @@ import json
 import json.decoder
 import json.scanner
 import logging
+import os
 import pickle
 import sys
 import traceback
@@ -133,9 +134,10 @@ def load_document(text: str, source: str, max_depth: int = 32, max_values: int =
         except ValueError:
             decoded = False  # YAML's flow style also starts with "{": let the YAML parser say what is wrong
     if not decoded:
-        loader = _BoundedLoader(text)
-        loader.max_depth = max_depth
+        loader: _BoundedLoader | None = None
         try:
+            loader = _BoundedLoader(text)  # checks the characters first: a NUL is a YAMLError here
+            loader.max_depth = max_depth
             data = loader.get_single_data()
         except _TooDeep:
             raise ModeError(source, "", too_deep) from None
@@ -146,7 +148,8 @@ def load_document(text: str, source: str, max_depth: int = 32, max_values: int =
         except ValueError as err:  # e.g. an integer of more than 4,300 digits (CVE-2020-10735 limit)
             raise ModeError(source, "", f"not valid YAML/JSON: {err}") from err
         finally:
-            loader.dispose()
+            if loader is not None:
+                loader.dispose()
     if count_values(data, max_values) > max_values:
         raise ModeError(source, "", f"more than {max_values} values: too big for a mode document")
     return data
@@ -257,6 +260,8 @@ def _call(name: str, args: tuple[Any, ...]) -> tuple[bool, Any]:
 
 def _serve() -> None:
     """The worker's loop: a length-prefixed pickle in on stdin, one out on stdout, until EOF."""
+    # background work: under load the kernel gives the daemon (the media clock) the CPU first
+    os.nice(10)
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     while header := requests.read(8):
         name, args = pickle.loads(requests.read(int.from_bytes(header, "big")))
