@@ -207,3 +207,19 @@ def test_the_documents_worker_is_started_again_after_it_was_killed(box: Daemon) 
     assert wait_until(lambda: worker_pid(box) != first, 5, "a new worker")
     assert box.http.delete("/api/editor/modes/copy").status_code == 200
     no_tracebacks(box)
+
+
+def test_a_deeply_nested_mode_file_put_there_by_hand_is_a_422_wherever_it_is_read(box: Daemon) -> None:
+    path = box.data_dir / "modes" / "deep.yaml"
+    path.write_text("nodes: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    try:
+        for method, url in (("GET", "/api/modes/deep"), ("GET", "/api/editor/modes/deep/export"),
+                            ("POST", "/api/modes/deep/activate")):  # fmt: skip
+            r = box.http.request(method, url, json={} if method == "POST" else None)
+            assert r.status_code == 422, (url, r.text)
+        listed = {m["name"]: m for m in box.http.get("/api/editor/modes").json()}
+        assert "nested" in listed["deep"]["problems"][0]
+        assert box.http.get("/api/modes").json()["active"] == "hotline"
+    finally:
+        path.unlink()
+    no_tracebacks(box)

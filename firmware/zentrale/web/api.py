@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,8 @@ from zentrale.web.security_api import security_router
 from zentrale.web.sip_settings_api import sip_settings_router
 from zentrale.web.teams_api import teams_router
 from zentrale.web.users_api import users_router
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from zentrale.accounts.service import Principal
@@ -104,6 +107,13 @@ def create_api(app: App) -> FastAPI:
         )  # fmt: skip
         status = next((code for kind, code in statuses if isinstance(err, kind)), 500)
         return JSONResponse({"error": str(err)}, status_code=status)
+
+    @api.exception_handler(RecursionError)
+    async def _too_deep(_request: Request, _err: RecursionError) -> JSONResponse:
+        # the last line of defence: what a request brings is bounded before it is parsed, but a
+        # file put into the data folder by hand (or an old restore) is parsed by code outside web/
+        log.warning("a request ended in a RecursionError: %s %s", _request.method, _request.url.path)
+        return JSONResponse({"error": "the data is nested too deeply to be read"}, status_code=422)
 
     def me_extra(_who: Principal) -> dict[str, Any]:
         teams = [{"id": t.id, "name": t.name, "distribution": t.distribution} for t in app.config.teams]

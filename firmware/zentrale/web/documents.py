@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 import yaml
 
 from zentrale import errors
-from zentrale.core.modes import Mode, ModeProblem, check_mode, dump_mode, parse_mode, parse_mode_data, schema_problems
+from zentrale.core.modes import Mode, ModeProblem, check_mode, dump_mode, parse_mode_data, schema_problems
 from zentrale.errors import ConfigError, ModeError, ZentraleError
 
 log = logging.getLogger(__name__)
@@ -213,8 +213,13 @@ def sim_mode(text: str, max_depth: int, prompts: Iterable[str], teams: Iterable[
     return mode
 
 
-def stored_mode(path: Path) -> Mode:
-    return parse_mode(path.read_text(encoding="utf-8"), str(path))
+def stored_mode(path: Path, max_depth: int = 32) -> Mode:
+    """A mode file as ``parse_mode`` reads it, with the same bounds as an upload (a file brought
+    by a restore or by hand is not trusted more)."""
+    mode = parse_mode_data(load_document(path.read_text(encoding="utf-8", errors="replace"), str(path), max_depth),
+                           str(path))  # fmt: skip
+    _errors_only(check_mode(mode), str(path))
+    return mode
 
 
 def stored_dump(path: Path, fmt: str) -> str:
