@@ -223,3 +223,28 @@ def test_a_deeply_nested_mode_file_put_there_by_hand_is_a_422_wherever_it_is_rea
     finally:
         path.unlink()
     no_tracebacks(box)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/api/agents/x", '{"name": "A", "priority": 1000000000000000000000000000000}'),  # no SQLite integer
+        ("PUT", "/api/agents/x", '{"name": "A", "default_number": "' + "1" * 5000 + '"}'),
+        ("POST", "/api/agents/x/login", '{"number": "' + "9" * 5000 + '"}'),
+        ("PUT", "/api/teams/t1", '{"name": "T", "ring_timeout": Infinity}'),
+        ("PUT", "/api/schedule", '{"week": NaN}'),  # FastAPI's 422 would echo NaN: a 500
+        ("PUT", "/api/modes/nan", '{"name": NaN}'),  # a document: read as YAML then, where NaN is text
+        ("PATCH", "/api/messages/x", '{"comment": "' + "c" * 60000 + '"}'),
+        ("POST", "/api/editor/modes/hotline/rollback", '{"version": 99999999999999999999}'),
+        ("POST", "/api/queues/x/pull", '{"agent": "' + "a" * 5000 + '"}'),
+        ("GET", "/api/calllog?limit=99999999999999999999999", None),
+        ("GET", "/api/editor/modes/hotline/diff?a=1&b=99999999999999999999", None),
+    ],
+)
+def test_hostile_values_in_requests_are_refused_with_4xx_not_500(
+    box: Daemon, method: str, path: str, body: str | None
+) -> None:
+    r = box.http.request(method, path, content=body, headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500, r.text
+    assert "NaN" not in r.text or "not numbers JSON can carry" in r.text
+    no_tracebacks(box)

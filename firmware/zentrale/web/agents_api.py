@@ -4,7 +4,7 @@ An agent's account acts for its own agent only (``require_agent``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -18,14 +18,22 @@ if TYPE_CHECKING:
 
 class AgentIn(BaseModel):
     name: str = Field(min_length=1, max_length=80)
-    teams: list[str] = Field(default_factory=list, description="team ids the agent belongs to")
-    default_number: str = Field("", description="phone number or SIP URI used when logging in without one")
-    priority: int = Field(0, description="order for the linear strategy (lower first)")
+    teams: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=100, description="team ids the agent belongs to"
+    )
+    default_number: str = Field(
+        "", max_length=255, description="phone number or SIP URI used when logging in without one"
+    )
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000, description="order for the linear strategy (lower first)")
 
 
 class Login(BaseModel):
-    number: str | None = Field(None, description="phone number (dialled through the PBX) or SIP URI (dialled directly)")
-    teams: list[str] | None = Field(None, description="teams to work for (default: all of the agent's teams)")
+    number: str | None = Field(
+        None, max_length=255, description="phone number (dialled through the PBX) or SIP URI (dialled directly)"
+    )
+    teams: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=100, description="teams to work for (default: all of the agent's teams)"
+    )
 
 
 class Pause(BaseModel):
@@ -33,7 +41,7 @@ class Pause(BaseModel):
 
 
 class Pull(BaseModel):
-    agent: str = Field(description="the agent whose phone should ring")
+    agent: str = Field(max_length=64, description="the agent whose phone should ring")
     wait: bool = Field(False, description="answer only when the agent answered or the attempt failed")
 
 

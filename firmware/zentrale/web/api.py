@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
@@ -107,6 +108,14 @@ def create_api(app: App) -> FastAPI:
         )  # fmt: skip
         status = next((code for kind, code in statuses if isinstance(err, kind)), 500)
         return JSONResponse({"error": str(err)}, status_code=status)
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, err: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes the input, which can be what JSON cannot carry (NaN) -- a 500
+        # -- or kilobytes of it; where and what is enough (the page shows loc and msg)
+        detail = [{"type": e.get("type"), "loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg"))}
+                  for e in err.errors()]  # fmt: skip
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @api.exception_handler(RecursionError)
     async def _too_deep(_request: Request, _err: RecursionError) -> JSONResponse:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from zentrale.app import App
 
 MAX_UPLOAD = 8_000_000_000  # bytes: years of messages fit; a full SD card does not
+UPLOAD_STALL = 300.0  # seconds without a byte of the upload: the checking thread gives up
 
 
 def backup_router(app: App) -> APIRouter:
@@ -89,7 +90,7 @@ def backup_router(app: App) -> APIRouter:
             """In a thread: the upload is checked as it comes (and kept); a bomb is refused after
             its first bytes, not after it filled the disk."""
             with upload.open("wb") as out:
-                tee = _Upload(lambda: asyncio.run_coroutine_threadsafe(next_chunk(), loop).result(), out)
+                tee = _Upload(lambda: asyncio.run_coroutine_threadsafe(next_chunk(), loop).result(UPLOAD_STALL), out)
                 manifest = check_stream(tee, limits, "the uploaded file")
                 tee.drain()  # the rest (gzip trailer, padding): the restore reads the file again
             if tee.size == 0:
@@ -108,6 +109,8 @@ def backup_router(app: App) -> APIRouter:
                 raise Invalid(str(err)) from None
             except StoreError as err:
                 raise Invalid(str(err).replace(str(upload), "the uploaded file")) from None
+            except TimeoutError:
+                raise Invalid(f"the upload stalled for {UPLOAD_STALL:.0f} s") from None
             except OSError as err:  # a full disk: nothing changes, the box says why
                 raise StoreError(f"the box cannot keep the uploaded archive: {err.strerror or err}") from None
             os.replace(upload, data / PENDING)

@@ -79,8 +79,13 @@ def _bounded_json(max_depth: int) -> json.JSONDecoder:
     decoder.parse_object = bounded(json.decoder.JSONObject)  # type: ignore[attr-defined]
     decoder.parse_array = bounded(json.decoder.JSONArray)  # type: ignore[attr-defined]
     decoder.parse_string = json.decoder.py_scanstring  # type: ignore[attr-defined]
+    decoder.parse_constant = _not_json
     decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
     return decoder
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON can carry")  # RFC 8259 §6; YAML's .nan is its own
 
 
 class _BoundedLoader(yaml.SafeLoader):

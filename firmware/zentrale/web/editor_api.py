@@ -51,7 +51,7 @@ class Rollback(BaseModel):
 
 class SpeakText(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
-    voice: str = "de"
+    voice: str = Field("de", max_length=32)
 
 
 class SimStart(BaseModel):

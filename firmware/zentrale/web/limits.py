@@ -42,6 +42,7 @@ Kind = Literal["json", "document", "stream"]
 # strings are removed before the brackets are counted (a "[" inside a string is text).
 _JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
 _NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+_NOT_NUMBERS = re.compile(rb"NaN|Infinity")
 
 
 class TooLarge(Invalid):
@@ -80,9 +81,25 @@ def marked_routes(spec: dict[str, Any]) -> list[tuple[str, re.Pattern[str], Kind
     return marked
 
 
+def json_problem(body: bytes, max_depth: int) -> str | None:
+    """What makes a JSON text unfit to parse, found without parsing it: nesting deeper than
+    ``max_depth``, or NaN/Infinity (not JSON, RFC 8259 §6, but Python's parser takes them and
+    nothing can send them back)."""
+    text = _JSON_STRING.sub(b"", body).split(b'"', 1)[0]  # a quote left opens a string that never ends
+    depth = _depth(text)
+    if depth > max_depth:
+        return f"the JSON is nested {depth} levels deep, at most {max_depth} are allowed"
+    if _NOT_NUMBERS.search(text):
+        return "NaN and Infinity are not numbers JSON can carry (RFC 8259 §6)"
+    return None
+
+
 def json_depth(body: bytes) -> int:
     """How deeply the JSON text nests objects and arrays (counted without parsing it)."""
-    text = _JSON_STRING.sub(b"", body).split(b'"', 1)[0]  # a quote left opens a string that never ends
+    return _depth(_JSON_STRING.sub(b"", body).split(b'"', 1)[0])
+
+
+def _depth(text: bytes) -> int:
     brackets = text.translate(None, delete=_NOT_BRACKETS)
     if not brackets:
         return 0
@@ -138,10 +155,9 @@ class BodyLimits:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         if kind == "json" and body.lstrip()[:1] in (b"{", b"["):
-            depth = json_depth(body)
-            if depth > self.limits.json_depth:
-                await send_error(send, 422, f"the JSON is nested {depth} levels deep, at most "
-                                            f"{self.limits.json_depth} are allowed")  # fmt: skip
+            problem = json_problem(body, self.limits.json_depth)
+            if problem is not None:
+                await send_error(send, 422, problem)
                 return
         await self.app(scope, _replay(body, receive), send)
 
