@@ -224,13 +224,14 @@ def create_api(app: App) -> FastAPI:
 
     @api.get(
         "/api/audit",
-        summary="Audit log (switches, modes, accounts, deleted messages), newest first: admins see every "
-        "entry, an agent only the entries of his own account",
+        summary="Audit log (switches, modes, accounts, deleted messages, settings), newest first: admins see "
+        "every entry; an agent the entries of his own account and the switch changes (which the manual-control "
+        "page shows everyone), not account, mode, message or settings changes of others",
     )
     @access(USER)
     async def audit(request: Request, limit: Limit = 200) -> list[dict[str, Any]]:
         who = principal(request)
-        return await hotline.state.audit_log(limit, who=None if who.is_admin else who.name)
+        return await hotline.state.audit_log(limit, agent=None if who.is_admin else who.name)
 
     @api.get("/openapi.json", include_in_schema=False)
     async def openapi() -> JSONResponse:
