@@ -11,7 +11,7 @@ import yaml
 from tests.daemon import demo_mode
 from zentrale.errors import ModeError
 from zentrale.web.documents import MAX_VALUES, count_values, load_document, parse_checked
-from zentrale.web.limits import body_limit, json_depth, marked_routes
+from zentrale.web.limits import body_limit, json_depth, json_problem, marked_routes
 
 PROMPTS = {
     "greeting", "main_menu", "invalid_choice", "no_input", "goodbye", "hold_notice", "music_a", "music_b", "music_c",
@@ -118,3 +118,14 @@ def test_routes_marked_with_a_body_limit_are_found_in_the_spec() -> None:
     assert marked["PUT", "document"].match("/api/modes/hotline")
     assert not marked["PUT", "document"].match("/api/modes/hotline/activate")
     assert not marked["POST", "stream"].match("/api/prompts/x/speak")
+
+
+def test_nan_and_infinity_are_found_outside_strings_only() -> None:
+    assert json_problem(b'{"a": NaN}', 32) == "NaN and Infinity are not numbers JSON can carry (RFC 8259 \u00a76)"
+    assert json_problem(b'{"a": -Infinity}', 32) is not None
+    assert json_problem(b'{"a": "NaN and Infinity as text"}', 32) is None
+    assert json_problem(b"[" * 33 + b"]" * 33, 32) == "the JSON is nested 33 levels deep, at most 32 are allowed"
+
+
+def test_a_mode_document_with_nan_as_json_is_read_as_yaml_where_it_is_text() -> None:
+    assert load_document('{"name": NaN}', "t") == {"name": "NaN"}
