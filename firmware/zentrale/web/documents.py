@@ -9,11 +9,11 @@ by 6 ms at the median and by 30-95 ms at worst (GIL hand-over every 5 ms, and
 a GIL holder preempted by the OS keeps it); the same work in another process:
 0.9 ms and 7 ms.
 
-Both parsers are bounded while they run, before the document is built:
-nesting deeper than ``max_depth`` levels and more than ``MAX_VALUES`` values
-(an alias counted each time it is used) end the parse with a ``ModeError``
-(HTTP 422) -- deep nesting used to surface as a RecursionError (500), and a
-"billion laughs" of YAML aliases would expand during validation.
+Both parsers stop at nesting deeper than ``max_depth`` levels as soon as they
+get there, and a document of more than ``MAX_VALUES`` values (an alias counted
+each time it is used) is refused before it is validated, each with a
+``ModeError`` (HTTP 422) -- deep nesting used to surface as a RecursionError
+(500), and a "billion laughs" of YAML aliases would expand during validation.
 
 Functions run in the worker are the module-level ones in ``WORK`` (asked for
 by name); their errors come back as the same ``ZentraleError`` classes.

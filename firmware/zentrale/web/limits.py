@@ -11,10 +11,11 @@ with ``openapi_extra=body_limit(...)`` (``x-body-limit``, so clients see it too)
 - ``json`` (every route not marked): ``http.max_body_bytes`` (64 KB). The body
   is read here, refused with 413 as soon as it passes the limit (a declared
   ``Content-Length`` above it is refused unread), and a JSON body nested more
-  than ``http.max_json_depth`` levels is refused with 422 -- FastAPI parses
-  the rest on the loop, which for 64 KB takes well under a millisecond.
+  than ``http.max_json_depth`` levels (or with NaN/Infinity) is refused with
+  422 -- FastAPI parses the rest on the loop, which for 64 KB takes well
+  under a millisecond.
 - ``document`` (mode documents): ``http.max_document_bytes`` (1 MB), read
-  here the same way; the route parses it in the web layer's worker thread
+  here the same way; the route parses it in the web layer's worker process
   (``web/documents.py``), where depth and size are bounded while parsing.
 - ``stream`` (uploads of prompts and backups): passed through; the route reads
   the body in chunks and enforces its own, larger limit.
