@@ -406,6 +406,10 @@ class App:
         config = uvicorn.Config(
             self.api, host=self.config.http.bind, port=self.config.http.port, log_level="warning", lifespan="off",
             timeout_graceful_shutdown=2,  # open event streams (every agent's page) never end by themselves
+            # X-Forwarded-For only from configured proxies: uvicorn's default trusts it from loopback, so
+            # anything on the box (or a proxy we did not set up) could pick the address logins are throttled by
+            proxy_headers=bool(self.config.http.trusted_proxies),
+            forwarded_allow_ips=list(self.config.http.trusted_proxies),
         )  # fmt: skip
         server = _EmbeddedServer(config)
         self._http = server

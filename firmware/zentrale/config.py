@@ -219,6 +219,23 @@ class HttpConfig(_Section):
         "0.0.0.0", description="address of the web page and API (every page needs a login; 127.0.0.1: this box only)"
     )
     port: int = Field(8080, ge=0, le=65535)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="reverse proxies (addresses or CIDR networks) whose X-Forwarded-For/-Proto headers are "
+        "believed; empty (the default): none, the connecting address is the client (login throttling keys on it)",
+    )
+    max_body_bytes: int = Field(
+        65_536, ge=4096, le=16_000_000, description="largest request body of an ordinary JSON request (413 above)"
+    )
+    max_document_bytes: int = Field(
+        1_000_000, ge=65_536, le=64_000_000, description="largest mode document (YAML or JSON) one request may carry"
+    )
+    max_json_depth: int = Field(32, ge=8, le=256, description="deepest nesting of objects/lists a request may have")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        return _check_networks(value)
 
 
 class Team(_Section):

@@ -129,11 +129,14 @@ class Hotline:
             more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
             raise ModeError(source, problems[0].path, problems[0].message + more)
 
-    async def activate(self, name: str, by: str) -> Mode:
+    async def activate(self, name: str, by: str, mode: Mode | None = None) -> Mode:
         """Load, validate and pre-decode a mode, then make it active. A broken
-        document raises ModeError and the active mode keeps running."""
-        mode = self.modes.load(name)
-        self.validate(mode, str(self.modes.path(name)))
+        document raises ModeError and the active mode keeps running.
+        ``mode``: the document just saved under ``name``, already checked."""
+        if mode is None:
+            # parsing and checking a document is work for a thread, never for the loop the media clock runs on
+            mode = await asyncio.to_thread(self.modes.load, name)
+            await asyncio.to_thread(self.validate, mode, str(self.modes.path(name)))
         loop = asyncio.get_running_loop()
         # the no-message prompts too: a full disk must not make the loop decode files mid-call
         needed = mode.prompts() | (NO_MESSAGE_PROMPTS if _has_voicemail(mode) else set())
@@ -161,16 +164,20 @@ class Hotline:
         for name in self.modes.names():
             await self.versions.record(name, self.modes.text(name), "file", self.clock.now())
 
-    async def save_mode(self, name: str, text: str, author: str, comment: str = "") -> dict[str, Any]:
-        """Validate and store a document as a new version; the active mode is reloaded."""
+    async def save_mode(
+        self, name: str, text: str, author: str, comment: str = "", mode: Mode | None = None
+    ) -> dict[str, Any]:
+        """Validate and store a document as a new version; the active mode is reloaded.
+        ``mode``: ``text`` already parsed and checked (the web layer does that in its worker process)."""
         source = f"{name}.yaml"
-        mode = parse_mode(text, source)
-        self.validate(mode, source)
-        self.modes.save_text(name, text)
+        if mode is None:
+            mode = await asyncio.to_thread(parse_mode, text, source)
+            await asyncio.to_thread(self.validate, mode, source)
+        await asyncio.to_thread(self.modes.save_text, name, text)
         version = await self.versions.record(name, text, author, self.clock.now(), comment)
         await self.state.audit(self.clock.now(), author, "mode.save", f"{name} v{version}")
         if self.mode_name == name:
-            await self.activate(name, author)
+            await self.activate(name, author, mode)
         return {"mode": name, "version": version}
 
     async def rollback(self, name: str, version: int, author: str) -> dict[str, Any]:

@@ -79,7 +79,8 @@ class PromptLibrary:
                 uses.setdefault(prompt, []).append(name)
         return uses
 
-    def list(self) -> list[dict[str, Any]]:
+    def entries(self) -> list[dict[str, Any]]:
+        """The library with lengths and uses (decodes prompts, parses modes: call it in a thread)."""
         uses = self.used_by()
         out = []
         for name in sorted(self.library.names()):
@@ -99,32 +100,41 @@ class PromptLibrary:
             )
         return out
 
+    async def list(self) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.entries)
+
     async def upload(self, name: str, filename: str, data: bytes, kind: Kind = "prompt") -> dict[str, Any]:
         if not NAME_RE.match(name):
-            raise UploadRefused(f"prompt name '{name}' may use letters, digits, '.', '_' and '-' only")
+            raise UploadRefused(f"prompt name '{name[:80]}' may use letters, digits, '.', '_' and '-' only")
         if len(data) > MAX_UPLOAD_BYTES:
             raise UploadRefused(
                 f"file too big: {len(data) // (1024 * 1024)} MB, at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"
             )
         if not data:
             raise UploadRefused("the file is empty")
-        suffix = Path(filename).suffix.lower() or ".bin"
+        # only the extension helps ffprobe; anything else (a NUL, a path) stays out of the file name
+        suffix = Path(filename).suffix.lower()
+        suffix = suffix if suffix in AUDIO_EXTENSIONS else ".bin"
         with tempfile.TemporaryDirectory(prefix="zentrale-upload-") as tmp:
             source = Path(tmp) / f"upload{suffix}"
-            source.write_bytes(data)
+            await asyncio.to_thread(source.write_bytes, data)
             seconds = await asyncio.to_thread(self._probe, source, filename)
             target = Path(tmp) / "converted.wav"
             await asyncio.to_thread(self._convert, source, target)
             folder = self.music_folder if kind == "music" else self.folder
-            folder.mkdir(parents=True, exist_ok=True)
-            final = folder / f"{name}.wav"
-            for other in self._own_files(name):
-                if other != final:
-                    other.unlink()
-            shutil.move(str(target), str(final))
+            await asyncio.to_thread(self._place, target, folder, name)
         await self._refresh(name)
         log.info("prompt '%s' uploaded from %s (%.1f s)", name, filename, seconds)
-        return next(p for p in self.list() if p["name"] == name)
+        return next(p for p in await self.list() if p["name"] == name)
+
+    def _place(self, converted: Path, folder: Path, name: str) -> None:
+        """The converted file becomes the prompt (a copy across file systems: a thread's work)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{name}.wav"
+        for other in self._own_files(name):
+            if other != final:
+                other.unlink()
+        shutil.move(str(converted), str(final))
 
     def _probe(self, path: Path, filename: str) -> float:
         if shutil.which("ffprobe") is None:
@@ -137,6 +147,8 @@ class PromptLibrary:
             info = json.loads(proc.stdout or "{}")
         except ValueError:
             info = {}
+        if not isinstance(info, dict):
+            info = {}
         audio = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
         video = [
             s
@@ -148,7 +160,10 @@ class PromptLibrary:
                 info.get("format", {}).get("format_long_name") or (proc.stderr.strip().splitlines() or ["unknown"])[-1]
             )
             raise UploadRefused(f"'{filename}' is not an audio file ({what})")
-        duration = float(info.get("format", {}).get("duration") or audio[0].get("duration") or 0)
+        try:
+            duration = float(info.get("format", {}).get("duration") or audio[0].get("duration") or 0)
+        except (TypeError, ValueError):  # "N/A": a stream without a known length
+            duration = 0.0
         if duration <= 0.05:
             raise UploadRefused(f"'{filename}' contains no audio")
         if duration > MAX_SECONDS:
@@ -171,7 +186,7 @@ class PromptLibrary:
         await asyncio.to_thread(self.library.preload, {name})
 
     async def delete(self, name: str) -> None:
-        users = self.used_by().get(name)
+        users = (await asyncio.to_thread(self.used_by)).get(name)
         if users:
             raise Conflict(f"prompt '{name}' is used by mode(s) {', '.join(users)}")
         own = self._own_files(name)

@@ -4,11 +4,18 @@ Files are looked up by name (without extension) in a list of folders, the
 first folder winning, so a user's recording in the data folder overrides a
 shipped prompt of the same name. WAV is read directly; MP3/OGG/FLAC through
 ffmpeg when it is installed.
+
+Decoding is never work for the event loop (a long file or an ffmpeg run would
+stall the media clock): code on the loop preloads in a thread (``preload``, as
+activating a mode does) or awaits ``load``. ``clip`` on the loop thread with a
+clip not decoded yet still works, but says so in the log.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import shutil
 import subprocess
 import threading
@@ -26,6 +33,9 @@ from zentrale.media.rate import resample
 log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac")
+# what a prompt's file name can be (prompts.NAME_RE, the mode schema's PromptName): anything else
+# is not looked for on disk (a 300-character name gave "File name too long")
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 
 
 class AudioDecodeError(ZentraleError):
@@ -112,6 +122,8 @@ class AudioLibrary:
         self._lock = threading.Lock()  # preload runs in a worker thread
 
     def path(self, name: str) -> Path:
+        if not NAME_RE.match(name):
+            raise NotFound(f"no prompt can be called '{name[:80]}'")
         for folder in self.folders:
             for ext in AUDIO_EXTENSIONS:
                 candidate = folder / f"{name}{ext}"
@@ -130,12 +142,22 @@ class AudioLibrary:
         key = (name, rate)
         clip = self._clips.get(key)
         if clip is None:
+            if _on_event_loop():
+                log.warning("decoding prompt '%s' on the event loop (it was not preloaded)", name)
             samples, src_rate = decode_file(self.path(name))
             clip = make_clip(name, samples, src_rate, rate)
             with self._lock:
                 self._clips[key] = clip
             log.debug("decoded %s at %d Hz: %.1f s", name, rate, clip.duration)
         return clip
+
+    def cached(self, name: str, rate: int) -> Clip | None:
+        return self._clips.get((name, rate))
+
+    async def load(self, name: str, rate: int) -> Clip:
+        """``clip`` for code on the event loop: a clip not decoded yet is decoded in a thread."""
+        clip = self._clips.get((name, rate))
+        return clip if clip is not None else await asyncio.to_thread(self.clip, name, rate)
 
     def preload(self, names: set[str], rates: tuple[int, ...] = (8000, 16000)) -> None:
         for name in sorted(names):
@@ -147,3 +169,11 @@ class AudioLibrary:
         with self._lock:
             for key in [k for k in self._clips if k[0] == name]:
                 del self._clips[key]
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

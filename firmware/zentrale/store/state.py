@@ -45,7 +45,13 @@ class StateRepository:
             "INSERT INTO audit (at, who, action, detail) VALUES (?,?,?,?)", (at.isoformat(), who, action, detail)
         )
 
-    async def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
+    async def audit_log(self, limit: int = 200, agent: str | None = None) -> list[dict[str, Any]]:
+        """The newest entries; for an ``agent`` (a user name) only his own and the switch changes."""
+        if agent is not None:
+            return await self.db.fetch(
+                "SELECT * FROM audit WHERE who = ? OR action IN ('switch.on', 'switch.off') ORDER BY id DESC LIMIT ?",
+                (agent, limit),
+            )
         return await self.db.fetch("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
 
 

@@ -4,12 +4,13 @@ An agent's account acts for its own agent only (``require_agent``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from zentrale.web.auth import USER, access, actor, require_agent
+from zentrale.web.params import Ident
 
 if TYPE_CHECKING:
     from zentrale.staffing import Staffing
@@ -17,14 +18,22 @@ if TYPE_CHECKING:
 
 class AgentIn(BaseModel):
     name: str = Field(min_length=1, max_length=80)
-    teams: list[str] = Field(default_factory=list, description="team ids the agent belongs to")
-    default_number: str = Field("", description="phone number or SIP URI used when logging in without one")
-    priority: int = Field(0, description="order for the linear strategy (lower first)")
+    teams: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=100, description="team ids the agent belongs to"
+    )
+    default_number: str = Field(
+        "", max_length=255, description="phone number or SIP URI used when logging in without one"
+    )
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000, description="order for the linear strategy (lower first)")
 
 
 class Login(BaseModel):
-    number: str | None = Field(None, description="phone number (dialled through the PBX) or SIP URI (dialled directly)")
-    teams: list[str] | None = Field(None, description="teams to work for (default: all of the agent's teams)")
+    number: str | None = Field(
+        None, max_length=255, description="phone number (dialled through the PBX) or SIP URI (dialled directly)"
+    )
+    teams: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=100, description="teams to work for (default: all of the agent's teams)"
+    )
 
 
 class Pause(BaseModel):
@@ -32,7 +41,7 @@ class Pause(BaseModel):
 
 
 class Pull(BaseModel):
-    agent: str = Field(description="the agent whose phone should ring")
+    agent: str = Field(max_length=64, description="the agent whose phone should ring")
     wait: bool = Field(False, description="answer only when the agent answered or the attempt failed")
 
 
@@ -45,36 +54,36 @@ def agents_router(staff: Staffing) -> APIRouter:
         return staff.agents()
 
     @router.put("/api/agents/{agent_id}", summary="Create or change an agent")
-    async def put_agent(agent_id: str, body: AgentIn, request: Request) -> dict[str, Any]:
+    async def put_agent(agent_id: Ident, body: AgentIn, request: Request) -> dict[str, Any]:
         return await staff.save_agent(
             agent_id, body.name, body.teams, body.default_number, body.priority, by=actor(request)
         )
 
     @router.get("/api/agents/{agent_id}", summary="One agent (state, current call, last pull result)")
     @access(USER)
-    async def agent(agent_id: str) -> dict[str, Any]:
+    async def agent(agent_id: Ident) -> dict[str, Any]:
         return staff.agent(agent_id)
 
     @router.delete("/api/agents/{agent_id}", summary="Remove an agent")
-    async def delete_agent(agent_id: str, request: Request) -> dict[str, str]:
+    async def delete_agent(agent_id: Ident, request: Request) -> dict[str, str]:
         await staff.delete_agent(agent_id, by=actor(request))
         return {"deleted": agent_id}
 
     @router.post("/api/agents/{agent_id}/login", summary="Log in with a phone number or SIP URI")
     @access(USER)
-    async def login(agent_id: str, body: Login, request: Request) -> dict[str, Any]:
+    async def login(agent_id: Ident, body: Login, request: Request) -> dict[str, Any]:
         require_agent(request, agent_id)
         return await staff.login(agent_id, body.number, body.teams)
 
     @router.post("/api/agents/{agent_id}/logout", summary="Log out")
     @access(USER)
-    async def logout(agent_id: str, request: Request) -> dict[str, Any]:
+    async def logout(agent_id: Ident, request: Request) -> dict[str, Any]:
         require_agent(request, agent_id)
         return await staff.logout(agent_id)
 
     @router.post("/api/agents/{agent_id}/pause", summary="Pause or resume")
     @access(USER)
-    async def pause(agent_id: str, body: Pause, request: Request) -> dict[str, Any]:
+    async def pause(agent_id: Ident, body: Pause, request: Request) -> dict[str, Any]:
         require_agent(request, agent_id)
         return await staff.pause(agent_id, body.paused)
 
@@ -84,7 +93,7 @@ def agents_router(staff: Staffing) -> APIRouter:
         description="409 when another agent is already taking the call or the agent is not free.",
     )
     @access(USER)
-    async def pull(entry_id: str, body: Pull, request: Request) -> dict[str, Any]:
+    async def pull(entry_id: Ident, body: Pull, request: Request) -> dict[str, Any]:
         require_agent(request, body.agent)
         return await staff.pull(entry_id, body.agent, body.wait)
 

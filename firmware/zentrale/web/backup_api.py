@@ -5,26 +5,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
+from starlette.requests import ClientDisconnect
 
 from zentrale import __version__
 from zentrale.errors import Invalid, StoreError
-from zentrale.store.backup import PENDING, create_backup, read_archive
+from zentrale.store.backup import PENDING, ArchiveRefused, check_stream, create_backup, room_for
 from zentrale.web.auth import actor
+from zentrale.web.limits import TooLarge, body_limit
 
 if TYPE_CHECKING:
     from zentrale.app import App
 
 MAX_UPLOAD = 8_000_000_000  # bytes: years of messages fit; a full SD card does not
+UPLOAD_STALL = 300.0  # seconds without a byte of the upload: the checking thread gives up
 
 
 def backup_router(app: App) -> APIRouter:
@@ -64,34 +69,53 @@ def backup_router(app: App) -> APIRouter:
         "(database, modes, prompts, messages; the configuration file stays). What it replaces is kept "
         "in the data folder's .before-restore-<time>/",
         status_code=202,
-    )
+        openapi_extra=body_limit("stream", requestBody={"required": True, "content": {"application/octet-stream": {
+            "schema": {"type": "string", "format": "binary"}}}}),
+    )  # fmt: skip
     async def restore(request: Request) -> dict[str, Any]:
         data = app.config.data_dir
+        limits = await asyncio.to_thread(room_for, data)
         folder = Path(tempfile.mkdtemp(prefix=".restore-upload-", dir=data))
-        try:
-            upload = folder / "upload"
-            size = 0
+        upload = folder / "upload"
+        loop = asyncio.get_running_loop()
+        chunks = request.stream()
+
+        async def next_chunk() -> bytes:
             try:
-                with upload.open("wb") as out:
-                    async for chunk in request.stream():
-                        size += len(chunk)
-                        if size > MAX_UPLOAD:
-                            raise Invalid(f"the archive is larger than {MAX_UPLOAD // 1_000_000_000} GB")
-                        out.write(chunk)
-            except OSError as err:  # a full disk: nothing changes, the box says why
-                raise StoreError(f"the box cannot keep the uploaded archive: {err.strerror or err}") from None
-            if size == 0:
+                return await anext(chunks, b"")
+            except ClientDisconnect:
+                raise Invalid("the upload was interrupted") from None
+
+        def check() -> dict[str, Any]:
+            """In a thread: the upload is checked as it comes (and kept); a bomb is refused after
+            its first bytes, not after it filled the disk."""
+            with upload.open("wb") as out:
+                tee = _Upload(lambda: asyncio.run_coroutine_threadsafe(next_chunk(), loop).result(UPLOAD_STALL), out)
+                manifest = check_stream(tee, limits, "the uploaded file")
+                tee.drain()  # the rest (gzip trailer, padding): the restore reads the file again
+            if tee.size == 0:
                 raise Invalid("no archive in the request (send the .tar.gz file as the body)")
-            staging = folder / "check"
-            staging.mkdir()
-            check = functools.partial(read_archive, upload, staging)
+            if manifest["unpacked_bytes"] + tee.size > limits.max_total_bytes:
+                raise Invalid(
+                    f"not enough space in the data folder to restore it: it needs "
+                    f"{(manifest['unpacked_bytes'] + tee.size) // 1_000_000} MB"
+                )
+            return manifest
+
+        try:
             try:
-                manifest = await asyncio.get_running_loop().run_in_executor(None, check)
+                manifest = await asyncio.to_thread(check)
+            except ArchiveRefused as err:
+                raise Invalid(str(err)) from None
             except StoreError as err:
                 raise Invalid(str(err).replace(str(upload), "the uploaded file")) from None
+            except TimeoutError:
+                raise Invalid(f"the upload stalled for {UPLOAD_STALL:.0f} s") from None
+            except OSError as err:  # a full disk: nothing changes, the box says why
+                raise StoreError(f"the box cannot keep the uploaded archive: {err.strerror or err}") from None
             os.replace(upload, data / PENDING)
         finally:
-            await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, folder, True)
+            await asyncio.to_thread(shutil.rmtree, folder, True)
         counts = manifest["counts"]
         await app.state.audit(
             app.clock.now(), actor(request), "backup.restore",
@@ -101,6 +125,39 @@ def backup_router(app: App) -> APIRouter:
         return {"restarting": True, "created_at": manifest["created_at"], "counts": counts}
 
     return router
+
+
+class _Upload(io.RawIOBase):
+    """The request body as a file for the checking thread; what is read is also kept on disk."""
+
+    def __init__(self, pull: Callable[[], bytes], out: BinaryIO) -> None:
+        self._pull = pull
+        self._out = out
+        self._pending = b""
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._pending:
+            self._pending = self._next()
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def _next(self) -> bytes:
+        chunk = self._pull()
+        self.size += len(chunk)
+        if self.size > MAX_UPLOAD:
+            raise TooLarge(f"the archive is larger than {MAX_UPLOAD // 1_000_000_000} GB")
+        self._out.write(chunk)
+        return chunk
+
+    def drain(self) -> None:
+        while self._next():
+            pass
 
 
 def _remove(folder: Path) -> None:

@@ -5,17 +5,31 @@ library (upload, preview, delete, draft from text), schedules and the
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any, Literal
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from zentrale.core.modes import Mode, ModeProblem, check_mode, dump_mode, parse_mode_data, schema_problems
+from zentrale.core.modes import Mode
 from zentrale.core.schedule import Schedule
-from zentrale.errors import Conflict, ModeError, NotFound
+from zentrale.errors import Conflict, Invalid, NotFound, ZentraleError
+from zentrale.prompts import MAX_UPLOAD_BYTES
 from zentrale.web.auth import actor
+from zentrale.web.documents import (
+    DocumentWorker,
+    editor_check,
+    new_mode,
+    sim_mode,
+    stored_dump,
+    stored_mode,
+    stored_summary,
+    unified_diff,
+)
+from zentrale.web.limits import TooLarge, body_limit, document_body
+from zentrale.web.params import MODE_NAME, Ident, ModeName, PromptName, Version, VersionQuery
 
 if TYPE_CHECKING:
     from zentrale.app import App
@@ -26,22 +40,22 @@ class Author(BaseModel):
 
 
 class CopyTo(BaseModel):
-    to: str = Field(min_length=1, max_length=64)
+    to: str = Field(min_length=1, max_length=64, pattern=MODE_NAME)
     by: str = Field("api", max_length=80)
 
 
 class Rollback(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=1_000_000_000)
     by: str = Field("api", max_length=80)
 
 
 class SpeakText(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
-    voice: str = "de"
+    voice: str = Field("de", max_length=32)
 
 
 class SimStart(BaseModel):
-    mode: str | None = Field(None, description="a stored mode; or give the document")
+    mode: str | None = Field(None, max_length=64, pattern=MODE_NAME, description="a stored mode; or give the document")
     document: dict[str, Any] | None = Field(None, description="an unsaved document from the editor")
 
 
@@ -60,28 +74,19 @@ EMPTY_MODE = {
 }
 
 
-def editor_router(app: App) -> APIRouter:
+def editor_router(app: App, documents: DocumentWorker) -> APIRouter:
     router = APIRouter(tags=["editor"])
     hotline = app.hotline
 
-    def problems(document: dict[str, Any]) -> tuple[Mode | None, list[ModeProblem]]:
-        """Every schema problem; once the schema holds, every check of the graph, prompts and teams."""
-        mode, found = schema_problems(document)
-        if mode is None:
-            return None, found
-        return mode, check_mode(mode, prompts=hotline.library.names(), teams=[t.id for t in app.config.teams])
+    def names() -> tuple[set[str], list[str]]:
+        """The prompts and teams a document may use (its checks run in the documents worker)."""
+        return hotline.library.names(), [t.id for t in app.config.teams]
 
     @router.get("/api/editor/modes", summary="Modes with their versions and problems")
     async def modes() -> list[dict[str, Any]]:
         out = []
         for name in hotline.modes.names():
-            try:
-                mode = hotline.modes.load(name)
-                found = problems(mode.model_dump(mode="json"))[1]
-                title, errors = mode.name, [p.message for p in found if p.severity == "error"]
-                description = mode.description
-            except ModeError as err:
-                title, errors, description = name, [str(err)], ""
+            title, errors, description = await documents.run(stored_summary, hotline.modes.path(name), *names())
             versions = await hotline.versions.list(name)
             latest = versions[0] if versions else {}
             out.append(
@@ -98,60 +103,68 @@ def editor_router(app: App) -> APIRouter:
             )
         return out
 
-    @router.post("/api/editor/validate", summary="Check a document while it is edited (nothing is saved)")
-    async def validate(document: dict[str, Any]) -> dict[str, Any]:
-        _, found = problems(document)
-        return {"ok": not any(p.severity == "error" for p in found), "problems": [p.model_dump() for p in found]}
+    async def body_text(request: Request) -> str:
+        return (await request.body()).decode("utf-8", errors="replace")
 
-    @router.post("/api/editor/modes/{name}", summary="Create a mode (from the body, or a small empty one)")
-    async def create(name: str, request: Request) -> dict[str, Any]:
+    @router.post(
+        "/api/editor/validate",
+        summary="Check a document while it is edited (nothing is saved)",
+        openapi_extra=document_body(),
+    )
+    async def validate(request: Request) -> dict[str, Any]:
+        return await documents.run(editor_check, await body_text(request), "editor", documents.max_depth, *names())
+
+    @router.post(
+        "/api/editor/modes/{name}",
+        summary="Create a mode (from the body, or a small empty one)",
+        openapi_extra=document_body(required=False),
+    )
+    async def create(name: ModeName, request: Request) -> dict[str, Any]:
         if name in hotline.modes.names():
             raise Conflict(f"mode '{name}' exists already")
-        body = await request.body()
-        try:
-            document = json.loads(body) if body else EMPTY_MODE
-        except ValueError as err:
-            raise ModeError(f"upload:{name}", "", f"not valid JSON: {err}") from err
-        mode = parse_mode_data(document, name)
-        return await hotline.save_mode(name, dump_mode(mode), actor(request), "created")
+        text = await body_text(request)
+        mode, yaml_text = await documents.run(new_mode, text, f"upload:{name}", documents.max_depth, EMPTY_MODE,
+                                              *names())  # fmt: skip
+        return await hotline.save_mode(name, yaml_text, actor(request), "created", mode=mode)
 
     @router.post("/api/editor/modes/{name}/duplicate", summary="Copy a mode under a new name")
-    async def duplicate(name: str, body: CopyTo, request: Request) -> dict[str, Any]:
+    async def duplicate(name: ModeName, body: CopyTo, request: Request) -> dict[str, Any]:
         return await hotline.duplicate_mode(name, body.to, actor(request, body.by))
 
     @router.post("/api/editor/modes/{name}/rename", summary="Rename a mode (not the active one)")
-    async def rename(name: str, body: CopyTo, request: Request) -> dict[str, Any]:
+    async def rename(name: ModeName, body: CopyTo, request: Request) -> dict[str, Any]:
         return await hotline.rename_mode(name, body.to, actor(request, body.by))
 
     @router.delete("/api/editor/modes/{name}", summary="Delete a mode (not the active one)")
-    async def delete(name: str, request: Request) -> dict[str, str]:
+    async def delete(name: ModeName, request: Request) -> dict[str, str]:
         await hotline.delete_mode(name, actor(request))
         return {"deleted": name}
 
     @router.get("/api/editor/modes/{name}/versions", summary="Versions of a mode, newest first")
-    async def versions(name: str) -> list[dict[str, Any]]:
+    async def versions(name: ModeName) -> list[dict[str, Any]]:
         return await hotline.versions.list(name)
 
     @router.get("/api/editor/modes/{name}/versions/{version}", summary="One version's document (YAML)")
-    async def version(name: str, version: int) -> PlainTextResponse:
+    async def version(name: ModeName, version: Version) -> PlainTextResponse:
         row = await hotline.versions.get(name, version)
         return PlainTextResponse(str(row["document"]), media_type="application/yaml")
 
     @router.get("/api/editor/modes/{name}/diff", summary="Compare two versions (unified diff)")
-    async def diff(name: str, a: int, b: int) -> PlainTextResponse:
-        return PlainTextResponse(await hotline.versions.diff(name, a, b))
+    async def diff(name: ModeName, a: VersionQuery, b: VersionQuery) -> PlainTextResponse:
+        old, new = await hotline.versions.get(name, a), await hotline.versions.get(name, b)
+        texts = str(old["document"]), str(new["document"])
+        return PlainTextResponse(await documents.run(unified_diff, *texts, f"{name} v{a}", f"{name} v{b}"))
 
     @router.post("/api/editor/modes/{name}/rollback", summary="Make an old version the current one (as a new version)")
-    async def rollback(name: str, body: Rollback, request: Request) -> dict[str, Any]:
+    async def rollback(name: ModeName, body: Rollback, request: Request) -> dict[str, Any]:
         return await hotline.rollback(name, body.version, actor(request, body.by))
 
     @router.get("/api/editor/modes/{name}/export", summary="Download a mode document")
-    async def export(name: str, format: str = "yaml") -> Response:
-        mode = hotline.modes.load(name)
+    async def export(name: ModeName, format: str = "yaml") -> Response:
         fmt: Literal["yaml", "json"] = "json" if format == "json" else "yaml"
         media = "application/json" if fmt == "json" else "application/yaml"
         return Response(
-            dump_mode(mode, fmt),
+            await documents.run(stored_dump, hotline.modes.path(name), fmt),
             media_type=media,
             headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
         )
@@ -160,31 +173,40 @@ def editor_router(app: App) -> APIRouter:
 
     @router.get("/api/prompts", summary="Prompts and music: length, origin, which modes use them")
     async def prompts() -> list[dict[str, Any]]:
-        return app.prompts.list()
+        return await app.prompts.list()
 
     @router.post(
         "/api/prompts/{name}",
         summary="Upload a prompt (the request body is the file: WAV, MP3, OGG or FLAC)",
-        description="422 with the reason when the file is not audio, too long or too big.",
-    )
+        description="422 with the reason when the file is not audio or too long, 413 when it is too big.",
+        openapi_extra=body_limit("stream", requestBody={"content": {"application/octet-stream": {"schema": {
+            "type": "string", "format": "binary"}}}}),
+    )  # fmt: skip
     async def upload(
-        name: str, request: Request, filename: str = "upload.wav", kind: Literal["prompt", "music"] = "prompt"
+        name: PromptName,
+        request: Request,
+        filename: Annotated[str, Query(max_length=255)] = "upload.wav",
+        kind: Literal["prompt", "music"] = "prompt",
     ) -> dict[str, Any]:
-        data = await request.body()
-        return await app.prompts.upload(name, filename, data, kind)
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > MAX_UPLOAD_BYTES:
+                raise TooLarge(f"file too big: more than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+        return await app.prompts.upload(name, filename, bytes(data), kind)
 
     @router.post("/api/prompts/{name}/speak", summary="A draft prompt spoken from text (espeak-ng)")
-    async def speak(name: str, body: SpeakText) -> dict[str, Any]:
+    async def speak(name: PromptName, body: SpeakText) -> dict[str, Any]:
         return await app.prompts.from_text(name, body.text, body.voice)
 
     @router.get("/api/prompts/{name}/audio", summary="Listen to a prompt", response_class=FileResponse)
-    async def prompt_audio(name: str) -> FileResponse:
+    async def prompt_audio(name: PromptName) -> FileResponse:
         path = app.prompts.audio_path(name)
         media = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".flac": "audio/flac"}
         return FileResponse(path, media_type=media.get(path.suffix, "application/octet-stream"))
 
     @router.delete("/api/prompts/{name}", summary="Delete an uploaded prompt that no mode uses")
-    async def delete_prompt(name: str) -> dict[str, str]:
+    async def delete_prompt(name: PromptName) -> dict[str, str]:
         await app.prompts.delete(name)
         return {"deleted": name}
 
@@ -204,45 +226,60 @@ def editor_router(app: App) -> APIRouter:
 
     # --- simulation --------------------------------------------------------------------
 
-    @router.post("/api/simulations", summary="Walk a mode without a phone (real engine, simulated clock)")
-    async def simulate(body: SimStart) -> dict[str, Any]:
-        if body.document is not None:
-            mode, found = problems(body.document)
-            errors = [p for p in found if p.severity == "error"]
-            if mode is None or errors:
-                raise ModeError("editor", errors[0].path, errors[0].message)
-        elif body.mode is not None:
-            mode = hotline.modes.load(body.mode)
-        else:
-            raise NotFound("give a mode or a document")
+    def preload(mode: Mode) -> None:
+        """The simulation asks for prompt lengths on the loop: decode them before, in a thread (a
+        file that is not audio is the simulation's to report, as before)."""
+        for prompt in mode.prompts() & hotline.library.names():
+            with contextlib.suppress(ZentraleError):
+                hotline.library.clip(prompt, 8000)
+
+    @router.post(
+        "/api/simulations",
+        summary="Walk a mode without a phone (real engine, simulated clock)",
+        openapi_extra=body_limit("document", requestBody={"required": True, "content": {"application/json": {
+            "schema": SimStart.model_json_schema()}}}),
+    )  # fmt: skip
+    async def simulate(request: Request) -> dict[str, Any]:
+        text = await body_text(request)
+        mode = await documents.run(sim_mode, text, documents.max_depth, *names())
+        if mode is None:
+            try:
+                body = SimStart.model_validate_json(text or "{}")
+            except ValidationError as err:
+                first = err.errors()[0]
+                raise Invalid(f"{'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}") from None
+            if body.mode is None:
+                raise NotFound("give a mode or a document")
+            mode = await documents.run(stored_mode, hotline.modes.path(body.mode))
+        await asyncio.to_thread(preload, mode)
         states = [app.control.state(s.id) for s in mode.switches]
         sim = await app.simulations.start(mode, states)
         return sim.snapshot()
 
     @router.get("/api/simulations/{sim_id}", summary="What the simulated caller heard so far")
-    async def sim_state(sim_id: str) -> dict[str, Any]:
+    async def sim_state(sim_id: Ident) -> dict[str, Any]:
         return app.simulations.get(sim_id).snapshot()
 
     @router.post("/api/simulations/{sim_id}/digit", summary="Press a key")
-    async def sim_digit(sim_id: str, body: Digit) -> dict[str, Any]:
+    async def sim_digit(sim_id: Ident, body: Digit) -> dict[str, Any]:
         sim = app.simulations.get(sim_id)
         await sim.press(body.digit)
         return sim.snapshot()
 
     @router.post("/api/simulations/{sim_id}/skip", summary="Skip to the next event (end of a prompt, a timeout)")
-    async def sim_skip(sim_id: str) -> dict[str, Any]:
+    async def sim_skip(sim_id: Ident) -> dict[str, Any]:
         sim = app.simulations.get(sim_id)
         await sim.skip()
         return sim.snapshot()
 
     @router.post("/api/simulations/{sim_id}/agent", summary="Pretend an agent takes the waiting call")
-    async def sim_agent(sim_id: str) -> dict[str, Any]:
+    async def sim_agent(sim_id: Ident) -> dict[str, Any]:
         sim = app.simulations.get(sim_id)
         await sim.agent_answers()
         return sim.snapshot()
 
     @router.delete("/api/simulations/{sim_id}", summary="Hang up and forget the simulation")
-    async def sim_stop(sim_id: str) -> dict[str, str]:
+    async def sim_stop(sim_id: Ident) -> dict[str, str]:
         sim = app.simulations.get(sim_id)
         await sim.hang_up()
         await app.simulations.stop(sim_id)

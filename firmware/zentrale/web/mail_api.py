@@ -15,6 +15,7 @@ from zentrale.errors import NotFound
 from zentrale.mail.compose import make_mp3, mp3_tags
 from zentrale.mail.outbox import WEB_FIELDS, merged_settings
 from zentrale.web.auth import actor
+from zentrale.web.params import Ident
 
 if TYPE_CHECKING:
     from zentrale.app import App
@@ -116,7 +117,7 @@ def create_mail_router(app: App) -> APIRouter:
         return await settings()
 
     @router.put("/api/settings/mail/teams/{team_id}", summary="Change a team's distribution list for messages")
-    async def change_team_list(team_id: str, body: TeamList, request: Request) -> dict[str, Any]:
+    async def change_team_list(team_id: Ident, body: TeamList, request: Request) -> dict[str, Any]:
         if app.config.team(team_id) is None:
             raise NotFound(f"no team {team_id!r}")
         await mail.save_team_list(app.state, team_id, body.addresses)
@@ -134,15 +135,15 @@ def create_mail_router(app: App) -> APIRouter:
         return {"sent": True, "to": body.to, "message_id": message_id}
 
     @router.get("/api/messages/{message_id}/mail", summary="E-mail delivery status of a message")
-    async def status(message_id: str) -> dict[str, Any]:
+    async def status(message_id: Ident) -> dict[str, Any]:
         return await mail.status(message_id)
 
     @router.post("/api/messages/{message_id}/mail/send", summary="Send a message by e-mail again", status_code=202)
-    async def send_again(message_id: str, body: SendAgain | None = None) -> dict[str, Any]:
+    async def send_again(message_id: Ident, body: SendAgain | None = None) -> dict[str, Any]:
         return await mail.send_again(message_id, body.to if body else None)
 
     @router.get("/api/messages/{message_id}/audio.mp3", summary="The message as MP3", response_class=Response)
-    async def audio_mp3(message_id: str) -> Response:
+    async def audio_mp3(message_id: Ident) -> Response:
         row = await app.messages.get(message_id)
         wav = app.messages.file(row)
         tags = mp3_tags(mail.facts(row), mail.language)

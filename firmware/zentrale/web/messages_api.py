@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from zentrale.web.auth import USER, access, actor
+from zentrale.web.params import Ident
 
 if TYPE_CHECKING:
     from zentrale.hotline import Hotline
@@ -25,11 +26,11 @@ def messages_router(hotline: Hotline) -> APIRouter:
 
     @router.patch("/api/messages/{message_id}", summary="Set a message's status or comment (seen by all at once)")
     @access(USER)
-    async def change(message_id: str, body: MessageChange, request: Request) -> dict[str, Any]:
+    async def change(message_id: Ident, body: MessageChange, request: Request) -> dict[str, Any]:
         return await hotline.update_message(message_id, actor(request), body.status, body.comment)
 
     @router.delete("/api/messages/{message_id}", summary="Delete a message and its audio (admins only; audited)")
-    async def delete(message_id: str, request: Request) -> dict[str, str]:
+    async def delete(message_id: Ident, request: Request) -> dict[str, str]:
         await hotline.delete_message(message_id, actor(request))
         return {"deleted": message_id}
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter
 
 from zentrale.errors import NotFound
+from zentrale.web.params import Address, By
 
 if TYPE_CHECKING:
     from zentrale.app import App
@@ -21,7 +22,7 @@ def security_router(app: App) -> APIRouter:
         return guard.status()
 
     @router.delete("/api/security/bans/{address}", summary="Lift the ban of one source address (an admin's call)")
-    async def lift(address: str, by: str = "api") -> dict[str, str]:
+    async def lift(address: Address, by: By = "api") -> dict[str, str]:
         if not guard.lift(address):
             raise NotFound(f"{address} is not banned")
         await app.state.audit(app.clock.now(), by, "security.unban", address)

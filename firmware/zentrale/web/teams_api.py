@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from zentrale.web.auth import actor
+from zentrale.web.params import Ident
 
 if TYPE_CHECKING:
     from zentrale.app import App
@@ -35,11 +36,11 @@ def teams_router(app: App) -> APIRouter:
         return {"source": settings.source, "teams": settings.overview()}
 
     @router.put("/api/teams/{team_id}", summary="Create or change a team (in force at once, kept over the config)")
-    async def save(team_id: str, body: TeamBody, request: Request) -> dict[str, Any]:
+    async def save(team_id: Ident, body: TeamBody, request: Request) -> dict[str, Any]:
         return await settings.save(team_id, body.model_dump(), actor(request))
 
     @router.delete("/api/teams/{team_id}", summary="Delete a team no mode uses, without agents or waiting callers")
-    async def delete(team_id: str, request: Request) -> Response:
+    async def delete(team_id: Ident, request: Request) -> Response:
         await settings.delete(team_id, actor(request))
         return Response(status_code=204)
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from zentrale.web.auth import actor
+from zentrale.web.params import UserName
 
 if TYPE_CHECKING:
     from zentrale.accounts.service import Accounts
@@ -29,7 +30,7 @@ def users_router(accounts: Accounts, staff: Staffing) -> APIRouter:
         return accounts.users()
 
     @router.put("/api/users/{name}", summary="Create or change an account (admins only)")
-    async def put_user(name: str, body: UserIn, request: Request) -> dict[str, Any]:
+    async def put_user(name: UserName, body: UserIn, request: Request) -> dict[str, Any]:
         if body.agent_id:
             staff.board.get(body.agent_id)  # NotFound: no such agent
         return await accounts.save_user(
@@ -38,7 +39,7 @@ def users_router(accounts: Accounts, staff: Staffing) -> APIRouter:
         )  # fmt: skip
 
     @router.delete("/api/users/{name}", summary="Delete an account (admins only)")
-    async def delete_user(name: str, request: Request) -> dict[str, str]:
+    async def delete_user(name: UserName, request: Request) -> dict[str, str]:
         await accounts.delete_user(name, actor(request))
         return {"deleted": name}
 
