@@ -3,6 +3,7 @@
 Usage (root: it makes two network namespaces and TUN devices, and removes them):
 
     .venv/bin/python -m bench.audio_quality [--runs 3] [--cells clean-pcmu,p1-vm] [--json] [--keep DIR]
+    .venv/bin/python -m bench.audio_quality --table results.json     (the table of a --json output)
 
 The box side (the real daemons, the agent's phone on 127.0.0.30, this script's
 inner half) runs in one namespace, the caller's pjsua2 phone in another; the
@@ -47,7 +48,7 @@ from tests.audio_check import read_wav
 from tests.peers.phone import Phone, phone_pool
 
 from bench.audio_scoring import CODECS, Score, codec_ceiling, make_speech, score_file
-from bench.common import Daemon, machine, start_daemon
+from bench.common import Daemon, machine, proc_cpu_seconds, start_daemon
 from bench.impair import A_ADDR, B_ADDR, PROFILES, ROOT, ImpairedLink, Namespaces, in_netns, netns_python
 
 AGENT_IP = "127.0.0.30"
@@ -103,6 +104,7 @@ CELLS = [
     Cell("direct-clean", "clean", "no box: PCMU phone ↔ phone", "PCMU", "PCMU", "to_agent", direct=True),
     Cell("direct-p1", "p1", "no box: PCMU phone ↔ phone", "PCMU", "PCMU", "to_agent", "direct-clean", True),
     Cell("direct-p2r", "p2r", "no box: PCMU phone ↔ phone", "PCMU", "PCMU", "to_agent", "direct-clean", True),
+    Cell("direct-g722", "clean", "no box: G.722 phone ↔ phone, wideband", "G722", "G722", "to_agent", direct=True),
 ]
 
 
@@ -176,9 +178,14 @@ class Bench:
     def run(self, cell: Cell, run: int, seed: int) -> dict[str, Any]:
         folder = self.work / cell.key / f"run{run}"
         folder.mkdir(parents=True, exist_ok=True)
+        box = self.queue_box if cell.agent_codec else self.message_box
+        assert box is not None
+        cpu, started = proc_cpu_seconds(box.proc.pid), time.monotonic()
         with ImpairedLink(self.box_ns, self.far_ns, PROFILES[cell.profile], seed=seed) as link:
             result = self._bridge(cell, folder) if cell.agent_codec else self._message(cell, folder)
         result["network"] = _network(link.stats)
+        # the daemon's CPU over the whole run (one core = 100 %): a starved box shows here
+        result["box_cpu_pct"] = round(100 * (proc_cpu_seconds(box.proc.pid) - cpu) / (time.monotonic() - started), 1)
         return result
 
     def _bridge(self, cell: Cell, folder: Path) -> dict[str, Any]:
@@ -420,8 +427,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1, help="the first run's impairment seed (then +1 per run)")
     p.add_argument("--json", action="store_true", help="print every run's figures as JSON instead of the table")
     p.add_argument("--keep", help="keep speech, recordings and logs in this folder")
+    p.add_argument("--table", metavar="JSON", help="only print the table of an earlier run's --json output")
     p.add_argument("--inside", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text(encoding="utf-8"))))
+        return 0
     unknown = set(args.cells or ()) - {c.key for c in CELLS}
     if unknown:
         p.error(f"unknown cells: {', '.join(sorted(unknown))}")
