@@ -103,6 +103,7 @@ class DirectionStats:
     delivered: int = 0
     not_ipv4: int = 0
     delay_ms_sum: float = 0.0
+    scheduled_ms_sum: float = 0.0  # what the profile decided, without the relay's own lateness
     lateness_ms: list[float] = field(default_factory=list)  # delivery after the due time (the relay's precision)
 
     def summary(self) -> dict[str, Any]:
@@ -118,6 +119,7 @@ class DirectionStats:
             "delivered": self.delivered,
             "not_ipv4": self.not_ipv4,
             "mean_delay_ms": round(self.delay_ms_sum / self.delivered, 2) if self.delivered else 0.0,
+            "mean_scheduled_ms": round(self.scheduled_ms_sum / self.delivered, 2) if self.delivered else 0.0,
             "late_ms_p50": pct(0.5),
             "late_ms_p99": pct(0.99),
             "late_ms_max": round(late[-1], 2) if late else 0.0,
@@ -199,17 +201,16 @@ class Relay:
                 ready, _, _ = select.select(inputs, [], [], timeout)
             except InterruptedError:
                 continue
-            now = time.monotonic()
             for fd in ready:
                 if fd == sys.stdin.fileno():
                     line = sys.stdin.readline()
                     if not line or line.strip() == "stop":
                         self.stopping = True
                     continue
-                self._take(fd, now)
+                self._take(fd)
             self._deliver(time.monotonic())
 
-    def _take(self, fd: int, now: float) -> None:
+    def _take(self, fd: int) -> None:
         direction = self.dirs[self.side_of[fd]]
         while True:
             try:
@@ -218,6 +219,8 @@ class Relay:
                 return
             if not packet:
                 return
+            # each packet's own arrival: one read late in a batch must not make it leave early
+            now = time.monotonic()
             if packet[0] >> 4 != 4:
                 direction.stats.not_ipv4 += 1  # IPv6 router solicitations of a fresh device: not ours
                 continue
@@ -229,7 +232,7 @@ class Relay:
             heapq.heappush(self.queue, (now + delay, self.count, now, self.other[fd], packet, self.side_of[fd]))
 
     def _deliver(self, now: float) -> None:
-        while self.queue and self.queue[0][0] <= now + 0.0002:
+        while self.queue and self.queue[0][0] <= now:
             due, _, arrived, out, packet, side = heapq.heappop(self.queue)
             with contextlib.suppress(BlockingIOError):  # a full device queue drops, as a real link would
                 os.write(out, packet)
@@ -238,6 +241,7 @@ class Relay:
             stats.delivered += 1
             stats.lateness_ms.append(max(0.0, sent - due) * 1000)
             stats.delay_ms_sum += (sent - arrived) * 1000
+            stats.scheduled_ms_sum += (due - arrived) * 1000
 
     def stats(self) -> dict[str, Any]:
         return {"a_to_b": self.dirs["a"].stats.summary(), "b_to_a": self.dirs["b"].stats.summary()}
