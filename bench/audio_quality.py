@@ -332,9 +332,26 @@ def _ms(summary: dict[str, Any], direction: str, field: str) -> str:
     return "–" if value is None else f"{value:.0f}"
 
 
+def measured_firmware() -> dict[str, str]:
+    """Which firmware the daemons run: the ``zentrale`` this interpreter imports, and its checkout's commit.
+    (Run another worktree's ``.venv/bin/python -m bench.audio_quality`` from here to measure that branch.)"""
+    done = subprocess.run(
+        [sys.executable, "-c", "import zentrale, pathlib; print(pathlib.Path(zentrale.__file__).parent)"],
+        capture_output=True, text=True, check=True, cwd="/",
+    )  # fmt: skip
+    path = done.stdout.strip()
+    git = subprocess.run(
+        ["git", "-C", path, "describe", "--always", "--dirty", "--abbrev=10"], capture_output=True, text=True
+    )
+    branch = subprocess.run(["git", "-C", path, "branch", "--show-current"], capture_output=True, text=True)
+    return {"path": path, "commit": git.stdout.strip() or "?", "branch": branch.stdout.strip() or "?"}
+
+
 def table(report: dict[str, Any]) -> str:
+    firmware = report.get("firmware", {})
     lines = [
         f"Audio quality (`bench.audio_quality`) — {report['date']}, {report['runs']} runs per cell, median (min–max)",
+        f"Firmware: {firmware.get('path', '?')} (branch {firmware.get('branch', '?')}, {firmware.get('commit', '?')})",
         f"Machine: {report['machine']}; load average at start / end: {report['load'][0]} / {report['load'][1]}",
         "Codec ceilings on this speech (ffmpeg encode+decode, caller / agent text): "
         + ", ".join(
@@ -368,6 +385,7 @@ def inside(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
+        "firmware": measured_firmware(),
         "runs": args.runs,
         "load": [round(os.getloadavg()[0], 2), None],
         "profiles": {name: asdict(p) for name, p in PROFILES.items()},
