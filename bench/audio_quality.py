@@ -181,10 +181,17 @@ class Bench:
         r = self.queue_box.http.put("/api/agents/bench", json={"name": "Bench", "teams": ["lvs"], "priority": 0})
         r.raise_for_status()
 
-    def stop(self) -> None:
+    def stop(self) -> dict[str, int]:
+        """Stop the daemons; what their logs say that a clean run never says."""
+        found = {"tracebacks": 0, "errors": 0, "clock_stalls": 0}
         for box in (self.queue_box, self.message_box):
             if box is not None:
                 box.stop()
+                text = box.log()
+                found["tracebacks"] += text.count("Traceback (most recent call last)")
+                found["errors"] += text.count(" ERROR ")
+                found["clock_stalls"] += text.count("media clock stalled")
+        return found
 
     def ceilings(self) -> dict[str, dict[str, float]]:
         folder = self.work / "ceilings"
@@ -391,6 +398,11 @@ def table(report: dict[str, Any]) -> str:
         )
         network = f"{net.get('lost_pct', '–')} / {net.get('sent_early_pct', '–')}"
         lines.append(f"| {row['profile']} | {row['what']}{failed} | {scores} | {delays} | {network} |")
+    if "box_log" in report:
+        lines += [
+            "",
+            "The daemons' logs: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report["box_log"].items()),
+        ]
     return "\n".join(lines)
 
 
@@ -429,7 +441,7 @@ def inside(args: argparse.Namespace) -> int:
             report["cells"].append({**asdict(cell), "summary": summary, "runs": runs})
     finally:
         report["load"][1] = round(os.getloadavg()[0], 2)
-        bench.stop()
+        report["box_log"] = bench.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(report, indent=1, ensure_ascii=False) if args.json else table(report), flush=True)
