@@ -1,7 +1,10 @@
 """Ringing an agent's phone over a line: the ``Dialer`` port of core.distribution.
 
 The agent's display shows who is waiting: the From display name is the
-team and the caller's number ("SAP +49 30 1234567").
+team and the caller's number ("SAP +49 30 1234567"). Where the caller's own
+line hands calls on itself (``TransferPolicy``: SIP REFER to a PBX set up
+for it, hook flash on an analog line), the box asks it to instead of
+bridging the caller to a second call.
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
+from zentrale.config import Config
 from zentrale.core.agents import Agent
 from zentrale.core.distribution import DialResult
-from zentrale.core.numbers import NumberPolicies
 from zentrale.core.queues import QueueEntry
 from zentrale.lines.base import Call, Line, OriginateFailed, ReferableCall
+from zentrale.teams import TeamDirectory
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +35,44 @@ class BlindTransfer:
     done: bool = False
 
 
+class CallLookup(Protocol):
+    """The calls in progress by id (the supervisor lends it to the dialer)."""
+
+    def call(self, call_id: str) -> Call | None: ...
+
+
+class TransferPolicy:
+    """Which callers are handed on by their own line instead of bridged by the box: calls on
+    an analog line configured for hook-flash transfer, and SIP calls from a PBX configured
+    for REFER (``refer``: the SIP line's check)."""
+
+    def __init__(self, flash_lines: frozenset[str], refer: Callable[[Call], bool]) -> None:
+        self.flash_lines = flash_lines
+        self.refer = refer
+
+    @classmethod
+    def from_config(cls, config: Config, refer: Callable[[Call], bool]) -> TransferPolicy:
+        analog = (config.modem, config.alsa_line)
+        return cls(frozenset(c.name for c in analog if c is not None and c.transfer == "flash"), refer)
+
+    def blind(self, call: Call) -> bool:
+        if call.line == "sip":
+            return self.refer(call)
+        return call.line in self.flash_lines
+
+
 class LineDialer:
     def __init__(
         self,
         line: Line | None,
-        team_names: dict[str, str],
-        caller_call: Callable[[str], Call | None] = lambda _call_id: None,
-        blind: Callable[[Call], bool] = lambda _call: False,
-        numbers: NumberPolicies | None = None,
+        teams: TeamDirectory,
+        calls: CallLookup | None = None,
+        transfers: TransferPolicy | None = None,
     ) -> None:
         self.line = line
-        self.team_names = team_names
-        self.caller_call = caller_call
-        self.blind = blind
-        self.numbers = numbers or NumberPolicies({})
+        self.teams = teams
+        self.calls = calls
+        self.transfers = transfers
 
     async def dial(
         self, agent: Agent, entry: QueueEntry, ring_timeout: float, cancel: asyncio.Future[Any]
@@ -52,19 +80,19 @@ class LineDialer:
         if not agent.number:
             return DialResult(None, "unreachable")
         # Defence in depth: the login checked the number; check again right before dialling.
-        if not self.numbers.allows(agent.number, [entry.team]):
+        if not self.teams.numbers.allows(agent.number, [entry.team]):
             log.error("refused to dial %s for agent %s (team %s): number not allowed", agent.number,
                       agent.agent_id, entry.team)  # fmt: skip
             return DialResult(None, "unreachable")
-        caller = self.caller_call(entry.call_id)
-        if caller is not None and self.blind(caller):
+        caller = self.calls.call(entry.call_id) if self.calls is not None else None
+        if caller is not None and self.transfers is not None and self.transfers.blind(caller):
             if isinstance(caller, ReferableCall):
                 return await self._refer(caller, agent, agent.number, entry, ring_timeout, cancel)
             log.info("call %s goes to agent %s at %s by blind transfer", entry.call_id, agent.agent_id, agent.number)
             return DialResult(BlindTransfer(agent.number))
         if self.line is None:
             return DialResult(None, "unreachable")
-        team = self.team_names.get(entry.team, entry.team)
+        team = self.teams.name(entry.team)
         display = f"{team} {entry.caller_name or entry.caller}"
         log.info("ringing agent %s at %s for call %s (%s)", agent.agent_id, agent.number, entry.call_id, display)
         try:

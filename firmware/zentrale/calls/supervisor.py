@@ -15,7 +15,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from zentrale.calls.behind import CallLogWriter, PendingMessages
 from zentrale.calls.limits import CallDeadline, CallLimits, node_limit, prompt_seconds
@@ -26,14 +26,25 @@ from zentrale.core.events import CallStarted, CallWaiting, EventBus, NodeEntered
 from zentrale.core.flow import CallOutcome, FlowEngine
 from zentrale.core.modes import Mode
 from zentrale.errors import CallEnded
-from zentrale.hotline import Hotline
 from zentrale.lines.base import Call
 from zentrale.media.library import AudioLibrary
 from zentrale.store.disk import DataDisk
+from zentrale.store.messages import MessageRepository
+from zentrale.store.state import CallLogRepository
 
 log = logging.getLogger(__name__)
 
 HANGUP_GRACE = 5.0  # seconds the flow has to wind up after the box hung up on a limit
+
+
+class ServiceNumber(Protocol):
+    """A number answered by a service instead of the hotline's mode (recording prompts by phone)."""
+
+    def matches(self, call: Call) -> bool: ...
+
+    async def run(self, session: LineSession) -> str:
+        """The whole service call; returns the call-log outcome."""
+        ...
 
 
 class CallSupervisor:
@@ -43,22 +54,27 @@ class CallSupervisor:
         clock: Clock,
         events: EventBus,
         engine: FlowEngine,
-        hotline: Hotline,
+        active_mode: Callable[[], Mode | None],
+        messages: MessageRepository,
+        call_log: CallLogRepository,
         library: AudioLibrary,
         silence_dbfs: float,
         limits: CallLimits | None = None,
         disk: DataDisk | None = None,
+        service: ServiceNumber | None = None,
     ) -> None:
         self.clock = clock
         self.events = events
         self.engine = engine
-        self.hotline = hotline
+        self.active_mode = active_mode  # the hotline's mode now: a call runs the one active when it came
+        self.messages = messages
         self.library = library
         self.silence_dbfs = silence_dbfs
         self.limits = limits or CallLimits()
         self.disk = disk
-        self.call_log = CallLogWriter(hotline.call_log)
-        self.pending_messages = PendingMessages(hotline.messages)
+        self.service = service
+        self.call_log = CallLogWriter(call_log)
+        self.pending_messages = PendingMessages(messages)
         self.active: dict[str, tuple[Call, LineSession, asyncio.Task[None]]] = {}
         self.on_session: list[Any] = []  # hooks for benchmarks/tests: called with each new session
         self.nodes: dict[str, str] = {}  # call id -> the node the call is in
@@ -66,7 +82,6 @@ class CallSupervisor:
         self.entered: dict[str, Any] = {}  # call id -> when it first entered a queue
         self.deadlines: dict[str, tuple[CallDeadline, Mode | None]] = {}
         self.ended_by_limit = 0
-        self.service: Any = None  # PhonePromptRecording when configured: its number skips the mode
         self._seconds_of = prompt_seconds(library)
         events.subscribe(self._track)
 
@@ -99,7 +114,7 @@ class CallSupervisor:
             call,
             clock=self.clock,
             library=self.library,
-            messages=self.hotline.messages,
+            messages=self.messages,
             silence_dbfs=self.silence_dbfs,
             disk=self.disk,
         )
@@ -112,7 +127,7 @@ class CallSupervisor:
         if self.service is not None and self.service.matches(call):
             await self._supervise(call, functools.partial(self._service_outcome, session), None, hotline=False)
             return
-        mode = self.hotline.mode
+        mode = self.active_mode()
         if mode is None:
             log.warning("call %s refused: no active mode", call.call_id)
             self.active.pop(call.call_id, None)
@@ -122,6 +137,7 @@ class CallSupervisor:
 
     async def _service_outcome(self, session: LineSession) -> CallOutcome:
         """A call to the service number (recording prompts by phone), not to the hotline."""
+        assert self.service is not None
         try:
             return CallOutcome(outcome=await self.service.run(session))
         except CallEnded:
@@ -235,6 +251,11 @@ class CallSupervisor:
         await asyncio.gather(*(t for _, _, t in self.active.values()), return_exceptions=True)
         await self.pending_messages.stop()
         await self.call_log.stop()
+
+    def call(self, call_id: str) -> Call | None:
+        """The call in progress with this id (the dialer's ``CallLookup``)."""
+        held = self.active.get(call_id)
+        return held[0] if held is not None else None
 
     def calls(self) -> list[dict[str, Any]]:
         return [{**call.info(), "node": self.nodes.get(call.call_id)} for call, _, _ in self.active.values()]

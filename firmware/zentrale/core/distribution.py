@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -115,21 +116,21 @@ class CallDistribution:
         agents: AgentBoard,
         dialer: Dialer,
         events: EventBus,
-        policies: dict[str, TeamPolicy],
+        policy: Callable[[str], TeamPolicy],
     ) -> None:
         self._clock = clock
         self._queues = queues
         self._agents = agents
         self._dialer = dialer
         self._events = events
-        self.policies = policies
+        self._policy = policy  # read at each use: a team changed in the web page is in force at once
         self._last_rung: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}  # entry id -> its auto distribution
         self._pulls: set[asyncio.Task[Any]] = set()
         events.subscribe(self._on_event)
 
     def policy(self, team: str) -> TeamPolicy:
-        return self.policies.get(team) or TeamPolicy(team, team)
+        return self._policy(team)
 
     # --- pull ("Vermitteln") -----------------------------------------------------------
 

@@ -87,6 +87,16 @@ class MediaClock:
             self._handle.cancel()
             self._handle = None
 
+    def toggle_stall(self) -> None:
+        """Fault injection (tests only, SIGUSR2 with ZENTRALE_FAULT_INJECTION=1): stop a running
+        clock, start a stopped one, while the loop runs on."""
+        if self._handle is not None:
+            log.warning("fault injection: media clock stopped")
+            self.stop()
+        else:
+            log.warning("fault injection: media clock started again")
+            self.start()
+
     def take_recent(self) -> float:
         """Worst lateness since the previous call (seconds)."""
         late, self.recent_late = self.recent_late, 0.0

@@ -12,6 +12,8 @@ import importlib.resources
 import json
 import logging
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +56,24 @@ from zentrale.web.users_api import users_router
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from zentrale.accounts.service import Principal
-    from zentrale.app import App
+    from zentrale.accounts.service import Accounts, Principal
+    from zentrale.calls.simulation import Simulations
+    from zentrale.calls.supervisor import CallSupervisor
+    from zentrale.config import HttpConfig, MailConfig
+    from zentrale.core.clock import Clock
+    from zentrale.core.events import EventBus
+    from zentrale.core.switches import ManualControl
+    from zentrale.health import BoxStatus, HealthMonitor
+    from zentrale.hotline import Hotline
+    from zentrale.lines.sip.guard import SourceGuard
+    from zentrale.lines.sip.settings import RegistrationSettings
+    from zentrale.mail.outbox import MailOutbox
+    from zentrale.prompts import PromptLibrary
+    from zentrale.scheduling import ModeScheduler
+    from zentrale.staffing import Staffing
+    from zentrale.store.messages import MessageRepository
+    from zentrale.store.state import StateRepository
+    from zentrale.teams import TeamDirectory, TeamSettings
 
 
 SWAGGER_ASSETS = {
@@ -74,7 +92,39 @@ class Activation(BaseModel):
     by: str = Field("api", max_length=80)
 
 
-def create_api(app: App) -> FastAPI:
+@dataclass(frozen=True)
+class Services:
+    """What the HTTP API works with, built by the composition root (``app.py``); each router
+    gets the few it uses."""
+
+    http: HttpConfig
+    language: str  # the box's: the page's default, the schedule's holiday names
+    accounts: Accounts
+    clock: Clock
+    events: EventBus
+    hotline: Hotline
+    teams: TeamDirectory
+    team_settings: TeamSettings
+    staffing: Staffing
+    scheduler: ModeScheduler
+    prompts: PromptLibrary
+    simulations: Simulations
+    control: ManualControl
+    calls: CallSupervisor
+    messages: MessageRepository
+    state: StateRepository
+    mail: MailOutbox
+    mail_config: MailConfig  # the config file's section, under what the web page sets
+    sip_settings: RegistrationSettings
+    guard: SourceGuard
+    status: BoxStatus
+    health: HealthMonitor
+    data_dir: Path
+    config_file: Path | None  # what a backup carries as config.yaml
+    restart: Callable[[], None]  # stop soon and exit to be started again (a restore)
+
+
+def create_api(app: Services) -> FastAPI:
     api = FastAPI(
         dependencies=[Depends(check_access)],
         docs_url=None,
@@ -88,7 +138,7 @@ def create_api(app: App) -> FastAPI:
     )
     api.state.accounts = app.accounts
     hotline = app.hotline
-    http = app.config.http
+    http = app.http
     documents = DocumentWorker(max_depth=http.max_json_depth)
     api.state.documents = documents
 
@@ -126,16 +176,21 @@ def create_api(app: App) -> FastAPI:
         return JSONResponse({"error": "the data is nested too deeply to be read"}, status_code=422)
 
     def me_extra(_who: Principal) -> dict[str, Any]:
-        teams = [{"id": t.id, "name": t.name, "distribution": t.distribution} for t in app.config.teams]
+        teams = [{"id": t.id, "name": t.name, "distribution": t.distribution} for t in app.teams.all()]
         return {"version": __version__, "teams": teams, "mp3_path": mp3_route(api)}
 
-    api.include_router(auth_router(app.accounts, app.config, me_extra))
+    api.include_router(auth_router(app.accounts, app.language, me_extra))
     api.include_router(users_router(app.accounts, app.staffing))
     api.include_router(agents_router(app.staffing))
-    api.include_router(editor_router(app, documents))
+    api.include_router(
+        editor_router(
+            hotline=hotline, teams=app.teams, prompt_library=app.prompts, scheduler=app.scheduler,
+            simulations=app.simulations, control=app.control, documents=documents,
+        )
+    )  # fmt: skip
     api.include_router(messages_router(hotline))
     api.include_router(events_router(app.events, app.accounts, app.staffing))
-    api.include_router(security_router(app))
+    api.include_router(security_router(app.guard, app.state, app.clock))
 
     @api.get("/health", summary="Liveness check (no login needed)")
     @access(PUBLIC)
@@ -144,7 +199,7 @@ def create_api(app: App) -> FastAPI:
 
     @api.get("/status", summary="State of every component (admins)")
     async def status() -> dict[str, Any]:
-        return app.status()
+        return app.status.report()
 
     @api.get("/api/notices", summary="What every user should know now, e.g. a full data disk (the page's banner)")
     @access(USER)
@@ -171,7 +226,7 @@ def create_api(app: App) -> FastAPI:
         # JSON (the editor's save) is kept as YAML like every other version, so versions compare line by line
         document, text = await documents.run(
             parse_checked, text, f"upload:{name}", documents.max_depth, hotline.library.names(),
-            [t.id for t in app.config.teams], text.lstrip().startswith("{"),
+            app.teams.ids(), text.lstrip().startswith("{"),
         )  # fmt: skip
         result = await hotline.save_mode(name, text, actor(request, by), comment, mode=document)
         return {"saved": name, **result}
@@ -206,7 +261,7 @@ def create_api(app: App) -> FastAPI:
 
     @api.get("/api/calls", summary="Calls in progress")
     async def calls() -> list[dict[str, Any]]:
-        return app.supervisor.calls()
+        return app.calls.calls()
 
     @api.get("/api/calllog", summary="Recent calls")
     async def call_log(limit: Limit = 100) -> list[dict[str, Any]]:
@@ -261,10 +316,19 @@ def create_api(app: App) -> FastAPI:
         folder = Path(str(importlib.resources.files("fastapi_offline") / "static"))
         return FileResponse(folder / name, media_type=SWAGGER_ASSETS[name])
 
-    api.include_router(create_mail_router(app))
-    api.include_router(sip_settings_router(app))
-    api.include_router(backup_router(app))
-    api.include_router(teams_router(app))
+    api.include_router(
+        create_mail_router(
+            mail=app.mail, configured=app.mail_config, teams=app.teams, messages=app.messages, state=app.state,
+            clock=app.clock,
+        )
+    )  # fmt: skip
+    api.include_router(sip_settings_router(app.sip_settings, app.state, app.clock))
+    api.include_router(
+        backup_router(
+            data_dir=app.data_dir, config_file=app.config_file, state=app.state, clock=app.clock, restart=app.restart
+        )
+    )
+    api.include_router(teams_router(app.team_settings))
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)
     # the spec is made now, at start-up, not by the first request for it (~80 ms on the loop)

@@ -36,7 +36,6 @@ from zentrale.errors import Refused, Unauthorized
 
 if TYPE_CHECKING:
     from zentrale.accounts.service import Accounts, Principal
-    from zentrale.config import Config
 
 PUBLIC, USER, ADMIN = "public", "user", "admin"
 COOKIE = "zentrale_session"
@@ -201,7 +200,8 @@ def set_session_cookie(request: Request, response: Response, cookie: str) -> Non
     )
 
 
-def auth_router(accounts: Accounts, config: Config, me_extra: Callable[[Principal], dict[str, Any]]) -> APIRouter:
+def auth_router(accounts: Accounts, language: str, me_extra: Callable[[Principal], dict[str, Any]]) -> APIRouter:
+    """``language``: the box's (the page's default until a user picks one)."""
     router = APIRouter(tags=["accounts"])
 
     def me(who: Principal) -> dict[str, Any]:
@@ -211,14 +211,14 @@ def auth_router(accounts: Accounts, config: Config, me_extra: Callable[[Principa
             "role": who.role,
             "agent_id": who.agent_id,
             "csrf": who.session.csrf if who.session else None,
-            "language": config.language,
+            "language": language,
             **me_extra(who),
         }
 
     @router.get("/api/auth/state", summary="Login page: is the first-run set-up needed, default language")
     @access(PUBLIC)
     async def state() -> dict[str, Any]:
-        return {"setup_needed": accounts.setup_needed, "language": config.language}
+        return {"setup_needed": accounts.setup_needed, "language": language}
 
     @router.post("/api/auth/login", summary="Log in; sets the session cookie")
     @access(PUBLIC)

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from zentrale.web.auth import actor
 
 if TYPE_CHECKING:
-    from zentrale.app import App
+    from zentrale.core.clock import Clock
+    from zentrale.lines.sip.settings import RegistrationSettings
+    from zentrale.store.state import StateRepository
 
 
 class RegistrationBody(BaseModel):
@@ -28,9 +30,8 @@ class RegistrationBody(BaseModel):
     transfer: Literal["bridge", "refer"] = "bridge"
 
 
-def sip_settings_router(app: App) -> APIRouter:
+def sip_settings_router(settings: RegistrationSettings, state: StateRepository, clock: Clock) -> APIRouter:
     router = APIRouter(tags=["settings"])
-    settings = app.sip_settings
 
     @router.get("/api/settings/sip", summary="The PBX registration in force (no password) and its state")
     async def current() -> dict[str, Any]:
@@ -47,7 +48,7 @@ def sip_settings_router(app: App) -> APIRouter:
                 fields[key] = fields[key].strip() or None
         registration = await settings.change(fields)  # Invalid (422) names the field
         detail = f"{registration.user} at {registration.registrar}" if registration else "off"
-        await app.state.audit(app.clock.now(), actor(request), "sip.registration", detail)
+        await state.audit(clock.now(), actor(request), "sip.registration", detail)
         return settings.current()
 
     return router

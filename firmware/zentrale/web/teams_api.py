@@ -11,7 +11,7 @@ from zentrale.web.auth import actor
 from zentrale.web.params import Ident
 
 if TYPE_CHECKING:
-    from zentrale.app import App
+    from zentrale.teams import TeamSettings
 
 
 class TeamBody(BaseModel):
@@ -27,9 +27,8 @@ class TeamBody(BaseModel):
     allowed_numbers: list[str] | None = Field(None, max_length=50)
 
 
-def teams_router(app: App) -> APIRouter:
+def teams_router(settings: TeamSettings) -> APIRouter:
     router = APIRouter(tags=["teams"])
-    settings = app.team_settings
 
     @router.get("/api/teams", summary="Teams with their settings, members and the modes that use them")
     async def teams() -> dict[str, Any]:
