@@ -30,7 +30,7 @@ from zentrale.core.switches import ManualControl
 from zentrale.health import BoxStatus, HealthMonitor, Parts
 from zentrale.hotline import Hotline
 from zentrale.lines.alsa.line import AlsaLine
-from zentrale.lines.base import Line
+from zentrale.lines.base import Call, Line
 from zentrale.lines.modem.line import ModemLine
 from zentrale.lines.sip.settings import BanKeeper, RegistrationSettings
 from zentrale.lines.sip.ua import SipUserAgent
@@ -79,7 +79,7 @@ class App:
         self.library = AudioLibrary(config.prompt_folders)
         self.media_clock = MediaClock()
         self.gc_watch = CollectorWatch()
-        self.queues = QueueBoard(clock, events)
+        self.queues: QueueBoard[Call] = QueueBoard(clock, events)
         self.control = ManualControl(clock, events)
         self.agents = AgentBoard(clock, events)
         self.modes = ModeFiles(config.modes_dir)

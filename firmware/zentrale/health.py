@@ -28,7 +28,7 @@ from zentrale.config import HealthConfig
 from zentrale.core.agents import AgentBoard
 from zentrale.core.queues import QueueBoard
 from zentrale.hotline import Hotline
-from zentrale.lines.base import Line
+from zentrale.lines.base import Call, Line
 from zentrale.lines.sip.ua import SipUserAgent
 from zentrale.mail.outbox import MailOutbox
 from zentrale.media.clock import CollectorWatch, MediaClock
@@ -227,7 +227,7 @@ class Parts:
     mail: MailOutbox
     calls: CallSupervisor
     hotline: Hotline
-    queues: QueueBoard
+    queues: QueueBoard[Call]
     agents: AgentBoard
     accounts: Accounts
     panel: PanelReport | None = None

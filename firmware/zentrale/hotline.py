@@ -18,6 +18,7 @@ from zentrale.core.modes import Mode, VoicemailNode, check_mode, parse_mode
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
 from zentrale.errors import Conflict, ModeError, NotFound, Refused, StoreError, ZentraleError
+from zentrale.lines.base import Call
 from zentrale.media.library import AudioLibrary
 from zentrale.store.messages import MessageRepository
 from zentrale.store.modes import ModeFiles, ModeVersions
@@ -39,7 +40,7 @@ class Hotline:
         teams: TeamDirectory,
         clock: Clock,
         events: EventBus,
-        queues: QueueBoard,
+        queues: QueueBoard[Call],
         control: ManualControl,
         library: AudioLibrary,
         modes: ModeFiles,

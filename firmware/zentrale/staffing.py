@@ -14,6 +14,7 @@ from zentrale.core.agents import AgentBoard, AgentState
 from zentrale.core.clock import Clock
 from zentrale.core.distribution import CallDistribution, DialResult
 from zentrale.errors import NotFound, Refused
+from zentrale.lines.base import Call
 from zentrale.store.agents import AgentRepository
 from zentrale.store.state import StateRepository
 from zentrale.teams import TeamDirectory
@@ -38,7 +39,7 @@ class Staffing:
         teams: TeamDirectory,
         clock: Clock,
         board: AgentBoard,
-        distribution: CallDistribution,
+        distribution: CallDistribution[Call],
         repo: AgentRepository,
         state: StateRepository,
     ) -> None:
@@ -153,7 +154,7 @@ class Staffing:
         task = self.distribution.start_pull(entry_id, agent_id)
         self.last_pull[agent_id] = {"entry_id": entry_id, "result": "ringing"}
 
-        def done(t: asyncio.Future[DialResult]) -> None:
+        def done(t: asyncio.Future[DialResult[Call]]) -> None:
             result = "failed" if t.cancelled() or t.exception() else t.result().reason
             self.last_pull[agent_id] = {"entry_id": entry_id, "result": result}
 

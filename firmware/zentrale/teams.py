@@ -27,6 +27,7 @@ from zentrale.core.distribution import TeamPolicy
 from zentrale.core.numbers import NumberPolicies
 from zentrale.core.queues import QueueBoard
 from zentrale.errors import Conflict, Invalid, NotFound
+from zentrale.lines.base import Call
 from zentrale.store.modes import ModeFiles
 from zentrale.store.state import StateRepository
 
@@ -91,7 +92,7 @@ class TeamSettings:
         clock: Clock,
         modes: ModeFiles,
         agents: AgentBoard,
-        queues: QueueBoard,
+        queues: QueueBoard[Call],
     ) -> None:
         self.directory = directory
         self.state = state

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeAlias
 
 from zentrale.config import Config
 from zentrale.core.agents import Agent
 from zentrale.core.distribution import DialResult
+from zentrale.core.handover import HandOver, HookFlashTransfer, TransferredByPbx
 from zentrale.core.queues import QueueEntry
 from zentrale.lines.base import Call, Line, OriginateFailed, ReferableCall
 from zentrale.teams import TeamDirectory
@@ -25,14 +25,8 @@ from zentrale.teams import TeamDirectory
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class BlindTransfer:
-    """The caller's own line hands the call on; the box leaves. ``done``: the far end
-    already reported the agent answered (SIP REFER); otherwise the line does it
-    now without knowing the outcome (hook flash on analog lines)."""
-
-    target: str
-    done: bool = False
+AgentHandOver: TypeAlias = HandOver[Call]  # the agent's answered call, or a transfer by the caller's line
+Ringing: TypeAlias = DialResult[Call]
 
 
 class CallLookup(Protocol):
@@ -75,8 +69,8 @@ class LineDialer:
         self.transfers = transfers
 
     async def dial(
-        self, agent: Agent, entry: QueueEntry, ring_timeout: float, cancel: asyncio.Future[Any]
-    ) -> DialResult:
+        self, agent: Agent, entry: QueueEntry[Call], ring_timeout: float, cancel: asyncio.Future[Any]
+    ) -> Ringing:
         if not agent.number:
             return DialResult(None, "unreachable")
         # Defence in depth: the login checked the number; check again right before dialling.
@@ -89,7 +83,7 @@ class LineDialer:
             if isinstance(caller, ReferableCall):
                 return await self._refer(caller, agent, agent.number, entry, ring_timeout, cancel)
             log.info("call %s goes to agent %s at %s by blind transfer", entry.call_id, agent.agent_id, agent.number)
-            return DialResult(BlindTransfer(agent.number))
+            return DialResult(HookFlashTransfer(agent.number))
         if self.line is None:
             return DialResult(None, "unreachable")
         team = self.teams.name(entry.team)
@@ -110,10 +104,10 @@ class LineDialer:
         caller: ReferableCall,
         agent: Agent,
         number: str,
-        entry: QueueEntry,
+        entry: QueueEntry[Call],
         ring_timeout: float,
         cancel: asyncio.Future[Any],
-    ) -> DialResult:
+    ) -> Ringing:
         """The caller's PBX rings the agent (SIP REFER); the caller keeps hearing the
         hold sequence from the box until the PBX reports the agent answered."""
         log.info("call %s: asking the PBX to put it through to agent %s at %s (REFER)", entry.call_id,
@@ -124,12 +118,12 @@ class LineDialer:
             reason = "cancelled" if cancel.done() else err.why
             log.info("agent %s did not take call %s by REFER: %s (%s)", agent.agent_id, entry.call_id, reason, err)
             return DialResult(None, reason)
-        return DialResult(BlindTransfer(number, done=True))
+        return DialResult(TransferredByPbx(number))
 
-    async def hang_up(self, leg: object) -> None:
-        if not isinstance(leg, BlindTransfer):
-            await cast(Call, leg).hangup()
+    async def hang_up(self, handover: AgentHandOver) -> None:
+        if not isinstance(handover, TransferredByPbx | HookFlashTransfer):  # a transfer: the call is the PBX's
+            await handover.hangup()
 
-    async def wait_ended(self, leg: object) -> None:
-        if not isinstance(leg, BlindTransfer):  # after a blind transfer the call is the PBX's
-            await asyncio.shield(cast(Call, leg).ended)
+    async def wait_ended(self, handover: AgentHandOver) -> None:
+        if not isinstance(handover, TransferredByPbx | HookFlashTransfer):
+            await asyncio.shield(handover.ended)

@@ -12,11 +12,12 @@ import contextlib
 import logging
 import secrets
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from zentrale.calls.dialer import BlindTransfer
+from zentrale.calls.dialer import AgentHandOver
 from zentrale.core.clock import Clock
 from zentrale.core.flow import RecordingImpossible, RecordingRequest, StoredMessage
+from zentrale.core.handover import HookFlashTransfer, TransferredByPbx
 from zentrale.errors import CallEnded, StoreError
 from zentrale.lines.base import Call, TransferableCall
 from zentrale.media.dsp import tone
@@ -236,18 +237,20 @@ class LineSession:
         log.info("call %s: recorded message %s (%d ms, ended by %s)", self.call_id, meta.id, duration_ms, reason)
         return StoredMessage(meta.id, duration_ms)
 
-    async def bridge(self, leg: object) -> None:
+    async def bridge(self, handover: AgentHandOver) -> None:
         """Audio both ways between the caller and the agent's leg, DTMF passed on;
-        or, for a blind transfer, hand the call on and leave it."""
-        if isinstance(leg, BlindTransfer):
-            if leg.done:  # the PBX put the caller through (REFER): our leg is no longer needed
-                log.info("call %s: put through to %s by the PBX, leaving the call", self.call_id, leg.target)
-                await self.call.hangup()
-            else:
-                log.info("call %s: blind transfer to %s", self.call_id, leg.target)
-                await cast(TransferableCall, self.call).transfer(leg.target)
+        or, after a transfer by the caller's line, leave the call."""
+        if isinstance(handover, TransferredByPbx):  # REFER: our leg is no longer needed
+            log.info("call %s: put through to %s by the PBX, leaving the call", self.call_id, handover.target)
+            await self.call.hangup()
             raise CallEnded(self.call_id)
-        other = cast(Call, leg)
+        if isinstance(handover, HookFlashTransfer):
+            log.info("call %s: blind transfer to %s", self.call_id, handover.target)
+            if not isinstance(self.call, TransferableCall):
+                raise TypeError(f"call {self.call_id} on line {self.call.line} cannot hand calls on")
+            await self.call.transfer(handover.target)
+            raise CallEnded(self.call_id)
+        other = handover
         to_agent = bridge_queue(self.call.sample_rate, other.sample_rate)
         to_caller = bridge_queue(other.sample_rate, self.call.sample_rate)
         self.call.set_sink(to_agent)

@@ -18,6 +18,7 @@ from typing import Any
 from zentrale.core.clock import ManualClock
 from zentrale.core.events import EventBus
 from zentrale.core.flow import CallOutcome, FlowEngine, RecordingRequest, StoredMessage
+from zentrale.core.handover import HandOver
 from zentrale.core.modes import Mode
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl, SwitchState
@@ -132,8 +133,8 @@ class SimulatedCall:
                 break
         return StoredMessage(f"simulated-{next(self._ids)}", int((self.clock.monotonic() - start) * 1000))
 
-    async def bridge(self, leg: object) -> None:
-        self._note("agent", str(leg), None)
+    async def bridge(self, handover: HandOver[str]) -> None:
+        self._note("agent", str(handover), None)
         await self._wait(24 * 3600, stop_on_digit=False)
 
     async def hangup(self) -> None:
@@ -147,10 +148,10 @@ class Simulation:
         self.mode = mode
         self.clock = ManualClock()
         self.events = EventBus()
-        self.queues = QueueBoard(self.clock, self.events)
+        self.queues: QueueBoard[str] = QueueBoard(self.clock, self.events)  # the agent: a name
         self.control = ManualControl(self.clock, self.events)
         self.control.restore(switches)
-        self.engine = FlowEngine(self.clock, self.queues, self.control, self.events)
+        self.engine: FlowEngine[str] = FlowEngine(self.clock, self.queues, self.control, self.events)
         self.call = SimulatedCall(self.clock, lambda name: library.clip(name, 8000).duration)
         self.nodes: list[str] = []
         self.events.subscribe(lambda e: self.nodes.append(e.node) if hasattr(e, "node") else None)
