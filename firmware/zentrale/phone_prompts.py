@@ -21,7 +21,7 @@ from pathlib import Path
 
 from zentrale.calls.session import LineSession
 from zentrale.config import PhoneRecordingConfig
-from zentrale.errors import CallEnded
+from zentrale.errors import CallGone
 from zentrale.lines.base import Call
 from zentrale.lines.sip.call import SipCall
 from zentrale.lines.sip.ua import SipUserAgent
@@ -79,7 +79,7 @@ class PhonePromptRecording:
                     break
                 if await self._record(session, f"{PREFIX}{int(number)}"):
                     saved += 1
-        except CallEnded:  # hanging up is how one finishes
+        except CallGone:  # hanging up is how one finishes
             pass
         return "prompt_recorded" if saved else "hangup"
 

@@ -2,7 +2,7 @@
 
 Plays shared prompt/music frames into the call, buffers digits, records
 voicemail through the message store, bridges to an agent's leg. Every
-wait also watches ``call.ended``, so a hang-up surfaces as ``CallEnded``.
+wait also watches ``call.ended``, so a hang-up surfaces as ``CallGone``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from zentrale.calls.dialer import AgentHandOver
 from zentrale.core.clock import Clock
 from zentrale.core.flow import RecordingImpossible, RecordingRequest, StoredMessage
 from zentrale.core.handover import HookFlashTransfer, TransferredByPbx
-from zentrale.errors import CallEnded, StoreError
+from zentrale.errors import CallGone, StoreError
 from zentrale.lines.base import Call, TransferableCall
 from zentrale.media.dsp import tone
 from zentrale.media.frames import Frame
@@ -68,7 +68,7 @@ class LineSession:
         call.on_digit(self._on_digit)
 
     @property
-    def ended(self) -> bool:
+    def gone(self) -> bool:
         return self.call.ended.done()
 
     def _on_digit(self, digit: str) -> None:
@@ -81,7 +81,7 @@ class LineSession:
 
     def _check(self) -> None:
         if self.call.ended.done():
-            raise CallEnded(self.call_id)
+            raise CallGone(self.call_id)
 
     async def _until(self, done: asyncio.Future[Any], *, digits: bool, timeout: float | None = None) -> str | None:
         """Wait for ``done``, a digit (if ``digits``), the end of the call or the timeout."""
@@ -243,13 +243,13 @@ class LineSession:
         if isinstance(handover, TransferredByPbx):  # REFER: our leg is no longer needed
             log.info("call %s: put through to %s by the PBX, leaving the call", self.call_id, handover.target)
             await self.call.hangup()
-            raise CallEnded(self.call_id)
+            raise CallGone(self.call_id)
         if isinstance(handover, HookFlashTransfer):
             log.info("call %s: blind transfer to %s", self.call_id, handover.target)
             if not isinstance(self.call, TransferableCall):
                 raise TypeError(f"call {self.call_id} on line {self.call.line} cannot hand calls on")
             await self.call.transfer(handover.target)
-            raise CallEnded(self.call_id)
+            raise CallGone(self.call_id)
         other = handover
         to_agent = bridge_queue(self.call.sample_rate, other.sample_rate)
         to_caller = bridge_queue(other.sample_rate, self.call.sample_rate)

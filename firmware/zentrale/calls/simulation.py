@@ -22,7 +22,7 @@ from zentrale.core.handover import HandOver
 from zentrale.core.modes import Mode
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl, SwitchState
-from zentrale.errors import CallEnded, Conflict, NotFound
+from zentrale.errors import CallGone, Conflict, NotFound
 from zentrale.media.library import AudioLibrary
 
 MAX_SIMULATIONS = 20
@@ -33,7 +33,7 @@ def _two_seconds(_name: str) -> float:
 
 
 @dataclass
-class SimulatedCall:
+class SimulatedSession:
     """What the engine plays goes into a transcript; waits run on the ManualClock.
 
     ``seconds_of`` gives a prompt's length (the library's in the editor, a table in tests).
@@ -55,7 +55,7 @@ class SimulatedCall:
         self._wakeup = asyncio.Event()
 
     @property
-    def ended(self) -> bool:
+    def gone(self) -> bool:
         return self._ended
 
     def press(self, digit: str) -> None:
@@ -76,7 +76,7 @@ class SimulatedCall:
         deadline = self.clock.monotonic() + seconds
         while True:
             if self._ended:
-                raise CallEnded(self.call_id)
+                raise CallGone(self.call_id)
             if stop_on_digit and self._digits:
                 return self._digits.pop(0)
             left = deadline - self.clock.monotonic()
@@ -127,7 +127,7 @@ class SimulatedCall:
         while True:
             try:
                 digit = await self._wait(request.max_seconds - (self.clock.monotonic() - start), stop_on_digit=True)
-            except CallEnded:
+            except CallGone:
                 break
             if digit is None or digit in request.end_digits:
                 break
@@ -152,7 +152,7 @@ class Simulation:
         self.control = ManualControl(self.clock, self.events)
         self.control.restore(switches)
         self.engine: FlowEngine[str] = FlowEngine(self.clock, self.queues, self.control, self.events)
-        self.call = SimulatedCall(self.clock, lambda name: library.clip(name, 8000).duration)
+        self.call = SimulatedSession(self.clock, lambda name: library.clip(name, 8000).duration)
         self.nodes: list[str] = []
         self.events.subscribe(lambda e: self.nodes.append(e.node) if hasattr(e, "node") else None)
         self.task: asyncio.Task[CallOutcome] = asyncio.ensure_future(self.engine.run(mode, self.call))

@@ -26,7 +26,7 @@ from zentrale.core.distribution import CallConnected
 from zentrale.core.events import CallStarted, Event, EventBus, NodeEntered
 from zentrale.core.flow import CallOutcome, FlowEngine
 from zentrale.core.modes import Mode
-from zentrale.errors import CallEnded
+from zentrale.errors import CallGone
 from zentrale.lines.base import Call
 from zentrale.media.library import AudioLibrary
 from zentrale.store.disk import DataDisk
@@ -145,7 +145,7 @@ class CallSupervisor:
         assert self.service is not None
         try:
             progress.outcome = await self.service.run(session)
-        except CallEnded:
+        except CallGone:
             progress.outcome = "hangup"
         return progress
 

@@ -46,7 +46,7 @@ class NodeEntered(Event):
 
 
 @dataclass(frozen=True)
-class CallEndedEvent(Event):
+class CallEnded(Event):
     call_id: str
     outcome: str
 

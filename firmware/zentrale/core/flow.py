@@ -3,7 +3,7 @@
 One coroutine per call walks the nodes. Every wait goes through the
 injected Clock or through the ``CallSession`` port, so the customer's whole
 example runs in milliseconds against a fake session and a ManualClock.
-A far-end hang-up surfaces as ``CallEnded`` from any session operation.
+A far-end hang-up surfaces as ``CallGone`` from any session operation.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from zentrale.core.clock import Clock
-from zentrale.core.events import CallEndedEvent, EventBus, MessageStored, NodeEntered
+from zentrale.core.events import CallEnded, EventBus, MessageStored, NodeEntered
 from zentrale.core.handover import HandOver, L
 from zentrale.core.modes import (
     AnnouncementNode,
@@ -29,7 +29,7 @@ from zentrale.core.modes import (
 )
 from zentrale.core.queues import QueueBoard, QueueEntry
 from zentrale.core.switches import ManualControl
-from zentrale.errors import CallEnded
+from zentrale.errors import CallGone
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +102,13 @@ class CallSession(Protocol[L_contra]):
 
     async def bridge(self, handover: HandOver[L_contra]) -> None:
         """Connect the caller with the agent's answered leg until one side ends, or let the
-        caller's line hand the call on (then the caller is gone: ``CallEnded``)."""
+        caller's line hand the call on (then the caller is gone: ``CallGone``)."""
 
     async def hangup(self) -> None: ...
 
     @property
-    def ended(self) -> bool: ...
+    def gone(self) -> bool:
+        """The call is gone (``CallGone``): hung up or handed on."""
 
 
 @dataclass
@@ -151,10 +152,10 @@ class FlowEngine(Generic[L]):
                 log.error("call %s: mode %r did not end after %d steps", session.call_id, mode.name, MAX_STEPS)
                 outcome.outcome = "failed"
             await session.hangup()
-        except CallEnded:
+        except CallGone:
             if outcome.outcome == "hangup":
                 outcome.outcome = "abandoned"
-        self._events.publish(CallEndedEvent(session.call_id, outcome.outcome))
+        self._events.publish(CallEnded(session.call_id, outcome.outcome))
         return outcome
 
     async def _step(
@@ -238,7 +239,7 @@ class FlowEngine(Generic[L]):
                     await session.bridge(handover)
                     return None
                 if hold.done():
-                    hold.result()  # re-raises CallEnded when the caller hung up
+                    hold.result()  # re-raises CallGone when the caller hung up
                     target, why = node.after_hold, "after_hold"
                 else:
                     target, why = node.on_max_wait, "overflow"
@@ -313,8 +314,8 @@ class FlowEngine(Generic[L]):
             outcome.outcome = "voicemail"
             outcome.message_id = message.message_id
             self._events.publish(MessageStored(message.message_id, request.team, session.caller, message.duration_ms))
-        if session.ended:
-            raise CallEnded(session.call_id)
+        if session.gone:
+            raise CallGone(session.call_id)
         return node.next
 
     async def _no_message(self, node_id: str, session: CallSession[L], outcome: CallOutcome, why: str) -> str | None:
@@ -336,5 +337,5 @@ async def _cancel(task: asyncio.Future[object] | asyncio.Future[None]) -> None:
             task.exception()  # mark retrieved; the caller has dealt with the outcome
         return
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, CallEnded):
+    with contextlib.suppress(asyncio.CancelledError, CallGone):
         await task

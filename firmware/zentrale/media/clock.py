@@ -1,5 +1,8 @@
 """The one media clock: a 20 ms tick that drives every outgoing stream.
 
+Not a time source (that is the ``Clock`` port, ``core/clock.py``, with the
+system adapter in ``clock.py``): it paces audio on the loop's timer.
+
 One timer for all calls instead of one per call keeps pacing tight and CPU
 low. Deadlines are absolute, so a late tick does not shift the next ones;
 after a long stall (> 5 ticks) the clock skips ahead instead of bursting.
