@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from zentrale import __version__
+from zentrale.core.modes import Mode
 from zentrale.errors import (
     ConfigError,
     Conflict,
@@ -37,6 +38,7 @@ from zentrale.errors import (
     ZentraleError,
 )
 from zentrale.health import notices
+from zentrale.web import schemas as S
 from zentrale.web.agents_api import agents_router
 from zentrale.web.auth import PUBLIC, USER, AccessGuard, access, actor, auth_router, check_access, principal
 from zentrale.web.backup_api import backup_router
@@ -192,32 +194,42 @@ def create_api(app: Services) -> FastAPI:
     api.include_router(events_router(app.events, app.accounts, app.staffing))
     api.include_router(security_router(app.guard, app.state, app.clock))
 
-    @api.get("/health", summary="Liveness check (no login needed)")
+    @api.get("/health", response_model=S.Liveness, summary="Liveness check (no login needed)")
     @access(PUBLIC)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/status", summary="State of every component (admins)")
+    @api.get("/status", response_model=S.BoxStatus, summary="State of every component (admins)")
     async def status() -> dict[str, Any]:
         return app.status.report()
 
-    @api.get("/api/notices", summary="What every user should know now, e.g. a full data disk (the page's banner)")
+    @api.get(
+        "/api/notices",
+        response_model=list[S.Notice],
+        summary="What every user should know now, e.g. a full data disk (the page's banner)",
+    )
     @access(USER)
     async def current_notices() -> list[dict[str, Any]]:
         return notices(app.health.components())
 
-    @api.get("/api/modes", summary="Mode documents and which one is active")
+    @api.get("/api/modes", response_model=S.ModeList, summary="Mode documents and which one is active")
     @access(USER)
     async def modes() -> dict[str, Any]:
         return {"active": hotline.mode_name, "modes": hotline.modes.names()}
 
-    @api.get("/api/modes/{name}", summary="A mode document (JSON)")
+    @api.get(
+        "/api/modes/{name}",
+        summary="A mode document (JSON)",
+        response_model=None,  # the stored document as it is, documented as a mode
+        responses={200: {"model": Mode, "description": "the mode document"}},
+    )
     async def mode(name: ModeName) -> dict[str, Any]:
         document: dict[str, Any] = json.loads(await documents.run(stored_dump, hotline.modes.path(name), "json"))
         return document
 
     @api.put(
         "/api/modes/{name}",
+        response_model=S.ModeUploaded,
         summary="Import or replace a mode document (YAML or JSON body); every save is a new version",
         openapi_extra=document_body(),
     )
@@ -233,23 +245,32 @@ def create_api(app: Services) -> FastAPI:
 
     @api.post(
         "/api/modes/{name}/activate",
+        response_model=S.Activated,
         summary="Make a mode the active one (while the schedule is on, this overrides it until resumed)",
     )
     async def activate(name: ModeName, body: Activation, request: Request) -> dict[str, Any]:
         await app.scheduler.activate_by_hand(name, actor(request, body.by))
         return {"active": name}
 
-    @api.get("/api/switches", summary="Manual-control switches of the active mode")
+    @api.get("/api/switches", response_model=list[S.Switch], summary="Manual-control switches of the active mode")
     @access(USER)
     async def switches() -> list[dict[str, Any]]:
         return hotline.switch_list()
 
-    @api.put("/api/switches/{switch_id}", summary="Switch an outage announcement on or off (any agent)")
+    @api.put(
+        "/api/switches/{switch_id}",
+        response_model=S.Switch,
+        summary="Switch an outage announcement on or off (any agent)",
+    )
     @access(USER)
     async def set_switch(switch_id: Ident, change: SwitchChange, request: Request) -> dict[str, Any]:
         return await hotline.set_switch(switch_id, change.on, actor(request, change.by))
 
-    @api.get("/api/queues", summary="Waiting calls, in order, per team (an agent sees his teams)")
+    @api.get(
+        "/api/queues",
+        response_model=list[S.WaitingCall],
+        summary="Waiting calls, in order, per team (an agent sees his teams)",
+    )
     @access(USER)
     async def queues(request: Request, team: str | None = None) -> list[dict[str, Any]]:
         who = principal(request)
@@ -259,20 +280,20 @@ def create_api(app: Services) -> FastAPI:
         mine = app.staffing.teams_of(who.agent_id)
         return [c for c in calls if c["team"] in mine]
 
-    @api.get("/api/calls", summary="Calls in progress")
+    @api.get("/api/calls", response_model=list[S.CallInProgress], summary="Calls in progress")
     async def calls() -> list[dict[str, Any]]:
         return app.calls.calls()
 
-    @api.get("/api/calllog", summary="Recent calls")
+    @api.get("/api/calllog", response_model=list[S.CallLogRow], summary="Recent calls")
     async def call_log(limit: Limit = 100) -> list[dict[str, Any]]:
         return await hotline.call_log.recent(limit)
 
-    @api.get("/api/messages", summary="Voicemail messages, newest first")
+    @api.get("/api/messages", response_model=list[S.MessageWithMail], summary="Voicemail messages, newest first")
     @access(USER)
     async def messages(team: str | None = None, limit: Limit = 200) -> list[dict[str, Any]]:
         return await app.mail.with_status(await hotline.messages.list(team, limit))
 
-    @api.get("/api/messages/{message_id}", summary="One message")
+    @api.get("/api/messages/{message_id}", response_model=S.MessageWithMail, summary="One message")
     @access(USER)
     async def message(message_id: Ident) -> dict[str, Any]:
         return (await app.mail.with_status([await hotline.messages.get(message_id)]))[0]
@@ -285,6 +306,7 @@ def create_api(app: Services) -> FastAPI:
 
     @api.get(
         "/api/audit",
+        response_model=list[S.AuditEntry],
         summary="Audit log (switches, modes, accounts, deleted messages, settings), newest first: admins see "
         "every entry; an agent the entries of his own account and the switch changes (which the manual-control "
         "page shows everyone), not account, mode, message or settings changes of others",

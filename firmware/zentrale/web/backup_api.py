@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 from zentrale import __version__
 from zentrale.errors import Invalid, StoreError
 from zentrale.store.backup import PENDING, ArchiveRefused, check_stream, create_backup, room_for
+from zentrale.web import schemas as S
 from zentrale.web.auth import actor
 from zentrale.web.limits import TooLarge, body_limit
 
@@ -68,7 +69,7 @@ def backup_router(
         )
 
     @router.post(
-        "/api/backup/restore",
+        "/api/backup/restore", response_model=S.Restarting,
         summary="Upload a backup archive: it is checked now, and the box restarts and restores it "
         "(database, modes, prompts, messages; the configuration file stays). What it replaces is kept "
         "in the data folder's .before-restore-<time>/",

@@ -14,6 +14,7 @@ from zentrale.core.addresses import check_addresses
 from zentrale.errors import NotFound
 from zentrale.mail.compose import make_mp3, mp3_tags
 from zentrale.mail.outbox import WEB_FIELDS, merged_settings
+from zentrale.web import schemas as S
 from zentrale.web.auth import actor
 from zentrale.web.params import Ident
 
@@ -83,7 +84,11 @@ def create_mail_router(
     """``configured``: the config file's mail section, under what the web page sets."""
     router = APIRouter()
 
-    @router.get("/api/mail", summary="E-mail settings in force (without the password) and the outbox by state")
+    @router.get(
+        "/api/mail",
+        response_model=S.MailOverview,
+        summary="E-mail settings in force (without the password) and the outbox by state",
+    )
     async def overview() -> dict[str, Any]:
         config = mail.mail
         return {
@@ -99,7 +104,11 @@ def create_mail_router(
             "outbox": await mail.outbox.counts(),
         }
 
-    @router.get("/api/settings/mail", summary="E-mail settings for the web page (admins; the password never leaves)")
+    @router.get(
+        "/api/settings/mail",
+        response_model=S.MailSettings,
+        summary="E-mail settings for the web page (admins; the password never leaves)",
+    )
     async def settings() -> dict[str, Any]:
         config = mail.mail
         fields = {k: getattr(config, k) for k in WEB_FIELDS if k != "password"}
@@ -113,6 +122,7 @@ def create_mail_router(
 
     @router.put(
         "/api/settings/mail",
+        response_model=S.MailSettings,
         summary="Change the SMTP settings (kept in the box's database over the config file's; in force at once)",
     )
     async def change_settings(body: MailSettingsBody, request: Request) -> dict[str, Any]:
@@ -129,7 +139,11 @@ def create_mail_router(
         await state.audit(clock.now(), who, "mail.settings", detail)
         return await settings()
 
-    @router.put("/api/settings/mail/teams/{team_id}", summary="Change a team's distribution list for messages")
+    @router.put(
+        "/api/settings/mail/teams/{team_id}",
+        response_model=S.TeamMailList,
+        summary="Change a team's distribution list for messages",
+    )
     async def change_team_list(team_id: Ident, body: TeamList, request: Request) -> dict[str, Any]:
         if teams.get(team_id) is None:
             raise NotFound(f"no team {team_id!r}")
@@ -139,17 +153,25 @@ def create_mail_router(
 
     @router.post(
         "/api/settings/mail/test",
+        response_model=S.TestMailSent,
         summary="Send a test e-mail now with the settings in force; the server's refusal as 502 with its answer",
     )
     async def send_test(body: TestMail) -> dict[str, Any]:
         message_id = await mail.send_test(body.to)
         return {"sent": True, "to": body.to, "message_id": message_id}
 
-    @router.get("/api/messages/{message_id}/mail", summary="E-mail delivery status of a message")
+    @router.get(
+        "/api/messages/{message_id}/mail", response_model=S.MailStatus, summary="E-mail delivery status of a message"
+    )
     async def status(message_id: Ident) -> dict[str, Any]:
         return await mail.status(message_id)
 
-    @router.post("/api/messages/{message_id}/mail/send", summary="Send a message by e-mail again", status_code=202)
+    @router.post(
+        "/api/messages/{message_id}/mail/send",
+        response_model=S.MailStatus,
+        summary="Send a message by e-mail again",
+        status_code=202,
+    )
     async def send_again(message_id: Ident, body: SendAgain | None = None) -> dict[str, Any]:
         return await mail.send_again(message_id, body.to if body else None)
 

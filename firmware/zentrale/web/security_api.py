@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter
 
 from zentrale.errors import NotFound
+from zentrale.web import schemas as S
 from zentrale.web.params import Address, By
 
 if TYPE_CHECKING:
@@ -18,11 +19,19 @@ if TYPE_CHECKING:
 def security_router(guard: SourceGuard, state: StateRepository, clock: Clock) -> APIRouter:
     router = APIRouter(tags=["security"])
 
-    @router.get("/api/security/bans", summary="Sources banned for floods or failed attempts, with the reason")
+    @router.get(
+        "/api/security/bans",
+        response_model=S.Bans,
+        summary="Sources banned for floods or failed attempts, with the reason",
+    )
     async def bans() -> dict[str, Any]:
         return guard.status()
 
-    @router.delete("/api/security/bans/{address}", summary="Lift the ban of one source address (an admin's call)")
+    @router.delete(
+        "/api/security/bans/{address}",
+        response_model=S.Lifted,
+        summary="Lift the ban of one source address (an admin's call)",
+    )
     async def lift(address: Address, by: By = "api") -> dict[str, str]:
         if not guard.lift(address):
             raise NotFound(f"{address} is not banned")

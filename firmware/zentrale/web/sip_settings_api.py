@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from zentrale.web import schemas as S
 from zentrale.web.auth import actor
 
 if TYPE_CHECKING:
@@ -33,12 +34,17 @@ class RegistrationBody(BaseModel):
 def sip_settings_router(settings: RegistrationSettings, state: StateRepository, clock: Clock) -> APIRouter:
     router = APIRouter(tags=["settings"])
 
-    @router.get("/api/settings/sip", summary="The PBX registration in force (no password) and its state")
+    @router.get(
+        "/api/settings/sip",
+        response_model=S.SipSettings,
+        summary="The PBX registration in force (no password) and its state",
+    )
     async def current() -> dict[str, Any]:
         return settings.current()
 
     @router.put(
         "/api/settings/sip/registration",
+        response_model=S.SipSettings,
         summary="Register with this PBX from now on (kept over the config file's); an empty registrar: none",
     )
     async def change(body: RegistrationBody, request: Request) -> dict[str, Any]:
