@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from zentrale.calls.simulation import SimulatedCall
+from zentrale.calls.simulation import SimulatedSession
 from zentrale.core.flow import RecordingRequest, StoredMessage
-from zentrale.errors import CallEnded
+from zentrale.errors import CallGone
 
 # Prompt lengths in seconds, as if the demo prompts were played.
 PROMPT_SECONDS = {
@@ -26,7 +26,7 @@ PROMPT_SECONDS = {
 
 
 @dataclass
-class FakeSession(SimulatedCall):
+class FakeSession(SimulatedSession):
     """The editor's simulated call, driven by a script of timed digits.
 
     ``digits_at``: (seconds after start, digit). ``hangup_at``: seconds after start.
@@ -82,7 +82,7 @@ class FakeSession(SimulatedCall):
         start = self.clock.monotonic()
         try:
             await self._wait(min(self.speak_seconds + request.silence_seconds, request.max_seconds), stop_on_digit=True)
-        except CallEnded:
+        except CallGone:
             pass
         took = self.clock.monotonic() - start
         return StoredMessage(f"m{next(self._ids)}", int(took * 1000))

@@ -28,7 +28,7 @@ def _config(args: argparse.Namespace, overrides: dict[str, object]) -> Config:
     config = load_config(Path(args.config) if args.config else None, overrides)
     if not config.data_dir.is_absolute():
         base = Path(args.config).resolve().parent if args.config else Path.cwd()
-        config.data_dir = (base / config.data_dir).resolve()
+        config = config.model_copy(update={"data_dir": (base / config.data_dir).resolve()})
     return config
 
 
@@ -150,7 +150,7 @@ def _local_access(args: argparse.Namespace) -> tuple[str, str] | None:
         return None
     if not config.data_dir.is_absolute():
         base = Path(args.config).resolve().parent if args.config else Path.cwd()
-        config.data_dir = (base / config.data_dir).resolve()
+        config = config.model_copy(update={"data_dir": (base / config.data_dir).resolve()})
     host = config.http.bind if config.http.bind not in ("0.0.0.0", "::", "") else "127.0.0.1"
     url = args.url or f"http://{host}:{config.http.port}"
     token_file = Path(args.token_file) if args.token_file else config.data_dir / "api-token"

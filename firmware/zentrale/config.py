@@ -27,7 +27,9 @@ LAN_NETWORKS = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.16
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # frozen: the configuration is read once and never changed while the box runs; what the web
+    # page changes lives in the services that use it (docs/design.md, "Words": settings)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Registration(_Section):

@@ -33,8 +33,9 @@ class LineError(ZentraleError):
     """A line driver failed (socket, serial port, sound card)."""
 
 
-class CallEnded(ZentraleError):
-    """The call ended (the far end hung up) while an operation waited on it."""
+class CallGone(ZentraleError):
+    """Nothing more can be done with the call: the caller hung up, the box hung up on a limit,
+    or the caller's line handed it on (docs/design.md, "Words")."""
 
 
 class NotFound(ZentraleError):

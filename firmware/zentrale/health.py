@@ -6,19 +6,33 @@ cheap checks run on every report, checks that need I/O (the database) run
 in ``refresh()`` (the daemon calls it every ``health.interval`` seconds) and
 are reported from a cache.
 
-Other packages add their own component with ``add_check``/``add_async_check``
-(the mail outbox does: ``health.add_check("mail_outbox", outbox.health)``).
+``BoxStatus`` adds the daemon's components (lines, media clock, mode, disk,
+database, call log, mail) and builds what ``GET /status``, systemd's STATUS=
+and its watchdog report; the front panel adds its own component when it starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from zentrale import __version__
+from zentrale.accounts.service import Accounts
+from zentrale.calls.supervisor import CallSupervisor
+from zentrale.config import HealthConfig
+from zentrale.core.agents import AgentBoard
+from zentrale.core.queues import QueueBoard
+from zentrale.hotline import Hotline
+from zentrale.lines.base import Call, Line
+from zentrale.lines.sip.ua import SipUserAgent
+from zentrale.mail.outbox import MailOutbox
+from zentrale.media.clock import CollectorWatch, MediaClock
+from zentrale.store.db import Database
 from zentrale.store.disk import DataDisk, DiskState
 
 log = logging.getLogger(__name__)
@@ -72,15 +86,22 @@ class HealthMonitor:
         out.update(self._cached)
         return out
 
-    def report(self) -> dict[str, Any]:
-        components = self.components()
+    def _judge(self, components: dict[str, ComponentHealth]) -> State:
+        """The worst state of all; a change is logged once."""
         overall = worst([c.state for c in components.values()])
         if overall != self._last_overall:
             problems = [f"{n}: {c.detail}" for n, c in components.items() if c.state != "ok"]
             log.log(logging.INFO if overall == "ok" else logging.WARNING, "health: %s %s", overall, problems)
             self._last_overall = overall
+        return overall
+
+    def overall(self) -> State:
+        return self._judge(self.components())
+
+    def report(self) -> dict[str, Any]:
+        components = self.components()
         return {
-            "overall": overall,
+            "overall": self._judge(components),
             "components": {name: c.to_dict() for name, c in components.items()},
         }
 
@@ -182,3 +203,139 @@ def analog_line_health(status: dict[str, Any]) -> ComponentHealth:
         return ComponentHealth("ok", f"{status.get('type', 'line')} {status.get('state')}", {"line": status})
     why = f" ({status['last_error']})" if status.get("last_error") else ""
     return ComponentHealth("fault", f"{status.get('name')} line {status.get('state')}{why}", {"line": status})
+
+
+# --- the daemon as a whole ------------------------------------------------------------------
+
+
+class PanelReport(Protocol):
+    """The front panel's part of ``/status`` (None: no panel running)."""
+
+    def status(self) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The daemon's components whose health and counters ``BoxStatus`` reports."""
+
+    sip: SipUserAgent
+    analog_lines: Sequence[Line]
+    media_clock: MediaClock
+    gc_watch: CollectorWatch
+    db: Database
+    disk: DataDisk
+    mail: MailOutbox
+    calls: CallSupervisor
+    hotline: Hotline
+    queues: QueueBoard[Call]
+    agents: AgentBoard
+    accounts: Accounts
+    panel: PanelReport | None = None
+
+
+class BoxStatus:
+    """``GET /status``, systemd's STATUS= line and what withholds its watchdog ping."""
+
+    def __init__(self, monitor: HealthMonitor, limits: HealthConfig, parts: Parts) -> None:
+        self.monitor = monitor
+        self.parts = parts
+        p = parts
+        monitor.add_check("line_sip", lambda: line_health("SIP", p.sip.transport.listening, p.sip.status()))
+        monitor.add_check(
+            "sip_registration", lambda: registration_health(p.sip.registrar.status() if p.sip.registrar else None)
+        )
+        for line in p.analog_lines:
+            monitor.add_check(f"line_{line.name}", functools.partial(_analog_line_check, line))
+        monitor.add_check("media_clock", self._media_clock)
+        monitor.add_check("mode", self._mode)
+        monitor.add_check(
+            "disk", lambda: disk_health(p.disk.state(), limits.disk_warn_percent, limits.disk_fault_percent)
+        )
+        monitor.add_check("call_log", lambda: call_log_health(p.calls.call_log.status()))
+        monitor.add_async_check("store", self._store)
+        monitor.add_async_check("mail_outbox", self._mail)
+
+    def _media_clock(self) -> ComponentHealth:
+        clock = self.parts.media_clock
+        healthy = clock.healthy(asyncio.get_running_loop().time())
+        return media_clock_health(healthy, clock.ticks, round(clock.max_late * 1000, 2))
+
+    def _mode(self) -> ComponentHealth:
+        name = self.parts.hotline.mode_name
+        if name is None:
+            return ComponentHealth("degraded", "no active mode: calls are refused")
+        return ComponentHealth("ok", f"mode '{name}'")
+
+    async def _store(self) -> ComponentHealth:
+        db, disk = self.parts.db, self.parts.disk
+        await db.fetch("SELECT 1")  # answers only if the database thread and file work
+        if db.read_only and disk.state().space in ("ok", "low"):
+            await db.reopen_writable()  # started on a full disk; space is back
+        return store_health(disk.state(), db.read_only)
+
+    async def _mail(self) -> ComponentHealth:
+        """E-mail delivery: failed messages make the box 'degraded' (they stay in the viewer)."""
+        mail = self.parts.mail
+        if not mail.enabled:
+            return ComponentHealth("ok", "e-mail off")
+        counts = await mail.outbox.counts()
+        failed = counts.get("failed", 0)
+        waiting = counts.get("queued", 0) + counts.get("sending", 0)
+        detail = f"{waiting} waiting, {failed} failed"
+        return ComponentHealth("degraded" if failed else "ok", detail, {"outbox": counts})
+
+    def report(self) -> dict[str, Any]:
+        """``GET /status``: every component and the box's counters."""
+        p = self.parts
+        clock = p.media_clock
+        health = self.monitor.report()
+        return {
+            "overall": health["overall"],
+            "components": health["components"],
+            "version": __version__,
+            "mode": p.hotline.mode_name,
+            "lines": [p.sip.status(), *(line.status() for line in p.analog_lines)],
+            "calls": len(p.calls.active),
+            "tasks": len(asyncio.all_tasks()),
+            "waiting": len(p.queues.entries()),
+            "agents": {
+                state: sum(1 for a in p.agents.all() if a.state.value == state)
+                for state in ("available", "paused", "ringing", "on_call", "wrap_up")
+            },
+            "media_clock": {
+                "healthy": clock.healthy(asyncio.get_running_loop().time()),
+                "streams": clock.streams,
+                "ticks": clock.ticks,
+                "max_late_ms": round(clock.max_late * 1000, 2),
+                "recent_late_ms": round(clock.take_recent() * 1000, 2),
+                "max_tick_cost_ms": round(clock.max_cost * 1000, 2),
+                "skipped": clock.skipped,
+                "gc_max_pause_ms": round(p.gc_watch.max_pause * 1000, 2),
+                "gc_collections": p.gc_watch.collections,
+            },
+            "disk": health["components"]["disk"],
+            "switches": [s for s in p.hotline.switch_list() if s["on"]],
+            "panel": p.panel.status() if p.panel is not None else None,
+            "setup_needed": p.accounts.setup_needed,
+        }
+
+    def line(self) -> str:
+        """One line for systemd's STATUS= (``systemctl status zentrale``)."""
+        overall = self.monitor.overall()
+        problems = "; ".join(self.monitor.problems())
+        p = self.parts
+        return (
+            f"{overall}: mode '{p.hotline.mode_name}', {len(p.calls.active)} call(s), "
+            f"{len(p.queues.entries())} waiting" + (f" | {problems}" if problems else "")
+        )
+
+    def watchdog_problem(self) -> str | None:
+        """What withholds systemd's watchdog ping: only what a restart can cure (a stalled
+        loop or media clock), never a PBX that is down or a full disk."""
+        if not self.parts.media_clock.healthy(asyncio.get_running_loop().time()):
+            return "media clock stalled"
+        return None
+
+
+def _analog_line_check(line: Line) -> ComponentHealth:
+    return analog_line_health(line.status())

@@ -9,26 +9,23 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from zentrale.config import Config
 from zentrale.core.clock import Clock
 from zentrale.core.events import EventBus, MessageDeleted, MessageUpdated, ModeActivated
 from zentrale.core.flow import NO_MESSAGE_PROMPTS
-from zentrale.core.modes import Mode, VoicemailNode, check_mode, dump_mode, parse_mode
+from zentrale.core.modes import Mode, VoicemailNode, check_mode, parse_mode
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
 from zentrale.errors import Conflict, ModeError, NotFound, Refused, StoreError, ZentraleError
+from zentrale.lines.base import Call
 from zentrale.media.library import AudioLibrary
 from zentrale.store.messages import MessageRepository
-from zentrale.store.modes import ModeVersions
+from zentrale.store.modes import ModeFiles, ModeVersions
 from zentrale.store.state import CallLogRepository, StateRepository
+from zentrale.teams import TeamDirectory
 
 log = logging.getLogger(__name__)
-MODE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$")
 MESSAGE_STATES = ("new", "in_progress", "done")
 
 
@@ -36,66 +33,14 @@ def _has_voicemail(mode: Mode) -> bool:
     return any(isinstance(node, VoicemailNode) for node in mode.nodes.values())
 
 
-class ModeFiles:
-    """Mode documents as files ``<name>.yaml`` in the data folder."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def path(self, name: str) -> Path:
-        for ext in (".yaml", ".yml", ".json"):
-            candidate = self.folder / f"{name}{ext}"
-            if candidate.is_file():
-                return candidate
-        raise NotFound(f"no mode '{name}' in {self.folder}")
-
-    def names(self) -> list[str]:
-        if not self.folder.is_dir():
-            return []
-        return sorted(p.stem for p in self.folder.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
-
-    def load(self, name: str) -> Mode:
-        path = self.path(name)
-        return parse_mode(path.read_text(encoding="utf-8"), str(path))
-
-    def loaded(self) -> Iterator[tuple[str, Mode]]:
-        """Every mode that parses (a broken file is skipped: the editor reports it)."""
-        for name in self.names():
-            try:
-                yield name, self.load(name)
-            except ZentraleError:
-                continue
-
-    def text(self, name: str) -> str:
-        return self.path(name).read_text(encoding="utf-8")
-
-    def save(self, name: str, mode: Mode) -> Path:
-        return self.save_text(name, dump_mode(mode))
-
-    def save_text(self, name: str, text: str) -> Path:
-        if not MODE_NAME_RE.match(name):
-            raise Refused(f"mode name '{name}' may use letters, digits, '_' and '-' only")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{name}.yaml"
-        tmp = path.with_suffix(".yaml.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        for other in (self.folder / f"{name}.yml", self.folder / f"{name}.json"):
-            other.unlink(missing_ok=True)
-        return path
-
-    def delete(self, name: str) -> None:
-        self.path(name).unlink()
-
-
 class Hotline:
     def __init__(
         self,
         *,
-        config: Config,
+        teams: TeamDirectory,
         clock: Clock,
         events: EventBus,
-        queues: QueueBoard,
+        queues: QueueBoard[Call],
         control: ManualControl,
         library: AudioLibrary,
         modes: ModeFiles,
@@ -104,7 +49,7 @@ class Hotline:
         call_log: CallLogRepository,
         versions: ModeVersions,
     ) -> None:
-        self.config = config
+        self.teams = teams
         self.clock = clock
         self.events = events
         self.queues = queues
@@ -121,9 +66,7 @@ class Hotline:
     def validate(self, mode: Mode, source: str) -> None:
         """Refuse a mode whose prompts or teams do not exist here."""
         problems = [
-            p
-            for p in check_mode(mode, prompts=self.library.names(), teams=[t.id for t in self.config.teams])
-            if p.severity == "error"
+            p for p in check_mode(mode, prompts=self.library.names(), teams=self.teams.ids()) if p.severity == "error"
         ]
         if problems:
             more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
@@ -156,6 +99,30 @@ class Hotline:
         self.events.publish(ModeActivated(name, by))
         log.info("mode '%s' (%s) is active", name, mode.name)
         return mode
+
+    async def activate_at_start(self, configured: str) -> None:
+        """The mode active before the restart (else ``configured``, the config's ``active_mode``).
+        A box without that mode -- an empty box, or one whose modes have other names -- runs
+        without a mode and refuses calls until an admin activates one; a broken document stops
+        the start."""
+        names = self.modes.names()
+        name = await self.state.setting("active_mode") or configured
+        if name not in names and configured in names:
+            name = configured
+        if name not in names:
+            log.warning(
+                "no mode to activate (%s): calls are refused until an admin builds one in the editor and activates it",
+                f"modes: {', '.join(names)}" if names else "no modes yet",
+            )
+            return
+        try:
+            await self.activate(name, "start-up")
+        except ZentraleError as err:
+            log.error("cannot activate mode '%s': %s", name, err)
+            if name != configured and configured in names:
+                await self.activate(configured, "start-up")
+            else:
+                raise
 
     # --- mode documents: versions, import, rollback ------------------------------------
 

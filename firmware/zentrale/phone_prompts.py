@@ -21,8 +21,10 @@ from pathlib import Path
 
 from zentrale.calls.session import LineSession
 from zentrale.config import PhoneRecordingConfig
-from zentrale.errors import CallEnded
+from zentrale.errors import CallGone
 from zentrale.lines.base import Call
+from zentrale.lines.sip.call import SipCall
+from zentrale.lines.sip.ua import SipUserAgent
 from zentrale.media.library import decode_file, make_clip
 from zentrale.prompts import PromptLibrary
 
@@ -34,6 +36,17 @@ DIGIT_TIMEOUT = 8.0  # seconds for each digit of the PIN or the prompt number
 # The service's own prompts (shipped, German, made by tools/make_demo_audio.py).
 PROMPTS = ("rec_enter_pin", "rec_wrong_pin", "rec_enter_number", "rec_after_beep", "rec_playback",
            "rec_keep_or_again", "rec_saved", "rec_nothing_heard", "goodbye")  # fmt: skip
+
+
+def count_failed_attempts(sip: SipUserAgent) -> Callable[[Call, str], None]:
+    """A failed attempt on a call (a wrong PIN) as one for the SIP guard, which bans a source
+    that keeps trying; analog lines have no source to ban."""
+
+    def failed(call: Call, reason: str) -> None:
+        if isinstance(call, SipCall):
+            sip.failed(call.peer, reason)
+
+    return failed
 
 
 class PhonePromptRecording:
@@ -66,7 +79,7 @@ class PhonePromptRecording:
                     break
                 if await self._record(session, f"{PREFIX}{int(number)}"):
                     saved += 1
-        except CallEnded:  # hanging up is how one finishes
+        except CallGone:  # hanging up is how one finishes
             pass
         return "prompt_recorded" if saved else "hangup"
 

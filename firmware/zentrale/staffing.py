@@ -10,14 +10,14 @@ import logging
 import re
 from typing import Any
 
-from zentrale.config import Config
 from zentrale.core.agents import AgentBoard, AgentState
 from zentrale.core.clock import Clock
 from zentrale.core.distribution import CallDistribution, DialResult
-from zentrale.core.numbers import NumberPolicies
 from zentrale.errors import NotFound, Refused
+from zentrale.lines.base import Call
 from zentrale.store.agents import AgentRepository
 from zentrale.store.state import StateRepository
+from zentrale.teams import TeamDirectory
 
 log = logging.getLogger(__name__)
 
@@ -36,25 +36,24 @@ class Staffing:
     def __init__(
         self,
         *,
-        config: Config,
+        teams: TeamDirectory,
         clock: Clock,
         board: AgentBoard,
-        distribution: CallDistribution,
+        distribution: CallDistribution[Call],
         repo: AgentRepository,
         state: StateRepository,
     ) -> None:
-        self.config = config
+        self.teams = teams
         self.clock = clock
         self.board = board
         self.distribution = distribution
         self.repo = repo
         self.state = state
         self.last_pull: dict[str, dict[str, Any]] = {}
-        self.numbers = NumberPolicies({t.id: t.allowed_numbers for t in config.teams})
 
     async def _check_allowed(self, agent_id: str, number: str, teams: set[str] | frozenset[str], by: str) -> None:
         """Toll-fraud guard: the number must match the patterns of every team it serves."""
-        if self.numbers.allows(number, sorted(teams)):
+        if self.teams.numbers.allows(number, sorted(teams)):
             return
         log.warning(
             "agent %s refused number %s for team(s) %s (not allowed)", agent_id, number, ", ".join(sorted(teams))
@@ -67,7 +66,7 @@ class Staffing:
         for row in await self.repo.agents():
             self.board.define(row["id"], row["name"], set(row["teams"]), row["default_number"], row["priority"])
         for login in await self.repo.logins():
-            if not self.numbers.allows(login["number"], login["teams"]):
+            if not self.teams.numbers.allows(login["number"], login["teams"]):
                 log.warning("login of %s with %s not restored: the number is not allowed", login["agent_id"],
                             login["number"])  # fmt: skip
                 continue
@@ -79,7 +78,7 @@ class Staffing:
                 log.warning("login of %s not restored: %s", login["agent_id"], err)
 
     def _teams(self, teams: list[str]) -> list[str]:
-        known = {t.id for t in self.config.teams}
+        known = set(self.teams.ids())
         unknown = sorted(set(teams) - known)
         if unknown:
             raise Refused(f"unknown team(s): {', '.join(unknown)}")
@@ -155,7 +154,7 @@ class Staffing:
         task = self.distribution.start_pull(entry_id, agent_id)
         self.last_pull[agent_id] = {"entry_id": entry_id, "result": "ringing"}
 
-        def done(t: asyncio.Future[DialResult]) -> None:
+        def done(t: asyncio.Future[DialResult[Call]]) -> None:
             result = "failed" if t.cancelled() or t.exception() else t.result().reason
             self.last_pull[agent_id] = {"entry_id": entry_id, "result": result}
 

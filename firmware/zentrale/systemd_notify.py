@@ -13,10 +13,11 @@ Outside systemd (no ``$NOTIFY_SOCKET``) every call is a cheap no-op.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,31 @@ async def keep_watchdog_fed(notifier: SystemdNotifier, healthy: HealthCheck) -> 
             notifier.status(f"unhealthy: {problem}")
             withheld = True
         await asyncio.sleep(interval)
+
+
+async def report_status(
+    notifier: SystemdNotifier, refresh: Callable[[], Awaitable[None]], line: Callable[[], str], interval: float
+) -> None:
+    """Every ``interval`` s: the checks that need I/O (``refresh``), then STATUS= (``line``)."""
+    while True:
+        await refresh()
+        notifier.status(line())
+        await asyncio.sleep(interval)
+
+
+async def wait_until_ready(
+    notifier: SystemdNotifier, ready: Callable[[], bool], what: str, wait: float, stopping: asyncio.Event
+) -> None:
+    """READY=1 waits for ``ready`` (e.g. the SIP registration), at most ``wait`` seconds: a box
+    whose PBX is down must still come up (degraded, fault LED on) so its web page can fix it."""
+    notifier.status(f"waiting for {what}")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while not ready() and loop.time() < deadline and not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), 0.1)
+    if not ready():
+        log.warning("%s not there after %.0f s; reporting ready, degraded", what, wait)
 
 
 SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}

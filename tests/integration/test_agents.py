@@ -269,7 +269,11 @@ def test_team_c_first_busy_second_no_answer_third_answers_in_order(
     silent.wait_event("disconnected", timeout=2)
     caller.hangup(call)
     answers.wait_event("disconnected", timeout=5)
-    row = next(r for r in office.api().get("/api/calllog").json() if r["answered_by"] == "emil")
+    row = wait_until(  # the call log is written behind the call
+        lambda: next((r for r in office.api().get("/api/calllog").json() if r["answered_by"] == "emil"), None),
+        5,
+        "emil's call in the call log",
+    )
     assert row["outcome"] == "answered"
     assert row["team"] == "pc"
 

@@ -21,7 +21,7 @@ from zentrale.health import notices
 async def app(tmp_path: Path) -> AsyncIterator[App]:
     with small_tmpfs(tmp_path / "data", "24m"):
         config = make_config(tmp_path)
-        config.voicemail.min_free_mb = 8
+        config = config.model_copy(update={"voicemail": config.voicemail.model_copy(update={"min_free_mb": 8})})
         app = App(config)
         await app.start()
         try:

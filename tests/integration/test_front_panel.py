@@ -171,11 +171,11 @@ async def test_the_waiting_led_blinks_while_callers_wait(app: App) -> None:
 
 
 async def test_the_fault_led_lights_when_the_media_clock_stalls(app: App) -> None:
-    assert app.status()["overall"] == "ok"
+    assert app.status.report()["overall"] == "ok"
     assert pin(app, LED_FAULT).state is False
     app.media_clock.stop()
     await until(lambda: pin(app, LED_FAULT).state is True, timeout=3)
-    assert app.status()["components"]["media_clock"]["state"] == "fault"
+    assert app.status.report()["components"]["media_clock"]["state"] == "fault"
     app.media_clock.start()
     await until(lambda: pin(app, LED_FAULT).state is False, timeout=3)
 
@@ -184,8 +184,8 @@ async def test_without_gpio_the_hotline_runs_on_and_reports_the_panel_degraded(t
     app = App(make_config(tmp_path, pin_factory="lgpio"))  # no GPIO chip on the test machine
     await app.start()
     try:
-        status = app.status()
-        assert app.panel is None
+        status = app.status.report()
+        assert status["panel"] is None
         assert status["components"]["panel"]["state"] == "degraded"
         assert status["overall"] == "degraded"
         assert status["components"]["line_sip"]["state"] == "ok"

@@ -32,6 +32,7 @@ from zentrale.media.recorder import wav_header
 from zentrale.store.db import Database
 from zentrale.store.messages import MessageMeta, MessageRepository
 from zentrale.store.outbox import OutboxRepository
+from zentrale.teams import TeamDirectory
 
 
 def tone_pcm(seconds: float, rate: int = 8000) -> bytes:
@@ -100,8 +101,9 @@ async def make_world(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         messages = MessageRepository(db, tmp_path)
         messages.prepare()
         outbox = OutboxRepository(db)
-        mail_outbox = MailOutbox(config=config, clock=SystemClock(), outbox=outbox, messages=messages)
-        messages.on_commit.append(mail_outbox.queue_message)
+        mail_outbox = MailOutbox(
+            config=config, teams=TeamDirectory(config.teams), clock=SystemClock(), outbox=outbox, messages=messages
+        )
         await mail_outbox.start()
         world = World(config, db, messages, outbox, mail_outbox)
         worlds.append(world)

@@ -22,13 +22,14 @@ from zentrale.core.flow import NO_MESSAGES_WAIT_PROMPT, FlowEngine
 from zentrale.core.modes import Mode, parse_mode
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
-from zentrale.hotline import Hotline, ModeFiles
+from zentrale.hotline import Hotline
 from zentrale.media.frames import Frame, FrameSink, FrameSource
 from zentrale.media.library import AudioLibrary
 from zentrale.store.db import Database
 from zentrale.store.messages import MessageRepository
-from zentrale.store.modes import ModeVersions
+from zentrale.store.modes import ModeFiles, ModeVersions
 from zentrale.store.state import CallLogRepository, StateRepository
+from zentrale.teams import TeamDirectory
 
 DEMO = DEMO_DIR / "hotline.yaml"
 LIMITS = CallLimits(max_call=4 * 3600, grace=30, max_queue=3600)
@@ -163,7 +164,7 @@ class Box:
         queues = QueueBoard(self.clock, self.events)
         control = ManualControl(self.clock, self.events)
         self.hotline = Hotline(
-            config=Config(data_dir=tmp_path),
+            teams=TeamDirectory(Config(data_dir=tmp_path).teams),
             clock=self.clock,
             events=self.events,
             queues=queues,
@@ -179,7 +180,9 @@ class Box:
             clock=self.clock,
             events=self.events,
             engine=FlowEngine(self.clock, queues, control, self.events),
-            hotline=self.hotline,
+            active_mode=lambda: self.hotline.mode,
+            messages=self.messages,
+            call_log=self.hotline.call_log,
             library=self.library,
             silence_dbfs=-45,
             limits=limits,

@@ -76,7 +76,7 @@ async def test_a_recording_the_disk_refuses_from_the_start_tells_the_caller_and_
     task = box.supervisor.active[call.call_id][2]
     await box.clock.advance(1)
     assert [p.name for p in spool.iterdir()] == [".filler"]  # no sidecar, no part file
-    assert box.supervisor.nodes[call.call_id] == "only" and not call.ended.done()
+    assert box.supervisor.node_of(call.call_id) == "only" and not call.ended.done()
     free(spool)
     # the caller is told (messages_unavailable: its frames never go out on this stalled
     # line, so the node's limit ends the call), never recorded, never thanked

@@ -93,7 +93,10 @@ class Office(World):
             "lvs": TeamPolicy("lvs", "LVS", ring_timeout=ring_timeout, wrap_up=wrap_up),
             "pc": TeamPolicy("pc", "PC", auto=True, strategy=strategy, ring_timeout=ring_timeout, wrap_up=wrap_up),
         }
-        self.distribution = CallDistribution(self.clock, self.queues, self.agents, self.dialer, self.events, policies)
+        self.distribution = CallDistribution(
+            self.clock, self.queues, self.agents, self.dialer, self.events,
+            lambda team: policies.get(team) or TeamPolicy(team, team),
+        )  # fmt: skip
 
     def agent(self, agent_id: str, team: str, behaviour: tuple[Any, ...], priority: int = 0) -> Agent:
         self.agents.define(agent_id, agent_id.title(), {team}, priority=priority)

@@ -133,7 +133,7 @@ async def test_given_waiting_call_when_agent_leg_connects_then_hold_stops_and_ca
     assert len(waiting) == 1
     assert world.queues.position(waiting[0]) == 1
     assert waiting[0].hold_label.startswith("music:")
-    world.queues.connect(waiting[0].entry_id, leg="agent-leg", agent="anna")
+    world.queues.connect(waiting[0].entry_id, handover="agent-leg", agent="anna")
     await world.clock.run_until(task)
     assert session.bridged_with == "agent-leg"
     assert task.result().outcome == "answered"
@@ -165,7 +165,7 @@ async def test_positions_are_kept_in_arrival_order(world: World, mode: Mode) -> 
     await world.clock.advance(20)
     entries = world.queues.entries("lvs")
     assert [e.call_id for e in entries] == ["c0", "c1", "c2"]
-    world.queues.connect(entries[1].entry_id, leg="x")
+    world.queues.connect(entries[1].entry_id, handover="x")
     await world.clock.advance(1)
     entries = world.queues.entries("lvs")
     assert [(e.call_id, world.queues.position(e)) for e in entries] == [("c0", 1), ("c2", 2)]

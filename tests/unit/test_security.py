@@ -190,11 +190,13 @@ async def test_given_a_premium_number_on_the_board_when_distribution_dials_then_
     from datetime import datetime
 
     from zentrale.calls.dialer import LineDialer
+    from zentrale.config import Team
     from zentrale.core.agents import Agent
     from zentrale.core.queues import QueueEntry
+    from zentrale.teams import TeamDirectory
 
     line = RecordingLine()
-    dialer = LineDialer(line, {"lvs": "LVS"}, numbers=NumberPolicies({"lvs": None}))  # type: ignore[arg-type]
+    dialer = LineDialer(line, TeamDirectory([Team(id="lvs", name="LVS")]))  # type: ignore[arg-type]
     entry = QueueEntry("e1", "c1", "lvs", "+4930123", None, 0.0, datetime.now(UTC))
     for number in ("09001234567", "+441234567890", "sip:09001234@192.168.1.1"):
         agent = Agent("mallory", "Mallory", frozenset({"lvs"}), number=number)

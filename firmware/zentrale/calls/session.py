@@ -2,7 +2,7 @@
 
 Plays shared prompt/music frames into the call, buffers digits, records
 voicemail through the message store, bridges to an agent's leg. Every
-wait also watches ``call.ended``, so a hang-up surfaces as ``CallEnded``.
+wait also watches ``call.ended``, so a hang-up surfaces as ``CallGone``.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import contextlib
 import logging
 import secrets
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from zentrale.calls.dialer import BlindTransfer
+from zentrale.calls.dialer import AgentHandOver
 from zentrale.core.clock import Clock
 from zentrale.core.flow import RecordingImpossible, RecordingRequest, StoredMessage
-from zentrale.errors import CallEnded, StoreError
+from zentrale.core.handover import HookFlashTransfer, TransferredByPbx
+from zentrale.errors import CallGone, StoreError
 from zentrale.lines.base import Call, TransferableCall
 from zentrale.media.dsp import tone
 from zentrale.media.frames import Frame
@@ -67,7 +68,7 @@ class LineSession:
         call.on_digit(self._on_digit)
 
     @property
-    def ended(self) -> bool:
+    def gone(self) -> bool:
         return self.call.ended.done()
 
     def _on_digit(self, digit: str) -> None:
@@ -80,7 +81,7 @@ class LineSession:
 
     def _check(self) -> None:
         if self.call.ended.done():
-            raise CallEnded(self.call_id)
+            raise CallGone(self.call_id)
 
     async def _until(self, done: asyncio.Future[Any], *, digits: bool, timeout: float | None = None) -> str | None:
         """Wait for ``done``, a digit (if ``digits``), the end of the call or the timeout."""
@@ -236,18 +237,20 @@ class LineSession:
         log.info("call %s: recorded message %s (%d ms, ended by %s)", self.call_id, meta.id, duration_ms, reason)
         return StoredMessage(meta.id, duration_ms)
 
-    async def bridge(self, leg: object) -> None:
+    async def bridge(self, handover: AgentHandOver) -> None:
         """Audio both ways between the caller and the agent's leg, DTMF passed on;
-        or, for a blind transfer, hand the call on and leave it."""
-        if isinstance(leg, BlindTransfer):
-            if leg.done:  # the PBX put the caller through (REFER): our leg is no longer needed
-                log.info("call %s: put through to %s by the PBX, leaving the call", self.call_id, leg.target)
-                await self.call.hangup()
-            else:
-                log.info("call %s: blind transfer to %s", self.call_id, leg.target)
-                await cast(TransferableCall, self.call).transfer(leg.target)
-            raise CallEnded(self.call_id)
-        other = cast(Call, leg)
+        or, after a transfer by the caller's line, leave the call."""
+        if isinstance(handover, TransferredByPbx):  # REFER: our leg is no longer needed
+            log.info("call %s: put through to %s by the PBX, leaving the call", self.call_id, handover.target)
+            await self.call.hangup()
+            raise CallGone(self.call_id)
+        if isinstance(handover, HookFlashTransfer):
+            log.info("call %s: blind transfer to %s", self.call_id, handover.target)
+            if not isinstance(self.call, TransferableCall):
+                raise TypeError(f"call {self.call_id} on line {self.call.line} cannot hand calls on")
+            await self.call.transfer(handover.target)
+            raise CallGone(self.call_id)
+        other = handover
         to_agent = bridge_queue(self.call.sample_rate, other.sample_rate)
         to_caller = bridge_queue(other.sample_rate, self.call.sample_rate)
         self.call.set_sink(to_agent)

@@ -18,10 +18,11 @@ from typing import Any
 from zentrale.core.clock import ManualClock
 from zentrale.core.events import EventBus
 from zentrale.core.flow import CallOutcome, FlowEngine, RecordingRequest, StoredMessage
+from zentrale.core.handover import HandOver
 from zentrale.core.modes import Mode
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl, SwitchState
-from zentrale.errors import CallEnded, Conflict, NotFound
+from zentrale.errors import CallGone, Conflict, NotFound
 from zentrale.media.library import AudioLibrary
 
 MAX_SIMULATIONS = 20
@@ -32,7 +33,7 @@ def _two_seconds(_name: str) -> float:
 
 
 @dataclass
-class SimulatedCall:
+class SimulatedSession:
     """What the engine plays goes into a transcript; waits run on the ManualClock.
 
     ``seconds_of`` gives a prompt's length (the library's in the editor, a table in tests).
@@ -54,7 +55,7 @@ class SimulatedCall:
         self._wakeup = asyncio.Event()
 
     @property
-    def ended(self) -> bool:
+    def gone(self) -> bool:
         return self._ended
 
     def press(self, digit: str) -> None:
@@ -75,7 +76,7 @@ class SimulatedCall:
         deadline = self.clock.monotonic() + seconds
         while True:
             if self._ended:
-                raise CallEnded(self.call_id)
+                raise CallGone(self.call_id)
             if stop_on_digit and self._digits:
                 return self._digits.pop(0)
             left = deadline - self.clock.monotonic()
@@ -126,14 +127,14 @@ class SimulatedCall:
         while True:
             try:
                 digit = await self._wait(request.max_seconds - (self.clock.monotonic() - start), stop_on_digit=True)
-            except CallEnded:
+            except CallGone:
                 break
             if digit is None or digit in request.end_digits:
                 break
         return StoredMessage(f"simulated-{next(self._ids)}", int((self.clock.monotonic() - start) * 1000))
 
-    async def bridge(self, leg: object) -> None:
-        self._note("agent", str(leg), None)
+    async def bridge(self, handover: HandOver[str]) -> None:
+        self._note("agent", str(handover), None)
         await self._wait(24 * 3600, stop_on_digit=False)
 
     async def hangup(self) -> None:
@@ -147,11 +148,11 @@ class Simulation:
         self.mode = mode
         self.clock = ManualClock()
         self.events = EventBus()
-        self.queues = QueueBoard(self.clock, self.events)
+        self.queues: QueueBoard[str] = QueueBoard(self.clock, self.events)  # the agent: a name
         self.control = ManualControl(self.clock, self.events)
         self.control.restore(switches)
-        self.engine = FlowEngine(self.clock, self.queues, self.control, self.events)
-        self.call = SimulatedCall(self.clock, lambda name: library.clip(name, 8000).duration)
+        self.engine: FlowEngine[str] = FlowEngine(self.clock, self.queues, self.control, self.events)
+        self.call = SimulatedSession(self.clock, lambda name: library.clip(name, 8000).duration)
         self.nodes: list[str] = []
         self.events.subscribe(lambda e: self.nodes.append(e.node) if hasattr(e, "node") else None)
         self.task: asyncio.Task[CallOutcome] = asyncio.ensure_future(self.engine.run(mode, self.call))

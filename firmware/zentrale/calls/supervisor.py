@@ -15,25 +15,44 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
 
 from zentrale.calls.behind import CallLogWriter, PendingMessages
 from zentrale.calls.limits import CallDeadline, CallLimits, node_limit, prompt_seconds
 from zentrale.calls.session import LineSession
 from zentrale.core.clock import Clock
 from zentrale.core.distribution import CallConnected
-from zentrale.core.events import CallStarted, CallWaiting, EventBus, NodeEntered
+from zentrale.core.events import CallStarted, Event, EventBus, NodeEntered
 from zentrale.core.flow import CallOutcome, FlowEngine
 from zentrale.core.modes import Mode
-from zentrale.errors import CallEnded
-from zentrale.hotline import Hotline
+from zentrale.errors import CallGone
 from zentrale.lines.base import Call
 from zentrale.media.library import AudioLibrary
 from zentrale.store.disk import DataDisk
+from zentrale.store.messages import MessageRepository
+from zentrale.store.state import CallLogRepository
 
 log = logging.getLogger(__name__)
 
 HANGUP_GRACE = 5.0  # seconds the flow has to wind up after the box hung up on a limit
+
+
+class ServiceNumber(Protocol):
+    """A number answered by a service instead of the hotline's mode (recording prompts by phone)."""
+
+    def matches(self, call: Call) -> bool: ...
+
+    async def run(self, session: LineSession) -> str:
+        """The whole service call; returns the call-log outcome."""
+        ...
+
+
+class ActiveCall(NamedTuple):
+    call: Call
+    session: LineSession
+    task: asyncio.Task[None]
+    progress: CallOutcome  # filled in by the flow as the call goes: node, queue, who answered
 
 
 class CallSupervisor:
@@ -42,42 +61,40 @@ class CallSupervisor:
         *,
         clock: Clock,
         events: EventBus,
-        engine: FlowEngine,
-        hotline: Hotline,
+        engine: FlowEngine[Call],
+        active_mode: Callable[[], Mode | None],
+        messages: MessageRepository,
+        call_log: CallLogRepository,
         library: AudioLibrary,
         silence_dbfs: float,
         limits: CallLimits | None = None,
         disk: DataDisk | None = None,
+        service: ServiceNumber | None = None,
     ) -> None:
         self.clock = clock
         self.events = events
         self.engine = engine
-        self.hotline = hotline
+        self.active_mode = active_mode  # the hotline's mode now: a call runs the one active when it came
+        self.messages = messages
         self.library = library
         self.silence_dbfs = silence_dbfs
         self.limits = limits or CallLimits()
         self.disk = disk
-        self.call_log = CallLogWriter(hotline.call_log)
-        self.pending_messages = PendingMessages(hotline.messages)
-        self.active: dict[str, tuple[Call, LineSession, asyncio.Task[None]]] = {}
-        self.on_session: list[Any] = []  # hooks for benchmarks/tests: called with each new session
-        self.nodes: dict[str, str] = {}  # call id -> the node the call is in
-        self.answered: dict[str, tuple[str, Any, float]] = {}  # call id -> (agent, when, monotonic)
-        self.entered: dict[str, Any] = {}  # call id -> when it first entered a queue
-        self.deadlines: dict[str, tuple[CallDeadline, Mode | None]] = {}
+        self.service = service
+        self.call_log = CallLogWriter(call_log)
+        self.pending_messages = PendingMessages(messages)
+        self.active: dict[str, ActiveCall] = {}
+        self.on_session: list[Callable[[LineSession], None]] = []  # hooks for benchmarks/tests: each new session
+        self.deadlines: dict[str, tuple[CallDeadline, Mode | None]] = {}  # the limits each call is held to
         self.ended_by_limit = 0
-        self.service: Any = None  # PhonePromptRecording when configured: its number skips the mode
         self._seconds_of = prompt_seconds(library)
         events.subscribe(self._track)
 
-    def _track(self, event: Any) -> None:
+    def _track(self, event: Event) -> None:
+        """A call's limits change the moment it enters a node or an agent takes it."""
         if isinstance(event, NodeEntered):
-            self.nodes[event.call_id] = event.node
             self._enter_node(event.call_id, event.node)
-        elif isinstance(event, CallWaiting):
-            self.entered.setdefault(event.call_id, self.clock.now())
         elif isinstance(event, CallConnected):
-            self.answered[event.call_id] = (event.agent_id, self.clock.now(), self.clock.monotonic())
             held = self.deadlines.get(event.call_id)
             if held is not None:
                 held[0].connected()
@@ -99,41 +116,52 @@ class CallSupervisor:
             call,
             clock=self.clock,
             library=self.library,
-            messages=self.hotline.messages,
+            messages=self.messages,
             silence_dbfs=self.silence_dbfs,
             disk=self.disk,
         )
-        task = asyncio.ensure_future(self._run(call, session))
-        self.active[call.call_id] = (call, session, task)
+        progress = CallOutcome()
+        task = asyncio.ensure_future(self._run(call, session, progress))
+        self.active[call.call_id] = ActiveCall(call, session, task, progress)
         for hook in self.on_session:
             hook(session)
 
-    async def _run(self, call: Call, session: LineSession) -> None:
+    async def _run(self, call: Call, session: LineSession, progress: CallOutcome) -> None:
         if self.service is not None and self.service.matches(call):
-            await self._supervise(call, functools.partial(self._service_outcome, session), None, hotline=False)
+            work = functools.partial(self._service_outcome, session, progress)
+            await self._supervise(call, work, progress, None, hotline=False)
             return
-        mode = self.hotline.mode
+        mode = self.active_mode()
         if mode is None:
             log.warning("call %s refused: no active mode", call.call_id)
             self.active.pop(call.call_id, None)
             await call.reject(503, "Service Unavailable")
             return
-        await self._supervise(call, functools.partial(self.engine.run, mode, session), mode, hotline=True)
+        work = functools.partial(self.engine.run, mode, session, progress)
+        await self._supervise(call, work, progress, mode, hotline=True)
 
-    async def _service_outcome(self, session: LineSession) -> CallOutcome:
+    async def _service_outcome(self, session: LineSession, progress: CallOutcome) -> CallOutcome:
         """A call to the service number (recording prompts by phone), not to the hotline."""
+        assert self.service is not None
         try:
-            return CallOutcome(outcome=await self.service.run(session))
-        except CallEnded:
-            return CallOutcome(outcome="hangup")
+            progress.outcome = await self.service.run(session)
+        except CallGone:
+            progress.outcome = "hangup"
+        return progress
 
     async def _supervise(
-        self, call: Call, work: Callable[[], Awaitable[CallOutcome]], mode: Mode | None, *, hotline: bool
+        self,
+        call: Call,
+        work: Callable[[], Awaitable[CallOutcome]],
+        progress: CallOutcome,
+        mode: Mode | None,
+        *,
+        hotline: bool,
     ) -> None:
         """Answer, run ``work`` (the mode's flow or the service) within the call's limits,
         hang up and log, whatever happens."""
         started = self.clock.now()
-        outcome = CallOutcome(outcome="failed")
+        outcome = progress
         try:
             if hotline:
                 self.events.publish(CallStarted(call.call_id, call.caller, call.caller_name, call.called, call.line))
@@ -144,15 +172,15 @@ class CallSupervisor:
                 call.call_id, line=call.line, caller=call.caller, caller_name=call.caller_name, called=call.called,
                 at=started,
             )  # fmt: skip
-            outcome = await self._within_limits(call, work, mode)
+            outcome = await self._within_limits(call, work, progress, mode)
         except asyncio.CancelledError:
             outcome.outcome = "shutdown"
             raise
         except Exception:
             log.exception("call %s failed; hanging up", call.call_id)
+            outcome.outcome = "failed"
         finally:
             self.active.pop(call.call_id, None)
-            self.nodes.pop(call.call_id, None)
             self.deadlines.pop(call.call_id, None)
             try:
                 await call.hangup()
@@ -162,7 +190,7 @@ class CallSupervisor:
             self.pending_messages.wake()
 
     async def _within_limits(
-        self, call: Call, work: Callable[[], Awaitable[CallOutcome]], mode: Mode | None
+        self, call: Call, work: Callable[[], Awaitable[CallOutcome]], progress: CallOutcome, mode: Mode | None
     ) -> CallOutcome:
         """Run ``work``; when a time limit passes first, hang up (the flow winds up as after a
         caller's hang-up, storing a recording in progress) and, if it does not, cancel it."""
@@ -189,7 +217,8 @@ class CallSupervisor:
                             HANGUP_GRACE)  # fmt: skip
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-                return CallOutcome(outcome="time_limit")
+                progress.outcome = "time_limit"
+                return progress
             outcome = task.result()
             if outcome.outcome in ("abandoned", "hangup"):
                 outcome.outcome = "time_limit"
@@ -200,19 +229,17 @@ class CallSupervisor:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    def _log_end(self, call: Call, started: Any, outcome: CallOutcome) -> None:
-        answered = self.answered.pop(call.call_id, None)
-        entered = self.entered.pop(call.call_id, None)
+    def _log_end(self, call: Call, started: datetime, outcome: CallOutcome) -> None:
+        entered = outcome.entered_queue_at
         extra: dict[str, Any] = {"entered_queue_at": entered.isoformat()} if entered else {}
         quality = call.info().get("quality")
         if quality:
             extra["quality"] = json.dumps(quality, separators=(",", ":"))
-        if answered is not None:
-            agent, when, since = answered
+        if outcome.answered_at is not None and outcome.talk_from is not None:
             extra |= {
-                "answered_by": agent,
-                "answered_at": when.isoformat(),
-                "talk_s": round(self.clock.monotonic() - since, 1),
+                "answered_by": outcome.answered_by,
+                "answered_at": outcome.answered_at.isoformat(),
+                "talk_s": round(self.clock.monotonic() - outcome.talk_from, 1),
             }
         self.call_log.ended(
             call.call_id,
@@ -230,11 +257,21 @@ class CallSupervisor:
         )
 
     async def stop(self) -> None:
-        for _, _, task in list(self.active.values()):
-            task.cancel()
-        await asyncio.gather(*(t for _, _, t in self.active.values()), return_exceptions=True)
+        for active in list(self.active.values()):
+            active.task.cancel()
+        await asyncio.gather(*(a.task for a in self.active.values()), return_exceptions=True)
         await self.pending_messages.stop()
         await self.call_log.stop()
 
+    def call(self, call_id: str) -> Call | None:
+        """The call in progress with this id (the dialer's ``CallLookup``)."""
+        active = self.active.get(call_id)
+        return active.call if active is not None else None
+
+    def node_of(self, call_id: str) -> str | None:
+        """The node the call is in now."""
+        active = self.active.get(call_id)
+        return active.progress.last_node if active is not None else None
+
     def calls(self) -> list[dict[str, Any]]:
-        return [{**call.info(), "node": self.nodes.get(call.call_id)} for call, _, _ in self.active.values()]
+        return [{**a.call.info(), "node": a.progress.last_node} for a in self.active.values()]

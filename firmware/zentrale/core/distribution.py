@@ -1,8 +1,9 @@
 """Putting waiting calls through to agents: pull ("Vermitteln") and automatic distribution.
 
 Pure domain logic over two ports: the ``Dialer`` rings an agent's phone and
-returns the answered leg (or why not), and the queue board connects that leg
-to the waiting caller, whose flow then bridges the two. While an agent's
+returns the hand-over (``core.handover``: the answered leg, or a transfer by
+the caller's own line) or why not, and the queue board hands it to the
+waiting caller, whose flow then bridges the two or lets the line transfer. While an agent's
 phone rings, the caller keeps their hold sequence and their position; an
 agent who does not answer sends the call back to the queue, not into the void.
 """
@@ -12,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 from zentrale.core.agents import Agent, AgentBoard, AgentState
 from zentrale.core.clock import Clock
 from zentrale.core.events import CallWaiting, Event, EventBus
+from zentrale.core.handover import HandOver, L
 from zentrale.core.queues import EntryState, QueueBoard, QueueEntry
 from zentrale.errors import Conflict, NotFound
 
@@ -28,27 +31,28 @@ RETRY_PAUSE = 2.0  # seconds between rounds when every free agent failed
 
 
 @dataclass(frozen=True)
-class DialResult:
-    """What ringing an agent gave: an answered leg, or the reason it did not."""
+class DialResult(Generic[L]):
+    """What ringing an agent gave: the hand-over when the agent took the call, or why not."""
 
-    leg: object | None
+    handover: HandOver[L] | None
     reason: str = "answered"  # answered | busy | declined | no_answer | unreachable | cancelled | failed
 
     @property
     def answered(self) -> bool:
-        return self.leg is not None
+        return self.handover is not None
 
 
-class Dialer(Protocol):
+class Dialer(Protocol[L]):
     async def dial(
-        self, agent: Agent, entry: QueueEntry, ring_timeout: float, cancel: asyncio.Future[Any]
-    ) -> DialResult:
+        self, agent: Agent, entry: QueueEntry[L], ring_timeout: float, cancel: asyncio.Future[Any]
+    ) -> DialResult[L]:
         """Ring the agent's logged-in number; stop ringing when ``cancel`` is done."""
 
-    async def hang_up(self, leg: object) -> None: ...
+    async def hang_up(self, handover: HandOver[L]) -> None:
+        """The agent took the call a moment too late (the caller is gone, another agent has it)."""
 
-    async def wait_ended(self, leg: object) -> None:
-        """Until the answered leg's call is over (either side hung up)."""
+    async def wait_ended(self, handover: HandOver[L]) -> None:
+        """Until the agent's call is over (either side hung up); at once after a transfer."""
 
 
 @dataclass(frozen=True)
@@ -107,33 +111,33 @@ def order_agents(strategy: str, free: list[Agent], last_rung: str | None) -> lis
     return linear  # linear, ring_all, round_robin's first round
 
 
-class CallDistribution:
+class CallDistribution(Generic[L]):
     def __init__(
         self,
         clock: Clock,
-        queues: QueueBoard,
+        queues: QueueBoard[L],
         agents: AgentBoard,
-        dialer: Dialer,
+        dialer: Dialer[L],
         events: EventBus,
-        policies: dict[str, TeamPolicy],
+        policy: Callable[[str], TeamPolicy],
     ) -> None:
         self._clock = clock
         self._queues = queues
         self._agents = agents
         self._dialer = dialer
         self._events = events
-        self.policies = policies
+        self._policy = policy  # read at each use: a team changed in the web page is in force at once
         self._last_rung: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}  # entry id -> its auto distribution
         self._pulls: set[asyncio.Task[Any]] = set()
         events.subscribe(self._on_event)
 
     def policy(self, team: str) -> TeamPolicy:
-        return self.policies.get(team) or TeamPolicy(team, team)
+        return self._policy(team)
 
     # --- pull ("Vermitteln") -----------------------------------------------------------
 
-    def start_pull(self, entry_id: str, agent_id: str) -> asyncio.Task[DialResult]:
+    def start_pull(self, entry_id: str, agent_id: str) -> asyncio.Task[DialResult[L]]:
         """Reserve the call for the agent at once (Conflict if someone else has it),
         then ring the agent in the background."""
         agent = self._agents.get(agent_id)
@@ -150,19 +154,19 @@ class CallDistribution:
         task.add_done_callback(self._pulls.discard)
         return task
 
-    async def pull(self, entry_id: str, agent_id: str) -> DialResult:
+    async def pull(self, entry_id: str, agent_id: str) -> DialResult[L]:
         return await self.start_pull(entry_id, agent_id)
 
-    async def _ring(self, agent: Agent, entry: QueueEntry, how: str) -> DialResult:
+    async def _ring(self, agent: Agent, entry: QueueEntry[L], how: str) -> DialResult[L]:
         """Ring one agent for a reserved entry; connect on answer, release otherwise."""
         policy = self.policy(entry.team)
         self._events.publish(AgentRinging(agent.agent_id, entry.entry_id, entry.call_id, entry.team))
         try:
-            result = await self._dialer.dial(agent, entry, policy.ring_timeout, entry.connected)
+            result = await self._dialer.dial(agent, entry, policy.ring_timeout, entry.left)
         except Exception:
             log.exception("ringing agent %s failed", agent.agent_id)
             result = DialResult(None, "failed")
-        if not result.answered:
+        if result.handover is None:
             reason = "caller_gone" if entry.state is EntryState.LEFT else result.reason
             self._queues.withdraw(entry.entry_id, agent.agent_id)
             self._agents.not_answered(agent, reason)
@@ -170,23 +174,23 @@ class CallDistribution:
                 self._events.publish(PullFailed(agent.agent_id, entry.entry_id, reason))
             return DialResult(None, reason)
         try:
-            self._queues.connect(entry.entry_id, result.leg, agent.agent_id)
+            self._queues.connect(entry.entry_id, result.handover, agent.agent_id)
         except (Conflict, NotFound):
             # the caller hung up the moment the agent answered
-            await self._dialer.hang_up(result.leg)
+            await self._dialer.hang_up(result.handover)
             self._agents.not_answered(agent, "caller_gone")
             if how == "pull":
                 self._events.publish(PullFailed(agent.agent_id, entry.entry_id, "caller_gone"))
             return DialResult(None, "caller_gone")
         self._agents.answered(agent)
         self._events.publish(CallConnected(entry.call_id, entry.entry_id, agent.agent_id, entry.team, how))
-        self._watch_call(agent, result.leg, policy.wrap_up)
+        self._watch_call(agent, result.handover, policy.wrap_up)
         return result
 
-    def _watch_call(self, agent: Agent, leg: object, wrap_up: float) -> None:
+    def _watch_call(self, agent: Agent, handover: HandOver[L], wrap_up: float) -> None:
         async def watch() -> None:
             try:
-                await self._dialer.wait_ended(leg)
+                await self._dialer.wait_ended(handover)
             finally:
                 self._agents.call_ended(agent, wrap_up)
 
@@ -201,7 +205,7 @@ class CallDistribution:
             entry = self._queues.get(event.entry_id)
             self._tasks[entry.entry_id] = asyncio.ensure_future(self._distribute(entry))
 
-    async def _distribute(self, entry: QueueEntry) -> None:
+    async def _distribute(self, entry: QueueEntry[L]) -> None:
         policy = self.policy(entry.team)
         tried: set[str] = set()
         try:
@@ -237,7 +241,7 @@ class CallDistribution:
         finally:
             self._tasks.pop(entry.entry_id, None)
 
-    async def _ring_all(self, entry: QueueEntry, agents: list[Agent]) -> bool:
+    async def _ring_all(self, entry: QueueEntry[L], agents: list[Agent]) -> bool:
         """Ring every free agent at once; the first to answer gets the call."""
         try:
             self._queues.offer(entry.entry_id, "ring_all")
@@ -249,49 +253,49 @@ class CallDistribution:
             if not stop.done():
                 stop.set_result(None)
 
-        entry.connected.add_done_callback(caller_gone)
+        entry.left.add_done_callback(caller_gone)
         policy = self.policy(entry.team)
-        ringing: dict[asyncio.Task[DialResult], Agent] = {}
+        ringing: dict[asyncio.Task[DialResult[L]], Agent] = {}
         for agent in agents:
             self._agents.ringing(agent, entry.call_id)
             self._events.publish(AgentRinging(agent.agent_id, entry.entry_id, entry.call_id, entry.team))
             ringing[asyncio.ensure_future(self._dialer.dial(agent, entry, policy.ring_timeout, stop))] = agent
-        winner: tuple[Agent, object] | None = None
+        winner: tuple[Agent, HandOver[L]] | None = None
         pending = set(ringing)
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 agent = ringing[task]
                 failed = task.cancelled() or task.exception() is not None
-                result = DialResult(None, "failed") if failed else task.result()
-                if result.answered and winner is None and entry.state is not EntryState.LEFT:
-                    winner = (agent, result.leg)
+                result: DialResult[L] = DialResult(None, "failed") if failed else task.result()
+                if result.handover is not None and winner is None and entry.state is not EntryState.LEFT:
+                    winner = (agent, result.handover)
                     if not stop.done():
                         stop.set_result(None)  # the others stop ringing
-                elif result.answered:
-                    await self._dialer.hang_up(result.leg)  # answered a moment too late
+                elif result.handover is not None:
+                    await self._dialer.hang_up(result.handover)  # answered a moment too late
                     self._agents.not_answered(agent, "taken by another agent")
                 else:
                     self._agents.not_answered(agent, result.reason)
         self._queues.withdraw(entry.entry_id, "ring_all")
         if winner is None:
             return False
-        agent, leg = winner
+        agent, handover = winner
         self._queues.offer(entry.entry_id, agent.agent_id)
         try:
-            self._queues.connect(entry.entry_id, leg, agent.agent_id)
+            self._queues.connect(entry.entry_id, handover, agent.agent_id)
         except (Conflict, NotFound):
-            await self._dialer.hang_up(leg)
+            await self._dialer.hang_up(handover)
             self._agents.not_answered(agent, "caller_gone")
             return False
         self._agents.answered(agent)
         self._events.publish(CallConnected(entry.call_id, entry.entry_id, agent.agent_id, entry.team, "auto"))
-        self._watch_call(agent, leg, policy.wrap_up)
+        self._watch_call(agent, handover, policy.wrap_up)
         return True
 
-    async def _wait_change(self, entry: QueueEntry, timeout: float | None = None) -> None:
-        """Until an agent's state changes, the entry leaves, or ``timeout``."""
-        waits: set[asyncio.Future[Any]] = {self._agents.changed(), entry.connected}
+    async def _wait_change(self, entry: QueueEntry[L], timeout: float | None = None) -> None:
+        """Until an agent's state changes, the entry is handed over or leaves, or ``timeout``."""
+        waits: set[asyncio.Future[Any]] = {self._agents.changed(), entry.left, entry.handed_over}
         sleeper: asyncio.Future[Any] | None = None
         if timeout is not None:
             sleeper = asyncio.ensure_future(self._clock.sleep(timeout))

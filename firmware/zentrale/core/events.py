@@ -7,6 +7,7 @@ Events are frozen dataclasses, like h11's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -45,7 +46,7 @@ class NodeEntered(Event):
 
 
 @dataclass(frozen=True)
-class CallEndedEvent(Event):
+class CallEnded(Event):
     call_id: str
     outcome: str
 
@@ -128,15 +129,22 @@ class ModeActivated(Event):
 Subscriber = Callable[[Event], None]
 
 
+class OffTheLoop(RuntimeError):
+    """An event was published from a thread other than the event loop's."""
+
+
 class EventBus:
     """Synchronous fan-out on the event loop's thread.
 
     A failing subscriber is logged and never stops the others or the publisher.
-    Threads other than the loop's must hop in with ``loop.call_soon_threadsafe``.
+    Threads other than the loop's must hop in with ``loop.call_soon_threadsafe``:
+    ``publish`` refuses to run anywhere else (``OffTheLoop``), since the
+    subscribers change state the loop owns without a lock (ARCHITECTURE.md).
     """
 
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the first publish
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         self._subscribers.append(subscriber)
@@ -148,6 +156,14 @@ class EventBus:
         return unsubscribe
 
     def publish(self, event: Event) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise OffTheLoop(f"{event.kind} published outside the event loop: use loop.call_soon_threadsafe") from None
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise OffTheLoop(f"{event.kind} published on another event loop than the bus's")
         for subscriber in list(self._subscribers):
             try:
                 subscriber(event)

@@ -3,7 +3,7 @@
 One coroutine per call walks the nodes. Every wait goes through the
 injected Clock or through the ``CallSession`` port, so the customer's whole
 example runs in milliseconds against a fake session and a ManualClock.
-A far-end hang-up surfaces as ``CallEnded`` from any session operation.
+A far-end hang-up surfaces as ``CallGone`` from any session operation.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 from zentrale.core.clock import Clock
-from zentrale.core.events import CallEndedEvent, EventBus, MessageStored, NodeEntered
+from zentrale.core.events import CallEnded, EventBus, MessageStored, NodeEntered
+from zentrale.core.handover import HandOver, L
 from zentrale.core.modes import (
     AnnouncementNode,
     HangupNode,
@@ -27,7 +29,7 @@ from zentrale.core.modes import (
 )
 from zentrale.core.queues import QueueBoard, QueueEntry
 from zentrale.core.switches import ManualControl
-from zentrale.errors import CallEnded
+from zentrale.errors import CallGone
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,10 @@ class RecordingImpossible(Exception):
     """No message can be recorded now (the data disk is full or failing); the text says why."""
 
 
-class CallSession(Protocol):
+L_contra = TypeVar("L_contra", contravariant=True)  # the agent's leg a session can be bridged to
+
+
+class CallSession(Protocol[L_contra]):
     """What the engine needs from a call; implemented over a line by ``calls/``."""
 
     call_id: str
@@ -95,38 +100,45 @@ class CallSession(Protocol):
         raises ``RecordingImpossible`` when the disk refuses the recording and
         nothing of it could be kept."""
 
-    async def bridge(self, leg: object) -> None:
-        """Connect the caller with an answered agent leg until one side ends."""
+    async def bridge(self, handover: HandOver[L_contra]) -> None:
+        """Connect the caller with the agent's answered leg until one side ends, or let the
+        caller's line hand the call on (then the caller is gone: ``CallGone``)."""
 
     async def hangup(self) -> None: ...
 
     @property
-    def ended(self) -> bool: ...
+    def gone(self) -> bool:
+        """The call is gone (``CallGone``): hung up or handed on."""
 
 
 @dataclass
 class CallOutcome:
-    """How a call ended, for the call log."""
+    """How a call goes, then how it ended, for the call log (filled in while the call runs)."""
 
     outcome: str = "hangup"  # hangup | abandoned | voicemail | no_message | answered | overflow | failed
-    last_node: str | None = None
+    last_node: str | None = None  # the node the call is in, then the last one
     last_queue: str | None = None  # the queue node the caller last waited in
     team: str | None = None
     message_id: str | None = None
     waited: float = 0.0
+    entered_queue_at: datetime | None = None  # when the caller first entered a queue
+    answered_by: str | None = None  # the agent who took the call
+    answered_at: datetime | None = None
+    talk_from: float | None = None  # monotonic seconds when the agent took it (talk time)
 
 
-class FlowEngine:
+class FlowEngine(Generic[L]):
     """Walks mode documents for calls. Holds no per-call state itself."""
 
-    def __init__(self, clock: Clock, queues: QueueBoard, control: ManualControl, events: EventBus) -> None:
+    def __init__(self, clock: Clock, queues: QueueBoard[L], control: ManualControl, events: EventBus) -> None:
         self._clock = clock
         self._queues = queues
         self._control = control
         self._events = events
 
-    async def run(self, mode: Mode, session: CallSession) -> CallOutcome:
-        outcome = CallOutcome()
+    async def run(self, mode: Mode, session: CallSession[L], outcome: CallOutcome | None = None) -> CallOutcome:
+        """Walk ``mode`` for the call; ``outcome`` (if given) is filled in as the call goes."""
+        outcome = outcome if outcome is not None else CallOutcome()
         node_id: str | None = mode.start
         try:
             for _ in range(MAX_STEPS):
@@ -140,14 +152,14 @@ class FlowEngine:
                 log.error("call %s: mode %r did not end after %d steps", session.call_id, mode.name, MAX_STEPS)
                 outcome.outcome = "failed"
             await session.hangup()
-        except CallEnded:
+        except CallGone:
             if outcome.outcome == "hangup":
                 outcome.outcome = "abandoned"
-        self._events.publish(CallEndedEvent(session.call_id, outcome.outcome))
+        self._events.publish(CallEnded(session.call_id, outcome.outcome))
         return outcome
 
     async def _step(
-        self, mode: Mode, node_id: str, node: Node, session: CallSession, outcome: CallOutcome
+        self, mode: Mode, node_id: str, node: Node, session: CallSession[L], outcome: CallOutcome
     ) -> str | None:
         if isinstance(node, AnnouncementNode):
             return await self._announcement(mode, node_id, node, session)
@@ -163,7 +175,9 @@ class FlowEngine:
             return None
         raise AssertionError(f"unknown node {node!r}")
 
-    async def _announcement(self, mode: Mode, node_id: str, node: AnnouncementNode, session: CallSession) -> str | None:
+    async def _announcement(
+        self, mode: Mode, node_id: str, node: AnnouncementNode, session: CallSession[L]
+    ) -> str | None:
         replacements = self._control.active_replacements(mode, node_id)
         if not replacements:
             await session.play(node.prompt, barge_in=node.barge_in)
@@ -172,7 +186,7 @@ class FlowEngine:
             await session.play(repl.prompt, barge_in=False)
         return next((r.next for r in replacements if r.next), node.next)
 
-    async def _menu(self, node: MenuNode, session: CallSession) -> str | None:
+    async def _menu(self, node: MenuNode, session: CallSession[L]) -> str | None:
         for attempt in range(node.retries):
             last = attempt == node.retries - 1
             digit = session.take_digit()
@@ -193,11 +207,13 @@ class FlowEngine:
         return node.on_failure
 
     async def _queue(
-        self, mode: Mode, node_id: str, node: QueueNode, session: CallSession, outcome: CallOutcome
+        self, mode: Mode, node_id: str, node: QueueNode, session: CallSession[L], outcome: CallOutcome
     ) -> str | None:
         outcome.team = node.team
         outcome.last_queue = node_id
         entry = self._queues.enter(node.team, session.call_id, session.caller, session.caller_name)
+        if outcome.entered_queue_at is None:
+            outcome.entered_queue_at = entry.entered_wall
         started = self._clock.monotonic()
         hold = asyncio.ensure_future(self._hold_sequence(node, entry, session))
         limit: asyncio.Future[Any] | None = None
@@ -206,21 +222,24 @@ class FlowEngine:
         reason = "hangup"
         try:
             while True:
-                waits: set[asyncio.Future[Any]] = {hold, entry.connected}
+                waits: set[asyncio.Future[Any]] = {hold, entry.handed_over}
                 if limit is not None:
                     waits.add(limit)
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 outcome.waited = self._clock.monotonic() - started
-                if entry.connected.done() and not entry.connected.cancelled():
+                if entry.handed_over.done():
                     reason = "connected"
-                    leg = entry.connected.result()
+                    handover = entry.handed_over.result()
                     await _cancel(hold)
                     self._queues.leave(entry, reason)
                     outcome.outcome = "answered"
-                    await session.bridge(leg)
+                    outcome.answered_by = entry.offered_to
+                    outcome.answered_at = self._clock.now()
+                    outcome.talk_from = self._clock.monotonic()
+                    await session.bridge(handover)
                     return None
                 if hold.done():
-                    hold.result()  # re-raises CallEnded when the caller hung up
+                    hold.result()  # re-raises CallGone when the caller hung up
                     target, why = node.after_hold, "after_hold"
                 else:
                     target, why = node.on_max_wait, "overflow"
@@ -246,15 +265,14 @@ class FlowEngine:
                 await _cancel(limit)
             self._queues.leave(entry, reason)
 
-    @staticmethod
-    def _messages_refused(mode: Mode, target: str | None, session: CallSession) -> str | None:
+    def _messages_refused(self, mode: Mode, target: str | None, session: CallSession[L]) -> str | None:
         """Why the voicemail node ``target`` could not record now (None: it can, or it is no voicemail)."""
         if target is None or not isinstance(mode.nodes.get(target), VoicemailNode):
             return None
         return session.recording_refused()
 
     async def _hold_sequence(
-        self, node: QueueNode, entry: QueueEntry, session: CallSession, first: str | None = None
+        self, node: QueueNode, entry: QueueEntry[L], session: CallSession[L], first: str | None = None
     ) -> None:
         if first is not None:
             await session.play(first)
@@ -269,7 +287,7 @@ class FlowEngine:
                 return
 
     async def _voicemail(
-        self, mode: Mode, node_id: str, node: VoicemailNode, session: CallSession, outcome: CallOutcome
+        self, mode: Mode, node_id: str, node: VoicemailNode, session: CallSession[L], outcome: CallOutcome
     ) -> str | None:
         refused = session.recording_refused()
         if refused is not None:
@@ -296,11 +314,11 @@ class FlowEngine:
             outcome.outcome = "voicemail"
             outcome.message_id = message.message_id
             self._events.publish(MessageStored(message.message_id, request.team, session.caller, message.duration_ms))
-        if session.ended:
-            raise CallEnded(session.call_id)
+        if session.gone:
+            raise CallGone(session.call_id)
         return node.next
 
-    async def _no_message(self, node_id: str, session: CallSession, outcome: CallOutcome, why: str) -> str | None:
+    async def _no_message(self, node_id: str, session: CallSession[L], outcome: CallOutcome, why: str) -> str | None:
         """No message can be recorded: the caller is told, never left in silence nor thanked
         for a message that was not kept. One who came from a queue goes back to it (at its end)
         to keep waiting; anyone else is asked to call again later and the call ends."""
@@ -319,5 +337,5 @@ async def _cancel(task: asyncio.Future[object] | asyncio.Future[None]) -> None:
             task.exception()  # mark retrieved; the caller has dealt with the outcome
         return
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, CallEnded):
+    with contextlib.suppress(asyncio.CancelledError, CallGone):
         await task

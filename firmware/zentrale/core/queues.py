@@ -1,9 +1,11 @@
 """Team queues: callers wait in order; agents are connected to waiting calls.
 
-Plain state plus one future per entry: ``connect`` resolves it with the
-agent's leg, and the flow engine, waiting in the queue step, bridges the
-caller to that leg. ``offer`` reserves an entry while an agent's phone rings
-(so two agents cannot take the same call); the caller keeps their position.
+Plain state plus two signals per entry: ``handed_over`` (``connect`` resolves
+it with the hand-over to the agent, and the flow engine, waiting in the queue
+step, bridges the caller or lets the line transfer them) and ``left`` (the
+entry left the queue, with the reason: the caller hung up, overflowed, was
+connected). ``offer`` reserves an entry while an agent's phone rings (so two
+agents cannot take the same call); the caller keeps their position.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic
 
 from zentrale.core.clock import Clock
 from zentrale.core.events import CallLeftQueue, CallWaiting, EventBus, QueueChanged
+from zentrale.core.handover import HandOver, L
 from zentrale.errors import Conflict, NotFound
 
 
@@ -27,8 +30,12 @@ class EntryState(StrEnum):
     LEFT = "left"
 
 
+def _future() -> asyncio.Future[Any]:
+    return asyncio.get_running_loop().create_future()
+
+
 @dataclass(eq=False)
-class QueueEntry:
+class QueueEntry(Generic[L]):
     entry_id: str
     call_id: str
     team: str
@@ -37,26 +44,27 @@ class QueueEntry:
     entered_at: float
     entered_wall: datetime
     state: EntryState = EntryState.WAITING
-    offered_to: str | None = None
+    offered_to: str | None = None  # the agent whose phone rings, then the one who has the call
     hold_step: int = 0
     hold_label: str = ""
-    connected: asyncio.Future[object] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    handed_over: asyncio.Future[HandOver[L]] = field(default_factory=_future)
+    left: asyncio.Future[str] = field(default_factory=_future)  # the reason it left the queue
 
     def waited(self, now: float) -> float:
         return max(0.0, now - self.entered_at)
 
 
-class QueueBoard:
+class QueueBoard(Generic[L]):
     """All team queues of the box."""
 
     def __init__(self, clock: Clock, events: EventBus) -> None:
         self._clock = clock
         self._events = events
-        self._entries: dict[str, QueueEntry] = {}  # insertion order = arrival order
+        self._entries: dict[str, QueueEntry[L]] = {}  # insertion order = arrival order
         self._ids = itertools.count(1)
 
-    def enter(self, team: str, call_id: str, caller: str, caller_name: str | None) -> QueueEntry:
-        entry = QueueEntry(
+    def enter(self, team: str, call_id: str, caller: str, caller_name: str | None) -> QueueEntry[L]:
+        entry: QueueEntry[L] = QueueEntry(
             entry_id=f"q{next(self._ids)}",
             call_id=call_id,
             team=team,
@@ -70,36 +78,36 @@ class QueueBoard:
         self._publish_team(team)
         return entry
 
-    def leave(self, entry: QueueEntry, reason: str) -> None:
+    def leave(self, entry: QueueEntry[L], reason: str) -> None:
         if self._entries.pop(entry.entry_id, None) is None:
             return
         if entry.state is not EntryState.CONNECTED:
             entry.state = EntryState.LEFT
-        if not entry.connected.done():
-            entry.connected.cancel()
+        if not entry.left.done():
+            entry.left.set_result(reason)
         self._events.publish(CallLeftQueue(entry.entry_id, entry.call_id, entry.team, reason))
         self._publish_team(entry.team)
 
-    def get(self, entry_id: str) -> QueueEntry:
+    def get(self, entry_id: str) -> QueueEntry[L]:
         try:
             return self._entries[entry_id]
         except KeyError:
             raise NotFound(f"no waiting call {entry_id}") from None
 
-    def find_by_call(self, call_id: str) -> QueueEntry | None:
+    def find_by_call(self, call_id: str) -> QueueEntry[L] | None:
         return next((e for e in self._entries.values() if e.call_id == call_id), None)
 
-    def entries(self, team: str | None = None) -> list[QueueEntry]:
+    def entries(self, team: str | None = None) -> list[QueueEntry[L]]:
         return [e for e in self._entries.values() if team is None or e.team == team]
 
-    def position(self, entry: QueueEntry) -> int:
+    def position(self, entry: QueueEntry[L]) -> int:
         """1-based position among the team's waiting calls."""
         for i, other in enumerate(self.entries(entry.team), start=1):
             if other is entry:
                 return i
         return 0
 
-    def offer(self, entry_id: str, agent: str) -> QueueEntry:
+    def offer(self, entry_id: str, agent: str) -> QueueEntry[L]:
         """Reserve a waiting call for ``agent`` while their phone rings."""
         entry = self.get(entry_id)
         if entry.state is EntryState.OFFERED:
@@ -120,8 +128,9 @@ class QueueBoard:
         entry.offered_to = None
         self._publish_team(entry.team)
 
-    def connect(self, entry_id: str, leg: object, agent: str | None = None) -> QueueEntry:
-        """Hand ``leg`` (an answered agent call) to the waiting caller.
+    def connect(self, entry_id: str, handover: HandOver[L], agent: str | None = None) -> QueueEntry[L]:
+        """Hand the waiting caller over to an agent (``handover``: the agent's answered leg, or
+        the transfer the caller's line made or is to make).
 
         The entry must be waiting, or offered to this agent. Raises Conflict
         when the caller has gone or someone else has the call.
@@ -129,19 +138,19 @@ class QueueBoard:
         entry = self.get(entry_id)
         if entry.state is EntryState.OFFERED and agent is not None and entry.offered_to != agent:
             raise Conflict(f"call {entry_id} is being put through to {entry.offered_to}")
-        if entry.state not in (EntryState.WAITING, EntryState.OFFERED) or entry.connected.done():
+        if entry.state not in (EntryState.WAITING, EntryState.OFFERED) or entry.handed_over.done():
             raise Conflict(f"call {entry_id} is no longer waiting")
         entry.state = EntryState.CONNECTED
         entry.offered_to = agent
-        entry.connected.set_result(leg)
+        entry.handed_over.set_result(handover)
         return entry
 
-    def set_hold_step(self, entry: QueueEntry, index: int, label: str) -> None:
+    def set_hold_step(self, entry: QueueEntry[L], index: int, label: str) -> None:
         entry.hold_step = index
         entry.hold_label = label
         self._publish_team(entry.team)
 
-    def snapshot(self, entry: QueueEntry) -> dict[str, Any]:
+    def snapshot(self, entry: QueueEntry[L]) -> dict[str, Any]:
         return {
             "entry_id": entry.entry_id,
             "call_id": entry.call_id,

@@ -78,6 +78,7 @@ class Call(Protocol):
     def info(self) -> dict[str, Any]: ...
 
 
+@runtime_checkable
 class TransferableCall(Call, Protocol):
     """A call that can be handed on blind: hook flash + digits on analog lines
     (modem, ALSA). The line cannot tell whether the extension answered."""

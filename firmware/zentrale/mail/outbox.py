@@ -34,6 +34,7 @@ from zentrale.store.db import Connection
 from zentrale.store.messages import MessageMeta, MessageRepository
 from zentrale.store.outbox import OutboxRepository, public_status
 from zentrale.store.state import StateRepository
+from zentrale.teams import TeamDirectory
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,15 @@ class MailOutbox:
         self,
         *,
         config: Config,
+        teams: TeamDirectory,
         clock: Clock,
         outbox: OutboxRepository,
         messages: MessageRepository,
         sender: SmtpSender | None = None,
+        on_change: Callable[[str, str], None] | None = None,
     ) -> None:
         self.config = config
+        self.teams = teams
         self.clock = clock
         self.outbox = outbox
         self.messages = messages
@@ -101,8 +105,9 @@ class MailOutbox:
         self._own_sender = sender is None  # tests may hand in their own
         self.team_lists: dict[str, list[str]] = {}  # distribution lists set in the web page (over the config's)
         self.source = "config"  # where the SMTP settings in force come from: config | web
-        self.on_change: Callable[[str, str], None] | None = None  # (message id, delivery state), for live pages
+        self.on_change = on_change  # (message id, delivery state), for live pages
         self._apply(config.mail)
+        messages.on_commit.append(self.queue_message)  # every committed message is offered for delivery
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -134,7 +139,7 @@ class MailOutbox:
                           "using the config file's", err)  # fmt: skip
         lists = await state.setting(TEAM_LISTS_KEY)
         if lists:
-            known = {t.id for t in self.config.teams}
+            known = set(self.teams.ids())
             self.team_lists = {team: check_addresses(a) for team, a in json.loads(lists).items() if team in known}
 
     async def save_settings(self, state: StateRepository, mail: MailConfig, stored: dict[str, Any]) -> None:
@@ -153,7 +158,7 @@ class MailOutbox:
     def team_list(self, team: str) -> list[str]:
         if team in self.team_lists:
             return list(self.team_lists[team])
-        found = self.config.team(team)
+        found = self.teams.get(team)
         return list(found.email) if found else []
 
     async def send_test(self, to: str) -> str:
@@ -278,7 +283,7 @@ class MailOutbox:
                 await self.clock.sleep(ERROR_PAUSE)
 
     def facts(self, message: dict[str, Any]) -> MessageFacts:
-        team = self.config.team(message["team"]) if message.get("team") else None
+        team = self.teams.get(message["team"]) if message.get("team") else None
         recorded = datetime.fromisoformat(message["created_at"])
         recorded = recorded.astimezone(self.zone) if self.zone else recorded.astimezone()
         link = f"{self.mail.viewer_url}/#/messages/{message['id']}" if self.mail.viewer_url else None

@@ -1,5 +1,8 @@
 """The one media clock: a 20 ms tick that drives every outgoing stream.
 
+Not a time source (that is the ``Clock`` port, ``core/clock.py``, with the
+system adapter in ``clock.py``): it paces audio on the loop's timer.
+
 One timer for all calls instead of one per call keeps pacing tight and CPU
 low. Deadlines are absolute, so a late tick does not shift the next ones;
 after a long stall (> 5 ticks) the clock skips ahead instead of bursting.
@@ -86,6 +89,16 @@ class MediaClock:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+
+    def toggle_stall(self) -> None:
+        """Fault injection (tests only, SIGUSR2 with ZENTRALE_FAULT_INJECTION=1): stop a running
+        clock, start a stopped one, while the loop runs on."""
+        if self._handle is not None:
+            log.warning("fault injection: media clock stopped")
+            self.stop()
+        else:
+            log.warning("fault injection: media clock started again")
+            self.start()
 
     def take_recent(self) -> float:
         """Worst lateness since the previous call (seconds)."""

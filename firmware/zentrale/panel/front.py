@@ -37,6 +37,7 @@ from gpiozero import LED, Button
 
 from zentrale.config import PanelConfig
 from zentrale.core.events import EventBus
+from zentrale.health import ComponentHealth, HealthMonitor
 from zentrale.panel.button import PressDecoder
 
 if TYPE_CHECKING:
@@ -70,18 +71,15 @@ class FrontPanel:
         *,
         hotline: Hotline,
         events: EventBus,
-        overall_health: Callable[[], str],
-        health_problems: Callable[[], list[str]],
-        component_states: Callable[[], dict[str, str]] = dict,
+        health: HealthMonitor,
         recording_refused: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.config = config
         self.hotline = hotline
         self.events = events
-        self._overall_health = overall_health
-        self._health_problems = health_problems
-        self._component_states = component_states
+        self.health = health
         self._recording_refused = recording_refused
+        self.running = False
         self.factory: Any = None
         self._button: Button | None = None
         self._leds: dict[str, LED] = {}
@@ -95,6 +93,18 @@ class FrontPanel:
         self.presses = {"short": 0, "long": 0}
 
     # --- life cycle -----------------------------------------------------------------------
+
+    def start_or_degrade(self) -> bool:
+        """Start; without GPIO the hotline runs on and the panel is reported degraded."""
+        try:
+            self.start()
+        except Exception as err:
+            reason = f"GPIO unavailable: {err}"
+            log.error("front panel: %s; running without the panel", reason)
+            self.health.add_check("panel", lambda: ComponentHealth("degraded", reason))
+            return False
+        self.health.add_check("panel", lambda: ComponentHealth("ok", "button and LEDs on GPIO"))
+        return True
 
     def start(self) -> None:
         """Open the GPIO lines; raises gpiozero's errors (the caller logs and goes on without a panel)."""
@@ -124,9 +134,11 @@ class FrontPanel:
         leds = {"outage": cfg.led_outage, "waiting": cfg.led_waiting, "fault": cfg.led_fault}
         wired = ", ".join(f"{name} GPIO{pin}" for name, pin in leds.items() if pin is not None)
         log.info("front panel: button GPIO%d, LEDs %s", cfg.button, wired or "none")
+        self.running = True
         self.refresh()
 
     async def stop(self) -> None:
+        self.running = False
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self._refresher is not None:
@@ -173,8 +185,8 @@ class FrontPanel:
         assert self._loop is not None
         self._lamp_test_until = self._loop.time() + self.config.lamp_test
         self._loop.call_later(self.config.lamp_test, self.refresh)
-        problems = self._health_problems()
-        log.info("front panel: lamp test; health %s%s", self._overall_health(), f": {problems}" if problems else "")
+        problems = self.health.problems()
+        log.info("front panel: lamp test; health %s%s", self.health.overall(), f": {problems}" if problems else "")
         self._spawn(self.hotline.state.audit(self.hotline.clock.now(), "front panel", "panel.lamp_test"), "audit")
         self.refresh()
 
@@ -196,10 +208,10 @@ class FrontPanel:
         return {"outage": outage, "waiting": waiting, "fault": fault}
 
     def _fault_pattern(self) -> Pattern:
-        health = self._overall_health()
+        health = self.health.overall()
         if health == "ok":
             return "off"
-        states = self._component_states()
+        states = {name: c.state for name, c in self.health.components().items()}
         if any(state == "fault" for name, state in states.items() if name not in DISK_COMPONENTS):
             return "on"
         if self._recording_refused() is not None:
@@ -231,7 +243,10 @@ class FrontPanel:
             except Exception:
                 log.exception("front panel: LED refresh failed")
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, Any] | None:
+        """For ``/status``; None while the panel does not run (no GPIO)."""
+        if not self.running:
+            return None
         return {
             "button": {
                 "gpio": self.config.button,

@@ -147,7 +147,10 @@ class MessageRepository:
 
     async def recover(self) -> list[str]:
         """Finish or clean up what a crash left behind; returns the ids adopted."""
-        return await self.db.run(self._recover)
+        adopted = await self.db.run(self._recover)
+        if adopted:
+            log.warning("recovered %d message(s) interrupted by a crash", len(adopted))
+        return adopted
 
     def _recover(self, conn: sqlite3.Connection) -> list[str]:
         self.prepare()

@@ -1,13 +1,81 @@
-"""Versions of mode documents: every save is a new version with author and time."""
+"""Mode documents: the files in the data folder (``ModeFiles``) and their versions in the
+database (``ModeVersions``: every save is a new version with author and time)."""
 
 from __future__ import annotations
 
 import difflib
+import re
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from zentrale.errors import NotFound
+from zentrale.core.modes import Mode, dump_mode, parse_mode
+from zentrale.errors import NotFound, Refused, ZentraleError
 from zentrale.store.db import Database
+
+MODE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$")
+
+
+class ModeFiles:
+    """Mode documents as files ``<name>.yaml`` in the data folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, name: str) -> Path:
+        for ext in (".yaml", ".yml", ".json"):
+            candidate = self.folder / f"{name}{ext}"
+            if candidate.is_file():
+                return candidate
+        raise NotFound(f"no mode '{name}' in {self.folder}")
+
+    def names(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+
+    def load(self, name: str) -> Mode:
+        path = self.path(name)
+        return parse_mode(path.read_text(encoding="utf-8"), str(path))
+
+    def loaded(self) -> Iterator[tuple[str, Mode]]:
+        """Every mode that parses (a broken file is skipped: the editor reports it)."""
+        for name in self.names():
+            try:
+                yield name, self.load(name)
+            except ZentraleError:
+                continue
+
+    def text(self, name: str) -> str:
+        return self.path(name).read_text(encoding="utf-8")
+
+    def save(self, name: str, mode: Mode) -> Path:
+        return self.save_text(name, dump_mode(mode))
+
+    def save_text(self, name: str, text: str) -> Path:
+        if not MODE_NAME_RE.match(name):
+            raise Refused(f"mode name '{name}' may use letters, digits, '_' and '-' only")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{name}.yaml"
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        for other in (self.folder / f"{name}.yml", self.folder / f"{name}.json"):
+            other.unlink(missing_ok=True)
+        return path
+
+    def delete(self, name: str) -> None:
+        self.path(name).unlink()
+
+    def seed(self, source: Path, names: tuple[str, ...]) -> bool:
+        """An empty folder gets copies of ``names`` from ``source`` (the demo modes at the first start)."""
+        if self.names():
+            return False
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (self.folder / f"{name}.yaml").write_text((source / f"{name}.yaml").read_text(encoding="utf-8"), "utf-8")
+        return True
 
 
 class ModeVersions:

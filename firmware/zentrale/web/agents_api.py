@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from zentrale.web import schemas as S
 from zentrale.web.auth import USER, access, actor, require_agent
 from zentrale.web.params import Ident
 
@@ -48,40 +49,44 @@ class Pull(BaseModel):
 def agents_router(staff: Staffing) -> APIRouter:
     router = APIRouter(tags=["agents"])
 
-    @router.get("/api/agents", summary="Agents and their states")
+    @router.get("/api/agents", response_model=list[S.Agent], summary="Agents and their states")
     @access(USER)
     async def agents() -> list[dict[str, Any]]:
         return staff.agents()
 
-    @router.put("/api/agents/{agent_id}", summary="Create or change an agent")
+    @router.put("/api/agents/{agent_id}", response_model=S.Agent, summary="Create or change an agent")
     async def put_agent(agent_id: Ident, body: AgentIn, request: Request) -> dict[str, Any]:
         return await staff.save_agent(
             agent_id, body.name, body.teams, body.default_number, body.priority, by=actor(request)
         )
 
-    @router.get("/api/agents/{agent_id}", summary="One agent (state, current call, last pull result)")
+    @router.get(
+        "/api/agents/{agent_id}", response_model=S.Agent, summary="One agent (state, current call, last pull result)"
+    )
     @access(USER)
     async def agent(agent_id: Ident) -> dict[str, Any]:
         return staff.agent(agent_id)
 
-    @router.delete("/api/agents/{agent_id}", summary="Remove an agent")
+    @router.delete("/api/agents/{agent_id}", response_model=S.Deleted, summary="Remove an agent")
     async def delete_agent(agent_id: Ident, request: Request) -> dict[str, str]:
         await staff.delete_agent(agent_id, by=actor(request))
         return {"deleted": agent_id}
 
-    @router.post("/api/agents/{agent_id}/login", summary="Log in with a phone number or SIP URI")
+    @router.post(
+        "/api/agents/{agent_id}/login", response_model=S.Agent, summary="Log in with a phone number or SIP URI"
+    )
     @access(USER)
     async def login(agent_id: Ident, body: Login, request: Request) -> dict[str, Any]:
         require_agent(request, agent_id)
         return await staff.login(agent_id, body.number, body.teams)
 
-    @router.post("/api/agents/{agent_id}/logout", summary="Log out")
+    @router.post("/api/agents/{agent_id}/logout", response_model=S.Agent, summary="Log out")
     @access(USER)
     async def logout(agent_id: Ident, request: Request) -> dict[str, Any]:
         require_agent(request, agent_id)
         return await staff.logout(agent_id)
 
-    @router.post("/api/agents/{agent_id}/pause", summary="Pause or resume")
+    @router.post("/api/agents/{agent_id}/pause", response_model=S.Agent, summary="Pause or resume")
     @access(USER)
     async def pause(agent_id: Ident, body: Pause, request: Request) -> dict[str, Any]:
         require_agent(request, agent_id)
@@ -89,6 +94,7 @@ def agents_router(staff: Staffing) -> APIRouter:
 
     @router.post(
         "/api/queues/{entry_id}/pull",
+        response_model=S.PullResult,
         summary='Put a waiting call through to an agent\'s phone ("Vermitteln")',
         description="409 when another agent is already taking the call or the agent is not free.",
     )

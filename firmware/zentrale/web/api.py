@@ -12,6 +12,8 @@ import importlib.resources
 import json
 import logging
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from zentrale import __version__
+from zentrale.core.modes import Mode
 from zentrale.errors import (
     ConfigError,
     Conflict,
@@ -35,6 +38,7 @@ from zentrale.errors import (
     ZentraleError,
 )
 from zentrale.health import notices
+from zentrale.web import schemas as S
 from zentrale.web.agents_api import agents_router
 from zentrale.web.auth import PUBLIC, USER, AccessGuard, access, actor, auth_router, check_access, principal
 from zentrale.web.backup_api import backup_router
@@ -54,8 +58,24 @@ from zentrale.web.users_api import users_router
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from zentrale.accounts.service import Principal
-    from zentrale.app import App
+    from zentrale.accounts.service import Accounts, Principal
+    from zentrale.calls.simulation import Simulations
+    from zentrale.calls.supervisor import CallSupervisor
+    from zentrale.config import HttpConfig, MailConfig
+    from zentrale.core.clock import Clock
+    from zentrale.core.events import EventBus
+    from zentrale.core.switches import ManualControl
+    from zentrale.health import BoxStatus, HealthMonitor
+    from zentrale.hotline import Hotline
+    from zentrale.lines.sip.guard import SourceGuard
+    from zentrale.lines.sip.settings import RegistrationSettings
+    from zentrale.mail.outbox import MailOutbox
+    from zentrale.prompts import PromptLibrary
+    from zentrale.scheduling import ModeScheduler
+    from zentrale.staffing import Staffing
+    from zentrale.store.messages import MessageRepository
+    from zentrale.store.state import StateRepository
+    from zentrale.teams import TeamDirectory, TeamSettings
 
 
 SWAGGER_ASSETS = {
@@ -74,7 +94,39 @@ class Activation(BaseModel):
     by: str = Field("api", max_length=80)
 
 
-def create_api(app: App) -> FastAPI:
+@dataclass(frozen=True)
+class Services:
+    """What the HTTP API works with, built by the composition root (``app.py``); each router
+    gets the few it uses."""
+
+    http: HttpConfig
+    language: str  # the box's: the page's default, the schedule's holiday names
+    accounts: Accounts
+    clock: Clock
+    events: EventBus
+    hotline: Hotline
+    teams: TeamDirectory
+    team_settings: TeamSettings
+    staffing: Staffing
+    scheduler: ModeScheduler
+    prompts: PromptLibrary
+    simulations: Simulations
+    control: ManualControl
+    calls: CallSupervisor
+    messages: MessageRepository
+    state: StateRepository
+    mail: MailOutbox
+    mail_config: MailConfig  # the config file's section, under what the web page sets
+    sip_settings: RegistrationSettings
+    guard: SourceGuard
+    status: BoxStatus
+    health: HealthMonitor
+    data_dir: Path
+    config_file: Path | None  # what a backup carries as config.yaml
+    restart: Callable[[], None]  # stop soon and exit to be started again (a restore)
+
+
+def create_api(app: Services) -> FastAPI:
     api = FastAPI(
         dependencies=[Depends(check_access)],
         docs_url=None,
@@ -88,7 +140,7 @@ def create_api(app: App) -> FastAPI:
     )
     api.state.accounts = app.accounts
     hotline = app.hotline
-    http = app.config.http
+    http = app.http
     documents = DocumentWorker(max_depth=http.max_json_depth)
     api.state.documents = documents
 
@@ -126,43 +178,58 @@ def create_api(app: App) -> FastAPI:
         return JSONResponse({"error": "the data is nested too deeply to be read"}, status_code=422)
 
     def me_extra(_who: Principal) -> dict[str, Any]:
-        teams = [{"id": t.id, "name": t.name, "distribution": t.distribution} for t in app.config.teams]
+        teams = [{"id": t.id, "name": t.name, "distribution": t.distribution} for t in app.teams.all()]
         return {"version": __version__, "teams": teams, "mp3_path": mp3_route(api)}
 
-    api.include_router(auth_router(app.accounts, app.config, me_extra))
+    api.include_router(auth_router(app.accounts, app.language, me_extra))
     api.include_router(users_router(app.accounts, app.staffing))
     api.include_router(agents_router(app.staffing))
-    api.include_router(editor_router(app, documents))
+    api.include_router(
+        editor_router(
+            hotline=hotline, teams=app.teams, prompt_library=app.prompts, scheduler=app.scheduler,
+            simulations=app.simulations, control=app.control, documents=documents,
+        )
+    )  # fmt: skip
     api.include_router(messages_router(hotline))
     api.include_router(events_router(app.events, app.accounts, app.staffing))
-    api.include_router(security_router(app))
+    api.include_router(security_router(app.guard, app.state, app.clock))
 
-    @api.get("/health", summary="Liveness check (no login needed)")
+    @api.get("/health", response_model=S.Liveness, summary="Liveness check (no login needed)")
     @access(PUBLIC)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/status", summary="State of every component (admins)")
+    @api.get("/status", response_model=S.BoxStatus, summary="State of every component (admins)")
     async def status() -> dict[str, Any]:
-        return app.status()
+        return app.status.report()
 
-    @api.get("/api/notices", summary="What every user should know now, e.g. a full data disk (the page's banner)")
+    @api.get(
+        "/api/notices",
+        response_model=list[S.Notice],
+        summary="What every user should know now, e.g. a full data disk (the page's banner)",
+    )
     @access(USER)
     async def current_notices() -> list[dict[str, Any]]:
         return notices(app.health.components())
 
-    @api.get("/api/modes", summary="Mode documents and which one is active")
+    @api.get("/api/modes", response_model=S.ModeList, summary="Mode documents and which one is active")
     @access(USER)
     async def modes() -> dict[str, Any]:
         return {"active": hotline.mode_name, "modes": hotline.modes.names()}
 
-    @api.get("/api/modes/{name}", summary="A mode document (JSON)")
+    @api.get(
+        "/api/modes/{name}",
+        summary="A mode document (JSON)",
+        response_model=None,  # the stored document as it is, documented as a mode
+        responses={200: {"model": Mode, "description": "the mode document"}},
+    )
     async def mode(name: ModeName) -> dict[str, Any]:
         document: dict[str, Any] = json.loads(await documents.run(stored_dump, hotline.modes.path(name), "json"))
         return document
 
     @api.put(
         "/api/modes/{name}",
+        response_model=S.ModeUploaded,
         summary="Import or replace a mode document (YAML or JSON body); every save is a new version",
         openapi_extra=document_body(),
     )
@@ -171,30 +238,39 @@ def create_api(app: App) -> FastAPI:
         # JSON (the editor's save) is kept as YAML like every other version, so versions compare line by line
         document, text = await documents.run(
             parse_checked, text, f"upload:{name}", documents.max_depth, hotline.library.names(),
-            [t.id for t in app.config.teams], text.lstrip().startswith("{"),
+            app.teams.ids(), text.lstrip().startswith("{"),
         )  # fmt: skip
         result = await hotline.save_mode(name, text, actor(request, by), comment, mode=document)
         return {"saved": name, **result}
 
     @api.post(
         "/api/modes/{name}/activate",
+        response_model=S.Activated,
         summary="Make a mode the active one (while the schedule is on, this overrides it until resumed)",
     )
     async def activate(name: ModeName, body: Activation, request: Request) -> dict[str, Any]:
         await app.scheduler.activate_by_hand(name, actor(request, body.by))
         return {"active": name}
 
-    @api.get("/api/switches", summary="Manual-control switches of the active mode")
+    @api.get("/api/switches", response_model=list[S.Switch], summary="Manual-control switches of the active mode")
     @access(USER)
     async def switches() -> list[dict[str, Any]]:
         return hotline.switch_list()
 
-    @api.put("/api/switches/{switch_id}", summary="Switch an outage announcement on or off (any agent)")
+    @api.put(
+        "/api/switches/{switch_id}",
+        response_model=S.Switch,
+        summary="Switch an outage announcement on or off (any agent)",
+    )
     @access(USER)
     async def set_switch(switch_id: Ident, change: SwitchChange, request: Request) -> dict[str, Any]:
         return await hotline.set_switch(switch_id, change.on, actor(request, change.by))
 
-    @api.get("/api/queues", summary="Waiting calls, in order, per team (an agent sees his teams)")
+    @api.get(
+        "/api/queues",
+        response_model=list[S.WaitingCall],
+        summary="Waiting calls, in order, per team (an agent sees his teams)",
+    )
     @access(USER)
     async def queues(request: Request, team: str | None = None) -> list[dict[str, Any]]:
         who = principal(request)
@@ -204,20 +280,20 @@ def create_api(app: App) -> FastAPI:
         mine = app.staffing.teams_of(who.agent_id)
         return [c for c in calls if c["team"] in mine]
 
-    @api.get("/api/calls", summary="Calls in progress")
+    @api.get("/api/calls", response_model=list[S.CallInProgress], summary="Calls in progress")
     async def calls() -> list[dict[str, Any]]:
-        return app.supervisor.calls()
+        return app.calls.calls()
 
-    @api.get("/api/calllog", summary="Recent calls")
+    @api.get("/api/calllog", response_model=list[S.CallLogRow], summary="Recent calls")
     async def call_log(limit: Limit = 100) -> list[dict[str, Any]]:
         return await hotline.call_log.recent(limit)
 
-    @api.get("/api/messages", summary="Voicemail messages, newest first")
+    @api.get("/api/messages", response_model=list[S.MessageWithMail], summary="Voicemail messages, newest first")
     @access(USER)
     async def messages(team: str | None = None, limit: Limit = 200) -> list[dict[str, Any]]:
         return await app.mail.with_status(await hotline.messages.list(team, limit))
 
-    @api.get("/api/messages/{message_id}", summary="One message")
+    @api.get("/api/messages/{message_id}", response_model=S.MessageWithMail, summary="One message")
     @access(USER)
     async def message(message_id: Ident) -> dict[str, Any]:
         return (await app.mail.with_status([await hotline.messages.get(message_id)]))[0]
@@ -230,6 +306,7 @@ def create_api(app: App) -> FastAPI:
 
     @api.get(
         "/api/audit",
+        response_model=list[S.AuditEntry],
         summary="Audit log (switches, modes, accounts, deleted messages, settings), newest first: admins see "
         "every entry; an agent the entries of his own account and the switch changes (which the manual-control "
         "page shows everyone), not account, mode, message or settings changes of others",
@@ -261,10 +338,19 @@ def create_api(app: App) -> FastAPI:
         folder = Path(str(importlib.resources.files("fastapi_offline") / "static"))
         return FileResponse(folder / name, media_type=SWAGGER_ASSETS[name])
 
-    api.include_router(create_mail_router(app))
-    api.include_router(sip_settings_router(app))
-    api.include_router(backup_router(app))
-    api.include_router(teams_router(app))
+    api.include_router(
+        create_mail_router(
+            mail=app.mail, configured=app.mail_config, teams=app.teams, messages=app.messages, state=app.state,
+            clock=app.clock,
+        )
+    )  # fmt: skip
+    api.include_router(sip_settings_router(app.sip_settings, app.state, app.clock))
+    api.include_router(
+        backup_router(
+            data_dir=app.data_dir, config_file=app.config_file, state=app.state, clock=app.clock, restart=app.restart
+        )
+    )
+    api.include_router(teams_router(app.team_settings))
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)
     # the spec is made now, at start-up, not by the first request for it (~80 ms on the loop)

@@ -33,10 +33,10 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zentrale.errors import Refused, Unauthorized
+from zentrale.web import schemas as S
 
 if TYPE_CHECKING:
     from zentrale.accounts.service import Accounts, Principal
-    from zentrale.config import Config
 
 PUBLIC, USER, ADMIN = "public", "user", "admin"
 COOKIE = "zentrale_session"
@@ -201,7 +201,8 @@ def set_session_cookie(request: Request, response: Response, cookie: str) -> Non
     )
 
 
-def auth_router(accounts: Accounts, config: Config, me_extra: Callable[[Principal], dict[str, Any]]) -> APIRouter:
+def auth_router(accounts: Accounts, language: str, me_extra: Callable[[Principal], dict[str, Any]]) -> APIRouter:
+    """``language``: the box's (the page's default until a user picks one)."""
     router = APIRouter(tags=["accounts"])
 
     def me(who: Principal) -> dict[str, Any]:
@@ -211,23 +212,31 @@ def auth_router(accounts: Accounts, config: Config, me_extra: Callable[[Principa
             "role": who.role,
             "agent_id": who.agent_id,
             "csrf": who.session.csrf if who.session else None,
-            "language": config.language,
+            "language": language,
             **me_extra(who),
         }
 
-    @router.get("/api/auth/state", summary="Login page: is the first-run set-up needed, default language")
+    @router.get(
+        "/api/auth/state",
+        response_model=S.LoginState,
+        summary="Login page: is the first-run set-up needed, default language",
+    )
     @access(PUBLIC)
     async def state() -> dict[str, Any]:
-        return {"setup_needed": accounts.setup_needed, "language": config.language}
+        return {"setup_needed": accounts.setup_needed, "language": language}
 
-    @router.post("/api/auth/login", summary="Log in; sets the session cookie")
+    @router.post("/api/auth/login", response_model=S.Me, summary="Log in; sets the session cookie")
     @access(PUBLIC)
     async def login(body: LoginBody, request: Request, response: Response) -> dict[str, Any]:
         who, cookie = await accounts.login(body.name, body.password, _source(request))
         set_session_cookie(request, response, cookie)
         return me(who)
 
-    @router.post("/api/auth/setup", summary="First run: create the first admin account with the set-up token")
+    @router.post(
+        "/api/auth/setup",
+        response_model=S.Me,
+        summary="First run: create the first admin account with the set-up token",
+    )
     @access(PUBLIC)
     async def setup(body: SetupBody, request: Request, response: Response) -> dict[str, Any]:
         who, cookie = await accounts.setup(body.token, body.name.strip().lower(), body.password, body.display_name,
@@ -235,19 +244,19 @@ def auth_router(accounts: Accounts, config: Config, me_extra: Callable[[Principa
         set_session_cookie(request, response, cookie)
         return me(who)
 
-    @router.post("/api/auth/logout", summary="Log out (ends this session)")
+    @router.post("/api/auth/logout", response_model=S.Done, summary="Log out (ends this session)")
     @access(USER)
     async def logout(request: Request, response: Response) -> dict[str, str]:
         await accounts.logout(principal(request))
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return {"status": "logged out"}
 
-    @router.get("/api/auth/me", summary="Who is logged in, the CSRF token for state changes")
+    @router.get("/api/auth/me", response_model=S.Me, summary="Who is logged in, the CSRF token for state changes")
     @access(USER)
     async def whoami(request: Request) -> dict[str, Any]:
         return me(principal(request))
 
-    @router.put("/api/auth/password", summary="Change my own password")
+    @router.put("/api/auth/password", response_model=S.Done, summary="Change my own password")
     @access(USER)
     async def password(body: PasswordBody, request: Request) -> dict[str, str]:
         who = principal(request)

@@ -10,7 +10,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -22,17 +21,23 @@ from starlette.requests import ClientDisconnect
 from zentrale import __version__
 from zentrale.errors import Invalid, StoreError
 from zentrale.store.backup import PENDING, ArchiveRefused, check_stream, create_backup, room_for
+from zentrale.web import schemas as S
 from zentrale.web.auth import actor
 from zentrale.web.limits import TooLarge, body_limit
 
 if TYPE_CHECKING:
-    from zentrale.app import App
+    from zentrale.core.clock import Clock
+    from zentrale.store.state import StateRepository
 
 MAX_UPLOAD = 8_000_000_000  # bytes: years of messages fit; a full SD card does not
 UPLOAD_STALL = 300.0  # seconds without a byte of the upload: the checking thread gives up
 
 
-def backup_router(app: App) -> APIRouter:
+def backup_router(
+    *, data_dir: Path, config_file: Path | None, state: StateRepository, clock: Clock, restart: Callable[[], None]
+) -> APIRouter:
+    """``config_file``: what a backup carries as config.yaml; ``restart``: the daemon stops soon and
+    exits to be started again (an uploaded backup is restored before the database opens)."""
     router = APIRouter(tags=["backup"])
 
     @router.get(
@@ -42,18 +47,18 @@ def backup_router(app: App) -> APIRouter:
         response_class=FileResponse,
     )
     async def download(request: Request) -> FileResponse:
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        folder = Path(tempfile.mkdtemp(prefix=".backup-", dir=app.config.data_dir))
+        stamp = clock.now().strftime("%Y%m%d-%H%M%S")
+        folder = Path(tempfile.mkdtemp(prefix=".backup-", dir=data_dir))
         archive = folder / f"zentrale-backup-{stamp}.tar.gz"
-        job = functools.partial(create_backup, app.config.data_dir, app.config_file, archive, __version__)
+        job = functools.partial(create_backup, data_dir, config_file, archive, __version__)
         try:
             manifest = await asyncio.get_running_loop().run_in_executor(None, job)
         except BaseException:
             _remove(folder)
             raise
         counts = manifest["counts"]
-        await app.state.audit(
-            app.clock.now(), actor(request), "backup.download",
+        await state.audit(
+            clock.now(), actor(request), "backup.download",
             f"{counts['messages']} messages, {counts['modes']} modes, {counts['prompts']} prompts",
         )  # fmt: skip
         return FileResponse(
@@ -64,7 +69,7 @@ def backup_router(app: App) -> APIRouter:
         )
 
     @router.post(
-        "/api/backup/restore",
+        "/api/backup/restore", response_model=S.Restarting,
         summary="Upload a backup archive: it is checked now, and the box restarts and restores it "
         "(database, modes, prompts, messages; the configuration file stays). What it replaces is kept "
         "in the data folder's .before-restore-<time>/",
@@ -73,7 +78,7 @@ def backup_router(app: App) -> APIRouter:
             "schema": {"type": "string", "format": "binary"}}}}),
     )  # fmt: skip
     async def restore(request: Request) -> dict[str, Any]:
-        data = app.config.data_dir
+        data = data_dir
         limits = await asyncio.to_thread(room_for, data)
         folder = Path(tempfile.mkdtemp(prefix=".restore-upload-", dir=data))
         upload = folder / "upload"
@@ -117,11 +122,11 @@ def backup_router(app: App) -> APIRouter:
         finally:
             await asyncio.to_thread(shutil.rmtree, folder, True)
         counts = manifest["counts"]
-        await app.state.audit(
-            app.clock.now(), actor(request), "backup.restore",
+        await state.audit(
+            clock.now(), actor(request), "backup.restore",
             f"backup of {manifest['created_at']}: {counts['messages']} messages, {counts['modes']} modes",
         )  # fmt: skip
-        app.restart_soon()
+        restart()
         return {"restarting": True, "created_at": manifest["created_at"], "counts": counts}
 
     return router

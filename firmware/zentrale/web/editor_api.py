@@ -17,6 +17,7 @@ from zentrale.core.modes import Mode
 from zentrale.core.schedule import Schedule
 from zentrale.errors import Conflict, Invalid, NotFound, ZentraleError
 from zentrale.prompts import MAX_UPLOAD_BYTES
+from zentrale.web import schemas as S
 from zentrale.web.auth import actor
 from zentrale.web.documents import (
     DocumentWorker,
@@ -32,7 +33,12 @@ from zentrale.web.limits import TooLarge, body_limit, document_body
 from zentrale.web.params import MODE_NAME, Ident, ModeName, PromptName, Version, VersionQuery
 
 if TYPE_CHECKING:
-    from zentrale.app import App
+    from zentrale.calls.simulation import Simulations
+    from zentrale.core.switches import ManualControl
+    from zentrale.hotline import Hotline
+    from zentrale.prompts import PromptLibrary
+    from zentrale.scheduling import ModeScheduler
+    from zentrale.teams import TeamDirectory
 
 
 class Author(BaseModel):
@@ -74,15 +80,25 @@ EMPTY_MODE = {
 }
 
 
-def editor_router(app: App, documents: DocumentWorker) -> APIRouter:
+def editor_router(
+    *,
+    hotline: Hotline,
+    teams: TeamDirectory,
+    prompt_library: PromptLibrary,
+    scheduler: ModeScheduler,
+    simulations: Simulations,
+    control: ManualControl,
+    documents: DocumentWorker,
+) -> APIRouter:
     router = APIRouter(tags=["editor"])
-    hotline = app.hotline
 
     def names() -> tuple[set[str], list[str]]:
         """The prompts and teams a document may use (its checks run in the documents worker)."""
-        return hotline.library.names(), [t.id for t in app.config.teams]
+        return hotline.library.names(), teams.ids()
 
-    @router.get("/api/editor/modes", summary="Modes with their versions and problems")
+    @router.get(
+        "/api/editor/modes", response_model=list[S.EditorMode], summary="Modes with their versions and problems"
+    )
     async def modes() -> list[dict[str, Any]]:
         out = []
         for name in hotline.modes.names():
@@ -108,6 +124,7 @@ def editor_router(app: App, documents: DocumentWorker) -> APIRouter:
 
     @router.post(
         "/api/editor/validate",
+        response_model=S.Check,
         summary="Check a document while it is edited (nothing is saved)",
         openapi_extra=document_body(),
     )
@@ -116,6 +133,7 @@ def editor_router(app: App, documents: DocumentWorker) -> APIRouter:
 
     @router.post(
         "/api/editor/modes/{name}",
+        response_model=S.ModeSaved,
         summary="Create a mode (from the body, or a small empty one)",
         openapi_extra=document_body(required=False),
     )
@@ -127,20 +145,28 @@ def editor_router(app: App, documents: DocumentWorker) -> APIRouter:
                                               *names())  # fmt: skip
         return await hotline.save_mode(name, yaml_text, actor(request), "created", mode=mode)
 
-    @router.post("/api/editor/modes/{name}/duplicate", summary="Copy a mode under a new name")
+    @router.post(
+        "/api/editor/modes/{name}/duplicate", response_model=S.ModeSaved, summary="Copy a mode under a new name"
+    )
     async def duplicate(name: ModeName, body: CopyTo, request: Request) -> dict[str, Any]:
         return await hotline.duplicate_mode(name, body.to, actor(request, body.by))
 
-    @router.post("/api/editor/modes/{name}/rename", summary="Rename a mode (not the active one)")
+    @router.post(
+        "/api/editor/modes/{name}/rename", response_model=S.ModeSaved, summary="Rename a mode (not the active one)"
+    )
     async def rename(name: ModeName, body: CopyTo, request: Request) -> dict[str, Any]:
         return await hotline.rename_mode(name, body.to, actor(request, body.by))
 
-    @router.delete("/api/editor/modes/{name}", summary="Delete a mode (not the active one)")
+    @router.delete("/api/editor/modes/{name}", response_model=S.Deleted, summary="Delete a mode (not the active one)")
     async def delete(name: ModeName, request: Request) -> dict[str, str]:
         await hotline.delete_mode(name, actor(request))
         return {"deleted": name}
 
-    @router.get("/api/editor/modes/{name}/versions", summary="Versions of a mode, newest first")
+    @router.get(
+        "/api/editor/modes/{name}/versions",
+        response_model=list[S.ModeVersion],
+        summary="Versions of a mode, newest first",
+    )
     async def versions(name: ModeName) -> list[dict[str, Any]]:
         return await hotline.versions.list(name)
 
@@ -155,7 +181,11 @@ def editor_router(app: App, documents: DocumentWorker) -> APIRouter:
         texts = str(old["document"]), str(new["document"])
         return PlainTextResponse(await documents.run(unified_diff, *texts, f"{name} v{a}", f"{name} v{b}"))
 
-    @router.post("/api/editor/modes/{name}/rollback", summary="Make an old version the current one (as a new version)")
+    @router.post(
+        "/api/editor/modes/{name}/rollback",
+        response_model=S.ModeSaved,
+        summary="Make an old version the current one (as a new version)",
+    )
     async def rollback(name: ModeName, body: Rollback, request: Request) -> dict[str, Any]:
         return await hotline.rollback(name, body.version, actor(request, body.by))
 
@@ -171,12 +201,14 @@ def editor_router(app: App, documents: DocumentWorker) -> APIRouter:
 
     # --- prompt library ------------------------------------------------------------
 
-    @router.get("/api/prompts", summary="Prompts and music: length, origin, which modes use them")
+    @router.get(
+        "/api/prompts", response_model=list[S.Prompt], summary="Prompts and music: length, origin, which modes use them"
+    )
     async def prompts() -> list[dict[str, Any]]:
-        return await app.prompts.list()
+        return await prompt_library.list()
 
     @router.post(
-        "/api/prompts/{name}",
+        "/api/prompts/{name}", response_model=S.Prompt,
         summary="Upload a prompt (the request body is the file: WAV, MP3, OGG or FLAC)",
         description="422 with the reason when the file is not audio or too long, 413 when it is too big.",
         openapi_extra=body_limit("stream", requestBody={"content": {"application/octet-stream": {"schema": {
@@ -193,36 +225,50 @@ def editor_router(app: App, documents: DocumentWorker) -> APIRouter:
             data += chunk
             if len(data) > MAX_UPLOAD_BYTES:
                 raise TooLarge(f"file too big: more than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-        return await app.prompts.upload(name, filename, bytes(data), kind)
+        return await prompt_library.upload(name, filename, bytes(data), kind)
 
-    @router.post("/api/prompts/{name}/speak", summary="A draft prompt spoken from text (espeak-ng)")
+    @router.post(
+        "/api/prompts/{name}/speak", response_model=S.Prompt, summary="A draft prompt spoken from text (espeak-ng)"
+    )
     async def speak(name: PromptName, body: SpeakText) -> dict[str, Any]:
-        return await app.prompts.from_text(name, body.text, body.voice)
+        return await prompt_library.from_text(name, body.text, body.voice)
 
     @router.get("/api/prompts/{name}/audio", summary="Listen to a prompt", response_class=FileResponse)
     async def prompt_audio(name: PromptName) -> FileResponse:
-        path = app.prompts.audio_path(name)
+        path = prompt_library.audio_path(name)
         media = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".flac": "audio/flac"}
         return FileResponse(path, media_type=media.get(path.suffix, "application/octet-stream"))
 
-    @router.delete("/api/prompts/{name}", summary="Delete an uploaded prompt that no mode uses")
+    @router.delete(
+        "/api/prompts/{name}", response_model=S.Deleted, summary="Delete an uploaded prompt that no mode uses"
+    )
     async def delete_prompt(name: PromptName) -> dict[str, str]:
-        await app.prompts.delete(name)
+        await prompt_library.delete(name)
         return {"deleted": name}
 
     # --- schedules -------------------------------------------------------------------
 
-    @router.get("/api/schedule", summary="The week plan, the active and the scheduled mode, the next change")
+    @router.get(
+        "/api/schedule",
+        response_model=S.ScheduleStatus,
+        summary="The week plan, the active and the scheduled mode, the next change",
+    )
     async def schedule(lang: Literal["de", "en"] | None = None) -> dict[str, Any]:
-        return app.scheduler.status(lang)
+        return scheduler.status(lang)
 
-    @router.put("/api/schedule", summary="Change the week plan, holidays and closed days")
+    @router.put(
+        "/api/schedule", response_model=S.ScheduleStatus, summary="Change the week plan, holidays and closed days"
+    )
     async def put_schedule(body: Schedule, request: Request) -> dict[str, Any]:
-        return await app.scheduler.save(body, actor(request))
+        return await scheduler.save(body, actor(request))
 
-    @router.post("/api/schedule/resume", summary="End a manual override: the schedule chooses again")
+    @router.post(
+        "/api/schedule/resume",
+        response_model=S.ScheduleStatus,
+        summary="End a manual override: the schedule chooses again",
+    )
     async def resume(body: Author, request: Request) -> dict[str, Any]:
-        return await app.scheduler.back_to_schedule(actor(request, body.by))
+        return await scheduler.back_to_schedule(actor(request, body.by))
 
     # --- simulation --------------------------------------------------------------------
 
@@ -234,7 +280,7 @@ def editor_router(app: App, documents: DocumentWorker) -> APIRouter:
                 hotline.library.clip(prompt, 8000)
 
     @router.post(
-        "/api/simulations",
+        "/api/simulations", response_model=S.Simulation,
         summary="Walk a mode without a phone (real engine, simulated clock)",
         openapi_extra=body_limit("document", requestBody={"required": True, "content": {"application/json": {
             "schema": SimStart.model_json_schema()}}}),
@@ -252,37 +298,47 @@ def editor_router(app: App, documents: DocumentWorker) -> APIRouter:
                 raise NotFound("give a mode or a document")
             mode = await documents.run(stored_mode, hotline.modes.path(body.mode))
         await asyncio.to_thread(preload, mode)
-        states = [app.control.state(s.id) for s in mode.switches]
-        sim = await app.simulations.start(mode, states)
+        states = [control.state(s.id) for s in mode.switches]
+        sim = await simulations.start(mode, states)
         return sim.snapshot()
 
-    @router.get("/api/simulations/{sim_id}", summary="What the simulated caller heard so far")
+    @router.get(
+        "/api/simulations/{sim_id}", response_model=S.Simulation, summary="What the simulated caller heard so far"
+    )
     async def sim_state(sim_id: Ident) -> dict[str, Any]:
-        return app.simulations.get(sim_id).snapshot()
+        return simulations.get(sim_id).snapshot()
 
-    @router.post("/api/simulations/{sim_id}/digit", summary="Press a key")
+    @router.post("/api/simulations/{sim_id}/digit", response_model=S.Simulation, summary="Press a key")
     async def sim_digit(sim_id: Ident, body: Digit) -> dict[str, Any]:
-        sim = app.simulations.get(sim_id)
+        sim = simulations.get(sim_id)
         await sim.press(body.digit)
         return sim.snapshot()
 
-    @router.post("/api/simulations/{sim_id}/skip", summary="Skip to the next event (end of a prompt, a timeout)")
+    @router.post(
+        "/api/simulations/{sim_id}/skip",
+        response_model=S.Simulation,
+        summary="Skip to the next event (end of a prompt, a timeout)",
+    )
     async def sim_skip(sim_id: Ident) -> dict[str, Any]:
-        sim = app.simulations.get(sim_id)
+        sim = simulations.get(sim_id)
         await sim.skip()
         return sim.snapshot()
 
-    @router.post("/api/simulations/{sim_id}/agent", summary="Pretend an agent takes the waiting call")
+    @router.post(
+        "/api/simulations/{sim_id}/agent",
+        response_model=S.Simulation,
+        summary="Pretend an agent takes the waiting call",
+    )
     async def sim_agent(sim_id: Ident) -> dict[str, Any]:
-        sim = app.simulations.get(sim_id)
+        sim = simulations.get(sim_id)
         await sim.agent_answers()
         return sim.snapshot()
 
-    @router.delete("/api/simulations/{sim_id}", summary="Hang up and forget the simulation")
+    @router.delete("/api/simulations/{sim_id}", response_model=S.Stopped, summary="Hang up and forget the simulation")
     async def sim_stop(sim_id: Ident) -> dict[str, str]:
-        sim = app.simulations.get(sim_id)
+        sim = simulations.get(sim_id)
         await sim.hang_up()
-        await app.simulations.stop(sim_id)
+        await simulations.stop(sim_id)
         return {"stopped": sim_id}
 
     return router

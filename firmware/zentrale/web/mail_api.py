@@ -14,11 +14,17 @@ from zentrale.core.addresses import check_addresses
 from zentrale.errors import NotFound
 from zentrale.mail.compose import make_mp3, mp3_tags
 from zentrale.mail.outbox import WEB_FIELDS, merged_settings
+from zentrale.web import schemas as S
 from zentrale.web.auth import actor
 from zentrale.web.params import Ident
 
 if TYPE_CHECKING:
-    from zentrale.app import App
+    from zentrale.config import MailConfig
+    from zentrale.core.clock import Clock
+    from zentrale.mail.outbox import MailOutbox
+    from zentrale.store.messages import MessageRepository
+    from zentrale.store.state import StateRepository
+    from zentrale.teams import TeamDirectory
 
 
 class SendAgain(BaseModel):
@@ -66,11 +72,23 @@ class TestMail(BaseModel):
         return check_addresses([value])[0]
 
 
-def create_mail_router(app: App) -> APIRouter:
+def create_mail_router(
+    *,
+    mail: MailOutbox,
+    configured: MailConfig,
+    teams: TeamDirectory,
+    messages: MessageRepository,
+    state: StateRepository,
+    clock: Clock,
+) -> APIRouter:
+    """``configured``: the config file's mail section, under what the web page sets."""
     router = APIRouter()
-    mail = app.mail
 
-    @router.get("/api/mail", summary="E-mail settings in force (without the password) and the outbox by state")
+    @router.get(
+        "/api/mail",
+        response_model=S.MailOverview,
+        summary="E-mail settings in force (without the password) and the outbox by state",
+    )
     async def overview() -> dict[str, Any]:
         config = mail.mail
         return {
@@ -86,7 +104,11 @@ def create_mail_router(app: App) -> APIRouter:
             "outbox": await mail.outbox.counts(),
         }
 
-    @router.get("/api/settings/mail", summary="E-mail settings for the web page (admins; the password never leaves)")
+    @router.get(
+        "/api/settings/mail",
+        response_model=S.MailSettings,
+        summary="E-mail settings for the web page (admins; the password never leaves)",
+    )
     async def settings() -> dict[str, Any]:
         config = mail.mail
         fields = {k: getattr(config, k) for k in WEB_FIELDS if k != "password"}
@@ -95,11 +117,12 @@ def create_mail_router(app: App) -> APIRouter:
             "password_set": bool(config.password),
             "enabled": mail.enabled,
             "source": mail.source,
-            "teams": [{"id": t.id, "name": t.name, "email": mail.team_list(t.id)} for t in app.config.teams],
+            "teams": [{"id": t.id, "name": t.name, "email": mail.team_list(t.id)} for t in teams.all()],
         }
 
     @router.put(
         "/api/settings/mail",
+        response_model=S.MailSettings,
         summary="Change the SMTP settings (kept in the box's database over the config file's; in force at once)",
     )
     async def change_settings(body: MailSettingsBody, request: Request) -> dict[str, Any]:
@@ -109,43 +132,53 @@ def create_mail_router(app: App) -> APIRouter:
                 fields[key] = fields[key].strip() or None
         if fields["password"] is None:  # not sent: keep the one in force
             fields["password"] = mail.mail.password
-        new = merged_settings(app.config.mail, fields)  # Invalid (422) names the field and the problem
-        await mail.save_settings(app.state, new, fields)
+        new = merged_settings(configured, fields)  # Invalid (422) names the field and the problem
+        await mail.save_settings(state, new, fields)
         who = actor(request)
         detail = f"{new.host}:{new.smtp_port} ({new.security})" if new.host else "off"
-        await app.state.audit(app.clock.now(), who, "mail.settings", detail)
+        await state.audit(clock.now(), who, "mail.settings", detail)
         return await settings()
 
-    @router.put("/api/settings/mail/teams/{team_id}", summary="Change a team's distribution list for messages")
+    @router.put(
+        "/api/settings/mail/teams/{team_id}",
+        response_model=S.TeamMailList,
+        summary="Change a team's distribution list for messages",
+    )
     async def change_team_list(team_id: Ident, body: TeamList, request: Request) -> dict[str, Any]:
-        if app.config.team(team_id) is None:
+        if teams.get(team_id) is None:
             raise NotFound(f"no team {team_id!r}")
-        await mail.save_team_list(app.state, team_id, body.addresses)
-        await app.state.audit(
-            app.clock.now(), actor(request), "mail.team_list", f"{team_id}: {', '.join(body.addresses)}"
-        )
+        await mail.save_team_list(state, team_id, body.addresses)
+        await state.audit(clock.now(), actor(request), "mail.team_list", f"{team_id}: {', '.join(body.addresses)}")
         return {"id": team_id, "email": mail.team_list(team_id)}
 
     @router.post(
         "/api/settings/mail/test",
+        response_model=S.TestMailSent,
         summary="Send a test e-mail now with the settings in force; the server's refusal as 502 with its answer",
     )
     async def send_test(body: TestMail) -> dict[str, Any]:
         message_id = await mail.send_test(body.to)
         return {"sent": True, "to": body.to, "message_id": message_id}
 
-    @router.get("/api/messages/{message_id}/mail", summary="E-mail delivery status of a message")
+    @router.get(
+        "/api/messages/{message_id}/mail", response_model=S.MailStatus, summary="E-mail delivery status of a message"
+    )
     async def status(message_id: Ident) -> dict[str, Any]:
         return await mail.status(message_id)
 
-    @router.post("/api/messages/{message_id}/mail/send", summary="Send a message by e-mail again", status_code=202)
+    @router.post(
+        "/api/messages/{message_id}/mail/send",
+        response_model=S.MailStatus,
+        summary="Send a message by e-mail again",
+        status_code=202,
+    )
     async def send_again(message_id: Ident, body: SendAgain | None = None) -> dict[str, Any]:
         return await mail.send_again(message_id, body.to if body else None)
 
     @router.get("/api/messages/{message_id}/audio.mp3", summary="The message as MP3", response_class=Response)
     async def audio_mp3(message_id: Ident) -> Response:
-        row = await app.messages.get(message_id)
-        wav = app.messages.file(row)
+        row = await messages.get(message_id)
+        wav = messages.file(row)
         tags = mp3_tags(mail.facts(row), mail.language)
         job = functools.partial(make_mp3, wav, wav.with_suffix(".mp3"), mail.mail.bitrate_kbps, tags)
         data, _ = await asyncio.get_running_loop().run_in_executor(None, job)

@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from zentrale.web import schemas as S
 from zentrale.web.auth import actor
 
 if TYPE_CHECKING:
-    from zentrale.app import App
+    from zentrale.core.clock import Clock
+    from zentrale.lines.sip.settings import RegistrationSettings
+    from zentrale.store.state import StateRepository
 
 
 class RegistrationBody(BaseModel):
@@ -28,16 +31,20 @@ class RegistrationBody(BaseModel):
     transfer: Literal["bridge", "refer"] = "bridge"
 
 
-def sip_settings_router(app: App) -> APIRouter:
+def sip_settings_router(settings: RegistrationSettings, state: StateRepository, clock: Clock) -> APIRouter:
     router = APIRouter(tags=["settings"])
-    settings = app.sip_settings
 
-    @router.get("/api/settings/sip", summary="The PBX registration in force (no password) and its state")
+    @router.get(
+        "/api/settings/sip",
+        response_model=S.SipSettings,
+        summary="The PBX registration in force (no password) and its state",
+    )
     async def current() -> dict[str, Any]:
         return settings.current()
 
     @router.put(
         "/api/settings/sip/registration",
+        response_model=S.SipSettings,
         summary="Register with this PBX from now on (kept over the config file's); an empty registrar: none",
     )
     async def change(body: RegistrationBody, request: Request) -> dict[str, Any]:
@@ -47,7 +54,7 @@ def sip_settings_router(app: App) -> APIRouter:
                 fields[key] = fields[key].strip() or None
         registration = await settings.change(fields)  # Invalid (422) names the field
         detail = f"{registration.user} at {registration.registrar}" if registration else "off"
-        await app.state.audit(app.clock.now(), actor(request), "sip.registration", detail)
+        await state.audit(clock.now(), actor(request), "sip.registration", detail)
         return settings.current()
 
     return router

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from zentrale.web import schemas as S
 from zentrale.web.auth import actor
 from zentrale.web.params import Ident
 
 if TYPE_CHECKING:
-    from zentrale.app import App
+    from zentrale.teams import TeamSettings
 
 
 class TeamBody(BaseModel):
@@ -27,15 +28,20 @@ class TeamBody(BaseModel):
     allowed_numbers: list[str] | None = Field(None, max_length=50)
 
 
-def teams_router(app: App) -> APIRouter:
+def teams_router(settings: TeamSettings) -> APIRouter:
     router = APIRouter(tags=["teams"])
-    settings = app.team_settings
 
-    @router.get("/api/teams", summary="Teams with their settings, members and the modes that use them")
+    @router.get(
+        "/api/teams", response_model=S.Teams, summary="Teams with their settings, members and the modes that use them"
+    )
     async def teams() -> dict[str, Any]:
         return {"source": settings.source, "teams": settings.overview()}
 
-    @router.put("/api/teams/{team_id}", summary="Create or change a team (in force at once, kept over the config)")
+    @router.put(
+        "/api/teams/{team_id}",
+        response_model=S.Team,
+        summary="Create or change a team (in force at once, kept over the config)",
+    )
     async def save(team_id: Ident, body: TeamBody, request: Request) -> dict[str, Any]:
         return await settings.save(team_id, body.model_dump(), actor(request))
 

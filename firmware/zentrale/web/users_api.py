@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from zentrale.web import schemas as S
 from zentrale.web.auth import actor
 from zentrale.web.params import UserName
 
@@ -25,11 +26,11 @@ class UserIn(BaseModel):
 def users_router(accounts: Accounts, staff: Staffing) -> APIRouter:
     router = APIRouter(tags=["accounts"])
 
-    @router.get("/api/users", summary="Accounts of the web page (admins only)")
+    @router.get("/api/users", response_model=list[S.User], summary="Accounts of the web page (admins only)")
     async def users() -> list[dict[str, Any]]:
         return accounts.users()
 
-    @router.put("/api/users/{name}", summary="Create or change an account (admins only)")
+    @router.put("/api/users/{name}", response_model=S.User, summary="Create or change an account (admins only)")
     async def put_user(name: UserName, body: UserIn, request: Request) -> dict[str, Any]:
         if body.agent_id:
             staff.board.get(body.agent_id)  # NotFound: no such agent
@@ -38,7 +39,7 @@ def users_router(accounts: Accounts, staff: Staffing) -> APIRouter:
             password=body.password or None, by=actor(request),
         )  # fmt: skip
 
-    @router.delete("/api/users/{name}", summary="Delete an account (admins only)")
+    @router.delete("/api/users/{name}", response_model=S.Deleted, summary="Delete an account (admins only)")
     async def delete_user(name: UserName, request: Request) -> dict[str, str]:
         await accounts.delete_user(name, actor(request))
         return {"deleted": name}

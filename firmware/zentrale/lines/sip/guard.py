@@ -62,7 +62,12 @@ class _Source:
 
 
 class SourceGuard:
-    def __init__(self, config: SecurityConfig, now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: SecurityConfig,
+        now: Callable[[], float] = time.monotonic,
+        on_ban: Callable[[Ban], None] | None = None,
+    ) -> None:
         self.config = config
         self.now = now
         self._networks = [ipaddress.ip_network(n, strict=False) for n in config.trusted]
@@ -72,7 +77,7 @@ class SourceGuard:
         self._strikes: OrderedDict[str, tuple[int, float]] = OrderedDict()  # host -> (bans so far, last ban end)
         self.dropped = 0  # packets dropped by bans and rate limits
         self.bans_total = 0
-        self.on_ban: Callable[[Ban], None] | None = None
+        self.on_ban = on_ban  # e.g. the audit log
         self.on_change: Callable[[], None] | None = None  # a ban began or was lifted (to keep them over a restart)
 
     # --- trust -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from zentrale.config import Registration, SipConfig
@@ -29,7 +29,7 @@ from zentrale.lines.base import Call, IncomingHandler, OriginateFailed
 from zentrale.lines.sip import session_timer as st
 from zentrale.lines.sip.admission import Admission
 from zentrale.lines.sip.call import SipCall
-from zentrale.lines.sip.guard import SourceGuard
+from zentrale.lines.sip.guard import Ban, SourceGuard
 from zentrale.lines.sip.layer import TransactionLayer
 from zentrale.lines.sip.message import (
     SipMessage,
@@ -62,7 +62,15 @@ class SipUserAgent:
     ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "NOTIFY")
     name = "sip"
 
-    def __init__(self, config: SipConfig, media_clock: MediaClock, *, now: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        config: SipConfig,
+        media_clock: MediaClock,
+        *,
+        now: Callable[[], float] | None = None,
+        on_ban: Callable[[Ban], None] | None = None,
+        service_numbers: Iterable[str] = (),
+    ) -> None:
         self.config = config
         self.media_clock = media_clock
         self._now = now
@@ -70,7 +78,7 @@ class SipUserAgent:
         self.user_agent = f"{config.user_agent}"
         self.timers = config.session_timers
         self.sdp_limits = SdpLimits()
-        self.guard = SourceGuard(config.security)
+        self.guard = SourceGuard(config.security, on_ban=on_ban)
         self.admission = Admission(config, self.guard, self.now)
         self.transport = SipTransport(
             config.bind, config.port, self._on_message, udp=config.udp, tcp=config.tcp, tls=config.tls,
@@ -90,7 +98,7 @@ class SipUserAgent:
         self.registration: Registration | None = config.registration  # live: the web page may change it
         self.registrar: Registrar | None = None
         self.dialler = Dialler(self)
-        self.service_numbers: set[str] = set()  # answered besides config.numbers (recording prompts by phone)
+        self.service_numbers = set(service_numbers)  # answered besides config.numbers (recording prompts by phone)
         self._rtp_watch: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self.handler_errors = 0  # requests that made a handler fail (answered 500)
