@@ -26,10 +26,10 @@ from typing import Any
 
 from zentrale.config import Registration, SipConfig
 from zentrale.lines.base import Call, IncomingHandler, OriginateFailed
-from zentrale.lines.sip import session_timer as st
 from zentrale.lines.sip.admission import Admission
 from zentrale.lines.sip.call import SipCall
 from zentrale.lines.sip.guard import Ban, SourceGuard
+from zentrale.lines.sip.incoming import Answerer, invite_id, printable
 from zentrale.lines.sip.layer import TransactionLayer
 from zentrale.lines.sip.message import (
     SipMessage,
@@ -38,14 +38,11 @@ from zentrale.lines.sip.message import (
     SipResponse,
     make_response,
     new_tag,
-    parse_name_addr,
-    parse_uri,
-    split_commas,
 )
 from zentrale.lines.sip.outgoing import Dialler
 from zentrale.lines.sip.registration import Registrar, split_hostport
-from zentrale.lines.sip.rtp import PortPool, RtpStream
-from zentrale.lines.sip.sdp import Negotiated, SdpError, SdpLimits, negotiate, parse_sdp
+from zentrale.lines.sip.rtp import PortPool
+from zentrale.lines.sip.sdp import SdpLimits
 from zentrale.lines.sip.transactions import TU_TIMEOUT, ServerTransaction, server_key
 from zentrale.lines.sip.transport import Peer, SipTransport, TcpConnection, response_peer
 from zentrale.media.clock import MediaClock
@@ -98,6 +95,7 @@ class SipUserAgent:
         self.registration: Registration | None = config.registration  # live: the web page may change it
         self.registrar: Registrar | None = None
         self.dialler = Dialler(self)
+        self.answerer = Answerer(self)
         self.service_numbers = set(service_numbers)  # answered besides config.numbers (recording prompts by phone)
         self._rtp_watch: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -339,7 +337,7 @@ class SipUserAgent:
             values = msg.get_all(name)
             if len(values) == 1:
                 resp.add(name, values[0] if name != "To" or "tag=" in values[0] else f"{values[0]};tag={new_tag()}")
-        resp.add("Warning", f'399 zentrale "{_printable(err.reason[:80])}"')
+        resp.add("Warning", f'399 zentrale "{printable(err.reason[:80])}"')
         self.transactions.count(err.status)
         self.send_response(resp, peer)
 
@@ -403,7 +401,7 @@ class SipUserAgent:
                 call.in_dialog(request, txn)
             return
         if method == "INVITE":
-            self._on_invite(request, txn, peer)
+            self.answerer.invite(request, txn, peer)
         elif method == "OPTIONS":
             self._reply(txn, 200, "OK", headers=self.capability_headers())
         elif method == "REFER":
@@ -421,7 +419,7 @@ class SipUserAgent:
     def _duplicate_invite(self, request: SipRequest) -> bool:
         """An INVITE retransmitted after its transaction was forgotten for memory: the call
         it set up is still there (same Call-ID, From tag and CSeq)."""
-        return _invite_id(request) in self._by_invite
+        return invite_id(request) in self._by_invite
 
     def _in_own_dialog(self, request: SipRequest, peer: Peer) -> bool:
         """A request in a call (or a CANCEL of an INVITE) that this source itself set up
@@ -448,113 +446,6 @@ class SipUserAgent:
         self._reply(txn, 200, "OK", to_tag=call.local_tag)
         call.cancelled()
 
-    def _served(self, request: SipRequest) -> bool:
-        numbers = self.config.numbers
-        if "*" in numbers:
-            return True
-        user = _uri_user(request.uri)
-        return bool(user) and (user in numbers or user in self.service_numbers)
-
-    def _on_invite(self, request: SipRequest, txn: ServerTransaction, peer: Peer) -> None:
-        # RFC 3261 §8.2: content processing (415, 406) comes before the application (404)
-        if request.body and request.content_type != "application/sdp":
-            self._reply(txn, 415, "Unsupported Media Type", headers=[("Accept", "application/sdp")])
-            return
-        accept = [a.split(";")[0].strip().lower() for a in request.values("Accept")]
-        if accept and not {"application/sdp", "application/*", "*/*"} & set(accept):
-            self._reply(txn, 406, "Not Acceptable", headers=[("Accept", "application/sdp")])
-            return
-        if not self._served(request):
-            self._reply(txn, 404, "Not Found")
-            self.failed(peer, f"INVITE to a number not served ({_uri_user(request.uri)[:32]})")
-            return
-        timer = st.answer_request(request, preferred=self.timers.session_expires, minimum=self.timers.min_se)
-        if isinstance(timer, st.TooBrief):
-            self._reply(txn, 422, "Session Interval Too Small", headers=[("Min-SE", str(timer.min_se))])
-            return
-        neg: Negotiated | None = None
-        index = 0
-        rejected: list[Any] = []
-        if request.body:
-            try:
-                session = parse_sdp(request.body.decode(errors="replace"), self.sdp_limits)
-                index, neg = negotiate(session, self.codecs)
-                rejected = [m for i, m in enumerate(session.media) if i != index]
-            except SdpError as err:
-                self._reply(
-                    txn, 488, "Not Acceptable Here", headers=[("Warning", f'304 zentrale "{_printable(str(err))}"')]
-                )
-                return
-        refusal = self.admission.calls.acquire(peer.host)
-        if refusal is not None:
-            if refusal == "share" and peer.host not in self._limit_warned:
-                self._limit_warned.add(peer.host)
-                log.warning("sip: %s has %d calls, refusing more (if it is your PBX, add it to "
-                            "sip.security.trusted)", peer.host, self.admission.calls.count(peer.host))  # fmt: skip
-            self._reply(txn, 503, "Service Unavailable", headers=[("Retry-After", "30")])
-            return
-        caller, caller_name = self._caller_of(request, peer)
-        call = SipCall(
-            self,
-            direction="in",
-            call_id=request.call_id,
-            local_tag=new_tag(),
-            peer=peer,
-            stream=RtpStream(self.media_clock, symmetric=self.config.symmetric_rtp),
-            caller=caller,
-            caller_name=caller_name,
-            called=_uri_user(request.uri),
-        )
-        self.transactions.reply(txn, 100, "Trying")
-        dialog = call.dialog
-        call.invite = request
-        call.invite_txn = txn
-        call.session_timer = timer
-        call.peer_allows = {m.strip().upper() for m in request.values("Allow")}
-        dialog.remote_tag = request.from_tag
-        dialog.remote_cseq = request.cseq[0]
-        dialog.remote_header = request.get("From") or ""
-        contact = request.values("Contact")
-        dialog.remote_target = _contact_uri(contact[0]) if contact else parse_name_addr(dialog.remote_header).uri
-        dialog.route_set = list(request.get_all("Record-Route"))
-        call.offer_index = index
-        call.rejected_media = rejected
-        self._calls[(call.call_id, call.local_tag)] = call
-        self._by_invite[_invite_id(request)] = call
-        call.guard_unanswered(TU_TIMEOUT + self.config.answer_after + 1.0)
-        self.spawn(self._setup_incoming(call, neg))
-
-    def _caller_of(self, request: SipRequest, peer: Peer) -> tuple[str, str | None]:
-        """The caller's number and name: From, or P-Asserted-Identity from a trusted PBX (RFC 3325 §4).
-        Diversion and History-Info are never used for anything."""
-        from_ = parse_name_addr(request.get("From") or "")
-        user = _uri_user(from_.uri)
-        display = from_.display or None
-        pai = request.get("P-Asserted-Identity") if self.admission.trusted(peer.host) else None
-        if pai:
-            with contextlib.suppress(SipParseError):
-                asserted = parse_name_addr(split_commas(pai)[0])
-                user = _uri_user(asserted.uri) or user
-                display = asserted.display or display
-        return user or "anonymous", display
-
-    async def _setup_incoming(self, call: SipCall, neg: Negotiated | None) -> None:
-        try:
-            await call.stream.open(self.ports)
-        except OSError as err:
-            log.error("call %s: %s", call.call_id, err)
-            await call.reject(503, "Service Unavailable")
-            return
-        if neg is not None:
-            call.apply(neg)
-        if call.ended.done():
-            call.stream.close()
-            return
-        if self._incoming is None:
-            await call.reject(480, "Temporarily Unavailable")
-            return
-        self._incoming(call)
-
     def _abandoned(self, txn: ServerTransaction) -> None:
         """The transaction layer answered 500 for a request nobody answered: end its call."""
         for call in list(self._calls.values()):
@@ -566,7 +457,7 @@ class SipUserAgent:
 
     def forget(self, call: SipCall) -> None:
         if call.invite is not None:
-            self._by_invite.pop(_invite_id(call.invite), None)
+            self._by_invite.pop(invite_id(call.invite), None)
         if self._calls.pop((call.call_id, call.local_tag), None) is not None and call.direction == "in":
             self.admission.calls.release(call.peer.host)
             self._limit_warned.discard(call.peer.host)
@@ -596,29 +487,6 @@ class SipUserAgent:
                     await call.hangup()
             for key in set(last) - set(self._calls):
                 del last[key]
-
-
-def _invite_id(request: SipRequest) -> tuple[str, str, int]:
-    return (request.call_id, request.from_tag, request.cseq[0])
-
-
-def _contact_uri(value: str) -> str:
-    try:
-        return parse_name_addr(value).uri
-    except SipParseError:
-        return ""
-
-
-def _uri_user(uri: str) -> str:
-    try:
-        return parse_uri(uri).user
-    except SipParseError:
-        return ""
-
-
-def _printable(text: str) -> str:
-    """Text safe inside a quoted header value."""
-    return "".join(c if c.isprintable() and c not in '"\\' else "?" for c in text)
 
 
 __all__ = ["CODECS", "SipUserAgent"]
