@@ -269,10 +269,14 @@ class SipTransport:
         self.handler(msg, peer)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._accept(reader, writer, "tcp")
+        # A connection task cancelled by stop() ends quietly: Python 3.11's stream server asks
+        # a cancelled handler task for its exception, which raises and logs a traceback.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._accept(reader, writer, "tcp")
 
     async def _serve_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._accept(reader, writer, "tls")
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._accept(reader, writer, "tls")
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str) -> None:
         remote = writer.get_extra_info("peername")
