@@ -39,6 +39,7 @@ TRUSTED_NET = "127.0.1.0/24"  # the fuzzing sources the daemon under test trusts
 TRUSTED = tuple(f"127.0.1.{i}" for i in range(1, 17))
 CONTROL = "127.0.1.250"  # clean probes: is the box keeping up?
 DIALOG = "127.0.1.251"  # the real dialog's signalling and media
+_REQUEST_LINE = re.compile(rb"([A-Z]+) \S+ SIP/2\.0\r\n")
 MAX_DATAGRAM = 65507  # what one UDP datagram over IPv4 can carry; longer mutants are cut there
 
 
@@ -60,9 +61,10 @@ class FuzzPlan:
     seed: int = 1
     messages: int = 20_000
     untrusted_share: float = 0.05
+    # per pick; a "tcp" pick is a connection carrying 1-12 messages, about 15 % of all
     weights: dict[str, float] = field(default_factory=lambda: {
-        "out_of_dialog": 0.36, "in_dialog": 0.2, "tcp": 0.16, "rtp": 0.14, "torture": 0.04, "response": 0.05,
-        "cancel": 0.03, "clean": 0.02,
+        "out_of_dialog": 0.40, "in_dialog": 0.22, "tcp": 0.025, "rtp": 0.16, "torture": 0.04, "response": 0.05,
+        "cancel": 0.02, "clean": 0.02,
     })  # fmt: skip
     sync_every: int = 100
     dialog_renew: int = 300
@@ -75,7 +77,7 @@ class Figures:
     answers: Counter[str] = field(default_factory=Counter)  # status class of answers read ("2xx", ...)
     seconds: float = 0.0
     syncs: int = 0
-    sync_lost: int = 0  # clean OPTIONS that got no answer in time
+    sync_lost: int = 0  # clean OPTIONS that got no answer in time (retransmitted as by Timer E)
     sync_worst_ms: float = 0.0
     dialogs: int = 0
     dialog_failures: int = 0
@@ -223,7 +225,7 @@ class Campaign:
             self.untrusted.append(sock)
             self.figures.untrusted_sources += 1
             self._untrusted_left = 20
-            while len(self.untrusted) > 4:
+            while len(self.untrusted) > 256:  # open until the end: they answer the box's late BYEs
                 old = self.untrusted.pop(0)
                 del self.udp[old]
                 old.close()
@@ -290,15 +292,16 @@ class Campaign:
         self.figures.dialogs += 1
 
     def _end_dialog(self) -> None:
-        if self.dialog is not None and not self._dialog_gone:
+        if self.dialog is not None:
+            self.dialog.cseq = 2**31 - 2  # above whatever CSeq a mutant left in the dialog (§12.2.2)
             self.dialog_sock.sendto(self.book.in_dialog(self.dialog, "BYE").to_bytes(), self.box)
         self.dialog = None
 
     # --- TCP ---------------------------------------------------------------------------------
 
     def _tcp(self) -> None:
-        while len(self.tcp) >= 8:
-            self.poll(0.02)
+        while len(self.tcp) >= 32:
+            self.poll(0.01)
         ip = self.rng.choice(TRUSTED)
         try:
             sock = socket.create_connection(self.box, timeout=2.0, source_address=(ip, 0))
@@ -335,7 +338,7 @@ class Campaign:
             sock.close()
             return
         sock.setblocking(False)
-        self.tcp.append(_Tcp(sock, party, time.monotonic() + self.rng.choice([0.3, 0.6, 1.0])))
+        self.tcp.append(_Tcp(sock, party, time.monotonic() + self.rng.choice([0.5, 0.8, 1.2])))
 
     def _tcp_message(self, party: Party) -> bytes:
         kind = self.rng.random()
@@ -356,12 +359,17 @@ class Campaign:
 
     def poll(self, timeout: float) -> None:
         """Read whatever the box sent within ``timeout`` and act as its peers would."""
-        now = time.monotonic()
-        for conn in [c for c in self.tcp if c.close_at <= now]:
-            self.tcp.remove(conn)
-            conn.sock.close()
         socks: list[socket.socket] = [*self.udp, self.rtp_sock, *(c.sock for c in self.tcp)]
         readable, _, _ = select.select(socks, [], [], timeout)
+        self._read(readable)
+        now = time.monotonic()
+        for conn in [c for c in self.tcp if c.close_at <= now]:
+            self._read([conn.sock])  # what came last, before hanging up
+            if conn in self.tcp:
+                self.tcp.remove(conn)
+                conn.sock.close()
+
+    def _read(self, readable: list[socket.socket]) -> None:
         for sock in readable:
             if sock is self.rtp_sock:
                 with contextlib.suppress(OSError):
@@ -371,6 +379,8 @@ class Campaign:
             conn = next((c for c in self.tcp if c.sock is sock), None)
             if conn is not None:
                 self._read_tcp(conn)
+                continue
+            if sock not in self.udp:
                 continue
             for _ in range(64):
                 try:
@@ -382,6 +392,8 @@ class Campaign:
                 self._from_box(data, lambda reply, s=sock: s.sendto(reply, self.box))
 
     def _read_tcp(self, conn: _Tcp) -> None:
+        if conn not in self.tcp:
+            return
         try:
             data = conn.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -421,11 +433,14 @@ class Campaign:
                     if call_id not in self._own_calls:
                         send(self._ack_for(data, str(int(cseq[0]) + 1), "BYE"))  # type: ignore[operator]
                         self.figures.calls_hung_up += 1
-            elif status == 481 and self.dialog is not None and call_id == self.dialog.call_id:
-                self._dialog_gone = True
+            elif status in (481, 500) and self.dialog is not None and call_id == self.dialog.call_id:
+                self._dialog_gone = True  # ended, or a mutant's CSeq left ours behind (§12.2.2): renew
             return
-        method = data.split(b" ", 1)[0].decode(errors="replace")
-        if not method or method == "ACK":
+        request_line = _REQUEST_LINE.match(data)
+        if request_line is None:
+            return  # RTP the box sends to a socket that once sent it RTP (symmetric RTP latches on)
+        method = request_line.group(1).decode()
+        if method == "ACK":
             return
         self.figures.box_requests += 1
         if method == "BYE" and self.dialog is not None and _header_of(data, "Call-ID", "i") == self.dialog.call_id:
@@ -468,11 +483,14 @@ class Campaign:
         call_id = _header(options, "Call-ID")
         self._waiting[call_id] = b""
         sent = time.monotonic()
-        self.control.sendto(options.to_bytes(), self.box)
         self.figures.syncs += 1
         deadline = sent + self.plan.sync_timeout
+        resend, interval = sent, 0.5
         while not self._waiting.get(call_id) and time.monotonic() < deadline:
-            self.poll(0.05)
+            if time.monotonic() >= resend:  # retransmitted like any UA's (RFC 3261 §17.1.2.2, Timer E)
+                self.control.sendto(options.to_bytes(), self.box)
+                resend, interval = resend + interval, min(2 * interval, 4.0)
+            self.poll(0.02)
         if self._waiting.pop(call_id, b""):
             self.figures.sync_worst_ms = max(self.figures.sync_worst_ms, 1000 * (time.monotonic() - sent))
         else:

@@ -515,7 +515,27 @@ class SipMutator:
             pos = self.rng.randrange(len(line) + 1)
             msg.headers[i] = line[:pos] + junk + line[pos:]
 
+    def unicode_digit(self, msg: Message) -> None:
+        """A digit that is one to str.isdigit() but not to int(), or one of another script."""
+        digits = "\u00b2\u00b9\u00b3\u0663\u06f5\u0967\uff17\u2460"
+        where = self.rng.randrange(3)
+        if where == 0 and msg.body:
+            text = msg.body.decode("utf-8", errors="surrogateescape")
+            spots = [i for i, c in enumerate(text) if c in "0123456789"]
+            if spots:
+                i = self.rng.choice(spots)
+                msg.body = (text[:i] + self.rng.choice(digits) + text[i + 1 :]).encode("utf-8", "surrogateescape")
+            return
+        lines = [msg.start, *msg.headers]
+        spots = [(n, i) for n, line in enumerate(lines) for i, c in enumerate(line) if c in "0123456789"]
+        if spots:
+            n, i = self.rng.choice(spots)
+            lines[n] = lines[n][:i] + self.rng.choice(digits) + lines[n][i + 1 :]
+            msg.start, msg.headers = lines[0], lines[1:]
+
     MUTATIONS: tuple[Callable[[SipMutator, Message], None], ...] = (
+        unicode_digit,
+        unicode_digit,
         remove,
         duplicate,
         truncate,

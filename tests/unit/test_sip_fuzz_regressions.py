@@ -6,11 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from types import SimpleNamespace
 
 import pytest
 
-from zentrale.lines.sip.message import SipParseError, parse_message
-from zentrale.lines.sip.transport import SipTransport
+from zentrale.lines.sip import session_timer as st
+from zentrale.lines.sip.admission import Share
+from zentrale.lines.sip.call import SipCall
+from zentrale.lines.sip.layer import TransactionLayer
+from zentrale.lines.sip.message import SipParseError, SipRequest, parse_message
+from zentrale.lines.sip.sdp import SdpError, negotiate, parse_sdp
+from zentrale.lines.sip.transport import Peer, SipTransport
 
 
 def options_with(header: str) -> bytes:
@@ -68,3 +74,121 @@ async def test_stopping_the_line_while_tcp_peers_are_connected_logs_no_error(cap
     for sock in peers:
         sock.close()
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def response_with(from_: str, to: str = "<sip:100@127.0.0.1>;tag=b") -> bytes:
+    return (
+        "SIP/2.0 200 OK\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKbox1\r\n"
+        f"From: {from_}\r\nTo: {to}\r\n"
+        "Call-ID: fuzz-2\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("from_", "to"),
+    [
+        ("<sip:1@127.0.0.1>, <sip:2@127.0.0.1>", "<sip:100@127.0.0.1>;tag=b"),
+        ("sip:user@example.c om", "<sip:100@127.0.0.1>;tag=b"),
+        ("<sip:1@127.0.0.1>;ta\U0001f4deg=1", "<sip:100@127.0.0.1>;tag=b"),
+        ("<sip:1@127.0.0.1>;tag=a", '"unbalanced <sip:100@127.0.0.1>'),
+    ],
+    ids=["two-addresses", "space-in-addr-spec", "emoji-in-parameter-name", "unbalanced-quote-in-to"],
+)
+def test_a_response_whose_from_or_to_cannot_be_read_is_dropped_by_the_parser(from_: str, to: str) -> None:
+    # Found by the fuzzer: such a 200 to an INVITE passed the parser, and the user agent,
+    # looking for the call of a retransmitted 2xx by its From tag, raised in its handler
+    # (ERROR with a traceback, the source charged). A response is matched by its tags:
+    # one whose From or To cannot be read is discarded (RFC 3261 §18.1.2).
+    with pytest.raises(SipParseError) as err:
+        parse_message(response_with(from_, to))
+    assert err.value.status is None  # dropped, never answered
+
+
+# Found by the fuzzer (a digit replaced by one of another kind): str.isdigit() is true for
+# "²", "①" and other digits that int() refuses, so numbers checked with isdigit() raised
+# ValueError in the handlers of re-INVITEs, UPDATEs and INVITEs with SDP (ERROR with a
+# traceback; the caller got a 500 instead of a 488 or a working call).
+ODD_DIGITS = ["4\u00b2000", "\u00b9", "1\u24602", "\u0663\u0660"]
+
+
+@pytest.mark.parametrize("digits", ODD_DIGITS)
+def test_an_sdp_port_with_odd_digits_is_refused_as_not_acceptable(digits: str) -> None:
+    offer = f"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio {digits} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
+    with pytest.raises(SdpError):
+        parse_sdp(offer)
+
+
+@pytest.mark.parametrize("digits", ODD_DIGITS)
+def test_sdp_payload_types_clocks_and_ptime_with_odd_digits_are_ignored(digits: str) -> None:
+    offer = (
+        f"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 40000 RTP/AVP {digits} 8\r\na=rtpmap:{digits} PCMU/8000\r\n"
+        f"a=rtpmap:8 PCMA/{digits}\r\na=rtpmap:8 PCMA/8000\r\na=fmtp:{digits} 0-16\r\na=ptime:{digits}\r\n"
+    )
+    _, negotiated = negotiate(parse_sdp(offer), ["PCMA"])
+    assert (negotiated.codec.name, negotiated.payload_type, negotiated.ptime) == ("PCMA", 8, 20)
+
+
+@pytest.mark.parametrize("digits", ODD_DIGITS)
+def test_session_expires_and_min_se_with_odd_digits_are_taken_as_absent(digits: str) -> None:
+    request = parse_message(options_with(f"Session-Expires: {digits};refresher=uac\r\nMin-SE: {digits}"))
+    assert st.session_expires(request) is None
+    assert st.min_se(request) is None
+    assert st.answer_request(request, preferred=1800, minimum=90) is None
+
+
+async def test_a_request_over_tcp_to_a_peer_that_refuses_the_connection_fails_at_once() -> None:
+    # Found by the fuzzer: a call answered over a TCP connection that the caller closed got
+    # no ACK; the box's BYE then could not connect, but its transaction waited for Timer F
+    # (64*T1) instead of failing at once (RFC 3261 §17.1.4: a transport error ends the
+    # transaction and the TU is told 503), so calls and transactions stayed past 64*T1.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]  # nobody listens here once closed
+    transport = SipTransport("127.0.0.1", 0, lambda message, peer: None, udp=False, tcp=True)
+    await transport.start()
+    layer = TransactionLayer(transport, Share("transactions", 64, 8, 8, lambda host: False))
+    try:
+        bye = parse_message(
+            (
+                f"BYE sip:caller@127.0.0.1:{closed_port};transport=tcp SIP/2.0\r\n"
+                "Via: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKbye1;rport\r\nMax-Forwards: 70\r\n"
+                "From: <sip:100@127.0.0.1>;tag=box\r\nTo: <sip:caller@127.0.0.1>;tag=caller\r\n"
+                "Call-ID: fuzz-3\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+            ).encode()
+        )
+        assert isinstance(bye, SipRequest)
+        pending = layer.send_request(bye, Peer("tcp", "127.0.0.1", closed_port))
+        answer = await asyncio.wait_for(pending.final, 5.0)  # not Timer F's 32 s
+        assert answer.status == 503
+        assert layer.client == {}
+    finally:
+        layer.close()
+        await transport.stop()
+
+
+@pytest.mark.parametrize(("status_line", "outcome"), [("SIP/2.0 10\u2460 Trying", None), ("SIP/2.0 2\u00b900 OK", None),
+                                                      ("SIP/2.0 200 OK", (200, "OK"))])  # fmt: skip
+async def test_a_refer_report_whose_sipfrag_status_has_odd_digits_is_not_taken_for_an_outcome(
+    status_line: str, outcome: tuple[int, str] | None
+) -> None:
+    # Found by the fuzzer: a NOTIFY in the dialog with "SIP/2.0 10① Trying" as its
+    # message/sipfrag body raised ValueError in the NOTIFY handler (isdigit() but not int()).
+    answered: list[int] = []
+    ua = SimpleNamespace(transactions=SimpleNamespace(reply=lambda txn, status, reason, **kw: answered.append(status)))
+    stream = SimpleNamespace(on_dtmf=None)
+    call = SipCall(ua, direction="in", call_id="fuzz-4", local_tag="box", peer=Peer("udp", "127.0.0.1", 5999),
+                   stream=stream, caller="1", caller_name=None, called="100")  # type: ignore[arg-type]  # fmt: skip
+    call._refer = asyncio.get_running_loop().create_future()
+    notify = parse_message(
+        (
+            "NOTIFY sip:zentrale@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKn1\r\n"
+            "From: <sip:pbx@127.0.0.1>;tag=pbx\r\nTo: <sip:100@127.0.0.1>;tag=box\r\nCall-ID: fuzz-4\r\n"
+            "CSeq: 7 NOTIFY\r\nEvent: refer\r\nSubscription-State: active\r\n"
+            f"Content-Type: message/sipfrag\r\nContent-Length: {len(status_line) + 2}\r\n\r\n{status_line}\r\n"
+        ).encode()
+    )
+    assert isinstance(notify, SipRequest)
+    call._notify(notify, txn=None)  # type: ignore[arg-type]
+    assert answered == [200]
+    assert (call._refer.result() if call._refer.done() else None) == outcome

@@ -409,7 +409,8 @@ class SipCall:
             return
         line = request.body.decode(errors="replace").strip().splitlines()[0] if request.body.strip() else ""
         parts = line.split(" ", 2)
-        status = int(parts[1]) if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdigit() else 0
+        code = parts[1] if len(parts) >= 2 and parts[0].upper().startswith("SIP/") else ""
+        status = int(code) if code.isascii() and code.isdigit() else 0  # "①" is isdigit() but not int()
         reason = parts[2].strip() if len(parts) > 2 else ""
         terminated = (request.get("Subscription-State") or "").strip().lower().startswith("terminated")
         if status < 200 and not terminated:

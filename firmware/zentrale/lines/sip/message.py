@@ -575,6 +575,7 @@ def _validate_response(msg: SipResponse) -> None:
     try:
         parse_cseq(msg.get("CSeq") or "")
         msg.top_via  # noqa: B018 - validates
+        msg.from_tag, msg.to_tag  # noqa: B018 - responses are matched by their tags: unreadable ones dropped
     except SipParseError as err:
         raise SipParseError(str(err), status=None) from None
 
