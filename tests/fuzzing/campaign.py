@@ -82,6 +82,7 @@ class Figures:
     dialogs: int = 0
     dialog_failures: int = 0
     calls_hung_up: int = 0  # calls set up by mutated INVITEs, ACKed and ended by us
+    hangups_retried: int = 0  # of those, BYEs refused and sent again
     box_requests: int = 0  # requests the box sent us (BYE, OPTIONS probes, ...), answered
     untrusted_sources: int = 0
     tcp_connections: int = 0
@@ -96,7 +97,8 @@ class Figures:
             f"fuzz: {self.total} messages in {self.seconds:.1f} s ({rate:.0f}/s): "
             + ", ".join(f"{k} {v}" for k, v in sorted(self.sent.items())),
             f"fuzz: answers read {dict(sorted(self.answers.items()))}; {self.dialogs} dialogs "
-            f"({self.dialog_failures} failed to set up), {self.calls_hung_up} fuzzed calls hung up, "
+            f"({self.dialog_failures} failed to set up), {self.calls_hung_up} fuzzed calls hung up "
+            f"({self.hangups_retried} BYEs sent twice), "
             f"{self.box_requests} requests from the box answered, {self.tcp_connections} TCP connections, "
             f"{self.untrusted_sources} untrusted sources",
             f"fuzz: {self.syncs} sync probes, {self.sync_lost} unanswered, worst {self.sync_worst_ms:.0f} ms",
@@ -140,6 +142,7 @@ class Campaign:
         self._dialog_gone = False
         self._own_calls: set[str] = set()  # Call-IDs of our dialogs (not hung up by the responder)
         self._waiting: dict[str, bytes] = {}  # Call-ID -> the 2xx we wait for (dialog set-up, sync)
+        self._hangups: dict[str, bytes] = {}  # Call-ID -> the 2xx of a call we hung up, until the BYE's answer
 
     # --- sockets ---------------------------------------------------------------------------
 
@@ -431,8 +434,16 @@ class Campaign:
                 with contextlib.suppress(OSError):
                     send(self._ack_for(data, cseq[0], "ACK"))  # type: ignore[operator]
                     if call_id not in self._own_calls:
-                        send(self._ack_for(data, str(int(cseq[0]) + 1), "BYE"))  # type: ignore[operator]
+                        bye_cseq = min(int(cseq[0]) + 1, 2**31 - 1) if cseq[0].isdigit() else 2**31 - 1
+                        send(self._ack_for(data, str(bye_cseq), "BYE"))  # type: ignore[operator]
+                        self._hangups[call_id] = data
                         self.figures.calls_hung_up += 1
+            elif len(cseq) == 2 and cseq[1] == "BYE" and call_id in self._hangups and status >= 200:
+                invite_2xx = self._hangups.pop(call_id)
+                if status >= 300:  # refused (a mutant's CSeq, say): once more, above any CSeq (§12.2.2)
+                    self.figures.hangups_retried += 1
+                    with contextlib.suppress(OSError):
+                        send(self._ack_for(invite_2xx, str(2**31 - 1), "BYE"))  # type: ignore[operator]
             elif status in (481, 500) and self.dialog is not None and call_id == self.dialog.call_id:
                 self._dialog_gone = True  # ended, or a mutant's CSeq left ours behind (§12.2.2): renew
             return

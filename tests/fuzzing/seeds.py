@@ -10,6 +10,7 @@ responses to nothing, and the RFC 4475 torture messages.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,12 @@ def sdp(ip: str, rtp_port: int, *, variant: str = "plain", version: int = 1) -> 
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+@functools.cache
+def torture_messages() -> list[Message]:
+    """RFC 4475's messages, read once."""
+    return [Message.from_bytes(p.read_bytes()) for p in sorted(RFC4475.glob("*/*.dat"))]
+
+
 class SeedBook:
     """Builds seed messages toward one box; every identifier comes from ``rng``."""
 
@@ -118,7 +125,7 @@ class SeedBook:
         self.rng = rng
         self.box_host = box_host
         self.box_port = box_port
-        self.rfc4475 = [Message.from_bytes(p.read_bytes()) for p in sorted(RFC4475.glob("*/*.dat"))]
+        self.rfc4475 = torture_messages()
 
     # --- identifiers -----------------------------------------------------------------
 
