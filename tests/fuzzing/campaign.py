@@ -29,6 +29,7 @@ import select
 import socket
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.fuzzing.rtp_mutator import RtpMutator
@@ -69,6 +70,7 @@ class FuzzPlan:
     sync_every: int = 100
     dialog_renew: int = 300
     sync_timeout: float = 10.0
+    report_every: int = 0  # call ``Campaign.on_progress`` every so many messages (0: never)
 
 
 @dataclass
@@ -142,6 +144,7 @@ class Campaign:
         self._dialog_gone = False
         self._own_calls: set[str] = set()  # Call-IDs of our dialogs (not hung up by the responder)
         self._waiting: dict[str, bytes] = {}  # Call-ID -> the 2xx we wait for (dialog set-up, sync)
+        self.on_progress: Callable[[Figures], None] | None = None
         self._hangups: dict[str, bytes] = {}  # Call-ID -> the 2xx of a call we hung up, until the BYE's answer
 
     # --- sockets ---------------------------------------------------------------------------
@@ -175,6 +178,7 @@ class Campaign:
         weights = [plan.weights[k] for k in kinds]
         started = time.monotonic()
         next_sync = plan.sync_every
+        next_report = plan.report_every or plan.messages + 1
         try:
             self._new_dialog()
             while self.figures.total < plan.messages:
@@ -183,6 +187,10 @@ class Campaign:
                 if self.figures.total >= next_sync:
                     next_sync += plan.sync_every
                     self._sync()
+                if self.figures.total >= next_report and self.on_progress is not None:
+                    next_report += plan.report_every
+                    self.figures.seconds = time.monotonic() - started
+                    self.on_progress(self.figures)
             self._end_dialog()
             self.poll(0.5)
         finally:

@@ -15,8 +15,10 @@ from zentrale.lines.sip.admission import Share
 from zentrale.lines.sip.call import SipCall
 from zentrale.lines.sip.layer import TransactionLayer
 from zentrale.lines.sip.message import SipParseError, SipRequest, parse_message
+from zentrale.lines.sip.rtp import PortPool, RtpStream
 from zentrale.lines.sip.sdp import SdpError, negotiate, parse_sdp
 from zentrale.lines.sip.transport import Peer, SipTransport
+from zentrale.media.clock import MediaClock
 
 
 def options_with(header: str) -> bytes:
@@ -192,3 +194,27 @@ async def test_a_refer_report_whose_sipfrag_status_has_odd_digits_is_not_taken_f
     call._notify(notify, txn=None)  # type: ignore[arg-type]
     assert answered == [200]
     assert (call._refer.result() if call._refer.done() else None) == outcome
+
+
+async def test_a_stream_closed_while_its_ports_are_being_bound_leaves_no_socket_open() -> None:
+    # Found by the fuzzer (the daemon's open files grew by ~180 over 20,000 messages, all of
+    # them RTCP ports): a call that ended (CANCEL, BYE, 487) while its RTP/RTCP ports were
+    # still being bound was closed twice; the first close forgot the RTCP socket before it
+    # existed, the second could no longer reach it.
+    clock = MediaClock()
+    stream = RtpStream(clock)
+    opening = asyncio.ensure_future(stream.open(PortPool("127.0.0.1", 30000, 40000)))
+    for _ in range(100):  # until the RTP socket exists and the RTCP one is being made
+        await asyncio.sleep(0)
+        if stream.transport is not None:
+            break
+    assert stream.transport is not None
+    stream.close()  # the call ended meanwhile
+    await opening
+    stream.close()  # as ua._setup_incoming does when it sees the call ended
+    for _ in range(5):  # transports close their sockets on the loop's next turns
+        await asyncio.sleep(0)
+    port = stream.local_port
+    for p in (port, port + 1):  # both ports are free again
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", p))
