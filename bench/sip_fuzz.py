@@ -23,9 +23,9 @@ from tests.fuzzing.campaign import Campaign, Figures, FuzzPlan, daemon_config
 from tests.fuzzing.health import SCHEDULING_SLACK, log_problems, open_fds, rss_mb, tables, wait_for_baseline
 from tests.sip_client import timed_call
 from tests.sip_probe import options
-from zentrale.lines.sip.transactions import T1
 
 from bench.common import machine, proc_cpu_seconds, start_daemon
+from zentrale.lines.sip.transactions import T1
 
 CALLER = "127.0.0.2"
 
