@@ -10,11 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from zentrale.lines.sip import call as call_module
 from zentrale.lines.sip import session_timer as st
 from zentrale.lines.sip.admission import Share
 from zentrale.lines.sip.call import SipCall
 from zentrale.lines.sip.layer import TransactionLayer
-from zentrale.lines.sip.message import SipParseError, SipRequest, parse_message
+from zentrale.lines.sip.message import SipParseError, SipRequest, SipResponse, parse_message
 from zentrale.lines.sip.rtp import PortPool, RtpStream
 from zentrale.lines.sip.sdp import SdpError, negotiate, parse_sdp
 from zentrale.lines.sip.transport import Peer, SipTransport
@@ -218,3 +219,26 @@ async def test_a_stream_closed_while_its_ports_are_being_bound_leaves_no_socket_
     for p in (port, port + 1):  # both ports are free again
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", p))
+
+
+async def test_a_2xx_never_acked_ends_the_call_at_64_t1_not_up_to_t2_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by the fuzzer's check that calls are gone 64*T1 after the last message: the
+    # 2xx retransmissions double up to T2 and the ACK deadline was only looked at when one
+    # was due, so a call whose ACK never came ended up to T2 (4 s) after 64*T1 (RFC 3261
+    # §13.3.1.4). Here with T1 = 50 ms: 64*T1 = 3.2 s, the retransmission after 3.15 s is
+    # due at 6.35 s.
+    monkeypatch.setattr(call_module, "T1", 0.05)
+    ended: list[float] = []
+    ua = SimpleNamespace(send_response=lambda response, peer: None, forget=lambda call: None)
+    stream = SimpleNamespace(on_dtmf=None, close=lambda: None)
+    call = SipCall(ua, direction="in", call_id="fuzz-5", local_tag="box", peer=Peer("udp", "127.0.0.1", 5999),
+                   stream=stream, caller="1", caller_name=None, called="100")  # type: ignore[arg-type]  # fmt: skip
+    loop = asyncio.get_running_loop()
+    call.ended.add_done_callback(lambda _: ended.append(loop.time()))
+    ok = parse_message(response_with("<sip:1@127.0.0.1>;tag=a"))
+    assert isinstance(ok, SipResponse)
+    started = loop.time()
+    call._retransmit_2xx(ok)
+    await asyncio.wait_for(asyncio.shield(call.ended), 10.0)
+    assert call.ended.result() == "no ACK"
+    assert ended[0] - started < 64 * 0.05 + 0.3

@@ -544,6 +544,7 @@ class SipCall:
             if not reliable:
                 self.ua.send_response(response, self.peer)
             nxt = min(interval * 2, T2) if not reliable else 64 * T1
+            nxt = min(nxt, max(0.0, deadline - loop.time()))  # the deadline itself, not the next resend after it
             self._start("ack", nxt, lambda: fire(nxt))
 
         first = T1 if not reliable else 64 * T1
