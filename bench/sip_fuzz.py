@@ -40,10 +40,12 @@ def main(argv: list[str]) -> None:
             run(daemon, messages, seed)
         finally:
             daemon.stop()
-        problems = log_problems(daemon.log())
-        print(f"log after a clean stop: {len(problems)} traceback/error lines")
-        for line in problems[:20]:
-            print("   ", line[:200])
+            problems = log_problems(daemon.log())
+            kept = Path(tempfile.gettempdir()) / "sip-fuzz-last.log"
+            kept.write_text(daemon.log())  # for a look at what happened, after the folder is gone
+            print(f"log after a clean stop: {len(problems)} traceback/error lines (log kept in {kept})")
+            for line in problems[:20]:
+                print("   ", line[:200])
 
 
 def run(daemon, messages: int, seed: int) -> None:  # type: ignore[no-untyped-def]
@@ -65,7 +67,14 @@ def run(daemon, messages: int, seed: int) -> None:  # type: ignore[no-untyped-de
         figures = campaign.run()
         cpu = proc_cpu_seconds(pid) - cpu0
         rss_end = rss_mb(pid)
-        settle, _ = wait_for_baseline(daemon, baseline, campaign, 64 * T1 + SCHEDULING_SLACK, client=False)
+        try:
+            settle, _ = wait_for_baseline(daemon, baseline, campaign, 64 * T1 + SCHEDULING_SLACK, client=False)
+        except AssertionError as err:  # report what stayed, and how long it took after all
+            print(f"NOT within 64*T1: {err}")
+            for call in daemon.http.get("/api/calls").json():
+                print("   left:", {k: call.get(k) for k in ("call_id", "state", "remote", "rtp_received", "node")})
+            settle, _ = wait_for_baseline(daemon, baseline, campaign, 180.0, client=False)
+            settle += 64 * T1 + SCHEDULING_SLACK
         settle_client, after = wait_for_baseline(daemon, baseline, campaign, 2 * 64 * T1 + SCHEDULING_SLACK)
     finally:
         campaign.close()

@@ -85,6 +85,8 @@ class Figures:
     dialog_failures: int = 0
     calls_hung_up: int = 0  # calls set up by mutated INVITEs, ACKed and ended by us
     hangups_retried: int = 0  # of those, BYEs refused and sent again
+    byes_resent: int = 0  # BYE retransmissions (the first one was lost)
+    untagged_2xx: int = 0  # 2xx to an INVITE without a To tag: a bug of the box
     box_requests: int = 0  # requests the box sent us (BYE, OPTIONS probes, ...), answered
     untrusted_sources: int = 0
     tcp_connections: int = 0
@@ -100,11 +102,20 @@ class Figures:
             + ", ".join(f"{k} {v}" for k, v in sorted(self.sent.items())),
             f"fuzz: answers read {dict(sorted(self.answers.items()))}; {self.dialogs} dialogs "
             f"({self.dialog_failures} failed to set up), {self.calls_hung_up} fuzzed calls hung up "
-            f"({self.hangups_retried} BYEs sent twice), "
+            f"({self.hangups_retried} BYEs refused and sent again, {self.byes_resent} retransmitted), "
             f"{self.box_requests} requests from the box answered, {self.tcp_connections} TCP connections, "
-            f"{self.untrusted_sources} untrusted sources",
+            f"{self.untrusted_sources} untrusted sources, {self.untagged_2xx} 2xx without a To tag",
             f"fuzz: {self.syncs} sync probes, {self.sync_lost} unanswered, worst {self.sync_worst_ms:.0f} ms",
         ]
+
+
+@dataclass(eq=False)
+class _PendingBye:
+    data: bytes
+    send: Callable[[bytes], object]
+    next_at: float
+    interval: float
+    give_up: float
 
 
 @dataclass(eq=False)
@@ -146,6 +157,7 @@ class Campaign:
         self._waiting: dict[str, bytes] = {}  # Call-ID -> the 2xx we wait for (dialog set-up, sync)
         self.on_progress: Callable[[Figures], None] | None = None
         self._hangups: dict[str, bytes] = {}  # Call-ID -> the 2xx of a call we hung up, until the BYE's answer
+        self._byes: dict[str, _PendingBye] = {}  # Call-ID -> our BYE, retransmitted until answered
 
     # --- sockets ---------------------------------------------------------------------------
 
@@ -305,8 +317,29 @@ class Campaign:
     def _end_dialog(self) -> None:
         if self.dialog is not None:
             self.dialog.cseq = 2**31 - 2  # above whatever CSeq a mutant left in the dialog (§12.2.2)
-            self.dialog_sock.sendto(self.book.in_dialog(self.dialog, "BYE").to_bytes(), self.box)
+            bye = self.book.in_dialog(self.dialog, "BYE").to_bytes()
+            self._bye(self.dialog.call_id, bye, lambda data: self.dialog_sock.sendto(data, self.box))
         self.dialog = None
+
+    def _bye(self, call_id: str, data: bytes, send: Callable[[bytes], object]) -> None:
+        """Send a BYE and keep it until its answer: resent like any UA's (RFC 3261 §17.1.2.2,
+        Timer E), as a lost one would leave the call up until the box's RTP timeout."""
+        now = time.monotonic()
+        self._byes[call_id] = _PendingBye(data, send, now + 0.5, 0.5, now + 32.0)
+        with contextlib.suppress(OSError):
+            send(data)
+
+    def _resend_byes(self) -> None:
+        now = time.monotonic()
+        for call_id, bye in list(self._byes.items()):
+            if now >= bye.give_up:
+                del self._byes[call_id]
+            elif now >= bye.next_at:
+                bye.interval = min(2 * bye.interval, 4.0)
+                bye.next_at = now + bye.interval
+                self.figures.byes_resent += 1
+                with contextlib.suppress(OSError):
+                    bye.send(bye.data)
 
     # --- TCP ---------------------------------------------------------------------------------
 
@@ -373,6 +406,7 @@ class Campaign:
         socks: list[socket.socket] = [*self.udp, self.rtp_sock, *(c.sock for c in self.tcp)]
         readable, _, _ = select.select(socks, [], [], timeout)
         self._read(readable)
+        self._resend_byes()
         now = time.monotonic()
         for conn in [c for c in self.tcp if c.close_at <= now]:
             self._read([conn.sock])  # what came last, before hanging up
@@ -427,10 +461,9 @@ class Campaign:
             conn.buf = rest[size:]
             self._from_box(head + sep + rest[:size], lambda reply, c=conn: c.sock.sendall(reply))
 
-    def _from_box(self, data: bytes, reply: object) -> None:
+    def _from_box(self, data: bytes, send: Callable[[bytes], object]) -> None:
         """A message from the box: answers are counted (and 2xx to INVITEs ACKed, and the
         call hung up unless it is ours), requests answered 200 like a phone would."""
-        send = reply  # type: ignore[assignment]
         if data.startswith(b"SIP/2.0 "):
             status = int(data[8:11]) if data[8:11].isdigit() else 0
             self.figures.answers[f"{status // 100}xx"] += 1
@@ -439,19 +472,22 @@ class Campaign:
             if call_id in self._waiting and status >= 200:
                 self._waiting[call_id] = data
             if 200 <= status < 300 and len(cseq) == 2 and cseq[1] == "INVITE":
+                to = _header_of(data, "To", "t")
+                if not re.search(r";\s*tag=", to.rsplit(">", 1)[-1], re.IGNORECASE):
+                    self.figures.untagged_2xx += 1  # no dialog can follow (RFC 3261 §8.2.6.2, §12.1.1)
                 with contextlib.suppress(OSError):
-                    send(self._ack_for(data, cseq[0], "ACK"))  # type: ignore[operator]
-                    if call_id not in self._own_calls:
-                        bye_cseq = min(int(cseq[0]) + 1, 2**31 - 1) if cseq[0].isdigit() else 2**31 - 1
-                        send(self._ack_for(data, str(bye_cseq), "BYE"))  # type: ignore[operator]
-                        self._hangups[call_id] = data
-                        self.figures.calls_hung_up += 1
-            elif len(cseq) == 2 and cseq[1] == "BYE" and call_id in self._hangups and status >= 200:
-                invite_2xx = self._hangups.pop(call_id)
-                if status >= 300:  # refused (a mutant's CSeq, say): once more, above any CSeq (§12.2.2)
+                    send(self._ack_for(data, cseq[0], "ACK"))
+                if call_id not in self._own_calls and call_id not in self._hangups:
+                    bye_cseq = min(int(cseq[0]) + 1, 2**31 - 1) if cseq[0].isdigit() else 2**31 - 1
+                    self._bye(call_id, self._ack_for(data, str(bye_cseq), "BYE"), send)
+                    self._hangups[call_id] = data
+                    self.figures.calls_hung_up += 1
+            elif len(cseq) == 2 and cseq[1] == "BYE" and call_id in self._byes and status >= 200:
+                self._byes.pop(call_id)
+                invite_2xx = self._hangups.pop(call_id, None)
+                if status >= 300 and invite_2xx is not None:  # refused (a mutant's CSeq?): above any (§12.2.2)
                     self.figures.hangups_retried += 1
-                    with contextlib.suppress(OSError):
-                        send(self._ack_for(invite_2xx, str(2**31 - 1), "BYE"))  # type: ignore[operator]
+                    self._bye(call_id, self._ack_for(invite_2xx, str(2**31 - 1), "BYE"), send)
             elif status in (481, 500) and self.dialog is not None and call_id == self.dialog.call_id:
                 self._dialog_gone = True  # ended, or a mutant's CSeq left ours behind (§12.2.2): renew
             return
@@ -473,7 +509,7 @@ class Campaign:
                 lines.append(line if b"tag=" in line else line + b";tag=fuzz")
         lines.append(b"Content-Length: 0")
         with contextlib.suppress(OSError):
-            send(b"\r\n".join(lines) + b"\r\n\r\n")  # type: ignore[operator]
+            send(b"\r\n".join(lines) + b"\r\n\r\n")
 
     def _ack_for(self, response: bytes, cseq: str, method: str) -> bytes:
         """ACK (or BYE) for a 2xx: a new request in the dialog it set up (RFC 3261 §13.2.2.4)."""

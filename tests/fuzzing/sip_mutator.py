@@ -450,6 +450,7 @@ class SipMutator:
                 "<<sip:1@127.0.0.1>>", "Name With Spaces <sip:1@127.0.0.1>;tag=1", '"\\\\" <sip:1@127.0.0.1>',
                 "<sip:1@127.0.0.1>, <sip:2@127.0.0.1>", "*", "<>", '""<sip:1@127.0.0.1>', "<sip:1@127.0.0.1>;tag",
                 '"' + "\u00e4" * 100 + '" <sip:1@127.0.0.1>', "<sip:1@127.0.0.1>;tag=\x00",
+                '"tag=me" <sip:100@127.0.0.1>', "<sip:100@127.0.0.1;tag=x>", "<sip:100@127.0.0.1>;xtag=1",
             ])  # fmt: skip
 
     def extra_header(self, msg: Message) -> None:
@@ -527,9 +528,9 @@ class SipMutator:
                 msg.body = (text[:i] + self.rng.choice(digits) + text[i + 1 :]).encode("utf-8", "surrogateescape")
             return
         lines = [msg.start, *msg.headers]
-        spots = [(n, i) for n, line in enumerate(lines) for i, c in enumerate(line) if c in "0123456789"]
-        if spots:
-            n, i = self.rng.choice(spots)
+        places = [(n, i) for n, line in enumerate(lines) for i, c in enumerate(line) if c in "0123456789"]
+        if places:
+            n, i = self.rng.choice(places)
             lines[n] = lines[n][:i] + self.rng.choice(digits) + lines[n][i + 1 :]
             msg.start, msg.headers = lines[0], lines[1:]
 

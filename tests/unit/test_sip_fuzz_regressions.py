@@ -15,7 +15,7 @@ from zentrale.lines.sip import session_timer as st
 from zentrale.lines.sip.admission import Share
 from zentrale.lines.sip.call import SipCall
 from zentrale.lines.sip.layer import TransactionLayer
-from zentrale.lines.sip.message import SipParseError, SipRequest, SipResponse, parse_message
+from zentrale.lines.sip.message import SipParseError, SipRequest, SipResponse, make_response, parse_message
 from zentrale.lines.sip.rtp import PortPool, RtpStream
 from zentrale.lines.sip.sdp import SdpError, negotiate, parse_sdp
 from zentrale.lines.sip.transport import Peer, SipTransport
@@ -242,3 +242,29 @@ async def test_a_2xx_never_acked_ends_the_call_at_64_t1_not_up_to_t2_later(monke
     await asyncio.wait_for(asyncio.shield(call.ended), 10.0)
     assert call.ended.result() == "no ACK"
     assert ended[0] - started < 64 * 0.05 + 0.3
+
+
+@pytest.mark.parametrize(
+    "to", ['"tag=me" <sip:100@127.0.0.1>', "<sip:100@127.0.0.1;tag=x>", "<sip:100@127.0.0.1>;xtag=1"]
+)
+def test_a_2xx_gets_the_boxs_to_tag_when_tag_is_only_text_in_the_requests_to(to: str) -> None:
+    # Found by the fuzzer's check of every 2xx to an INVITE: the To tag was added only when
+    # "tag=" appeared nowhere in the request's To, so a display name or URI parameter with
+    # that text left the 2xx without a tag (RFC 3261 §8.2.6.2) and no ACK could match it.
+    invite = parse_message(
+        (
+            "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKtag\r\n"
+            f"From: <sip:a@127.0.0.1>;tag=1\r\nTo: {to}\r\nCall-ID: fuzz-6\r\nCSeq: 1 INVITE\r\n"
+            "Content-Length: 0\r\n\r\n"
+        ).encode()
+    )
+    assert isinstance(invite, SipRequest) and invite.to_tag == ""
+    assert make_response(invite, 200, "OK", to_tag="box").to_tag == "box"
+
+
+def test_a_to_tag_the_request_already_has_is_kept() -> None:
+    invite = parse_message(
+        response_with("<sip:a@127.0.0.1>;tag=1").replace(b"SIP/2.0 200 OK", b"INVITE sip:100@127.0.0.1 SIP/2.0")
+    )
+    assert isinstance(invite, SipRequest)
+    assert make_response(invite, 200, "OK", to_tag="box").to_tag == "b"

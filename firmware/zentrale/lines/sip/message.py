@@ -595,6 +595,14 @@ def new_call_id(host: str) -> str:
     return f"{secrets.token_hex(12)}@{host}"
 
 
+def _has_tag(value: str) -> bool:
+    """A tag parameter on the header (not "tag=" in a display name or inside the URI)."""
+    try:
+        return parse_name_addr(value).params.get("tag") is not None
+    except SipParseError:
+        return "tag=" in value.lower().replace(" ", "")
+
+
 def make_response(
     request: SipRequest,
     status: int,
@@ -614,7 +622,7 @@ def make_response(
             resp.add("Record-Route", rr)
     resp.add("From", request.get("From") or "")
     to = request.get("To") or ""
-    if to_tag and status > 100 and "tag=" not in to.lower().replace(" ", ""):
+    if to_tag and status > 100 and not _has_tag(to):
         to = f"{to};tag={to_tag}"
     resp.add("To", to)
     resp.add("Call-ID", request.call_id)
