@@ -83,6 +83,8 @@ def run(daemon, messages: int, seed: int) -> None:  # type: ignore[no-untyped-de
     line = daemon.status()["lines"][0]
     for text in figures.lines():
         print(text)
+    for example in figures.examples:
+        print("   2xx without a To tag:", example[:600])
     leaked = [max(0, a - b) for a, b in zip(after.counts(), baseline.counts(), strict=True)]
     print(
         f"seed {seed}; daemon CPU {cpu:.0f} s for {figures.seconds:.0f} s "

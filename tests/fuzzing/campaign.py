@@ -87,6 +87,7 @@ class Figures:
     hangups_retried: int = 0  # of those, BYEs refused and sent again
     byes_resent: int = 0  # BYE retransmissions (the first one was lost)
     untagged_2xx: int = 0  # 2xx to an INVITE without a To tag: a bug of the box
+    examples: list[bytes] = field(default_factory=list)  # the first few such answers, to look at
     box_requests: int = 0  # requests the box sent us (BYE, OPTIONS probes, ...), answered
     untrusted_sources: int = 0
     tcp_connections: int = 0
@@ -475,6 +476,8 @@ class Campaign:
                 to = _header_of(data, "To", "t")
                 if not re.search(r";\s*tag=", to.rsplit(">", 1)[-1], re.IGNORECASE):
                     self.figures.untagged_2xx += 1  # no dialog can follow (RFC 3261 §8.2.6.2, §12.1.1)
+                    if len(self.figures.examples) < 5:
+                        self.figures.examples.append(data[:1500])
                 with contextlib.suppress(OSError):
                     send(self._ack_for(data, cseq[0], "ACK"))
                 if call_id not in self._own_calls and call_id not in self._hangups:

@@ -16,6 +16,7 @@ from zentrale.lines.sip.admission import Share
 from zentrale.lines.sip.call import SipCall
 from zentrale.lines.sip.layer import TransactionLayer
 from zentrale.lines.sip.message import SipParseError, SipRequest, SipResponse, make_response, parse_message
+from zentrale.lines.sip.rtcp import RtcpSocket, RtcpState
 from zentrale.lines.sip.rtp import PortPool, RtpStream
 from zentrale.lines.sip.sdp import SdpError, negotiate, parse_sdp
 from zentrale.lines.sip.transport import Peer, SipTransport
@@ -268,3 +269,24 @@ def test_a_to_tag_the_request_already_has_is_kept() -> None:
     )
     assert isinstance(invite, SipRequest)
     assert make_response(invite, 200, "OK", to_tag="box").to_tag == "b"
+
+
+async def test_rtcp_for_an_rtp_port_of_65535_is_not_sent_and_the_rtcp_socket_stays_open(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Found by the long fuzzing run: an SDP with m=audio 65535 (a valid RTP port) made the
+    # box send its RTCP report to port 65536; asyncio took the OverflowError for a fatal
+    # error ("ERROR asyncio: Fatal write error", traceback), closed the RTCP socket, and every
+    # later report raised AttributeError in RtpStream._report (another traceback).
+    loop = asyncio.get_running_loop()
+    rtcp = RtcpSocket(RtcpState(ssrc=1))
+    transport, _ = await loop.create_datagram_endpoint(lambda: rtcp, local_addr=("127.0.0.1", 0))
+    try:
+        with caplog.at_level(logging.DEBUG):
+            rtcp.send(b"\x80\xc9\x00\x01\x00\x00\x00\x01", ("127.0.0.1", 65535 + 1))
+            await asyncio.sleep(0)
+            rtcp.send(b"\x80\xc9\x00\x01\x00\x00\x00\x01", ("127.0.0.1", 65535 + 1))
+        assert not transport.is_closing()
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    finally:
+        transport.close()
