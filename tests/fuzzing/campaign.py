@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from tests.fuzzing.rtp_mutator import RtpMutator
 from tests.fuzzing.seeds import NUMBER, DialogIds, Message, Party, SeedBook, sdp
 from tests.fuzzing.sip_mutator import SipMutator, loopback_only
+from zentrale.lines.sip.message import SipParseError, parse_name_addr
 
 TRUSTED_NET = "127.0.1.0/24"  # the fuzzing sources the daemon under test trusts (never banned)
 TRUSTED = tuple(f"127.0.1.{i}" for i in range(1, 17))
@@ -473,8 +474,7 @@ class Campaign:
             if call_id in self._waiting and status >= 200:
                 self._waiting[call_id] = data
             if 200 <= status < 300 and len(cseq) == 2 and cseq[1] == "INVITE":
-                to = _header_of(data, "To", "t")
-                if not re.search(r";\s*tag=", to.rsplit(">", 1)[-1], re.IGNORECASE):
+                if not _has_to_tag(_header_of(data, "To", "t")):
                     self.figures.untagged_2xx += 1  # no dialog can follow (RFC 3261 §8.2.6.2, §12.1.1)
                     if len(self.figures.examples) < 5:
                         self.figures.examples.append(data[:1500])
@@ -553,6 +553,15 @@ class Campaign:
             self.figures.sync_worst_ms = max(self.figures.sync_worst_ms, 1000 * (time.monotonic() - sent))
         else:
             self.figures.sync_lost += 1
+
+
+def _has_to_tag(value: str) -> bool:
+    """A tag parameter, as RFC 3261 §25.1 spells it (LWS allowed around "="), read with the
+    product's name-addr parser; a value it cannot read counts as one without."""
+    try:
+        return bool(parse_name_addr(value).params.get("tag"))
+    except SipParseError:
+        return False
 
 
 def _header(message: Message, name: str) -> str:
