@@ -136,13 +136,16 @@ class Campaign:
         self.plan = plan or FuzzPlan()
         self.rng = random.Random(self.plan.seed)
         self.book = SeedBook(self.rng, *box)
+        # What the box's answers call for (dialog set-up, ACKs, BYEs, probes) draws from its own
+        # generator: the mutants do not depend on when the box answered.
+        self.control = SeedBook(random.Random(f"{self.plan.seed}-control"), *box)
         self.mutator = SipMutator(self.rng)
         self.rtp = RtpMutator(self.rng)
         self.figures = Figures()
         self.udp: dict[socket.socket, Party] = {}
         for ip in (*TRUSTED, CONTROL, DIALOG):
             self._udp_socket(ip)
-        self.control = next(s for s, p in self.udp.items() if p.ip == CONTROL)
+        self.control_sock = next(s for s, p in self.udp.items() if p.ip == CONTROL)
         self.dialog_sock = next(s for s, p in self.udp.items() if p.ip == DIALOG)
         self.rtp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.rtp_sock.bind((DIALOG, 0))
@@ -287,7 +290,7 @@ class Campaign:
 
     def _new_dialog(self) -> None:
         party = self.udp[self.dialog_sock]
-        invite = self.book.request("INVITE", party, body=sdp(party.ip, self.rtp_port))
+        invite = self.control.request("INVITE", party, body=sdp(party.ip, self.rtp_port))
         call_id = _header(invite, "Call-ID")
         self._own_calls.add(call_id)
         self._waiting[call_id] = b""
@@ -311,7 +314,7 @@ class Campaign:
             box_contact=contact.group(1).decode(), box_rtp_port=int(media.group(1)) if media else 0,
             party=party, rtp_port=self.rtp_port, cseq=int(_header(invite, "CSeq").split()[0]),
         )  # fmt: skip
-        self.dialog_sock.sendto(self.book.in_dialog(self.dialog, "ACK").to_bytes(), self.box)
+        self.dialog_sock.sendto(self.control.in_dialog(self.dialog, "ACK").to_bytes(), self.box)
         self._dialog_used = 0
         self._dialog_gone = False
         self.figures.dialogs += 1
@@ -319,7 +322,7 @@ class Campaign:
     def _end_dialog(self) -> None:
         if self.dialog is not None:
             self.dialog.cseq = 2**31 - 2  # above whatever CSeq a mutant left in the dialog (§12.2.2)
-            bye = self.book.in_dialog(self.dialog, "BYE").to_bytes()
+            bye = self.control.in_dialog(self.dialog, "BYE").to_bytes()
             self._bye(self.dialog.call_id, bye, lambda data: self.dialog_sock.sendto(data, self.box))
         self.dialog = None
 
@@ -524,7 +527,7 @@ class Campaign:
         host = sent_by.group(1) if sent_by else "127.0.1.1"
         lines = [
             f"{method} {uri} SIP/2.0",
-            f"Via: SIP/2.0/{transport} {host};branch={self.book.branch()};rport",
+            f"Via: SIP/2.0/{transport} {host};branch={self.control.branch()};rport",
             "Max-Forwards: 70",
             f"From: {_header_of(response, 'From', 'f')}",
             f"To: {_header_of(response, 'To', 't')}",
@@ -536,8 +539,8 @@ class Campaign:
 
     def _sync(self) -> None:
         """A clean OPTIONS from the control socket; wait for its answer (the box caught up)."""
-        party = self.udp[self.control]
-        options = self.book.request("OPTIONS", party)
+        party = self.udp[self.control_sock]
+        options = self.control.request("OPTIONS", party)
         call_id = _header(options, "Call-ID")
         self._waiting[call_id] = b""
         sent = time.monotonic()
@@ -546,7 +549,7 @@ class Campaign:
         resend, interval = sent, 0.5
         while not self._waiting.get(call_id) and time.monotonic() < deadline:
             if time.monotonic() >= resend:  # retransmitted like any UA's (RFC 3261 §17.1.2.2, Timer E)
-                self.control.sendto(options.to_bytes(), self.box)
+                self.control_sock.sendto(options.to_bytes(), self.box)
                 resend, interval = resend + interval, min(2 * interval, 4.0)
             self.poll(0.02)
         if self._waiting.pop(call_id, b""):

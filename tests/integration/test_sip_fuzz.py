@@ -13,8 +13,10 @@ banned and the rest would be dropped unread, testing only the ban). About 5 % of
 out-of-dialog mutants come from ever new untrusted addresses (127.0.2.x) so that the way
 to a ban is fuzzed too. The phone calls from 127.0.0.2, which the fuzzer never uses.
 
-The campaign is deterministic by seed (``ZENTRALE_FUZZ_SEED``, printed with the figures;
-the same seed sends the same mutants), so a failure found in CI can be replayed.
+The campaign is deterministic by seed (``ZENTRALE_FUZZ_SEED``, printed with the figures):
+the same seed makes the same mutants in the same order; only mutants inside the dialog carry
+identifiers that follow the box's answers (its tags, when a dialog is renewed). A failure
+found in CI can so be replayed.
 """
 
 from __future__ import annotations
