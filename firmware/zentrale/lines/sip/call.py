@@ -409,7 +409,8 @@ class SipCall:
             return
         line = request.body.decode(errors="replace").strip().splitlines()[0] if request.body.strip() else ""
         parts = line.split(" ", 2)
-        status = int(parts[1]) if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdigit() else 0
+        code = parts[1] if len(parts) >= 2 and parts[0].upper().startswith("SIP/") else ""
+        status = int(code) if code.isascii() and code.isdigit() else 0  # "①" is isdigit() but not int()
         reason = parts[2].strip() if len(parts) > 2 else ""
         terminated = (request.get("Subscription-State") or "").strip().lower().startswith("terminated")
         if status < 200 and not terminated:
@@ -543,6 +544,7 @@ class SipCall:
             if not reliable:
                 self.ua.send_response(response, self.peer)
             nxt = min(interval * 2, T2) if not reliable else 64 * T1
+            nxt = min(nxt, max(0.0, deadline - loop.time()))  # the deadline itself, not the next resend after it
             self._start("ack", nxt, lambda: fire(nxt))
 
         first = T1 if not reliable else 64 * T1

@@ -202,11 +202,22 @@ class TransactionLayer:
         if peer is None:
             return
         try:
-            self.transport.send_bytes(data, peer)
+            self.transport.send_bytes(data, peer, on_error=lambda err: self._send_failed(machine, peer, err))
         except (OSError, ConnectionError) as err:
-            log.info("sip: cannot send to %s:%d: %s", peer.host, peer.port, err)
-            if machine.state is not State.TERMINATED:
-                self._execute(machine, machine.transport_failed())
+            self._send_failed(machine, peer, err)
+
+    def _send_failed(self, machine: Machine, peer: Peer, err: BaseException) -> None:
+        """A transport error (now, or later when a connection could not be opened) ends the
+        transaction (RFC 3261 §17.1.4, §17.2.4)."""
+        log.info("sip: cannot send to %s:%d: %s", peer.host, peer.port, err)
+        if machine.state is State.TERMINATED:
+            return
+        try:
+            actions = machine.transport_failed()
+        except TransactionError as terr:  # a state that no longer sends (it moved on meanwhile)
+            log.debug("sip: %s", terr)
+            return
+        self._execute(machine, actions)
 
     def _deliver(self, machine: Machine, response: SipResponse) -> None:
         pending = self.client.get(machine.key) if isinstance(machine, ClientTransaction) else None

@@ -556,7 +556,11 @@ def _validate_request(msg: SipRequest) -> None:
     if method != msg.method:
         raise SipParseError(f"CSeq method {method} does not match {msg.method}", message=msg)
     max_forwards = msg.get("Max-Forwards")
-    if max_forwards is not None and (not max_forwards.isdigit() or int(max_forwards) > 255):
+    # 1*DIGIT (RFC 3261 §25.1: ASCII digits only; str.isdigit() takes "²", which int() refuses),
+    # compared without int() on thousands of digits (Python refuses > 4300 of them)
+    if max_forwards is not None and (
+        not re.fullmatch(r"[0-9]+", max_forwards) or int(max_forwards.lstrip("0")[:4] or "0") > 255
+    ):
         raise SipParseError("bad Max-Forwards", message=msg)
     try:
         parse_uri(msg.uri)
@@ -571,6 +575,7 @@ def _validate_response(msg: SipResponse) -> None:
     try:
         parse_cseq(msg.get("CSeq") or "")
         msg.top_via  # noqa: B018 - validates
+        msg.from_tag, msg.to_tag  # noqa: B018 - responses are matched by their tags: unreadable ones dropped
     except SipParseError as err:
         raise SipParseError(str(err), status=None) from None
 
@@ -588,6 +593,14 @@ def new_branch() -> str:
 
 def new_call_id(host: str) -> str:
     return f"{secrets.token_hex(12)}@{host}"
+
+
+def _has_tag(value: str) -> bool:
+    """A tag parameter on the header (not "tag=" in a display name or inside the URI)."""
+    try:
+        return parse_name_addr(value).params.get("tag") is not None
+    except SipParseError:
+        return "tag=" in value.lower().replace(" ", "")
 
 
 def make_response(
@@ -609,7 +622,7 @@ def make_response(
             resp.add("Record-Route", rr)
     resp.add("From", request.get("From") or "")
     to = request.get("To") or ""
-    if to_tag and status > 100 and "tag=" not in to.lower().replace(" ", ""):
+    if to_tag and status > 100 and not _has_tag(to):
         to = f"{to};tag={to_tag}"
     resp.add("To", to)
     resp.add("Call-ID", request.call_id)

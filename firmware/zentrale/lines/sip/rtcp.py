@@ -264,9 +264,12 @@ class RtcpSocket(asyncio.DatagramProtocol):
         self.state.take(data, time.monotonic())
 
     def send(self, packet: bytes, remote: tuple[str, int]) -> None:
-        if self.transport is None:
+        if self.transport is None or self.transport.is_closing():
             return
+        address = self.source or remote
+        if not 0 < address[1] < 65536:
+            return  # an RTP port of 65535 has no RTCP port above it (RFC 3550 §11)
         try:
-            self.transport.sendto(packet, self.source or remote)
+            self.transport.sendto(packet, address)
         except (OSError, ValueError) as err:
             log.debug("rtcp: cannot send to %s: %s", remote, err)

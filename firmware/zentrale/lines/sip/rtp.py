@@ -179,6 +179,10 @@ class RtpStream(asyncio.DatagramProtocol):
         self._rtcp_socket = RtcpSocket(self.rtcp)
         rtcp = self._rtcp_socket
         self.transport, self.local_port, self._sock, _ = await ports.bind_pair(lambda: self, lambda: rtcp)
+        if self._rtcp_socket is not rtcp and rtcp.transport is not None:
+            # close() ran while the ports were being bound (the call ended): it could not
+            # reach the RTCP socket, which did not exist yet
+            rtcp.transport.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]

@@ -41,8 +41,13 @@ DEFAULT_LIMITS = SdpLimits()
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only (RFC 4566 §9): str.isdigit() also takes "²" and "①", which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _port(text: str, line: str) -> int:
-    if not text.isdigit() or len(text) > 5:
+    if not _digits(text) or len(text) > 5:
         raise SdpError(f"bad port in m= line {line[:60]!r}")
     port = int(text)
     if port > 65535:
@@ -162,13 +167,13 @@ def parse_sdp(text: str, limits: SdpLimits = DEFAULT_LIMITS) -> Session:
                 pt, _, enc = arg.partition(" ")
                 enc_name, _, rest = enc.partition("/")
                 clock = rest.split("/")[0]
-                if pt.isdigit() and clock.isdigit():
+                if _digits(pt) and _digits(clock):
                     current.rtpmap[int(pt)] = (enc_name.strip(), int(clock))
             elif name == "fmtp":
                 pt, _, params = arg.partition(" ")
-                if pt.isdigit():
+                if _digits(pt):
                     current.fmtp[int(pt)] = params
-            elif name == "ptime" and arg.strip().isdigit():
+            elif name == "ptime" and _digits(arg.strip()):
                 current.ptime = int(arg.strip())
             elif name == "crypto":
                 current.crypto.append(arg)
@@ -197,7 +202,7 @@ def negotiate(session: Session, allowed: Sequence[str]) -> tuple[int, Negotiated
         chosen: tuple[CodecInfo, int] | None = None
         dtmf: int | None = None
         for fmt in m.formats:
-            if not fmt.isdigit():
+            if not _digits(fmt):
                 continue
             pt = int(fmt)
             enc = _encoding(m, pt)

@@ -58,7 +58,7 @@ def session_expires(message: SipMessage) -> tuple[int, str | None] | None:
         return None
     delta, _, params = value.partition(";")
     delta = delta.strip()
-    if not delta.isdigit() or len(delta) > 9:
+    if not (delta.isascii() and delta.isdigit()) or len(delta) > 9:  # "²" is isdigit() but not int()
         return None
     try:
         refresher = parse_params(";" + params).get("refresher") if params.strip() else None
@@ -71,7 +71,7 @@ def session_expires(message: SipMessage) -> tuple[int, str | None] | None:
 
 def min_se(message: SipMessage) -> int | None:
     value = (message.get("Min-SE") or "").split(";")[0].strip()
-    return int(value) if value.isdigit() and len(value) <= 9 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
 
 
 def answer_request(request: SipMessage, *, preferred: int, minimum: int) -> SessionTimer | TooBrief | None:

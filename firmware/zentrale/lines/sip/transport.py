@@ -269,10 +269,14 @@ class SipTransport:
         self.handler(msg, peer)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._accept(reader, writer, "tcp")
+        # A connection task cancelled by stop() ends quietly: Python 3.11's stream server asks
+        # a cancelled handler task for its exception, which raises and logs a traceback.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._accept(reader, writer, "tcp")
 
     async def _serve_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._accept(reader, writer, "tls")
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._accept(reader, writer, "tls")
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str) -> None:
         remote = writer.get_extra_info("peername")
@@ -399,7 +403,8 @@ class SipTransport:
     def send(self, message: SipMessage, peer: Peer) -> None:
         self.send_bytes(message.to_bytes(), peer)
 
-    def send_bytes(self, data: bytes, peer: Peer) -> None:
+    def send_bytes(self, data: bytes, peer: Peer, on_error: Callable[[BaseException], None] | None = None) -> None:
+        """Send now, or over a connection opened first; ``on_error`` hears if that fails later."""
         if peer.transport == "udp":
             if self._udp is None or self._udp.transport is None:
                 raise ConnectionError("UDP is not enabled")
@@ -409,7 +414,7 @@ class SipTransport:
         if conn is not None and not conn.closed:
             conn.write(data)
             return
-        self._spawn(self._connect_and_send(peer, data))
+        self._spawn(self._connect_and_send(peer, data, on_error))
 
     async def connect(
         self, host: str, port: int, *, tls: bool = False, server_name: str | None = None
@@ -436,7 +441,9 @@ class SipTransport:
         """Verify the certificate of ``host`` (an IP) against ``name`` (what the config or URI said)."""
         self._names[host] = name
 
-    async def _connect_and_send(self, peer: Peer, data: bytes) -> None:
+    async def _connect_and_send(
+        self, peer: Peer, data: bytes, on_error: Callable[[BaseException], None] | None = None
+    ) -> None:
         try:
             conn = await self.connect(
                 peer.host, peer.port, tls=peer.transport == "tls", server_name=self._names.get(peer.host)
@@ -444,6 +451,8 @@ class SipTransport:
             conn.write(data)
         except (OSError, TimeoutError, ssl.SSLError) as err:
             log.warning("sip: cannot send over %s to %s:%d: %s", peer.transport.upper(), peer.host, peer.port, err)
+            if on_error is not None:
+                on_error(err)  # the transaction ends now, not by its timer (RFC 3261 §17.1.4)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
