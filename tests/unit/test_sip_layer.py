@@ -3,6 +3,7 @@ timers fired on an injected clock (a fake transport collects what would be sent)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tests.harness.sip_messages import request
@@ -16,7 +17,7 @@ class FakeTransport:
     def __init__(self) -> None:
         self.sent: list[tuple[bytes, Peer]] = []
 
-    def send_bytes(self, data: bytes, peer: Peer) -> None:
+    def send_bytes(self, data: bytes, peer: Peer, on_error: Callable[[BaseException], None] | None = None) -> None:
         self.sent.append((data, peer))
 
 
