@@ -132,7 +132,7 @@ class App:
         self.health = HealthMonitor(config.health.interval)
         self.panel = front_panel(
             config.panel, hotline=self.hotline, events=events, health=self.health,
-            recording_refused=self.disk.recording_refused,
+            recording_refused=self.disk.recording_refused, setup_pending=lambda: self.accounts.setup_needed,
         )  # fmt: skip
         self.status = BoxStatus(self.health, config.health, Parts(
             sip=self.sip, analog_lines=self.analog_lines, media_clock=self.media_clock, gc_watch=self.gc_watch,

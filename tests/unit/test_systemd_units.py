@@ -14,7 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "systemd"
-FIRSTBOOT = ROOT / "image-build" / "stage-zentrale" / "00-zentrale" / "files" / "zentrale-firstboot"
+FILES = ROOT / "image-build" / "stage-zentrale" / "00-zentrale" / "files"
+FIRSTBOOT = FILES / "zentrale-firstboot"
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd not installed")
 
@@ -24,6 +25,7 @@ def _local_copy(tmp_path: Path, name: str) -> Path:
     text = (UNITS / name).read_text(encoding="utf-8")
     text = text.replace("/opt/zentrale/bin/zentrale", str(Path(sys.executable).parent / "zentrale"))
     text = text.replace("/usr/lib/zentrale/zentrale-firstboot", str(FIRSTBOOT))
+    text = text.replace("/usr/lib/zentrale/zentrale-console", str(FILES / "zentrale-console"))
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
@@ -41,7 +43,8 @@ def _service_section(name: str) -> dict[str, list[str]]:
 
 
 def test_units_verify_without_a_single_complaint(tmp_path: Path) -> None:
-    units = [_local_copy(tmp_path, n) for n in ("zentrale.service", "zentrale-firstboot.service")]
+    names = ("zentrale.service", "zentrale-firstboot.service", "zentrale-console.service", "zentrale-console.path")
+    units = [_local_copy(tmp_path, n) for n in names]
     result = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", "--generators=no", *map(str, units)],
         capture_output=True,

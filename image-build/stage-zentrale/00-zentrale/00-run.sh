@@ -34,10 +34,17 @@ install -d "${ROOTFS_DIR}/usr/lib/systemd/system" "${ROOTFS_DIR}/usr/lib/sysuser
 	"${ROOTFS_DIR}/usr/lib/tmpfiles.d" "${ROOTFS_DIR}/usr/lib/zentrale" \
 	"${ROOTFS_DIR}/etc/zentrale" "${ROOTFS_DIR}/opt/zentrale/share"
 install -m 644 "${REPO}/systemd/zentrale.service" "${REPO}/systemd/zentrale-firstboot.service" \
+	"${REPO}/systemd/zentrale-console.service" "${REPO}/systemd/zentrale-console.path" \
 	"${ROOTFS_DIR}/usr/lib/systemd/system/"
 install -m 644 "${REPO}/systemd/zentrale.sysusers" "${ROOTFS_DIR}/usr/lib/sysusers.d/zentrale.conf"
 install -m 644 "${REPO}/systemd/zentrale.tmpfiles" "${ROOTFS_DIR}/usr/lib/tmpfiles.d/zentrale.conf"
-install -m 755 "${HERE}/files/zentrale-firstboot" "${ROOTFS_DIR}/usr/lib/zentrale/zentrale-firstboot"
+install -m 755 "${HERE}/files/zentrale-firstboot" "${HERE}/files/zentrale-console" "${ROOTFS_DIR}/usr/lib/zentrale/"
+# the console: address, set-up token and CA fingerprint (written to /run by zentrale-console)
+install -d "${ROOTFS_DIR}/etc/issue.d" "${ROOTFS_DIR}/etc/update-motd.d" "${ROOTFS_DIR}/etc/avahi/services"
+ln -sfn /run/zentrale-console/zentrale.issue "${ROOTFS_DIR}/etc/issue.d/zentrale.issue"
+install -m 755 "${HERE}/files/60-zentrale.motd" "${ROOTFS_DIR}/etc/update-motd.d/60-zentrale"
+# mDNS: zentrale.local and the web page as a DNS-SD service
+install -m 644 "${HERE}/files/avahi-zentrale.service" "${ROOTFS_DIR}/etc/avahi/services/zentrale.service"
 # the configuration is the admin's: an existing one is kept
 if [ ! -e "${ROOTFS_DIR}/etc/zentrale/config.yaml" ]; then
 	install -m 640 "${HERE}/files/config.yaml" "${ROOTFS_DIR}/etc/zentrale/config.yaml"

@@ -12,4 +12,4 @@ ln -sf /opt/zentrale/bin/zentrale /usr/local/bin/zentrale # zentrale backup/rest
 
 systemd-sysusers /usr/lib/sysusers.d/zentrale.conf
 systemd-tmpfiles --create /usr/lib/tmpfiles.d/zentrale.conf
-systemctl enable zentrale.service zentrale-firstboot.service
+systemctl enable zentrale.service zentrale-firstboot.service zentrale-console.service zentrale-console.path
