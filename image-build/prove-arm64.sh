@@ -141,7 +141,8 @@ PY
 listener_pid=$!
 uid="$(chroot "${ROOT}" id -u zentrale)"
 gid="$(chroot "${ROOT}" id -g zentrale)"
-sed -i 's/^  bind: 0.0.0.0/  bind: 127.0.0.1/' "${ROOT}/etc/zentrale/config.yaml" # loopback only
+# loopback only; HTTPS on a free port (443 needs the image's capability drop-in, systemd is not running here)
+sed -i 's/^  bind: 0.0.0.0/  bind: 127.0.0.1/; s/^    port: 443/    port: 0/' "${ROOT}/etc/zentrale/config.yaml"
 install -d -o "${uid}" -g "${gid}" "${ROOT}/run/zentrale" # the unit's RuntimeDirectory=
 launched=${SECONDS}
 # the unit's environment (zentrale.service), plus systemd's notify variables

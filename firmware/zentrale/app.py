@@ -54,6 +54,7 @@ from zentrale.systemd_notify import SystemdNotifier, keep_watchdog_fed, report_s
 from zentrale.teams import TeamDirectory, TeamSettings
 from zentrale.web.api import Services, create_api
 from zentrale.web.server import HttpServer
+from zentrale.web.tls import TlsKeeper
 
 log = logging.getLogger(__name__)
 
@@ -139,15 +140,16 @@ class App:
             db=self.db, disk=self.disk, mail=self.mail, calls=self.supervisor, hotline=self.hotline,
             queues=self.queues, agents=self.agents, accounts=self.accounts, panel=self.panel,
         ))  # fmt: skip
+        self.tls = TlsKeeper(config.http.tls, data / "tls", clock.now) if config.http.tls.enabled else None
         self.api = create_api(Services(
             http=config.http, language=config.language, accounts=self.accounts, clock=clock, events=events,
             hotline=self.hotline, teams=self.teams, team_settings=self.team_settings, staffing=self.staffing,
             scheduler=self.scheduler, prompts=self.prompts, simulations=Simulations(self.library),
             control=self.control, calls=self.supervisor, messages=self.messages, state=self.state, mail=self.mail,
             mail_config=config.mail, sip_settings=self.sip_settings, guard=self.sip.guard, status=self.status,
-            health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon,
+            health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,
         ))  # fmt: skip
-        self.http = HttpServer(self.api, config.http, self.accounts)
+        self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()
         self.stopping = asyncio.Event()
         self.exit_code = 0  # RESTART_EXIT_CODE: systemd (Restart=on-failure) or scripts/demo start the box again
@@ -219,7 +221,7 @@ class App:
         await self.start()
         print(  # noqa: T201 - the one line a person starting the daemon wants to see
             f"Zentrale {__version__} ready: SIP {self.config.sip.bind}:{self.sip.transport.port} (udp/tcp), "
-            f"web http://{self.config.http.bind}:{self.http.port}/, mode '{self.hotline.mode_name}'",
+            f"web {' '.join(url + '/' for url in self.http.urls())}, mode '{self.hotline.mode_name}'",
             flush=True,
         )
         self._background.append(asyncio.ensure_future(keep_watchdog_fed(self.notifier, self.status.watchdog_problem)))

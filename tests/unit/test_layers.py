@@ -54,6 +54,7 @@ OWNERS = {
     "lameenc": {"mail/mp3.py"},
     "aiosmtplib": {"mail/smtp.py"},
     "socket": {"lines/", "systemd_notify.py", "web/"},
+    "cryptography": {"web/tls.py"},  # the local CA and the page's certificate
 }
 
 # what the pure domain may import from outside the package: no files, sockets, processes, clocks

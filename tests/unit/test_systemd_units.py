@@ -115,3 +115,11 @@ def test_sysusers_and_tmpfiles_make_the_user_and_the_data_folder(tmp_path: Path)
     config = (tmp_path / "etc" / "zentrale" / "config.yaml").stat()
     assert oct(config.st_mode & 0o777) == "0o640"
     assert config.st_gid == int(user[3])
+
+
+def test_the_image_drop_in_adds_only_the_capability_for_ports_80_and_443() -> None:
+    text = (UNITS / "zentrale-web-ports.conf").read_text(encoding="utf-8")
+    settings = [line for line in text.splitlines() if line and not line.startswith(("#", "["))]
+    assert settings == ["AmbientCapabilities=CAP_NET_BIND_SERVICE", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"]
+    image_config = (FILES / "config.yaml").read_text(encoding="utf-8")
+    assert "port: 80" in image_config and "port: 443" in image_config and "bind: 127.0.0.1" not in image_config

@@ -53,6 +53,7 @@ from zentrale.web.params import By, Comment, Ident, Limit, ModeName
 from zentrale.web.security_api import security_router
 from zentrale.web.sip_settings_api import sip_settings_router
 from zentrale.web.teams_api import teams_router
+from zentrale.web.tls_api import tls_router
 from zentrale.web.users_api import users_router
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from zentrale.store.messages import MessageRepository
     from zentrale.store.state import StateRepository
     from zentrale.teams import TeamDirectory, TeamSettings
+    from zentrale.web.tls import TlsKeeper
 
 
 SWAGGER_ASSETS = {
@@ -124,6 +126,7 @@ class Services:
     data_dir: Path
     config_file: Path | None  # what a backup carries as config.yaml
     restart: Callable[[], None]  # stop soon and exit to be started again (a restore)
+    tls: TlsKeeper | None = None  # the page's HTTPS certificate (http.tls), None when off
 
 
 def create_api(app: Services) -> FastAPI:
@@ -351,6 +354,7 @@ def create_api(app: Services) -> FastAPI:
         )
     )
     api.include_router(teams_router(app.team_settings))
+    api.include_router(tls_router(app.tls, app.state, app.clock))
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)
     # the spec is made now, at start-up, not by the first request for it (~80 ms on the loop)

@@ -36,6 +36,9 @@ install -d "${ROOTFS_DIR}/usr/lib/systemd/system" "${ROOTFS_DIR}/usr/lib/sysuser
 install -m 644 "${REPO}/systemd/zentrale.service" "${REPO}/systemd/zentrale-firstboot.service" \
 	"${REPO}/systemd/zentrale-console.service" "${REPO}/systemd/zentrale-console.path" \
 	"${ROOTFS_DIR}/usr/lib/systemd/system/"
+install -d "${ROOTFS_DIR}/usr/lib/systemd/system/zentrale.service.d"
+install -m 644 "${REPO}/systemd/zentrale-web-ports.conf" \
+	"${ROOTFS_DIR}/usr/lib/systemd/system/zentrale.service.d/10-web-ports.conf"
 install -m 644 "${REPO}/systemd/zentrale.sysusers" "${ROOTFS_DIR}/usr/lib/sysusers.d/zentrale.conf"
 install -m 644 "${REPO}/systemd/zentrale.tmpfiles" "${ROOTFS_DIR}/usr/lib/tmpfiles.d/zentrale.conf"
 install -m 755 "${HERE}/files/zentrale-firstboot" "${HERE}/files/zentrale-console" "${ROOTFS_DIR}/usr/lib/zentrale/"
