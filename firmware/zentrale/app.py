@@ -53,6 +53,7 @@ from zentrale.store.users import UserRepository
 from zentrale.systemd_notify import SystemdNotifier, keep_watchdog_fed, report_status, wait_until_ready
 from zentrale.teams import TeamDirectory, TeamSettings
 from zentrale.web.api import Services, create_api
+from zentrale.web.faults import FaultLog
 from zentrale.web.server import HttpServer
 from zentrale.web.tls import TlsKeeper
 
@@ -140,6 +141,7 @@ class App:
             db=self.db, disk=self.disk, mail=self.mail, calls=self.supervisor, hotline=self.hotline,
             queues=self.queues, agents=self.agents, accounts=self.accounts, panel=self.panel,
         ))  # fmt: skip
+        self.faults = FaultLog()
         self.tls = TlsKeeper(config.http.tls, data / "tls", clock.now) if config.http.tls.enabled else None
         self.api = create_api(Services(
             http=config.http, language=config.language, accounts=self.accounts, clock=clock, events=events,
@@ -148,6 +150,7 @@ class App:
             control=self.control, calls=self.supervisor, messages=self.messages, state=self.state, mail=self.mail,
             mail_config=config.mail, sip_settings=self.sip_settings, guard=self.sip.guard, status=self.status,
             health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,
+            faults=self.faults,
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()
@@ -156,6 +159,7 @@ class App:
         self._background: list[asyncio.Task[Any]] = []
 
     async def start(self) -> None:
+        self.faults.install()
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.db.open()
         await self.team_settings.load()  # before anything checks a team (mail lists, logins, modes)
@@ -213,6 +217,7 @@ class App:
         await self.http.stop()
         self.accounts.close()
         await self.db.close()
+        self.faults.uninstall()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -37,7 +37,7 @@ OWNERS = {
     "sqlite3": {"store/"},
     "yaml": {"config.py", "core/modes.py", "web/documents.py"},
     "pydantic": {"config.py", "core/modes.py", "core/schedule.py", "web/"},
-    "subprocess": {"media/library.py", "prompts.py"},  # ffmpeg, espeak-ng
+    "subprocess": {"media/library.py", "prompts.py", "web/faults.py"},  # ffmpeg, espeak-ng, journalctl
     "threading": {"media/library.py", "lines/modem/port.py", "lines/modem/simulator.py", "lines/alsa/audio.py"},
     "argon2": {"accounts/"},
     "aiosipua": {"lines/sip/"},
