@@ -24,6 +24,8 @@ import httpx
 import pytest
 import yaml
 from bench.impair import Namespaces, in_netns
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.daemon import DEMO, Daemon
@@ -154,7 +156,7 @@ def test_an_office_pc_sets_the_box_up_over_https_and_a_background_agent_gets_a_n
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env={**os.environ,
                                     "HOME": str(chromium_home)})  # fmt: skip
         try:
-            set_up_in_the_browser(browser.new_context().new_page(), lan_box)
+            set_up_in_the_browser(browser.new_context().new_page(), lan_box, ca_file)
             add_agent(lan_box, ca_file)
             agent = browser.new_context()
             agent.grant_permissions(["notifications"], origin=BOX_URL)
@@ -188,7 +190,7 @@ def test_an_office_pc_sets_the_box_up_over_https_and_a_background_agent_gets_a_n
             browser.close()
 
 
-def set_up_in_the_browser(page: Page, box: Daemon) -> None:
+def set_up_in_the_browser(page: Page, box: Daemon, ca_file: Path) -> None:
     page.goto(f"http://{BOX}/")  # what a person types: redirected to HTTPS, which the PC trusts
     expect(page.locator("#setup-form")).to_be_visible()
     assert page.url.startswith(BOX_URL + "/"), page.url
@@ -199,6 +201,13 @@ def set_up_in_the_browser(page: Page, box: Daemon) -> None:
     page.fill("#setup-repeat", "chef-password")
     page.click("#setup-submit")
     expect(page.locator("#users tr[data-user=chef]")).to_be_visible()
+    # Verwaltung: the certificate card names the CA the PC trusts; the faults card is there
+    ca = x509.load_pem_x509_certificate(ca_file.read_bytes())
+    expected = ":".join(f"{b:02X}" for b in ca.fingerprint(hashes.SHA256()))
+    expect(page.locator("#ca-fingerprint")).to_have_text(expected)
+    expect(page.locator("#tls-state")).to_have_attribute("data-source", "local")
+    expect(page.locator("#tls-state")).to_contain_text(BOX)
+    expect(page.locator("#faults h2")).to_be_visible()
     page.context.close()
 
 
