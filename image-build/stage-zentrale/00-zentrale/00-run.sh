@@ -9,8 +9,14 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="${ZENTRALE_REPO:-$(cd "${HERE}/../../.." && pwd)}"
 : "${ROOTFS_DIR:?ROOTFS_DIR must name the image root}"
 PYTHON="${PYTHON:-python3}"
-# The target: Raspberry Pi OS / Debian bookworm on arm64 ships CPython 3.11.
-PY_VERSION="${ZENTRALE_TARGET_PYTHON:-3.11}"
+# The target's Python follows the release (bookworm: 3.11, trixie: 3.13): read from the
+# image root's python3 link, so the wheels fit the interpreter the venv will use.
+target_python="$(readlink "${ROOTFS_DIR}/usr/bin/python3" || true)"
+PY_VERSION="${ZENTRALE_TARGET_PYTHON:-${target_python#python}}"
+if ! [[ "${PY_VERSION}" =~ ^3\.[0-9]+$ ]]; then
+	echo "00-run.sh: cannot tell the image's Python version (${ROOTFS_DIR}/usr/bin/python3 -> '${target_python}')" >&2
+	exit 1
+fi
 PLATFORMS=(manylinux_2_34_aarch64 manylinux_2_28_aarch64 manylinux_2_17_aarch64 manylinux2014_aarch64)
 
 wheels="${ROOTFS_DIR}/tmp/zentrale-wheels"
@@ -19,6 +25,9 @@ mkdir -p "${wheels}"
 
 # The firmware is pure Python: build its wheel here; then fetch every
 # dependency as a wheel for the target (no compiler needed in the image).
+# lgpio (gpiozero's backend on the Pi 4 and 5) is not among them: its last release has
+# no wheel for Python 3.13; the image takes Raspberry Pi OS's own python3-lgpio
+# (00-packages), which the venv sees (--system-site-packages, 01-run-chroot.sh).
 "${PYTHON}" -m pip wheel --quiet --no-deps --wheel-dir "${wheels}" "${REPO}"
 firmware_wheel="$(find "${wheels}" -name 'zentrale-*.whl' | head -n 1)"
 platform_args=()
@@ -27,7 +36,7 @@ for platform in "${PLATFORMS[@]}"; do
 done
 "${PYTHON}" -m pip download --quiet --only-binary=:all: --implementation cp \
 	--python-version "${PY_VERSION}" "${platform_args[@]}" \
-	--dest "${wheels}" "${firmware_wheel}[pi]"
+	--dest "${wheels}" "${firmware_wheel}"
 
 # systemd: the service, first boot, the user and the data folder
 install -d "${ROOTFS_DIR}/usr/lib/systemd/system" "${ROOTFS_DIR}/usr/lib/sysusers.d" \
