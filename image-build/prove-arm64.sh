@@ -20,7 +20,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "${HERE}/.." && pwd)"
 STAGE="${HERE}/stage-zentrale/00-zentrale"
-SUITE=bookworm
+SUITE="${ZENTRALE_SUITE:-trixie}" # today's Raspberry Pi OS base; bookworm still works (ZENTRALE_SUITE=bookworm)
 ARCH=arm64
 CACHE="${ZENTRALE_PROVE_CACHE:-/var/cache/zentrale-prove}"
 WORK="$(mktemp -d /var/tmp/zentrale-prove.XXXXXX)"
@@ -83,7 +83,9 @@ if [ -z "${mirror}" ]; then
 		head -n 1 | tr -d ' ')" || true
 fi
 mirror="${mirror:-http://deb.debian.org/debian}"
-packages="$(grep -v '^#' "${STAGE}/00-packages" | tr -s ' \n' ',' | sed 's/,$//')"
+# python3-lgpio is Raspberry Pi OS's (not Debian's): without a GPIO chip under qemu the
+# panel reports itself degraded either way
+packages="$(grep -v -e '^#' -e '^python3-lgpio$' "${STAGE}/00-packages" | tr -s ' \n' ',' | sed 's/,$//')"
 key="$(printf '%s\n' "${SUITE}" "${ARCH}" minbase "${mirror}" "${packages}" | sha256sum | cut -c1-16)"
 cached="${CACHE}/${SUITE}-${ARCH}-${key}"
 if [ ! -f "${cached}/.complete" ]; then
@@ -141,7 +143,8 @@ PY
 listener_pid=$!
 uid="$(chroot "${ROOT}" id -u zentrale)"
 gid="$(chroot "${ROOT}" id -g zentrale)"
-sed -i 's/^  bind: 0.0.0.0/  bind: 127.0.0.1/' "${ROOT}/etc/zentrale/config.yaml" # loopback only
+# loopback only; HTTPS on a free port (443 needs the image's capability drop-in, systemd is not running here)
+sed -i 's/^  bind: 0.0.0.0/  bind: 127.0.0.1/; s/^    port: 443/    port: 0/' "${ROOT}/etc/zentrale/config.yaml"
 install -d -o "${uid}" -g "${gid}" "${ROOT}/run/zentrale" # the unit's RuntimeDirectory=
 launched=${SECONDS}
 # the unit's environment (zentrale.service), plus systemd's notify variables

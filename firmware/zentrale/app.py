@@ -53,7 +53,9 @@ from zentrale.store.users import UserRepository
 from zentrale.systemd_notify import SystemdNotifier, keep_watchdog_fed, report_status, wait_until_ready
 from zentrale.teams import TeamDirectory, TeamSettings
 from zentrale.web.api import Services, create_api
+from zentrale.web.faults import FaultLog
 from zentrale.web.server import HttpServer
+from zentrale.web.tls import TlsKeeper
 
 log = logging.getLogger(__name__)
 
@@ -132,28 +134,32 @@ class App:
         self.health = HealthMonitor(config.health.interval)
         self.panel = front_panel(
             config.panel, hotline=self.hotline, events=events, health=self.health,
-            recording_refused=self.disk.recording_refused,
+            recording_refused=self.disk.recording_refused, setup_pending=lambda: self.accounts.setup_needed,
         )  # fmt: skip
         self.status = BoxStatus(self.health, config.health, Parts(
             sip=self.sip, analog_lines=self.analog_lines, media_clock=self.media_clock, gc_watch=self.gc_watch,
             db=self.db, disk=self.disk, mail=self.mail, calls=self.supervisor, hotline=self.hotline,
             queues=self.queues, agents=self.agents, accounts=self.accounts, panel=self.panel,
         ))  # fmt: skip
+        self.faults = FaultLog()
+        self.tls = TlsKeeper(config.http.tls, data / "tls", clock.now) if config.http.tls.enabled else None
         self.api = create_api(Services(
             http=config.http, language=config.language, accounts=self.accounts, clock=clock, events=events,
             hotline=self.hotline, teams=self.teams, team_settings=self.team_settings, staffing=self.staffing,
             scheduler=self.scheduler, prompts=self.prompts, simulations=Simulations(self.library),
             control=self.control, calls=self.supervisor, messages=self.messages, state=self.state, mail=self.mail,
             mail_config=config.mail, sip_settings=self.sip_settings, guard=self.sip.guard, status=self.status,
-            health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon,
+            health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,
+            faults=self.faults,
         ))  # fmt: skip
-        self.http = HttpServer(self.api, config.http, self.accounts)
+        self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()
         self.stopping = asyncio.Event()
         self.exit_code = 0  # RESTART_EXIT_CODE: systemd (Restart=on-failure) or scripts/demo start the box again
         self._background: list[asyncio.Task[Any]] = []
 
     async def start(self) -> None:
+        self.faults.install()
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.db.open()
         await self.team_settings.load()  # before anything checks a team (mail lists, logins, modes)
@@ -211,6 +217,7 @@ class App:
         await self.http.stop()
         self.accounts.close()
         await self.db.close()
+        self.faults.uninstall()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -219,7 +226,7 @@ class App:
         await self.start()
         print(  # noqa: T201 - the one line a person starting the daemon wants to see
             f"Zentrale {__version__} ready: SIP {self.config.sip.bind}:{self.sip.transport.port} (udp/tcp), "
-            f"web http://{self.config.http.bind}:{self.http.port}/, mode '{self.hotline.mode_name}'",
+            f"web {' '.join(url + '/' for url in self.http.urls())}, mode '{self.hotline.mode_name}'",
             flush=True,
         )
         self._background.append(asyncio.ensure_future(keep_watchdog_fed(self.notifier, self.status.watchdog_problem)))

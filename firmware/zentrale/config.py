@@ -216,6 +216,26 @@ class SipConfig(_Section):
         return self
 
 
+class HttpTlsConfig(_Section):
+    """HTTPS for the web page (web/tls.py, docs/https.md)."""
+
+    enabled: bool = Field(True, description="serve the page over HTTPS; plain HTTP then redirects to it")
+    port: int = Field(8443, ge=0, le=65535, description="HTTPS port (the appliance image: 443)")
+    names: list[str] = Field(
+        default_factory=list, description="more DNS names for the box's certificate (besides <host>.local)"
+    )
+    certificate: Path | None = Field(None, description="an own certificate chain (PEM), e.g. from an ACME client")
+    key: Path | None = Field(None, description="its private key (PEM, no password)")
+    renew_days: int = Field(30, ge=1, le=300, description="re-issue the local certificate this long before its end")
+    check_seconds: float = Field(60, gt=0, le=86400, description="how often the box's addresses are compared")
+
+    @model_validator(mode="after")
+    def _both_files(self) -> HttpTlsConfig:
+        if (self.certificate is None) != (self.key is None):
+            raise ValueError("http.tls.certificate and http.tls.key go together")
+        return self
+
+
 class HttpConfig(_Section):
     bind: str = Field(
         "0.0.0.0", description="address of the web page and API (every page needs a login; 127.0.0.1: this box only)"
@@ -233,6 +253,7 @@ class HttpConfig(_Section):
         1_000_000, ge=65_536, le=64_000_000, description="largest mode document (YAML or JSON) one request may carry"
     )
     max_json_depth: int = Field(32, ge=8, le=256, description="deepest nesting of objects/lists a request may have")
+    tls: HttpTlsConfig = Field(default_factory=HttpTlsConfig)
 
     @field_validator("trusted_proxies")
     @classmethod

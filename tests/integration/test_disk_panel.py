@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_front_panel import LED_FAULT, make_config, pin, until
+from tests.integration.test_front_panel import LED_FAULT, finish_setup, make_config, pin, until
 from tests.tmpfs import fill, free, small_tmpfs
 from zentrale.app import App
 from zentrale.health import notices
@@ -24,6 +24,7 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
         config = config.model_copy(update={"voicemail": config.voicemail.model_copy(update={"min_free_mb": 8})})
         app = App(config)
         await app.start()
+        await finish_setup(app)
         try:
             yield app
         finally:

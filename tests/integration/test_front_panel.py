@@ -45,10 +45,19 @@ def make_config(tmp_path: Path, **panel: Any) -> Config:
     return Config.model_validate(data)
 
 
+async def finish_setup(app: App) -> None:
+    """The first admin account, as the web page's set-up makes it: until then the waiting and
+    fault LEDs show the set-up pattern (tests/integration/test_panel_setup.py)."""
+    assert app.accounts.setup_token is not None
+    await app.accounts.setup(app.accounts.setup_token, "chef", "chef-password", "Chef", "test")
+    app.panel.refresh()
+
+
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[App]:
     app = App(make_config(tmp_path))
     await app.start()
+    await finish_setup(app)
     try:
         yield app
     finally:

@@ -20,6 +20,7 @@ PUBLIC = {
     ("get", "/api/auth/state"),
     ("post", "/api/auth/login"),
     ("post", "/api/auth/setup"),
+    ("get", "/zentrale-ca.crt"),  # the local CA's certificate: public by nature (docs/https.md)
 }
 # What an agent may do; every other operation of the API is for admins.
 AGENT_MAY = {

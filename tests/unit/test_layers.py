@@ -37,7 +37,7 @@ OWNERS = {
     "sqlite3": {"store/"},
     "yaml": {"config.py", "core/modes.py", "web/documents.py"},
     "pydantic": {"config.py", "core/modes.py", "core/schedule.py", "web/"},
-    "subprocess": {"media/library.py", "prompts.py"},  # ffmpeg, espeak-ng
+    "subprocess": {"media/library.py", "prompts.py", "web/faults.py"},  # ffmpeg, espeak-ng, journalctl
     "threading": {"media/library.py", "lines/modem/port.py", "lines/modem/simulator.py", "lines/alsa/audio.py"},
     "argon2": {"accounts/"},
     "aiosipua": {"lines/sip/"},
@@ -54,6 +54,7 @@ OWNERS = {
     "lameenc": {"mail/mp3.py"},
     "aiosmtplib": {"mail/smtp.py"},
     "socket": {"lines/", "systemd_notify.py", "web/"},
+    "cryptography": {"web/tls.py"},  # the local CA and the page's certificate
 }
 
 # what the pure domain may import from outside the package: no files, sockets, processes, clocks

@@ -14,7 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "systemd"
-FIRSTBOOT = ROOT / "image-build" / "stage-zentrale" / "00-zentrale" / "files" / "zentrale-firstboot"
+FILES = ROOT / "image-build" / "stage-zentrale" / "00-zentrale" / "files"
+FIRSTBOOT = FILES / "zentrale-firstboot"
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd not installed")
 
@@ -24,6 +25,7 @@ def _local_copy(tmp_path: Path, name: str) -> Path:
     text = (UNITS / name).read_text(encoding="utf-8")
     text = text.replace("/opt/zentrale/bin/zentrale", str(Path(sys.executable).parent / "zentrale"))
     text = text.replace("/usr/lib/zentrale/zentrale-firstboot", str(FIRSTBOOT))
+    text = text.replace("/usr/lib/zentrale/zentrale-console", str(FILES / "zentrale-console"))
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
@@ -41,7 +43,8 @@ def _service_section(name: str) -> dict[str, list[str]]:
 
 
 def test_units_verify_without_a_single_complaint(tmp_path: Path) -> None:
-    units = [_local_copy(tmp_path, n) for n in ("zentrale.service", "zentrale-firstboot.service")]
+    names = ("zentrale.service", "zentrale-firstboot.service", "zentrale-console.service", "zentrale-console.path")
+    units = [_local_copy(tmp_path, n) for n in names]
     result = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", "--generators=no", *map(str, units)],
         capture_output=True,
@@ -112,3 +115,11 @@ def test_sysusers_and_tmpfiles_make_the_user_and_the_data_folder(tmp_path: Path)
     config = (tmp_path / "etc" / "zentrale" / "config.yaml").stat()
     assert oct(config.st_mode & 0o777) == "0o640"
     assert config.st_gid == int(user[3])
+
+
+def test_the_image_drop_in_adds_only_the_capability_for_ports_80_and_443() -> None:
+    text = (UNITS / "zentrale-web-ports.conf").read_text(encoding="utf-8")
+    settings = [line for line in text.splitlines() if line and not line.startswith(("#", "["))]
+    assert settings == ["AmbientCapabilities=CAP_NET_BIND_SERVICE", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"]
+    image_config = (FILES / "config.yaml").read_text(encoding="utf-8")
+    assert "port: 80" in image_config and "port: 443" in image_config and "bind: 127.0.0.1" not in image_config

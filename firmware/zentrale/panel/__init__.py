@@ -21,10 +21,14 @@ def front_panel(
     events: EventBus,
     health: HealthMonitor,
     recording_refused: Callable[[], str | None],
+    setup_pending: Callable[[], bool] = lambda: False,
 ) -> FrontPanel | None:
     """The panel where one is wired (``panel.enabled``), not started yet; gpiozero is imported only then."""
     if not config.enabled:
         return None
     from zentrale.panel.front import FrontPanel
 
-    return FrontPanel(config, hotline=hotline, events=events, health=health, recording_refused=recording_refused)
+    return FrontPanel(
+        config, hotline=hotline, events=events, health=health, recording_refused=recording_refused,
+        setup_pending=setup_pending,
+    )  # fmt: skip

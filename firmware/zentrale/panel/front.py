@@ -9,7 +9,8 @@ Button
                 changes nothing callers hear, no switch, no call, no setting,
                 so leaning on the button by accident is harmless.
 
-LEDs (steady ``on``; ``blink`` = 4 Hz; ``flash`` = a short flash every 2 s)
+LEDs (steady ``on``; ``blink`` = 4 Hz; ``flash`` = a short flash every 2 s;
+``setup`` = 1 Hz, slow and even)
   outage   on: the front-panel outage switch is on; flash: another outage
            switch of the mode is on (set in the web page)
   waiting  blink: callers are waiting in a queue
@@ -20,6 +21,11 @@ LEDs (steady ``on``; ``blink`` = 4 Hz; ``flash`` = a short flash every 2 s)
            threshold -- calls are answered, but no message can be recorded;
            flash: degraded otherwise.
            The lamp test (long press) writes the reasons to the journal.
+  set-up   until the first admin account exists (the web page's first-run
+           set-up with the token from the console or the boot partition), the
+           waiting and the fault LED blink slowly together (``setup``): the
+           box is up and waiting to be set up from a PC. A real fault keeps
+           its own pattern on the fault LED.
 
 gpiozero calls back from its own thread; every edge hops into the event
 loop with ``loop.call_soon_threadsafe`` and is handled there (the loop owns
@@ -45,8 +51,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Pattern = Literal["off", "on", "blink", "flash"]
-BLINK = {"blink": (0.125, 0.125), "flash": (0.15, 1.85)}
+Pattern = Literal["off", "on", "blink", "flash", "setup"]
+BLINK = {"blink": (0.125, 0.125), "flash": (0.15, 1.85), "setup": (0.5, 0.5)}
 REFRESH_SECONDS = 0.5  # the health part of the LEDs is polled; switches and queues come as events
 DISK_COMPONENTS = frozenset({"disk", "store", "call_log"})  # what a full disk degrades by itself
 
@@ -73,8 +79,10 @@ class FrontPanel:
         events: EventBus,
         health: HealthMonitor,
         recording_refused: Callable[[], str | None] = lambda: None,
+        setup_pending: Callable[[], bool] = lambda: False,
     ) -> None:
         self.config = config
+        self._setup_pending = setup_pending
         self.hotline = hotline
         self.events = events
         self.health = health
@@ -205,6 +213,9 @@ class FrontPanel:
             outage = "flash"
         fault = self._fault_pattern()
         waiting: Pattern = "blink" if self.hotline.waiting_calls() else "off"
+        if self._setup_pending():
+            waiting = "setup"
+            fault = "setup" if fault == "off" else fault
         return {"outage": outage, "waiting": waiting, "fault": fault}
 
     def _fault_pattern(self) -> Pattern:

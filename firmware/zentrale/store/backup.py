@@ -44,6 +44,7 @@ FORMAT = 1
 TOP = "zentrale-backup"
 DB_NAME = "zentrale.db"
 FOLDERS = ("modes", "prompts", "messages")
+EXTRAS = ("faults.json",)  # carried for people to read, never restored
 
 
 def _sha256(path: Path) -> str:
@@ -75,8 +76,11 @@ def _files_under(folder: Path) -> Iterator[Path]:
         yield from sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith((".tmp", ".part")))
 
 
-def create_backup(data_dir: Path, config_file: Path | None, archive: Path, version: str) -> dict[str, Any]:
-    """Write the archive (atomically: a temporary file renamed at the end); returns the manifest."""
+def create_backup(
+    data_dir: Path, config_file: Path | None, archive: Path, version: str, extras: dict[str, Path] | None = None
+) -> dict[str, Any]:
+    """Write the archive (atomically: a temporary file renamed at the end); returns the manifest.
+    ``extras``: more files by name in EXTRAS (the faults log, if asked for); a restore ignores them."""
     database = data_dir / DB_NAME
     if not database.is_file():
         raise StoreError(f"no database at {database}: is {data_dir} the data folder?")
@@ -87,6 +91,7 @@ def create_backup(data_dir: Path, config_file: Path | None, archive: Path, versi
         entries: list[tuple[str, Path]] = [(DB_NAME, snapshot)]
         if config_file is not None:
             entries.append(("config.yaml", config_file))
+        entries += [(name, path) for name, path in (extras or {}).items() if name in EXTRAS]
         for folder in ("modes", "prompts"):
             entries += [(p.relative_to(data_dir).as_posix(), p) for p in _files_under(data_dir / folder)]
         missing = []
@@ -239,7 +244,7 @@ def _known_file(name: object) -> bool:
     path = PurePosixPath(name)
     if path.is_absolute() or ".." in path.parts or any(len(p.encode()) > 255 for p in path.parts):
         return False
-    return name in (DB_NAME, "config.yaml") or (len(path.parts) > 1 and path.parts[0] in FOLDERS)
+    return name in (DB_NAME, "config.yaml", *EXTRAS) or (len(path.parts) > 1 and path.parts[0] in FOLDERS)
 
 
 def _manifest(blob: bytes) -> dict[str, Any]:

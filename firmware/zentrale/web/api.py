@@ -45,6 +45,7 @@ from zentrale.web.backup_api import backup_router
 from zentrale.web.documents import DocumentWorker, WorkerFailed, parse_checked, stored_dump
 from zentrale.web.editor_api import editor_router
 from zentrale.web.events import events_router
+from zentrale.web.faults import faults_router
 from zentrale.web.limits import BodyLimits, HttpLimits, TooLarge, document_body, marked_routes
 from zentrale.web.mail_api import create_mail_router
 from zentrale.web.messages_api import messages_router
@@ -53,6 +54,7 @@ from zentrale.web.params import By, Comment, Ident, Limit, ModeName
 from zentrale.web.security_api import security_router
 from zentrale.web.sip_settings_api import sip_settings_router
 from zentrale.web.teams_api import teams_router
+from zentrale.web.tls_api import tls_router
 from zentrale.web.users_api import users_router
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,8 @@ if TYPE_CHECKING:
     from zentrale.store.messages import MessageRepository
     from zentrale.store.state import StateRepository
     from zentrale.teams import TeamDirectory, TeamSettings
+    from zentrale.web.faults import FaultLog
+    from zentrale.web.tls import TlsKeeper
 
 
 SWAGGER_ASSETS = {
@@ -124,6 +128,8 @@ class Services:
     data_dir: Path
     config_file: Path | None  # what a backup carries as config.yaml
     restart: Callable[[], None]  # stop soon and exit to be started again (a restore)
+    tls: TlsKeeper | None = None  # the page's HTTPS certificate (http.tls), None when off
+    faults: FaultLog | None = None  # the last warnings and errors (journal or the daemon's own)
 
 
 def create_api(app: Services) -> FastAPI:
@@ -347,10 +353,18 @@ def create_api(app: Services) -> FastAPI:
     api.include_router(sip_settings_router(app.sip_settings, app.state, app.clock))
     api.include_router(
         backup_router(
-            data_dir=app.data_dir, config_file=app.config_file, state=app.state, clock=app.clock, restart=app.restart
+            data_dir=app.data_dir,
+            config_file=app.config_file,
+            state=app.state,
+            clock=app.clock,
+            restart=app.restart,
+            faults=app.faults,
         )
     )
     api.include_router(teams_router(app.team_settings))
+    api.include_router(tls_router(app.tls, app.state, app.clock))
+    if app.faults is not None:
+        api.include_router(faults_router(app.faults))
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)
     # the spec is made now, at start-up, not by the first request for it (~80 ms on the loop)

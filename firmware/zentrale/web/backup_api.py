@@ -28,14 +28,16 @@ from zentrale.web.limits import TooLarge, body_limit
 if TYPE_CHECKING:
     from zentrale.core.clock import Clock
     from zentrale.store.state import StateRepository
+    from zentrale.web.faults import FaultLog
 
 MAX_UPLOAD = 8_000_000_000  # bytes: years of messages fit; a full SD card does not
 UPLOAD_STALL = 300.0  # seconds without a byte of the upload: the checking thread gives up
 
 
 def backup_router(
-    *, data_dir: Path, config_file: Path | None, state: StateRepository, clock: Clock, restart: Callable[[], None]
-) -> APIRouter:
+    *, data_dir: Path, config_file: Path | None, state: StateRepository, clock: Clock, restart: Callable[[], None],
+    faults: FaultLog | None = None,
+) -> APIRouter:  # fmt: skip
     """``config_file``: what a backup carries as config.yaml; ``restart``: the daemon stops soon and
     exits to be started again (an uploaded backup is restored before the database opens)."""
     router = APIRouter(tags=["backup"])
@@ -46,11 +48,15 @@ def backup_router(
         "prompts and messages in one .tar.gz (restore with `zentrale restore`)",
         response_class=FileResponse,
     )
-    async def download(request: Request) -> FileResponse:
+    async def download(request: Request, include_faults: bool = False) -> FileResponse:
         stamp = clock.now().strftime("%Y%m%d-%H%M%S")
         folder = Path(tempfile.mkdtemp(prefix=".backup-", dir=data_dir))
         archive = folder / f"zentrale-backup-{stamp}.tar.gz"
-        job = functools.partial(create_backup, data_dir, config_file, archive, __version__)
+        extras = {}
+        if include_faults and faults is not None:  # the last faults (journal), for whoever reads the backup
+            extras["faults.json"] = folder / "faults.json"
+            await faults.export(extras["faults.json"])
+        job = functools.partial(create_backup, data_dir, config_file, archive, __version__, extras)
         try:
             manifest = await asyncio.get_running_loop().run_in_executor(None, job)
         except BaseException:

@@ -1,19 +1,32 @@
-"""uvicorn serving the API inside the daemon's event loop (the loop the media clock runs on)."""
+"""uvicorn serving the API inside the daemon's event loop (the loop the media clock runs on).
+
+With HTTPS on (``http.tls``, web/tls.py) there are two listeners on the same application:
+HTTPS on ``http.tls.port``, and plain HTTP on ``http.port``, which answers every request
+from another machine with a redirect to HTTPS (308: the method and body are kept) --
+except ``/health`` (monitoring) and ``/zentrale-ca.crt`` (a PC needs the CA before it can
+trust the HTTPS page) -- and serves requests from the box itself (loopback: local tools
+such as ``zentrale switch``; a browser on the box is a secure context there anyway).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
-from collections.abc import Iterator
+import re
+import ssl
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zentrale.accounts.service import Accounts
 from zentrale.config import HttpConfig
 from zentrale.errors import ZentraleError
+from zentrale.web.tls import TlsKeeper
 
 log = logging.getLogger(__name__)
 
@@ -26,46 +39,105 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
+PLAIN_HTTP_PATHS = frozenset({"/health", "/zentrale-ca.crt"})  # answered over HTTP from anywhere
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d+)?$")
+
+
+def _loopback(scope: Scope) -> bool:
+    client = scope.get("client")
+    try:
+        return client is not None and ipaddress.ip_address(client[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class HttpsRedirect:
+    """The plain-HTTP listener's application when HTTPS is on (see the module's doc)."""
+
+    def __init__(self, app: ASGIApp, https_port: Callable[[], int]) -> None:
+        self.app = app
+        self.https_port = https_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PLAIN_HTTP_PATHS or _loopback(scope):
+            await self.app(scope, receive, send)
+            return
+        host_header = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+        match = _HOST.match(host_header)
+        host = match.group(1) if match else (scope.get("server") or ("zentrale.local", 0))[0]
+        port = self.https_port()
+        target = f"https://{host}{'' if port == 443 else f':{port}'}{scope.get('raw_path', b'').decode('latin-1')}"
+        if scope.get("query_string"):
+            target += "?" + scope["query_string"].decode("latin-1")
+        body = f"HTTPS: {target}\n".encode()
+        await send({"type": "http.response.start", "status": 308, "headers": [
+            (b"location", target.encode("latin-1")), (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store"),
+        ]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+
 class HttpServer:
-    def __init__(self, api: FastAPI, config: HttpConfig, accounts: Accounts) -> None:
+    def __init__(self, api: FastAPI, config: HttpConfig, accounts: Accounts, tls: TlsKeeper | None = None) -> None:
         self.api = api
         self.config = config
         self.accounts = accounts
+        self.tls = tls
         self.port = config.port  # the bound one once started (config 0: any free port)
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[Any] | None = None
+        self.https_port = config.tls.port if tls else 0
+        self._servers: list[tuple[uvicorn.Server, asyncio.Task[Any]]] = []
 
-    async def start(self) -> None:
+    async def _serve(self, port: int, context: ssl.SSLContext | None, redirect: bool = False) -> int:
         config = uvicorn.Config(
-            self.api, host=self.config.bind, port=self.config.port, log_level="warning", lifespan="off",
+            self.api, host=self.config.bind, port=port, log_level="warning", lifespan="off",
             timeout_graceful_shutdown=2,  # open event streams (every agent's page) never end by themselves
             # X-Forwarded-For only from configured proxies: uvicorn's default trusts it from loopback, so
             # anything on the box (or a proxy we did not set up) could pick the address logins are throttled by
             proxy_headers=bool(self.config.trusted_proxies),
             forwarded_allow_ips=list(self.config.trusted_proxies),
         )  # fmt: skip
+        config.load()
+        if redirect:  # outside uvicorn's proxy-header middleware: it sees the connecting peer
+            config.loaded_app = HttpsRedirect(config.loaded_app, lambda: self.https_port)
+        # our live context (web/tls.py re-loads a renewed certificate into it): uvicorn's own would
+        # read the files once, and a renewal would need a restart
+        config.ssl = context
         server = _EmbeddedServer(config)
-        self._server = server
-        self._task = asyncio.ensure_future(server.serve())
+        task = asyncio.ensure_future(server.serve())
+        self._servers.append((server, task))
         while not server.started:
-            if self._task.done():
-                self._task.result()
+            if task.done():
+                task.result()
                 raise ZentraleError("web server did not start")
             await asyncio.sleep(0.01)
         if server.servers and server.servers[0].sockets:
-            self.port = server.servers[0].sockets[0].getsockname()[1]
-        log.info("HTTP API on http://%s:%d (docs: /docs, spec: /openapi.json)", self.config.bind, self.port)
+            return int(server.servers[0].sockets[0].getsockname()[1])
+        return port
+
+    async def start(self) -> None:
+        if self.tls is None:
+            self.port = await self._serve(self.config.port, None)
+        else:
+            self.tls.start()
+            self.https_port = await self._serve(self.config.tls.port, self.tls.context)
+            self.port = await self._serve(self.config.port, None, redirect=True)
+        log.info("HTTP API on %s (docs: /docs, spec: /openapi.json)", ", ".join(self.urls()))
         if self.accounts.setup_token:
             log.warning(
-                "first-run set-up: no admin account yet. Open http://<this box>:%d/setup and enter the set-up token"
-                " %s (also in %s)",
-                self.port,
+                "first-run set-up: no admin account yet. Open %s/setup and enter the set-up token %s (also in %s)",
+                self.urls()[0].replace(self.config.bind, "<this box>", 1),
                 self.accounts.setup_token,
                 self.accounts.setup_token_path,
             )
 
+    def urls(self) -> list[str]:
+        plain = f"http://{self.config.bind}:{self.port}"
+        return [f"https://{self.config.bind}:{self.https_port}", plain] if self.tls else [plain]
+
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            if self._task is not None:
-                await asyncio.gather(self._task, return_exceptions=True)
+        for server, _ in self._servers:
+            server.should_exit = True
+        await asyncio.gather(*(task for _, task in self._servers), return_exceptions=True)
+        self._servers.clear()
+        if self.tls is not None:
+            await self.tls.stop()

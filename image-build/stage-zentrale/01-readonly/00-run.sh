@@ -3,8 +3,8 @@
 #  - keep the SD card's free space for the data partition: Raspberry Pi OS
 #    would grow the root partition over it on first boot (init=... firstboot
 #    in cmdline.txt); zentrale-firstboot makes the data partition instead;
-#  - the journal lives in RAM (the root is read-only; the data partition is
-#    for hotline data); a crash's last lines go to the console;
+#  - the journal is persistent, on the data partition (zentrale-firstboot
+#    bind-mounts it on /var/log/journal), capped at 64 MB;
 #  - the overlay tools raspi-config needs (enabled by zentrale-firstboot).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -5,6 +5,7 @@ import { clear, confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { t } from "./i18n.js";
 import { live } from "./live.js";
+import { mountAppliance } from "./appliance.js";
 
 export function mount(main) {
   const usersBox = h("section", { class: "card", id: "users" });
@@ -14,7 +15,8 @@ export function mount(main) {
   const backupBox = h("section", { class: "card", id: "backup" });
   const teamsBox = h("section", { class: "card", id: "teams" });
   main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("admin.title")), h("p", {}, t("admin.subtitle")))),
-    h("div", { class: "stack" }, usersBox, agentsBox, teamsBox, pbxBox, mailBox, backupBox));
+    h("div", { class: "stack", id: "admin-stack" }, usersBox, agentsBox, teamsBox, pbxBox, mailBox, backupBox));
+  mountAppliance(main.querySelector("#admin-stack"));
   let agents = [];
 
   const failed = (err) => toast(t("common.failed", { error: err.message }), "alarm");
