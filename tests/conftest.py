@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.peers.fixtures import sip_phones
+from tests.harness.peers.fixtures import sip_phones
 
 __all__ = ["sip_phones"]

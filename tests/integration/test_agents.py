@@ -7,56 +7,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import Daemon, running_daemon
-from tests.integration.test_hotline_call import fast_mode, prompt_seconds, wait_until
-from tests.kamailio import Kamailio, running_kamailio
-from tests.peers.phone import Phone
+from tests.harness.audio import make_tone_wav, prompt_seconds, read_wav, tone_level
+from tests.harness.daemon import running_daemon
+from tests.harness.kamailio import running_kamailio
+from tests.harness.modes import office_mode
+from tests.harness.office import Office, logout_all
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
-
-
-@dataclass
-class Office:
-    pbx: Kamailio
-    box: Daemon
-    tmp: Path
-
-    def api(self) -> httpx.Client:
-        return self.box.http
-
-    def agent_phone(self, sip_phones: Callable[..., Phone], ext: str, ip: str, **options: Any) -> Phone:
-        phone = sip_phones(
-            name=f"agent{ext}", bind_ip=ip, register=f"sip:{self.pbx.host}", user=ext, password="secret",
-            domain="127.0.0.1", **options,
-        )  # fmt: skip
-        phone.wait_event("registered", ok=True, timeout=10)
-        return phone
-
-    def waiting_caller(
-        self, sip_phones: Callable[..., Phone], digit: str, name: str, **options: Any
-    ) -> tuple[Phone, int, Path]:
-        caller = sip_phones(name=name, bind_ip="127.0.0.20", **options)
-        rx = self.tmp / f"{name}-rx.wav"
-        call = caller.call(self.box.uri, record=rx)
-        caller.wait_event("media_active", call=call, timeout=5)
-        time.sleep(prompt_seconds("greeting") + 1.0)
-        caller.dtmf(call, digit)
-        return caller, call, rx
-
-
-def office_mode() -> dict[str, Any]:
-    mode = fast_mode()
-    mode["nodes"]["queue_lvs"]["hold"] = [{"announcement": "hold_notice"}, {"music": "music_a", "seconds": 60}]
-    mode["nodes"]["queue_pc"]["max_wait"] = 60
-    return mode
 
 
 @pytest.fixture(scope="module")
@@ -89,12 +53,6 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
                 )
                 assert r.status_code == 200, r.text
             yield Office(pbx, box, tmp)
-
-
-def logout_all(office: Office) -> None:
-    for agent in office.api().get("/api/agents").json():
-        if agent["state"] != "logged_out":
-            office.api().post(f"/api/agents/{agent['id']}/logout")
 
 
 # G722: the box translates 8 <-> 16 kHz; PCMA: decoded and encoded again;

@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import running_daemon
-from tests.integration.test_agents import Office as AgentsOffice
-from tests.integration.test_hotline_call import fast_mode, prompt_seconds, wait_until
-from tests.kamailio import running_kamailio
-from tests.peers.phone import Phone
+from tests.harness.audio import make_tone_wav, prompt_seconds, read_wav, tone_level
+from tests.harness.daemon import running_daemon
+from tests.harness.kamailio import running_kamailio
+from tests.harness.modes import fast_mode
+from tests.harness.office import Office as AgentsOffice
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 

@@ -20,10 +20,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import DEMO, demo_mode, start_daemon
-from tests.integration.test_hotline_call import wait_until
-from tests.peers.phone import Phone
+from tests.harness.audio import make_tone_wav, read_wav, tone_level
+from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
+from tests.harness.daemon import DEMO, start_daemon
+from tests.harness.modes import demo_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 
@@ -197,8 +199,7 @@ def test_backup_and_restore_by_clicking_in_the_browser(tmp_path: Path, sip_phone
     the box to come back (here the test starts it again, as systemd would) and reloads."""
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
-    from tests.webclient import ADMIN, first_admin
+    from tests.harness.webclient import ADMIN, first_admin
 
     old = start_daemon(tmp_path / "old", mode=quick_voicemail_mode())
     box = start_daemon(tmp_path / "box")

@@ -19,14 +19,15 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import DEMO, Daemon, running_daemon
-from tests.integration.test_hotline_call import fast_mode, heard, prompt_seconds, wait_until
-from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS
-from tests.peers.phone import Phone
-from tests.sip_client import timed_call
-from tests.tmpfs import fill, free, free_bytes, small_tmpfs
-from tests.webclient import add_agent_account, first_admin
+from tests.harness.audio import heard, make_tone_wav, prompt_seconds, read_wav, tone_level
+from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.harness.daemon import DEMO, Daemon, running_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.sip_client import timed_call
+from tests.harness.tmpfs import fill, free, free_bytes, small_tmpfs
+from tests.harness.waits import wait_until
+from tests.harness.webclient import add_agent_account, first_admin
 
 pytestmark = pytest.mark.peers
 PROMPTS = DEMO / "prompts"

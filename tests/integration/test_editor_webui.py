@@ -25,12 +25,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import Daemon, running_daemon
-from tests.integration.test_hotline_call import MUSIC, PROMPTS, heard, prompt_seconds, wait_until
-from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS, DESKTOP, shot
-from tests.peers.phone import Phone
-from tests.webclient import ADMIN, first_admin
+from tests.harness.audio import MUSIC, PROMPTS, heard, make_tone_wav, prompt_seconds, read_wav, tone_level
+from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, shot
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
+from tests.harness.webclient import ADMIN, first_admin
 from zentrale.core.schedule import Schedule, next_change
 from zentrale.scheduling import public_holidays
 

@@ -8,67 +8,32 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.audio_check import best_correlation, make_tone_wav, read_wav, rms_dbfs, tone_level
-from tests.daemon import DEMO, Daemon, demo_mode, running_daemon
-from tests.peers.phone import Phone
+from tests.harness.audio import (
+    MUSIC,
+    PROMPTS,
+    heard,
+    make_tone_wav,
+    prompt_seconds,
+    read_wav,
+    rms_dbfs,
+    tone_level,
+)
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
-PROMPTS = DEMO / "prompts"
-MUSIC = DEMO / "music"
-
-
-def fast_mode() -> dict[str, Any]:
-    """The demo mode with short waits, so a test walks it in seconds."""
-    mode = demo_mode()
-    nodes = mode["nodes"]
-    nodes["queue_lvs"]["hold"] = [
-        {"announcement": "hold_notice"},
-        {"music": "music_a", "seconds": 3},
-        {"announcement": "hold_notice"},
-        {"music": "music_a", "seconds": 4},
-    ]
-    nodes["queue_pc"]["hold"] = [{"announcement": "hold_notice"}, {"music": "music_c", "seconds": 4}]
-    nodes["queue_pc"]["max_wait"] = 12  # the customer's 5 minutes, shortened by configuration
-    for vm in ("voicemail_lvs", "voicemail_sap", "voicemail_pc"):
-        nodes[vm]["silence_seconds"] = 2
-    return mode
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     with running_daemon(tmp_path_factory.mktemp("hotline"), mode=fast_mode()) as d:
         yield d
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def heard(recording: np.ndarray, rate: int, around: float, prompt: Path, length: float | None = None) -> float:
-    """How well the prompt (or its first ``length`` seconds) is found near ``around`` seconds."""
-    ref, ref_rate = read_wav(prompt)
-    if length is not None:
-        ref = ref[: int(length * ref_rate)]
-    seconds = len(ref) / ref_rate
-    window = recording[int(max(0.0, around - 1.5) * rate) : int((around + seconds + 1.5) * rate)]
-    score, _ = best_correlation(window, ref, rate, reference_rate=ref_rate)
-    return score
-
-
-def prompt_seconds(name: str) -> float:
-    x, rate = read_wav(PROMPTS / f"{name}.wav")
-    return len(x) / rate
 
 
 def test_branch_1_greeting_menu_hold_sequence_and_message_with_the_callers_tone(

@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation.modes import GenerationMode
 
-from tests.daemon import Daemon, running_daemon
-from tests.webclient import first_admin
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.webclient import first_admin
 
 EXAMPLES = int(os.environ.get("ZENTRALE_FUZZ_EXAMPLES", "50"))
 NEVER = {

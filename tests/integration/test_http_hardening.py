@@ -15,9 +15,10 @@ import httpx
 import pytest
 import yaml
 
-from tests.daemon import Daemon, demo_mode, running_daemon
-from tests.integration.test_hotline_call import wait_until
-from tests.webclient import ADMIN, add_agent_account, first_admin, session
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.modes import demo_mode
+from tests.harness.waits import wait_until
+from tests.harness.webclient import ADMIN, add_agent_account, first_admin, session
 
 LONG = "x" * 300
 

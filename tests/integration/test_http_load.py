@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import Daemon, demo_mode, start_daemon
-from tests.integration.test_hotline_call import wait_until
-from tests.peers.phone import Phone
+from tests.harness.audio import make_tone_wav, read_wav, tone_level
+from tests.harness.daemon import Daemon, start_daemon
+from tests.harness.modes import demo_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 TONE_HZ = 800

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 import pytest
 
-from tests.audio_check import tone_level
+from tests.harness.audio import tone_level
+from tests.harness.waits import until
 from zentrale.config import AlsaLineConfig, ModemConfig, SipConfig
 from zentrale.lines.base import Call, Line
 from zentrale.lines.modem.line import ModemLine
@@ -47,16 +48,6 @@ class Collector:
 def level_of(pcm: bytes, freq: float) -> float:
     x = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768
     return tone_level(x, 8000, freq)
-
-
-async def eventually(check: Any, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 class FarEnd(Protocol):
@@ -96,7 +87,7 @@ class SipFarEnd:
     async def ring(self) -> Call:
         target = f"sip:100@127.0.0.1:{self.line.transport.port}"
         self._dial = asyncio.ensure_future(self.far.originate(target, caller=self.shows_caller))
-        return await eventually(lambda: self.calls and self.calls[-1])  # type: ignore[no-any-return]
+        return await until(lambda: self.calls and self.calls[-1])  # type: ignore[no-any-return]
 
     async def connected(self) -> None:
         assert self._dial is not None
@@ -135,7 +126,7 @@ class ModemFarEnd:
     async def start(self) -> None:
         self.sim.start()
         await self.line.start()
-        await eventually(lambda: self.line.status()["state"] == "idle", 10)
+        await until(lambda: self.line.status()["state"] == "idle", 10)
 
     async def stop(self) -> None:
         await self.line.stop()
@@ -143,10 +134,10 @@ class ModemFarEnd:
 
     async def ring(self) -> Call:
         self.sim.ring(self.shows_caller, "Erika Mustermann")
-        return await eventually(lambda: self.calls and self.calls[-1])  # type: ignore[no-any-return]
+        return await until(lambda: self.calls and self.calls[-1])  # type: ignore[no-any-return]
 
     async def connected(self) -> None:
-        await eventually(lambda: self.sim.far.state == "connected")
+        await until(lambda: self.sim.far.state == "connected")
 
     def say(self, pcm: bytes) -> None:
         self.sim.say(pcm)
@@ -229,10 +220,10 @@ class AlsaFarEnd:
         self._writer = threading.Thread(target=self._write_loop, daemon=True)
         self._writer.start()
         self._ringer = asyncio.ensure_future(self._ring_loop())
-        return await eventually(lambda: self.calls and self.calls[-1])  # type: ignore[no-any-return]
+        return await until(lambda: self.calls and self.calls[-1])  # type: ignore[no-any-return]
 
     async def connected(self) -> None:
-        await eventually(lambda: self.line.hook_output is not None and self.line.hook_output.value == 1)
+        await until(lambda: self.line.hook_output is not None and self.line.hook_output.value == 1)
 
     def say(self, pcm: bytes) -> None:
         with self._lock:
@@ -336,7 +327,7 @@ async def test_digits_reach_on_digit(far: FarEnd) -> None:
     for digit in "1#":
         far.press(digit)
         await asyncio.sleep(0.3)
-    await eventually(lambda: digits == ["1", "#"], 5)
+    await until(lambda: digits == ["1", "#"], 5)
     await call.hangup()
 
 
@@ -352,5 +343,5 @@ async def test_hanging_up_ends_the_call_at_the_far_end(far: FarEnd) -> None:
     call = await answered_call(far)
     await call.hangup()
     assert call.ended.done()
-    await eventually(far.sees_hang_up, 5)
+    await until(far.sees_hang_up, 5)
     await call.hangup()  # twice is harmless

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import free_port, running_daemon, start_daemon
-from tests.integration.test_mail_call import leave_message, mail_state, straight_to_voicemail
-from tests.mp3_check import decode_mp3
-from tests.peers.phone import Phone
-from tests.smtp_server import make_test_certificate, server_tls, smtp_server
+from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
+from tests.harness.daemon import free_port, running_daemon, start_daemon
+from tests.harness.mail import leave_message, mail_state
+from tests.harness.modes import straight_to_voicemail
+from tests.harness.mp3 import decode_mp3
+from tests.harness.peers.phone import Phone
+from tests.harness.smtp_server import make_test_certificate, server_tls, smtp_server
 
 pytestmark = pytest.mark.peers
 
@@ -109,8 +111,7 @@ def test_an_admin_sets_up_e_mail_in_the_browser_and_sends_a_message_again(
     a test mail; a caller's message arrives; "send e-mail again" in the viewer sends it once more."""
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
-    from tests.webclient import ADMIN, first_admin
+    from tests.harness.webclient import ADMIN, first_admin
 
     port = free_port(socket.SOCK_STREAM)
     config = {"teams": TEAMS, "mail": {"retry_first": 1, "retry_max": 2, "timeout": 10}}

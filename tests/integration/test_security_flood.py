@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import running_daemon
-from tests.flood import flood_while_calling, wait_for_baseline
-from tests.integration.test_hotline_call import PROMPTS, fast_mode, heard
-from tests.peers.phone import Phone
+from tests.harness.audio import PROMPTS, heard
+from tests.harness.daemon import running_daemon
+from tests.harness.flood import flood_while_calling, wait_for_baseline
+from tests.harness.modes import fast_mode
+from tests.harness.peers.phone import Phone
 
 pytestmark = pytest.mark.peers
 CALLER = "127.0.0.2"
@@ -60,7 +61,7 @@ def test_an_invite_flood_from_one_source_is_banned_while_a_real_caller_is_served
 
 
 def read(path: Path):  # type: ignore[no-untyped-def]
-    from tests.audio_check import read_wav
+    from tests.harness.audio import read_wav
 
     return read_wav(path)
 
@@ -68,8 +69,8 @@ def read(path: Path):  # type: ignore[no-untyped-def]
 def test_a_ban_outlives_a_restart_and_an_admins_lift_is_kept_too(tmp_path: Path) -> None:
     """A scanner banned before a restart (or a crash) is still banned after it, for the
     rest of its time; a ban an admin lifted stays lifted."""
-    from tests.daemon import start_daemon
-    from tests.sip_client import request
+    from tests.harness.daemon import start_daemon
+    from tests.harness.sip_client import request
 
     scanner = "127.0.0.77"
     config = {"sip": {"security": {"max_failures": 3, "ban_seconds": 600}}}

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, running_daemon
-from tests.integration.test_hotline_call import PROMPTS, fast_mode, heard
-from tests.peers.phone import Phone
-from tests.sip_client import request, timed_call
+from tests.harness.audio import PROMPTS, heard
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers import SIPVICIOUS_BOUND
+from tests.harness.peers.phone import Phone
+from tests.harness.sip_client import request, timed_call
 
 pytestmark = pytest.mark.peers
 CALLER = "127.0.0.2"
@@ -70,7 +72,7 @@ def setup_times(daemon: Daemon, n: int) -> list[float]:
     return times
 
 
-BOUND = Path(__file__).resolve().parents[1] / "peers" / "sipvicious_bound.py"
+BOUND = SIPVICIOUS_BOUND  # run by path under the system Python
 
 
 def sipvicious(tool: str, *args: str) -> subprocess.Popen[str]:
@@ -136,6 +138,6 @@ def test_svmap_svwar_and_svcrack_find_nothing_get_banned_and_a_real_caller_is_se
 
 
 def read_wav_from(path: Path):  # type: ignore[no-untyped-def]
-    from tests.audio_check import read_wav
+    from tests.harness.audio import read_wav
 
     return read_wav(path)

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import Daemon, free_port, running_daemon
-from tests.integration.test_hotline_call import PROMPTS, fast_mode, heard, prompt_seconds, wait_until
-from tests.peers.phone import Phone
-from tests.tls_certs import Leaf, make_ca, make_leaf
+from tests.harness.audio import PROMPTS, heard, make_tone_wav, prompt_seconds, read_wav, tone_level
+from tests.harness.daemon import Daemon, free_port, running_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.tls_certs import Leaf, make_ca, make_leaf
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 TEAMS = [

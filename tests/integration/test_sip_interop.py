@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, free_port, running_daemon
+from tests.harness.daemon import Daemon, free_port, running_daemon
+from tests.harness.modes import fast_mode
 from tests.harness.rtp_pcap import dtmf_packets, write_rtp_pcap
-from tests.integration.test_hotline_call import fast_mode
 
 pytestmark = pytest.mark.peers
 SCENARIOS = Path(__file__).with_name("sipp")
@@ -88,7 +88,7 @@ def test_session_timer_with_the_box_as_refresher_sends_update_every_half_interva
 
 
 def test_a_session_interval_below_min_se_is_refused_with_422(tmp_path: Path) -> None:
-    from tests.sip_client import request as sip_request
+    from tests.harness.sip_client import request as sip_request
 
     with running_daemon(tmp_path / "box", mode=fast_mode()) as daemon:
         answer = sip_request("INVITE", "100", ("127.0.0.1", daemon.sip_port), "127.0.0.5", sdp=True,

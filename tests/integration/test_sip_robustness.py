@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from tests.audio_check import read_wav
-from tests.daemon import Daemon, running_daemon
-from tests.integration.test_hotline_call import PROMPTS, fast_mode, heard, wait_until
-from tests.peers.phone import Phone
-from tests.sip_client import request as sip_request
+from tests.harness.audio import PROMPTS, heard, read_wav
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.sip_client import request as sip_request
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, free_port, running_daemon
+from tests.harness.daemon import Daemon, free_port, running_daemon
 
 pytestmark = pytest.mark.peers
 SCENARIOS = Path(__file__).with_name("sipp")

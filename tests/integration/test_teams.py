@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import start_daemon
-from tests.integration.test_hotline_call import fast_mode, prompt_seconds, wait_until
-from tests.peers.phone import Phone
+from tests.harness.audio import prompt_seconds
+from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
+from tests.harness.daemon import start_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 
@@ -85,8 +88,7 @@ def test_a_team_made_in_the_api_takes_callers_at_once_and_survives_a_restart(
 def test_an_admin_makes_a_team_in_the_browser_and_puts_an_agent_in_it(tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
-    from tests.webclient import ADMIN, first_admin
+    from tests.harness.webclient import ADMIN, first_admin
 
     box = start_daemon(tmp_path / "box", mode=fast_mode())
     try:

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.daemon import Daemon, running_daemon
-from tests.webclient import ADMIN, add_agent_account, first_admin, session
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.webclient import ADMIN, add_agent_account, first_admin, session
 
 PUBLIC = {
     ("get", "/health"),

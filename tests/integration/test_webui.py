@@ -6,7 +6,6 @@ ZENTRALE_SCREENSHOTS=1)."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,31 +14,20 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.audio_check import make_tone_wav, read_wav
-from tests.daemon import ROOT, Daemon, running_daemon
-from tests.integration.test_agents import Office, office_mode
-from tests.integration.test_hotline_call import PROMPTS, heard, prompt_seconds, wait_until
-from tests.kamailio import running_kamailio
-from tests.peers.phone import Phone
-from tests.webclient import ADMIN, add_agent_account, session
+from tests.harness.audio import PROMPTS, heard, make_tone_wav, prompt_seconds, read_wav
+from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, logged_in, shot
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.kamailio import running_kamailio
+from tests.harness.modes import office_mode
+from tests.harness.office import Office
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
+from tests.harness.webclient import ADMIN, add_agent_account, session
 
 pytestmark = pytest.mark.peers
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
-DESKTOP = {"width": 1366, "height": 860}
-PHONE = {"width": 390, "height": 844}
-SHOTS = ROOT / ("docs/screenshots" if os.environ.get("ZENTRALE_SCREENSHOTS") else "tests/out/screenshots")
 TARGET_MS = 200
 
 # Records when a waiting-call row, the call window and browser notifications first appear
@@ -52,16 +40,6 @@ WATCH_ROWS = """() => {
     for (const w of document.querySelectorAll('.callwin[data-entry]')) mark('window:' + w.dataset.entry);
   }).observe(document.body, { subtree: true, childList: true });
 }"""
-RECORD_NOTIFICATIONS = """
-window.__notes = [];
-if (window.Notification) {
-  const Real = window.Notification;
-  window.Notification = class extends Real {
-    constructor(title, options) { super(title, options); window.__notes.push({ title, body: options?.body }); }
-  };
-  Object.defineProperty(window.Notification, 'permission', { get: () => 'granted' });
-}
-"""
 
 
 def web_mode() -> dict[str, Any]:
@@ -114,32 +92,6 @@ def first_run_in_the_browser(browser: Browser, box: Daemon) -> None:
     page.click("#setup-submit")
     expect(page.locator("#users tr[data-user=chef]")).to_be_visible()
     context.close()
-
-
-def shot(page: Page, name: str, full_page: bool = False) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(350)  # let pop-in animations finish
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
-
-
-def logged_in(
-    browser: Browser, box: Daemon, user: str, password: str, viewport: dict[str, int] = DESKTOP, hash_: str = ""
-) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(viewport=viewport)
-    context.add_init_script(RECORD_NOTIFICATIONS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(box.base_url + "/")
-    page.fill("#name", user)
-    page.fill("#password", password)
-    page.click("#login-submit")
-    page.wait_for_url(box.base_url + "/")
-    expect(page.locator("#conn:not(.off)")).to_be_attached()
-    if hash_:
-        page.goto(box.base_url + "/" + hash_)
-    page.__dict__["js_errors"] = errors
-    return context, page
 
 
 def agent_logs_in_with_number(page: Page, number: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "firmware" / "zentrale" / "demo"
 
 
@@ -42,11 +42,6 @@ def free_port(kind: int = socket.SOCK_DGRAM, avoid: Iterable[int] = ()) -> int:
             continue
         return port
     raise RuntimeError("no free port")
-
-
-def demo_mode(**changes: Any) -> dict[str, Any]:
-    """The demo mode document as a dict, for tests to shorten waits."""
-    return yaml.safe_load((DEMO / "hotline.yaml").read_text(encoding="utf-8"))
 
 
 @dataclass

@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.daemon import Daemon, free_port
-from tests.sip_client import timed_call
+from tests.harness.daemon import Daemon, free_port
+from tests.harness.sip_client import timed_call
 
-SCENARIO = Path(__file__).resolve().parents[1] / "bench" / "sipp" / "uac_flood.xml"
+SCENARIO = Path(__file__).resolve().parents[2] / "bench" / "sipp" / "uac_flood.xml"
 
 
 def rss_kb(pid: int) -> int:

@@ -13,7 +13,7 @@ Typical use in a test::
 
 The API is synchronous; an async test runs it with ``asyncio.to_thread``.
 Every started phone is stopped by ``stop()``, by leaving the ``with`` block,
-by the ``sip_phones`` fixture (``tests/peers/pytest_plugin.py``) or, as a last
+by the ``sip_phones`` fixture (``tests/harness/peers/fixtures.py``) or, as a last
 resort, at interpreter exit; a phone whose stdin closes quits by itself, so
 even a killed test run leaves no phone behind.
 

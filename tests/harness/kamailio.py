@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.daemon import free_port
+from tests.harness.daemon import free_port
 
 MODULES = next(iter(glob.glob("/usr/lib/*/kamailio/modules/")), "/usr/lib/x86_64-linux-gnu/kamailio/modules/")
 

@@ -1,0 +1,79 @@
+"""The tests' own layering: what test modules share lives in ``tests/harness/``; no test module
+imports another test module (a helper in ``test_x.py`` would drag that module's fixtures and
+daemons along, and two modules' tests would change together without anyone seeing why)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def is_test_module(name: str) -> bool:
+    """``tests.integration.test_agents``, ``tests.unit.test_flow``, ``test_flow`` (by its last part)."""
+    parts = name.split(".")
+    return parts[-1].startswith("test_") or (
+        len(parts) > 1 and parts[:2] in (["tests", "unit"], ["tests", "integration"])
+    )
+
+
+def imported_test_modules(source: str, filename: str = "<source>") -> list[tuple[int, str]]:
+    """(line, module) for every import of a test module in ``source``, also inside functions."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if is_test_module(a.name)]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:  # from .test_x import y / from . import test_x
+                names = [module] if module else [a.name for a in node.names]
+                found += [(node.lineno, "." * node.level + n) for n in names if is_test_module(n)]
+            elif is_test_module(module):
+                found.append((node.lineno, module))
+            elif module in ("tests.unit", "tests.integration"):
+                found += [(node.lineno, f"{module}.{a.name}") for a in node.names]
+    return found
+
+
+def python_files() -> list[Path]:
+    return sorted(p for p in TESTS.rglob("*.py") if "out" not in p.relative_to(TESTS).parts)
+
+
+def test_no_test_module_or_harness_module_imports_a_test_module() -> None:
+    offenders = [
+        f"{path.relative_to(TESTS.parent)}:{line} imports {module}"
+        for path in python_files()
+        for line, module in imported_test_modules(path.read_text(encoding="utf-8"), str(path))
+    ]
+    assert not offenders, "move what is shared to tests/harness/:\n" + "\n".join(offenders)
+
+
+def test_the_rule_catches_every_way_of_importing_a_test_module() -> None:
+    wrong = """
+from tests.integration.test_hotline_call import fast_mode
+import tests.unit.test_flow
+from tests.unit import test_flow
+from .test_agents import Office
+def later():
+    from tests.integration.test_webui import CHROMIUM
+"""
+    assert [line for line, _ in imported_test_modules(wrong)] == [2, 3, 4, 5, 7]
+    fine = (
+        "from tests.harness.modes import fast_mode\nfrom tests.harness.peers.phone import Phone\nimport tests.harness\n"
+    )
+    assert imported_test_modules(fine) == []
+
+
+def test_the_harness_holds_one_wait_helper_and_test_modules_define_none() -> None:
+    """One ``wait_until`` (and its loop twin ``until``) in tests/harness/waits.py: a test module
+    that grows its own poll loop gets its deadline and its failure message wrong in its own way."""
+    names = {"wait_until", "until", "eventually", "wait_for_condition"}
+    defined = [
+        f"{path.relative_to(TESTS.parent)}:{node.lineno} {node.name}"
+        for path in python_files()
+        if path.name != "waits.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in names
+    ]
+    assert not defined, "use tests.harness.waits:\n" + "\n".join(defined)
