@@ -68,3 +68,18 @@ def logged_in(
         page.goto(box.base_url + "/" + hash_)
     page.__dict__["js_errors"] = errors
     return context, page
+
+
+TARGET_MS = 200
+
+
+# Records when a waiting-call row, the call window and browser notifications first appear
+# (Date.now(), the same wall clock as the test's time.time()).
+WATCH_ROWS = """() => {
+  window.__seen = {};
+  const mark = (key) => { if (!(key in window.__seen)) window.__seen[key] = Date.now(); };
+  new MutationObserver(() => {
+    for (const li of document.querySelectorAll('#waiting li[data-entry]')) mark('row:' + li.dataset.entry);
+    for (const w of document.querySelectorAll('.callwin[data-entry]')) mark('window:' + w.dataset.entry);
+  }).observe(document.body, { subtree: true, childList: true });
+}"""

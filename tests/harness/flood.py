@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.harness.daemon import Daemon, free_port
 from tests.harness.sip_client import timed_call
+from tests.harness.waits import wait_until
 
 SCENARIO = Path(__file__).resolve().parents[2] / "bench" / "sipp" / "uac_flood.xml"
 
@@ -108,11 +109,11 @@ def flood_while_calling(
 
 def wait_for_baseline(daemon: Daemon, figures: FloodFigures, timeout: float = 60) -> None:
     """Transactions (Timer H: 32 s) and calls from the flood end; then memory is read again."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def settled() -> bool:
         line = daemon.status()["lines"][0]
-        if line["transactions"] == 0 and line["calls"] == 0:
-            break
-        time.sleep(0.5)
-    time.sleep(1.0)
+        return bool(line["transactions"] == 0 and line["calls"] == 0)
+
+    wait_until(settled, timeout, "the flood's transactions and calls to end", poll=0.5)
+    time.sleep(1.0)  # a second with nothing to do: what the daemon frees at leisure is freed
     figures.rss_after_kb = rss_kb(daemon.proc.pid)

@@ -34,11 +34,11 @@ def fast_mode() -> dict[str, Any]:
 
 def office_mode() -> dict[str, Any]:
     """The fast mode for the office tests: team LVS waits a long minute of music (an agent is
-    pulled meanwhile); team PC waits 60 s before the message offer, long enough for its three
-    agents to be tried in turn."""
+    pulled meanwhile); team PC keeps the fast mode's 12 s maximum wait (the customer's five
+    minutes, on a ManualClock in tests/unit), long enough for its agents to be tried in turn
+    (busy at once, 5 s unanswered, then one who answers)."""
     mode = fast_mode()
     mode["nodes"]["queue_lvs"]["hold"] = [{"announcement": "hold_notice"}, {"music": "music_a", "seconds": 60}]
-    mode["nodes"]["queue_pc"]["max_wait"] = 60
     return mode
 
 

