@@ -13,6 +13,7 @@ import pytest
 from tests.harness.daemon import Daemon, free_port, running_daemon
 from tests.harness.modes import fast_mode
 from tests.harness.rtp_pcap import dtmf_packets, write_rtp_pcap
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 SCENARIOS = Path(__file__).with_name("sipp")
@@ -48,16 +49,15 @@ def test_a_digit_sent_as_payload_type_121_behind_a_direct_media_pbx_reaches_the_
             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 15
-            seen = False
-            while time.monotonic() < deadline and proc.poll() is None and not seen:
-                seen = queued()
-                time.sleep(0.1)
+            # queued (True), or sipp ended without getting there ("sipp ended")
+            seen = wait_until(
+                lambda: queued() or (proc.poll() is not None and "sipp ended"), 15, "the sipp caller in LVS's queue"
+            )
             rc.append(proc.wait(30))
         finally:
             if proc.poll() is None:
                 proc.kill()
-        assert seen, "the digit (PT 121) never reached the menu"
+        assert seen is True, "the digit (PT 121) never reached the menu"
         assert rc == [0], rc
         assert "Traceback" not in daemon.log()
 
