@@ -5,7 +5,12 @@ daemons along, and two modules' tests would change together without anyone seein
 from __future__ import annotations
 
 import ast
+import asyncio
 from pathlib import Path
+
+import pytest
+
+from tests.harness.waits import until, wait_until
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -77,3 +82,32 @@ def test_the_harness_holds_one_wait_helper_and_test_modules_define_none() -> Non
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in names
     ]
     assert not defined, "use tests.harness.waits:\n" + "\n".join(defined)
+
+
+def test_wait_until_returns_the_first_true_value_and_names_what_did_not_happen_by_its_deadline() -> None:
+    values = iter([0, None, "", "ready"])
+    assert wait_until(lambda: next(values), 1, "a value", poll=0.001) == "ready"
+    with pytest.raises(AssertionError, match=r"timed out after 0\.05 s waiting for the moon"):
+        wait_until(lambda: False, 0.05, "the moon", poll=0.01)
+
+
+async def test_until_waits_inside_the_loop_for_plain_and_coroutine_conditions() -> None:
+    ticks: list[int] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(len(ticks))
+            await asyncio.sleep(0.001)
+
+    task = asyncio.ensure_future(ticker())  # runs only if the wait gives the loop its turn
+    try:
+        assert await until(lambda: len(ticks) >= 3, 1, "three ticks") is True
+
+        async def enough() -> int:
+            return len(ticks) if len(ticks) >= 6 else 0
+
+        assert await until(enough, 1, "six ticks") >= 6
+        with pytest.raises(AssertionError, match="waiting for nothing"):
+            await until(lambda: None, 0.05, "nothing")
+    finally:
+        task.cancel()
