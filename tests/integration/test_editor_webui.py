@@ -317,11 +317,15 @@ def test_the_customers_example_is_built_by_clicking_saved_activated_and_walked_b
 
 
 def listen_and_choose(box: Daemon, caller: Phone, digit: str, rx: Path) -> tuple[int, float]:
+    """Call, press ``digit`` during the main menu; returns the call and when (seconds into the
+    recording) the box put the caller in a queue: what the caller hears next is timed from there
+    (on a loaded machine the digit may arrive a few hundred ms late)."""
     call = caller.call(box.uri, record=rx)
     caller.wait_event("media_active", call=call, timeout=5)
     t0 = time.monotonic()
     time.sleep(prompt_seconds("greeting") + 2.0)
     caller.dtmf(call, digit)
+    wait_until(lambda: box.http.get("/api/queues").json(), 5, f"the caller in a queue after {digit}", poll=0.02)
     return call, time.monotonic() - t0
 
 

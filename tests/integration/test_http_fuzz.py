@@ -31,6 +31,7 @@ from schemathesis.generation.modes import GenerationMode
 from tests.harness.daemon import Daemon, running_daemon
 from tests.harness.webclient import first_admin
 
+pytestmark = pytest.mark.heavy  # a core busy for minutes: the heavy lane (tests/conftest.py)
 EXAMPLES = int(os.environ.get("ZENTRALE_FUZZ_EXAMPLES", "50"))
 NEVER = {
     ("GET", "/api/events"),

@@ -65,6 +65,7 @@ def worst_late_ms(daemon: Daemon) -> float:
     return float(daemon.status()["media_clock"]["recent_late_ms"])
 
 
+@pytest.mark.heavy  # parsing 15 MB of YAML keeps a core busy: the heavy lane (tests/conftest.py)
 def test_big_mode_documents_put_while_a_caller_waits_leave_the_hold_music_without_a_gap(
     tmp_path: Path, sip_phones: Callable[..., Phone]
 ) -> None:

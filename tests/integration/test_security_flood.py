@@ -23,6 +23,7 @@ pytestmark = pytest.mark.peers
 CALLER = "127.0.0.2"
 
 
+@pytest.mark.heavy  # sipp at 2,000 INVITEs/s: the heavy lane (tests/conftest.py)
 @pytest.mark.parametrize(("source", "allowed"), [("127.0.0.4", False), ("127.0.0.6", True)])
 def test_an_invite_flood_from_one_source_is_banned_while_a_real_caller_is_served(
     tmp_path: Path, sip_phones: Callable[..., Phone], source: str, allowed: bool

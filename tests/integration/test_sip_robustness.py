@@ -68,6 +68,7 @@ def caller_hears_the_greeting(daemon: Daemon, sip_phones: Callable[..., Phone], 
     assert score > 0.6, f"{name}: greeting correlation {score:.2f}"
 
 
+@pytest.mark.heavy  # ~2,000 requests/s: the heavy lane (tests/conftest.py)
 def test_a_flood_of_invites_with_broken_from_hosts_leaves_the_box_serving_others(
     tmp_path: Path, sip_phones: Callable[..., Phone]
 ) -> None:
@@ -131,6 +132,7 @@ def test_an_offer_the_box_cannot_serve_gets_488_and_never_reaches_the_media_cloc
         no_tracebacks(daemon)
 
 
+@pytest.mark.heavy  # two sources at their rate limit for seconds: the heavy lane (tests/conftest.py)
 def test_two_busy_sources_under_their_rate_limit_never_get_503(tmp_path: Path) -> None:
     """Fault 8: answered transactions held live slots for 32 s, so two sources at 90
     OPTIONS/s (under the rate limit) made 21 % of everybody's requests get 503. The live

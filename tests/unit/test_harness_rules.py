@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -111,3 +115,56 @@ async def test_until_waits_inside_the_loop_for_plain_and_coroutine_conditions() 
             await until(lambda: None, 0.05, "nothing")
     finally:
         task.cancel()
+
+
+def test_tests_sharing_a_module_daemon_run_on_one_worker_and_heavy_ones_share_one_lane(tmp_path: Path) -> None:
+    """tests/conftest.py's lanes as pytest-xdist really applies them (a pytest or xdist upgrade
+    that stops --dist loadgroup from grouping would start every module's daemon on every worker,
+    and tests that build on each other would fail at random)."""
+    (tmp_path / "conftest.py").write_text(
+        "from tests.conftest import pytest_collection_modifyitems, pytest_itemcollected  # noqa: F401\n"
+    )
+    (tmp_path / "test_lanes.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            import pytest
+
+            @pytest.fixture(scope="module")
+            def shared():
+                return object()
+
+            def record(request, tmp_path_factory):
+                with open(os.environ["LANES_OUT"], "a") as f:
+                    f.write(f"{request.node.nodeid} {os.environ['PYTEST_XDIST_WORKER']}\\n")
+
+            @pytest.mark.parametrize("n", range(6))
+            def test_shared(shared, n, request, tmp_path_factory):
+                record(request, tmp_path_factory)
+
+            @pytest.mark.heavy
+            @pytest.mark.parametrize("n", range(4))
+            def test_heavy(n, request, tmp_path_factory):
+                record(request, tmp_path_factory)
+
+            @pytest.mark.parametrize("n", range(6))
+            def test_alone(n, request, tmp_path_factory):
+                record(request, tmp_path_factory)
+            """
+        )
+    )
+    out = tmp_path / "lanes.txt"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "3", "--dist", "loadgroup",
+         "--no-loadscope-reorder", "-o", "addopts=", "--rootdir", str(tmp_path), str(tmp_path)],
+        cwd=TESTS.parent, capture_output=True, text=True, timeout=120, env={**os.environ, "LANES_OUT": str(out)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = [line.split() for line in out.read_text().splitlines()]
+    workers: dict[str, set[str]] = {}
+    for nodeid, worker in rows:
+        workers.setdefault(nodeid.split("[")[0].split("::")[-1], set()).add(worker)
+    assert len(rows) == 16
+    assert len(workers["test_shared"]) == 1  # one worker: the module's fixture made once
+    assert len(workers["test_heavy"]) == 1  # one lane
+    assert all(nodeid.endswith("@heavy") for nodeid, _ in rows if "test_heavy" in nodeid)
