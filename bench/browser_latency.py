@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 from tests.harness.audio import prompt_seconds
 from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, TARGET_MS, WATCH_ROWS, logged_in
 from tests.harness.daemon import running_daemon
@@ -54,6 +54,9 @@ def main(calls: int = 10) -> None:
         add_agent_account(box, "anna", "anna-password", ["lvs"], "Anna Berg")
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context, page = logged_in(browser, box, "anna", "anna-password")
+        page.fill("#phone-number", "201")  # available: waiting calls pop up as a call window
+        page.click("#agent-login")
+        expect(page.locator("#agent-state")).to_have_attribute("data-state", "available")
         caller = start_phone(name="caller", codecs="PCMU", user="0301234567", stderr_path=Path(tmp) / "caller.log")
         for i in range(calls):
             page.evaluate(WATCH_ROWS)

