@@ -3,9 +3,11 @@ flags, viewports, screenshots and the login a test starts from."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.harness.daemon import ROOT, Daemon
 
@@ -83,3 +85,14 @@ WATCH_ROWS = """() => {
     for (const w of document.querySelectorAll('.callwin[data-entry]')) mark('window:' + w.dataset.entry);
   }).observe(document.body, { subtree: true, childList: true });
 }"""
+
+
+@contextlib.contextmanager
+def chromium(*extra_args: str) -> Iterator[Browser]:
+    """Debian's chromium, headless, started by Playwright (never a downloaded browser)."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -3,8 +3,9 @@ callers that wait in a queue (every peer real)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,10 @@ from typing import Any
 import httpx
 
 from tests.harness.audio import prompt_seconds
-from tests.harness.daemon import Daemon
-from tests.harness.kamailio import Kamailio
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.kamailio import Kamailio, running_kamailio
 from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 
 @dataclass
@@ -50,3 +52,18 @@ def logout_all(office: Office) -> None:
     for agent in office.api().get("/api/agents").json():
         if agent["state"] != "logged_out":
             office.api().post(f"/api/agents/{agent['id']}/logout")
+
+
+@contextlib.contextmanager
+def running_office(
+    workdir: Path, *, mode: dict[str, Any], teams: list[dict[str, Any]], registration: dict[str, Any] | None = None
+) -> Iterator[Office]:
+    """Kamailio as the office PBX and the box registered to it as extension 620 (password
+    ``secret``) with ``teams``; yields once the registration is up. ``registration``: more
+    settings for the box's account (e.g. ``{"transfer": "refer"}``)."""
+    with running_kamailio(workdir / "pbx") as pbx:
+        account = {"registrar": pbx.host, "user": "620", "password": "secret", **(registration or {})}
+        config = {"sip": {"registration": account}, "teams": teams}
+        with running_daemon(workdir / "box", mode=mode, config=config) as box:
+            wait_until(lambda: box.status()["lines"][0]["registration"]["registered"], 10, "the box's registration")
+            yield Office(pbx, box, workdir)

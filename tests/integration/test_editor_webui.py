@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.harness.audio import MUSIC, PROMPTS, heard, make_tone_wav, prompt_seconds, read_wav, tone_level
-from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, shot
+from tests.harness.browser import DESKTOP, chromium, shot
 from tests.harness.daemon import Daemon, running_daemon
 from tests.harness.peers.phone import Phone
 from tests.harness.waits import wait_until
@@ -41,12 +41,8 @@ MAX_WAIT_PC = 8  # team C's 5 minutes, shortened for the test
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--lang=de-DE"]
-        )  # date fields as in the office
+    with chromium("--lang=de-DE") as b:  # date fields as in the office
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,8 @@ NOT_AS_AGENT = {("POST", "/api/auth/logout")}
 @pytest.fixture
 def box(tmp_path: Path) -> Iterator[Daemon]:
     """A daemon per run (a run deletes modes, users and teams): the runs go to parallel workers."""
-    with running_daemon(tmp_path / "box") as daemon:
+    # nice=None: busy for minutes, it must not come before the calls of the tests beside it
+    with running_daemon(tmp_path / "box", nice=None) as daemon:
         first_admin(daemon)
         r = daemon.http.put("/api/agents/anna", json={"name": "Anna", "teams": ["lvs"]})
         assert r.status_code == 200, r.text

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
+from tests.harness.browser import SHOTS, chromium, logged_in
 from tests.harness.daemon import free_port, running_daemon, start_daemon
 from tests.harness.mail import leave_message, mail_state
 from tests.harness.modes import straight_to_voicemail
@@ -109,7 +109,7 @@ def test_an_admin_sets_up_e_mail_in_the_browser_and_sends_a_message_again(
 ) -> None:
     """Administration → E-mail in Debian's chromium: server, sender and the SAP list;
     a test mail; a caller's message arrives; "send e-mail again" in the viewer sends it once more."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from tests.harness.webclient import ADMIN, first_admin
 
@@ -118,10 +118,9 @@ def test_an_admin_sets_up_e_mail_in_the_browser_and_sends_a_message_again(
     with (
         smtp_server(port) as server,
         running_daemon(tmp_path / "box", mode=straight_to_voicemail(), config=config) as daemon,
-        sync_playwright() as p,
+        chromium() as browser,
     ):
         first_admin(daemon)
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context, page = logged_in(browser, daemon, *ADMIN, hash_="#/admin")
         expect(page.locator("#mail-state")).to_have_text("aus")
         expect(page.locator("#send-test-mail")).to_be_disabled()
@@ -161,4 +160,3 @@ def test_an_admin_sets_up_e_mail_in_the_browser_and_sends_a_message_again(
         expect(card.locator("[data-action=resend]")).to_be_visible()  # sent again: the button stays
         assert page.__dict__["js_errors"] == []
         context.close()
-        browser.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.audio import best_correlation, prompt_seconds, read_wav
-from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
+from tests.harness.browser import SHOTS, chromium, logged_in
 from tests.harness.daemon import DEMO, running_daemon
 from tests.harness.kamailio import running_kamailio
 from tests.harness.modes import office_mode
@@ -183,7 +183,7 @@ def test_the_pbx_registration_set_by_api_applies_at_once_and_after_a_restart(tmp
 def test_an_admin_enters_the_pbx_account_in_the_browser(tmp_path: Path) -> None:
     """Administration → PBX in Debian's chromium against Kamailio: a wrong password shows
     the PBX's answer on the badge, the right one "angemeldet"."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from tests.harness.daemon import running_daemon
     from tests.harness.webclient import ADMIN, first_admin
@@ -191,10 +191,9 @@ def test_an_admin_enters_the_pbx_account_in_the_browser(tmp_path: Path) -> None:
     with (
         running_kamailio(tmp_path / "kam") as pbx,
         running_daemon(tmp_path / "box") as daemon,
-        sync_playwright() as p,
+        chromium() as browser,
     ):
         first_admin(daemon)
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context, page = logged_in(browser, daemon, *ADMIN, hash_="#/admin")
         expect(page.locator("#pbx-state")).to_have_text("aus")
         page.fill("#pbx-registrar", f"sip:{pbx.host}")
@@ -214,4 +213,3 @@ def test_an_admin_enters_the_pbx_account_in_the_browser(tmp_path: Path) -> None:
         page.locator("#pbx-settings").screenshot(path=str(SHOTS / "admin-pbx.png"))
         assert page.__dict__["js_errors"] == []
         context.close()
-        browser.close()

@@ -14,16 +14,22 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.harness.audio import PROMPTS, heard, make_tone_wav, prompt_seconds, read_wav
-from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, TARGET_MS, WATCH_ROWS, logged_in, shot
-from tests.harness.daemon import Daemon, running_daemon
-from tests.harness.kamailio import running_kamailio
+from tests.harness.browser import (
+    DESKTOP,
+    PHONE,
+    TARGET_MS,
+    WATCH_ROWS,
+    chromium,
+    logged_in,
+    shot,
+)
+from tests.harness.daemon import Daemon
 from tests.harness.modes import office_mode
-from tests.harness.office import Office
+from tests.harness.office import Office, running_office
 from tests.harness.peers.phone import Phone
-from tests.harness.waits import wait_until
 from tests.harness.webclient import ADMIN, add_agent_account, session
 
 pytestmark = pytest.mark.peers
@@ -38,30 +44,22 @@ def web_mode() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[Office]:
-    tmp = tmp_path_factory.mktemp("webui")
-    with running_kamailio(tmp / "pbx") as pbx:
-        config = {
-            "sip": {"registration": {"registrar": pbx.host, "user": "620", "password": "secret"}},
-            "teams": [
-                {"id": "lvs", "name": "LVS", "distribution": "pull", "ring_timeout": 8, "wrap_up": 0},
-                {"id": "sap", "name": "SAP", "distribution": "pull", "ring_timeout": 8, "wrap_up": 0},
-                {"id": "pc", "name": "PC", "distribution": "auto", "ring_timeout": 5, "wrap_up": 0},
-            ],
-        }
-        with running_daemon(tmp / "box", mode=web_mode(), config=config) as box:
-            wait_until(lambda: box.status()["lines"][0]["registration"]["registered"], 10, "registration")
-            first_run_in_the_browser(browser, box)
-            add_agent_account(box, "anna", "anna-password", ["lvs", "sap"], "Anna Berg")
-            add_agent_account(box, "ben", "ben-password", ["lvs"], "Ben Krause")
-            yield Office(pbx, box, tmp)
+    teams = [
+        {"id": "lvs", "name": "LVS", "distribution": "pull", "ring_timeout": 8, "wrap_up": 0},
+        {"id": "sap", "name": "SAP", "distribution": "pull", "ring_timeout": 8, "wrap_up": 0},
+        {"id": "pc", "name": "PC", "distribution": "auto", "ring_timeout": 5, "wrap_up": 0},
+    ]
+    with running_office(tmp_path_factory.mktemp("webui"), mode=web_mode(), teams=teams) as office:
+        first_run_in_the_browser(browser, office.box)
+        add_agent_account(office.box, "anna", "anna-password", ["lvs", "sap"], "Anna Berg")
+        add_agent_account(office.box, "ben", "ben-password", ["lvs"], "Ben Krause")
+        yield office
 
 
 def first_run_in_the_browser(browser: Browser, box: Daemon) -> None:
