@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
+
 import pytest
 
+from tests.harness.daemon import APPLIANCE_NICE
 from tests.harness.peers.fixtures import sip_phones
 
 __all__ = ["sip_phones"]
@@ -52,3 +57,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 2 if "/integration/" in item.nodeid else 3
 
     items.sort(key=lane)  # stable: a module's tests keep their order
+
+
+@pytest.fixture(autouse=True)
+def _priority(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that places calls times them (a digit pressed during the menu, a hangup at a
+    step): it runs at the daemon's and the phones' priority (Nice=-5, as on the appliance),
+    so that on a machine busy with parallel tests its clock is not the late one. Heavy tests
+    (their load generators must reach their rates) and unit tests keep the normal priority.
+    Without the right to change priorities (not root) nothing changes."""
+    if request.node.get_closest_marker(HEAVY) or "/integration/" not in request.node.nodeid:
+        yield
+        return
+    wanted = APPLIANCE_NICE
+    before = os.getpriority(os.PRIO_PROCESS, 0)  # this thread's (Linux): the one running the test
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, wanted)
+    except PermissionError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(PermissionError):
+            os.setpriority(os.PRIO_PROCESS, 0, before)
