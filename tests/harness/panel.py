@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tests.harness.daemon import DEMO
+from tests.harness.daemon import DEMO, free_port
 from zentrale.app import App
 from zentrale.config import Config
 
@@ -32,7 +32,9 @@ PANEL = {
 def make_config(tmp_path: Path, **panel: Any) -> Config:
     data: dict[str, Any] = yaml.safe_load((DEMO / "config.yaml").read_text(encoding="utf-8"))
     data["data_dir"] = str(tmp_path / "data")
-    data["sip"].update(bind="127.0.0.1", port=0)
+    # a port free for UDP and TCP both (with 0 the line takes a free UDP port, whose number
+    # may be taken for TCP by another test's process)
+    data["sip"].update(bind="127.0.0.1", port=free_port())
     data["http"]["port"] = 0
     data["panel"] = {**PANEL, **panel}
     return Config.model_validate(data)

@@ -101,7 +101,7 @@ def test_a_flood_of_invites_with_broken_from_hosts_leaves_the_box_serving_others
         # every INVITE the box read was answered 400 (what the kernel dropped while the machine was
         # busy never reached it); the few others are the caller's and the probe's own messages
         assert 0 <= line["messages_received"] - bad_requests <= 20, line
-        assert bad_requests >= sent // 2  # a flood all the same, also on a loaded machine
+        assert bad_requests >= 1000  # a flood all the same, also on a loaded machine
         assert line["handler_errors"] == 0
         no_tracebacks(daemon)
 
