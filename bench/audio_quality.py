@@ -53,8 +53,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.audio_check import read_wav
-from tests.peers.phone import Phone, phone_pool
+from tests.harness.audio import read_wav
+from tests.harness.peers.phone import Phone, phone_pool
 
 from bench.audio_scoring import CODECS, Score, codec_ceiling, make_speech, score_file
 from bench.common import Daemon, machine, proc_cpu_seconds, start_daemon

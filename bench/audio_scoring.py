@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from pesq import pesq
-from tests.audio_check import read_wav, resample, write_wav
+from tests.harness.audio import read_wav, resample, write_wav
 
 Samples = npt.NDArray[np.float32]
 

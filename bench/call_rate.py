@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.daemon import running_daemon
+from tests.harness.daemon import running_daemon
 
 from bench.common import SIPP_IS_THE_PBX, free_port, machine, proc_cpu_seconds, proc_rss_mb
 

@@ -17,7 +17,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.daemon import Daemon, demo_mode, free_port, start_daemon  # noqa: E402
+from tests.harness.daemon import Daemon, free_port, start_daemon  # noqa: E402
+from tests.harness.modes import demo_mode  # noqa: E402
 
 __all__ = [
     "ROOT",

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.daemon import running_daemon
-from tests.flood import flood_while_calling, wait_for_baseline
+from tests.harness.daemon import running_daemon
+from tests.harness.flood import flood_while_calling, wait_for_baseline
 
 from bench.common import machine, proc_cpu_seconds
 

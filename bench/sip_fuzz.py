@@ -21,8 +21,8 @@ from pathlib import Path
 
 from tests.fuzzing.campaign import Campaign, Figures, FuzzPlan, daemon_config
 from tests.fuzzing.health import SCHEDULING_SLACK, log_problems, open_fds, rss_mb, tables, wait_for_baseline
-from tests.sip_client import timed_call
-from tests.sip_probe import options
+from tests.harness.sip_client import timed_call
+from tests.harness.sip_probe import options
 
 from bench.common import machine, proc_cpu_seconds, start_daemon
 from zentrale.lines.sip.transactions import T1

@@ -174,7 +174,7 @@ say "daemon READY=1 after $((SECONDS - launched)) s: $(grep 'READY=1' "${WORK}/n
 say "daemon process: $(readlink "/proc/${daemon_pid}/exe"); $(grep VmRSS "/proc/${daemon_pid}/status" | tr -s ' \t' ' ') (qemu included)"
 
 # --- the SIP OPTIONS, from the host over loopback ------------------------------------------
-answer="$("${PYTHON}" "${REPO}/tests/sip_probe.py" 127.0.0.1 "${sip_port}" 10)" || {
+answer="$("${PYTHON}" "${REPO}/tests/harness/sip_probe.py" 127.0.0.1 "${sip_port}" 10)" || {
 	cat "${WORK}/daemon.log" >&2
 	echo "prove-arm64: no 200 to OPTIONS (${answer})" >&2
 	exit 1

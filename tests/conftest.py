@@ -1,7 +1,83 @@
-"""Shared fixtures: real SIP phones (pjsua2 in child processes) and the daemon."""
+"""Shared fixtures (real pjsua2 phones), and how the suite is spread over pytest-xdist workers."""
 
 from __future__ import annotations
 
-from tests.peers.fixtures import sip_phones
+import contextlib
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.harness.daemon import APPLIANCE_NICE
+from tests.harness.peers.fixtures import sip_phones
 
 __all__ = ["sip_phones"]
+
+HEAVY = "heavy"  # the one lane for tests that keep a core busy (see pytest_collection_modifyitems)
+
+
+def shares_a_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    return info is not None and any(
+        definition.scope in ("module", "class", "package")
+        for definitions in info.name2fixturedefs.values()
+        for definition in definitions
+    )
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Each test's lane, as it is collected (xdist's worker reads the groups in its own
+    pytest_collection_modifyitems, which runs before any conftest's):
+
+    - tests marked ``heavy`` (floods, the HTTP fuzz, megabyte documents: a core busy for
+      a minute) run one after another in one lane, so they never take every core from the
+      real-time tests (calls whose audio is checked) at once;
+    - tests that share a module-scoped fixture (a daemon, an office, a browser) run on one
+      worker in their order: the daemon starts once, and a test that looks at what an earlier
+      one left (the audit log, the call log, a mode built in the browser) sees it;
+    - every other test goes to whichever worker is free (its own daemon, free ports and
+      temporary folder).
+    """
+    if item.get_closest_marker(HEAVY):
+        item.add_marker(pytest.mark.xdist_group(HEAVY))
+    elif shares_a_module_fixture(item):
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The heavy lane first, then the groups, then single integration tests, then unit tests
+    (with ``--no-loadscope-reorder`` xdist hands them out in this order): the long lanes start
+    early and the many short unit tests fill the gaps at the end."""
+
+    def lane(item: pytest.Item) -> int:
+        if item.get_closest_marker(HEAVY):
+            return 0
+        if item.get_closest_marker("xdist_group"):
+            return 1
+        return 2 if "/integration/" in item.nodeid else 3
+
+    items.sort(key=lane)  # stable: a module's tests keep their order
+
+
+@pytest.fixture(autouse=True)
+def _priority(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that places calls times them (a digit pressed during the menu, a hangup at a
+    step): it runs at the daemon's and the phones' priority (Nice=-5, as on the appliance),
+    so that on a machine busy with parallel tests its clock is not the late one. Heavy tests
+    (their load generators must reach their rates) and unit tests keep the normal priority.
+    Without the right to change priorities (not root) nothing changes."""
+    if request.node.get_closest_marker(HEAVY) or "/integration/" not in request.node.nodeid:
+        yield
+        return
+    wanted = APPLIANCE_NICE
+    before = os.getpriority(os.PRIO_PROCESS, 0)  # this thread's (Linux): the one running the test
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, wanted)
+    except PermissionError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(PermissionError):
+            os.setpriority(os.PRIO_PROCESS, 0, before)

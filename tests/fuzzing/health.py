@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tests.daemon import Daemon
 from tests.fuzzing.campaign import Campaign
+from tests.harness.daemon import Daemon
 
 # The ends of answered transactions are RFC timers of 64*T1 (J, H, L: RFC 3261 §17.2,
 # RFC 6026), counted from the box's last answer, which trails the last message sent by

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import running_daemon
-from tests.integration.test_agents import Office as AgentsOffice
-from tests.integration.test_hotline_call import fast_mode, prompt_seconds, wait_until
-from tests.kamailio import running_kamailio
-from tests.peers.phone import Phone
+from tests.harness.audio import make_tone_wav, prompt_seconds, read_wav, tone_level
+from tests.harness.modes import fast_mode
+from tests.harness.office import Office as AgentsOffice
+from tests.harness.office import running_office
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 
@@ -56,20 +56,15 @@ def mode() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    tmp = tmp_path_factory.mktemp("refer")
-    with running_kamailio(tmp / "pbx") as pbx:
-        config = {
-            "sip": {"registration": {"registrar": pbx.host, "user": "620", "password": "secret", "transfer": "refer"}},
-            "teams": [
-                {"id": team, "name": team.upper(), "distribution": "pull", "ring_timeout": 8, "wrap_up": 0}
-                for team in ("lvs", "sap", "pc")
-            ],
-        }
-        with running_daemon(tmp / "box", mode=mode(), config=config) as box:
-            wait_until(lambda: box.status()["lines"][0]["registration"]["registered"], 10, "registration")
-            r = box.http.put("/api/agents/anna", json={"name": "Anna", "teams": ["lvs"]})
-            assert r.status_code == 200, r.text
-            yield Office(pbx, box, tmp)
+    teams = [
+        {"id": team, "name": team.upper(), "distribution": "pull", "ring_timeout": 8, "wrap_up": 0}
+        for team in ("lvs", "sap", "pc")
+    ]
+    workdir = tmp_path_factory.mktemp("refer")
+    with running_office(workdir, mode=mode(), teams=teams, registration={"transfer": "refer"}) as office:
+        r = office.box.http.put("/api/agents/anna", json={"name": "Anna", "teams": ["lvs"]})
+        assert r.status_code == 200, r.text
+        yield Office(office.pbx, office.box, office.tmp)
 
 
 def logout(office: Office) -> None:

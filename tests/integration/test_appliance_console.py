@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.daemon import ROOT, running_daemon
+from tests.harness.daemon import ROOT, running_daemon
 
 FILES = ROOT / "image-build" / "stage-zentrale" / "00-zentrale" / "files"
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # the daemon's (accounts/service.py SETUP_ALPHABET)

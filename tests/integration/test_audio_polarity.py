@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.audio_check import read_wav, resample, write_wav
-from tests.daemon import Daemon, running_daemon
-from tests.integration.test_hotline_call import PROMPTS, fast_mode, prompt_seconds, wait_until
-from tests.peers.phone import Phone
+from tests.harness.audio import PROMPTS, prompt_seconds, read_wav, resample, write_wav
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 

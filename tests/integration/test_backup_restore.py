@@ -20,10 +20,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import DEMO, demo_mode, start_daemon
-from tests.integration.test_hotline_call import wait_until
-from tests.peers.phone import Phone
+from tests.harness.audio import make_tone_wav, read_wav, tone_level
+from tests.harness.browser import SHOTS, chromium, logged_in
+from tests.harness.daemon import DEMO, start_daemon
+from tests.harness.modes import demo_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 
@@ -195,10 +197,9 @@ def test_backup_downloaded_and_restored_in_the_web_page_with_a_restart(
 def test_backup_and_restore_by_clicking_in_the_browser(tmp_path: Path, sip_phones: Callable[..., Phone]) -> None:
     """Chromium: download the backup of one box, restore it on another; the page waits for
     the box to come back (here the test starts it again, as systemd would) and reloads."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
-    from tests.webclient import ADMIN, first_admin
+    from tests.harness.webclient import ADMIN, first_admin
 
     old = start_daemon(tmp_path / "old", mode=quick_voicemail_mode())
     box = start_daemon(tmp_path / "box")
@@ -207,8 +208,7 @@ def test_backup_and_restore_by_clicking_in_the_browser(tmp_path: Path, sip_phone
         first_admin(box)
         leave_a_message(old.uri, sip_phones(name="caller", codecs="PCMU"), tmp_path)
         message = wait_until(lambda: old.http.get("/api/messages").json(), 10, "the message")[0]
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with chromium() as browser:
             context, page = logged_in(browser, old, *ADMIN, hash_="#/admin")
             with page.expect_download() as download:
                 page.click("#download-backup")
@@ -237,7 +237,6 @@ def test_backup_and_restore_by_clicking_in_the_browser(tmp_path: Path, sip_phone
             page.goto(box.base_url + "/#/messages")
             expect(page.locator(f"article.msg[data-message='{message['id']}']")).to_be_visible()
             context.close()
-            browser.close()
     finally:
         old.stop()
         box.stop()

@@ -20,9 +20,11 @@ from typing import Any
 
 import pytest
 
-from tests.daemon import Daemon, demo_mode, running_daemon
-from tests.integration.test_hotline_call import prompt_seconds, wait_until
-from tests.peers.phone import Phone
+from tests.harness.audio import prompt_seconds
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.modes import demo_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 GRACE = 2.0

@@ -17,16 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import DEMO, Daemon, running_daemon
-from tests.integration.test_hotline_call import fast_mode, heard, prompt_seconds, wait_until
-from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS
-from tests.peers.phone import Phone
-from tests.sip_client import timed_call
-from tests.tmpfs import fill, free, free_bytes, small_tmpfs
-from tests.webclient import add_agent_account, first_admin
+from tests.harness.audio import heard, make_tone_wav, prompt_seconds, read_wav, tone_level
+from tests.harness.browser import chromium
+from tests.harness.daemon import DEMO, Daemon, running_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.sip_client import timed_call
+from tests.harness.tmpfs import fill, free, free_bytes, small_tmpfs
+from tests.harness.waits import wait_until
+from tests.harness.webclient import add_agent_account, first_admin
 
 pytestmark = pytest.mark.peers
 PROMPTS = DEMO / "prompts"
@@ -200,30 +201,26 @@ def test_the_web_page_shows_every_user_why_no_message_is_recorded_while_the_disk
 ) -> None:
     first_admin(daemon)
     add_agent_account(daemon, "anna", "anna-password", ["lvs"], "Anna Berg")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1366, "height": 860}).new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(daemon.base_url + "/")
-            page.fill("#name", "anna")  # an agent: /status is for admins, the banner for everyone
-            page.fill("#password", "anna-password")
-            page.click("#login-submit")
-            page.wait_for_url(daemon.base_url + "/")
-            banner = page.locator(".banner.notice[data-notice=disk]")
-            expect(page.locator("#conn:not(.off)")).to_be_attached()
-            expect(banner).to_have_count(0)
-            fill(data)
-            expect(banner).to_be_visible(timeout=20_000)  # the page asks every 15 s
-            assert banner.get_attribute("data-space") == "full"
-            expect(banner).to_contain_text("Datenträger voll: Nachrichten können nicht aufgenommen werden")
-            expect(banner).to_contain_text("Anrufe werden weiter angenommen")
-            free(data)
-            expect(banner).to_have_count(0, timeout=20_000)
-            assert errors == []
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": 1366, "height": 860}).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(daemon.base_url + "/")
+        page.fill("#name", "anna")  # an agent: /status is for admins, the banner for everyone
+        page.fill("#password", "anna-password")
+        page.click("#login-submit")
+        page.wait_for_url(daemon.base_url + "/")
+        banner = page.locator(".banner.notice[data-notice=disk]")
+        expect(page.locator("#conn:not(.off)")).to_be_attached()
+        expect(banner).to_have_count(0)
+        fill(data)
+        expect(banner).to_be_visible(timeout=20_000)  # the page asks every 15 s
+        assert banner.get_attribute("data-space") == "full"
+        expect(banner).to_contain_text("Datenträger voll: Nachrichten können nicht aufgenommen werden")
+        expect(banner).to_contain_text("Anrufe werden weiter angenommen")
+        free(data)
+        expect(banner).to_have_count(0, timeout=20_000)
+        assert errors == []
     no_traceback(daemon)
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_front_panel import LED_FAULT, finish_setup, make_config, pin, until
-from tests.tmpfs import fill, free, small_tmpfs
+from tests.harness.panel import LED_FAULT, finish_setup, make_config, pin
+from tests.harness.tmpfs import fill, free, small_tmpfs
+from tests.harness.waits import until
 from zentrale.app import App
 from zentrale.health import notices
 

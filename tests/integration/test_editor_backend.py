@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.audio_check import read_wav, tone_level
-from tests.daemon import DEMO, Daemon, demo_mode, running_daemon
-from tests.integration.test_hotline_call import heard, prompt_seconds
-from tests.peers.phone import Phone
+from tests.harness.audio import heard, prompt_seconds, read_wav, tone_level
+from tests.harness.daemon import DEMO, Daemon, running_daemon
+from tests.harness.modes import demo_mode
+from tests.harness.peers.phone import Phone
 
 
 @pytest.fixture(scope="module")

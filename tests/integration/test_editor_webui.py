@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import Daemon, running_daemon
-from tests.integration.test_hotline_call import MUSIC, PROMPTS, heard, prompt_seconds, wait_until
-from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS, DESKTOP, shot
-from tests.peers.phone import Phone
-from tests.webclient import ADMIN, first_admin
+from tests.harness.audio import MUSIC, PROMPTS, heard, make_tone_wav, prompt_seconds, read_wav, tone_level
+from tests.harness.browser import DESKTOP, chromium, shot
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
+from tests.harness.webclient import ADMIN, first_admin
 from zentrale.core.schedule import Schedule, next_change
 from zentrale.scheduling import public_holidays
 
@@ -41,12 +41,8 @@ MAX_WAIT_PC = 8  # team C's 5 minutes, shortened for the test
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--lang=de-DE"]
-        )  # date fields as in the office
+    with chromium("--lang=de-DE") as b:  # date fields as in the office
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -317,11 +313,15 @@ def test_the_customers_example_is_built_by_clicking_saved_activated_and_walked_b
 
 
 def listen_and_choose(box: Daemon, caller: Phone, digit: str, rx: Path) -> tuple[int, float]:
+    """Call, press ``digit`` during the main menu; returns the call and when (seconds into the
+    recording) the box put the caller in a queue: what the caller hears next is timed from there
+    (on a loaded machine the digit may arrive a few hundred ms late)."""
     call = caller.call(box.uri, record=rx)
     caller.wait_event("media_active", call=call, timeout=5)
     t0 = time.monotonic()
     time.sleep(prompt_seconds("greeting") + 2.0)
     caller.dtmf(call, digit)
+    wait_until(lambda: box.http.get("/api/queues").json(), 5, f"the caller in a queue after {digit}", poll=0.02)
     return call, time.monotonic() - t0
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.daemon import running_daemon
-from tests.webclient import ADMIN, first_admin, session
+from tests.harness.daemon import running_daemon
+from tests.harness.webclient import ADMIN, first_admin, session
 from zentrale.web.faults import FaultLog
 
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"  # Debian package systemd-journal-remote

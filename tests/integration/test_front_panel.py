@@ -10,47 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from tests.daemon import DEMO
+from tests.harness.panel import (
+    BUTTON,
+    LED_FAULT,
+    LED_OUTAGE,
+    LED_WAITING,
+    chatter,
+    finger,
+    finish_setup,
+    make_config,
+    pin,
+)
+from tests.harness.waits import until
 from zentrale.app import App
-from zentrale.config import Config
-
-BUTTON, LED_OUTAGE, LED_WAITING, LED_FAULT = 5, 6, 12, 13  # the defaults
-PANEL = {
-    "enabled": True,
-    "pin_factory": "mock",
-    "button": BUTTON,
-    "led_outage": LED_OUTAGE,
-    "led_waiting": LED_WAITING,
-    "led_fault": LED_FAULT,
-    "debounce": 0.03,
-    "long_press": 0.8,
-    "lamp_test": 0.6,
-}
-
-
-def make_config(tmp_path: Path, **panel: Any) -> Config:
-    data: dict[str, Any] = yaml.safe_load((DEMO / "config.yaml").read_text(encoding="utf-8"))
-    data["data_dir"] = str(tmp_path / "data")
-    data["sip"].update(bind="127.0.0.1", port=0)
-    data["http"]["port"] = 0
-    data["panel"] = {**PANEL, **panel}
-    return Config.model_validate(data)
-
-
-async def finish_setup(app: App) -> None:
-    """The first admin account, as the web page's set-up makes it: until then the waiting and
-    fault LEDs show the set-up pattern (tests/integration/test_panel_setup.py)."""
-    assert app.accounts.setup_token is not None
-    await app.accounts.setup(app.accounts.setup_token, "chef", "chef-password", "Chef", "test")
-    app.panel.refresh()
 
 
 @pytest.fixture
@@ -64,45 +41,11 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
         await app.stop()
 
 
-def pin(app: App, number: int) -> Any:
-    return app.panel.factory.pin(number)
-
-
-def chatter(button: Any, final_low: bool, bursts: int = 6, every: float = 0.001) -> None:
-    for _ in range(bursts):
-        button.drive_low()
-        time.sleep(every)
-        button.drive_high()
-        time.sleep(every)
-    if final_low:
-        button.drive_low()
-
-
-def finger(button: Any, hold: float, bounce: bool = True) -> None:
-    """Press, hold, release: on a thread of its own, like gpiozero's callbacks."""
-    if bounce:
-        chatter(button, final_low=True)
-    else:
-        button.drive_low()
-    time.sleep(hold)
-    if bounce:
-        chatter(button, final_low=False)  # ends high: released
-    else:
-        button.drive_high()
-
-
 async def press(app: App, hold: float, bounce: bool = True) -> None:
     thread = threading.Thread(target=finger, args=(pin(app, BUTTON), hold, bounce))
     thread.start()
     await asyncio.to_thread(thread.join)
     await asyncio.sleep(app.config.panel.debounce * 3)  # let the release settle and the toggle land
-
-
-async def until(condition: Any, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def switch_on(app: App, switch_id: str) -> bool:
@@ -175,8 +118,7 @@ async def test_the_waiting_led_blinks_while_callers_wait(app: App) -> None:
     assert len(led.states) >= 3  # it really blinks (4 Hz: about 5 changes in 0.6 s)
     app.queues.leave(entry, "hangup")
     assert app.panel.patterns["waiting"] == "off"
-    await asyncio.sleep(0.05)
-    assert led.state is False
+    await until(lambda: led.state is False, 1, "the waiting LED off")
 
 
 async def test_the_fault_led_lights_when_the_media_clock_stalls(app: App) -> None:

@@ -8,67 +8,33 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.audio_check import best_correlation, make_tone_wav, read_wav, rms_dbfs, tone_level
-from tests.daemon import DEMO, Daemon, demo_mode, running_daemon
-from tests.peers.phone import Phone
+from tests.harness.audio import (
+    MUSIC,
+    PROMPTS,
+    heard,
+    make_tone_wav,
+    prompt_seconds,
+    read_wav,
+    rms_dbfs,
+    tone_level,
+)
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
-PROMPTS = DEMO / "prompts"
-MUSIC = DEMO / "music"
 
 
-def fast_mode() -> dict[str, Any]:
-    """The demo mode with short waits, so a test walks it in seconds."""
-    mode = demo_mode()
-    nodes = mode["nodes"]
-    nodes["queue_lvs"]["hold"] = [
-        {"announcement": "hold_notice"},
-        {"music": "music_a", "seconds": 3},
-        {"announcement": "hold_notice"},
-        {"music": "music_a", "seconds": 4},
-    ]
-    nodes["queue_pc"]["hold"] = [{"announcement": "hold_notice"}, {"music": "music_c", "seconds": 4}]
-    nodes["queue_pc"]["max_wait"] = 12  # the customer's 5 minutes, shortened by configuration
-    for vm in ("voicemail_lvs", "voicemail_sap", "voicemail_pc"):
-        nodes[vm]["silence_seconds"] = 2
-    return mode
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    with running_daemon(tmp_path_factory.mktemp("hotline"), mode=fast_mode()) as d:
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    """A daemon per test: the walks take half a minute each and run on parallel workers."""
+    with running_daemon(tmp_path / "box", mode=fast_mode()) as d:
         yield d
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def heard(recording: np.ndarray, rate: int, around: float, prompt: Path, length: float | None = None) -> float:
-    """How well the prompt (or its first ``length`` seconds) is found near ``around`` seconds."""
-    ref, ref_rate = read_wav(prompt)
-    if length is not None:
-        ref = ref[: int(length * ref_rate)]
-    seconds = len(ref) / ref_rate
-    window = recording[int(max(0.0, around - 1.5) * rate) : int((around + seconds + 1.5) * rate)]
-    score, _ = best_correlation(window, ref, rate, reference_rate=ref_rate)
-    return score
-
-
-def prompt_seconds(name: str) -> float:
-    x, rate = read_wav(PROMPTS / f"{name}.wav")
-    return len(x) / rate
 
 
 def test_branch_1_greeting_menu_hold_sequence_and_message_with_the_callers_tone(
@@ -84,8 +50,10 @@ def test_branch_1_greeting_menu_hold_sequence_and_message_with_the_callers_tone(
     # press 1 during the main menu
     time.sleep(prompt_seconds("greeting") + 2.0)
     caller.dtmf(call, "1")
-    wait_until(lambda: daemon.http.get("/api/queues").json(), 5, "the call in the queue")
-    queued = daemon.http.get("/api/queues").json()
+    queued = wait_until(lambda: daemon.http.get("/api/queues").json(), 5, "the call in the queue", poll=0.02)
+    # the hold sequence starts when the box took the digit: what the caller hears is measured
+    # from there (on a loaded machine the digit may arrive a few hundred ms late)
+    digit_at = time.monotonic() - t0
     assert [(q["team"], q["position"]) for q in queued] == [("lvs", 1)]
     # hold notice 5.4 s + music 3 s + notice 5.4 s + music 4 s, then the offer to leave a message
     offer_starts = time.monotonic() + 2 * prompt_seconds("hold_notice") + 7
@@ -94,14 +62,13 @@ def test_branch_1_greeting_menu_hold_sequence_and_message_with_the_callers_tone(
     time.sleep(3.0)
     caller.play(call, None)  # then silence: the recorder ends after 2 s of it
     ended = caller.wait_event("disconnected", call=call, timeout=20)
-    assert ended["code"] in (200, None) or ended["reason"]
+    assert ended["code"] == 200, ended  # the box hung up (BYE) after the message: the caller never did
     caller.wait_event("recording_done", call=call, timeout=5)
     total = time.monotonic() - t0
 
     x, rate = read_wav(rx)
     greeting = prompt_seconds("greeting")
     notice = prompt_seconds("hold_notice")
-    digit_at = greeting + 2.0
     music_at = digit_at + notice
     second_notice = music_at + 3.0
     offer_at = second_notice + notice + 4.0
@@ -211,7 +178,14 @@ def open_fds(daemon: Daemon) -> int:
 def test_hanging_up_in_the_middle_of_every_step_leaves_no_call_task_or_socket(
     daemon: Daemon, sip_phones: Callable[..., Phone], tmp_path: Path
 ) -> None:
-    wait_until(lambda: daemon.status()["calls"] == 0, 20, "earlier calls to end")
+    phones = [sip_phones(name=f"hangup{i}") for i in range(2)]
+    # one whole call first: what the box starts on its first call and keeps (workers, the call
+    # log's writer) belongs to the baseline, not to the calls that must leave nothing behind
+    first = phones[0].call(daemon.uri)
+    phones[0].wait_event("media_active", call=first, timeout=5)
+    phones[0].hangup(first)
+    wait_until(lambda: daemon.status()["calls"] == 0, 20, "the first call to end")
+    wait_until(lambda: daemon.http.get("/api/calllog").json(), 5, "the first call in the call log")
     baseline_fds = open_fds(daemon)
     baseline_tasks = daemon.status()["tasks"]
     greeting = prompt_seconds("greeting")
@@ -226,7 +200,6 @@ def test_hanging_up_in_the_middle_of_every_step_leaves_no_call_task_or_socket(
         ("2", greeting + 1.5 + 2 * notice + 7 + 3.0, "message offer"),
         ("2", greeting + 1.5 + 2 * notice + 7 + prompt_seconds("offer_message") + 1.5, "recording"),
     ]
-    phones = [sip_phones(name=f"hangup{i}") for i in range(2)]
     calls = []
     for i, (digits, _, _) in enumerate(plan):
         phone = phones[i % 2]

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.audio_check import tone_level
-from tests.daemon import Daemon, running_daemon
-from tests.integration.test_hotline_call import MUSIC, PROMPTS, fast_mode, heard, prompt_seconds, wait_until
+from tests.harness.audio import MUSIC, PROMPTS, heard, prompt_seconds, tone_level
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.waits import wait_until
 from zentrale.lines.modem.simulator import ModemSimulator
 from zentrale.media.dsp import tone
 
@@ -89,7 +90,7 @@ def test_analog_caller_hears_greeting_presses_1_waits_and_leaves_a_message(
     assert 2500 <= message["duration_ms"] <= 4500, message
     wav = Path(daemon.data_dir) / "check.wav"
     wav.write_bytes(daemon.http.get(f"/api/messages/{message['id']}/audio").content)
-    from tests.audio_check import read_wav
+    from tests.harness.audio import read_wav
 
     y, yrate = read_wav(wav)
     assert tone_level(y, yrate, 600) > 0.6

@@ -28,9 +28,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation.modes import GenerationMode
 
-from tests.daemon import Daemon, running_daemon
-from tests.webclient import first_admin
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.webclient import first_admin
 
+pytestmark = pytest.mark.heavy  # a core busy for minutes: the heavy lane (tests/conftest.py)
 EXAMPLES = int(os.environ.get("ZENTRALE_FUZZ_EXAMPLES", "50"))
 NEVER = {
     ("GET", "/api/events"),
@@ -41,9 +42,11 @@ NEVER = {
 NOT_AS_AGENT = {("POST", "/api/auth/logout")}
 
 
-@pytest.fixture(scope="module")
-def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    with running_daemon(tmp_path_factory.mktemp("fuzz")) as daemon:
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[Daemon]:
+    """A daemon per run (a run deletes modes, users and teams): the runs go to parallel workers."""
+    # nice=None: busy for minutes, it must not come before the calls of the tests beside it
+    with running_daemon(tmp_path / "box", nice=None) as daemon:
         first_admin(daemon)
         r = daemon.http.put("/api/agents/anna", json={"name": "Anna", "teams": ["lvs"]})
         assert r.status_code == 200, r.text
@@ -63,8 +66,11 @@ def agent_headers(_box: Daemon) -> dict[str, str]:
     return AGENT
 
 
-def fuzz(box: Daemon, headers: dict[str, str], skip: set[tuple[str, str]], examples: int) -> tuple[int, list[str]]:
-    """Every operation, valid and invalid data; returns the number of requests and every 500."""
+def fuzz(
+    box: Daemon, headers: dict[str, str], skip: set[tuple[str, str]], examples: int, share: tuple[int, int]
+) -> tuple[int, list[str]]:
+    """Every operation (of ``share`` = (k, n): every n-th from the k-th), valid and invalid data;
+    returns the number of requests and every 500."""
     schema = schemathesis.openapi.from_dict(box.http.get("/openapi.json").json())
     errors: list[str] = []
     sent = [0]
@@ -90,9 +96,10 @@ def fuzz(box: Daemon, headers: dict[str, str], skip: set[tuple[str, str]], examp
         except Unsatisfiable:
             pass  # no invalid data exists for an operation without parameters
 
-    for result in schema.get_all_operations():
+    k, n = share
+    for index, result in enumerate(schema.get_all_operations()):
         operation = result.ok()
-        if (operation.method.upper(), operation.path) not in skip:
+        if index % n == k and (operation.method.upper(), operation.path) not in skip:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 run(operation, mode)
     return sent[0], errors
@@ -105,12 +112,16 @@ def check_after(box: Daemon) -> None:
     assert box.http.get("/health").status_code == 200
 
 
+# the admin's operations in two halves (every other operation), each on its own daemon, so two
+# workers share the admin's minutes; together they are every operation
 @pytest.mark.parametrize(
-    ("who", "login", "skip", "examples"),
+    ("who", "login", "skip", "examples", "share"),
     [
-        ("admin", lambda box: box.auth_headers, NEVER, EXAMPLES),
-        ("agent", agent_headers, NEVER | NOT_AS_AGENT, max(3, EXAMPLES // 3)),  # most are a quick 403
+        ("admin", lambda box: box.auth_headers, NEVER, EXAMPLES, (0, 2)),
+        ("admin", lambda box: box.auth_headers, NEVER, EXAMPLES, (1, 2)),
+        ("agent", agent_headers, NEVER | NOT_AS_AGENT, max(3, EXAMPLES // 3), (0, 1)),  # most are a quick 403
     ],
+    ids=["admin-even-operations", "admin-odd-operations", "agent"],
 )
 def test_no_input_to_any_route_gives_a_server_error(
     box: Daemon,
@@ -118,10 +129,10 @@ def test_no_input_to_any_route_gives_a_server_error(
     login: Callable[[Daemon], dict[str, str]],
     skip: set[tuple[str, str]],
     examples: int,
-    tmp_path: Path,
+    share: tuple[int, int],
 ) -> None:
     started = time.monotonic()
-    sent, errors = fuzz(box, login(box), skip, examples)
+    sent, errors = fuzz(box, login(box), skip, examples, share)
     print(f"fuzz as {who}: {sent} requests in {time.monotonic() - started:.0f} s, {len(errors)} server errors")
     assert errors == []
     check_after(box)

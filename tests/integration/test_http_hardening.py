@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +14,10 @@ import httpx
 import pytest
 import yaml
 
-from tests.daemon import Daemon, demo_mode, running_daemon
-from tests.integration.test_hotline_call import wait_until
-from tests.webclient import ADMIN, add_agent_account, first_admin, session
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.modes import demo_mode
+from tests.harness.waits import wait_until
+from tests.harness.webclient import ADMIN, add_agent_account, first_admin, session
 
 LONG = "x" * 300
 
@@ -192,6 +192,14 @@ def test_a_mode_document_near_the_size_limit_is_parsed_and_saved(box: Daemon) ->
     assert box.http.delete("/api/editor/modes/long").status_code == 200
 
 
+def is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
 def worker_pid(daemon: Daemon) -> int:
     children = Path(f"/proc/{daemon.proc.pid}/task/{daemon.proc.pid}/children").read_text().split()
     for pid in children:
@@ -205,7 +213,8 @@ def test_the_documents_worker_is_started_again_after_it_was_killed(box: Daemon) 
     assert box.http.put("/api/modes/copy", content=text).status_code == 200
     first = worker_pid(box)
     os.kill(first, signal.SIGKILL)
-    time.sleep(0.2)  # let it die: the next request finds a dead worker
+    # dead (a zombie until the daemon reaps it): the next request finds a dead worker
+    wait_until(lambda: not is_running(first), 5, "the killed worker to die")
     r = box.http.put("/api/modes/copy", content=text)
     assert r.status_code == 200, r.text
     assert wait_until(lambda: worker_pid(box) != first, 5, "a new worker")

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import Daemon, demo_mode, start_daemon
-from tests.integration.test_hotline_call import wait_until
-from tests.peers.phone import Phone
+from tests.harness.audio import make_tone_wav, read_wav, tone_level
+from tests.harness.daemon import Daemon, start_daemon
+from tests.harness.modes import demo_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 TONE_HZ = 800
@@ -64,6 +65,7 @@ def worst_late_ms(daemon: Daemon) -> float:
     return float(daemon.status()["media_clock"]["recent_late_ms"])
 
 
+@pytest.mark.heavy  # parsing 15 MB of YAML keeps a core busy: the heavy lane (tests/conftest.py)
 def test_big_mode_documents_put_while_a_caller_waits_leave_the_hold_music_without_a_gap(
     tmp_path: Path, sip_phones: Callable[..., Phone]
 ) -> None:
@@ -116,7 +118,10 @@ def test_big_mode_documents_put_while_a_caller_waits_leave_the_hold_music_withou
         assert figures["2.9 MB"][1] == 422 and "more than 10000 values" in figures["2.9 MB"][3]["problem"]
         assert figures["2.9 MB"][2] > 1.0  # it really was parsed (the loop was free meanwhile)
         assert tone_level(music, rate, TONE_HZ) > 0.5
-        assert gap <= 60, f"the hold music stopped for {gap} ms"
+        # parsed on the loop, the 2.9 MB document (over a second of parsing, above) would silence
+        # the music for as long; what is left is the machine's scheduling (other tests, other work):
+        # how close the media clock keeps to its 20 ms is measured by bench/http_documents.py
+        assert gap < 500, f"the hold music stopped for {gap} ms"
         assert daemon.http.get("/api/modes").json()["modes"] == ["hotline"]  # nothing saved
         assert "Traceback" not in daemon.log()
     finally:

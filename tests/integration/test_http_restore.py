@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, running_daemon
+from tests.harness.daemon import Daemon, running_daemon
 from zentrale.store.backup import TOP
 
 BLOCK = bytes(1 << 20)

@@ -28,11 +28,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.daemon import DEMO, Daemon
-from tests.integration.test_agents import office_mode
-from tests.integration.test_hotline_call import prompt_seconds, wait_until
-from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS
-from tests.peers.phone import Phone
+from tests.harness.audio import prompt_seconds
+from tests.harness.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.harness.daemon import DEMO, Daemon
+from tests.harness.modes import office_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 

@@ -17,16 +17,17 @@ from typing import Any
 
 import pytest
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import DEMO, Daemon, demo_mode, free_port, running_daemon, start_daemon
-from tests.integration.test_hotline_call import wait_until
-from tests.mp3_check import decode_mp3
-from tests.peers.phone import Phone
-from tests.smtp_server import make_test_certificate, server_tls, smtp_server
+from tests.harness.audio import make_tone_wav, prompt_seconds, read_wav, tone_level
+from tests.harness.daemon import Daemon, free_port, running_daemon, start_daemon
+from tests.harness.mail import CALLER, leave_message, mail_state
+from tests.harness.modes import demo_mode, straight_to_voicemail
+from tests.harness.mp3 import decode_mp3
+from tests.harness.peers.phone import Phone
+from tests.harness.smtp_server import make_test_certificate, server_tls, smtp_server
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 
-CALLER = "+49301234567"
 SAP_LIST = ["sap-team@example.com", "it-leitung@example.com"]
 TEAMS = [
     {"id": "lvs", "name": "LVS", "distribution": "pull"},
@@ -49,48 +50,10 @@ def mail_config(port: int, **settings: Any) -> dict[str, Any]:
     return {"teams": TEAMS, "mail": mail | settings}
 
 
-def straight_to_voicemail() -> dict[str, Any]:
-    """A mode that offers the message at once: the mail tests need no queue."""
-    return {
-        "name": "Mail test",
-        "start": "leave_message",
-        "nodes": {
-            "leave_message": {"type": "voicemail", "team": "sap", "silence_seconds": 1.5, "next": "bye"},
-            "bye": {"type": "hangup"},
-        },
-    }
-
-
 def only_message(daemon: Daemon) -> dict[str, Any]:
     messages = wait_until(lambda: daemon.http.get("/api/messages").json(), 10, "the message")
     assert len(messages) == 1
     return messages[0]  # type: ignore[no-any-return]
-
-
-def mail_state(daemon: Daemon, states: set[str], timeout: float = 20) -> dict[str, Any]:
-    def reached() -> dict[str, Any] | None:
-        rows = daemon.http.get("/api/messages").json()
-        return rows[0] if rows and rows[0]["mail"] and rows[0]["mail"]["state"] in states else None
-
-    return wait_until(reached, timeout, f"mail state {states}")  # type: ignore[no-any-return]
-
-
-def leave_message(daemon: Daemon, sip_phones: Callable[..., Phone], tmp_path: Path, *, wait: float = 1.0) -> None:
-    """Call, wait for the beep (``wait`` s after media starts), speak a 600 Hz tone for 2.5 s, go silent."""
-    tone = make_tone_wav(tmp_path / "tone.wav", 600, 2.5, rate=8000, level_dbfs=-12)
-    caller = sip_phones(name="caller", codecs="PCMU", user=CALLER)
-    call = caller.call(daemon.uri)
-    caller.wait_event("media_active", call=call, timeout=5)
-    time.sleep(wait)
-    caller.play(call, tone)
-    time.sleep(2.5)
-    caller.play(call, None)
-    caller.wait_event("disconnected", call=call, timeout=20)
-
-
-def prompt_seconds(name: str) -> float:
-    samples, rate = read_wav(DEMO / "prompts" / f"{name}.wav")
-    return len(samples) / rate
 
 
 def duration_text(ms: int) -> str:

@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.daemon import free_port
-from tests.smtp_server import make_test_certificate, server_tls, smtp_server
+from tests.harness.daemon import free_port
+from tests.harness.smtp_server import make_test_certificate, server_tls, smtp_server
+from tests.harness.waits import until
 from zentrale.clock import SystemClock
 from zentrale.config import Config, parse_config
 from zentrale.errors import Conflict
@@ -73,13 +74,11 @@ class World:
         return (await self.mail.with_status([await self.messages.get(message_id)]))[0]["mail"]  # type: ignore[no-any-return]
 
     async def wait_state(self, message_id: str, states: set[str], timeout: float = 15) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        async def reached() -> dict[str, Any] | None:
             status = await self.status(message_id)
-            if status and status["state"] in states:
-                return status
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"message {message_id} never reached {states}: {await self.status(message_id)}")
+            return status if status and status["state"] in states else None
+
+        return await until(reached, timeout, f"message {message_id} to reach {states}", poll=0.05)
 
 
 @pytest.fixture

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import free_port, running_daemon, start_daemon
-from tests.integration.test_mail_call import leave_message, mail_state, straight_to_voicemail
-from tests.mp3_check import decode_mp3
-from tests.peers.phone import Phone
-from tests.smtp_server import make_test_certificate, server_tls, smtp_server
+from tests.harness.browser import SHOTS, chromium, logged_in
+from tests.harness.daemon import free_port, running_daemon, start_daemon
+from tests.harness.mail import leave_message, mail_state
+from tests.harness.modes import straight_to_voicemail
+from tests.harness.mp3 import decode_mp3
+from tests.harness.peers.phone import Phone
+from tests.harness.smtp_server import make_test_certificate, server_tls, smtp_server
 
 pytestmark = pytest.mark.peers
 
@@ -107,20 +109,18 @@ def test_an_admin_sets_up_e_mail_in_the_browser_and_sends_a_message_again(
 ) -> None:
     """Administration → E-mail in Debian's chromium: server, sender and the SAP list;
     a test mail; a caller's message arrives; "send e-mail again" in the viewer sends it once more."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
-    from tests.webclient import ADMIN, first_admin
+    from tests.harness.webclient import ADMIN, first_admin
 
     port = free_port(socket.SOCK_STREAM)
     config = {"teams": TEAMS, "mail": {"retry_first": 1, "retry_max": 2, "timeout": 10}}
     with (
         smtp_server(port) as server,
         running_daemon(tmp_path / "box", mode=straight_to_voicemail(), config=config) as daemon,
-        sync_playwright() as p,
+        chromium() as browser,
     ):
         first_admin(daemon)
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context, page = logged_in(browser, daemon, *ADMIN, hash_="#/admin")
         expect(page.locator("#mail-state")).to_have_text("aus")
         expect(page.locator("#send-test-mail")).to_be_disabled()
@@ -160,4 +160,3 @@ def test_an_admin_sets_up_e_mail_in_the_browser_and_sends_a_message_again(
         expect(card.locator("[data-action=resend]")).to_be_visible()  # sent again: the button stays
         assert page.__dict__["js_errors"] == []
         context.close()
-        browser.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.harness.waits import until
 from zentrale.config import ModemConfig
 from zentrale.lines.base import Call, OriginateFailed
 from zentrale.lines.modem.call import ModemCall
@@ -31,15 +32,6 @@ class Collector:
         self.pcm += frame.pcm
 
 
-async def eventually(check: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
-
-
 class Rig:
     def __init__(self, sim: ModemSimulator, line: ModemLine) -> None:
         self.sim = sim
@@ -49,7 +41,7 @@ class Rig:
     async def incoming(self, **ring: object) -> ModemCall:
         before = len(self.calls)
         self.sim.ring(**ring)  # type: ignore[arg-type]
-        await eventually(lambda: len(self.calls) > before)
+        await until(lambda: len(self.calls) > before)
         call = self.calls[-1]
         assert isinstance(call, ModemCall)
         return call
@@ -65,7 +57,7 @@ async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[R
     r = Rig(sim, line)
     line.on_incoming(r.calls.append)
     await line.start()
-    await eventually(lambda: line.state == "idle", 10)
+    await until(lambda: line.state == "idle", 10)
     try:
         yield r
     finally:
@@ -87,7 +79,7 @@ async def test_caller_id_reaches_the_call(rig: Rig, ring: dict[str, object], cal
     assert (call.caller, call.caller_name, call.direction, call.line) == (caller, name, "in", "modem")
     await call.answer()
     await call.hangup()
-    await eventually(lambda: rig.sim.far.state == "hung_up_by_box", 3)
+    await until(lambda: rig.sim.far.state == "hung_up_by_box", 3)
 
 
 async def test_audio_full_of_dle_bytes_round_trips_both_ways(rig: Rig) -> None:
@@ -101,9 +93,8 @@ async def test_audio_full_of_dle_bytes_round_trips_both_ways(rig: Rig) -> None:
     call.set_source(player)
     rig.sim.say(pattern)
     await asyncio.wait_for(player.done, 5)
-    await asyncio.sleep(0.3)
-    assert pattern in rig.sim.heard(), "what the box played arrived changed"
-    assert pattern in bytes(sink.pcm), "what the caller said arrived changed"
+    await until(lambda: pattern in rig.sim.heard(), 3, "what the box played, unchanged, at the far end")
+    await until(lambda: pattern in bytes(sink.pcm), 3, "what the caller said, unchanged, in the sink")
     await call.hangup()
 
 
@@ -119,9 +110,9 @@ async def test_a_digit_in_the_middle_of_audio_is_reported_and_the_audio_goes_on(
     await asyncio.sleep(0.4)
     rig.sim.press("7")
     rig.sim.press("#")
-    await eventually(lambda: digits == ["7", "#"], 2)
-    await asyncio.sleep(0.8)
-    assert ramp in bytes(sink.pcm)  # no byte lost or added around the events
+    await until(lambda: digits == ["7", "#"], 2)
+    # no byte lost or added around the events
+    await until(lambda: ramp in bytes(sink.pcm), 3, "the whole ramp around the digits")
     assert call.frames_in >= 50
     await call.hangup()
 
@@ -146,10 +137,10 @@ async def test_far_end_hang_up_ends_the_call_and_frees_the_line(rig: Rig, signal
     rig.sim.hang_up(signal)
     reason = await asyncio.wait_for(call.ended, 3)
     assert reason.startswith("remote hangup")
-    await eventually(lambda: rig.line.state == "idle" and rig.sim.info()["hook"] == "on", 3)
+    await until(lambda: rig.line.state == "idle" and rig.sim.info()["hook"] == "on", 3)
     second = await rig.incoming(number="0301111")
     await second.answer()
-    await eventually(lambda: rig.sim.far.state == "connected", 3)
+    await until(lambda: rig.sim.far.state == "connected", 3)
     await second.hangup()
 
 
@@ -159,12 +150,12 @@ async def test_dialling_out_connects_or_reports_busy(rig: Rig) -> None:
     assert rig.sim.far.state == "connected"
     assert rig.sim.far.number == "0421555"
     await call.hangup()
-    await eventually(lambda: rig.sim.far.state == "hung_up_by_box", 3)
+    await until(lambda: rig.sim.far.state == "hung_up_by_box", 3)
     rig.sim.outgoing = "busy"
     with pytest.raises(OriginateFailed) as err:
         await rig.line.originate("0421556")
     assert err.value.why == "busy"
-    await eventually(lambda: rig.line.state == "idle", 3)
+    await until(lambda: rig.line.state == "idle", 3)
 
 
 async def test_serial_threads_cost_little_per_call(rig: Rig) -> None:

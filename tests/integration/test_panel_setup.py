@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_front_panel import LED_FAULT, LED_OUTAGE, LED_WAITING, make_config, pin, until
+from tests.harness.panel import LED_FAULT, LED_OUTAGE, LED_WAITING, make_config, pin
+from tests.harness.waits import until
 from zentrale.app import App
 
 

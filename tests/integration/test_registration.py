@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio_check import best_correlation, read_wav
-from tests.daemon import DEMO, running_daemon
-from tests.integration.test_hotline_call import wait_until
-from tests.kamailio import running_kamailio
-from tests.peers.phone import Phone
+from tests.harness.audio import best_correlation, prompt_seconds, read_wav
+from tests.harness.browser import SHOTS, chromium, logged_in
+from tests.harness.daemon import DEMO, running_daemon
+from tests.harness.kamailio import running_kamailio
+from tests.harness.modes import office_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 
@@ -77,9 +79,7 @@ def test_registration_through_an_outbound_proxy(tmp_path: Path) -> None:
 def test_an_agent_is_rung_through_the_outbound_proxy(tmp_path: Path, sip_phones: Callable[..., Phone]) -> None:
     """A pull dials the agent's number at the PBX's domain, sent through the outbound
     proxy (Route with lr; digest answered); in-dialog requests follow its Record-Route."""
-    from tests.audio_check import make_tone_wav, tone_level
-    from tests.integration.test_agents import office_mode
-    from tests.integration.test_hotline_call import prompt_seconds
+    from tests.harness.audio import make_tone_wav, tone_level
 
     tone, agent_tone = tmp_path / "600.wav", tmp_path / "1000.wav"
     make_tone_wav(tone, 600, 20, rate=8000, level_dbfs=-12)
@@ -130,7 +130,7 @@ def test_an_agent_is_rung_through_the_outbound_proxy(tmp_path: Path, sip_phones:
 def test_the_pbx_registration_set_by_api_applies_at_once_and_after_a_restart(tmp_path: Path) -> None:
     """An admin enters the PBX account in the web page's API: the box registers at once;
     a wrong password shows the PBX's 401; switching off unregisters; kept over a restart."""
-    from tests.daemon import start_daemon
+    from tests.harness.daemon import start_daemon
 
     with running_kamailio(tmp_path / "kam") as pbx:
         daemon = start_daemon(tmp_path / "box")
@@ -183,19 +183,17 @@ def test_the_pbx_registration_set_by_api_applies_at_once_and_after_a_restart(tmp
 def test_an_admin_enters_the_pbx_account_in_the_browser(tmp_path: Path) -> None:
     """Administration → PBX in Debian's chromium against Kamailio: a wrong password shows
     the PBX's answer on the badge, the right one "angemeldet"."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.daemon import running_daemon
-    from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
-    from tests.webclient import ADMIN, first_admin
+    from tests.harness.daemon import running_daemon
+    from tests.harness.webclient import ADMIN, first_admin
 
     with (
         running_kamailio(tmp_path / "kam") as pbx,
         running_daemon(tmp_path / "box") as daemon,
-        sync_playwright() as p,
+        chromium() as browser,
     ):
         first_admin(daemon)
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context, page = logged_in(browser, daemon, *ADMIN, hash_="#/admin")
         expect(page.locator("#pbx-state")).to_have_text("aus")
         page.fill("#pbx-registrar", f"sip:{pbx.host}")
@@ -215,4 +213,3 @@ def test_an_admin_enters_the_pbx_account_in_the_browser(tmp_path: Path) -> None:
         page.locator("#pbx-settings").screenshot(path=str(SHOTS / "admin-pbx.png"))
         assert page.__dict__["js_errors"] == []
         context.close()
-        browser.close()

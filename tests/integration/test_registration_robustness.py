@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from tests.audio_check import best_correlation, read_wav
-from tests.daemon import DEMO, Daemon, running_daemon
-from tests.integration.test_hotline_call import wait_until
-from tests.kamailio import Kamailio, running_kamailio
-from tests.peers.phone import Phone
+from tests.harness.audio import best_correlation, read_wav
+from tests.harness.daemon import DEMO, Daemon, running_daemon
+from tests.harness.kamailio import Kamailio, running_kamailio
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, running_daemon
+from tests.harness.daemon import Daemon, running_daemon
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "rfc4475"
 if not DATA.is_dir():

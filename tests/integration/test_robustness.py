@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.audio_check import make_tone_wav, read_wav, tone_level
-from tests.daemon import ROOT, demo_mode, start_daemon
-from tests.integration.test_hotline_call import fast_mode, prompt_seconds, wait_until
-from tests.peers.phone import Phone
+from tests.harness.audio import make_tone_wav, prompt_seconds, read_wav, tone_level
+from tests.harness.daemon import ROOT, start_daemon
+from tests.harness.modes import demo_mode, fast_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 

@@ -12,14 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio_check import read_wav
-from tests.daemon import Daemon, running_daemon
-from tests.integration.test_hotline_call import PROMPTS, fast_mode, heard, wait_until
-from tests.peers.phone import Phone
-from tests.sip_client import request
+from tests.harness.audio import PROMPTS, heard, read_wav
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers import SIPVICIOUS_BOUND
+from tests.harness.peers.phone import Phone
+from tests.harness.sip_client import request
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
-BOUND = Path(__file__).resolve().parents[1] / "peers" / "sipvicious_bound.py"
+BOUND = SIPVICIOUS_BOUND  # run by path under the system Python
 CONFIG = {
     "sip": {
         "numbers": ["100"],

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, running_daemon
-from tests.integration.test_hotline_call import fast_mode, prompt_seconds, wait_until
-from tests.peers.phone import Phone
-from tests.sip_client import request, timed_call
+from tests.harness.audio import prompt_seconds
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.sip_client import request, timed_call
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 TRAP = "127.0.0.99"  # where a premium-rate gateway would be

@@ -28,13 +28,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio_check import read_wav
-from tests.daemon import start_daemon
 from tests.fuzzing.campaign import Campaign, FuzzPlan, daemon_config
 from tests.fuzzing.health import SCHEDULING_SLACK, log_problems, open_fds, rss_mb, tables, wait_for_baseline
-from tests.integration.test_hotline_call import PROMPTS, heard
-from tests.peers.phone import Phone
-from tests.sip_probe import options
+from tests.harness.audio import PROMPTS, heard, read_wav
+from tests.harness.daemon import start_daemon
+from tests.harness.peers.phone import Phone
+from tests.harness.sip_probe import options
 from zentrale.lines.sip.transactions import T1
 
 pytestmark = pytest.mark.peers
@@ -44,6 +43,7 @@ SEED = int(os.environ.get("ZENTRALE_FUZZ_SEED", "4475"))
 CALLER = "127.0.0.2"
 
 
+@pytest.mark.heavy  # 20,000 mutants as fast as the box answers: the heavy lane (tests/conftest.py)
 def test_twenty_thousand_mutated_sip_and_rtp_messages_leave_the_box_serving_calls_with_nothing_leaked(
     tmp_path: Path, sip_phones: Callable[..., Phone]
 ) -> None:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, free_port, running_daemon
+from tests.harness.daemon import Daemon, free_port, running_daemon
+from tests.harness.modes import fast_mode
 from tests.harness.rtp_pcap import dtmf_packets, write_rtp_pcap
-from tests.integration.test_hotline_call import fast_mode
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 SCENARIOS = Path(__file__).with_name("sipp")
@@ -48,16 +49,15 @@ def test_a_digit_sent_as_payload_type_121_behind_a_direct_media_pbx_reaches_the_
             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 15
-            seen = False
-            while time.monotonic() < deadline and proc.poll() is None and not seen:
-                seen = queued()
-                time.sleep(0.1)
+            # queued (True), or sipp ended without getting there ("sipp ended")
+            seen = wait_until(
+                lambda: queued() or (proc.poll() is not None and "sipp ended"), 15, "the sipp caller in LVS's queue"
+            )
             rc.append(proc.wait(30))
         finally:
             if proc.poll() is None:
                 proc.kill()
-        assert seen, "the digit (PT 121) never reached the menu"
+        assert seen is True, "the digit (PT 121) never reached the menu"
         assert rc == [0], rc
         assert "Traceback" not in daemon.log()
 
@@ -88,7 +88,7 @@ def test_session_timer_with_the_box_as_refresher_sends_update_every_half_interva
 
 
 def test_a_session_interval_below_min_se_is_refused_with_422(tmp_path: Path) -> None:
-    from tests.sip_client import request as sip_request
+    from tests.harness.sip_client import request as sip_request
 
     with running_daemon(tmp_path / "box", mode=fast_mode()) as daemon:
         answer = sip_request("INVITE", "100", ("127.0.0.1", daemon.sip_port), "127.0.0.5", sdp=True,

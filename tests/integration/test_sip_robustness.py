@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from tests.audio_check import read_wav
-from tests.daemon import Daemon, running_daemon
-from tests.integration.test_hotline_call import PROMPTS, fast_mode, heard, wait_until
-from tests.peers.phone import Phone
-from tests.sip_client import request as sip_request
+from tests.harness.audio import PROMPTS, heard, read_wav
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.sip_client import request as sip_request
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 
@@ -67,6 +68,7 @@ def caller_hears_the_greeting(daemon: Daemon, sip_phones: Callable[..., Phone], 
     assert score > 0.6, f"{name}: greeting correlation {score:.2f}"
 
 
+@pytest.mark.heavy  # ~2,000 requests/s: the heavy lane (tests/conftest.py)
 def test_a_flood_of_invites_with_broken_from_hosts_leaves_the_box_serving_others(
     tmp_path: Path, sip_phones: Callable[..., Phone]
 ) -> None:
@@ -93,8 +95,13 @@ def test_a_flood_of_invites_with_broken_from_hosts_leaves_the_box_serving_others
         caller_hears_the_greeting(daemon, sip_phones, tmp_path, "after-flood")
         wait_until(lambda: sip_line(daemon)["transactions"] <= baseline, 32, "the transaction table at baseline")
         line = sip_line(daemon)
-        print(f"sent {sent}, answered 400: {line['responses'].get('400')}, handler errors {line['handler_errors']}")
-        assert line["responses"].get("400", 0) >= 4000
+        bad_requests = line["responses"].get("400", 0)
+        print(f"sent {sent}, read by the box {line['messages_received']}, answered 400: {bad_requests}, "
+              f"handler errors {line['handler_errors']}")  # fmt: skip
+        # every INVITE the box read was answered 400 (what the kernel dropped while the machine was
+        # busy never reached it); the few others are the caller's and the probe's own messages
+        assert 0 <= line["messages_received"] - bad_requests <= 20, line
+        assert bad_requests >= 1000  # a flood all the same, also on a loaded machine
         assert line["handler_errors"] == 0
         no_tracebacks(daemon)
 
@@ -130,6 +137,7 @@ def test_an_offer_the_box_cannot_serve_gets_488_and_never_reaches_the_media_cloc
         no_tracebacks(daemon)
 
 
+@pytest.mark.heavy  # two sources at their rate limit for seconds: the heavy lane (tests/conftest.py)
 def test_two_busy_sources_under_their_rate_limit_never_get_503(tmp_path: Path) -> None:
     """Fault 8: answered transactions held live slots for 32 s, so two sources at 90
     OPTIONS/s (under the rate limit) made 21 % of everybody's requests get 503. The live

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, free_port, running_daemon
+from tests.harness.daemon import Daemon, free_port, running_daemon
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 SCENARIOS = Path(__file__).with_name("sipp")
@@ -55,28 +55,28 @@ def sipp(daemon: Daemon, scenario: str, workdir: Path, *extra: str) -> subproces
 
 def test_sipp_caller_choosing_team_a_by_rfc4733_lands_in_its_queue(daemon: Daemon, tmp_path: Path) -> None:
     proc = sipp(daemon, "uac_dtmf_rfc4733.xml", tmp_path)
-    seen: list[dict[str, object]] = []
-    deadline = time.monotonic() + 12
-    while time.monotonic() < deadline and proc.poll() is None:
-        queue = daemon.http.get("/api/queues").json()
-        if queue:
-            seen = queue
-            break
-        time.sleep(0.1)
+    # the caller in the queue, or sipp ended without getting there (its logs tell why)
+    seen = wait_until(
+        lambda: daemon.http.get("/api/queues").json() or (proc.poll() is not None and ["sipp ended"]),
+        12,
+        "the sipp caller in the queue",
+    )
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr.decode(errors="replace") + "".join(
         p.read_text() for p in tmp_path.glob("*.log")
     )
-    assert [(q["team"], q["caller"]) for q in seen] == [("lvs", "+4930123456")]
+    assert [(q["team"], q["caller"]) for q in seen] == [("lvs", "+4930123456")], seen
     # the digit was seen exactly once (sipp's pcap repeats the end packet three times)
     assert daemon.log().count("digit 1") == 1
     # sipp exits on the 200 to its BYE; the flow leaves the queue just after that
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and (
-        daemon.http.get("/api/queues").json() or not [c for c in daemon.http.get("/api/calllog").json() if c["outcome"]]
-    ):
-        time.sleep(0.05)
-    assert daemon.http.get("/api/queues").json() == []
+    wait_until(
+        lambda: (
+            not daemon.http.get("/api/queues").json()
+            and any(c["outcome"] for c in daemon.http.get("/api/calllog").json())
+        ),
+        3,
+        "the call out of the queue and in the call log",
+    )
     log = daemon.http.get("/api/calllog").json()
     assert log[0]["outcome"] == "abandoned" and log[0]["team"] == "lvs"
 
@@ -90,9 +90,7 @@ def test_sipp_caller_cancelling_while_the_box_rings_gets_487_and_leaves_nothing(
         assert proc.returncode == 0, stderr.decode(errors="replace") + "".join(
             p.read_text() for p in tmp_path.glob("*.log")
         )
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and box.status()["calls"]:
-            time.sleep(0.05)
+        wait_until(lambda: box.status()["calls"] == 0, 3, "no call left")
         status = box.status()
         assert status["calls"] == 0 and status["lines"][0]["calls"] == 0
         assert status["lines"][0]["responses"].get("487") == 1

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, free_port, start_daemon
-from tests.notify_socket import NotifySocket, notify_socket
-from tests.sip_probe import options
+from tests.harness.daemon import Daemon, free_port, start_daemon
+from tests.harness.notify_socket import NotifySocket, notify_socket
+from tests.harness.sip_probe import options
 
 WATCHDOG_S = 1.0  # systemd's WatchdogSec in these tests: pings every 0.5 s
 

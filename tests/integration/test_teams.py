@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import start_daemon
-from tests.integration.test_hotline_call import fast_mode, prompt_seconds, wait_until
-from tests.peers.phone import Phone
+from tests.harness.audio import prompt_seconds
+from tests.harness.browser import SHOTS, chromium, logged_in
+from tests.harness.daemon import start_daemon
+from tests.harness.modes import fast_mode
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 
@@ -83,16 +86,14 @@ def test_a_team_made_in_the_api_takes_callers_at_once_and_survives_a_restart(
 
 
 def test_an_admin_makes_a_team_in_the_browser_and_puts_an_agent_in_it(tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.integration.test_webui import CHROMIUM, CHROMIUM_ARGS, SHOTS, logged_in
-    from tests.webclient import ADMIN, first_admin
+    from tests.harness.webclient import ADMIN, first_admin
 
     box = start_daemon(tmp_path / "box", mode=fast_mode())
     try:
         first_admin(box)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with chromium() as browser:
             context, page = logged_in(browser, box, *ADMIN, hash_="#/admin")
             expect(page.locator("#teams tr[data-team=pc]")).to_contain_text("hotline")
             page.fill("#team-id", "hw")
@@ -120,7 +121,6 @@ def test_an_admin_makes_a_team_in_the_browser_and_puts_an_agent_in_it(tmp_path: 
             page.locator("#teams").screenshot(path=str(SHOTS / "admin-teams.png"))
             assert page.__dict__["js_errors"] == []
             context.close()
-            browser.close()
         team = next(t for t in box.http.get("/api/teams").json()["teams"] if t["id"] == "hw")
         assert team["allowed_numbers"] == ["2xx", "sip:*@vpn.example"] and team["strategy"] == "ring_all"
     finally:

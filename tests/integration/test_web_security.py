@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.daemon import Daemon, running_daemon
-from tests.webclient import ADMIN, add_agent_account, first_admin, session
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.webclient import ADMIN, add_agent_account, first_admin, session
 
 PUBLIC = {
     ("get", "/health"),
@@ -30,7 +30,8 @@ AGENT_MAY = {
     ("get", "/api/agents"), ("get", "/api/agents/{agent_id}"), ("post", "/api/agents/{agent_id}/login"),
     ("post", "/api/agents/{agent_id}/logout"), ("post", "/api/agents/{agent_id}/pause"),
     ("get", "/api/messages"), ("get", "/api/messages/{message_id}"), ("get", "/api/messages/{message_id}/audio"),
-    ("patch", "/api/messages/{message_id}"), ("get", "/api/audit"), ("get", "/api/notices"),
+    ("patch", "/api/messages/{message_id}"), ("get", "/api/audit"),
+    ("get", "/api/notices"),  # the page's banner (a full data disk): every user sees it
 }  # fmt: skip
 
 

@@ -6,7 +6,6 @@ ZENTRALE_SCREENSHOTS=1)."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,53 +14,25 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.audio_check import make_tone_wav, read_wav
-from tests.daemon import ROOT, Daemon, running_daemon
-from tests.integration.test_agents import Office, office_mode
-from tests.integration.test_hotline_call import PROMPTS, heard, prompt_seconds, wait_until
-from tests.kamailio import running_kamailio
-from tests.peers.phone import Phone
-from tests.webclient import ADMIN, add_agent_account, session
+from tests.harness.audio import PROMPTS, heard, make_tone_wav, prompt_seconds, read_wav
+from tests.harness.browser import (
+    DESKTOP,
+    PHONE,
+    TARGET_MS,
+    WATCH_ROWS,
+    chromium,
+    logged_in,
+    shot,
+)
+from tests.harness.daemon import Daemon
+from tests.harness.modes import office_mode
+from tests.harness.office import Office, running_office
+from tests.harness.peers.phone import Phone
+from tests.harness.webclient import ADMIN, add_agent_account, session
 
 pytestmark = pytest.mark.peers
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
-DESKTOP = {"width": 1366, "height": 860}
-PHONE = {"width": 390, "height": 844}
-SHOTS = ROOT / ("docs/screenshots" if os.environ.get("ZENTRALE_SCREENSHOTS") else "tests/out/screenshots")
-TARGET_MS = 200
-
-# Records when a waiting-call row, the call window and browser notifications first appear
-# (Date.now(), the same wall clock as the test's time.time()).
-WATCH_ROWS = """() => {
-  window.__seen = {};
-  const mark = (key) => { if (!(key in window.__seen)) window.__seen[key] = Date.now(); };
-  new MutationObserver(() => {
-    for (const li of document.querySelectorAll('#waiting li[data-entry]')) mark('row:' + li.dataset.entry);
-    for (const w of document.querySelectorAll('.callwin[data-entry]')) mark('window:' + w.dataset.entry);
-  }).observe(document.body, { subtree: true, childList: true });
-}"""
-RECORD_NOTIFICATIONS = """
-window.__notes = [];
-if (window.Notification) {
-  const Real = window.Notification;
-  window.Notification = class extends Real {
-    constructor(title, options) { super(title, options); window.__notes.push({ title, body: options?.body }); }
-  };
-  Object.defineProperty(window.Notification, 'permission', { get: () => 'granted' });
-}
-"""
 
 
 def web_mode() -> dict[str, Any]:
@@ -73,30 +44,22 @@ def web_mode() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[Office]:
-    tmp = tmp_path_factory.mktemp("webui")
-    with running_kamailio(tmp / "pbx") as pbx:
-        config = {
-            "sip": {"registration": {"registrar": pbx.host, "user": "620", "password": "secret"}},
-            "teams": [
-                {"id": "lvs", "name": "LVS", "distribution": "pull", "ring_timeout": 8, "wrap_up": 0},
-                {"id": "sap", "name": "SAP", "distribution": "pull", "ring_timeout": 8, "wrap_up": 0},
-                {"id": "pc", "name": "PC", "distribution": "auto", "ring_timeout": 5, "wrap_up": 0},
-            ],
-        }
-        with running_daemon(tmp / "box", mode=web_mode(), config=config) as box:
-            wait_until(lambda: box.status()["lines"][0]["registration"]["registered"], 10, "registration")
-            first_run_in_the_browser(browser, box)
-            add_agent_account(box, "anna", "anna-password", ["lvs", "sap"], "Anna Berg")
-            add_agent_account(box, "ben", "ben-password", ["lvs"], "Ben Krause")
-            yield Office(pbx, box, tmp)
+    teams = [
+        {"id": "lvs", "name": "LVS", "distribution": "pull", "ring_timeout": 8, "wrap_up": 0},
+        {"id": "sap", "name": "SAP", "distribution": "pull", "ring_timeout": 8, "wrap_up": 0},
+        {"id": "pc", "name": "PC", "distribution": "auto", "ring_timeout": 5, "wrap_up": 0},
+    ]
+    with running_office(tmp_path_factory.mktemp("webui"), mode=web_mode(), teams=teams) as office:
+        first_run_in_the_browser(browser, office.box)
+        add_agent_account(office.box, "anna", "anna-password", ["lvs", "sap"], "Anna Berg")
+        add_agent_account(office.box, "ben", "ben-password", ["lvs"], "Ben Krause")
+        yield office
 
 
 def first_run_in_the_browser(browser: Browser, box: Daemon) -> None:
@@ -116,32 +79,6 @@ def first_run_in_the_browser(browser: Browser, box: Daemon) -> None:
     context.close()
 
 
-def shot(page: Page, name: str, full_page: bool = False) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(350)  # let pop-in animations finish
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
-
-
-def logged_in(
-    browser: Browser, box: Daemon, user: str, password: str, viewport: dict[str, int] = DESKTOP, hash_: str = ""
-) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(viewport=viewport)
-    context.add_init_script(RECORD_NOTIFICATIONS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(box.base_url + "/")
-    page.fill("#name", user)
-    page.fill("#password", password)
-    page.click("#login-submit")
-    page.wait_for_url(box.base_url + "/")
-    expect(page.locator("#conn:not(.off)")).to_be_attached()
-    if hash_:
-        page.goto(box.base_url + "/" + hash_)
-    page.__dict__["js_errors"] = errors
-    return context, page
-
-
 def agent_logs_in_with_number(page: Page, number: str) -> None:
     expect(page.locator("#agent-state")).to_be_visible()
     page.fill("#phone-number", number)
@@ -154,6 +91,7 @@ class EventWatch:
 
     def __init__(self, box: Daemon) -> None:
         self.seen: dict[str, float] = {}
+        self.listening = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(box,), daemon=True)
         self._thread.start()
@@ -169,6 +107,7 @@ class EventWatch:
             httpx.Client(base_url=box.base_url, headers=box.auth_headers, timeout=None) as client,
             client.stream("GET", "/api/events") as stream,
         ):
+            self.listening.set()
             kind = ""
             for line in stream.iter_lines():
                 if self._stop.is_set():
@@ -205,7 +144,7 @@ def test_agent_sees_the_waiting_call_at_once_and_pulls_it_to_her_phone(
     expect(page.locator("#waiting li")).to_have_count(0)
     page.evaluate(WATCH_ROWS)
     watch = EventWatch(box)
-    time.sleep(0.3)
+    assert watch.listening.wait(5), "the event stream did not open"
     caller, call, t_digit = call_and_choose(office, sip_phones, "1", "caller-pull", "0301234567", "Max Mustermann")
     row = page.locator("#waiting li[data-entry]")
     expect(row).to_have_count(1, timeout=5000)
@@ -215,11 +154,12 @@ def test_agent_sees_the_waiting_call_at_once_and_pulls_it_to_her_phone(
     row_ms = seen[f"row:{entry}"] - t_digit * 1000
     window_ms = seen[f"window:{entry}"] - t_digit * 1000
     event_ms = (watch.seen[entry] - t_digit) * 1000 if entry in watch.seen else float("nan")
+    # how fast (target 200 ms) is measured by bench/browser_latency.py; here only that it came
     print(
         f"\nDTMF sent -> waiting-call row in the browser: {row_ms:.0f} ms (target {TARGET_MS} ms); "
         f"call window: {window_ms:.0f} ms; event on the wire at a local client: {event_ms:.0f} ms"
     )
-    assert row_ms < 3 * TARGET_MS, f"row after {row_ms:.0f} ms"  # slack for a loaded 2-core test machine
+    assert row_ms > 0 and window_ms > 0  # both appeared after the digit, not left over from before
     # what the row shows: caller, team, position, waited time ticking, hold step
     expect(row.locator(".pill.team")).to_have_text("LVS")
     expect(row.locator(".pos")).to_have_text("1")

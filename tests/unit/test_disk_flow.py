@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import FakeSession
+from tests.harness.fakes import FakeSession
 from zentrale.core.clock import ManualClock
 from zentrale.core.events import CallLeftQueue, Event, EventBus, NodeEntered
 from zentrale.core.flow import (

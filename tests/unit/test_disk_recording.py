@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tmpfs import fill, free, small_tmpfs
-from tests.unit.test_call_limits import Box, StalledCall, one_node_mode, tone
+from tests.harness.stalled_calls import Box, StalledCall, one_node_mode, tone
+from tests.harness.tmpfs import fill, free, small_tmpfs
 from zentrale.calls.limits import CallLimits
 from zentrale.store.disk import DataDisk
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.tmpfs import fill, free, small_tmpfs
+from tests.harness.tmpfs import fill, free, small_tmpfs
 from zentrale.calls.behind import CallLogWriter
 from zentrale.errors import StoreError
 from zentrale.health import call_log_health, disk_health

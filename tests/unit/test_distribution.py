@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import FakeSession
-from tests.unit.test_flow import DEMO, World
+from tests.harness.fakes import FakeSession
+from tests.harness.flow_world import DEMO_MODE as DEMO
+from tests.harness.flow_world import World
 from zentrale.core.agents import Agent, AgentBoard, AgentState
 from zentrale.core.distribution import (
     CallConnected,

@@ -131,7 +131,7 @@ def test_no_digits_out_of_speech_and_music() -> None:
     key press. music_a is left out on purpose: it holds a G5+E6 dyad (784 + 1319 Hz,
     +1.8 % / -1.3 % from the "2" pair) long enough that any Q.24 receiver takes it
     for a "2" (a real concern only if the line echoes our music back loudly)."""
-    from tests.audio_check import read_wav
+    from tests.harness.audio import read_wav
 
     total = 0.0
     files = sorted((DEMO / "prompts").glob("*.wav")) + [DEMO / "music" / f"music_{x}.wav" for x in "bc"]

@@ -3,41 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
-from tests.fakes import FakeSession
-from zentrale.core.clock import ManualClock
-from zentrale.core.events import CallLeftQueue, CallWaiting, Event, EventBus
-from zentrale.core.flow import FlowEngine
+from tests.harness.fakes import FakeSession
+from tests.harness.flow_world import DEMO_MODE as DEMO
+from tests.harness.flow_world import World
+from zentrale.core.events import CallLeftQueue, CallWaiting
 from zentrale.core.modes import Mode, parse_mode
-from zentrale.core.queues import QueueBoard
-from zentrale.core.switches import ManualControl
-
-DEMO = Path(__file__).parents[2] / "firmware" / "zentrale" / "demo" / "hotline.yaml"
 
 
 @pytest.fixture
 def mode() -> Mode:
     return parse_mode(DEMO.read_text(encoding="utf-8"), str(DEMO))
-
-
-class World:
-    def __init__(self) -> None:
-        self.clock = ManualClock()
-        self.events = EventBus()
-        self.seen: list[Event] = []
-        self.events.subscribe(self.seen.append)
-        self.queues = QueueBoard(self.clock, self.events)
-        self.control = ManualControl(self.clock, self.events)
-        self.engine = FlowEngine(self.clock, self.queues, self.control, self.events)
-
-    async def call(self, mode: Mode, **script: object) -> tuple[FakeSession, object]:
-        session = FakeSession(self.clock, **script)  # type: ignore[arg-type]
-        task = asyncio.ensure_future(self.engine.run(mode, session))
-        await self.clock.run_until(task)
-        return session, task.result()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import FakeSession
+from tests.harness.fakes import FakeSession
 from zentrale.core.clock import ManualClock
 from zentrale.core.events import Event, EventBus, OffTheLoop, SwitchChanged
 from zentrale.core.flow import CallOutcome, FlowEngine

@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from tests.daemon import demo_mode
+from tests.harness.modes import demo_mode
 from zentrale.errors import ModeError
 from zentrale.web.documents import MAX_VALUES, count_values, load_document, parse_checked
 from zentrale.web.limits import body_limit, json_depth, json_problem, marked_routes

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio_check import make_tone_wav
+from tests.harness.audio import make_tone_wav
 from zentrale.errors import NotFound
 from zentrale.media import library as library_module
 from zentrale.media.library import AudioLibrary

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.audio_check import make_tone_wav, tone_level
-from tests.mp3_check import decode_mp3, probe
+from tests.harness.audio import make_tone_wav, tone_level
+from tests.harness.mp3 import decode_mp3, probe
 from zentrale.mail.mp3 import Mp3Error, Mp3Tags, encode_pcm, encode_wav, id3v23
 
 TAGS = Mp3Tags(

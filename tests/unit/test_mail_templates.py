@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio_check import make_tone_wav
+from tests.harness.audio import make_tone_wav
 from zentrale.mail.compose import MailSettings, compose
 from zentrale.mail.templates import Attachment, MessageFacts, body, duration_text, subject
 

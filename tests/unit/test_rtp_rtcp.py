@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.unit.test_rtp_stream import negotiated, until
+from tests.harness.rtp import negotiated
+from tests.harness.waits import until
 from zentrale.lines.sip import rtp
 from zentrale.lines.sip.rtcp import ReceptionStats, build_report, estimated_mos
 from zentrale.lines.sip.rtp import PortPool, RtpStream

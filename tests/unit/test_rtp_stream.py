@@ -10,25 +10,18 @@ import asyncio
 import logging
 import socket
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
 
+from tests.harness.rtp import negotiated
+from tests.harness.waits import until
 from zentrale.lines.sip.rtp import PortPool, RtpStream
-from zentrale.lines.sip.sdp import Negotiated
 from zentrale.media.clock import MediaClock
-from zentrale.media.codecs import CODECS, codec_for
+from zentrale.media.codecs import codec_for
 from zentrale.media.dtmf import dtmf_pcm
 from zentrale.media.frames import Frame
-
-
-async def until(condition: Callable[[], object], timeout: float = 3.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 class Peer:
@@ -60,11 +53,6 @@ class Peer:
 
     def close(self) -> None:
         self.sock.close()
-
-
-def negotiated(port: int, host: str = "127.0.0.1", dtmf: int | None = 101, codec: str = "PCMU") -> Negotiated:
-    info = CODECS[codec]
-    return Negotiated(info, info.payload_type, dtmf, host, port, "sendrecv")
 
 
 @pytest.fixture

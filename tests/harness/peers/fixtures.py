@@ -2,7 +2,7 @@
 
 Use from ``tests/conftest.py``::
 
-    from tests.peers.fixtures import sip_phones  # noqa: F401
+    from tests.harness.peers.fixtures import sip_phones  # noqa: F401
 
 and in a test::
 

@@ -13,7 +13,7 @@ Typical use in a test::
 
 The API is synchronous; an async test runs it with ``asyncio.to_thread``.
 Every started phone is stopped by ``stop()``, by leaving the ``with`` block,
-by the ``sip_phones`` fixture (``tests/peers/pytest_plugin.py``) or, as a last
+by the ``sip_phones`` fixture (``tests/harness/peers/fixtures.py``) or, as a last
 resort, at interpreter exit; a phone whose stdin closes quits by itself, so
 even a killed test run leaves no phone behind.
 
@@ -150,6 +150,10 @@ class Phone:
                 # test, which then stops the phone in order.
                 start_new_session=True,
             )
+        # a phone is a device of its own: on a machine busy with parallel tests it gets the
+        # box's priority (tests/harness/daemon.py), so what it records is what the box sent
+        with contextlib.suppress(PermissionError):
+            os.setpriority(os.PRIO_PROCESS, proc.pid, -5)
         phone = cls(proc, log_path, name, own_log)
         _live_phones.add(phone)
         try:

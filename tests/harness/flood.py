@@ -9,11 +9,13 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from tests.daemon import Daemon, free_port
-from tests.sip_client import timed_call
+from tests.harness.daemon import Daemon, free_port
+from tests.harness.sip_client import timed_call
+from tests.harness.waits import wait_until
 
-SCENARIO = Path(__file__).resolve().parents[1] / "bench" / "sipp" / "uac_flood.xml"
+SCENARIO = Path(__file__).resolve().parents[2] / "bench" / "sipp" / "uac_flood.xml"
 
 
 def rss_kb(pid: int) -> int:
@@ -106,13 +108,23 @@ def flood_while_calling(
     return figures
 
 
-def wait_for_baseline(daemon: Daemon, figures: FloodFigures, timeout: float = 60) -> None:
-    """Transactions (Timer H: 32 s) and calls from the flood end; then memory is read again."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for_baseline(daemon: Daemon, figures: FloodFigures, timeout: float = 100) -> None:
+    """Transactions and calls from the flood end, then memory is read again. A flood from an
+    allowed source makes calls whose 200 is never acknowledged: they end after Timer H (64*T1,
+    32 s, RFC 3261 §17.2.1) and their BYE, never answered either, ends after Timer F (32 s more)."""
+
+    last: dict[str, Any] = {}
+
+    def settled() -> bool:
         line = daemon.status()["lines"][0]
-        if line["transactions"] == 0 and line["calls"] == 0:
-            break
-        time.sleep(0.5)
-    time.sleep(1.0)
+        last.update(transactions=line["transactions"], calls=line["calls"], table=line["transaction_table"])
+        return bool(line["transactions"] == 0 and line["calls"] == 0)
+
+    started = time.monotonic()
+    try:
+        wait_until(settled, timeout, "the flood's transactions and calls to end", poll=0.5)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; last seen: {last}") from None
+    print(f"the flood's transactions and calls ended {time.monotonic() - started:.1f} s after it")
+    time.sleep(1.0)  # a second with nothing to do: what the daemon frees at leisure is freed
     figures.rss_after_kb = rss_kb(daemon.proc.pid)

@@ -1,6 +1,6 @@
 """Hand-run proof that the pjsua2 phone harness works (not collected by pytest).
 
-    /tmp/probe-venv/bin/python tests/peers/selftest.py [--python PY] [--keep DIR]
+    /tmp/probe-venv/bin/python tests/harness/peers/selftest.py [--python PY] [--keep DIR]
 
 Two phone processes call each other over loopback (UDP and TCP) and the
 checks below print their measured numbers; the exit code is the number of
@@ -22,9 +22,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import audio as ac
 from phone import Phone, PhoneError, phone_pool
-
-import audio_check as ac
 
 SPEECH_1 = "Guten Tag, Sie sind mit der Hotline verbunden. Bitte haben Sie einen Moment Geduld."
 SPEECH_2 = "Unser Büro ist montags bis freitags von acht bis siebzehn Uhr für Sie erreichbar."

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One real SIP phone (pjsua2) in its own process, driven by JSON lines.
 
-Run as ``python tests/peers/pjsua_phone.py --bind-ip 127.0.0.1 ...``.
+Run as ``python tests/harness/peers/pjsua_phone.py --bind-ip 127.0.0.1 ...``.
 
 stdin:  one JSON command per line, e.g. ``{"cmd": "call", "uri": "sip:100@h:5070"}``.
         Any command may carry ``"req": <int>``; the answer (``ok`` or ``error``)
@@ -24,7 +24,7 @@ Commands (``call`` ids are this phone's own, shared by outgoing and incoming):
 Closing stdin is the same as ``{"cmd": "quit"}``, so a phone never outlives a
 test process that died without cleaning up.
 
-See ``tests/peers/phone.py`` for the client library and the event list.
+See ``tests/harness/peers/phone.py`` for the client library and the event list.
 """
 
 from __future__ import annotations

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.daemon import free_port
+from tests.harness.daemon import free_port
+from tests.harness.sip_client import request
+from tests.harness.waits import wait_until
 
 MODULES = next(iter(glob.glob("/usr/lib/*/kamailio/modules/")), "/usr/lib/x86_64-linux-gnu/kamailio/modules/")
 
@@ -82,6 +84,20 @@ class Kamailio:
         return self.log_path.read_text(errors="replace")
 
 
+def answers(kam: Kamailio) -> bool:
+    """Kamailio is up when it answers an OPTIONS over UDP (404: nobody registered under that
+    name; any answer will do) and accepts a TCP connection."""
+    if kam.proc.poll() is not None:
+        raise RuntimeError(f"kamailio exited:\n{kam.log()}")
+    if request("OPTIONS", "ping", ("127.0.0.1", kam.port), "127.0.0.1", timeout=0.3) is None:
+        return False
+    try:
+        socket.create_connection(("127.0.0.1", kam.port), timeout=0.3).close()
+    except OSError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def running_kamailio(
     workdir: Path,
@@ -115,14 +131,7 @@ def running_kamailio(
         proc = subprocess.Popen(["kamailio", "-DD", "-E", "-f", str(cfg)], stdout=log, stderr=log)
     kam = Kamailio(proc, port, log_path)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"kamailio exited:\n{kam.log()}")
-            if "INFO: <core>" in kam.log() or "init_tcp" in kam.log() or time.monotonic() > deadline - 8:
-                break
-            time.sleep(0.1)
-        time.sleep(0.5)
+        wait_until(lambda: answers(kam), 10, f"kamailio to answer on UDP and TCP port {port}:\n{kam.log()}")
         yield kam
     finally:
         proc.terminate()

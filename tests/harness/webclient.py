@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.daemon import Daemon
+from tests.harness.daemon import Daemon
 
 ADMIN = ("chef", "chef-password-1")
 

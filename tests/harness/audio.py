@@ -20,6 +20,11 @@ FRAME_SECONDS = 0.02  # 20 ms, the usual RTP packetisation time
 TELEPHONE_BAND = (300.0, 3400.0)  # ITU-T G.711/G.712 pass band
 _SILENCE_DBFS = -120.0
 
+# the shipped prompts and music (a plain path: this module also runs beside the phone scripts)
+DEMO = Path(__file__).resolve().parents[2] / "firmware" / "zentrale" / "demo"
+PROMPTS = DEMO / "prompts"
+MUSIC = DEMO / "music"
+
 _WAVE_FORMAT_PCM = 0x0001
 _WAVE_FORMAT_EXTENSIBLE = 0xFFFE
 
@@ -260,3 +265,21 @@ def best_correlation(
                 first_lag = lag
     weighted = total / float(energies[energies >= 1e-4 * energies.max()].sum())
     return float(weighted), (first_lag if first_lag is not None else lag) / rate
+
+
+def heard(recording: Samples, rate: int, around: float, prompt: Path, length: float | None = None) -> float:
+    """How well ``prompt`` (or its first ``length`` seconds) is found in ``recording`` within
+    1.5 s of ``around`` seconds: the best correlation of its 0.5 s pieces (``best_correlation``)."""
+    ref, ref_rate = read_wav(prompt)
+    if length is not None:
+        ref = ref[: int(length * ref_rate)]
+    seconds = len(ref) / ref_rate
+    window = recording[int(max(0.0, around - 1.5) * rate) : int((around + seconds + 1.5) * rate)]
+    score, _ = best_correlation(window, ref, rate, reference_rate=ref_rate)
+    return score
+
+
+def prompt_seconds(name: str) -> float:
+    """The length of a shipped prompt (``PROMPTS/<name>.wav``) in seconds."""
+    x, rate = read_wav(PROMPTS / f"{name}.wav")
+    return len(x) / rate

@@ -1,6 +1,6 @@
 """Ask a SIP server 'are you there?' with one OPTIONS request over UDP (RFC 3261 §11).
 
-Also a script: ``python3 tests/sip_probe.py HOST PORT`` prints the status line
+Also a script: ``python3 tests/harness/sip_probe.py HOST PORT`` prints the status line
 and exits 0 on a 200 answer (the arm64 proof uses it).
 """
 

@@ -1,1 +1,0 @@
-"""Real SIP peers for integration tests: pjsua2 phones in their own processes."""
