@@ -340,7 +340,7 @@ class EditorMode(Answer):
     version: int
     updated_at: str | None
     updated_by: str | None
-    problems: list[ModeProblem]
+    problems: list[str] = Field(description="the stored document's errors, as text (empty: it can be activated)")
 
 
 class Check(Answer):
