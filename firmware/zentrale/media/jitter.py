@@ -54,6 +54,7 @@ class JitterStats:
     resets: int = 0  # new SSRC or timestamp jump
     target_ms: float = 0.0
     delay_ms: float = 0.0  # playout delay over the shortest transit seen
+    spread_ms: float = 0.0  # 90th percentile of the transit over the shortest (how jittery the line is)
 
 
 class JitterBuffer:
@@ -150,6 +151,7 @@ class JitterBuffer:
         ordered = sorted(self._transits)
         base = self._base = ordered[0]
         p95 = ordered[int(0.95 * (len(ordered) - 1))] - base
+        self.stats.spread_ms = 1000.0 * (ordered[int(0.9 * (len(ordered) - 1))] - base)
         target = 1000.0 * p95 + self.frame_ms
         self.stats.target_ms = min(self.max_ms, max(self.min_ms, target))
 
@@ -200,6 +202,17 @@ class JitterBuffer:
         else:
             self._advance()  # too late already: if it still comes, it counts as late
         return Pop.LOST
+
+    def skip_to(self, ts: int) -> None:
+        """Play on from RTP timestamp ``ts``: what comes before it was heard another way (relayed)."""
+        if self._cursor is None or self._last_full is None:
+            return
+        delta = (ts - self._last_full) & 0xFFFFFFFF
+        full = self._last_full + (delta - (1 << 32) if delta >= 1 << 31 else delta)
+        if full > self._cursor:
+            self._cursor = full
+            self._credit = 0
+            self._discard_before(full)
 
     def _measure(self, now: float) -> None:
         if self._transits and self._cursor is not None:

@@ -11,6 +11,14 @@ order, with losses concealed, for recordings, bridges and the in-band DTMF
 detector alike. The clock runs every stream's receive side before any send
 side, so a bridged frame goes out in the tick it was played.
 
+Between two bridged legs with the same codec, packets are relayed as they
+come while the caller's line is steady: the other leg sends each at once
+under its own SSRC, with the sequence numbers and timestamps shifted but
+their gaps and order kept, so the far phone's jitter buffer sees the
+network as it is and nothing in the box adds delay. When the line is
+jittery the box re-clocks instead (our buffer reorders and conceals; the
+PESQ figures that decided this are in bench/RESULTS.md, docs/audio.md).
+
 A stream that cannot send (an address that is not an IP literal, a port
 out of range, a send error) says so once in the log and stops sending
 until a re-INVITE gives it a new address; nothing of it reaches the clock.
@@ -28,13 +36,15 @@ import struct
 import time
 from collections.abc import Callable
 
+from zentrale.config import SipConfig
 from zentrale.lines.sip import srtp
 from zentrale.lines.sip.rtcp import ReceptionStats, RtcpSocket, RtcpState, build_report, estimated_mos
 from zentrale.lines.sip.sdp import Negotiated
 from zentrale.media.clock import MediaClock
 from zentrale.media.codecs import Codec
 from zentrale.media.dtmf import DtmfDetector
-from zentrale.media.frames import Frame, FrameSink, FrameSource, silence
+from zentrale.media.frames import Frame, FrameSink, FrameSource, PacketRelay, silence
+from zentrale.media.players import FrameQueue
 from zentrale.media.playout import Playout
 from zentrale.media.rate import RateConverter
 
@@ -46,6 +56,25 @@ DTMF_CODES = {d: i for i, d in enumerate(DTMF_EVENTS)}
 DYNAMIC_PTS = range(96, 128)  # RFC 3551 §3
 RTCP_INTERVAL = 5.0  # RFC 3550 §6.2: the minimum; randomised 0.5-1.5 times
 INBAND_MODES = ("auto", "always", "off")  # auto: only when no telephone-event was negotiated
+RELAY_MODES = ("auto", "always", "never")  # sip.jitter_buffer.relay
+# A bridged leg with our codec gets our packets as they come while the line is this
+# steady (90th percentile of the transit spread), and re-clocked through our jitter
+# buffer above the second figure: hysteresis, so a line near one bound does not flap.
+RELAY_ENTER_MS = 10.0
+RELAY_LEAVE_MS = 20.0
+
+
+def relay_wanted(mode: str, relaying: bool | None, spread_ms: float) -> bool:
+    """Whether a bridged leg with our codec should get our packets as they come: on a steady
+    line yes (its phone's jitter buffer and concealment see the network as it is); on a
+    jittery one no (ours re-clock and conceal; measured in bench/RESULTS.md). ``relaying``:
+    what we do now (None: a new bridge); the gap between the two bounds keeps a line near
+    one of them from flapping."""
+    if mode != "auto":
+        return mode == "always"
+    if relaying:
+        return spread_ms <= RELAY_LEAVE_MS
+    return spread_ms <= RELAY_ENTER_MS
 
 
 class PortPool:
@@ -96,11 +125,22 @@ class PortPool:
 
 class RtpStream(asyncio.DatagramProtocol):
     def __init__(
-        self, clock: MediaClock, *, symmetric: bool = True, jitter_ms: tuple[float, float] = (20.0, 120.0)
+        self,
+        clock: MediaClock,
+        *,
+        symmetric: bool = True,
+        jitter_ms: tuple[float, float] = (20.0, 120.0),
+        inband_dtmf: str = "auto",
+        relay: str = "auto",
     ) -> None:
+        if inband_dtmf not in INBAND_MODES:
+            raise ValueError(f"inband_dtmf must be one of {', '.join(INBAND_MODES)}, not {inband_dtmf!r}")
+        if relay not in RELAY_MODES:
+            raise ValueError(f"relay must be one of {', '.join(RELAY_MODES)}, not {relay!r}")
         self._clock = clock
         self._symmetric = symmetric
         self.jitter_ms = jitter_ms  # bounds of the jitter buffer's depth
+        self.relay_mode = relay  # RELAY_MODES: when a bridged leg with our codec gets our packets as they come
         self.transport: asyncio.DatagramTransport | None = None
         # The send path writes to the socket directly: asyncio's sendto adds
         # checks and buffering we do not need for one datagram every 20 ms.
@@ -115,11 +155,21 @@ class RtpStream(asyncio.DatagramProtocol):
         # in either direction's SDP (a PBX doing direct media may announce
         # different ones to each side); the signalling adds them here.
         self.dtmf_pts: set[int] = set()
-        self.inband_dtmf = "auto"  # INBAND_MODES
+        self.inband_dtmf = inband_dtmf  # INBAND_MODES
         self.sending = False
         self.rate = 8000
-        self.source: FrameSource | None = None
+        self._source: FrameSource | None = None
         self.sink: FrameSink | None = None
+        # relaying (a bridge to a leg with our codec): whether we do, the far leg's SSRC
+        # we follow, and what we add to its sequence numbers and timestamps
+        self._relaying = False
+        self._relay_ssrc: int | None = None
+        self._relay_seq = 0
+        self._relay_ts = 0
+        # the receiving side of it: the leg we hand our packets to, whether we do now, the newest handed on
+        self._relay_peer: object | None = None
+        self._relay_on = False
+        self._relayed_end: int | None = None
         self.on_dtmf: Callable[[str], None] | None = None
         self.on_first_packet: Callable[[], None] | None = None
         self._ssrc = secrets.randbits(32)
@@ -152,6 +202,27 @@ class RtpStream(asyncio.DatagramProtocol):
         self._srtp_rx: srtp.Session | None = None
         self._srtp_keys: tuple[str, bytes, bytes] | None = None
         self.srtp_failures = 0
+
+    @classmethod
+    def configured(cls, clock: MediaClock, config: SipConfig) -> RtpStream:
+        """A stream with the line's settings (``sip.symmetric_rtp``, ``jitter_buffer``, ``inband_dtmf``)."""
+        jb = config.jitter_buffer
+        return cls(clock, symmetric=config.symmetric_rtp, jitter_ms=(jb.min_ms, jb.max_ms),
+                   inband_dtmf=config.inband_dtmf, relay=jb.relay)  # fmt: skip
+
+    @property
+    def source(self) -> FrameSource | None:
+        return self._source
+
+    @source.setter
+    def source(self, value: FrameSource | None) -> None:
+        old = self._source
+        if isinstance(old, FrameQueue) and old.relay_to is self:
+            old.relay_to = None
+        self._source = value
+        self.end_relay()
+        if isinstance(value, FrameQueue):
+            value.relay_to = self  # a leg with our codec may hand us its packets as they come
 
     @property
     def secured(self) -> bool:
@@ -346,7 +417,7 @@ class RtpStream(asyncio.DatagramProtocol):
     # --- sending (every tick) ----------------------------------------------------
 
     def tick(self) -> None:
-        source = self.source
+        source = self._source
         frame = source.read() if source is not None else None
         if self._dtmf_out:
             payload = self._dtmf_out.pop(0)
@@ -355,6 +426,8 @@ class RtpStream(asyncio.DatagramProtocol):
             if not self._dtmf_out:
                 self._ts += self._ts_step * self._dtmf_len
             return
+        if self._relaying:
+            return  # the far leg's packets go out as they come (``relay``)
         if not self.sending or self.codec is None:
             self._ts += self._ts_step
             return
@@ -364,11 +437,46 @@ class RtpStream(asyncio.DatagramProtocol):
         self._marker = False
         self._ts += self._ts_step
 
-    def _send(self, payload: bytes, pt: int, ts: int, *, marker: bool) -> None:
+    def relay(self, codec: str, payload: bytes, seq: int, ts: int, ssrc: int, marker: bool) -> bool:
+        """Send a packet of the bridged leg on at once, its timing, order and gaps kept
+        (only shifted onto our SSRC, sequence and timestamp), so the far phone's own
+        jitter buffer and concealment see the network as it is. False: not our codec."""
+        if self.relay_mode == "never" or self.codec is None or codec != self.codec.name or not self.sending:
+            return False
+        self._relaying = True
+        if self._dtmf_out:
+            self._relay_ssrc = None  # the event goes out instead; re-anchored after it
+            return True
+        if ssrc != self._relay_ssrc:
+            # a new source (or the first packet): continue our own numbering from here (RFC 3550 §5.1)
+            self._relay_ssrc = ssrc
+            self._relay_seq = (self._seq - seq) & 0xFFFF
+            self._relay_ts = (self._ts - ts) & 0xFFFFFFFF
+            marker = True
+        out_seq = (seq + self._relay_seq) & 0xFFFF
+        out_ts = (ts + self._relay_ts) & 0xFFFFFFFF
+        self._send(payload, self.payload_type, out_ts, marker=marker, seq=out_seq)
+        if (out_seq - self._seq) & 0xFFFF < 0x8000:  # the newest so far: our own continue after it
+            self._seq = (out_seq + 1) & 0xFFFF
+        if (out_ts - self._ts) & 0xFFFFFFFF < 0x80000000:
+            self._ts = (out_ts + len(payload)) & 0xFFFFFFFF  # one payload byte per timestamp unit
+        self._marker = False
+        return True
+
+    def end_relay(self) -> None:
+        """Back to sending frames on the media clock (from the source), numbered on from the relayed ones."""
+        if self._relaying:
+            self._relaying = False
+            self._relay_ssrc = None
+            self._marker = True
+
+    def _send(self, payload: bytes, pt: int, ts: int, *, marker: bool, seq: int | None = None) -> None:
         if self._sock is None or self.remote is None or self._cannot_send is not None:
             return
-        packet = _HEADER.pack(0x80, pt | (0x80 if marker else 0), self._seq, ts & 0xFFFFFFFF, self._ssrc) + payload
-        self._seq = (self._seq + 1) & 0xFFFF
+        if seq is None:
+            seq = self._seq
+            self._seq = (seq + 1) & 0xFFFF
+        packet = _HEADER.pack(0x80, pt | (0x80 if marker else 0), seq, ts & 0xFFFFFFFF, self._ssrc) + payload
         tx = self._srtp_tx
         if tx is not None:
             try:
@@ -435,12 +543,39 @@ class RtpStream(asyncio.DatagramProtocol):
             if self._symmetric and not self._latched:
                 self._latch(addr)
             self.reception.update(seq, ts, ssrc, arrival, self._ts_step * 50)
+            relay_to = getattr(self.sink, "relay_to", None)
+            if relay_to is not None:
+                self._hand_on(relay_to, payload, seq, ts, ssrc, bool(marker_pt & 0x80))
             if self.playout is not None:
                 self.playout.put(ts, payload, arrival, ssrc=ssrc, marker=bool(marker_pt & 0x80))
         elif pt in self.dtmf_pts or (pt in DYNAMIC_PTS and len(payload) == 4 and payload[0] <= 16):
             # RFC 4733 §2.3: 4 bytes per event; under any PT the SDP of either direction
             # announced, or an unexpected dynamic one that can only be an event
             self._telephone_event(payload, ts)
+
+    def _hand_on(self, peer: PacketRelay, payload: bytes, seq: int, ts: int, ssrc: int, marker: bool) -> None:
+        """Relay a packet to the bridged leg while the line is steady; else leave it to our jitter buffer."""
+        assert self.codec is not None
+        spread = self.playout.buffer.stats.spread_ms if self.playout is not None else 0.0
+        if peer is not self._relay_peer:  # a new bridge
+            self._relay_peer = peer
+            self._relay_on = relay_wanted(self.relay_mode, None, spread)
+            self._relayed_end = None
+        elif self._relay_on != relay_wanted(self.relay_mode, self._relay_on, spread):
+            self._relay_on = not self._relay_on
+            if self._relay_on:
+                log.info("rtp: port %d: steady line (%.0f ms), bridged audio relayed", self.local_port, spread)
+            else:
+                peer.end_relay()
+                if self.playout is not None and self._relayed_end is not None:
+                    # the far phone has heard up to here: our buffer plays on from there, growing
+                    # to its depth by concealment rather than repeating what was heard
+                    self.playout.buffer.skip_to(self._relayed_end)
+                log.info("rtp: port %d: jittery line (%.0f ms), bridged audio re-clocked", self.local_port, spread)
+        if self._relay_on and peer.relay(self.codec.name, payload, seq, ts, ssrc, marker):
+            end = (ts + len(payload)) & 0xFFFFFFFF
+            if self._relayed_end is None or (end - self._relayed_end) & 0xFFFFFFFF < 0x80000000:
+                self._relayed_end = end
 
     def _latch(self, addr: tuple[str, int] | tuple[str, int, int, int]) -> None:
         self._latched = True

@@ -492,7 +492,7 @@ class SipUserAgent:
             call_id=request.call_id,
             local_tag=new_tag(),
             peer=peer,
-            stream=RtpStream(self.media_clock, symmetric=self.config.symmetric_rtp),
+            stream=RtpStream.configured(self.media_clock, self.config),
             caller=caller,
             caller_name=caller_name,
             called=_uri_user(request.uri),
