@@ -248,3 +248,22 @@ def test_skipping_ahead_plays_on_from_there_and_nothing_before_it() -> None:
     after = played[played.index(max(p for p in played if p < 30)) + 1 :]
     assert after == list(range(30, 30 + len(after))) and len(after) >= 15
     assert jb.stats.late == 0
+
+
+def test_after_a_stall_of_the_box_the_buffer_cuts_back_to_its_depth_at_once() -> None:
+    """The media clock stalled for 300 ms (the box was descheduled): the packets of that time
+    wait in the buffer. It drops them in one cut, not one frame every half second for seconds
+    (each drop a slip the listener hears), and loses nothing else."""
+    jb = JitterBuffer()
+    played: list[int] = []
+    tick = 0.007
+    for i in range(300):
+        jb.put(1000 + FRAME * i, payload(i), i * 0.02 + 0.001)
+        if 100 <= i < 115:
+            continue  # no tick for 300 ms
+        got = jb.pop(tick + i * 0.02)
+        if isinstance(got, bytes):
+            played.append(struct.unpack_from("!I", got)[0])
+    gaps = [(a, b) for a, b in itertools.pairwise(played) if b != a + 1]
+    assert len(gaps) == 1 and 12 <= gaps[0][1] - gaps[0][0] - 1 <= 15, gaps  # one cut of the stall's frames
+    assert played[-1] >= 298 and jb.stats.lost == jb.stats.late == 0

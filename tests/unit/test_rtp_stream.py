@@ -7,6 +7,7 @@ DTMF where no telephone-event was negotiated."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 import struct
@@ -228,3 +229,19 @@ async def test_in_band_tones_are_not_taken_as_digits_when_telephone_event_was_ne
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.2)
     assert digits == []
+
+
+async def test_after_ticks_the_clock_skipped_the_timeline_jumps_with_the_time(
+    stream: RtpStream, clock: MediaClock, peer: Peer
+) -> None:
+    """A stall of the box: the far phone sees those packets as lost, not every later one late."""
+    stream.configure(negotiated(peer.port), codec_for("PCMU"))
+    stream.start()
+    await until(lambda: len(peer.packets()) > 0)
+    got: list[bytes] = []
+    await until(lambda: got.extend(peer.packets()) or len(got) >= 3)
+    clock.skipped += 10  # what the clock does after a stall of more than five ticks
+    await until(lambda: got.extend(peer.packets()) or len(got) >= 8)
+    seq_ts = [struct.unpack_from("!HI", p, 2) for p in got]
+    steps = [((b[0] - a[0]) & 0xFFFF, (b[1] - a[1]) & 0xFFFFFFFF) for a, b in itertools.pairwise(seq_ts)]
+    assert sorted(set(steps)) == [(1, 160), (11, 1760)] and steps.count((11, 1760)) == 1, steps

@@ -11,7 +11,10 @@ its RTP timestamp) is compared with the shortest transit of the last few
 seconds; the 95th percentile of that excess, plus one frame for the phase
 between arrivals and ticks, is the target delay, held within
 [min_ms, max_ms]. When the playout runs later than target + one frame for
-half a second, one frame is dropped (the buffer shrinks by 20 ms); when a
+half a second, the buffer wants to shrink by a frame and the playout drops
+the next quiet one (a pause, where the slip is not heard; after two more
+seconds without one, a frame goes anyway); more than three frames late (a
+stall of the box, a burst after a delay spike) it cuts back at once. When a
 frame is due and nothing at all is buffered, the frame is concealed without
 moving on (the buffer grows by 20 ms, and the late packet still plays).
 That also follows a sender whose clock runs faster or slower than ours
@@ -35,6 +38,11 @@ from dataclasses import dataclass
 from enum import Enum
 
 AUDIO = "audio"
+
+
+SHRINK_AFTER = 0.5  # s deeper than the target before the buffer wants to shrink
+FORCE_AFTER = 2.0  # s more without a quiet frame to drop: one goes anyway
+CATCH_UP_FRAMES = 3  # more frames than this over the target: cut back at once
 
 
 class Pop(Enum):
@@ -85,6 +93,7 @@ class JitterBuffer:
         self._first_arrival = 0.0
         self._transits: deque[float] = deque(maxlen=window)
         self._surplus_since: float | None = None
+        self.shrink_wanted = False  # deeper than needed for a while: drop a quiet frame (``take_next``)
         self._empty_pops = 0
         self._credit = 0  # frames concealed while waiting at the cursor
         self._puts = 0
@@ -172,7 +181,7 @@ class JitterBuffer:
             self._empty_pops = 0
             self._surplus_since = None
         self._measure(now)
-        if self._surplus(now):
+        for _ in range(self._surplus(now)):
             self._skip_frame()
         frame = self._take()
         while frame is None and self._order and self._credit > 0:
@@ -218,20 +227,45 @@ class JitterBuffer:
         if self._transits and self._cursor is not None:
             self.stats.delay_ms = 1000.0 * (now - (self._base + self._cursor / self.clock_rate))
 
-    def _surplus(self, now: float) -> bool:
-        """True when the playout runs later than its bound, or than needed for half a second."""
-        if self.stats.delay_ms > self.max_ms + self.frame_ms and len(self._order) >= 2:
-            return True  # e.g. the first packet came very late: catch up at once
-        if self.stats.delay_ms <= self.stats.target_ms + self.frame_ms or len(self._order) < 2:
+    def _surplus(self, now: float) -> int:
+        """Frames to drop now. Far behind (a stall of ours, a burst after a delay spike): back
+        to the target at once, one cut instead of many. A frame or two behind for half a second:
+        ``shrink_wanted`` asks the playout to drop a quiet frame (a pause, where a slip is not
+        heard); if none comes within two more seconds, one frame goes anyway."""
+        excess = self.stats.delay_ms - self.stats.target_ms
+        buffered = len(self._order)
+        if buffered >= 2 and excess > CATCH_UP_FRAMES * self.frame_ms:
             self._surplus_since = None
-            return False
+            self.shrink_wanted = False
+            return min(int(excess / self.frame_ms), buffered - 1)
+        if buffered >= 2 and self.stats.delay_ms > self.max_ms + self.frame_ms:
+            return 1  # e.g. the first packet came very late: catch up at once
+        if excess <= self.frame_ms or buffered < 2:
+            self._surplus_since = None
+            self.shrink_wanted = False
+            return 0
         if self._surplus_since is None:
             self._surplus_since = now
-            return False
-        if now - self._surplus_since < 0.5:
-            return False
+            return 0
+        waited = now - self._surplus_since
+        self.shrink_wanted = waited >= SHRINK_AFTER
+        if waited < SHRINK_AFTER + FORCE_AFTER:
+            return 0
         self._surplus_since = now
-        return True
+        self.shrink_wanted = False
+        return 1
+
+    def take_next(self) -> bytes | None:
+        """The frame after the one just popped, in its place (the playout drops a quiet frame
+        to shrink the buffer); None, and nothing changes, if it is not here."""
+        if self._cursor is None:
+            return None
+        frame = self._take()
+        if frame is not None:
+            self.stats.dropped += 1
+            self._surplus_since = None
+            self.shrink_wanted = False
+        return frame
 
     def _skip_frame(self) -> None:
         self.stats.dropped += 1

@@ -177,6 +177,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self._ts = secrets.randbits(32)
         self._marker = True
         self._tick_key: int | None = None
+        self._skips_seen = clock.skipped  # ticks the clock skipped after a stall, as far as we followed
         self._pull_key: int | None = None
         self._latched = False
         self._last_dtmf_ts: int | None = None
@@ -419,6 +420,8 @@ class RtpStream(asyncio.DatagramProtocol):
     def tick(self) -> None:
         source = self._source
         frame = source.read() if source is not None else None
+        if self._clock.skipped != self._skips_seen:
+            self._skipped(self._clock.skipped - self._skips_seen)
         if self._dtmf_out:
             payload = self._dtmf_out.pop(0)
             self._send(payload, self.dtmf_pt or 101, self._dtmf_ts, marker=self._dtmf_first)
@@ -469,6 +472,15 @@ class RtpStream(asyncio.DatagramProtocol):
             self._relaying = False
             self._relay_ssrc = None
             self._marker = True
+
+    def _skipped(self, ticks: int) -> None:
+        """The box stalled and the clock skipped ``ticks``: our timeline jumps with the time, as
+        if those packets were lost (the far phone conceals them), rather than every later packet
+        coming that much late (its jitter buffer would slip for seconds to take it back)."""
+        self._skips_seen += ticks
+        if not self._relaying and not self._dtmf_out:
+            self._ts = (self._ts + ticks * self._ts_step) & 0xFFFFFFFF
+            self._seq = (self._seq + ticks) & 0xFFFF
 
     def _send(self, payload: bytes, pt: int, ts: int, *, marker: bool, seq: int | None = None) -> None:
         if self._sock is None or self.remote is None or self._cannot_send is not None:
