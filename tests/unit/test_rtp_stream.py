@@ -11,6 +11,8 @@ import itertools
 import logging
 import socket
 import struct
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
@@ -245,3 +247,28 @@ async def test_after_ticks_the_clock_skipped_the_timeline_jumps_with_the_time(
     seq_ts = [struct.unpack_from("!HI", p, 2) for p in got]
     steps = [((b[0] - a[0]) & 0xFFFF, (b[1] - a[1]) & 0xFFFFFFFF) for a, b in itertools.pairwise(seq_ts)]
     assert sorted(set(steps)) == [(1, 160), (11, 1760)] and steps.count((11, 1760)) == 1, steps
+
+
+async def test_a_stall_of_the_box_is_not_taken_for_jitter_of_the_line(stream: RtpStream, peer: Peer) -> None:
+    """The loop blocks for 300 ms while a steady phone (its own thread) sends: the packets wait
+    in the socket, but their arrival times are the kernel's, so the buffer still sees a steady
+    line (taking our own stall for jitter, it would grow to its maximum and a bridge would stop
+    relaying)."""
+    stream.configure(negotiated(peer.port), codec_for("PCMU"))
+    stream.start()
+
+    def phone() -> None:
+        start = time.monotonic()
+        for i in range(100):
+            peer.send(stream.local_port, 0, bytes(160))
+            time.sleep(max(0.0, start + 0.02 * (i + 1) - time.monotonic()))
+
+    sender = threading.Thread(target=phone)
+    sender.start()
+    await until(lambda: stream.reception.received >= 40)
+    time.sleep(0.3)  # noqa: ASYNC251 - the box stalls (descheduled, a long GC, ...)
+    await until(lambda: stream.reception.received >= 100)
+    sender.join()
+    assert stream.playout is not None
+    stats = stream.playout.buffer.stats
+    assert stats.spread_ms < 40.0 and stats.target_ms < 80.0, stats

@@ -39,6 +39,8 @@ from collections.abc import Callable
 from zentrale.config import SipConfig
 from zentrale.lines.sip import srtp
 from zentrale.lines.sip.rtcp import ReceptionStats, RtcpSocket, RtcpState, build_report, estimated_mos
+from zentrale.lines.sip.rtp_socket import PortPool as PortPool  # where the lines take it from
+from zentrale.lines.sip.rtp_socket import read_all, stamp_arrivals
 from zentrale.lines.sip.sdp import Negotiated
 from zentrale.media.clock import MediaClock
 from zentrale.media.codecs import Codec
@@ -77,52 +79,6 @@ def relay_wanted(mode: str, relaying: bool | None, spread_ms: float) -> bool:
     return spread_ms <= RELAY_ENTER_MS
 
 
-class PortPool:
-    """Even RTP ports from a range, bound on demand."""
-
-    def __init__(self, host: str, low: int, high: int) -> None:
-        self.host = host
-        self.low = low + (low % 2)
-        self.high = high
-
-    async def bind(
-        self, protocol_factory: Callable[[], asyncio.DatagramProtocol]
-    ) -> tuple[asyncio.DatagramTransport, int, socket.socket]:
-        """A bound non-blocking socket wrapped in a datagram transport (for receiving)."""
-        transport, port, sock, _ = await self.bind_pair(protocol_factory, None)
-        return transport, port, sock
-
-    async def bind_pair(
-        self,
-        protocol_factory: Callable[[], asyncio.DatagramProtocol],
-        rtcp_factory: Callable[[], asyncio.DatagramProtocol] | None,
-    ) -> tuple[asyncio.DatagramTransport, int, socket.socket, asyncio.DatagramTransport | None]:
-        """An even RTP port and, with ``rtcp_factory``, the odd one above it for RTCP (RFC 3550 §11)."""
-        loop = asyncio.get_running_loop()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        for _ in range(50):
-            port = random.randrange(self.low, self.high, 2)
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            odd = socket.socket(family, socket.SOCK_DGRAM) if rtcp_factory is not None else None
-            try:
-                sock.bind((self.host, port))
-                if odd is not None:
-                    odd.bind((self.host, port + 1))
-            except OSError:
-                sock.close()
-                if odd is not None:
-                    odd.close()
-                continue
-            sock.setblocking(False)
-            transport, _ = await loop.create_datagram_endpoint(protocol_factory, sock=sock)
-            rtcp_transport = None
-            if odd is not None and rtcp_factory is not None:
-                odd.setblocking(False)
-                rtcp_transport, _ = await loop.create_datagram_endpoint(rtcp_factory, sock=odd)
-            return transport, port, sock, rtcp_transport
-        raise OSError(f"no free RTP port pair in {self.low}-{self.high}")
-
-
 class RtpStream(asyncio.DatagramProtocol):
     def __init__(
         self,
@@ -145,6 +101,7 @@ class RtpStream(asyncio.DatagramProtocol):
         # The send path writes to the socket directly: asyncio's sendto adds
         # checks and buffering we do not need for one datagram every 20 ms.
         self._sock: socket.socket | None = None
+        self._reader_loop: asyncio.AbstractEventLoop | None = None  # reading the socket itself (rtp_socket.py)
         self.local_port = 0
         self.remote: tuple[str, int] | None = None
         self._announced: tuple[str, int] | None = None  # the address the SDP gave us last
@@ -250,7 +207,15 @@ class RtpStream(asyncio.DatagramProtocol):
     async def open(self, ports: PortPool) -> None:
         self._rtcp_socket = RtcpSocket(self.rtcp)
         rtcp = self._rtcp_socket
-        self.transport, self.local_port, self._sock, _ = await ports.bind_pair(lambda: self, lambda: rtcp)
+        sock, self.local_port, _ = await ports.bind_sockets(lambda: rtcp)
+        self._sock = sock
+        loop = asyncio.get_running_loop()
+        if stamp_arrivals(sock):
+            # all that waits at once, with the kernel's arrival times (rtp_socket.py)
+            loop.add_reader(sock.fileno(), read_all, sock, self._received)
+            self._reader_loop = loop
+        else:
+            self.transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -379,8 +344,13 @@ class RtpStream(asyncio.DatagramProtocol):
                 self._clock.remove(key)
         self._tick_key = self._pull_key = None
         if self.transport is not None:
-            self.transport.close()
+            self.transport.close()  # the socket with it
             self.transport = None
+        elif self._sock is not None:
+            if self._reader_loop is not None and not self._reader_loop.is_closed():
+                self._reader_loop.remove_reader(self._sock.fileno())
+            self._reader_loop = None
+            self._sock.close()
         self._sock = None
         self.source = None
         self.sink = None
@@ -526,6 +496,9 @@ class RtpStream(asyncio.DatagramProtocol):
     # --- receiving ---------------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: tuple[str, int] | tuple[str, int, int, int]) -> None:
+        self._received(data, addr, time.monotonic())
+
+    def _received(self, data: bytes, addr: tuple[str, int] | tuple[str, int, int, int], arrival: float) -> None:
         if len(data) < 12 or data[0] >> 6 != 2:
             return
         rx = self._srtp_rx
@@ -550,7 +523,6 @@ class RtpStream(asyncio.DatagramProtocol):
         marker_pt = data[1]
         pt = marker_pt & 0x7F
         seq, ts, ssrc = struct.unpack_from("!HII", data, 2)
-        arrival = time.monotonic()
         if pt == self.payload_type and self.codec is not None:
             if self._symmetric and not self._latched:
                 self._latch(addr)
