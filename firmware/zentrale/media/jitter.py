@@ -309,6 +309,11 @@ class JitterBuffer:
         return b"".join(parts)
 
     @property
+    def measured(self) -> int:
+        """Packets the line's transit figures stand on (the last few seconds of this SSRC)."""
+        return len(self._transits)
+
+    @property
     def buffered_ms(self) -> float:
         if self._cursor is None or not self._order:
             return 0.0

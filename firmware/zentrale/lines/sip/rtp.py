@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import random
 import secrets
 import socket
@@ -64,6 +65,7 @@ RELAY_MODES = ("auto", "always", "never")  # sip.jitter_buffer.relay
 # buffer above the second figure: hysteresis, so a line near one bound does not flap.
 RELAY_ENTER_MS = 10.0
 RELAY_LEAVE_MS = 20.0
+RELAY_JUDGED_AFTER = 25  # packets (half a second) before a line is judged steady
 
 
 def relay_wanted(mode: str, relaying: bool | None, spread_ms: float) -> bool:
@@ -540,7 +542,9 @@ class RtpStream(asyncio.DatagramProtocol):
     def _hand_on(self, peer: PacketRelay, payload: bytes, seq: int, ts: int, ssrc: int, marker: bool) -> None:
         """Relay a packet to the bridged leg while the line is steady; else leave it to our jitter buffer."""
         assert self.codec is not None
-        spread = self.playout.buffer.stats.spread_ms if self.playout is not None else 0.0
+        jb = self.playout.buffer if self.playout is not None else None
+        # a line we know too little of yet (a new stream, a new SSRC) counts as jittery until we do
+        spread = jb.stats.spread_ms if jb is not None and jb.measured >= RELAY_JUDGED_AFTER else math.inf
         if peer is not self._relay_peer:  # a new bridge
             self._relay_peer = peer
             self._relay_on = relay_wanted(self.relay_mode, None, spread)
