@@ -24,6 +24,7 @@ from zentrale.media.clock import MediaClock
 from zentrale.media.codecs import CODECS, codec_for
 from zentrale.media.dtmf import dtmf_pcm
 from zentrale.media.frames import Frame
+from zentrale.media.players import FrameQueue
 
 
 async def until(condition: Callable[[], object], timeout: float = 3.0) -> None:
@@ -272,3 +273,25 @@ async def test_a_stall_of_the_box_is_not_taken_for_jitter_of_the_line(stream: Rt
     assert stream.playout is not None
     stats = stream.playout.buffer.stats
     assert stats.spread_ms < 40.0 and stats.target_ms < 80.0, stats
+
+
+async def test_a_packet_too_late_for_the_buffer_counts_once_in_the_calls_loss(stream: RtpStream, peer: Peer) -> None:
+    """Five of 100 packets come 100 ms late, after their frames were concealed: the call log's
+    loss is those 5 % (RFC 3550 counts none: all arrived), not 10 % (late and lost again)."""
+    stream.configure(negotiated(peer.port), codec_for("PCMU"))
+    stream.sink = FrameQueue()  # someone listens: the buffer plays out
+    stream.start()
+    loop = asyncio.get_running_loop()
+    start, held = loop.time(), [20, 40, 60, 70, 80]
+    for i in range(105):
+        if i < 100 and i not in held:
+            peer.send(stream.local_port, 0, bytes(160), seq=1000 + i, ts=160 * i)
+        if i - 5 in held:
+            peer.send(stream.local_port, 0, bytes(160), seq=1000 + i - 5, ts=160 * (i - 5))
+        await asyncio.sleep(max(0.0, start + 0.02 * (i + 1) - loop.time()))
+    await until(lambda: stream.reception.received >= 100)
+    await asyncio.sleep(0.1)
+    quality = stream.quality()
+    assert stream.playout is not None and stream.playout.buffer.stats.late >= 4
+    assert quality["packets_lost"] == 0
+    assert 4.0 <= quality["loss_pct"] <= 7.0, (quality, stream.playout.buffer.stats)

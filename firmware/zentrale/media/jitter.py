@@ -54,8 +54,8 @@ class Pop(Enum):
 class JitterStats:
     received: int = 0
     played: int = 0
-    lost: int = 0  # frames missing while later ones had come (a gap)
-    late: int = 0  # packets that came after their frame was played or concealed
+    lost: int = 0  # frames concealed in place of audio that was not there in time (each counted once)
+    late: int = 0  # of those, packets that came after all (already in ``lost``)
     duplicates: int = 0
     dropped: int = 0  # frames dropped to shrink the buffer
     stretched: int = 0  # frames concealed to let the buffer grow (a late packet then still plays)
@@ -96,6 +96,7 @@ class JitterBuffer:
         self.shrink_wanted = False  # deeper than needed for a while: drop a quiet frame (``take_next``)
         self._empty_pops = 0
         self._credit = 0  # frames concealed while waiting at the cursor
+        self._passed = 0  # frames passed over while nothing came (lost, or a pause of the sender)
         self._puts = 0
 
     # --- in ------------------------------------------------------------------------
@@ -190,6 +191,10 @@ class JitterBuffer:
             self.stats.lost += 1
             self._advance()
             frame = self._take()
+        if frame is not None or self._order:
+            # audio again: frames we passed while waiting were lost, not a pause of the sender
+            self.stats.lost += self._passed
+            self._passed = 0
         if frame is not None:
             self._credit = 0  # what we waited for came: the stretch is now delay
             self._empty_pops = 0
@@ -204,12 +209,14 @@ class JitterBuffer:
         if self._empty_pops > 10:  # 200 ms without a packet: a pause; buffer up again when it ends
             self._cursor = None
             self._credit = 0
+            self._passed = 0  # the sender paused (or stopped): nothing was lost
             return Pop.IDLE
         if self.stats.delay_ms + self.frame_ms <= self.max_ms:
             self.stats.stretched += 1  # wait for it: conceal without moving on
             self._credit += 1
         else:
             self._advance()  # too late already: if it still comes, it counts as late
+            self._passed += 1  # lost, unless the sender turns out to have paused
         return Pop.LOST
 
     def skip_to(self, ts: int) -> None:

@@ -318,8 +318,10 @@ class RtpStream(asyncio.DatagramProtocol):
         rtt = far.rtt_ms if far is not None else None
         delay = (rtt / 2 if rtt is not None else 0.0) + (jb.delay_ms if jb is not None else 0.0)
         loss = self.reception.loss_fraction
-        if jb is not None and jb.received:
-            loss = max(loss, (jb.lost + jb.late) / max(1, jb.received + jb.lost))
+        if jb is not None and jb.played + jb.lost:
+            # what the listener missed: lost on the way or too late for the buffer, each frame
+            # once (a late packet's frame is already counted lost; counting it again overstated it)
+            loss = max(loss, jb.lost / (jb.played + jb.lost))
         return {
             "packets_received": self.reception.received,
             "packets_lost": self.reception.lost,
