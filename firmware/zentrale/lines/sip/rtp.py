@@ -66,6 +66,7 @@ RELAY_MODES = ("auto", "always", "never")  # sip.jitter_buffer.relay
 RELAY_ENTER_MS = 10.0
 RELAY_LEAVE_MS = 20.0
 RELAY_JUDGED_AFTER = 25  # packets (half a second) before a line is judged steady
+RELAY_STALE_S = 0.04  # a packet that waited longer in our socket (a stall of the box) is not relayed
 
 
 def relay_wanted(mode: str, relaying: bool | None, spread_ms: float) -> bool:
@@ -533,7 +534,8 @@ class RtpStream(asyncio.DatagramProtocol):
             self.reception.update(seq, ts, ssrc, arrival, self._ts_step * 50)
             relay_to = getattr(self.sink, "relay_to", None)
             if relay_to is not None:
-                self._hand_on(relay_to, payload, seq, ts, ssrc, bool(marker_pt & 0x80))
+                age = time.monotonic() - arrival
+                self._hand_on(relay_to, payload, seq, ts, ssrc, bool(marker_pt & 0x80), age)
             if self.playout is not None:
                 self.playout.put(ts, payload, arrival, ssrc=ssrc, marker=bool(marker_pt & 0x80))
         elif pt in self.dtmf_pts or (pt in DYNAMIC_PTS and len(payload) == 4 and payload[0] <= 16):
@@ -541,7 +543,9 @@ class RtpStream(asyncio.DatagramProtocol):
             # announced, or an unexpected dynamic one that can only be an event
             self._telephone_event(payload, ts)
 
-    def _hand_on(self, peer: PacketRelay, payload: bytes, seq: int, ts: int, ssrc: int, marker: bool) -> None:
+    def _hand_on(
+        self, peer: PacketRelay, payload: bytes, seq: int, ts: int, ssrc: int, marker: bool, age: float
+    ) -> None:
         """Relay a packet to the bridged leg while the line is steady; else leave it to our jitter buffer."""
         assert self.codec is not None
         jb = self.playout.buffer if self.playout is not None else None
@@ -562,6 +566,10 @@ class RtpStream(asyncio.DatagramProtocol):
                     # to its depth by concealment rather than repeating what was heard
                     self.playout.buffer.skip_to(self._relayed_end)
                 log.info("rtp: port %d: jittery line (%.0f ms), bridged audio re-clocked", self.local_port, spread)
+        if self._relay_on and age > RELAY_STALE_S:
+            # it waited in our socket while the box stalled: sent on now, the far phone would get it
+            # that much late (and slip for seconds to take the delay back); missing, it conceals it
+            return
         if self._relay_on and peer.relay(self.codec.name, payload, seq, ts, ssrc, marker):
             end = (ts + len(payload)) & 0xFFFFFFFF
             if self._relayed_end is None or (end - self._relayed_end) & 0xFFFFFFFF < 0x80000000:
