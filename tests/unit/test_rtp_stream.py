@@ -295,3 +295,30 @@ async def test_a_packet_too_late_for_the_buffer_counts_once_in_the_calls_loss(st
     assert stream.playout is not None and stream.playout.buffer.stats.late >= 4
     assert quality["packets_lost"] == 0
     assert 4.0 <= quality["loss_pct"] <= 7.0, (quality, stream.playout.buffer.stats)
+
+
+async def test_late_ticks_the_clock_catches_up_on_cut_nothing_from_the_buffer(stream: RtpStream, peer: Peer) -> None:
+    """The loop is held up for 80 ms now and then (four ticks, not enough for the clock to skip
+    them): the late ticks follow back to back and each plays its frame, so the buffer has no
+    surplus to cut. Judged by the time it was then, it cut four frames every time, and then ran
+    dry while the late ticks caught up."""
+    stream.configure(negotiated(peer.port), codec_for("PCMU"))
+    stream.sink = FrameQueue()
+    stream.start()
+
+    def phone() -> None:
+        start = time.monotonic()
+        for i in range(150):
+            peer.send(stream.local_port, 0, bytes(160))
+            time.sleep(max(0.0, start + 0.02 * (i + 1) - time.monotonic()))
+
+    sender = threading.Thread(target=phone)
+    sender.start()
+    for _ in range(8):
+        await asyncio.sleep(0.3)
+        time.sleep(0.08)  # noqa: ASYNC251 - the loop is held up
+    await asyncio.to_thread(sender.join)
+    await asyncio.sleep(0.1)
+    assert stream.playout is not None
+    stats = stream.playout.buffer.stats
+    assert stats.dropped <= 2 and stats.lost == 0, stats

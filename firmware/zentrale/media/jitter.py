@@ -128,10 +128,11 @@ class JitterBuffer:
         if len(self._order) > 4 * self._window:  # a sender far ahead of us: keep memory bounded
             oldest = self._order.pop(0)
             del self._packets[oldest]
-        self._transits.append(arrival - full / self.clock_rate)
+        transit = arrival - full / self.clock_rate
+        self._transits.append(transit)
         self._puts += 1
-        if self._puts % 10 == 0 or len(self._transits) < 10:
-            self._retarget()
+        if self._puts % 10 == 0 or len(self._transits) < 10 or transit < self._base:
+            self._retarget()  # also at once for a new shortest transit: the delay is measured over it
         if self._cursor is None and len(self._packets) == 1:
             self._first_arrival = arrival
 
@@ -241,10 +242,16 @@ class JitterBuffer:
         heard); if none comes within two more seconds, one frame goes anyway."""
         excess = self.stats.delay_ms - self.stats.target_ms
         buffered = len(self._order)
-        if buffered >= 2 and excess > CATCH_UP_FRAMES * self.frame_ms:
+        # late by the delay over the shortest transit *and* by the audio buffered without a gap
+        # from the cursor on: the first alone also jumps when the shortest transit changes, the
+        # second alone is large for a sender of long packets, and what lies beyond a gap (a packet
+        # that came early, p2r) is no surplus; a stall or a burst makes both large
+        limit = CATCH_UP_FRAMES * self.frame_ms
+        if buffered >= 2 and excess > limit and (ahead := self._contiguous_ms() - self.stats.target_ms) > limit:
+            ahead = min(excess, ahead)
             self._surplus_since = None
             self.shrink_wanted = False
-            return min(int(excess / self.frame_ms), buffered - 1)
+            return min(int(ahead / self.frame_ms), buffered - 1)
         if buffered >= 2 and self.stats.delay_ms > self.max_ms + self.frame_ms:
             return 1  # e.g. the first packet came very late: catch up at once
         if excess <= self.frame_ms or buffered < 2:
@@ -314,6 +321,17 @@ class JitterBuffer:
             return None
         self._advance()
         return b"".join(parts)
+
+    def _contiguous_ms(self) -> float:
+        """Audio buffered from the cursor on up to the first gap."""
+        if self._cursor is None:
+            return 0.0
+        at = self._cursor
+        for key in self._order:
+            if key > at:
+                break
+            at = max(at, key + len(self._packets[key]))
+        return 1000.0 * (at - self._cursor) / self.clock_rate
 
     @property
     def measured(self) -> int:

@@ -368,10 +368,13 @@ class RtpStream(asyncio.DatagramProtocol):
             return
         if self._detector is not None and self.inband_dtmf == "auto" and self.dtmf_pts:
             self._setup_detector()  # the signalling learnt a telephone-event PT meanwhile
+        # the time this tick was due: after a stall of the loop the clock runs the late ticks back
+        # to back, and each plays its own frame (a skip of more than five shows as a jump here)
+        now = self._clock.scheduled or time.monotonic()
         if self.sink is None and self._detector is None:
-            playout.buffer.pop(time.monotonic())  # keep time; nobody needs the samples
+            playout.buffer.pop(now)  # keep time; nobody needs the samples
             return
-        frame = playout.pop(time.monotonic())
+        frame = playout.pop(now)
         if frame is None:
             return
         if self._detector is not None:
