@@ -327,3 +327,24 @@ async def test_packets_that_waited_out_a_stall_of_the_box_are_not_relayed_late(
     seqs = [p.seq for p in br.agent.audio() if p.payload in {tone(i) for i in range(80)}]
     gaps = [(b - a) & 0xFFFF for a, b in itertools.pairwise(seqs) if (b - a) & 0xFFFF != 1]
     assert len(gaps) == 1 and 10 <= gaps[0] <= 17, gaps  # the stall's packets, less the last 40 ms
+
+
+async def test_a_relayed_leg_whose_codec_changes_sends_transcoded_frames_again(
+    bridge_of: Callable[..., object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-INVITE gives the agent's leg PCMA while the caller stays on PCMU: nothing can be
+    relayed any more, and the leg goes back to sending its own frames on the clock."""
+    monkeypatch.setattr(rtp, "RELAY_STALE_S", 60.0)  # as above
+    br = await bridge_of("always")  # type: ignore[misc]
+    assert isinstance(br, Bridge)
+    pace = Pace()
+    for i in range(100):
+        if i == 30:
+            br.b.configure(negotiated(br.agent.port, "PCMA"), codec_for("PCMA"))
+        br.caller.send(br.a.local_port, 100 + i, 160 * i, tone(i))
+        await pace.until(i + 1)
+    await asyncio.sleep(0.2)
+    got = br.agent.receive()
+    assert any(p.pt == 0 and p.payload == tone(10) for p in got)  # relayed before
+    pcma = [p for p in got if p.pt == 8]
+    assert len(pcma) >= 50  # transcoded after, one per tick

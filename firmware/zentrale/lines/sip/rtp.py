@@ -423,6 +423,7 @@ class RtpStream(asyncio.DatagramProtocol):
         (only shifted onto our SSRC, sequence and timestamp), so the far phone's own
         jitter buffer and concealment see the network as it is. False: not our codec."""
         if self.relay_mode == "never" or self.codec is None or codec != self.codec.name or not self.sending:
+            self.end_relay()  # e.g. a re-INVITE gave us another codec: frames on the clock again
             return False
         self._relaying = True
         if self._dtmf_out:
