@@ -163,8 +163,9 @@ def _network(stats: dict[str, Any]) -> dict[str, Any]:
 class Bench:
     """The inner half: runs inside the box's namespace."""
 
-    def __init__(self, box_ns: str, far_ns: str, work: Path) -> None:
+    def __init__(self, box_ns: str, far_ns: str, work: Path, relay: str = "auto") -> None:
         self.box_ns, self.far_ns, self.work = box_ns, far_ns, work
+        self.config = {**BOX_CONFIG, "sip": {**BOX_CONFIG["sip"], "jitter_buffer": {"relay": relay}}}
         self.speech = make_speech(work / "speech")
         self.seconds = {who: _speech_seconds(self.speech[who, 8000]) for who in ("caller", "agent")}
         # the phones are the instruments: ahead of other work on the machine (the relay runs SCHED_FIFO)
@@ -174,8 +175,8 @@ class Bench:
         self.message_box: Daemon | None = None
 
     def start(self) -> None:
-        self.queue_box = start_daemon(self.work / "queue-box", mode=QUEUE_MODE, config=BOX_CONFIG)
-        self.message_box = start_daemon(self.work / "message-box", mode=MESSAGE_MODE, config=BOX_CONFIG)
+        self.queue_box = start_daemon(self.work / "queue-box", mode=QUEUE_MODE, config=self.config)
+        self.message_box = start_daemon(self.work / "message-box", mode=MESSAGE_MODE, config=self.config)
         for box in (self.queue_box, self.message_box):
             renice_all_threads(box.proc.pid, BOX_NICE)
         r = self.queue_box.http.put("/api/agents/bench", json={"name": "Bench", "teams": ["lvs"], "priority": 0})
@@ -377,7 +378,8 @@ def table(report: dict[str, Any]) -> str:
     firmware = report.get("firmware", {})
     lines = [
         f"Audio quality (`bench.audio_quality`) — {report['date']}, {report['runs']} runs per cell, median (min–max)",
-        f"Firmware: {firmware.get('path', '?')} (branch {firmware.get('branch', '?')}, {firmware.get('commit', '?')})",
+        f"Firmware: {firmware.get('path', '?')} (branch {firmware.get('branch', '?')}, {firmware.get('commit', '?')})"
+        + (f"; sip.jitter_buffer.relay: {report['relay']}" if "relay" in report else ""),
         f"Machine: {report['machine']}; load average at start / end: {report['load'][0]} / {report['load'][1]}",
         "Codec ceilings on this speech (ffmpeg encode+decode, caller / agent text): "
         + ", ".join(
@@ -412,12 +414,13 @@ def inside(args: argparse.Namespace) -> int:
     cells = [c for c in CELLS if not args.cells or c.key in args.cells]
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="zentrale-abench-"))
     work.mkdir(parents=True, exist_ok=True)
-    bench = Bench(box_ns, far_ns, work)
+    bench = Bench(box_ns, far_ns, work, args.relay)
     report: dict[str, Any] = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
         "firmware": measured_firmware(),
         "runs": args.runs,
+        "relay": args.relay,
         "load": [round(os.getloadavg()[0], 2), None],
         "profiles": {name: asdict(p) for name, p in PROFILES.items()},
         "ceilings": bench.ceilings(),
@@ -483,6 +486,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1, help="the first run's impairment seed (then +1 per run)")
     p.add_argument("--json", action="store_true", help="print every run's figures as JSON instead of the table")
     p.add_argument("--keep", help="keep speech, recordings and logs in this folder")
+    p.add_argument(
+        "--relay", choices=("auto", "always", "never"), default="auto",
+        help="the box's sip.jitter_buffer.relay: bridged same-codec packets relayed or re-clocked",
+    )  # fmt: skip
     p.add_argument("--table", metavar="JSON", help="only print the table of an earlier run's --json output")
     p.add_argument("--inside", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

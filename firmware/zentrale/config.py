@@ -168,6 +168,32 @@ class SessionTimers(_Section):
     probe_timeout: float = Field(8, ge=1, le=32, description="seconds a probe may go unanswered")
 
 
+class JitterBuffer(_Section):
+    """Incoming call audio: the jitter buffer's bounds, and when bridged audio bypasses it (docs/audio.md)."""
+
+    min_ms: float = Field(
+        20, ge=10, le=500, description="shallowest depth (ms) the jitter buffer adapts to; it follows the line's jitter"
+    )
+    max_ms: float = Field(
+        120,
+        ge=20,
+        le=1000,
+        description="deepest depth (ms): more jitter than this is concealed as loss, not waited for",
+    )
+    relay: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="bridged legs with the same codec: auto relays packets as they come (the agent's phone buffers "
+        "them itself) while the caller's line is steady and re-clocks them through this buffer (reordered, losses "
+        "concealed) when it is jittery; always / never: one or the other",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> JitterBuffer:
+        if self.min_ms > self.max_ms:
+            raise ValueError(f"min_ms ({self.min_ms:g}) is above max_ms ({self.max_ms:g})")
+        return self
+
+
 class SipConfig(_Section):
     bind: str = Field("0.0.0.0", description="address the SIP and RTP sockets listen on")
     port: int = Field(5060, ge=0, le=65535, description="SIP port (UDP and TCP)")
@@ -188,6 +214,12 @@ class SipConfig(_Section):
         0, ge=0, le=30, description="seconds a call rings (180 Ringing) before the box answers; 0: at once"
     )
     symmetric_rtp: bool = Field(True, description="send RTP back to where it comes from (NAT)")
+    jitter_buffer: JitterBuffer = Field(default_factory=JitterBuffer)
+    inband_dtmf: Literal["auto", "always", "off"] = Field(
+        "auto",
+        description="DTMF tones in the call audio (ITU-T Q.24 detector): auto listens while no telephone-event "
+        "(RFC 4733) was negotiated; always also with it (a key reported both ways counts once); off never",
+    )
     user_agent: str = "Zentrale"
     registration: Registration | None = None
     security: SecurityConfig = Field(default_factory=SecurityConfig)

@@ -209,3 +209,61 @@ def test_packets_of_10_and_30_ms_are_cut_into_20_ms_frames() -> None:
 def test_bounds_that_make_no_sense_are_refused() -> None:
     with pytest.raises(ValueError, match="bounds"):
         JitterBuffer(min_ms=100, max_ms=50)
+
+
+@pytest.mark.parametrize(
+    ("profile", "low", "high"),
+    [("steady", 0.0, 2.0), ("p1", 30.0, 40.0), ("p2r", 35.0, 41.0)],
+)
+def test_the_spread_tells_a_steady_line_from_a_jittery_one(profile: str, low: float, high: float) -> None:
+    """What decides relaying a bridged leg (lines/sip/rtp.py: above 20 ms the box re-clocks):
+    the bench's profiles p1 (40 ± 20 ms) and p2r (40 ms, 5 % sent at once) against a LAN line."""
+    rng = random.Random(3)
+    packets = stream(500)
+    for p in packets:
+        if profile == "p1":
+            p.delay = 0.04 + rng.uniform(-0.02, 0.02)
+        elif profile == "p2r":
+            p.delay = 0.0 if rng.random() < 0.05 else 0.04
+        else:
+            p.delay = 0.001 + rng.uniform(0, 0.001)
+    run = play(packets)
+    assert run.buffer is not None
+    assert low <= run.buffer.stats.spread_ms <= high, run.buffer.stats
+
+
+def test_skipping_ahead_plays_on_from_there_and_nothing_before_it() -> None:
+    """After relaying, the far phone has heard up to a point: the buffer goes on from there."""
+    jb = JitterBuffer(min_ms=60.0)
+    now, played = 0.0, []
+    for i in range(50):
+        jb.put(1000 + FRAME * i, payload(i), now)
+        if i == 30:
+            jb.skip_to(1000 + FRAME * 30)  # frames 0-29 went out as they came
+        got = jb.pop(now)
+        if isinstance(got, bytes):
+            played.append(struct.unpack_from("!I", got)[0])
+        now += 0.02
+    assert played and played[0] < 30  # before the skip it played what it had
+    after = played[played.index(max(p for p in played if p < 30)) + 1 :]
+    assert after == list(range(30, 30 + len(after))) and len(after) >= 15
+    assert jb.stats.late == 0
+
+
+def test_after_a_stall_of_the_box_the_buffer_cuts_back_to_its_depth_at_once() -> None:
+    """The media clock stalled for 300 ms (the box was descheduled): the packets of that time
+    wait in the buffer. It drops them in one cut, not one frame every half second for seconds
+    (each drop a slip the listener hears), and loses nothing else."""
+    jb = JitterBuffer()
+    played: list[int] = []
+    tick = 0.007
+    for i in range(300):
+        jb.put(1000 + FRAME * i, payload(i), i * 0.02 + 0.001)
+        if 100 <= i < 115:
+            continue  # no tick for 300 ms
+        got = jb.pop(tick + i * 0.02)
+        if isinstance(got, bytes):
+            played.append(struct.unpack_from("!I", got)[0])
+    gaps = [(a, b) for a, b in itertools.pairwise(played) if b != a + 1]
+    assert len(gaps) == 1 and 12 <= gaps[0][1] - gaps[0][0] - 1 <= 15, gaps  # one cut of the stall's frames
+    assert played[-1] >= 298 and jb.stats.lost == jb.stats.late == 0

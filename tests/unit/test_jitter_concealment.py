@@ -102,3 +102,29 @@ def test_the_playout_chain_conceals_losses_and_keeps_intact_payloads_for_a_bridg
     assert all(f.encoded(codec) == f.wire[1] for f in kept if f.wire)  # sent on as they came
     y = np.frombuffer(b"".join(f.pcm for f in frames), dtype="<i2").astype(np.float64)
     assert largest_step(y) <= 1.5 * largest_step(x)
+
+
+def test_the_playout_shrinks_the_buffer_in_the_pauses_of_speech() -> None:
+    """A sender whose clock runs 0.5 % fast fills the buffer by a frame every four seconds:
+    the frames dropped to keep the delay are pauses, never speech."""
+    codec = codec_for("PCMU")
+    rng = np.random.default_rng(4)
+    # one second of talk (noise at about -20 dBFS), one second of pause (about -60 dBFS), and so on
+    levels = [3000.0 if (i // 50) % 2 == 0 else 30.0 for i in range(1500)]
+    payloads = [codec.encode(np.clip(rng.normal(0, lv, 160), -32768, 32767).astype("<i2").tobytes()) for lv in levels]
+    index = {p: i for i, p in enumerate(payloads)}
+    playout = Playout(codec_for("PCMU"))
+    played: list[int] = []
+    now, sent = 0.0, 0
+    while now < 1500 * 0.02 / 1.005:
+        while sent < len(payloads) and sent * 0.02 / 1.005 + 0.005 <= now:
+            playout.put(1000 + 160 * sent, payloads[sent], sent * 0.02 / 1.005 + 0.005)
+            sent += 1
+        frame = playout.pop(now)
+        if frame is not None and frame.wire is not None:
+            played.append(index[frame.wire[1]])
+        now += 0.02
+    dropped = sorted(set(range(played[0], played[-1])) - set(played))
+    assert 4 <= len(dropped) <= 10, dropped
+    assert all(levels[i] < 100 for i in dropped), [(i, levels[i]) for i in dropped]
+    assert played == sorted(played)

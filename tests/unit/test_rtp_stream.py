@@ -7,9 +7,12 @@ DTMF where no telephone-event was negotiated."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 import struct
+import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -22,6 +25,7 @@ from zentrale.media.clock import MediaClock
 from zentrale.media.codecs import codec_for
 from zentrale.media.dtmf import dtmf_pcm
 from zentrale.media.frames import Frame
+from zentrale.media.players import FrameQueue
 
 
 class Peer:
@@ -216,3 +220,93 @@ async def test_in_band_tones_are_not_taken_as_digits_when_telephone_event_was_ne
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.2)
     assert digits == []
+
+
+async def test_after_ticks_the_clock_skipped_the_timeline_jumps_with_the_time(
+    stream: RtpStream, clock: MediaClock, peer: Peer
+) -> None:
+    """A stall of the box: the far phone sees those packets as lost, not every later one late."""
+    stream.configure(negotiated(peer.port), codec_for("PCMU"))
+    stream.start()
+    await until(lambda: len(peer.packets()) > 0)
+    got: list[bytes] = []
+    await until(lambda: got.extend(peer.packets()) or len(got) >= 3)
+    clock.skipped += 10  # what the clock does after a stall of more than five ticks
+    await until(lambda: got.extend(peer.packets()) or len(got) >= 8)
+    seq_ts = [struct.unpack_from("!HI", p, 2) for p in got]
+    steps = [((b[0] - a[0]) & 0xFFFF, (b[1] - a[1]) & 0xFFFFFFFF) for a, b in itertools.pairwise(seq_ts)]
+    assert sorted(set(steps)) == [(1, 160), (11, 1760)] and steps.count((11, 1760)) == 1, steps
+
+
+async def test_a_stall_of_the_box_is_not_taken_for_jitter_of_the_line(stream: RtpStream, peer: Peer) -> None:
+    """The loop blocks for 300 ms while a steady phone (its own thread) sends: the packets wait
+    in the socket, but their arrival times are the kernel's, so the buffer still sees a steady
+    line (taking our own stall for jitter, it would grow to its maximum and a bridge would stop
+    relaying)."""
+    stream.configure(negotiated(peer.port), codec_for("PCMU"))
+    stream.start()
+
+    def phone() -> None:
+        start = time.monotonic()
+        for i in range(100):
+            peer.send(stream.local_port, 0, bytes(160))
+            time.sleep(max(0.0, start + 0.02 * (i + 1) - time.monotonic()))
+
+    sender = threading.Thread(target=phone)
+    sender.start()
+    await until(lambda: stream.reception.received >= 40)
+    time.sleep(0.3)  # noqa: ASYNC251 - the box stalls (descheduled, a long GC, ...)
+    await until(lambda: stream.reception.received >= 100)
+    sender.join()
+    assert stream.playout is not None
+    stats = stream.playout.buffer.stats
+    assert stats.spread_ms < 40.0 and stats.target_ms < 80.0, stats
+
+
+async def test_a_packet_too_late_for_the_buffer_counts_once_in_the_calls_loss(stream: RtpStream, peer: Peer) -> None:
+    """Five of 100 packets come 100 ms late, after their frames were concealed: the call log's
+    loss is those 5 % (RFC 3550 counts none: all arrived), not 10 % (late and lost again)."""
+    stream.configure(negotiated(peer.port), codec_for("PCMU"))
+    stream.sink = FrameQueue()  # someone listens: the buffer plays out
+    stream.start()
+    loop = asyncio.get_running_loop()
+    start, held = loop.time(), [20, 40, 60, 70, 80]
+    for i in range(105):
+        if i < 100 and i not in held:
+            peer.send(stream.local_port, 0, bytes(160), seq=1000 + i, ts=160 * i)
+        if i - 5 in held:
+            peer.send(stream.local_port, 0, bytes(160), seq=1000 + i - 5, ts=160 * (i - 5))
+        await asyncio.sleep(max(0.0, start + 0.02 * (i + 1) - loop.time()))
+    await until(lambda: stream.reception.received >= 100)
+    await asyncio.sleep(0.1)
+    quality = stream.quality()
+    assert stream.playout is not None and stream.playout.buffer.stats.late >= 4
+    assert quality["packets_lost"] == 0
+    assert 4.0 <= quality["loss_pct"] <= 7.0, (quality, stream.playout.buffer.stats)
+
+
+async def test_late_ticks_the_clock_catches_up_on_cut_nothing_from_the_buffer(stream: RtpStream, peer: Peer) -> None:
+    """The loop is held up for 80 ms now and then (four ticks, not enough for the clock to skip
+    them): the late ticks follow back to back and each plays its frame, so the buffer has no
+    surplus to cut. Judged by the time it was then, it cut four frames every time, and then ran
+    dry while the late ticks caught up."""
+    stream.configure(negotiated(peer.port), codec_for("PCMU"))
+    stream.sink = FrameQueue()
+    stream.start()
+
+    def phone() -> None:
+        start = time.monotonic()
+        for i in range(150):
+            peer.send(stream.local_port, 0, bytes(160))
+            time.sleep(max(0.0, start + 0.02 * (i + 1) - time.monotonic()))
+
+    sender = threading.Thread(target=phone)
+    sender.start()
+    for _ in range(8):
+        await asyncio.sleep(0.3)
+        time.sleep(0.08)  # noqa: ASYNC251 - the loop is held up
+    await asyncio.to_thread(sender.join)
+    await asyncio.sleep(0.1)
+    assert stream.playout is not None
+    stats = stream.playout.buffer.stats
+    assert stats.dropped <= 2 and stats.lost == 0, stats

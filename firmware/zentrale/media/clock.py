@@ -63,6 +63,10 @@ class MediaClock:
         self.last_tick = 0.0  # loop time of the last tick (health/watchdog)
         self.max_cost = 0.0  # longest time spent inside one tick (all streams)
         self.recent_late = 0.0  # worst lateness since the last ``take_recent``
+        # when the tick being run was due (loop time, i.e. time.monotonic()): a late tick is
+        # followed at once by the next, so jitter buffers play out by this, not by the time
+        # it is now (they would cut what the next ticks catch up anyway)
+        self.scheduled = 0.0
 
     def add(self, tick: Tick, *, receive: bool = False) -> int:
         """Call ``tick`` every 20 ms; ``receive`` ticks run first, so what one call
@@ -119,6 +123,7 @@ class MediaClock:
             self.recent_late = late
         self.ticks += 1
         self.last_tick = now
+        self.scheduled = self._deadline
         for table in (self._receivers, self._streams):
             for key, tick in list(table.items()):
                 try:

@@ -96,6 +96,16 @@ class FrameSource(Protocol):
         """The next frame, or None when there is nothing to send (silence)."""
 
 
+class PacketRelay(Protocol):
+    """A sending leg that takes received RTP payloads as they arrive (a bridge
+    between two legs with the same codec): True if it took the packet."""
+
+    def relay(self, codec: str, payload: bytes, seq: int, ts: int, ssrc: int, marker: bool) -> bool: ...
+
+    def end_relay(self) -> None:
+        """No more packets for now: send frames on the media clock again."""
+
+
 class FrameSink(Protocol):
     """Something that takes the frames a call receives."""
 

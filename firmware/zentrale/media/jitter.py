@@ -11,7 +11,10 @@ its RTP timestamp) is compared with the shortest transit of the last few
 seconds; the 95th percentile of that excess, plus one frame for the phase
 between arrivals and ticks, is the target delay, held within
 [min_ms, max_ms]. When the playout runs later than target + one frame for
-half a second, one frame is dropped (the buffer shrinks by 20 ms); when a
+half a second, the buffer wants to shrink by a frame and the playout drops
+the next quiet one (a pause, where the slip is not heard; after two more
+seconds without one, a frame goes anyway); more than three frames late (a
+stall of the box, a burst after a delay spike) it cuts back at once. When a
 frame is due and nothing at all is buffered, the frame is concealed without
 moving on (the buffer grows by 20 ms, and the late packet still plays).
 That also follows a sender whose clock runs faster or slower than ours
@@ -37,6 +40,11 @@ from enum import Enum
 AUDIO = "audio"
 
 
+SHRINK_AFTER = 0.5  # s deeper than the target before the buffer wants to shrink
+FORCE_AFTER = 2.0  # s more without a quiet frame to drop: one goes anyway
+CATCH_UP_FRAMES = 3  # more frames than this over the target: cut back at once
+
+
 class Pop(Enum):
     IDLE = "idle"  # nothing to play (not started, paused, sender silent): play silence
     LOST = "lost"  # a frame is missing: conceal it
@@ -46,14 +54,15 @@ class Pop(Enum):
 class JitterStats:
     received: int = 0
     played: int = 0
-    lost: int = 0  # frames missing while later ones had come (a gap)
-    late: int = 0  # packets that came after their frame was played or concealed
+    lost: int = 0  # frames concealed in place of audio that was not there in time (each counted once)
+    late: int = 0  # of those, packets that came after all (already in ``lost``)
     duplicates: int = 0
     dropped: int = 0  # frames dropped to shrink the buffer
     stretched: int = 0  # frames concealed to let the buffer grow (a late packet then still plays)
     resets: int = 0  # new SSRC or timestamp jump
     target_ms: float = 0.0
     delay_ms: float = 0.0  # playout delay over the shortest transit seen
+    spread_ms: float = 0.0  # 90th percentile of the transit over the shortest (how jittery the line is)
 
 
 class JitterBuffer:
@@ -84,8 +93,10 @@ class JitterBuffer:
         self._first_arrival = 0.0
         self._transits: deque[float] = deque(maxlen=window)
         self._surplus_since: float | None = None
+        self.shrink_wanted = False  # deeper than needed for a while: drop a quiet frame (``take_next``)
         self._empty_pops = 0
         self._credit = 0  # frames concealed while waiting at the cursor
+        self._passed = 0  # frames passed over while nothing came (lost, or a pause of the sender)
         self._puts = 0
 
     # --- in ------------------------------------------------------------------------
@@ -117,10 +128,11 @@ class JitterBuffer:
         if len(self._order) > 4 * self._window:  # a sender far ahead of us: keep memory bounded
             oldest = self._order.pop(0)
             del self._packets[oldest]
-        self._transits.append(arrival - full / self.clock_rate)
+        transit = arrival - full / self.clock_rate
+        self._transits.append(transit)
         self._puts += 1
-        if self._puts % 10 == 0 or len(self._transits) < 10:
-            self._retarget()
+        if self._puts % 10 == 0 or len(self._transits) < 10 or transit < self._base:
+            self._retarget()  # also at once for a new shortest transit: the delay is measured over it
         if self._cursor is None and len(self._packets) == 1:
             self._first_arrival = arrival
 
@@ -150,6 +162,7 @@ class JitterBuffer:
         ordered = sorted(self._transits)
         base = self._base = ordered[0]
         p95 = ordered[int(0.95 * (len(ordered) - 1))] - base
+        self.stats.spread_ms = 1000.0 * (ordered[int(0.9 * (len(ordered) - 1))] - base)
         target = 1000.0 * p95 + self.frame_ms
         self.stats.target_ms = min(self.max_ms, max(self.min_ms, target))
 
@@ -170,7 +183,7 @@ class JitterBuffer:
             self._empty_pops = 0
             self._surplus_since = None
         self._measure(now)
-        if self._surplus(now):
+        for _ in range(self._surplus(now)):
             self._skip_frame()
         frame = self._take()
         while frame is None and self._order and self._credit > 0:
@@ -179,6 +192,10 @@ class JitterBuffer:
             self.stats.lost += 1
             self._advance()
             frame = self._take()
+        if frame is not None or self._order:
+            # audio again: frames we passed while waiting were lost, not a pause of the sender
+            self.stats.lost += self._passed
+            self._passed = 0
         if frame is not None:
             self._credit = 0  # what we waited for came: the stretch is now delay
             self._empty_pops = 0
@@ -193,32 +210,76 @@ class JitterBuffer:
         if self._empty_pops > 10:  # 200 ms without a packet: a pause; buffer up again when it ends
             self._cursor = None
             self._credit = 0
+            self._passed = 0  # the sender paused (or stopped): nothing was lost
             return Pop.IDLE
         if self.stats.delay_ms + self.frame_ms <= self.max_ms:
             self.stats.stretched += 1  # wait for it: conceal without moving on
             self._credit += 1
         else:
             self._advance()  # too late already: if it still comes, it counts as late
+            self._passed += 1  # lost, unless the sender turns out to have paused
         return Pop.LOST
+
+    def skip_to(self, ts: int) -> None:
+        """Play on from RTP timestamp ``ts``: what comes before it was heard another way (relayed)."""
+        if self._cursor is None or self._last_full is None:
+            return
+        delta = (ts - self._last_full) & 0xFFFFFFFF
+        full = self._last_full + (delta - (1 << 32) if delta >= 1 << 31 else delta)
+        if full > self._cursor:
+            self._cursor = full
+            self._credit = 0
+            self._discard_before(full)
 
     def _measure(self, now: float) -> None:
         if self._transits and self._cursor is not None:
             self.stats.delay_ms = 1000.0 * (now - (self._base + self._cursor / self.clock_rate))
 
-    def _surplus(self, now: float) -> bool:
-        """True when the playout runs later than its bound, or than needed for half a second."""
-        if self.stats.delay_ms > self.max_ms + self.frame_ms and len(self._order) >= 2:
-            return True  # e.g. the first packet came very late: catch up at once
-        if self.stats.delay_ms <= self.stats.target_ms + self.frame_ms or len(self._order) < 2:
+    def _surplus(self, now: float) -> int:
+        """Frames to drop now. Far behind (a stall of ours, a burst after a delay spike): back
+        to the target at once, one cut instead of many. A frame or two behind for half a second:
+        ``shrink_wanted`` asks the playout to drop a quiet frame (a pause, where a slip is not
+        heard); if none comes within two more seconds, one frame goes anyway."""
+        excess = self.stats.delay_ms - self.stats.target_ms
+        buffered = len(self._order)
+        # late by the delay over the shortest transit *and* by the audio buffered without a gap
+        # from the cursor on: the first alone also jumps when the shortest transit changes, the
+        # second alone is large for a sender of long packets, and what lies beyond a gap (a packet
+        # that came early, p2r) is no surplus; a stall or a burst makes both large
+        limit = CATCH_UP_FRAMES * self.frame_ms
+        if buffered >= 2 and excess > limit and (ahead := self._contiguous_ms() - self.stats.target_ms) > limit:
+            ahead = min(excess, ahead)
             self._surplus_since = None
-            return False
+            self.shrink_wanted = False
+            return min(int(ahead / self.frame_ms), buffered - 1)
+        if buffered >= 2 and self.stats.delay_ms > self.max_ms + self.frame_ms:
+            return 1  # e.g. the first packet came very late: catch up at once
+        if excess <= self.frame_ms or buffered < 2:
+            self._surplus_since = None
+            self.shrink_wanted = False
+            return 0
         if self._surplus_since is None:
             self._surplus_since = now
-            return False
-        if now - self._surplus_since < 0.5:
-            return False
+            return 0
+        waited = now - self._surplus_since
+        self.shrink_wanted = waited >= SHRINK_AFTER
+        if waited < SHRINK_AFTER + FORCE_AFTER:
+            return 0
         self._surplus_since = now
-        return True
+        self.shrink_wanted = False
+        return 1
+
+    def take_next(self) -> bytes | None:
+        """The frame after the one just popped, in its place (the playout drops a quiet frame
+        to shrink the buffer); None, and nothing changes, if it is not here."""
+        if self._cursor is None:
+            return None
+        frame = self._take()
+        if frame is not None:
+            self.stats.dropped += 1
+            self._surplus_since = None
+            self.shrink_wanted = False
+        return frame
 
     def _skip_frame(self) -> None:
         self.stats.dropped += 1
@@ -260,6 +321,22 @@ class JitterBuffer:
             return None
         self._advance()
         return b"".join(parts)
+
+    def _contiguous_ms(self) -> float:
+        """Audio buffered from the cursor on up to the first gap."""
+        if self._cursor is None:
+            return 0.0
+        at = self._cursor
+        for key in self._order:
+            if key > at:
+                break
+            at = max(at, key + len(self._packets[key]))
+        return 1000.0 * (at - self._cursor) / self.clock_rate
+
+    @property
+    def measured(self) -> int:
+        """Packets the line's transit figures stand on (the last few seconds of this SSRC)."""
+        return len(self._transits)
 
     @property
     def buffered_ms(self) -> float:

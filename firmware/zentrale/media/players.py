@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from zentrale.media.frames import Frame
+from zentrale.media.frames import Frame, PacketRelay
 from zentrale.media.library import Clip
 
 
@@ -56,10 +56,16 @@ class FrameQueue:
 
     Bounded: if the reader falls behind (clock drift between legs), the
     oldest frames are dropped so the delay stays small.
+
+    ``relay_to`` is the leg that sends what is written here, set by that leg:
+    a writer whose packets can go on as they are (same codec) hands them to
+    it on arrival instead (``PacketRelay``), and the frames are only kept
+    for whoever else needs samples.
     """
 
     def __init__(self, max_frames: int = 6) -> None:
         self._frames: deque[Frame] = deque(maxlen=max_frames)
+        self.relay_to: PacketRelay | None = None
 
     def write(self, frame: Frame) -> None:
         self._frames.append(frame)

@@ -1,6 +1,7 @@
 """What one incoming audio stream hands the media clock: one frame per tick.
 
 Jitter buffer (``jitter.py``) -> decoder -> loss concealment (``plc.py``).
+When the buffer wants to shrink, the playout drops a quiet frame (a pause).
 Payloads are decoded in timestamp order, once each, so G.722's ADPCM state
 follows the sender's; a frame that came intact keeps its payload for a
 bridged leg with the same codec (``Frame.received``).
@@ -8,10 +9,20 @@ bridged leg with the same codec (``Frame.received``).
 
 from __future__ import annotations
 
+import numpy as np
+
 from zentrale.media.codecs import Codec
 from zentrale.media.frames import FRAMES_PER_SECOND, Frame
 from zentrale.media.jitter import JitterBuffer, Pop
 from zentrale.media.plc import Concealer
+
+QUIET_DBFS = -40.0  # a frame below this (RMS, AES17) is a pause in the speech: dropping it is not heard
+_QUIET_POWER = (32768.0 * 10 ** (QUIET_DBFS / 20)) ** 2 / 2
+
+
+def quiet(pcm: bytes) -> bool:
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    return bool(x.size) and float(np.dot(x, x)) / x.size < _QUIET_POWER
 
 
 class Playout:
@@ -37,6 +48,11 @@ class Playout:
         if got is Pop.LOST:
             return Frame(self.concealer.conceal(), self.rate)
         pcm = self.codec.decode(got)
+        if self.buffer.shrink_wanted and quiet(pcm):
+            # a pause: drop this frame (decoded all the same, so G.722's decoder follows) and play the next
+            after = self.buffer.take_next()
+            if after is not None:
+                got, pcm = after, self.codec.decode(after)
         played = self.concealer.good(pcm)
         if played is not pcm:  # blended into the end of a concealment: no longer the payload
             return Frame(played, self.rate)

@@ -89,6 +89,8 @@ class CallbackSink(Protocol):
 
     def on_call_media_state(self, call: PhoneCall) -> None: ...
 
+    def on_call_sdp_created(self, call: PhoneCall, prm: Any) -> None: ...
+
     def on_incoming_call(self, account: PhoneAccount, prm: Any) -> None: ...
 
     def on_transfer_request(self, call: PhoneCall, prm: Any) -> None: ...
@@ -107,6 +109,9 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
 
     def onCallMediaState(self, prm: Any) -> None:
         self.phone.guarded("media state", self.slot_id, self.phone.on_call_media_state, self)
+
+    def onCallSdpCreated(self, prm: Any) -> None:
+        self.phone.guarded("sdp created", self.slot_id, self.phone.on_call_sdp_created, self, prm)
 
     def onCallTransferRequest(self, prm: Any) -> None:
         # A REFER to this call (we are the transferee): the phone accepts or refuses it.

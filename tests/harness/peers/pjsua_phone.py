@@ -492,6 +492,13 @@ class Phone:
                 total_duration=info.totalDuration.sec + info.totalDuration.msec / 1000,
             )
 
+    def on_call_sdp_created(self, call: PhoneCall, prm: Any) -> None:
+        """``--no-telephone-event``: our offer or answer without RFC 4733 events, as a gateway
+        that sends DTMF only as tones in the audio; pjsua2 re-parses the SDP we change."""
+        if self.args.no_telephone_event:
+            prm.sdp.wholeSdp = without_telephone_event(prm.sdp.wholeSdp)
+            self.events.emit("local_sdp", call=call.slot_id, sdp=prm.sdp.wholeSdp)
+
     def on_call_media_state(self, call: PhoneCall) -> None:
         slot = self.slots.get(call.slot_id)
         if slot is None or slot.ended:
@@ -586,6 +593,24 @@ class Phone:
         os._exit(0)
 
 
+def without_telephone_event(sdp: str) -> str:
+    """The SDP with every telephone-event payload type removed from its m= lines and attributes."""
+    lines = sdp.replace("\r\n", "\n").split("\n")
+    events = {
+        line.split(":", 1)[1].split()[0]
+        for line in lines
+        if line.startswith("a=rtpmap:") and "telephone-event/" in line.lower()
+    }
+    out = []
+    for line in lines:
+        if line.startswith("m="):
+            line = " ".join(f for i, f in enumerate(line.split(" ")) if i < 3 or f not in events)
+        elif line.startswith(("a=rtpmap:", "a=fmtp:")) and line.split(":", 1)[1].split(" ")[0] in events:
+            continue
+        out.append(line)
+    return "\r\n".join(out)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bind-ip", default="127.0.0.1")
@@ -623,6 +648,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rtp-port-start", type=int, default=0, help="0 = random free range")
     p.add_argument("--rtp-port-range", type=int, default=100)
     p.add_argument("--user-agent", default="zentrale-test-phone")
+    p.add_argument(
+        "--no-telephone-event", action="store_true", help="SDP without telephone-event: DTMF only as in-band tones"
+    )
     p.add_argument("--log-level", type=int, default=1, help="pjsua log level to stderr")
     p.add_argument("--log-file", default="")
     p.add_argument("--log-file-level", type=int, default=5)

@@ -84,7 +84,7 @@ class Answerer:
             call_id=request.call_id,
             local_tag=new_tag(),
             peer=peer,
-            stream=RtpStream(self.ua.media_clock, symmetric=self.ua.config.symmetric_rtp),
+            stream=RtpStream.configured(self.ua.media_clock, self.ua.config),
             caller=caller,
             caller_name=caller_name,
             called=uri_user(request.uri),

@@ -80,7 +80,7 @@ class Dialler:
                 log.warning("sip: no TLS connection to %s (%s:%d): %s", host, address, port, err)
                 raise OriginateFailed(503, f"TLS to {host}: {err}") from err
         call_id = new_call_id(ua.local_ip(peer))
-        stream = RtpStream(ua.media_clock, symmetric=ua.config.symmetric_rtp)
+        stream = RtpStream.configured(ua.media_clock, ua.config)
         await stream.open(ua.ports)
         call = SipCall(ua, direction="out", call_id=call_id, local_tag=new_tag(), peer=peer, stream=stream,
                        caller=caller, caller_name=display or None, called=target)  # fmt: skip

@@ -11,6 +11,14 @@ order, with losses concealed, for recordings, bridges and the in-band DTMF
 detector alike. The clock runs every stream's receive side before any send
 side, so a bridged frame goes out in the tick it was played.
 
+Between two bridged legs with the same codec, packets are relayed as they
+come while the caller's line is steady: the other leg sends each at once
+under its own SSRC, with the sequence numbers and timestamps shifted but
+their gaps and order kept, so the far phone's jitter buffer sees the
+network as it is and nothing in the box adds delay. When the line is
+jittery the box re-clocks instead (our buffer reorders and conceals; the
+PESQ figures that decided this are in bench/RESULTS.md, docs/audio.md).
+
 A stream that cannot send (an address that is not an IP literal, a port
 out of range, a send error) says so once in the log and stops sending
 until a re-INVITE gives it a new address; nothing of it reaches the clock.
@@ -21,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import random
 import secrets
 import socket
@@ -28,13 +37,17 @@ import struct
 import time
 from collections.abc import Callable
 
+from zentrale.config import SipConfig
 from zentrale.lines.sip import srtp
 from zentrale.lines.sip.rtcp import ReceptionStats, RtcpSocket, RtcpState, build_report, estimated_mos
+from zentrale.lines.sip.rtp_socket import PortPool as PortPool  # where the lines take it from
+from zentrale.lines.sip.rtp_socket import read_all, stamp_arrivals
 from zentrale.lines.sip.sdp import Negotiated
 from zentrale.media.clock import MediaClock
 from zentrale.media.codecs import Codec
 from zentrale.media.dtmf import DtmfDetector
-from zentrale.media.frames import Frame, FrameSink, FrameSource, silence
+from zentrale.media.frames import Frame, FrameSink, FrameSource, PacketRelay, silence
+from zentrale.media.players import FrameQueue
 from zentrale.media.playout import Playout
 from zentrale.media.rate import RateConverter
 
@@ -46,65 +59,52 @@ DTMF_CODES = {d: i for i, d in enumerate(DTMF_EVENTS)}
 DYNAMIC_PTS = range(96, 128)  # RFC 3551 §3
 RTCP_INTERVAL = 5.0  # RFC 3550 §6.2: the minimum; randomised 0.5-1.5 times
 INBAND_MODES = ("auto", "always", "off")  # auto: only when no telephone-event was negotiated
+RELAY_MODES = ("auto", "always", "never")  # sip.jitter_buffer.relay
+# A bridged leg with our codec gets our packets as they come while the line is this
+# steady (90th percentile of the transit spread), and re-clocked through our jitter
+# buffer above the second figure: hysteresis, so a line near one bound does not flap.
+RELAY_ENTER_MS = 10.0
+RELAY_LEAVE_MS = 20.0
+RELAY_JUDGED_AFTER = 25  # packets (half a second) before a line is judged steady
+RELAY_STALE_S = 0.04  # a packet that waited longer in our socket (a stall of the box) is not relayed
 
 
-class PortPool:
-    """Even RTP ports from a range, bound on demand."""
-
-    def __init__(self, host: str, low: int, high: int) -> None:
-        self.host = host
-        self.low = low + (low % 2)
-        self.high = high
-
-    async def bind(
-        self, protocol_factory: Callable[[], asyncio.DatagramProtocol]
-    ) -> tuple[asyncio.DatagramTransport, int, socket.socket]:
-        """A bound non-blocking socket wrapped in a datagram transport (for receiving)."""
-        transport, port, sock, _ = await self.bind_pair(protocol_factory, None)
-        return transport, port, sock
-
-    async def bind_pair(
-        self,
-        protocol_factory: Callable[[], asyncio.DatagramProtocol],
-        rtcp_factory: Callable[[], asyncio.DatagramProtocol] | None,
-    ) -> tuple[asyncio.DatagramTransport, int, socket.socket, asyncio.DatagramTransport | None]:
-        """An even RTP port and, with ``rtcp_factory``, the odd one above it for RTCP (RFC 3550 §11)."""
-        loop = asyncio.get_running_loop()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        for _ in range(50):
-            port = random.randrange(self.low, self.high, 2)
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            odd = socket.socket(family, socket.SOCK_DGRAM) if rtcp_factory is not None else None
-            try:
-                sock.bind((self.host, port))
-                if odd is not None:
-                    odd.bind((self.host, port + 1))
-            except OSError:
-                sock.close()
-                if odd is not None:
-                    odd.close()
-                continue
-            sock.setblocking(False)
-            transport, _ = await loop.create_datagram_endpoint(protocol_factory, sock=sock)
-            rtcp_transport = None
-            if odd is not None and rtcp_factory is not None:
-                odd.setblocking(False)
-                rtcp_transport, _ = await loop.create_datagram_endpoint(rtcp_factory, sock=odd)
-            return transport, port, sock, rtcp_transport
-        raise OSError(f"no free RTP port pair in {self.low}-{self.high}")
+def relay_wanted(mode: str, relaying: bool | None, spread_ms: float) -> bool:
+    """Whether a bridged leg with our codec should get our packets as they come: on a steady
+    line yes (its phone's jitter buffer and concealment see the network as it is); on a
+    jittery one no (ours re-clock and conceal; measured in bench/RESULTS.md). ``relaying``:
+    what we do now (None: a new bridge); the gap between the two bounds keeps a line near
+    one of them from flapping."""
+    if mode != "auto":
+        return mode == "always"
+    if relaying:
+        return spread_ms <= RELAY_LEAVE_MS
+    return spread_ms <= RELAY_ENTER_MS
 
 
 class RtpStream(asyncio.DatagramProtocol):
     def __init__(
-        self, clock: MediaClock, *, symmetric: bool = True, jitter_ms: tuple[float, float] = (20.0, 120.0)
+        self,
+        clock: MediaClock,
+        *,
+        symmetric: bool = True,
+        jitter_ms: tuple[float, float] = (20.0, 120.0),
+        inband_dtmf: str = "auto",
+        relay: str = "auto",
     ) -> None:
+        if inband_dtmf not in INBAND_MODES:
+            raise ValueError(f"inband_dtmf must be one of {', '.join(INBAND_MODES)}, not {inband_dtmf!r}")
+        if relay not in RELAY_MODES:
+            raise ValueError(f"relay must be one of {', '.join(RELAY_MODES)}, not {relay!r}")
         self._clock = clock
         self._symmetric = symmetric
         self.jitter_ms = jitter_ms  # bounds of the jitter buffer's depth
+        self.relay_mode = relay  # RELAY_MODES: when a bridged leg with our codec gets our packets as they come
         self.transport: asyncio.DatagramTransport | None = None
         # The send path writes to the socket directly: asyncio's sendto adds
         # checks and buffering we do not need for one datagram every 20 ms.
         self._sock: socket.socket | None = None
+        self._reader_loop: asyncio.AbstractEventLoop | None = None  # reading the socket itself (rtp_socket.py)
         self.local_port = 0
         self.remote: tuple[str, int] | None = None
         self._announced: tuple[str, int] | None = None  # the address the SDP gave us last
@@ -115,11 +115,21 @@ class RtpStream(asyncio.DatagramProtocol):
         # in either direction's SDP (a PBX doing direct media may announce
         # different ones to each side); the signalling adds them here.
         self.dtmf_pts: set[int] = set()
-        self.inband_dtmf = "auto"  # INBAND_MODES
+        self.inband_dtmf = inband_dtmf  # INBAND_MODES
         self.sending = False
         self.rate = 8000
-        self.source: FrameSource | None = None
+        self._source: FrameSource | None = None
         self.sink: FrameSink | None = None
+        # relaying (a bridge to a leg with our codec): whether we do, the far leg's SSRC
+        # we follow, and what we add to its sequence numbers and timestamps
+        self._relaying = False
+        self._relay_ssrc: int | None = None
+        self._relay_seq = 0
+        self._relay_ts = 0
+        # the receiving side of it: the leg we hand our packets to, whether we do now, the newest handed on
+        self._relay_peer: object | None = None
+        self._relay_on = False
+        self._relayed_end: int | None = None
         self.on_dtmf: Callable[[str], None] | None = None
         self.on_first_packet: Callable[[], None] | None = None
         self._ssrc = secrets.randbits(32)
@@ -127,6 +137,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self._ts = secrets.randbits(32)
         self._marker = True
         self._tick_key: int | None = None
+        self._skips_seen = clock.skipped  # ticks the clock skipped after a stall, as far as we followed
         self._pull_key: int | None = None
         self._latched = False
         self._last_dtmf_ts: int | None = None
@@ -153,6 +164,27 @@ class RtpStream(asyncio.DatagramProtocol):
         self._srtp_keys: tuple[str, bytes, bytes] | None = None
         self.srtp_failures = 0
 
+    @classmethod
+    def configured(cls, clock: MediaClock, config: SipConfig) -> RtpStream:
+        """A stream with the line's settings (``sip.symmetric_rtp``, ``jitter_buffer``, ``inband_dtmf``)."""
+        jb = config.jitter_buffer
+        return cls(clock, symmetric=config.symmetric_rtp, jitter_ms=(jb.min_ms, jb.max_ms),
+                   inband_dtmf=config.inband_dtmf, relay=jb.relay)  # fmt: skip
+
+    @property
+    def source(self) -> FrameSource | None:
+        return self._source
+
+    @source.setter
+    def source(self, value: FrameSource | None) -> None:
+        old = self._source
+        if isinstance(old, FrameQueue) and old.relay_to is self:
+            old.relay_to = None
+        self._source = value
+        self.end_relay()
+        if isinstance(value, FrameQueue):
+            value.relay_to = self  # a leg with our codec may hand us its packets as they come
+
     @property
     def secured(self) -> bool:
         return self._srtp_tx is not None
@@ -178,11 +210,22 @@ class RtpStream(asyncio.DatagramProtocol):
     async def open(self, ports: PortPool) -> None:
         self._rtcp_socket = RtcpSocket(self.rtcp)
         rtcp = self._rtcp_socket
-        self.transport, self.local_port, self._sock, _ = await ports.bind_pair(lambda: self, lambda: rtcp)
-        if self._rtcp_socket is not rtcp and rtcp.transport is not None:
+        sock, self.local_port, _ = await ports.bind_sockets(lambda: rtcp)
+        if self._rtcp_socket is not rtcp:
             # close() ran while the ports were being bound (the call ended): it could not
-            # reach the RTCP socket, which did not exist yet
-            rtcp.transport.close()
+            # reach these sockets, which did not exist yet
+            if rtcp.transport is not None:
+                rtcp.transport.close()
+            sock.close()
+            return
+        self._sock = sock
+        loop = asyncio.get_running_loop()
+        if stamp_arrivals(sock):
+            # all that waits at once, with the kernel's arrival times (rtp_socket.py)
+            loop.add_reader(sock.fileno(), read_all, sock, self._received)
+            self._reader_loop = loop
+        else:
+            self.transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -283,8 +326,10 @@ class RtpStream(asyncio.DatagramProtocol):
         rtt = far.rtt_ms if far is not None else None
         delay = (rtt / 2 if rtt is not None else 0.0) + (jb.delay_ms if jb is not None else 0.0)
         loss = self.reception.loss_fraction
-        if jb is not None and jb.received:
-            loss = max(loss, (jb.lost + jb.late) / max(1, jb.received + jb.lost))
+        if jb is not None and jb.played + jb.lost:
+            # what the listener missed: lost on the way or too late for the buffer, each frame
+            # once (a late packet's frame is already counted lost; counting it again overstated it)
+            loss = max(loss, jb.lost / (jb.played + jb.lost))
         return {
             "packets_received": self.reception.received,
             "packets_lost": self.reception.lost,
@@ -311,8 +356,13 @@ class RtpStream(asyncio.DatagramProtocol):
                 self._clock.remove(key)
         self._tick_key = self._pull_key = None
         if self.transport is not None:
-            self.transport.close()
+            self.transport.close()  # the socket with it
             self.transport = None
+        elif self._sock is not None:
+            if self._reader_loop is not None and not self._reader_loop.is_closed():
+                self._reader_loop.remove_reader(self._sock.fileno())
+            self._reader_loop = None
+            self._sock.close()
         self._sock = None
         self.source = None
         self.sink = None
@@ -325,10 +375,13 @@ class RtpStream(asyncio.DatagramProtocol):
             return
         if self._detector is not None and self.inband_dtmf == "auto" and self.dtmf_pts:
             self._setup_detector()  # the signalling learnt a telephone-event PT meanwhile
+        # the time this tick was due: after a stall of the loop the clock runs the late ticks back
+        # to back, and each plays its own frame (a skip of more than five shows as a jump here)
+        now = self._clock.scheduled or time.monotonic()
         if self.sink is None and self._detector is None:
-            playout.buffer.pop(time.monotonic())  # keep time; nobody needs the samples
+            playout.buffer.pop(now)  # keep time; nobody needs the samples
             return
-        frame = playout.pop(time.monotonic())
+        frame = playout.pop(now)
         if frame is None:
             return
         if self._detector is not None:
@@ -350,8 +403,10 @@ class RtpStream(asyncio.DatagramProtocol):
     # --- sending (every tick) ----------------------------------------------------
 
     def tick(self) -> None:
-        source = self.source
+        source = self._source
         frame = source.read() if source is not None else None
+        if self._clock.skipped != self._skips_seen:
+            self._skipped(self._clock.skipped - self._skips_seen)
         if self._dtmf_out:
             payload = self._dtmf_out.pop(0)
             self._send(payload, self.dtmf_pt or 101, self._dtmf_ts, marker=self._dtmf_first)
@@ -359,6 +414,8 @@ class RtpStream(asyncio.DatagramProtocol):
             if not self._dtmf_out:
                 self._ts += self._ts_step * self._dtmf_len
             return
+        if self._relaying:
+            return  # the far leg's packets go out as they come (``relay``)
         if not self.sending or self.codec is None:
             self._ts += self._ts_step
             return
@@ -368,11 +425,56 @@ class RtpStream(asyncio.DatagramProtocol):
         self._marker = False
         self._ts += self._ts_step
 
-    def _send(self, payload: bytes, pt: int, ts: int, *, marker: bool) -> None:
+    def relay(self, codec: str, payload: bytes, seq: int, ts: int, ssrc: int, marker: bool) -> bool:
+        """Send a packet of the bridged leg on at once, its timing, order and gaps kept
+        (only shifted onto our SSRC, sequence and timestamp), so the far phone's own
+        jitter buffer and concealment see the network as it is. False: not our codec."""
+        if self.relay_mode == "never" or self.codec is None or codec != self.codec.name or not self.sending:
+            self.end_relay()  # e.g. a re-INVITE gave us another codec: frames on the clock again
+            return False
+        self._relaying = True
+        if self._dtmf_out:
+            self._relay_ssrc = None  # the event goes out instead; re-anchored after it
+            return True
+        if ssrc != self._relay_ssrc:
+            # a new source (or the first packet): continue our own numbering from here (RFC 3550 §5.1)
+            self._relay_ssrc = ssrc
+            self._relay_seq = (self._seq - seq) & 0xFFFF
+            self._relay_ts = (self._ts - ts) & 0xFFFFFFFF
+            marker = True
+        out_seq = (seq + self._relay_seq) & 0xFFFF
+        out_ts = (ts + self._relay_ts) & 0xFFFFFFFF
+        self._send(payload, self.payload_type, out_ts, marker=marker, seq=out_seq)
+        if (out_seq - self._seq) & 0xFFFF < 0x8000:  # the newest so far: our own continue after it
+            self._seq = (out_seq + 1) & 0xFFFF
+        if (out_ts - self._ts) & 0xFFFFFFFF < 0x80000000:
+            self._ts = (out_ts + len(payload)) & 0xFFFFFFFF  # one payload byte per timestamp unit
+        self._marker = False
+        return True
+
+    def end_relay(self) -> None:
+        """Back to sending frames on the media clock (from the source), numbered on from the relayed ones."""
+        if self._relaying:
+            self._relaying = False
+            self._relay_ssrc = None
+            self._marker = True
+
+    def _skipped(self, ticks: int) -> None:
+        """The box stalled and the clock skipped ``ticks``: our timeline jumps with the time, as
+        if those packets were lost (the far phone conceals them), rather than every later packet
+        coming that much late (its jitter buffer would slip for seconds to take it back)."""
+        self._skips_seen += ticks
+        if not self._relaying and not self._dtmf_out:
+            self._ts = (self._ts + ticks * self._ts_step) & 0xFFFFFFFF
+            self._seq = (self._seq + ticks) & 0xFFFF
+
+    def _send(self, payload: bytes, pt: int, ts: int, *, marker: bool, seq: int | None = None) -> None:
         if self._sock is None or self.remote is None or self._cannot_send is not None:
             return
-        packet = _HEADER.pack(0x80, pt | (0x80 if marker else 0), self._seq, ts & 0xFFFFFFFF, self._ssrc) + payload
-        self._seq = (self._seq + 1) & 0xFFFF
+        if seq is None:
+            seq = self._seq
+            self._seq = (seq + 1) & 0xFFFF
+        packet = _HEADER.pack(0x80, pt | (0x80 if marker else 0), seq, ts & 0xFFFFFFFF, self._ssrc) + payload
         tx = self._srtp_tx
         if tx is not None:
             try:
@@ -410,6 +512,9 @@ class RtpStream(asyncio.DatagramProtocol):
     # --- receiving ---------------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: tuple[str, int] | tuple[str, int, int, int]) -> None:
+        self._received(data, addr, time.monotonic())
+
+    def _received(self, data: bytes, addr: tuple[str, int] | tuple[str, int, int, int], arrival: float) -> None:
         if len(data) < 12 or data[0] >> 6 != 2:
             return
         rx = self._srtp_rx
@@ -434,17 +539,52 @@ class RtpStream(asyncio.DatagramProtocol):
         marker_pt = data[1]
         pt = marker_pt & 0x7F
         seq, ts, ssrc = struct.unpack_from("!HII", data, 2)
-        arrival = time.monotonic()
         if pt == self.payload_type and self.codec is not None:
             if self._symmetric and not self._latched:
                 self._latch(addr)
             self.reception.update(seq, ts, ssrc, arrival, self._ts_step * 50)
+            relay_to = getattr(self.sink, "relay_to", None)
+            if relay_to is not None:
+                age = time.monotonic() - arrival
+                self._hand_on(relay_to, payload, seq, ts, ssrc, bool(marker_pt & 0x80), age)
             if self.playout is not None:
                 self.playout.put(ts, payload, arrival, ssrc=ssrc, marker=bool(marker_pt & 0x80))
         elif pt in self.dtmf_pts or (pt in DYNAMIC_PTS and len(payload) == 4 and payload[0] <= 16):
             # RFC 4733 §2.3: 4 bytes per event; under any PT the SDP of either direction
             # announced, or an unexpected dynamic one that can only be an event
             self._telephone_event(payload, ts)
+
+    def _hand_on(
+        self, peer: PacketRelay, payload: bytes, seq: int, ts: int, ssrc: int, marker: bool, age: float
+    ) -> None:
+        """Relay a packet to the bridged leg while the line is steady; else leave it to our jitter buffer."""
+        assert self.codec is not None
+        jb = self.playout.buffer if self.playout is not None else None
+        # a line we know too little of yet (a new stream, a new SSRC) counts as jittery until we do
+        spread = jb.stats.spread_ms if jb is not None and jb.measured >= RELAY_JUDGED_AFTER else math.inf
+        if peer is not self._relay_peer:  # a new bridge
+            self._relay_peer = peer
+            self._relay_on = relay_wanted(self.relay_mode, None, spread)
+            self._relayed_end = None
+        elif self._relay_on != relay_wanted(self.relay_mode, self._relay_on, spread):
+            self._relay_on = not self._relay_on
+            if self._relay_on:
+                log.info("rtp: port %d: steady line (%.0f ms), bridged audio relayed", self.local_port, spread)
+            else:
+                peer.end_relay()
+                if self.playout is not None and self._relayed_end is not None:
+                    # the far phone has heard up to here: our buffer plays on from there, growing
+                    # to its depth by concealment rather than repeating what was heard
+                    self.playout.buffer.skip_to(self._relayed_end)
+                log.info("rtp: port %d: jittery line (%.0f ms), bridged audio re-clocked", self.local_port, spread)
+        if self._relay_on and age > RELAY_STALE_S:
+            # it waited in our socket while the box stalled: sent on now, the far phone would get it
+            # that much late (and slip for seconds to take the delay back); missing, it conceals it
+            return
+        if self._relay_on and peer.relay(self.codec.name, payload, seq, ts, ssrc, marker):
+            end = (ts + len(payload)) & 0xFFFFFFFF
+            if self._relayed_end is None or (end - self._relayed_end) & 0xFFFFFFFF < 0x80000000:
+                self._relayed_end = end
 
     def _latch(self, addr: tuple[str, int] | tuple[str, int, int, int]) -> None:
         self._latched = True
