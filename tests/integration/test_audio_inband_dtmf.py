@@ -10,7 +10,6 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ from tests.harness.audio import read_wav, write_wav
 from tests.harness.daemon import DEMO, Daemon, running_daemon
 from tests.harness.modes import demo_mode
 from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
 
 pytestmark = pytest.mark.peers
 
@@ -39,16 +39,6 @@ def dtmf_wav(path: Path, key: str, rate: int = 8000) -> Path:
 def seconds(wav: Path) -> float:
     x, rate = read_wav(wav)
     return len(x) / rate
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

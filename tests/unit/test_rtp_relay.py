@@ -125,7 +125,7 @@ class Pace:
     def __init__(self) -> None:
         self.start = asyncio.get_running_loop().time()
 
-    async def until(self, frame: int) -> None:
+    async def at(self, frame: int) -> None:
         await asyncio.sleep(max(0.0, self.start + 0.02 * frame - asyncio.get_running_loop().time()))
 
 
@@ -145,11 +145,11 @@ async def test_relayed_packets_keep_their_order_and_gaps_on_the_agent_legs_numbe
     pace = Pace()
     for i in range(40):
         br.caller.send(br.a.local_port, 1000 + i, 8000 + 160 * i, tone(i))
-        await pace.until(i + 1)
+        await pace.at(i + 1)
     sent = [40, 42, 44, 43, 45]  # 41 lost, 43 and 44 swapped on the way
     for i in sent:
         br.caller.send(br.a.local_port, 1000 + i, 8000 + 160 * i, tone(i))
-        await pace.until(i + 1)
+        await pace.at(i + 1)
     await until(lambda: tone(45) in [p.payload for p in br.agent.audio()])
     got = br.agent.audio()
     tail = got[-len(sent) :]
@@ -239,7 +239,7 @@ async def test_audio_is_re_clocked_in_order_when_relaying_is_off_or_the_codecs_d
     pace = Pace()
     for n, i in enumerate(order):
         br.caller.send(br.a.local_port, 300 + i, 9000 + 160 * i, sent[i], pt=CODECS[codecs[0]].payload_type)
-        await pace.until(n + 1)
+        await pace.at(n + 1)
 
     def heard() -> list[int]:
         return [expected[p.payload] for p in br.agent.audio() if p.payload in expected]
@@ -260,7 +260,7 @@ async def test_dtmf_to_a_relayed_leg_goes_out_between_the_packets_and_the_number
         br.caller.send(br.a.local_port, 500 + i, 100 + 160 * i, tone(i))
         if i == 20:
             br.b.send_dtmf("7", 100)
-        await pace.until(i + 1)
+        await pace.at(i + 1)
     await until(lambda: tone(59) in [p.payload for p in br.agent.receive()])
     got = br.agent.receive()
     events = [p for p in got if p.pt == 101]
@@ -335,7 +335,7 @@ async def test_a_relayed_leg_whose_codec_changes_sends_transcoded_frames_again(
         if i == 30:
             br.b.configure(negotiated(br.agent.port, "PCMA"), codec_for("PCMA"))
         br.caller.send(br.a.local_port, 100 + i, 160 * i, tone(i))
-        await pace.until(i + 1)
+        await pace.at(i + 1)
     await asyncio.sleep(0.2)
     got = br.agent.receive()
     assert any(p.pt == 0 and p.payload == tone(10) for p in got)  # relayed before
