@@ -219,7 +219,7 @@ class App:
         await self.start()
         print(  # noqa: T201 - the one line a person starting the daemon wants to see
             f"Zentrale {__version__} ready: SIP {self.config.sip.bind}:{self.sip.transport.port} (udp/tcp), "
-            f"web http://{self.config.http.bind}:{self.http.port}/, mode '{self.hotline.mode_name}'",
+            f"web {' '.join(self.http.urls())}, mode '{self.hotline.mode_name}'",
             flush=True,
         )
         self._background.append(asyncio.ensure_future(keep_watchdog_fed(self.notifier, self.status.watchdog_problem)))

@@ -592,6 +592,17 @@ def parse_config(text: str, source: str, overrides: dict[str, object] | None = N
         raise ConfigError(source, path, first["msg"].removeprefix("Value error, ") + more) from err
 
 
+class InvalidField(Invalid):
+    """A settings form's value refused by its model: the text names every problem; ``field``,
+    ``kind`` (pydantic's error type) and ``context`` the first, for the web page to translate."""
+
+    def __init__(self, text: str, field: str, kind: str, context: dict[str, str]) -> None:
+        super().__init__(text)
+        self.field = field
+        self.kind = kind
+        self.context = context
+
+
 def validated(model: type[M], data: dict[str, Any], what: str) -> M:
     """``model`` from data a person submitted (the web page); ``Invalid`` naming every
     field and its problem, e.g. ``sender: 'x y' has a space in it``."""
@@ -602,7 +613,11 @@ def validated(model: type[M], data: dict[str, Any], what: str) -> M:
             f"{'.'.join(str(p) for p in e['loc']) or what}: {str(e['msg']).removeprefix('Value error, ')}"
             for e in err.errors()
         )
-        raise Invalid(problems) from None
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or what
+        raise InvalidField(
+            problems, where, first["type"], {k: str(v) for k, v in first.get("ctx", {}).items()}
+        ) from None
 
 
 def load_config(path: Path | None, overrides: dict[str, object] | None = None) -> Config:

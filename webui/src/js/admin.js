@@ -5,6 +5,7 @@ import { clear, confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { t } from "./i18n.js";
 import { live } from "./live.js";
+import { failed } from "./refusals.js";
 
 export function mount(main) {
   const usersBox = h("section", { class: "card", id: "users" });
@@ -17,8 +18,7 @@ export function mount(main) {
     h("div", { class: "stack" }, usersBox, agentsBox, teamsBox, pbxBox, mailBox, backupBox));
   let agents = [];
 
-  const failed = (err) => toast(t("common.failed", { error: err.message }), "alarm");
-  const field = (label, input) => h("label", { class: "field" }, h("span", {}, label), input);
+    const field = (label, input) => h("label", { class: "field" }, h("span", {}, label), input);
 
   const renderUsers = (users) => {
     const name = h("input", { id: "new-user-name", autocomplete: "off", placeholder: "anna" });

@@ -15,6 +15,7 @@ import { mountSimulator } from "./simulator.js";
 import { openVersions } from "./versions.js";
 import { setLeaveGuard } from "./guard.js";
 import { stopPreview } from "./preview.js";
+import { failed } from "./refusals.js";
 
 // Unsaved work survives a redraw of the page (e.g. switching the language) until saved or discarded.
 const drafts = new Map();
@@ -226,7 +227,7 @@ export function mount(main) {
       state.checkedJson = json;
       if (!r.problems.length) problemsBox.hidden = true;
     }).catch((err) => {
-      if (seq === state.checkSeq) toast(t("common.failed", { error: err.message }), "alarm");
+      if (seq === state.checkSeq) failed(err);
     }).finally(() => {
       if (seq !== state.checkSeq) return;
       state.checking = null;

@@ -7,8 +7,8 @@ import { dateTime, t } from "./i18n.js";
 import { on } from "./live.js";
 import { ID_RE, starterDocument } from "./modedoc.js";
 import { modeTabs, pageHead } from "./modetabs.js";
+import { failed } from "./refusals.js";
 
-const failed = (err) => toast(t("common.failed", { error: err.message }), "alarm");
 
 export function checkModeName(existing) {
   return (name) => {

@@ -6,6 +6,7 @@ import { $, clear, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { duration, t } from "./i18n.js";
 import { emit, live, myTeams, on, refreshAgent, waitingCalls } from "./live.js";
+import { failed } from "./refusals.js";
 
 const VIEW_KEY = "zentrale.view";
 const dismissed = new Set();
@@ -276,7 +277,7 @@ function renderWorkplace(box) {
       live.agent = await api("POST", `/api/agents/${encodeURIComponent(agent.id)}/${what}`, body);
       await refreshAgent();
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
     }
   };
   const login = () => {

@@ -7,6 +7,7 @@ import { icon } from "./icons.js";
 import { promptLength, t } from "./i18n.js";
 import { modeTabs, pageHead } from "./modetabs.js";
 import { promptUrl, stopPreview } from "./preview.js";
+import { failed } from "./refusals.js";
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
@@ -160,7 +161,7 @@ export function mount(main) {
     try {
       prompts = await get("/api/prompts");
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
       return;
     }
     render();

@@ -5,6 +5,7 @@ import { clear, confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { dateTime, duration, t } from "./i18n.js";
 import { live, on } from "./live.js";
+import { failed } from "./refusals.js";
 
 const FILTER_KEY = "zentrale.viewer";
 
@@ -78,7 +79,7 @@ export function mount(main) {
       all.set(row.id, row);
       renderList();
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
     }
   };
 
@@ -89,7 +90,7 @@ export function mount(main) {
     try {
       await api("DELETE", `/api/messages/${encodeURIComponent(m.id)}`);
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
     }
   };
 
@@ -112,7 +113,7 @@ export function mount(main) {
       if (current) { current.mail = status; update(current); }
       toast(t("msg.resent"));
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
     }
   };
 

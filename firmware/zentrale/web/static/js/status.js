@@ -2,6 +2,7 @@
 import { api, get } from "./api.js";
 import { clear, h, toast } from "./dom.js";
 import { bytes, t } from "./i18n.js";
+import { failed } from "./refusals.js";
 
 export function mount(main) {
   const grid = h("div", { class: "grid", id: "status" });
@@ -35,7 +36,7 @@ export function mount(main) {
       toast(t("status.mode_activated", { mode: select.value }));
       refresh();
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
     }
   };
 

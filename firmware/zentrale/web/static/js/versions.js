@@ -4,6 +4,7 @@ import { api, get, getText } from "./api.js";
 import { confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { dateTime, t } from "./i18n.js";
+import { failed } from "./refusals.js";
 
 function diffView(text) {
   if (!text.trim()) return h("div", { class: "empty" }, t("versions.same"));
@@ -31,7 +32,7 @@ export async function openVersions({ name, dirty, onRolledBack }) {
   try {
     versions = await get(`/api/editor/modes/${encodeURIComponent(name)}/versions`);
   } catch (err) {
-    toast(t("common.failed", { error: err.message }), "alarm");
+    failed(err);
     return;
   }
   let a = versions[1]?.version ?? versions[0]?.version;
@@ -71,7 +72,7 @@ export async function openVersions({ name, dirty, onRolledBack }) {
       toast(t("versions.rolled_back", { version: v.version, now: r.version }));
       onRolledBack(r);
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
     }
   };
 
