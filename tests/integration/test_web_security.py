@@ -29,7 +29,7 @@ AGENT_MAY = {
     ("get", "/api/agents"), ("get", "/api/agents/{agent_id}"), ("post", "/api/agents/{agent_id}/login"),
     ("post", "/api/agents/{agent_id}/logout"), ("post", "/api/agents/{agent_id}/pause"),
     ("get", "/api/messages"), ("get", "/api/messages/{message_id}"), ("get", "/api/messages/{message_id}/audio"),
-    ("get", "/api/messages/{message_id}/audio.mp3"),
+    ("get", "/api/messages/{message_id}/audio.mp3"), ("get", "/api/switches/{switch_id}/audio"),
     ("patch", "/api/messages/{message_id}"), ("get", "/api/audit"), ("get", "/api/notices"),
 }  # fmt: skip
 

@@ -191,8 +191,12 @@ def create_api(app: Services) -> FastAPI:
         return JSONResponse(refusal_body("the data is nested too deeply to be read"), status_code=422)
 
     def me_extra(_who: Principal) -> dict[str, Any]:
-        teams = [{"id": t.id, "name": t.name, "distribution": t.distribution} for t in app.teams.all()]
-        return {"version": __version__, "teams": teams, "mp3_path": MP3_PATH}
+        teams = [{"id": t.id, "name": t.name, "distribution": t.distribution, "wrap_up": t.wrap_up}
+                 for t in app.teams.all()]  # fmt: skip
+        users = app.accounts.users()
+        people = {u["name"]: u["display_name"] for u in users}
+        admins = [u["display_name"] for u in users if u["role"] == "admin"]
+        return {"version": __version__, "teams": teams, "mp3_path": MP3_PATH, "people": people, "admins": admins}
 
     api.include_router(auth_router(app.accounts, app.language, me_extra))
     api.include_router(users_router(app.accounts, app.staffing))
@@ -278,6 +282,21 @@ def create_api(app: Services) -> FastAPI:
     @access(USER)
     async def set_switch(switch_id: Ident, change: SwitchChange, request: Request) -> dict[str, Any]:
         return await hotline.set_switch(switch_id, change.on, actor(request, change.by))
+
+    @api.get(
+        "/api/switches/{switch_id}/audio",
+        summary="Listen to what a switch's announcement says, before switching it on (any user)",
+        response_class=FileResponse,
+    )
+    @access(USER)
+    async def switch_audio(switch_id: Ident) -> FileResponse:
+        mode = hotline.mode
+        switch = next((s for s in mode.switches if s.id == switch_id), None) if mode is not None else None
+        if switch is None:
+            raise NotFound(f"the active mode has no switch '{switch_id}'")
+        path = app.prompts.audio_path(switch.replaces[0].prompt)
+        media = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".flac": "audio/flac"}
+        return FileResponse(path, media_type=media.get(path.suffix, "application/octet-stream"))
 
     @api.get(
         "/api/queues",

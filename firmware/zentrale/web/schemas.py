@@ -219,6 +219,7 @@ class TeamSummary(Answer):
     id: str
     name: str
     distribution: str
+    wrap_up: float | None = Field(None, description="seconds of wrap-up after a call (the page counts them down)")
 
 
 class Me(Answer):
@@ -231,6 +232,10 @@ class Me(Answer):
     version: str | None = None
     teams: list[TeamSummary] = []
     mp3_path: str | None = None
+    people: dict[str, str] = Field(
+        default_factory=dict, description="every account's full name by user name (statuses show names, not logins)"
+    )
+    admins: list[str] = Field(default_factory=list, description="the administrators' full names: whom to ask")
 
 
 class LoginState(Answer):

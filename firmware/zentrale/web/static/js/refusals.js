@@ -1,7 +1,7 @@
 // The box's refusals in the reader's language. Every error answer of the API carries a stable
 // code and its parameters (firmware web/refusals.py); the page says what happened and what to
 // do next (i18n keys refusal.<code> and refusal.<code>.next) -- never the box's English text.
-import { h } from "./dom.js";
+import { h, toastArea } from "./dom.js";
 import { icon } from "./icons.js";
 import { t } from "./i18n.js";
 import { problemText } from "./problems.js";
@@ -51,16 +51,14 @@ export function refusalNotice(err, id = null) {
 }
 
 // A refusal that has no place of its own on the page: a message that stays until closed.
-let box = null;
 export function failed(err) {
-  if (!box || !box.isConnected) {
-    box = h("div", { class: "toasts sticky", role: "alert" });
-    document.body.append(box);
-  }
+  const box = toastArea();
   const note = h("div", { class: "toast alarm refusal", "data-code": err.code || "unknown" },
     h("div", {}, h("b", {}, err.message || t("refusal.unknown", { status: "" })), err.next ? h("div", { class: "next" }, err.next) : null),
     h("button", { type: "button", class: "ghost close", "aria-label": t("common.close"), title: t("common.close"),
       onclick: () => note.remove() }, icon("x")));
+  note.setAttribute("role", "alert");
   box.append(note);
-  while (box.children.length > 3) box.firstElementChild.remove();
+  const kept = box.querySelectorAll(".refusal");
+  if (kept.length > 3) kept[0].remove();
 }
