@@ -278,6 +278,13 @@ class PhoneRecordingConfig(_Section):
     silence_seconds: float = Field(3, ge=1, le=30, description="silence that ends a recording")
 
 
+class DeskPhoneConfig(_Section):
+    """Feature codes: agents dial ``number`` from their desk phone, enter their PIN (set on the
+    web page) and log in, log out or pause (``zentrale/desk_phone.py``)."""
+
+    number: str = Field(pattern=r"^[0-9]{2,16}$", description="the number (SIP user part) of the service, e.g. 991")
+
+
 class VoicemailConfig(_Section):
     silence_dbfs: float = Field(-45, le=-20, ge=-80, description="below this level a frame counts as silence")
     min_free_mb: float = Field(
@@ -515,6 +522,9 @@ class Config(_Section):
     prompt_dirs: list[Path] = Field(default_factory=list, description="extra prompt folders (searched first)")
     voicemail: VoicemailConfig = Field(default_factory=VoicemailConfig)
     call_limits: CallLimitsConfig = Field(default_factory=CallLimitsConfig)
+    desk_phone: DeskPhoneConfig | None = Field(
+        None, description="feature codes: log in, log out and pause by dialling this number from the desk phone"
+    )
     phone_recording: PhoneRecordingConfig | None = Field(
         None, description="record prompts by phone (a service number with a PIN); off unless configured"
     )

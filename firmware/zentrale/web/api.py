@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from zentrale.core.clock import Clock
     from zentrale.core.events import EventBus
     from zentrale.core.switches import ManualControl
+    from zentrale.desk_phone import AgentPins
     from zentrale.health import BoxStatus, HealthMonitor
     from zentrale.hotline import Hotline
     from zentrale.lines.sip.guard import SourceGuard
@@ -125,6 +126,8 @@ class Services:
     data_dir: Path
     config_file: Path | None  # what a backup carries as config.yaml
     restart: Callable[[], None]  # stop soon and exit to be started again (a restore)
+    agent_pins: AgentPins  # the feature codes' PINs (desk_phone.py)
+    desk_number: str | None  # the feature codes' service number, if configured
 
 
 def create_api(app: Services) -> FastAPI:
@@ -200,7 +203,7 @@ def create_api(app: Services) -> FastAPI:
 
     api.include_router(auth_router(app.accounts, app.language, me_extra))
     api.include_router(users_router(app.accounts, app.staffing))
-    api.include_router(agents_router(app.staffing))
+    api.include_router(agents_router(app.staffing, app.agent_pins, app.desk_number))
     api.include_router(
         editor_router(
             hotline=hotline, teams=app.teams, prompt_library=app.prompts, scheduler=app.scheduler,

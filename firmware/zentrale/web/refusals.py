@@ -97,6 +97,9 @@ CATALOGUE: tuple[Refusal, ...] = (
     R("call_being_put_through", "call {entry} is being put through to {agent}"),
     R("call_no_longer_waiting", "call {entry} is no longer waiting"),
     R("call_gone", "no waiting call {entry}"),
+    R("pin_invalid", "a PIN has 4 to 12 digits"),
+    R("pin_taken", "another agent has this PIN"),
+    R("pin_not_set", "agent {agent} has no PIN"),
     R("sim_not_waiting", "the simulated caller is not waiting in a queue"),
     R("sim_not_found", "no simulation {sim}"),
     # --- modes, switches, the schedule ----------------------------------------------------

@@ -215,6 +215,11 @@ class User(Answer):
     created_at: str | None = None
 
 
+class DeskPhone(Answer):
+    number: str | None = Field(description="the service number agents dial (none: feature codes off)")
+    agents_with_pin: list[str]
+
+
 class TeamSummary(Answer):
     id: str
     name: str
