@@ -409,7 +409,14 @@ def test_rolling_back_a_version_in_the_browser_changes_what_the_next_caller_hear
     open_node(page, "greeting")
     choose(page, "prompt", "closed")  # "the hotline is not staffed at the moment ..."
     expect(page.locator("#dirty")).to_be_visible()
+    # the active mode: saving says callers hear it at once, and offers to try it first
     page.click("#save-mode")
+    expect(page.locator("dialog")).to_contain_text("ab sofort")
+    page.click("dialog [data-choice=try]")
+    expect(page.locator("[data-tab=try][aria-selected=true]")).to_be_visible()
+    expect(page.locator("#dirty")).to_be_visible()  # nothing saved
+    page.click("#save-mode")
+    page.click("dialog [data-choice=save]")
     expect(page.locator("#editor-version")).to_have_text("Version 3")
     phone = sip_phones(name="rollback")
     x, rate = first_seconds(box, phone, tmp_path / "v3.wav", prompt_seconds("closed") + 0.5)

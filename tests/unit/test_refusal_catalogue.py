@@ -21,7 +21,8 @@ import zentrale.app
 import zentrale.web.api  # noqa: F401
 from zentrale.accounts.passwords import check_password
 from zentrale.config import InvalidField, MailConfig, validated
-from zentrale.errors import Refused, ZentraleError
+from zentrale.core.numbers import compile_pattern
+from zentrale.errors import Invalid, Refused, ZentraleError
 from zentrale.web import refusals
 from zentrale.web.limits import json_problem
 from zentrale.web.refusals import CATALOGUE, CLASS_WIDE, CODES, classify, refusal_body, validation_body
@@ -35,6 +36,7 @@ MADE_ELSEWHERE = {
     ("accounts/service.py", "problem"): "check_password()",
     ("config.py", "problems"): "pydantic's messages of a settings form: an InvalidField, coded invalid_input",
     ("web/backup_api.py", "str(err)"): "an ArchiveRefused's text, raised as BackupRefused",
+    ("web/teams_api.py", "str(err)"): "core.numbers.compile_pattern()'s ValueError",
     ("web/backup_api.py", "str(err).replace(str(upload), 'the uploaded file')"): "a StoreError's text",
 }
 # Codes whose texts use parameters the page adds itself (refusals.js): the HTTP status, the
@@ -125,6 +127,10 @@ def test_every_text_made_elsewhere_is_known() -> None:
     for problem in (json_problem(b"[" * 40 + b"]" * 40, 32), json_problem(b"[NaN]", 32)):
         assert problem is not None and classify(problem)[0] in ("json_too_deep", "json_not_numbers")
     assert classify("the archive ends in the middle", refusals.BackupRefused())[0] == "backup_refused"
+    for pattern in (" ", "^([0-9]", "sip:*@*", "01x?"):
+        with pytest.raises(ValueError) as bad:
+            compile_pattern(pattern)
+        assert classify(str(bad.value), Invalid())[0].startswith("pattern_"), str(bad.value)
 
 
 def test_a_settings_form_refusal_names_the_field_and_pydantics_error_type() -> None:

@@ -144,6 +144,10 @@ CATALOGUE: tuple[Refusal, ...] = (
     R("unknown_voice", "unknown voice '{voice}'"),
     R("espeak_failed", "espeak-ng failed: {detail}"),
     # --- teams ------------------------------------------------------------------------------------
+    R("pattern_empty", "an empty number pattern"),
+    R("pattern_bad_regex", "{pattern} is not a regular expression: {detail}"),
+    R("pattern_bad_sip", "{pattern}: a SIP URI pattern needs a literal host, like sip:*@vpn.example"),
+    R("pattern_bad_dial", "{pattern}: a dial pattern has digits, x (any digit), *, # and + only"),
     R("team_not_found", "no team '{team}'"),
     R("team_used_by_modes", "team '{team}' is used by mode(s) {modes}: change them first"),
     R("team_has_agents", "team '{team}' still has agents: {agents}"),

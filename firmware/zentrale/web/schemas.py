@@ -215,6 +215,12 @@ class User(Answer):
     created_at: str | None = None
 
 
+class NumberChecked(Answer):
+    number: str = Field(description="the number as the box reads it (spaces, dashes and slashes removed)")
+    valid: bool = Field(description="a phone number or a SIP URI at all")
+    allowed: bool
+
+
 class DeskPhone(Answer):
     number: str | None = Field(description="the service number agents dial (none: feature codes off)")
     agents_with_pin: list[str]
