@@ -138,3 +138,15 @@ def test_logging_out_of_the_page_while_available_asks_about_the_phone_service(bo
     page.wait_for_url("**/login")
     assert box.http.get("/api/agents/anna").json()["state"] == "available"
     context.close()
+
+
+def test_a_prompt_name_a_person_writes_becomes_a_valid_prompt_name(box: Daemon, browser: Browser) -> None:
+    context, page = logged_in(browser, box, *ADMIN, viewport=DESKTOP, hash_="#/prompts")
+    made = page.evaluate(
+        """async () => {
+          const { promptId } = await import('/static/js/library.js');
+          return ['Wartehinweis Winter', '  Störung: SAP (groß) ', 'Grüße.wav'].map(promptId);
+        }"""
+    )
+    assert made == ["wartehinweis_winter", "stoerung_sap_gross", "gruesse.wav"]
+    context.close()
