@@ -61,8 +61,9 @@ function renderTopbar() {
       h("b", {}, live.me.display_name), h("small", {}, t(`role.${live.me.role}`))),
     h("span", { class: `conn ${live.connected ? "" : "off"}`, id: "conn", title: t(live.connected ? "conn.on" : "conn.off") }),
     h("button", { class: "ghost logout", type: "button", title: t("auth.logout_hint"), "aria-label": t("auth.logout"),
-      id: "logout", onclick: logout }, icon("logout"), h("span", { class: "hide-phone" }, t("auth.logout"))));
-  return h("header", { class: "topbar" },
+      id: "logout", onclick: logout }, icon("logout"), h("span", { class: "logout-label" }, t("auth.logout"))));
+  // the word "Ausloggen" beside the icon where the navigation leaves room (an agent's four pages)
+  return h("header", { class: `topbar ${pages().filter((p) => !p.navAs).length <= 4 ? "roomy" : ""}` },
     h("a", { class: "brand", href: "#/calls" }, h("img", { src: "/static/img/logo.svg", alt: "" }), "Zentrale"),
     nav, user);
 }
