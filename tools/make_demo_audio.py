@@ -104,6 +104,14 @@ PROMPTS: dict[str, str] = {
     "rec_keep_or_again": "Zum Speichern drücken Sie die 1. Für eine neue Aufnahme drücken Sie die 2.",
     "rec_saved": "Die Ansage ist gespeichert.",
     "rec_nothing_heard": "Wir haben nichts gehört.",
+    # Feature codes from the desk phone (the service number, desk_phone.py)
+    "desk_enter_pin": "Telefondienst. Bitte PIN eingeben, dann die Rautetaste.",
+    "desk_menu": "Anmelden: 1. Abmelden: 2. Pause: 3. Pause beenden: 4.",
+    "desk_logged_in": "Sie sind angemeldet.",
+    "desk_logged_out": "Sie sind abgemeldet.",
+    "desk_paused": "Sie sind in Pause.",
+    "desk_resumed": "Sie sind wieder verfügbar.",
+    "desk_refused": "Das geht leider nicht.",
     # No message can be recorded (the data disk is full or failing, core/flow.py)
     "messages_unavailable": "Nachrichten sind gerade nicht möglich. Bitte rufen Sie später wieder an.",
     "messages_unavailable_wait": (

@@ -27,6 +27,7 @@ from zentrale.core.events import EventBus, MessageMailChanged
 from zentrale.core.flow import FlowEngine
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
+from zentrale.desk_phone import AgentPins, FeatureCodes, MessageWaiting, ServiceNumbers
 from zentrale.health import BoxStatus, HealthMonitor, Parts
 from zentrale.hotline import Hotline
 from zentrale.lines.alsa.line import AlsaLine
@@ -93,8 +94,10 @@ class App:
         self.prompts = PromptLibrary(self.library, config.prompts_dir, config.music_dir, self.hotline)
         self.scheduler = ModeScheduler(clock=clock, hotline=self.hotline, state=self.state, language=config.language)
         recording = config.phone_recording
+        desk = config.desk_phone
         self.sip = SipUserAgent(
-            config.sip, self.media_clock, service_numbers=[recording.number] if recording else [],
+            config.sip, self.media_clock,
+            service_numbers=[*([recording.number] if recording else []), *([desk.number] if desk else [])],
             on_ban=lambda ban: self.sip.spawn(
                 self.state.audit(clock.now(), "sip", "security.ban", f"{ban.host} ({ban.reason})")
             ),
@@ -107,10 +110,10 @@ class App:
             active_mode=lambda: self.hotline.mode, messages=self.messages, call_log=self.hotline.call_log,
             library=self.library, silence_dbfs=config.voicemail.silence_dbfs, disk=self.disk,
             limits=CallLimits(limits.max_call_seconds, limits.grace_seconds, limits.max_queue_seconds),
-            service=PhonePromptRecording(
+            service=(services := ServiceNumbers(PhonePromptRecording(
                 recording, self.prompts, failed=count_failed_attempts(self.sip),
                 audit=lambda action, detail: self.state.audit(clock.now(), "phone", action, detail),
-            ) if recording else None,
+            ) if recording else None)),
         )  # fmt: skip
         self.dialer = LineDialer(
             self.sip, self.teams, self.supervisor, TransferPolicy.from_config(config, self.sip.transfers_by_refer)
@@ -120,6 +123,15 @@ class App:
             teams=self.teams, clock=clock, board=self.agents, distribution=self.distribution,
             repo=AgentRepository(self.db), state=self.state,
         )  # fmt: skip
+        self.agent_pins = AgentPins(self.state)
+        if desk is not None:
+            services.services.append(FeatureCodes(
+                desk, self.agent_pins, self.staffing, failed=count_failed_attempts(self.sip),
+                audit=lambda action, detail: self.state.audit(clock.now(), "desk phone", action, detail),
+            ))  # fmt: skip
+        self.message_waiting = MessageWaiting(
+            events=events, messages=self.messages, staffing=self.staffing, subscriptions=self.sip.subscriptions
+        )
         self.team_settings = TeamSettings(
             directory=self.teams, state=self.state, clock=clock, modes=self.modes, agents=self.agents,
             queues=self.queues,
@@ -150,7 +162,7 @@ class App:
             control=self.control, calls=self.supervisor, messages=self.messages, state=self.state, mail=self.mail,
             mail_config=config.mail, sip_settings=self.sip_settings, guard=self.sip.guard, status=self.status,
             health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,
-            faults=self.faults,
+            faults=self.faults, agent_pins=self.agent_pins, desk_number=desk.number if desk else None,
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()
@@ -172,6 +184,8 @@ class App:
         await self.hotline.record_files()
         self.control.restore(await self.state.switch_states())
         await self.staffing.restore()
+        await self.agent_pins.load()
+        await self.message_waiting.load()
         await self.accounts.start()
         await self.scheduler.load()
         await self.hotline.activate_at_start(self.config.active_mode)
@@ -206,6 +220,7 @@ class App:
         await asyncio.gather(*self._background, return_exceptions=True)
         if self.panel is not None:
             await self.panel.stop()
+        self.message_waiting.close()
         await self.distribution.stop()
         await self.supervisor.stop()
         for line in self.analog_lines:
@@ -226,7 +241,7 @@ class App:
         await self.start()
         print(  # noqa: T201 - the one line a person starting the daemon wants to see
             f"Zentrale {__version__} ready: SIP {self.config.sip.bind}:{self.sip.transport.port} (udp/tcp), "
-            f"web {' '.join(url + '/' for url in self.http.urls())}, mode '{self.hotline.mode_name}'",
+            f"web {' '.join(self.http.urls())}, mode '{self.hotline.mode_name}'",
             flush=True,
         )
         self._background.append(asyncio.ensure_future(keep_watchdog_fed(self.notifier, self.status.watchdog_problem)))

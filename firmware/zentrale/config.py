@@ -331,6 +331,13 @@ class PhoneRecordingConfig(_Section):
     silence_seconds: float = Field(3, ge=1, le=30, description="silence that ends a recording")
 
 
+class DeskPhoneConfig(_Section):
+    """Feature codes: agents dial ``number`` from their desk phone, enter their PIN (set on the
+    web page) and log in, log out or pause (``zentrale/desk_phone.py``)."""
+
+    number: str = Field(pattern=r"^[0-9]{2,16}$", description="the number (SIP user part) of the service, e.g. 991")
+
+
 class VoicemailConfig(_Section):
     silence_dbfs: float = Field(-45, le=-20, ge=-80, description="below this level a frame counts as silence")
     min_free_mb: float = Field(
@@ -568,6 +575,9 @@ class Config(_Section):
     prompt_dirs: list[Path] = Field(default_factory=list, description="extra prompt folders (searched first)")
     voicemail: VoicemailConfig = Field(default_factory=VoicemailConfig)
     call_limits: CallLimitsConfig = Field(default_factory=CallLimitsConfig)
+    desk_phone: DeskPhoneConfig | None = Field(
+        None, description="feature codes: log in, log out and pause by dialling this number from the desk phone"
+    )
     phone_recording: PhoneRecordingConfig | None = Field(
         None, description="record prompts by phone (a service number with a PIN); off unless configured"
     )
@@ -645,6 +655,17 @@ def parse_config(text: str, source: str, overrides: dict[str, object] | None = N
         raise ConfigError(source, path, first["msg"].removeprefix("Value error, ") + more) from err
 
 
+class InvalidField(Invalid):
+    """A settings form's value refused by its model: the text names every problem; ``field``,
+    ``kind`` (pydantic's error type) and ``context`` the first, for the web page to translate."""
+
+    def __init__(self, text: str, field: str, kind: str, context: dict[str, str]) -> None:
+        super().__init__(text)
+        self.field = field
+        self.kind = kind
+        self.context = context
+
+
 def validated(model: type[M], data: dict[str, Any], what: str) -> M:
     """``model`` from data a person submitted (the web page); ``Invalid`` naming every
     field and its problem, e.g. ``sender: 'x y' has a space in it``."""
@@ -655,7 +676,11 @@ def validated(model: type[M], data: dict[str, Any], what: str) -> M:
             f"{'.'.join(str(p) for p in e['loc']) or what}: {str(e['msg']).removeprefix('Value error, ')}"
             for e in err.errors()
         )
-        raise Invalid(problems) from None
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or what
+        raise InvalidField(
+            problems, where, first["type"], {k: str(v) for k, v in first.get("ctx", {}).items()}
+        ) from None
 
 
 def load_config(path: Path | None, overrides: dict[str, object] | None = None) -> Config:

@@ -52,3 +52,11 @@ def straight_to_voicemail() -> dict[str, Any]:
             "bye": {"type": "hangup"},
         },
     }
+
+
+def web_mode() -> dict[str, Any]:
+    """The office of the web page tests."""
+    mode = office_mode()
+    # team SAP: straight to the message offer after a short hold (for the viewer test)
+    mode["nodes"]["queue_sap"]["hold"] = [{"announcement": "hold_notice"}, {"music": "music_b", "seconds": 1}]
+    return mode

@@ -409,7 +409,14 @@ def test_rolling_back_a_version_in_the_browser_changes_what_the_next_caller_hear
     open_node(page, "greeting")
     choose(page, "prompt", "closed")  # "the hotline is not staffed at the moment ..."
     expect(page.locator("#dirty")).to_be_visible()
+    # the active mode: saving says callers hear it at once, and offers to try it first
     page.click("#save-mode")
+    expect(page.locator("dialog")).to_contain_text("ab sofort")
+    page.click("dialog [data-choice=try]")
+    expect(page.locator("[data-tab=try][aria-selected=true]")).to_be_visible()
+    expect(page.locator("#dirty")).to_be_visible()  # nothing saved
+    page.click("#save-mode")
+    page.click("dialog [data-choice=save]")
     expect(page.locator("#editor-version")).to_have_text("Version 3")
     phone = sip_phones(name="rollback")
     x, rate = first_seconds(box, phone, tmp_path / "v3.wav", prompt_seconds("closed") + 0.5)
@@ -590,10 +597,12 @@ def test_uploads_in_the_browser_convert_mp3_and_ogg_and_refuse_a_picture_and_a_t
 
     page.set_input_files("#upload-file", str(picture))
     page.click("#upload-submit")
-    expect(result).to_contain_text("Abgelehnt: 'logo.wav' is not an audio file", timeout=20000)
+    # the refusal in German, with what to do next (the box's code, web/refusals.py)
+    expect(result).to_contain_text("Abgelehnt: „logo.wav“ ist keine Audiodatei.", timeout=20000)
+    expect(result).to_contain_text("Nehmen Sie eine WAV-, MP3-, OGG- oder FLAC-Datei.")
     page.set_input_files("#upload-file", str(meeting))
     page.click("#upload-submit")
-    expect(result).to_contain_text("too long: 2:00:00, at most 15:00", timeout=30000)
+    expect(result).to_contain_text("ist zu lang (2:00:00, höchstens 15:00)", timeout=30000)
     expect(page.locator("tr[data-prompt=logo]")).to_have_count(0)
     expect(page.locator("tr[data-prompt=meeting]")).to_have_count(0)
 
@@ -621,7 +630,7 @@ def test_uploads_in_the_browser_convert_mp3_and_ogg_and_refuse_a_picture_and_a_t
     expect(page.locator("tr[data-prompt=no_input]")).to_have_attribute("data-source", "uploaded")
     page.locator("tr[data-prompt=no_input] [data-action=delete]").click()
     page.locator("dialog.confirm [data-role=confirm]").click()
-    expect(page.locator(".toast.alarm")).to_contain_text("prompt 'no_input' is used by mode(s) hotline")
+    expect(page.locator(".toast.alarm")).to_contain_text("„no_input“ wird noch benutzt von: hotline")
     expect(page.locator("tr[data-prompt=no_input]")).to_have_count(1)
     page.locator("tr[data-prompt=outage_phone] [data-action=listen]").click()
     tidy_for_a_screenshot(page)

@@ -104,7 +104,11 @@ def test_an_admin_makes_a_team_in_the_browser_and_puts_an_agent_in_it(tmp_path: 
             page.click("#save-team")
             expect(page.locator(".toast").last).to_contain_text("ring_timeout")  # refused, the field named
             page.fill("#team-ring", "15")
-            page.fill("#team-numbers", "2xx, sip:*@vpn.example")
+            # allowed numbers as choices: not the internal ones, every address at vpn.example, and 2xx
+            page.uncheck("#numbers-internal")
+            page.fill("#numbers-domain", "vpn.example")
+            page.locator("#team-numbers summary").click()
+            page.fill("#numbers-own", "2xx")
             page.click("#save-team")
             row = page.locator("#teams tr[data-team=hw]")
             expect(row).to_contain_text("Hardware")
@@ -122,6 +126,6 @@ def test_an_admin_makes_a_team_in_the_browser_and_puts_an_agent_in_it(tmp_path: 
             assert page.__dict__["js_errors"] == []
             context.close()
         team = next(t for t in box.http.get("/api/teams").json()["teams"] if t["id"] == "hw")
-        assert team["allowed_numbers"] == ["2xx", "sip:*@vpn.example"] and team["strategy"] == "ring_all"
+        assert team["allowed_numbers"] == ["sip:*@vpn.example", "2xx"] and team["strategy"] == "ring_all"
     finally:
         box.stop()

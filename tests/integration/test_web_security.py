@@ -30,6 +30,7 @@ AGENT_MAY = {
     ("get", "/api/agents"), ("get", "/api/agents/{agent_id}"), ("post", "/api/agents/{agent_id}/login"),
     ("post", "/api/agents/{agent_id}/logout"), ("post", "/api/agents/{agent_id}/pause"),
     ("get", "/api/messages"), ("get", "/api/messages/{message_id}"), ("get", "/api/messages/{message_id}/audio"),
+    ("get", "/api/messages/{message_id}/audio.mp3"), ("get", "/api/switches/{switch_id}/audio"),
     ("patch", "/api/messages/{message_id}"), ("get", "/api/audit"),
     ("get", "/api/notices"),  # the page's banner (a full data disk): every user sees it
 }  # fmt: skip

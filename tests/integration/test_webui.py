@@ -10,13 +10,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.harness.audio import PROMPTS, heard, make_tone_wav, prompt_seconds, read_wav
+from tests.harness.audio import PROMPTS, dominant_frequency, heard, make_tone_wav, prompt_seconds, read_wav
 from tests.harness.browser import (
     DESKTOP,
     PHONE,
@@ -27,19 +26,13 @@ from tests.harness.browser import (
     shot,
 )
 from tests.harness.daemon import Daemon
-from tests.harness.modes import office_mode
+from tests.harness.modes import web_mode
+from tests.harness.mp3 import decode_mp3
 from tests.harness.office import Office, running_office
 from tests.harness.peers.phone import Phone
 from tests.harness.webclient import ADMIN, add_agent_account, session
 
 pytestmark = pytest.mark.peers
-
-
-def web_mode() -> dict[str, Any]:
-    mode = office_mode()
-    # team SAP: straight to the message offer after a short hold (for the viewer test)
-    mode["nodes"]["queue_sap"]["hold"] = [{"announcement": "hold_notice"}, {"music": "music_b", "seconds": 1}]
-    return mode
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +243,7 @@ def test_outage_switch_flipped_in_the_browser_is_heard_by_the_next_caller(
     # the banner on every client: what, since when, by whom
     banner = admin.locator(".banner[data-switch=sap_outage]")
     expect(banner).to_contain_text("SAP-Störung")
-    expect(banner).to_contain_text("anna")
+    expect(banner).to_contain_text("Anna Berg")  # the full name, not the login
     shot(page, "control")
     phone_ctx, phone_page = logged_in(browser, box, "anna", "anna-password", viewport=PHONE, hash_="#/control")
     expect(phone_page.locator(".banner")).to_be_visible()
@@ -275,7 +268,7 @@ def test_outage_switch_flipped_in_the_browser_is_heard_by_the_next_caller(
     expect(card).to_have_attribute("data-on", "false")
     audit = [(a["who"], a["action"]) for a in box.http.get("/api/audit").json()[:2]]
     assert audit == [("chef", "switch.off"), ("anna", "switch.on")]
-    expect(page.locator("#switch-history li").first).to_contain_text("chef")
+    expect(page.locator("#switch-history li").first).to_contain_text("Chefin")
     context.close()
     admin_ctx.close()
 
@@ -312,10 +305,19 @@ def test_a_message_is_played_in_the_viewer_and_its_status_shows_live_to_a_collea
         page.wait_for_timeout(1200)
     played = audio.evaluate("a => ({t: a.currentTime, d: a.duration, err: a.error && a.error.code})")
     assert played["err"] is None and played["t"] > 0.3 and 2.0 < played["d"] < 4.5, played
-    # take it on: the colleague sees "in progress (anna)" at once
+    # download it as MP3 from the viewer, as an agent: a real MP3 of the caller's tone
+    with page.expect_download() as download_info:
+        card.locator("a[data-download=mp3]").click()
+    mp3 = tmp_path / "message.mp3"
+    download_info.value.save_as(mp3)
+    samples, mp3_rate = decode_mp3(mp3)
+    pitch = dominant_frequency(samples[int(0.2 * mp3_rate) : int(1.8 * mp3_rate)], mp3_rate)
+    print(f"\nMP3 from the viewer: {len(samples) / mp3_rate:.2f} s, tone at {pitch:.0f} Hz (sent 700 Hz)")
+    assert mp3.read_bytes()[:3] == b"ID3" and abs(pitch - 700) < 15
+    # take it on: the colleague sees "in progress (Anna Berg)" at once
     card.locator("button[data-action=take]").click()
     expect(theirs).to_have_attribute("data-status", "in_progress")
-    expect(theirs.locator("[data-status=in_progress]")).to_contain_text("anna")
+    expect(theirs.locator("[data-status=in_progress]")).to_contain_text("Anna Berg")
     expect(theirs.locator("button[data-action=take]")).to_have_count(0)
     card.locator("textarea").fill("Rückruf vereinbart, 14 Uhr")
     card.locator("button[data-action=comment]").click()

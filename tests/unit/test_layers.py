@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("who may log in; the teams in force", {"accounts", "teams"}),
     ("use cases: the hotline, agents, calls, e-mail", {"hotline", "staffing", "calls", "mail"}),
     ("use cases over the hotline: prompts, schedules", {"prompts", "scheduling"}),
-    ("the box as a whole: health; recording prompts by phone", {"health", "phone_prompts"}),
+    ("the box as a whole: health; services by phone", {"health", "phone_prompts", "desk_phone"}),
     ("adapters for people: HTTP API and web page, front panel", {"web", "panel"}),
     ("the composition root", {"app"}),
     ("the command line", {"cli"}),

@@ -143,8 +143,10 @@ class AgentBoard:
         if paused and agent.state in (AgentState.AVAILABLE, AgentState.WRAP_UP):
             self._cancel_wrap_up(agent)
             self._set(agent, AgentState.PAUSED, "pause")
-        elif not paused and agent.state is AgentState.PAUSED:
-            self._set(agent, AgentState.AVAILABLE, "unpause")
+        elif not paused and agent.state in (AgentState.PAUSED, AgentState.WRAP_UP):
+            # "Fertig": an agent done with the wrap-up before its time is free at once
+            self._cancel_wrap_up(agent)
+            self._set(agent, AgentState.AVAILABLE, "unpause" if agent.state is AgentState.PAUSED else "wrap-up done")
             agent.idle_since = self._clock.monotonic()
         return agent
 

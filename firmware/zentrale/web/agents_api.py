@@ -14,6 +14,7 @@ from zentrale.web.auth import USER, access, actor, require_agent
 from zentrale.web.params import Ident
 
 if TYPE_CHECKING:
+    from zentrale.desk_phone import AgentPins
     from zentrale.staffing import Staffing
 
 
@@ -41,13 +42,38 @@ class Pause(BaseModel):
     paused: bool
 
 
+class PinBody(BaseModel):
+    pin: str = Field(min_length=4, max_length=12, pattern=r"^[0-9]+$", description="4 to 12 digits, one per agent")
+
+
 class Pull(BaseModel):
     agent: str = Field(max_length=64, description="the agent whose phone should ring")
     wait: bool = Field(False, description="answer only when the agent answered or the attempt failed")
 
 
-def agents_router(staff: Staffing) -> APIRouter:
+def agents_router(staff: Staffing, pins: AgentPins, desk_number: str | None) -> APIRouter:
     router = APIRouter(tags=["agents"])
+
+    @router.get(
+        "/api/desk-phone",
+        response_model=S.DeskPhone,
+        summary="Feature codes: the service number agents dial, and which agents have a PIN",
+    )
+    async def desk_phone() -> dict[str, Any]:
+        return {"number": desk_number, "agents_with_pin": pins.agents_with_pin()}
+
+    @router.put("/api/agents/{agent_id}/pin", response_model=S.DeskPhone, summary="Set an agent's PIN (feature codes)")
+    async def set_pin(agent_id: Ident, body: PinBody, request: Request) -> dict[str, Any]:
+        staff.agent(agent_id)  # the agent exists
+        await pins.set(agent_id, body.pin)
+        await staff.state.audit(staff.clock.now(), actor(request), "agent.pin", agent_id)
+        return {"number": desk_number, "agents_with_pin": pins.agents_with_pin()}
+
+    @router.delete("/api/agents/{agent_id}/pin", response_model=S.DeskPhone, summary="Remove an agent's PIN")
+    async def delete_pin(agent_id: Ident, request: Request) -> dict[str, Any]:
+        await pins.remove(agent_id)
+        await staff.state.audit(staff.clock.now(), actor(request), "agent.pin_removed", agent_id)
+        return {"number": desk_number, "agents_with_pin": pins.agents_with_pin()}
 
     @router.get("/api/agents", response_model=list[S.Agent], summary="Agents and their states")
     @access(USER)

@@ -21,8 +21,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zentrale import __version__
 from zentrale.core.modes import Mode
@@ -47,10 +47,11 @@ from zentrale.web.editor_api import editor_router
 from zentrale.web.events import events_router
 from zentrale.web.faults import faults_router
 from zentrale.web.limits import BodyLimits, HttpLimits, TooLarge, document_body, marked_routes
-from zentrale.web.mail_api import create_mail_router
+from zentrale.web.mail_api import MP3_PATH, create_mail_router
 from zentrale.web.messages_api import messages_router
 from zentrale.web.pages import mount_pages
 from zentrale.web.params import By, Comment, Ident, Limit, ModeName
+from zentrale.web.refusals import refusal_body, validation_body
 from zentrale.web.security_api import security_router
 from zentrale.web.sip_settings_api import sip_settings_router
 from zentrale.web.teams_api import teams_router
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
     from zentrale.core.clock import Clock
     from zentrale.core.events import EventBus
     from zentrale.core.switches import ManualControl
+    from zentrale.desk_phone import AgentPins
     from zentrale.health import BoxStatus, HealthMonitor
     from zentrale.hotline import Hotline
     from zentrale.lines.sip.guard import SourceGuard
@@ -95,7 +97,7 @@ class SwitchChange(BaseModel):
 
 
 class Activation(BaseModel):
-    by: str = Field("api", max_length=80)
+    by: str = Field("api", max_length=80, description="who activates it, for local tools (a session uses its user)")
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class Services:
     data_dir: Path
     config_file: Path | None  # what a backup carries as config.yaml
     restart: Callable[[], None]  # stop soon and exit to be started again (a restore)
+    agent_pins: AgentPins  # the feature codes' PINs (desk_phone.py)
+    desk_number: str | None  # the feature codes' service number, if configured
     tls: TlsKeeper | None = None  # the page's HTTPS certificate (http.tls), None when off
     faults: FaultLog | None = None  # the last warnings and errors (journal or the daemon's own)
 
@@ -152,44 +156,60 @@ def create_api(app: Services) -> FastAPI:
 
     @api.exception_handler(ZentraleError)
     async def _errors(_request: Request, err: ZentraleError) -> JSONResponse:
+        # every answer carries a code and its parameters, which the page translates (web/refusals.py)
+        text = str(err)
         if isinstance(err, ConfigError):
-            body = {"error": str(err), "source": err.source, "path": err.path, "problem": err.problem}
+            body = refusal_body(text, err, source=err.source, path=err.path, problem=err.problem)
             return JSONResponse(body, status_code=422)
         if isinstance(err, TooLarge):
-            return JSONResponse({"error": str(err)}, status_code=413)
+            return JSONResponse(refusal_body(text, err), status_code=413)
         if isinstance(err, WorkerFailed):
-            return JSONResponse({"error": str(err)}, status_code=503, headers={"Retry-After": "1"})
+            return JSONResponse(refusal_body(text, err), status_code=503, headers={"Retry-After": "1"})
         if isinstance(err, TooManyAttempts):
             wait = max(1, round(err.retry_after))
-            return JSONResponse({"error": str(err), "retry_after": wait}, 429, headers={"Retry-After": str(wait)})
+            body = refusal_body(text, err, retry_after=wait)
+            body["params"]["minutes"] = max(1, round(wait / 60))
+            return JSONResponse(body, 429, headers={"Retry-After": str(wait)})
         statuses = (
             (NotFound, 404), (Conflict, 409), (Refused, 403), (Invalid, 422), (Unauthorized, 401), (MailError, 502),
         )  # fmt: skip
         status = next((code for kind, code in statuses if isinstance(err, kind)), 500)
-        return JSONResponse({"error": str(err)}, status_code=status)
+        return JSONResponse(refusal_body(text, err), status_code=status)
 
     @api.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, err: RequestValidationError) -> JSONResponse:
         # FastAPI's own answer echoes the input, which can be what JSON cannot carry (NaN) -- a 500
         # -- or kilobytes of it; where and what is enough (the page shows loc and msg)
-        detail = [{"type": e.get("type"), "loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg"))}
+        detail = [{"type": e.get("type"), "loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")),
+                   "ctx": {k: str(v) for k, v in (e.get("ctx") or {}).items()}}
                   for e in err.errors()]  # fmt: skip
-        return JSONResponse({"detail": detail}, status_code=422)
+        return JSONResponse(validation_body(detail), status_code=422)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, err: StarletteHTTPException) -> JSONResponse:
+        # a route or method that does not exist (starlette's own 404/405): coded like every refusal
+        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "unknown")
+        body = {"error": str(err.detail), "code": code, "params": {"status": err.status_code}}
+        return JSONResponse(body, status_code=err.status_code, headers=getattr(err, "headers", None))
 
     @api.exception_handler(RecursionError)
     async def _too_deep(_request: Request, _err: RecursionError) -> JSONResponse:
         # the last line of defence: what a request brings is bounded before it is parsed, but a
         # file put into the data folder by hand (or an old restore) is parsed by code outside web/
         log.warning("a request ended in a RecursionError: %s %s", _request.method, _request.url.path)
-        return JSONResponse({"error": "the data is nested too deeply to be read"}, status_code=422)
+        return JSONResponse(refusal_body("the data is nested too deeply to be read"), status_code=422)
 
     def me_extra(_who: Principal) -> dict[str, Any]:
-        teams = [{"id": t.id, "name": t.name, "distribution": t.distribution} for t in app.teams.all()]
-        return {"version": __version__, "teams": teams, "mp3_path": mp3_route(api)}
+        teams = [{"id": t.id, "name": t.name, "distribution": t.distribution, "wrap_up": t.wrap_up}
+                 for t in app.teams.all()]  # fmt: skip
+        users = app.accounts.users()
+        people = {u["name"]: u["display_name"] for u in users}
+        admins = [u["display_name"] for u in users if u["role"] == "admin"]
+        return {"version": __version__, "teams": teams, "mp3_path": MP3_PATH, "people": people, "admins": admins}
 
     api.include_router(auth_router(app.accounts, app.language, me_extra))
     api.include_router(users_router(app.accounts, app.staffing))
-    api.include_router(agents_router(app.staffing))
+    api.include_router(agents_router(app.staffing, app.agent_pins, app.desk_number))
     api.include_router(
         editor_router(
             hotline=hotline, teams=app.teams, prompt_library=app.prompts, scheduler=app.scheduler,
@@ -254,8 +274,8 @@ def create_api(app: Services) -> FastAPI:
         response_model=S.Activated,
         summary="Make a mode the active one (while the schedule is on, this overrides it until resumed)",
     )
-    async def activate(name: ModeName, body: Activation, request: Request) -> dict[str, Any]:
-        await app.scheduler.activate_by_hand(name, actor(request, body.by))
+    async def activate(name: ModeName, request: Request, body: Activation | None = None) -> dict[str, Any]:
+        await app.scheduler.activate_by_hand(name, actor(request, body.by if body else None))
         return {"active": name}
 
     @api.get("/api/switches", response_model=list[S.Switch], summary="Manual-control switches of the active mode")
@@ -271,6 +291,21 @@ def create_api(app: Services) -> FastAPI:
     @access(USER)
     async def set_switch(switch_id: Ident, change: SwitchChange, request: Request) -> dict[str, Any]:
         return await hotline.set_switch(switch_id, change.on, actor(request, change.by))
+
+    @api.get(
+        "/api/switches/{switch_id}/audio",
+        summary="Listen to what a switch's announcement says, before switching it on (any user)",
+        response_class=FileResponse,
+    )
+    @access(USER)
+    async def switch_audio(switch_id: Ident) -> FileResponse:
+        mode = hotline.mode
+        switch = next((s for s in mode.switches if s.id == switch_id), None) if mode is not None else None
+        if switch is None:
+            raise NotFound(f"the active mode has no switch '{switch_id}'")
+        path = app.prompts.audio_path(switch.replaces[0].prompt)
+        media = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".flac": "audio/flac"}
+        return FileResponse(path, media_type=media.get(path.suffix, "application/octet-stream"))
 
     @api.get(
         "/api/queues",
@@ -372,15 +407,6 @@ def create_api(app: Services) -> FastAPI:
     api.add_middleware(BodyLimits, marked=marked, limits=limits)  # inside the guard: it knows who asks
     api.add_middleware(AccessGuard, accounts=app.accounts)
     return api
-
-
-def mp3_route(api: FastAPI) -> str | None:
-    """The path of a route serving a message as MP3 (the mail work's), if the API has one;
-    the viewer then offers an MP3 download beside the WAV."""
-    for route in api.routes:
-        if isinstance(route, APIRoute) and route.path.startswith("/api/messages/{") and "mp3" in route.path.lower():
-            return route.path
-    return None
 
 
 def disk_status(path: Any) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zentrale.errors import Refused, Unauthorized
 from zentrale.web import schemas as S
+from zentrale.web.refusals import refusal_body
 
 if TYPE_CHECKING:
     from zentrale.accounts.service import Accounts, Principal
@@ -159,7 +160,7 @@ def _same_origin(scope: Scope, headers: Headers) -> bool:
 
 
 async def _refuse(send: Send, status: int, error: str) -> None:
-    body = json.dumps({"error": error}).encode()
+    body = json.dumps(refusal_body(error)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

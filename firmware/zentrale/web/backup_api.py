@@ -24,6 +24,7 @@ from zentrale.store.backup import PENDING, ArchiveRefused, check_stream, create_
 from zentrale.web import schemas as S
 from zentrale.web.auth import actor
 from zentrale.web.limits import TooLarge, body_limit
+from zentrale.web.refusals import BackupRefused
 
 if TYPE_CHECKING:
     from zentrale.core.clock import Clock
@@ -117,9 +118,9 @@ def backup_router(
             try:
                 manifest = await asyncio.to_thread(check)
             except ArchiveRefused as err:
-                raise Invalid(str(err)) from None
+                raise BackupRefused(str(err)) from None
             except StoreError as err:
-                raise Invalid(str(err).replace(str(upload), "the uploaded file")) from None
+                raise BackupRefused(str(err).replace(str(upload), "the uploaded file")) from None
             except TimeoutError:
                 raise Invalid(f"the upload stalled for {UPLOAD_STALL:.0f} s") from None
             except OSError as err:  # a full disk: nothing changes, the box says why

@@ -10,12 +10,13 @@ import contextlib
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from zentrale.core.modes import Mode
 from zentrale.core.schedule import Schedule
-from zentrale.errors import Conflict, Invalid, NotFound, ZentraleError
+from zentrale.errors import Conflict, NotFound, ZentraleError
 from zentrale.prompts import MAX_UPLOAD_BYTES
 from zentrale.web import schemas as S
 from zentrale.web.auth import actor
@@ -292,8 +293,7 @@ def editor_router(
             try:
                 body = SimStart.model_validate_json(text or "{}")
             except ValidationError as err:
-                first = err.errors()[0]
-                raise Invalid(f"{'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}") from None
+                raise RequestValidationError(err.errors()) from None  # answered like any body that does not fit
             if body.mode is None:
                 raise NotFound("give a mode or a document")
             mode = await documents.run(stored_mode, hotline.modes.path(body.mode))

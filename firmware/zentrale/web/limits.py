@@ -36,6 +36,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zentrale.errors import Invalid
+from zentrale.web.refusals import refusal_body
 
 Kind = Literal["json", "document", "stream"]
 
@@ -178,7 +179,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def send_error(send: Send, status: int, error: str) -> None:
-    body = json.dumps({"error": error}).encode()
+    body = json.dumps(refusal_body(error)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -15,8 +15,12 @@ from zentrale.errors import NotFound
 from zentrale.mail.compose import make_mp3, mp3_tags
 from zentrale.mail.outbox import WEB_FIELDS, merged_settings
 from zentrale.web import schemas as S
-from zentrale.web.auth import actor
+from zentrale.web.auth import USER, access, actor
 from zentrale.web.params import Ident
+
+# The viewer's MP3 download (``/api/auth/me`` names it, the page fills in the id): one constant,
+# not found by walking the router's routes, whose types are FastAPI's internals (issue 17 (a)).
+MP3_PATH = "/api/messages/{message_id}/audio.mp3"
 
 if TYPE_CHECKING:
     from zentrale.config import MailConfig
@@ -175,7 +179,8 @@ def create_mail_router(
     async def send_again(message_id: Ident, body: SendAgain | None = None) -> dict[str, Any]:
         return await mail.send_again(message_id, body.to if body else None)
 
-    @router.get("/api/messages/{message_id}/audio.mp3", summary="The message as MP3", response_class=Response)
+    @router.get(MP3_PATH, summary="The message as MP3 (any user, like the WAV)", response_class=Response)
+    @access(USER)
     async def audio_mp3(message_id: Ident) -> Response:
         row = await messages.get(message_id)
         wav = messages.file(row)

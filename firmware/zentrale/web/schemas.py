@@ -215,10 +215,22 @@ class User(Answer):
     created_at: str | None = None
 
 
+class NumberChecked(Answer):
+    number: str = Field(description="the number as the box reads it (spaces, dashes and slashes removed)")
+    valid: bool = Field(description="a phone number or a SIP URI at all")
+    allowed: bool
+
+
+class DeskPhone(Answer):
+    number: str | None = Field(description="the service number agents dial (none: feature codes off)")
+    agents_with_pin: list[str]
+
+
 class TeamSummary(Answer):
     id: str
     name: str
     distribution: str
+    wrap_up: float | None = Field(None, description="seconds of wrap-up after a call (the page counts them down)")
 
 
 class Me(Answer):
@@ -231,6 +243,10 @@ class Me(Answer):
     version: str | None = None
     teams: list[TeamSummary] = []
     mp3_path: str | None = None
+    people: dict[str, str] = Field(
+        default_factory=dict, description="every account's full name by user name (statuses show names, not logins)"
+    )
+    admins: list[str] = Field(default_factory=list, description="the administrators' full names: whom to ask")
 
 
 class LoginState(Answer):

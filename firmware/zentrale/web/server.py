@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import ipaddress
 import logging
 import re
+import socket
 import ssl
+import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,6 +32,39 @@ from zentrale.errors import ZentraleError
 from zentrale.web.tls import TlsKeeper
 
 log = logging.getLogger(__name__)
+
+
+SIOCGIFADDR = 0x8915  # Linux <linux/sockios.h>: an interface's IPv4 address
+
+
+def lan_addresses() -> list[str]:
+    """The box's own IPv4 addresses on its network interfaces, loopback excluded (Linux
+    ioctl; no packet is sent). Empty where the system does not tell."""
+    found: list[str] = []
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except OSError:
+        return found
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for name in names:
+            try:
+                answer = fcntl.ioctl(s.fileno(), SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
+            except OSError:
+                continue  # no IPv4 address on this interface (or it is down)
+            address = socket.inet_ntoa(answer[20:24])
+            if not ipaddress.ip_address(address).is_loopback and address not in found:
+                found.append(address)
+    return found
+
+
+def page_urls(bind: str, port: int, lan: list[str] | None = None, scheme: str = "http") -> list[str]:
+    """Addresses a person can click to reach the page: for "every address" (0.0.0.0, ::) this
+    box's own (127.0.0.1) and its LAN addresses, not 0.0.0.0 (issue 17 (c))."""
+    if bind in ("0.0.0.0", "::", ""):
+        hosts = ["127.0.0.1", *(lan_addresses() if lan is None else lan)]
+    else:
+        hosts = [f"[{bind}]" if ":" in bind else bind]
+    return [f"{scheme}://{host}:{port}/" for host in hosts]
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -121,18 +157,22 @@ class HttpServer:
             self.tls.start()
             self.https_port = await self._serve(self.config.tls.port, self.tls.context)
             self.port = await self._serve(self.config.port, None, redirect=True)
-        log.info("HTTP API on %s (docs: /docs, spec: /openapi.json)", ", ".join(self.urls()))
+        urls = self.urls()
+        log.info("web page and HTTP API on %s (docs: /docs, spec: /openapi.json)", " ".join(urls))
         if self.accounts.setup_token:
             log.warning(
-                "first-run set-up: no admin account yet. Open %s/setup and enter the set-up token %s (also in %s)",
-                self.urls()[0].replace(self.config.bind, "<this box>", 1),
+                "first-run set-up: no admin account yet. Open %s and enter the set-up token %s (also in %s)",
+                " or ".join(f"{url}setup" for url in urls),
                 self.accounts.setup_token,
                 self.accounts.setup_token_path,
             )
 
     def urls(self) -> list[str]:
-        plain = f"http://{self.config.bind}:{self.port}"
-        return [f"https://{self.config.bind}:{self.https_port}", plain] if self.tls else [plain]
+        """Where a person reaches the page (the first: on this box itself); HTTPS first when on."""
+        plain = page_urls(self.config.bind, self.port)
+        if self.tls is None:
+            return plain
+        return [*page_urls(self.config.bind, self.https_port, scheme="https"), *plain]
 
     async def stop(self) -> None:
         for server, _ in self._servers:

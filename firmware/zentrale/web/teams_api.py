@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from zentrale.core.numbers import NumberPolicy
+from zentrale.errors import Invalid, ZentraleError
+from zentrale.staffing import check_number
 from zentrale.web import schemas as S
 from zentrale.web.auth import actor
 from zentrale.web.params import Ident
@@ -28,8 +31,29 @@ class TeamBody(BaseModel):
     allowed_numbers: list[str] | None = Field(None, max_length=50)
 
 
+class NumberCheck(BaseModel):
+    patterns: list[str] | None = Field(None, max_length=50, description="a team's allowed numbers (null: the default)")
+    number: str = Field(max_length=255, description="an example number or SIP URI")
+
+
 def teams_router(settings: TeamSettings) -> APIRouter:
     router = APIRouter(tags=["teams"])
+
+    @router.post(
+        "/api/numbers/check",
+        response_model=S.NumberChecked,
+        summary="Would agents of a team with these allowed numbers be allowed to log in with this number?",
+    )
+    async def check(body: NumberCheck) -> dict[str, Any]:
+        try:
+            policy = NumberPolicy([p for p in body.patterns if p.strip()] if body.patterns is not None else None)
+        except ValueError as err:  # the pattern's problem, coded for the page (web/refusals.py)
+            raise Invalid(str(err)) from None
+        try:
+            number = check_number(body.number)
+        except ZentraleError:
+            return {"number": body.number, "valid": False, "allowed": False}
+        return {"number": number, "valid": True, "allowed": policy.allows(number)}
 
     @router.get(
         "/api/teams", response_model=S.Teams, summary="Teams with their settings, members and the modes that use them"

@@ -27,7 +27,10 @@ reason), ``media`` (call, status: active/local_hold/remote_hold/none),
 duration_ms), ``play_done`` (call, path), ``disconnected`` (call, code,
 reason, duration, total_duration), ``recording_done`` (call, path, written),
 ``transfer_request`` (call, uri, accepted, new_call, record: a REFER to our
-call; accepted, the phone calls ``uri`` as ``new_call``), ``stopped``.
+call; accepted, the phone calls ``uri`` as ``new_call``), ``mwi`` (state,
+waiting: "yes"/"no", body, subscription_state: a message-summary NOTIFY to
+a phone started with ``mwi=True``, ``register`` and ``domain``: the subscription
+goes to USER@DOMAIN), ``stopped``.
 
 ``wait_event`` searches the whole history unless given ``since=phone.mark()``
 taken before the action: the second call's ``incoming`` needs a mark, or the

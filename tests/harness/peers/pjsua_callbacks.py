@@ -137,6 +137,14 @@ class PhoneAccount(pj.Account):  # type: ignore[misc]
     def onIncomingCall(self, prm: Any) -> None:
         self.phone.guarded("incoming call", None, self.phone.on_incoming_call, self, prm)
 
+    def onMwiInfo(self, prm: Any) -> None:
+        # a message-summary NOTIFY (RFC 3842): the lamp's state and the body as the box sent it
+        body = prm.rdata.wholeMsg.split("\r\n\r\n", 1)[-1]
+        waiting = next((ln.split(":", 1)[1].strip().lower() for ln in body.splitlines()
+                        if ln.lower().startswith("messages-waiting:")), "")  # fmt: skip
+        self.phone.events.emit("mwi", state=int(prm.state), waiting=waiting, body=body,
+                               subscription_state=_header(prm.rdata.wholeMsg, "Subscription-State"))  # fmt: skip
+
     def onRegState(self, prm: Any) -> None:
         self.phone.events.emit(
             "registered",
@@ -145,6 +153,13 @@ class PhoneAccount(pj.Account):  # type: ignore[misc]
             expiration=prm.expiration,
             ok=prm.code // 100 == 2 and prm.expiration > 0,
         )
+
+
+def _header(message: str, name: str) -> str:
+    for line in message.split("\r\n\r\n", 1)[0].splitlines():
+        if line.lower().startswith(name.lower() + ":"):
+            return line.split(":", 1)[1].strip()
+    return ""
 
 
 class FilePlayer(pj.AudioMediaPlayer):  # type: ignore[misc]

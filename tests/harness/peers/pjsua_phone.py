@@ -232,6 +232,11 @@ class Phone:
         }[a.srtp]  # fmt: skip
         # 0: SDES keys may travel over any hop; 1: only over TLS (pjsua's default)
         acfg.mediaConfig.srtpSecureSignaling = a.srtp_secure_signaling
+        if a.mwi:
+            # subscribe to the message summary (RFC 3842) of our address of record, at its domain
+            # (--domain HOST:PORT); pjsua does so only for an account that registers (--register)
+            acfg.mwiConfig.enabled = True
+            acfg.mwiConfig.expirationSec = a.mwi_expires
         account = PhoneAccount(self)
         account.create(acfg, True)
         return account
@@ -636,6 +641,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--auth-user", default="", help="digest user name if not --user")
     p.add_argument("--domain", default="", help="domain of our AOR when registering")
     p.add_argument("--reg-expires", type=int, default=300)
+    p.add_argument("--mwi", action="store_true", help="subscribe to message-waiting of USER@DOMAIN (needs --register)")
+    p.add_argument("--mwi-expires", type=int, default=3600, help="Expires of the MWI subscription")
     p.add_argument("--proxy", default="", help="outbound proxy URI for the account")
     p.add_argument("--auto-answer", choices=("200", "486", "603", "none"), default="200")
     p.add_argument("--answer-delay", type=float, default=0.0)

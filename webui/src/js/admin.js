@@ -6,6 +6,8 @@ import { icon } from "./icons.js";
 import { t } from "./i18n.js";
 import { live } from "./live.js";
 import { mountAppliance } from "./appliance.js";
+import { numberChoices, numbersText } from "./numbers.js";
+import { failed } from "./refusals.js";
 
 export function mount(main) {
   const usersBox = h("section", { class: "card", id: "users" });
@@ -18,9 +20,11 @@ export function mount(main) {
     h("div", { class: "stack", id: "admin-stack" }, usersBox, agentsBox, teamsBox, pbxBox, mailBox, backupBox));
   mountAppliance(main.querySelector("#admin-stack"));
   let agents = [];
+  let pins = { number: null, agents_with_pin: [] }; // the feature codes (GET /api/desk-phone)
+  let editing = null; // the account being edited (its user name), across reloads of the list
 
-  const failed = (err) => toast(t("common.failed", { error: err.message }), "alarm");
-  const field = (label, input) => h("label", { class: "field" }, h("span", {}, label), input);
+    const field = (label, input) => h("label", { class: "field" }, h("span", {}, label), input);
+    const fieldHint = (label, input, hint) => h("label", { class: "field" }, h("span", {}, label), input, h("small", { class: "hint" }, hint));
 
   const renderUsers = (users) => {
     const name = h("input", { id: "new-user-name", autocomplete: "off", placeholder: "anna" });
@@ -34,19 +38,36 @@ export function mount(main) {
           role: role.value, display_name: display.value, agent_id: agent.value || null, password: password.value || null,
         });
         toast(t("admin.saved"));
+        editing = null;
         load();
       } catch (err) {
         failed(err);
       }
     };
+    // editing an account: its user name stays (it is the login), Abbrechen goes back to "new"
+    const title = h("h3", { id: "user-form-title" });
+    const cancel = h("button", { type: "button", id: "cancel-user", hidden: true, onclick: () => { editing = null; reset(); } }, t("common.cancel"));
+    const reset = () => {
+      for (const el of [name, display, password]) el.value = "";
+      role.value = "agent";
+      agent.value = "";
+      name.disabled = false;
+      password.placeholder = "";
+      title.textContent = t("admin.user_form");
+      cancel.hidden = true;
+    };
     const edit = (u) => {
+      editing = u.name;
       name.value = u.name;
+      name.disabled = true;
       display.value = u.display_name;
       role.value = u.role;
       agent.value = u.agent_id || "";
       password.value = "";
       password.placeholder = t("admin.password_keep");
-      name.focus();
+      title.textContent = t("admin.user_edit", { name: u.name });
+      cancel.hidden = false;
+      display.focus();
     };
     const remove = async (u) => {
       if (!(await confirmDialog({ title: t("admin.delete_user", { name: u.name }), text: t("admin.delete_user_text"),
@@ -68,11 +89,13 @@ export function mount(main) {
             h("button", { type: "button", class: "small ghost", onclick: () => edit(u) }, t("common.edit")),
             u.name !== live.me.name ? h("button", { type: "button", class: "small ghost", onclick: () => remove(u) }, icon("trash")) : null))))),
       h("div", { class: "card-body" },
-        h("h3", {}, t("admin.user_form")),
+        title,
         h("div", { class: "form-grid" },
           field(t("admin.name"), name), field(t("admin.display"), display), field(t("admin.role"), role),
           field(t("admin.agent"), agent), field(t("admin.password"), password),
-          h("label", { class: "field" }, h("span", {}, "\u00a0"), h("button", { type: "button", class: "primary", id: "save-user", onclick: save }, t("common.save"))))));
+          h("div", { class: "field row-buttons form-actions" }, cancel, h("button", { type: "button", class: "primary", id: "save-user", onclick: save }, t("common.save"))))));
+    const current = users.find((u) => u.name === editing);
+    if (current) edit(current); else reset();
   };
 
   const renderAgents = () => {
@@ -80,12 +103,26 @@ export function mount(main) {
     const name = h("input", { id: "new-agent-name", autocomplete: "off" });
     const number = h("input", { id: "new-agent-number", type: "tel", autocomplete: "off" });
     const teams = live.me.teams.map((team) => h("label", { class: "check" }, h("input", { type: "checkbox", value: team.id }), team.name));
+    const pin = h("input", { id: "new-agent-pin", inputmode: "numeric", autocomplete: "off", maxlength: 12, placeholder: "4711" });
+    // an agent and the account to log in with, in one go (the account's name is the agent's id)
+    const withAccount = h("input", { type: "checkbox", id: "new-agent-account" });
+    const accountPassword = h("input", { id: "new-agent-password", type: "password", autocomplete: "new-password" });
     const save = async () => {
+      const agentId = id.value.trim();
       try {
-        await api("PUT", `/api/agents/${encodeURIComponent(id.value.trim())}`, {
-          name: name.value.trim() || id.value.trim(), default_number: number.value.trim(),
+        await api("PUT", `/api/agents/${encodeURIComponent(agentId)}`, {
+          name: name.value.trim() || agentId, default_number: number.value.trim(),
           teams: teams.map((l) => l.querySelector("input")).filter((i) => i.checked).map((i) => i.value),
         });
+        if (pin.value.trim()) await api("PUT", `/api/agents/${encodeURIComponent(agentId)}/pin`, { pin: pin.value.trim() });
+        if (withAccount.checked) {
+          await api("PUT", `/api/users/${encodeURIComponent(agentId.toLowerCase())}`, {
+            role: "agent", display_name: name.value.trim() || agentId, agent_id: agentId, password: accountPassword.value || null,
+          });
+        }
+        pin.value = "";
+        accountPassword.value = "";
+        withAccount.checked = false;
         toast(t("admin.saved"));
         load();
         loadTeams(); // its members
@@ -114,17 +151,22 @@ export function mount(main) {
     clear(agentsBox,
       h("div", { class: "card-head" }, h("h2", {}, t("admin.agents")), h("span", { class: "muted" }, t("admin.agents_hint"))),
       h("table", { class: "list" },
-        h("thead", {}, h("tr", {}, [t("admin.agent_id"), t("admin.display"), t("admin.teams"), t("admin.number"), t("admin.state"), ""].map((x) => h("th", {}, x)))),
+        h("thead", {}, h("tr", {}, [t("admin.agent_id"), t("admin.display"), t("admin.teams"), t("admin.number"), t("admin.state"), t("admin.pin"), ""].map((x) => h("th", {}, x)))),
         h("tbody", {}, agents.map((a) => h("tr", { "data-agent": a.id },
           h("td", { class: "mono" }, a.id), h("td", {}, a.name), h("td", {}, a.teams.map(teamName).join(", ")),
           h("td", {}, a.number || a.default_number || "–"), h("td", {}, t(`state.${a.state}`)),
+          h("td", {}, pins.agents_with_pin.includes(a.id) ? t("admin.pin_set") : "–"),
           h("td", { class: "nowrap" },
             h("button", { type: "button", class: "small ghost", onclick: () => edit(a) }, t("common.edit")),
             h("button", { type: "button", class: "small ghost", onclick: () => remove(a) }, icon("trash"))))))),
       h("div", { class: "card-body" },
         h("h3", {}, t("admin.agent_form")),
-        h("div", { class: "form-grid" }, field(t("admin.agent_id"), id), field(t("admin.display"), name), field(t("admin.number"), number)),
+        h("div", { class: "form-grid" }, field(t("admin.agent_id"), id), field(t("admin.display"), name), field(t("admin.number"), number),
+          fieldHint(t("admin.pin"), pin, t(pins.number ? "admin.pin_hint" : "admin.pin_off", { number: pins.number || "" }))),
         h("div", { class: "team-picks" }, teams),
+        h("div", { class: "form-grid" },
+          h("label", { class: "check" }, withAccount, t("admin.agent_account")),
+          field(t("admin.password"), accountPassword)),
         h("button", { type: "button", class: "primary", id: "save-agent", onclick: save }, t("common.save"))));
   };
 
@@ -216,15 +258,14 @@ export function mount(main) {
       ["longest_idle", "round_robin", "linear", "ring_all"].map((x) => h("option", { value: x }, t(`teams.strategy_${x}`))));
     const ring = input("team-ring", { type: "number", min: 1, max: 120, value: 20 });
     const wrap = input("team-wrap", { type: "number", min: 0, max: 600, value: 10 });
-    const numbers = input("team-numbers", { placeholder: t("teams.numbers_default") });
+    const numbers = numberChoices();
     let email = [];
     const save = async () => {
       try {
-        const patterns = numbers.value.split(",").map((x) => x.trim()).filter(Boolean);
         await api("PUT", `/api/teams/${encodeURIComponent(id.value.trim())}`, {
           name: name.value.trim(), distribution: distribution.value, strategy: strategy.value,
           ring_timeout: Number(ring.value || 20), wrap_up: Number(wrap.value || 0),
-          allowed_numbers: patterns.length ? patterns : null, email,
+          allowed_numbers: numbers.value(), email,
         });
         toast(t("admin.saved"));
         loadTeams();
@@ -241,7 +282,7 @@ export function mount(main) {
       strategy.value = team.strategy;
       ring.value = team.ring_timeout;
       wrap.value = team.wrap_up;
-      numbers.value = (team.allowed_numbers || []).join(", ");
+      numbers.set(team.allowed_numbers);
       email = team.email || [];
       name.focus();
     };
@@ -264,7 +305,7 @@ export function mount(main) {
           h("td", { class: "mono" }, team.id), h("td", {}, team.name),
           h("td", {}, team.distribution === "auto" ? `${t("teams.distribution_auto")} · ${t(`teams.strategy_${team.strategy}`)}` : t("teams.distribution_pull")),
           h("td", {}, `${team.ring_timeout} s / ${team.wrap_up} s`),
-          h("td", { class: team.allowed_numbers?.length ? "mono" : "muted" }, (team.allowed_numbers || []).join(", ") || t("teams.numbers_default")),
+          h("td", {}, numbersText(team.allowed_numbers)),
           h("td", {}, team.members.join(", ") || "–"), h("td", {}, team.modes.join(", ") || "–"),
           h("td", { class: "nowrap" },
             h("button", { type: "button", class: "small ghost", onclick: () => edit(team) }, t("common.edit")),
@@ -274,8 +315,8 @@ export function mount(main) {
         h("div", { class: "form-grid" },
           field(t("admin.agent_id"), id), field(t("admin.display"), name), field(t("teams.distribution"), distribution),
           field(t("teams.strategy"), strategy), field(t("teams.ring_timeout"), ring), field(t("teams.wrap_up"), wrap),
-          field(t("teams.numbers"), numbers),
-          h("label", { class: "field" }, h("span", {}, "\u00a0"), h("button", { type: "button", class: "primary", id: "save-team", onclick: save }, t("common.save"))))));
+          h("label", { class: "field" }, h("span", {}, "\u00a0"), h("button", { type: "button", class: "primary", id: "save-team", onclick: save }, t("common.save")))),
+        numbers.el));
   };
 
   const loadTeams = async () => {
@@ -398,7 +439,7 @@ export function mount(main) {
   const load = async () => {
     let users;
     try {
-      [users, agents] = await Promise.all([get("/api/users"), get("/api/agents")]);
+      [users, agents, pins] = await Promise.all([get("/api/users"), get("/api/agents"), get("/api/desk-phone")]);
     } catch (err) {
       failed(err);
       return;

@@ -2,7 +2,7 @@
 // side panel, the box's checks while editing (POST /api/editor/validate, shown on each node),
 // save (a new version), versions (compare, roll back), activate, and trying the mode out.
 import { api, get, send } from "./api.js";
-import { h, toast } from "./dom.js";
+import { choiceDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { t } from "./i18n.js";
 import { live } from "./live.js";
@@ -15,6 +15,7 @@ import { mountSimulator } from "./simulator.js";
 import { openVersions } from "./versions.js";
 import { setLeaveGuard } from "./guard.js";
 import { stopPreview } from "./preview.js";
+import { failed } from "./refusals.js";
 
 // Unsaved work survives a redraw of the page (e.g. switching the language) until saved or discarded.
 const drafts = new Map();
@@ -226,7 +227,7 @@ export function mount(main) {
       state.checkedJson = json;
       if (!r.problems.length) problemsBox.hidden = true;
     }).catch((err) => {
-      if (seq === state.checkSeq) toast(t("common.failed", { error: err.message }), "alarm");
+      if (seq === state.checkSeq) failed(err);
     }).finally(() => {
       if (seq !== state.checkSeq) return;
       state.checking = null;
@@ -251,6 +252,14 @@ export function mount(main) {
       refuse(errors.map((p) => { const place = problemPlace(p); return `${place.kind === "node" ? `${nodeName(state.doc, place.id)}: ` : ""}${problemText(p)}`; }));
       problemsBox.hidden = false;
       return;
+    }
+    if (state.info.active) {
+      // the active mode: callers hear a save at once -- say so, and offer to try it first
+      const how = await choiceDialog({ title: t("editor.save_active_title"), text: t("editor.save_active_text"),
+        choices: [{ value: "try", label: t("editor.try_first") }, { value: "save", label: t("editor.save_live"), kind: "primary" }],
+        cancel: t("common.cancel") });
+      if (how === "try") { showTab("try"); return; }
+      if (how !== "save") return;
     }
     try {
       const r = await send("PUT", `/api/modes/${encodeURIComponent(name)}`, JSON.stringify(state.doc), "application/json");

@@ -61,6 +61,11 @@ export function duration(seconds) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
 }
 
+// A number the reader's way: "10,3" in German, "10.3" in English (one style on every page).
+export function decimal(n, digits = 1) {
+  return Number(n).toLocaleString(locale(), { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+}
+
 export function bytes(n) {
   const units = ["B", "KB", "MB", "GB", "TB"];
   let i = 0;

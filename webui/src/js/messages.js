@@ -4,7 +4,8 @@ import { api, get } from "./api.js";
 import { clear, confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { dateTime, duration, t } from "./i18n.js";
-import { live, on } from "./live.js";
+import { live, on, personName } from "./live.js";
+import { failed } from "./refusals.js";
 
 const FILTER_KEY = "zentrale.viewer";
 
@@ -32,14 +33,14 @@ function delivery(m) {
 }
 
 function statusPill(m) {
-  if (m.status === "done") return h("span", { class: "pill go", "data-status": "done" }, icon("check"), t("msg.status_done_by", { who: m.status_by || "?" }));
-  if (m.status === "in_progress") return h("span", { class: "pill warn", "data-status": "in_progress" }, h("span", { class: "dot" }), t("msg.status_in_progress_by", { who: m.status_by || "?" }));
+  if (m.status === "done") return h("span", { class: "pill go", "data-status": "done" }, icon("check"), t("msg.status_done_by", { who: personName(m.status_by) }));
+  if (m.status === "in_progress") return h("span", { class: "pill warn", "data-status": "in_progress" }, h("span", { class: "dot" }), t("msg.status_in_progress_by", { who: personName(m.status_by) }));
   return h("span", { class: "pill ring", "data-status": "new" }, h("span", { class: "dot" }), t("msg.status_new"));
 }
 
 function mp3Href(m) {
   const path = live.me.mp3_path;
-  return path ? path.replace(/\{[^}]+\}/, encodeURIComponent(m.id)) : null;
+  return path ? path.replace("{message_id}", encodeURIComponent(m.id)) : null;
 }
 
 function visible(m, f) {
@@ -78,7 +79,7 @@ export function mount(main) {
       all.set(row.id, row);
       renderList();
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
     }
   };
 
@@ -89,7 +90,7 @@ export function mount(main) {
     try {
       await api("DELETE", `/api/messages/${encodeURIComponent(m.id)}`);
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
     }
   };
 
@@ -112,7 +113,7 @@ export function mount(main) {
       if (current) { current.mail = status; update(current); }
       toast(t("msg.resent"));
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
     }
   };
 
@@ -126,9 +127,9 @@ export function mount(main) {
     };
     const save = h("button", { type: "button", class: "small", "data-action": "comment", onclick: () => change(all.get(m.id), { comment: parts.comment.value }) }, t("msg.comment_save"));
     const audio = h("audio", { controls: true, preload: "none", src: `/api/messages/${encodeURIComponent(m.id)}/audio` });
-    const downloads = [h("a", { class: "button small", href: `/api/messages/${encodeURIComponent(m.id)}/audio`, download: `${m.id}.wav` }, icon("download"), "WAV")];
+    const downloads = [h("a", { class: "button small", href: `/api/messages/${encodeURIComponent(m.id)}/audio`, download: `${m.id}.wav`, "data-download": "wav" }, icon("download"), "WAV")];
     const mp3 = mp3Href(m);
-    if (mp3) downloads.push(h("a", { class: "button small", href: mp3, download: `${m.id}.mp3` }, icon("download"), "MP3"));
+    if (mp3) downloads.push(h("a", { class: "button small", href: mp3, download: `${m.id}.mp3`, "data-download": "mp3" }, icon("download"), "MP3"));
     const card = h("article", { class: "card msg", "data-message": m.id },
       h("div", {},
         h("div", { class: "top" }, h("span", { class: "num" }, m.caller), m.caller_name ? h("span", { class: "muted" }, m.caller_name) : null),
@@ -156,7 +157,7 @@ export function mount(main) {
     const mine = m.status_by === live.me.name;
     clear(parts.buttons,
       m.status === "new" ? h("button", { type: "button", class: "primary small", "data-action": "take", onclick: () => change(m, { status: "in_progress" }) }, t("msg.take")) : null,
-      m.status === "in_progress" && !mine ? h("span", { class: "muted" }, t("msg.taken_by", { who: m.status_by })) : null,
+      m.status === "in_progress" && !mine ? h("span", { class: "muted" }, t("msg.taken_by", { who: personName(m.status_by) })) : null,
       m.status !== "done" ? h("button", { type: "button", class: "small", "data-action": "done", onclick: () => change(m, { status: "done" }) }, icon("check"), t("msg.done")) : null,
       m.status !== "new" ? h("button", { type: "button", class: "small ghost", "data-action": "reopen", onclick: () => change(m, { status: "new" }) }, icon("undo"), t("msg.reopen")) : null,
       h("span", { class: "spacer" }),

@@ -2,6 +2,7 @@
 import { api } from "./api.js";
 import { confirmDialog, toast } from "./dom.js";
 import { lang, t } from "./i18n.js";
+import { failed } from "./refusals.js";
 
 export function switchLabel(sw) {
   return lang() === "en" ? sw.label_en || sw.label : sw.label;
@@ -20,6 +21,6 @@ export async function flipSwitch(sw, turnOn) {
   try {
     await api("PUT", `/api/switches/${encodeURIComponent(sw.id)}`, { on: turnOn });
   } catch (err) {
-    toast(t("common.failed", { error: err.message }), "alarm");
+    failed(err);
   }
 }

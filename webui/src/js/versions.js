@@ -4,6 +4,8 @@ import { api, get, getText } from "./api.js";
 import { confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { dateTime, t } from "./i18n.js";
+import { failed } from "./refusals.js";
+import { personName } from "./live.js";
 
 function diffView(text) {
   if (!text.trim()) return h("div", { class: "empty" }, t("versions.same"));
@@ -31,7 +33,7 @@ export async function openVersions({ name, dirty, onRolledBack }) {
   try {
     versions = await get(`/api/editor/modes/${encodeURIComponent(name)}/versions`);
   } catch (err) {
-    toast(t("common.failed", { error: err.message }), "alarm");
+    failed(err);
     return;
   }
   let a = versions[1]?.version ?? versions[0]?.version;
@@ -71,7 +73,7 @@ export async function openVersions({ name, dirty, onRolledBack }) {
       toast(t("versions.rolled_back", { version: v.version, now: r.version }));
       onRolledBack(r);
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
     }
   };
 
@@ -87,7 +89,7 @@ export async function openVersions({ name, dirty, onRolledBack }) {
     h("tbody", {}, versions.map((v, i) => h("tr", { "data-version": String(v.version) },
       h("td", {}, radio("a", v)), h("td", {}, radio("b", v)),
       h("td", {}, h("b", {}, `v${v.version}`), v.comment ? h("div", { class: "muted small-text" }, commentText(v.comment)) : null),
-      h("td", {}, v.author),
+      h("td", {}, v.author === "file" ? t("modes.by_file") : personName(v.author)),
       h("td", { class: "nowrap" }, dateTime(v.created_at)),
       h("td", { class: "nowrap" }, i === 0 ? h("span", { class: "pill go" }, t("versions.current"))
         : h("button", { type: "button", class: "small", "data-action": "rollback", onclick: () => rollback(v) }, icon("undo"), t("versions.rollback")))))));

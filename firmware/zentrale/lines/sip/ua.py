@@ -43,6 +43,7 @@ from zentrale.lines.sip.outgoing import Dialler
 from zentrale.lines.sip.registration import Registrar, split_hostport
 from zentrale.lines.sip.rtp import PortPool
 from zentrale.lines.sip.sdp import SdpLimits
+from zentrale.lines.sip.subscriptions import Subscriptions
 from zentrale.lines.sip.transactions import TU_TIMEOUT, ServerTransaction, server_key
 from zentrale.lines.sip.transport import Peer, SipTransport, TcpConnection, response_peer
 from zentrale.media.clock import MediaClock
@@ -56,7 +57,7 @@ SUPPORTED_EXTENSIONS = {"timer"}  # RFC 4028
 
 
 class SipUserAgent:
-    ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "NOTIFY")
+    ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "NOTIFY", "SUBSCRIBE")
     name = "sip"
 
     def __init__(
@@ -96,6 +97,7 @@ class SipUserAgent:
         self.registrar: Registrar | None = None
         self.dialler = Dialler(self)
         self.answerer = Answerer(self)
+        self.subscriptions = Subscriptions(self)  # message-waiting lamps (RFC 3842)
         self.service_numbers = set(service_numbers)  # answered besides config.numbers (recording prompts by phone)
         self._rtp_watch: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -160,6 +162,7 @@ class SipUserAgent:
         if self._rtp_watch is not None:
             self._rtp_watch.cancel()
         await asyncio.sleep(0.05)  # let BYEs leave
+        self.subscriptions.close()
         self.transactions.close()
         await self.transport.stop()
 
@@ -175,7 +178,7 @@ class SipUserAgent:
             "registration": self.registrar.status() if self.registrar else None,
             "transactions": len(layer.live) + len(layer.client),
             "transaction_table": layer.status(),
-            "tables": self.admission.status(),
+            "tables": {**self.admission.status(), "subscriptions": self.subscriptions.status()},
             "tcp": {
                 "open": len(self.transport.connections),
                 "idle_closed": self.transport.idle_closed,
@@ -391,6 +394,9 @@ class SipUserAgent:
         ]
         if unsupported:
             self._reply(txn, 420, "Bad Extension", headers=[("Unsupported", ", ".join(unsupported)[:200])])
+            return
+        if method == "SUBSCRIBE":  # new, refreshed or ended: subscriptions.py
+            self.subscriptions.handle(request, txn, peer)
             return
         if request.to_tag:
             call = self._calls.get((request.call_id, request.to_tag))

@@ -1,22 +1,24 @@
 // The JSON API with the session cookie; every change carries the session's CSRF token.
+// A refusal becomes an ApiError whose message is the reader's language (refusals.js).
+import { refusalText } from "./refusals.js";
+
 let csrf = null;
 
 export class ApiError extends Error {
-  constructor(status, message, body) {
-    super(message);
+  constructor(status, body) {
+    const code = body?.code || (Array.isArray(body?.detail) ? "invalid_input" : "unknown");
+    const said = refusalText(code, body?.params || {}, status);
+    super(said.text);
     this.status = status;
     this.body = body;
+    this.code = said.code;
+    this.params = body?.params || {};
+    this.next = said.next;
   }
 }
 
 export function setCsrf(token) {
   csrf = token;
-}
-
-// FastAPI's answer to a body that does not fit the schema: [{loc, msg}, ...]
-function validationText(detail) {
-  if (!Array.isArray(detail)) return typeof detail === "string" ? detail : null;
-  return detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${String(d.msg || "").replace(/^Value error, /, "")}`).join("; ");
 }
 
 async function request(method, path, body, contentType, accept = "application/json") {
@@ -33,9 +35,9 @@ async function request(method, path, body, contentType, accept = "application/js
   }
   if (response.status === 401 && !path.startsWith("/api/auth/")) {
     window.location.href = "/login";
-    throw new ApiError(401, "login required", data);
+    throw new ApiError(401, data);
   }
-  if (!response.ok) throw new ApiError(response.status, data?.error || validationText(data?.detail) || response.statusText, data);
+  if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }
 

@@ -1,9 +1,10 @@
 // The logged-in web page: top bar, outage banner, call bar / call window, and the pages.
 import { api, ApiError, get, setCsrf } from "./api.js";
-import { $, clear, confirmDialog, h, toast } from "./dom.js";
+import { $, choiceDialog, clear, confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { bytes, clockTime, lang, loadLanguages, setLang, t } from "./i18n.js";
-import { connect, live, on, waitingCalls } from "./live.js";
+import { connect, live, on, personName, waitingCalls } from "./live.js";
+import { failed, setNames } from "./refusals.js";
 import { flipSwitch, switchLabel } from "./switches.js";
 import { discardUnsavedWork, hasUnsavedWork, setLeaveGuard } from "./guard.js";
 import * as calls from "./calls.js";
@@ -49,7 +50,8 @@ function renderTopbar() {
       href: `#/${p.id}`, "aria-current": p.id === (page.navAs || page.id) ? "page" : null, class: p.admin ? "admin-only" : null,
       "data-page": p.id,
     }, icon(p.icon), h("span", {}, t(p.label)),
-    p.id === "calls" ? h("span", { class: "count zero", id: "nav-waiting" }, "0") : null)));
+    p.id === "calls" ? h("span", { class: "count zero", id: "nav-waiting", title: t("nav.waiting_count") }, "0") : null,
+    p.id === "messages" ? h("span", { class: "count zero", id: "nav-messages", title: t("nav.new_messages") }, "0") : null)));
   const langs = h("div", { class: "segmented", role: "group", "aria-label": t("lang.label") },
     ["de", "en"].map((l) => h("button", { type: "button", "aria-pressed": String(lang() === l), "data-lang": l,
       onclick: () => { setLang(l); render(); } }, l.toUpperCase())));
@@ -58,9 +60,10 @@ function renderTopbar() {
     h("button", { type: "button", class: "ghost userchip", id: "account", title: t("account.password"), onclick: changePassword },
       h("b", {}, live.me.display_name), h("small", {}, t(`role.${live.me.role}`))),
     h("span", { class: `conn ${live.connected ? "" : "off"}`, id: "conn", title: t(live.connected ? "conn.on" : "conn.off") }),
-    h("button", { class: "ghost", type: "button", title: t("auth.logout"), "aria-label": t("auth.logout"),
-      id: "logout", onclick: logout }, icon("logout")));
-  return h("header", { class: "topbar" },
+    h("button", { class: "ghost logout", type: "button", title: t("auth.logout_hint"), "aria-label": t("auth.logout"),
+      id: "logout", onclick: logout }, icon("logout"), h("span", { class: "logout-label" }, t("auth.logout"))));
+  // the word "Ausloggen" beside the icon where the navigation leaves room (an agent's four pages)
+  return h("header", { class: `topbar ${pages().filter((p) => !p.navAs).length <= 4 ? "roomy" : ""}` },
     h("a", { class: "brand", href: "#/calls" }, h("img", { src: "/static/img/logo.svg", alt: "" }), "Zentrale"),
     nav, user);
 }
@@ -95,12 +98,56 @@ function changePassword() {
   dialog.showModal();
 }
 
+// Logging out of the page is not logging out of the phone service: an agent still logged in
+// there would keep getting calls with nobody at the page. Ask what should happen.
 async function logout() {
+  const agent = live.agent;
+  if (agent && agent.state !== "logged_out") {
+    const busy = ["ringing", "on_call"].includes(agent.state);
+    const choice = await choiceDialog({
+      title: t("logout.title"),
+      text: t(busy ? "logout.text_busy" : "logout.text", { state: t(`state.${agent.state}`), number: agent.number || "" }),
+      choices: [
+        { value: "page", label: t("logout.page_only") },
+        { value: "service", label: t("logout.also_service"), kind: "primary", disabled: busy, hint: busy ? t("logout.busy_hint") : null },
+      ],
+      cancel: t("common.cancel"),
+    });
+    if (choice === null) return;
+    if (choice === "service") {
+      try {
+        await api("POST", `/api/agents/${encodeURIComponent(agent.id)}/logout`);
+      } catch (err) {
+        failed(err);
+        return;
+      }
+    }
+  }
   try {
     await api("POST", "/api/auth/logout");
   } finally {
     window.location.href = "/login";
   }
+}
+
+// New messages of my teams (the agent's teams; an admin's: all), in the navigation like the
+// waiting calls; kept current by the message events.
+let newMessages = 0;
+async function countNewMessages() {
+  let rows;
+  try {
+    rows = await get("/api/messages?limit=500");
+  } catch {
+    return;
+  }
+  const mine = live.agent && live.me.role !== "admin" ? new Set(live.agent.teams) : null;
+  newMessages = rows.filter((m) => m.status === "new" && (!mine || !m.team || mine.has(m.team))).length;
+  updateCount();
+}
+let recount = null;
+function countSoon() {
+  clearTimeout(recount);
+  recount = setTimeout(countNewMessages, 150);
 }
 
 // What the box says everyone should know (GET /api/notices): a data disk on which no message
@@ -135,7 +182,7 @@ function renderBanner() {
     h("div", { class: "banner-inner" },
       icon("alert"),
       h("span", { class: "what" }, t("banner.on", { label: switchLabel(sw) })),
-      h("span", { class: "meta" }, t("banner.since", { time: clockTime(sw.since), by: sw.by || "?" })),
+      h("span", { class: "meta" }, t("banner.since", { time: clockTime(sw.since), by: personName(sw.by) })),
       h("button", { type: "button", class: "small", onclick: () => flipSwitch(sw, false) }, icon("power"), t("control.turn_off"))))));
 }
 
@@ -170,11 +217,12 @@ function mountPage() {
 }
 
 function updateCount() {
-  const el = $("#nav-waiting");
-  if (!el) return;
-  const n = waitingCalls().length;
-  el.textContent = String(n);
-  el.classList.toggle("zero", n === 0);
+  for (const [id, n] of [["#nav-waiting", waitingCalls().length], ["#nav-messages", newMessages]]) {
+    const el = $(id);
+    if (!el) continue;
+    el.textContent = String(n);
+    el.classList.toggle("zero", n === 0);
+  }
 }
 
 function render() {
@@ -200,12 +248,14 @@ async function boot() {
   }
   live.me = me;
   setCsrf(me.csrf);
+  setNames({ team: (id) => me.teams.find((team) => team.id === id)?.name || id, user: personName });
   await loadLanguages(me.language);
   render();
   window.addEventListener("hashchange", onHashChange);
   on("switches", renderBanner);
   on("queue", updateCount);
-  on("agent", updateCount);
+  on("agent", () => { updateCount(); countSoon(); });
+  for (const kind of ["message_stored", "message_updated", "message_deleted"]) on(kind, countSoon);
   on("connection", () => {
     const dot = $("#conn");
     if (dot) {
@@ -214,6 +264,7 @@ async function boot() {
     }
   });
   connect();
+  countNewMessages();
   loadNotices();
   setInterval(loadNotices, NOTICE_EVERY_MS);
 }

@@ -1,15 +1,18 @@
 // The agent client: my workplace (log in with a phone number, teams, pause), the live list of
 // waiting calls, "Vermitteln", and the two views the customer knows: the call window (a pop-up
 // card plus a browser notification when a call starts waiting) and the compact call bar.
-import { api, ApiError } from "./api.js";
+import { api } from "./api.js";
 import { $, clear, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { duration, t } from "./i18n.js";
 import { emit, live, myTeams, on, refreshAgent, waitingCalls } from "./live.js";
+import { failed, refusalNotice } from "./refusals.js";
 
 const VIEW_KEY = "zentrale.view";
 const dismissed = new Set();
 let lastFailure = null; // {reason, caller, team} of my last failed pull
+let workRefusal = null; // the box's answer to my last login, pause or logout, until the next one works
+let lastCallTeam = null; // the team of my current or last call (its wrap-up time)
 let globalOff = [];
 
 export function view() {
@@ -54,14 +57,13 @@ function tick() {
     el.textContent = duration((now - Number(el.dataset.base)) / 1000);
   }
 }
-setInterval(tick, 250); // a quarter second: the shown seconds change on time
-
-const PULL_ERRORS = [
-  [/already being put through|no longer waiting/, "pull.taken"],
-  [/not available|is ringing|is on_call|is paused|is wrap_up/, "pull.not_available"],
-  [/not logged in to team/, "pull.not_in_team"],
-  [/no waiting call/, "pull.gone"],
-];
+function tickDown() {
+  const now = performance.now();
+  for (const el of document.querySelectorAll("[data-until]")) {
+    el.textContent = duration(Math.ceil((Number(el.dataset.until) - now) / 1000));
+  }
+}
+setInterval(() => { tick(); tickDown(); }, 250); // a quarter second: the shown seconds change on time
 
 export async function pull(entry) {
   if (!live.me.agent_id) return;
@@ -70,8 +72,7 @@ export async function pull(entry) {
     await api("POST", `/api/queues/${encodeURIComponent(entry.entry_id)}/pull`, { agent: live.me.agent_id });
     toast(t("pull.ringing", { caller: entry.caller }));
   } catch (err) {
-    const key = err instanceof ApiError ? PULL_ERRORS.find(([re]) => re.test(err.message))?.[1] : null;
-    toast(key ? t(key) : t("common.failed", { error: err.message }), "alarm");
+    failed(err);
   }
 }
 
@@ -135,6 +136,7 @@ function renderGlobal() {
   const candidate = calls.find((e) => !dismissed.has(e.entry_id) && (e.state === "waiting" || e.offered_to === live.me.agent_id));
   if (view() !== "window" || !popupAllowed() || !candidate) {
     clear(winEl);
+    reserveSpace(null);
     return;
   }
   const others = calls.length - 1;
@@ -155,6 +157,22 @@ function renderGlobal() {
       candidate.state === "offered" ? h("div", { class: "status" }, offerText(candidate)) : null,
       others > 0 ? h("div", { class: "more" }, h("a", { href: "#/calls" }, t("calls.more", { n: others }))) : null));
   clear(winEl, card);
+  reserveSpace(card);
+}
+
+// The page keeps room below its end for the call window, so scrolling brings every button
+// above it (the window never hides an action for good).
+let watching = null;
+const sizes = new ResizeObserver(() => setSpace(watching));
+function setSpace(card) {
+  const height = card && card.isConnected ? card.getBoundingClientRect().height : 0;
+  document.documentElement.style.setProperty("--callwin-space", `${Math.ceil(height ? height + 24 : 0)}px`);
+}
+function reserveSpace(card) {
+  if (watching) sizes.unobserve(watching);
+  watching = card;
+  if (card) sizes.observe(card);
+  setSpace(card);
 }
 
 function notify(entry) {
@@ -274,9 +292,11 @@ function renderWorkplace(box) {
   const act = async (what, body) => {
     try {
       live.agent = await api("POST", `/api/agents/${encodeURIComponent(agent.id)}/${what}`, body);
+      workRefusal = null;
       await refreshAgent();
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      workRefusal = err;
+      renderWorkplace(box);
     }
   };
   const login = () => {
@@ -290,9 +310,15 @@ function renderWorkplace(box) {
     h("span", { class: "big-dot" }),
     h("div", {}, h("b", {}, t(`state.${agent.state}`)),
       h("small", {}, loggedIn ? t("work.reachable_at", { number: agent.number }) : t("work.logged_out_hint"))));
+  const entry = agent.current_call ? live.seenCalls.get(agent.current_call) : null;
+  if (entry) lastCallTeam = entry.team;
+  const since = performance.now() - (agent.seconds_in_state || 0) * 1000;
   const current = ["ringing", "on_call"].includes(agent.state) ? h("div", { class: "current", id: "current-call" },
-    h("div", { class: "k" }, t(agent.state === "ringing" ? "work.ringing" : "work.on_call")),
+    h("div", { class: "k" }, t(agent.state === "ringing" ? "work.ringing" : "work.on_call"),
+      agent.state === "on_call" ? h("span", { class: "talk-time", id: "talk-time", title: t("work.talk_time"), "data-base": String(since) },
+        duration(agent.seconds_in_state || 0)) : null),
     h("div", { class: "v" }, currentCall(agent) || "–")) : null;
+  const wrapUp = agent.state === "wrap_up" ? wrapUpBox(agent, since, () => act("pause", { paused: false })) : null;
   const failure = lastFailure ? h("div", { class: "notice alarm", id: "pull-failure", role: "alert" }, icon("alert"),
     h("div", {}, h("b", {}, t("pull.failed", { reason: t(`reason.${lastFailure.reason}`) })), h("br"),
       lastFailure.reason === "caller_gone" ? t("pull.failed_gone") : t("pull.failed_hint"))) : null;
@@ -301,7 +327,7 @@ function renderWorkplace(box) {
       agent.state === "paused"
         ? h("button", { type: "button", class: "primary", id: "resume", onclick: () => act("pause", { paused: false }) }, icon("play"), t("work.resume"))
         : h("button", { type: "button", id: "pause", disabled: !["available", "wrap_up"].includes(agent.state), onclick: () => act("pause", { paused: true }) }, icon("pause"), t("work.pause")),
-      h("button", { type: "button", id: "agent-logout", disabled: ["ringing", "on_call"].includes(agent.state), onclick: () => act("logout") }, icon("logout"), t("work.logout")))
+      h("button", { type: "button", id: "agent-logout", disabled: ["ringing", "on_call"].includes(agent.state), title: t("work.logout_hint"), onclick: () => act("logout") }, icon("logout"), t("work.logout")))
     : h("button", { type: "button", class: "primary", id: "agent-login", onclick: login }, icon("phone"), t("work.login"));
   number.addEventListener("keydown", (e) => { if (e.key === "Enter") login(); });
   clear(box,
@@ -310,5 +336,20 @@ function renderWorkplace(box) {
       stateBox,
       h("label", { class: "field" }, h("span", {}, t("work.number")), number),
       h("div", { class: "field" }, h("span", { class: "muted" }, t("work.teams")), h("div", { class: "team-picks" }, teamBoxes)),
-      buttons, current, failure));
+      buttons, current, wrapUp, failure,
+      workRefusal ? refusalNotice(workRefusal, "work-refusal") : null,
+      workRefusal && workRefusal.code === "number_not_allowed" && live.me.admins?.length
+        ? h("div", { class: "muted ask" }, t("work.ask_admins", { names: live.me.admins.join(", ") })) : null));
+}
+
+// Wrap-up: how long is left (the team's wrap-up time) and "Fertig" to be free at once.
+function wrapUpBox(agent, since, done) {
+  const team = live.me.teams.find((x) => x.id === lastCallTeam);
+  const length = team?.wrap_up ?? Math.max(0, ...live.me.teams.filter((x) => agent.teams.includes(x.id)).map((x) => x.wrap_up || 0));
+  const until = since + length * 1000;
+  return h("div", { class: "current wrap-up", id: "wrap-up" },
+    h("div", { class: "k" }, t("work.wrap_up_left")),
+    h("div", { class: "wrap-row" },
+      h("span", { class: "v", id: "wrap-up-left", "data-until": String(until) }, duration(Math.max(0, (until - performance.now()) / 1000))),
+      h("button", { type: "button", class: "primary", id: "wrap-up-done", onclick: done }, icon("check"), t("work.wrap_up_done"))));
 }

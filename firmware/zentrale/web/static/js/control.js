@@ -5,10 +5,26 @@ import { get } from "./api.js";
 import { clear, h } from "./dom.js";
 import { icon } from "./icons.js";
 import { clockTime, dateTime, t } from "./i18n.js";
-import { live, on } from "./live.js";
+import { live, on, personName } from "./live.js";
 import { flipSwitch, switchLabel } from "./switches.js";
 
 let activeTab = null;
+
+// Listening to a switch's announcement before switching it on (one player for the page).
+const player = new Audio();
+player.preload = "none";
+let listening = null; // the switch id
+function listenButton(sw, onChange) {
+  const on_ = listening === sw.id;
+  return h("button", { type: "button", class: "listen", "data-action": "listen", "aria-pressed": String(on_),
+    title: t(on_ ? "control.listen_stop" : "control.listen"), onclick: () => {
+      if (listening === sw.id) { player.pause(); listening = null; onChange(); return; }
+      player.src = `/api/switches/${encodeURIComponent(sw.id)}/audio`;
+      listening = sw.id;
+      player.play().catch(() => { listening = null; onChange(); });
+      onChange();
+    } }, icon(on_ ? "stop" : "play"), t(on_ ? "control.listen_stop" : "control.listen"));
+}
 
 export function mount(main) {
   const tabs = h("div", { class: "tabs", role: "tablist" });
@@ -37,9 +53,11 @@ export function mount(main) {
         h("h2", {}, switchLabel(sw)),
         h("span", { class: `pill ${sw.on ? "alarm" : ""}` }, h("span", { class: "dot" }), t(sw.on ? "control.is_on" : "control.is_off"))),
       h("div", { class: "what" }, t("control.replaces", { nodes: sw.replaces.map((n) => t(`node.${n}`) === `node.${n}` ? n : t(`node.${n}`)).join(", ") })),
-      sw.on ? h("div", { class: "since" }, t("banner.since", { time: clockTime(sw.since), by: sw.by || "?" })) : h("div", { class: "what" }, sw.since ? t("control.last_off", { time: dateTime(sw.since), by: sw.by || "?" }) : "\u00a0"),
-      h("button", { type: "button", class: `big ${sw.on ? "" : "alarm"}`, "data-action": sw.on ? "off" : "on",
-        onclick: () => flipSwitch(sw, !sw.on) }, icon(sw.on ? "power" : "alert"), t(sw.on ? "control.turn_off" : "control.turn_on")))));
+      sw.on ? h("div", { class: "since" }, t("banner.since", { time: clockTime(sw.since), by: personName(sw.by) })) : h("div", { class: "what" }, sw.since ? t("control.last_off", { time: dateTime(sw.since), by: personName(sw.by) }) : "\u00a0"),
+      h("div", { class: "switch-actions" },
+        listenButton(sw, render),
+        h("button", { type: "button", class: `big ${sw.on ? "" : "alarm"}`, "data-action": sw.on ? "off" : "on",
+          onclick: () => flipSwitch(sw, !sw.on) }, icon(sw.on ? "power" : "alert"), t(sw.on ? "control.turn_off" : "control.turn_on"))))));
   };
 
   const loadHistory = async () => {
@@ -55,12 +73,14 @@ export function mount(main) {
     };
     clear(history, rows.length ? rows.map((r) => h("li", {},
       h("time", {}, dateTime(r.at)),
-      h("span", {}, t(r.action === "switch.on" ? "control.history_on" : "control.history_off", { label: label(r.detail), by: r.who }))))
+      h("span", {}, t(r.action === "switch.on" ? "control.history_on" : "control.history_off", { label: label(r.detail), by: personName(r.who) }))))
       : h("li", { class: "muted" }, t("control.history_none")));
   };
 
   render();
   loadHistory();
+  const ended = () => { listening = null; render(); };
+  player.addEventListener("ended", ended);
   const offs = [on("switches", () => { render(); loadHistory(); })];
-  return () => offs.forEach((off) => off());
+  return () => { offs.forEach((off) => off()); player.removeEventListener("ended", ended); player.pause(); listening = null; };
 }

@@ -32,13 +32,18 @@ export function $(selector, root = document) {
 }
 
 let toastBox = null;
-export function toast(text, kind = "") {
-  if (!toastBox) {
+// Where short messages appear (top middle); refusals.js puts the ones that stay there too.
+export function toastArea() {
+  if (!toastBox || !toastBox.isConnected) {
     toastBox = h("div", { class: "toasts", role: "status", "aria-live": "polite" });
     document.body.append(toastBox);
   }
+  return toastBox;
+}
+
+export function toast(text, kind = "") {
   const el = h("div", { class: `toast ${kind}` }, text);
-  toastBox.append(el);
+  toastArea().append(el);
   setTimeout(() => el.remove(), kind === "alarm" ? 7000 : 3500);
 }
 
@@ -91,4 +96,23 @@ export function promptDialog({ title, text = "", label, value = "", placeholder 
 // A labelled form field: <label class="field"><span>label</span>input<small>hint</small></label>.
 export function field(label, input, hint = null) {
   return h("label", { class: "field" }, h("span", {}, label), input, hint ? h("small", { class: "hint" }, hint) : null);
+}
+
+// A dialog with several answers (buttons); resolves the chosen one's value, or null when cancelled.
+export function choiceDialog({ title, text, choices, cancel }) {
+  return new Promise((resolve) => {
+    const buttons = choices.map((c) => h("button", { type: "button", class: c.kind || null, "data-choice": c.value,
+      disabled: c.disabled || false, title: c.hint || null }, c.label));
+    const no = h("button", { type: "button", "data-role": "cancel" }, cancel);
+    const dialog = h("dialog", { class: "confirm choice" },
+      h("div", { class: "d-body" }, h("h2", {}, title), h("p", { class: "muted" }, text)),
+      h("div", { class: "d-actions" }, no, buttons));
+    const done = (value) => { dialog.close(); dialog.remove(); resolve(value); };
+    buttons.forEach((b, i) => b.addEventListener("click", () => done(choices[i].value)));
+    no.addEventListener("click", () => done(null));
+    dialog.addEventListener("cancel", (e) => { e.preventDefault(); done(null); });
+    document.body.append(dialog);
+    dialog.showModal();
+    (buttons.find((b) => !b.disabled) || no).focus();
+  });
 }

@@ -7,8 +7,17 @@ import { icon } from "./icons.js";
 import { promptLength, t } from "./i18n.js";
 import { modeTabs, pageHead } from "./modetabs.js";
 import { promptUrl, stopPreview } from "./preview.js";
+import { failed } from "./refusals.js";
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+// A name as a person writes it ("Wartehinweis Winter") turned into a valid prompt name
+// ("wartehinweis_winter"): umlauts spelled out, everything else not allowed becomes "_".
+export function promptId(text) {
+  const spelled = text.trim().toLowerCase().replace(/ä/g, "ae").replace(/ö/g, "oe").replace(/ü/g, "ue").replace(/ß/g, "ss")
+    .normalize("NFKD").replace(/[\u0300-\u036f]/g, "");
+  return spelled.replace(/[^a-z0-9_.-]+/g, "_").replace(/^[_.-]+|[_.-]+$/g, "").slice(0, 64);
+}
 
 function nameFromFile(fileName) {
   return fileName.replace(/\.[^.]+$/, "").toLowerCase().replace(/[^a-z0-9_.-]+/g, "_").replace(/^[^a-z0-9_]+/, "").slice(0, 64);
@@ -42,7 +51,8 @@ export function mount(main) {
   });
   upButton.addEventListener("click", async () => {
     const file = upFile.files[0];
-    const name = upName.value.trim();
+    const name = NAME_RE.test(upName.value.trim()) ? upName.value.trim() : promptId(upName.value);
+    upName.value = name;
     if (!file) { result("alarm", t("library.no_file")); return; }
     if (!NAME_RE.test(name)) { result("alarm", t("library.bad_name")); return; }
     if (prompts.some((p) => p.name === name) && !(await confirmDialog({ title: t("library.replace_title", { name }),
@@ -58,7 +68,7 @@ export function mount(main) {
       await load();
       listen(p.name);
     } catch (err) {
-      result("alarm", t("library.refused", { error: err.message }));
+      result("alarm", `${t("library.refused", { error: err.message })} ${err.next || ""}`);
     } finally {
       upButton.disabled = false;
     }
@@ -74,7 +84,8 @@ export function mount(main) {
   const ttsResult = h("div", { id: "tts-result", role: "status" });
   const ttsButton = h("button", { type: "button", id: "tts-submit" }, icon("mic"), t("library.tts_make"));
   ttsButton.addEventListener("click", async () => {
-    const name = ttsName.value.trim();
+    const name = NAME_RE.test(ttsName.value.trim()) ? ttsName.value.trim() : promptId(ttsName.value);
+    ttsName.value = name;
     if (!NAME_RE.test(name)) { clear(ttsResult, h("div", { class: "notice alarm" }, t("library.bad_name"))); return; }
     ttsButton.disabled = true;
     try {
@@ -83,7 +94,7 @@ export function mount(main) {
       await load();
       listen(p.name);
     } catch (err) {
-      clear(ttsResult, h("div", { class: "notice alarm" }, icon("alert"), t("library.refused", { error: err.message })));
+      clear(ttsResult, h("div", { class: "notice alarm" }, icon("alert"), `${t("library.refused", { error: err.message })} ${err.next || ""}`));
     } finally {
       ttsButton.disabled = false;
     }
@@ -160,7 +171,7 @@ export function mount(main) {
     try {
       prompts = await get("/api/prompts");
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
       return;
     }
     render();

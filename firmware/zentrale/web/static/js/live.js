@@ -12,6 +12,12 @@ export const live = {
   agent: null,
 };
 
+// A person's full name ("Anna Schmidt") for a user name ("anna") the box reports.
+export function personName(user) {
+  if (!user) return "?";
+  return live.me?.people?.[user] || user;
+}
+
 export function on(kind, fn) {
   if (!listeners.has(kind)) listeners.set(kind, new Set());
   listeners.get(kind).add(fn);

@@ -1,6 +1,7 @@
 // The login page, and the first-run set-up while the box has no admin account yet.
 import { $ } from "./dom.js";
 import { lang, loadLanguages, setLang, t, translate } from "./i18n.js";
+import { refusalText } from "./refusals.js";
 
 async function post(path, body) {
   const response = await fetch(path, {
@@ -13,10 +14,10 @@ async function post(path, body) {
   return { response, data };
 }
 
+// What went wrong and what to do next, in the reader's language (the box answers with a code).
 function explain(response, data) {
-  if (response.status === 429) return t("auth.throttled", { s: data.retry_after || 60 });
-  if (response.status === 401) return t(data.error === "wrong set-up token" ? "setup.wrong_token" : "auth.wrong");
-  return data.error || response.statusText;
+  const said = refusalText(data.code || "unknown", data.params || {}, response.status);
+  return `${said.text} ${said.next}`;
 }
 
 function showLang() {

@@ -4,11 +4,11 @@ import { api, get, send } from "./api.js";
 import { clear, confirmDialog, h, promptDialog, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { dateTime, t } from "./i18n.js";
-import { on } from "./live.js";
+import { on, personName } from "./live.js";
 import { ID_RE, starterDocument } from "./modedoc.js";
 import { modeTabs, pageHead } from "./modetabs.js";
+import { failed } from "./refusals.js";
 
-const failed = (err) => toast(t("common.failed", { error: err.message }), "alarm");
 
 export function checkModeName(existing) {
   return (name) => {
@@ -174,7 +174,7 @@ export function mount(main) {
             m.active ? h("span", { class: "pill go", "data-active": "true" }, h("span", { class: "dot" }), t("modes.active")) : h("span", { class: "pill" }, t("modes.inactive")),
             scheduleRole(m.name))),
           h("td", { class: "nowrap" }, h("b", {}, `v${m.version}`),
-            h("div", { class: "muted small-text" }, m.updated_at ? `${dateTime(m.updated_at)} · ${m.updated_by || "?"}` : "")),
+            h("div", { class: "muted small-text" }, m.updated_at ? `${dateTime(m.updated_at)} · ${m.updated_by === "file" ? t("modes.by_file") : personName(m.updated_by)}` : "")),
           h("td", {}, m.problems.length
             ? h("span", { class: "pill alarm", title: m.problems.join("\n") }, icon("alert"), t("modes.problems", { n: m.problems.length }))
             : h("span", { class: "pill go" }, icon("check"), t("modes.ok"))),

@@ -8,6 +8,7 @@ import { dateTimeIn, dayIn, lang, t } from "./i18n.js";
 import { on } from "./live.js";
 import { backToSchedule } from "./modes.js";
 import { modeTabs, pageHead } from "./modetabs.js";
+import { failed } from "./refusals.js";
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const HHMM = /^([01]\d|2[0-4]):[0-5]\d$/;
@@ -167,7 +168,7 @@ export function mount(main) {
       modes = list.modes;
       plan = structuredClone(s.schedule);
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
       return;
     }
     renderAll();

@@ -1,7 +1,9 @@
 // Status (admins): lines and registration, calls, waiting callers, agents, disk, version, mode.
 import { api, get } from "./api.js";
 import { clear, h, toast } from "./dom.js";
-import { bytes, t } from "./i18n.js";
+import { bytes, decimal, t } from "./i18n.js";
+import { on } from "./live.js";
+import { failed } from "./refusals.js";
 
 export function mount(main) {
   const grid = h("div", { class: "grid", id: "status" });
@@ -17,7 +19,9 @@ export function mount(main) {
     const reg = line.registration;
     const regText = !reg ? t("status.no_registration")
       : reg.registered ? t("status.registered", { where: reg.registrar || "" }) : t("status.not_registered", { why: reg.last_error || reg.state || "" });
-    return card(t("status.line", { name: line.line || line.name || "?" }),
+    const name = line.line || line.name || "?";
+    const title = name === "sip" ? t("status.line_sip") : t("status.line_analog", { name });
+    return card(title,
       h("span", { class: `pill ${!reg || reg.registered ? "go" : "alarm"}` }, h("span", { class: "dot" }), regText),
       h("div", { class: "meter-space" }),
       kv([
@@ -29,13 +33,25 @@ export function mount(main) {
       ]));
   };
 
+  // the modes' titles ("Hotline", not "hotline"), asked once and when another mode is activated
+  let titles = {};
+  const loadTitles = async () => {
+    try {
+      titles = Object.fromEntries((await get("/api/editor/modes")).map((m) => [m.name, m.title || m.name]));
+    } catch {
+      titles = {};
+    }
+    refresh();
+  };
+  const title = (name) => titles[name] || name;
+
   const activate = async (select) => {
     try {
       await api("POST", `/api/modes/${encodeURIComponent(select.value)}/activate`, {});
-      toast(t("status.mode_activated", { mode: select.value }));
+      toast(t("status.mode_activated", { mode: title(select.value) }));
       refresh();
     } catch (err) {
-      toast(t("common.failed", { error: err.message }), "alarm");
+      failed(err);
     }
   };
 
@@ -47,17 +63,18 @@ export function mount(main) {
     } catch {
       return;
     }
-    const select = h("select", { id: "mode-select", "aria-label": t("status.mode") }, modes.modes.map((m) => h("option", { value: m, selected: m === modes.active }, m)));
+    const select = h("select", { id: "mode-select", "aria-label": t("status.mode") }, modes.modes.map((m) => h("option", { value: m, selected: m === modes.active }, title(m))));
+    const clock = s.media_clock;
     const disk = s.disk;
     const agents = s.agents || {};
     clear(grid,
       card(t("status.system"),
         h("div", { class: "bigval" }, `v${s.version}`),
         h("div", { class: "caption" }, t("status.version")),
-        kv([[t("status.clock"), s.media_clock.healthy ? t("status.ok") : t("status.late")],
-          [t("status.clock_late"), `${s.media_clock.recent_late_ms} ms`]])),
+        kv([[t("status.clock"), clock.healthy ? t("status.ok")
+          : t("status.late", { ms: decimal(clock.recent_late_ms, 0) })]])),
       card(t("status.mode"),
-        h("div", { class: "bigval" }, s.mode || "–"),
+        h("div", { class: "bigval", id: "active-mode", title: s.mode || null }, s.mode ? title(s.mode) : "–"),
         h("div", { class: "caption" }, s.mode ? t("status.mode_active") : t("status.no_mode")),
         h("div", { class: "row-buttons" }, select, h("button", { type: "button", class: "small", onclick: () => activate(select) }, t("status.activate")))),
       card(t("status.now"),
@@ -69,7 +86,7 @@ export function mount(main) {
       card(t("status.disk"),
         h("div", { class: "bigval" }, bytes(disk.free)),
         h("div", { class: `meter ${disk.used_percent > 90 ? "high" : ""}` }, h("div", { style: null, dataset: { w: disk.used_percent } })),
-        h("div", { class: "muted" }, t("status.disk_used", { p: disk.used_percent, total: bytes(disk.total) }))),
+        h("div", { class: "muted" }, t("status.disk_used", { p: decimal(disk.used_percent, 1), total: bytes(disk.total) }))),
       s.lines.map(lineCard));
     for (const bar of grid.querySelectorAll(".meter > div")) bar.style.width = `${bar.dataset.w}%`;
     clear(callsBox, h("div", { class: "card-head" }, h("h2", {}, t("status.active_calls")), h("span", { class: "pill" }, String(calls.length))),
@@ -78,7 +95,8 @@ export function mount(main) {
         h("tbody", {}, calls.map((c) => h("tr", {}, h("td", {}, c.caller || "–"), h("td", {}, c.line || "–"), h("td", {}, c.node || "–")))))
         : h("div", { class: "empty" }, t("status.no_calls")));
   };
-  refresh();
+  loadTitles();
   const timer = setInterval(refresh, 5000);
-  return () => clearInterval(timer);
+  const off = on("mode_activated", loadTitles);
+  return () => { clearInterval(timer); off(); };
 }
