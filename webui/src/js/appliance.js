@@ -3,6 +3,7 @@
 // journal (docs/https.md, systemd/README.md).
 import { api, get } from "./api.js";
 import { clear, h, toast } from "./dom.js";
+import { failed } from "./refusals.js";
 import { icon } from "./icons.js";
 import { t } from "./i18n.js";
 
@@ -10,7 +11,6 @@ export function mountAppliance(stack) {
   const tlsBox = h("section", { class: "card", id: "tls" });
   const faultsBox = h("section", { class: "card", id: "faults" });
   stack.append(tlsBox, faultsBox);
-  const failed = (err) => toast(t("common.failed", { error: err.message }), "alarm");
   const field = (label, input) => h("label", { class: "field" }, h("span", {}, label), input);
 
   const renderTls = (s) => {
