@@ -55,6 +55,7 @@ from zentrale.web.security_api import security_router
 from zentrale.web.sip_settings_api import sip_settings_router
 from zentrale.web.teams_api import teams_router
 from zentrale.web.tls_api import tls_router
+from zentrale.web.updates import updates_router
 from zentrale.web.users_api import users_router
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
     from zentrale.teams import TeamDirectory, TeamSettings
     from zentrale.web.faults import FaultLog
     from zentrale.web.tls import TlsKeeper
+    from zentrale.web.updates import Updater
 
 
 SWAGGER_ASSETS = {
@@ -130,6 +132,7 @@ class Services:
     restart: Callable[[], None]  # stop soon and exit to be started again (a restore)
     tls: TlsKeeper | None = None  # the page's HTTPS certificate (http.tls), None when off
     faults: FaultLog | None = None  # the last warnings and errors (journal or the daemon's own)
+    updates: Updater | None = None  # A/B updates with RAUC (Verwaltung -> Aktualisierung)
 
 
 def create_api(app: Services) -> FastAPI:
@@ -365,6 +368,8 @@ def create_api(app: Services) -> FastAPI:
     api.include_router(tls_router(app.tls, app.state, app.clock))
     if app.faults is not None:
         api.include_router(faults_router(app.faults))
+    if app.updates is not None:
+        api.include_router(updates_router(app.updates))
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)
     # the spec is made now, at start-up, not by the first request for it (~80 ms on the loop)
