@@ -19,7 +19,9 @@ import http.server
 import os
 import shutil
 import signal
+import socket as sockets
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -71,6 +73,12 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
             return result
         time.sleep(0.1)
     raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def free_tcp_port() -> int:
+    with sockets.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def rootfs(folder: Path, release: str) -> Path:
@@ -151,16 +159,27 @@ bootname=B
     wait_until(socket.exists, 10, "the private system bus")
     env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={socket}"}
     log = (work / "rauc-service.log").open("wb")
-    service = subprocess.Popen(["rauc", f"--conf={conf}", "--mount", str(work / "mnt"), "service",
-                                "--override-boot-slot=A"], env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    wait_until(lambda: subprocess.run(["rauc", "status"], env=env, capture_output=True, check=False).returncode == 0,
-               20, "RAUC's service on the bus")  # fmt: skip
+    services: list[subprocess.Popen[bytes]] = []
+
+    def start_service(booted: str) -> None:
+        """RAUC's service as after a boot of ``booted`` (what rauc.slot= on the kernel line says)."""
+        for old in services:
+            old.terminate()
+            old.wait(10)
+        services[:] = [subprocess.Popen(["rauc", f"--conf={conf}", "--mount", str(work / "mnt"), "service",
+                                         f"--override-boot-slot={booted}"], env=env, stdout=log,
+                                        stderr=subprocess.STDOUT)]  # fmt: skip
+        wait_until(lambda: f'"booted":"{booted}"' in subprocess.run(
+            ["rauc", "status", "--output-format=json"], env=env, capture_output=True, text=True, check=False).stdout,
+            20, "RAUC's service on the bus")  # fmt: skip
+
+    start_service("A")
     try:
         with running_daemon(work / "daemon", env={"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={socket}"}) as daemon:
             yield {"daemon": daemon, "work": work, "keys": keys, "other_keys": other_keys, "devices": devices,
-                   "state": state, "service_log": work / "rauc-service.log"}  # fmt: skip
+                   "state": state, "env": env, "start_service": start_service}  # fmt: skip
     finally:
-        for proc in (service, bus):
+        for proc in (*services, bus):
             proc.send_signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(10)
@@ -260,3 +279,57 @@ def test_nobody_without_login_can_update_and_a_restart_is_refused_where_systemd_
     r = daemon.http.post("/api/update/reboot")
     assert r.status_code in (403, 409), r.text  # no /run/zentrale here: says so instead of pretending
     assert "cannot be restarted from here" in r.json()["error"]
+
+
+CONFIRM = UPDATE / "zentrale-update-confirm"
+
+
+def confirm(box: dict[str, Any], **env: str) -> subprocess.CompletedProcess[str]:
+    """The confirmation after a boot, as zentrale-update-confirm.service runs it (root), against
+    the real RAUC service and the real daemon's /status; the reboot is a marker file here."""
+    daemon: Daemon = box["daemon"]
+    marker = box["work"] / "rebooted"
+    marker.unlink(missing_ok=True)
+    settings = {
+        **box["env"], "ZENTRALE_DATA_DIR": str(daemon.data_dir), "ZENTRALE_STATUS_URL": f"{daemon.base_url}/status",
+        "ZENTRALE_CONFIRM_POLL_SECONDS": "0.5", "ZENTRALE_REBOOT_COMMAND": f"touch {marker}", **env,
+    }  # fmt: skip
+    return subprocess.run([sys.executable, str(CONFIRM)], env=settings, capture_output=True, text=True, timeout=120)
+
+
+def test_the_factory_slot_is_kept_at_once(box: dict[str, Any]) -> None:
+    box["start_service"]("A")
+    done = confirm(box)
+    assert done.returncode == 0, done.stderr
+    assert "slot A (factory) is known good: marked good" in done.stdout
+    assert not (box["work"] / "rebooted").exists()
+
+
+def test_a_new_slot_is_kept_after_status_was_ok_long_enough_and_then_known(box: dict[str, Any]) -> None:
+    assert box["daemon"].status()["overall"] == "ok"
+    box["start_service"]("B")  # the box started the slot the last update wrote
+    (box["state"] / "state-B").write_text("good\n")
+    done = confirm(box, ZENTRALE_CONFIRM_MINUTES="0.05", ZENTRALE_CONFIRM_DEADLINE_MINUTES="1")
+    assert done.returncode == 0, done.stderr
+    assert "slot B runs 3 for the first time" in done.stdout
+    assert "slot B (3) healthy for 0.05 min: marked good" in done.stdout
+    assert (box["state"] / "state-B").read_text().strip() == "good"
+    again = confirm(box, ZENTRALE_CONFIRM_MINUTES="10")  # the next boot of the same slot: no waiting
+    assert "slot B (3) is known good: marked good" in again.stdout
+
+
+def test_a_new_slot_that_never_gets_healthy_is_marked_bad_and_the_box_restarts(box: dict[str, Any]) -> None:
+    daemon: Daemon = box["daemon"]
+    raucb = bundle(box["work"], "4", box["keys"])
+    box["start_service"]("A")
+    assert daemon.http.post("/api/update/bundle", content=raucb.read_bytes(), timeout=120).status_code == 202
+    assert wait_for_install(daemon)["state"] == "installed"
+    box["start_service"]("B")
+    closed = f"http://127.0.0.1:{free_tcp_port()}/status"  # no daemon answers: never healthy
+    done = confirm(box, ZENTRALE_STATUS_URL=closed, ZENTRALE_CONFIRM_MINUTES="0.05",
+                   ZENTRALE_CONFIRM_DEADLINE_MINUTES="0.1")  # fmt: skip
+    assert done.returncode == 1
+    assert "slot B (4) not healthy within 0.1 min (last: no answer" in done.stdout
+    assert "marked bad, restarting into the other slot" in done.stdout
+    assert (box["state"] / "state-B").read_text().strip() == "bad"
+    assert (box["work"] / "rebooted").exists()
