@@ -86,6 +86,9 @@ mirror="${mirror:-http://deb.debian.org/debian}"
 # python3-lgpio is Raspberry Pi OS's (not Debian's): without a GPIO chip under qemu the
 # panel reports itself degraded either way
 packages="$(grep -v -e '^#' -e '^python3-lgpio$' "${STAGE}/00-packages" | tr -s ' \n' ',' | sed 's/,$//')"
+# debootstrap does not resolve a dependency on a virtual package: avahi-daemon's
+# "default-dbus-system-bus | dbus-system-bus" is dbus (Raspberry Pi OS Lite has it already)
+packages="${packages},dbus"
 key="$(printf '%s\n' "${SUITE}" "${ARCH}" minbase "${mirror}" "${packages}" | sha256sum | cut -c1-16)"
 cached="${CACHE}/${SUITE}-${ARCH}-${key}"
 if [ ! -f "${cached}/.complete" ]; then
@@ -194,6 +197,37 @@ grep -q 'STOPPING=1' "${WORK}/notify.log" || {
 	exit 1
 }
 say "daemon stopped on SIGTERM with exit code ${code} after STOPPING=1"
+# --- step 4 of issue 18: MP3 prompts without ffmpeg (libsndfile from the soundfile wheel) ---
+site="$(chroot "${ROOT}" /opt/zentrale/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+say "soundfile in the image: $(cd "${ROOT}${site}" && du -ck soundfile.py _soundfile.py _soundfile_data | tail -n 1 | cut -f1) kB" \
+	"($(cd "${ROOT}${site}" && ls -d soundfile-*.dist-info)); ffmpeg in the image: $(chroot "${ROOT}" sh -c 'command -v ffmpeg || echo none')"
+if command -v ffmpeg >/dev/null; then
+	# three minutes of stereo 44.1 kHz at 128 kbit/s, as offices' hold music comes (made on the host)
+	ffmpeg -v error -f lavfi -i "sine=frequency=440:duration=180:sample_rate=44100" -f lavfi \
+		-i "anoisesrc=duration=180:sample_rate=44100:amplitude=0.05" -filter_complex amix=inputs=2 -ac 2 \
+		-b:a 128k "${ROOT}/tmp/hold-music.mp3"
+	chroot "${ROOT}" "${in_root[@]}" PATH=/usr/bin:/bin /opt/zentrale/bin/python - <<'PY' | while read -r line; do say "${line}"; done
+import time
+from pathlib import Path
+from zentrale.media import library
+from zentrale.prompts import PromptLibrary
+mp3 = Path("/tmp/hold-music.mp3")
+t = time.perf_counter(); samples, rate = library.decode_file(mp3); decoded = time.perf_counter() - t
+print(f"decoder: {library.decoder()}; 3-minute MP3 ({mp3.stat().st_size // 1024} kB) decoded in {decoded:.1f} s: {len(samples) / rate:.1f} s at {rate} Hz")
+t = time.perf_counter(); clip = library.make_clip("hold", samples, rate, 8000); made = time.perf_counter() - t
+print(f"to 8 kHz frames for a call in {made:.1f} s ({len(clip.frames)} frames)")
+t = time.perf_counter(); PromptLibrary._convert_without_ffmpeg(mp3, Path("/tmp/hold-music.wav")); upload = time.perf_counter() - t
+print(f"an upload's conversion without ffmpeg (decode, 16 kHz, loudness to -19 LUFS, WAV) in {upload:.1f} s")
+PY
+fi
+# what ffmpeg would add (Debian's packages, no recommends): the sum of their Installed-Size
+if chroot "${ROOT}" "${in_root[@]}" apt-get update -qq >/dev/null 2>&1; then
+	# shellcheck disable=SC2046 # one argument per package name
+	ffmpeg_kb="$(chroot "${ROOT}" "${in_root[@]}" apt-cache show --no-all-versions \
+		$(chroot "${ROOT}" "${in_root[@]}" apt-get install -s --no-install-recommends ffmpeg |
+			sed -n 's/^Inst \([^ ]*\) .*/\1/p') | sed -n 's/^Installed-Size: //p' | awk '{ s += $1 } END { print s }')"
+	say "ffmpeg with its libraries would add $((ffmpeg_kb / 1024)) MB to the image (apt, no recommends)"
+fi
 echo "--- daemon log (arm64) ---"
 cat "${WORK}/daemon.log"
 echo "--- end ---"

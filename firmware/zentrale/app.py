@@ -57,6 +57,7 @@ from zentrale.web.api import Services, create_api
 from zentrale.web.faults import FaultLog
 from zentrale.web.server import HttpServer
 from zentrale.web.tls import TlsKeeper
+from zentrale.web.updates import Updater
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class App:
             queues=self.queues, agents=self.agents, accounts=self.accounts, panel=self.panel,
         ))  # fmt: skip
         self.faults = FaultLog()
+        self.updates = Updater(data / "update")
         self.tls = TlsKeeper(config.http.tls, data / "tls", clock.now) if config.http.tls.enabled else None
         self.api = create_api(Services(
             http=config.http, language=config.language, accounts=self.accounts, clock=clock, events=events,
@@ -162,7 +164,8 @@ class App:
             control=self.control, calls=self.supervisor, messages=self.messages, state=self.state, mail=self.mail,
             mail_config=config.mail, sip_settings=self.sip_settings, guard=self.sip.guard, status=self.status,
             health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,
-            faults=self.faults, agent_pins=self.agent_pins, desk_number=desk.number if desk else None,
+            faults=self.faults, updates=self.updates, agent_pins=self.agent_pins,
+            desk_number=desk.number if desk else None,
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()
@@ -230,6 +233,7 @@ class App:
         self.media_clock.stop()
         await self.mail.stop()
         await self.http.stop()
+        await self.updates.close()
         self.accounts.close()
         await self.db.close()
         self.faults.uninstall()

@@ -6,8 +6,11 @@ Uploaded announcements go to ``<data>/prompts/``, uploaded hold music to
 ``<data>/prompts/music/`` (the kind shown in the library; a mode may use
 either in any place).
 
-Uploads are checked with ffprobe before anything is kept: a file that is not
-audio, too long or too big is refused with a message saying so.
+Uploads are checked before anything is kept (ffprobe, or without ffmpeg the
+wave module and libsndfile): a file that is not audio, too long or too big is
+refused with a message saying so. Without ffmpeg (the appliance's image) the
+conversion decodes with libsndfile and normalises with one gain to the same
+loudness target (media/loudness.py).
 """
 
 from __future__ import annotations
@@ -19,13 +22,17 @@ import re
 import shutil
 import subprocess
 import tempfile
+import wave
 from pathlib import Path
 from typing import Any, Literal
 
 from zentrale.config import DEMO_DIR
 from zentrale.errors import Conflict, Invalid, NotFound, Refused, ZentraleError
 from zentrale.hotline import Hotline
-from zentrale.media.library import AUDIO_EXTENSIONS, AudioLibrary
+from zentrale.media import loudness
+from zentrale.media.dsp import to_pcm
+from zentrale.media.library import AUDIO_EXTENSIONS, AudioDecodeError, AudioLibrary, decode_file, probe_file
+from zentrale.media.rate import resample
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,7 @@ MAX_SECONDS = 15 * 60
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 # EBU R128-style loudness for speech on the phone; true peak below -2 dBFS
 LOUDNORM = "loudnorm=I=-19:TP=-2:LRA=11"
+TARGET_LUFS, CEILING_DBFS = -19.0, -2.0  # the same target where ffmpeg is not installed
 
 
 class UploadRefused(Invalid):
@@ -138,7 +146,11 @@ class PromptLibrary:
 
     def _probe(self, path: Path, filename: str) -> float:
         if shutil.which("ffprobe") is None:
-            raise ZentraleError("ffprobe (Debian package ffmpeg) is needed to check uploads")
+            try:
+                duration, _ = probe_file(path)
+            except AudioDecodeError as err:
+                raise UploadRefused(f"'{filename}' is not an audio file ({str(err).split(': ', 1)[-1]})") from err
+            return self._check_length(duration, filename)
         proc = subprocess.run(
             ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", str(path)],
             capture_output=True, text=True, timeout=60, check=False,
@@ -164,6 +176,10 @@ class PromptLibrary:
             duration = float(info.get("format", {}).get("duration") or audio[0].get("duration") or 0)
         except (TypeError, ValueError):  # "N/A": a stream without a known length
             duration = 0.0
+        return self._check_length(duration, filename)
+
+    @staticmethod
+    def _check_length(duration: float, filename: str) -> float:
         if duration <= 0.05:
             raise UploadRefused(f"'{filename}' contains no audio")
         if duration > MAX_SECONDS:
@@ -173,6 +189,9 @@ class PromptLibrary:
         return duration
 
     def _convert(self, source: Path, target: Path) -> None:
+        if shutil.which("ffmpeg") is None:
+            self._convert_without_ffmpeg(source, target)
+            return
         proc = subprocess.run(
             ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(source), "-vn", "-af", LOUDNORM,
              "-ac", "1", "-ar", "16000", "-sample_fmt", "s16", str(target)],
@@ -180,6 +199,20 @@ class PromptLibrary:
         )  # fmt: skip
         if proc.returncode != 0 or not target.exists():
             raise UploadRefused(f"the audio could not be converted: {proc.stderr.strip()[-200:]}")
+
+    @staticmethod
+    def _convert_without_ffmpeg(source: Path, target: Path) -> None:
+        """libsndfile decodes, soxr resamples to 16 kHz, one gain to the loudness target."""
+        try:
+            samples, rate = decode_file(source)
+        except AudioDecodeError as err:
+            raise UploadRefused(f"the audio could not be converted: {str(err).split(': ', 1)[-1]}") from err
+        samples = loudness.normalised(resample(samples, rate, 16000), 16000, TARGET_LUFS, CEILING_DBFS)
+        with wave.open(str(target), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(16000)
+            out.writeframes(to_pcm(samples))
 
     async def _refresh(self, name: str) -> None:
         self.library.forget(name)

@@ -29,10 +29,30 @@ FEDERAL_STATES: dict[str, str] = {
 }
 
 
+def holiday_language(country: str, language: str) -> str:
+    """The ``holidays`` package's name for our page language in this country's calendar.
+
+    The package knows "en_US" (not "en") for Germany. A language it does not know makes it
+    fall back to gettext's choice from the environment (LANGUAGE, LC_ALL, LC_MESSAGES, LANG):
+    under LANG=C.UTF-8 Python 3.11's locale aliases turned "C.UTF-8" into "en_US.UTF-8" and the
+    names came out English by accident; Python 3.13 keeps "C.UTF-8" as it is (the alias table
+    was corrected) and they came out German. So the language is always one the package knows:
+    the same, else its first regional variant ("en" -> "en_US"), else the country's own.
+    """
+    calendar_class = holidays.country_holidays(country).__class__
+    supported: tuple[str, ...] = tuple(getattr(calendar_class, "supported_languages", ()))
+    if language in supported:
+        return language
+    regional = sorted(code for code in supported if code.split("_")[0] == language.split("_")[0])
+    if regional:
+        return regional[0]
+    return str(getattr(calendar_class, "default_language", None) or language)
+
+
 @functools.lru_cache(maxsize=8)
 def public_holidays(country: str, state: str | None, language: str) -> HolidayLookup:
     """A lookup for the public holidays of a country and federal state (the ``holidays`` package)."""
-    calendar = holidays.country_holidays(country, subdiv=state, language=language)
+    calendar = holidays.country_holidays(country, subdiv=state, language=holiday_language(country, language))
 
     def lookup(day: date) -> str | None:
         name = calendar.get(day)

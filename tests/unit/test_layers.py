@@ -45,6 +45,7 @@ OWNERS = {
     "aiortp": set(),  # dropped: its A-law tables inverted the polarity (G.711 is ours, media/g711.py)
     "G722": {"media/codecs.py"},
     "soxr": {"media/rate.py"},
+    "soundfile": {"media/library.py"},  # libsndfile: MP3/OGG/FLAC without ffmpeg
     "fastapi": {"web/"},
     "starlette": {"web/"},
     "uvicorn": {"web/server.py"},

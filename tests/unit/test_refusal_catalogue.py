@@ -38,6 +38,7 @@ MADE_ELSEWHERE = {
     ("web/backup_api.py", "str(err)"): "an ArchiveRefused's text, raised as BackupRefused",
     ("web/teams_api.py", "str(err)"): "core.numbers.compile_pattern()'s ValueError",
     ("web/backup_api.py", "str(err).replace(str(upload), 'the uploaded file')"): "a StoreError's text",
+    ("web/updates.py", "self.message"): "'the upload was interrupted' or 'download failed: ...', set just before",
 }
 # Codes whose texts use parameters the page adds itself (refusals.js): the HTTP status, the
 # field's label and pydantic's error type as a translated problem.

@@ -3,7 +3,10 @@
 Files are looked up by name (without extension) in a list of folders, the
 first folder winning, so a user's recording in the data folder overrides a
 shipped prompt of the same name. WAV is read directly; MP3/OGG/FLAC through
-ffmpeg when it is installed.
+ffmpeg when it is installed, else through libsndfile (>= 1.1 reads MP3), which
+the ``soundfile`` wheel brings along: the appliance's image has no ffmpeg (about
+100 MB with its libraries; soundfile's aarch64 wheel is 1.2 MB, 3.4 MB installed;
+measured in image-build/PROOF.md).
 
 Decoding is never work for the event loop (a long file or an ffmpeg run would
 stall the media clock): code on the loop preloads in a thread (``preload``, as
@@ -24,6 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
+
+try:
+    import soundfile
+except (ImportError, OSError):  # OSError: the wheel's libsndfile could not be loaded
+    soundfile = None
 
 from zentrale.errors import NotFound, ZentraleError
 from zentrale.media.dsp import to_pcm
@@ -53,15 +62,64 @@ class Clip:
         return len(self.frames) * FRAME_MS / 1000
 
 
+def decoder() -> str:
+    """What reads MP3/OGG/FLAC here: ``ffmpeg`` (on the PATH), ``libsndfile`` or ``none``."""
+    if shutil.which("ffmpeg") is not None:
+        return "ffmpeg"
+    return "libsndfile" if soundfile is not None else "none"
+
+
 def decode_file(path: Path) -> tuple[np.ndarray, int]:
     """Mono float samples and their rate; raises AudioDecodeError."""
     if path.suffix.lower() == ".wav":
         try:
             return _decode_wav(path)
         except (wave.Error, EOFError, ValueError) as err:
-            if shutil.which("ffmpeg") is None:
+            if decoder() == "none":
                 raise AudioDecodeError(f"{path.name}: not a PCM WAV file ({err})") from err
+    if decoder() == "libsndfile":
+        return _decode_sndfile(path)
     return _decode_ffmpeg(path)
+
+
+def probe_file(path: Path) -> tuple[float, str]:
+    """Length in seconds and the format's name, without ffprobe (WAV by the wave module,
+    anything else by libsndfile); raises AudioDecodeError for what is not audio."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            return w.getnframes() / w.getframerate(), "WAV"
+    except (wave.Error, EOFError, ValueError, ZeroDivisionError) as err:
+        if soundfile is None:
+            raise AudioDecodeError(f"{path.name}: not a PCM WAV file ({err})") from err
+    try:
+        info = soundfile.info(str(path))
+    except (RuntimeError, ValueError, TypeError) as err:  # soundfile.LibsndfileError is a RuntimeError
+        raise AudioDecodeError(f"{path.name}: not audio ({_sndfile_reason(err)})") from err
+    if info.samplerate <= 0:
+        raise AudioDecodeError(f"{path.name}: not audio (no sample rate)")
+    return info.frames / info.samplerate, f"{info.format_info} {info.subtype_info}"
+
+
+def _sndfile_reason(err: Exception) -> str:
+    return str(err).split(": ", 1)[-1].strip() or type(err).__name__
+
+
+def _decode_sndfile(path: Path) -> tuple[np.ndarray, int]:
+    if soundfile is None:
+        raise AudioDecodeError(f"{path.name}: neither ffmpeg nor libsndfile is installed to read {path.suffix}")
+    parts: list[npt.NDArray[np.float32]] = []
+    try:
+        with soundfile.SoundFile(str(path)) as f:
+            rate = int(f.samplerate)
+            # in blocks, mixed down as they come: a 15-minute stereo upload is never held twice in stereo
+            for block in f.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+                parts.append(block.mean(axis=1, dtype=np.float32))
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise AudioDecodeError(f"{path.name}: not audio ({_sndfile_reason(err)})") from err
+    samples = np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+    if not len(samples):
+        raise AudioDecodeError(f"{path.name}: not audio (no samples)")
+    return samples, rate
 
 
 def _decode_wav(path: Path) -> tuple[np.ndarray, int]:
@@ -84,7 +142,7 @@ def _decode_wav(path: Path) -> tuple[np.ndarray, int]:
 def _decode_ffmpeg(path: Path, rate: int = 16000) -> tuple[np.ndarray, int]:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        raise AudioDecodeError(f"{path.name}: ffmpeg is needed to read {path.suffix} files")
+        raise AudioDecodeError(f"{path.name}: ffmpeg or libsndfile is needed to read {path.suffix} files")
     proc = subprocess.run(
         [ffmpeg, "-v", "error", "-nostdin", "-i", str(path), "-ac", "1", "-ar", str(rate), "-f", "s16le", "-"],
         capture_output=True,

@@ -56,6 +56,7 @@ from zentrale.web.security_api import security_router
 from zentrale.web.sip_settings_api import sip_settings_router
 from zentrale.web.teams_api import teams_router
 from zentrale.web.tls_api import tls_router
+from zentrale.web.updates import updates_router
 from zentrale.web.users_api import users_router
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
     from zentrale.teams import TeamDirectory, TeamSettings
     from zentrale.web.faults import FaultLog
     from zentrale.web.tls import TlsKeeper
+    from zentrale.web.updates import Updater
 
 
 SWAGGER_ASSETS = {
@@ -134,6 +136,7 @@ class Services:
     desk_number: str | None  # the feature codes' service number, if configured
     tls: TlsKeeper | None = None  # the page's HTTPS certificate (http.tls), None when off
     faults: FaultLog | None = None  # the last warnings and errors (journal or the daemon's own)
+    updates: Updater | None = None  # A/B updates with RAUC (Verwaltung -> Aktualisierung)
 
 
 def create_api(app: Services) -> FastAPI:
@@ -400,6 +403,8 @@ def create_api(app: Services) -> FastAPI:
     api.include_router(tls_router(app.tls, app.state, app.clock))
     if app.faults is not None:
         api.include_router(faults_router(app.faults))
+    if app.updates is not None:
+        api.include_router(updates_router(app.updates))
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)
     # the spec is made now, at start-up, not by the first request for it (~80 ms on the loop)

@@ -167,6 +167,16 @@ CATALOGUE: tuple[Refusal, ...] = (
     R("tls_openssl_refuses", "OpenSSL refuses the certificate and key: {detail}"),
     R("tls_from_config", "the configuration names the certificate file ({file}); change it there"),
     R("tls_box_key_wrong", "{file}: not the box's EC key"),
+    # --- firmware updates (web/updates.py) ---------------------------------------------------------
+    R("update_busy", "an update is already {state}"),
+    R("update_impossible", "updates are not possible here: {reason}"),
+    R("update_too_large", "the bundle is bigger than {mb} MB"),
+    R("update_no_bundle", "no bundle in the request (send the .raucb file as the body)"),
+    R("update_upload_interrupted", "the upload was interrupted"),
+    R("update_bad_address", "the address must start with http:// or https:// and name a host"),
+    R("update_download_failed", "download failed: {detail}"),
+    R("update_restart_busy", "an update is {state}: restart when it is done"),
+    R("restart_impossible", "the box cannot be restarted from here: {detail}"),
     # --- security, backup, limits, storage ----------------------------------------------------
     R("not_banned", "{address} is not banned"),
     R("backup_too_large", "the archive is larger than {max} GB"),

@@ -1,0 +1,264 @@
+"""The emulated appliance, booted for real: power-on to "SIP answers OPTIONS" and "set-up
+page over HTTPS on the LAN address", then an update, its reboot into the other slot, and
+a broken update that rolls back by itself.
+
+    image-build/emulate/build.sh && .venv/bin/python image-build/emulate/prove.py
+
+qemu-system-aarch64 (machine virt, TCG: no KVM for arm64 on an x86 host) boots the disk
+from build.sh through UEFI (AAVMF) and GRUB. The network is qemu's user mode: the box
+has the LAN address 10.0.2.15 inside qemu; its ports 80, 443 and 5060/udp are
+forwarded to free ports on 127.0.0.1 of this machine, the only address anything is
+sent to. The TLS certificate is checked against the box's own CA (fetched from
+/zentrale-ca.crt) for the name zentrale.local and for the LAN address 10.0.2.15.
+Prints every step with the seconds since power-on; the console goes to console.log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+from tests.sip_probe import options  # noqa: E402
+
+LAN_ADDRESS = "10.0.2.15"  # qemu user-mode networking's first DHCP address
+ADMIN = ("chefin", "Sehr-geheim-2026!")
+TOKEN = re.compile(r"\b[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}\b")
+T0 = time.monotonic()
+
+
+def say(text: str) -> None:
+    print(f"[{time.monotonic() - T0:6.1f}s] {text}", flush=True)  # noqa: T201
+
+
+def free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait(condition: Callable[[], Any], timeout: float, what: str, every: float = 2.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+        except (OSError, httpx.HTTPError, ssl.SSLError):
+            result = None
+        if result:
+            return result
+        time.sleep(every)
+    raise SystemExit(f"prove: not within {timeout:.0f} s: {what}")
+
+
+class Box:
+    def __init__(self, disk: Path, work: Path, memory: int, cpus: int) -> None:
+        self.work = work
+        self.console = work / "console.log"
+        self.http, self.https, self.sip = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM), 0
+        self.sip = free_port(socket.SOCK_DGRAM)
+        overlay = work / "disk.qcow2"  # the built disk stays as it is
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(disk), "-F", "raw", str(overlay)],
+                       check=True)  # fmt: skip
+        vars_fd = work / "AAVMF_VARS.fd"
+        shutil.copy("/usr/share/AAVMF/AAVMF_VARS.fd", vars_fd)
+        forwards = (f"hostfwd=tcp:127.0.0.1:{self.http}-:80,hostfwd=tcp:127.0.0.1:{self.https}-:443,"
+                    f"hostfwd=udp:127.0.0.1:{self.sip}-:5060")  # fmt: skip
+        self.cmd = [
+            "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", str(cpus), "-m", str(memory),
+            "-accel", "tcg,thread=multi",
+            "-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd",
+            "-drive", f"if=pflash,format=raw,file={vars_fd}",
+            "-drive", f"if=virtio,format=qcow2,file={overlay}",
+            "-netdev", f"user,id=lan,{forwards}", "-device", "virtio-net-pci,netdev=lan",
+            "-display", "none", "-monitor", "none", "-serial", f"file:{self.console}",
+        ]  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ca: ssl.SSLContext | None = None
+        self.client: httpx.Client | None = None
+
+    def power_on(self) -> None:
+        global T0
+        T0 = time.monotonic()
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL)
+        say(f"power on: {' '.join(self.cmd[:9])} ... (console: {self.console})")
+
+    def log(self) -> str:
+        return self.console.read_text(errors="replace") if self.console.exists() else ""
+
+    def sip_answers(self) -> str | None:
+        return options("127.0.0.1", self.sip, timeout=1.5)
+
+    def fetch_ca(self) -> ssl.SSLContext:
+        pem = httpx.get(f"http://127.0.0.1:{self.http}/zentrale-ca.crt", timeout=5)
+        pem.raise_for_status()
+        ctx = ssl.create_default_context(cadata=pem.text)
+        self.ca = ctx
+        return ctx
+
+    def tls_name_checked(self, name: str) -> str:
+        """The page's certificate, checked against the box's CA for ``name`` (a DNS name or
+        the LAN address); the connection goes to the forwarded port on 127.0.0.1."""
+        assert self.ca is not None
+        with (
+            socket.create_connection(("127.0.0.1", self.https), timeout=10) as raw,
+            self.ca.wrap_socket(raw, server_hostname=name) as tls,
+        ):
+            tls.sendall(b"GET /setup HTTP/1.1\r\nHost: zentrale.local\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+        return answer.split(b"\r\n", 1)[0].decode()
+
+    def api(self) -> httpx.Client:
+        """A client over HTTPS whose chain is checked against the box's CA (the name was
+        checked once in tls_name_checked; httpx would check it against 127.0.0.1)."""
+        if self.client is None:
+            ctx = self.fetch_ca()
+            ctx.check_hostname = False
+            self.client = httpx.Client(base_url=f"https://127.0.0.1:{self.https}", verify=ctx, timeout=60)
+        return self.client
+
+    def login(self) -> None:
+        client = self.api()
+        client.cookies.clear()
+        r = client.post("/api/auth/login", json={"name": ADMIN[0], "password": ADMIN[1]})
+        r.raise_for_status()
+        client.headers["X-CSRF-Token"] = r.json()["csrf"]
+
+    def update_info(self) -> dict[str, Any]:
+        r = self.api().get("/api/update")
+        r.raise_for_status()
+        info: dict[str, Any] = r.json()
+        return info
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def up(box: Box, what: str, timeout: float) -> tuple[float, float]:
+    """Seconds from the last power-on/restart to SIP answering and the page over HTTPS."""
+    start = time.monotonic()
+    answer = wait(box.sip_answers, timeout, f"{what}: SIP OPTIONS answered")
+    t_sip = time.monotonic() - start
+    say(f"{what}: SIP OPTIONS to the box answered: {answer} ({t_sip:.1f} s)")
+    wait(box.fetch_ca, timeout, f"{what}: the CA from http://<box>/zentrale-ca.crt")
+    by_name = wait(lambda: box.tls_name_checked("zentrale.local"), timeout, "HTTPS as zentrale.local")
+    by_address = box.tls_name_checked(LAN_ADDRESS)
+    t_https = time.monotonic() - start
+    say(f"{what}: https://zentrale.local/setup: {by_name}; https://{LAN_ADDRESS}/setup: {by_address} "
+        f"(certificate checked against the box's CA for both) ({t_https:.1f} s)")  # fmt: skip
+    return t_sip, t_https
+
+
+def show(info: dict[str, Any]) -> str:
+    slots = ", ".join(f"{s['bootname']}: {s['state']}/{s['boot_status']}/{s['version'] or '-'}" for s in info["slots"])
+    return f"release {info['release']}, firmware {info['version']}, booted {info['booted']} ({slots})"
+
+
+def install(box: Box, bundle: Path, timeout: float) -> dict[str, Any]:
+    start = time.monotonic()
+    with bundle.open("rb") as body:
+        r = box.api().post("/api/update/bundle", content=body, timeout=timeout)
+    if r.status_code != 202:
+        raise SystemExit(f"prove: upload refused: {r.status_code} {r.text}")
+    say(f"uploaded {bundle.name} ({bundle.stat().st_size // 1_000_000} MB) in {time.monotonic() - start:.0f} s")
+    info = wait(lambda: (i := box.update_info())["state"] not in ("receiving", "installing") and i, timeout,
+                "RAUC to finish", every=5)  # fmt: skip
+    say(f"RAUC: {info['state']}: {info['message']} (in {time.monotonic() - start:.0f} s); last lines: "
+        f"{' | '.join(info['output'][-3:])}")  # fmt: skip
+    if info["state"] != "installed":
+        raise SystemExit("prove: the installation failed")
+    return info
+
+
+def restart(box: Box) -> None:
+    r = box.api().post("/api/update/reboot")
+    say(f"restart asked from the web page: {r.status_code} {r.json()}")
+    wait(lambda: box.sip_answers() is None, 120, "the box to go down", every=1)
+    box.client = None
+
+
+def console_lines(box: Box, pattern: str) -> list[str]:
+    return [line.strip() for line in box.log().splitlines() if re.search(pattern, line)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", type=Path, default=Path("/var/cache/zentrale-emu"))
+    parser.add_argument("--memory", type=int, default=1536)
+    parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--boot-only", action="store_true", help="stop after the first boot's checks")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="zentrale-emu-"))
+    box = Box(args.dir / "disk.img", work, args.memory, args.cpus)
+    try:
+        box.power_on()
+        t_sip, t_https = up(box, "first boot", 900)
+        say(f"FIRST BOOT: SIP answers OPTIONS {t_sip:.1f} s and the set-up page over HTTPS on the LAN address "
+            f"{t_https:.1f} s after power-on (emulated, TCG)")  # fmt: skip
+        token = wait(lambda: TOKEN.search(box.log()), 60, "the set-up token on the console").group(0)
+        r = box.api().post("/api/auth/setup", json={"token": token, "name": ADMIN[0], "password": ADMIN[1],
+                                                    "display_name": "Chefin"})  # fmt: skip
+        say(f"set-up with the token from the console ({token[:4]}-...): {r.status_code}")
+        r.raise_for_status()
+        box.login()
+        say(f"running: {show(box.update_info())}")
+        say("the first boot's confirmation: " + " | ".join(console_lines(box, "zentrale-update-confirm")[-1:]))
+        if args.boot_only:
+            return 0
+
+        install(box, args.dir / "zentrale-2.raucb", 1800)
+        restart(box)
+        up(box, "after the update", 900)
+        box.login()
+        info = box.update_info()
+        say(f"running: {show(info)}")
+        assert info["release"] == "2026.12.2" and info["booted"] == "B", info
+        say("changelog shown: " + " / ".join(x for x in info["changelog"].splitlines() if x.startswith("## ")))
+        wait(lambda: console_lines(box, r"zentrale-update-confirm: slot B .*marked good"), 600,
+             "slot B marked good", every=5)  # fmt: skip
+        say("console: " + console_lines(box, r"zentrale-update-confirm: slot B .*marked good")[-1])
+
+        install(box, args.dir / "zentrale-3.raucb", 1800)
+        restart(box)
+        broken = time.monotonic()
+        wait(lambda: console_lines(box, r"zentrale-update-confirm: slot A .*marked bad"), 900,
+             "the broken slot marked bad", every=5)  # fmt: skip
+        say("console: " + console_lines(box, r"zentrale-update-confirm: slot A .*marked bad")[-1])
+        up(box, "after the rollback", 900)
+        box.login()
+        info = box.update_info()
+        say(f"running: {show(info)} ({time.monotonic() - broken:.0f} s after the restart into the broken release)")
+        assert info["release"] == "2026.12.2" and info["booted"] == "B", info
+        say("GRUB on the console: " + " | ".join(console_lines(box, r"zentrale: starting slot")))
+        say("PROOF OK: update installed and started, a broken update rolled back by itself")
+        return 0
+    finally:
+        box.stop()
+        kept = Path(args.dir) / "console-last.log"
+        if box.console.exists():
+            shutil.copy(box.console, kept)
+            say(f"console log kept in {kept}")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""Updates from the web page with the real RAUC (Debian's rauc): the daemon hands an
+uploaded or fetched bundle to RAUC's service, which checks its signature against the
+keyring and writes the other root slot.
+
+What is real here: rauc (client and service, on a private system D-Bus the test starts),
+bundles signed with keys from image-build/update/update-keys.sh and made by
+make-bundle.sh, two ext4 slots on loop devices, the daemon's HTTP API. What differs
+from the appliance: the bootloader is RAUC's "custom" backend (a script keeping the
+primary slot and the slots' good/bad in files) instead of GRUB, nothing boots the new
+slot (the emulated system does: image-build/PROOF.md), and the bundles are "plain",
+since this kernel has no device-mapper for verity bundles. Needs root (loop devices).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import os
+import shutil
+import signal
+import socket as sockets
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.waits import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+UPDATE = REPO / "image-build" / "update"
+COMPATIBLE = "zentrale-test"
+
+BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/><allow own="*"/><allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/><allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+# RAUC's custom bootloader backend: the primary slot and each slot's state in files (what
+# GRUB's environment holds on the emulated system); set-primary makes the slot good to try
+BOOT_BACKEND = """#!/bin/sh
+d="{state}"
+case "$1" in
+get-primary) cat "$d/primary" 2>/dev/null || echo A ;;
+set-primary) echo "$2" >"$d/primary"; echo good >"$d/state-$2" ;;
+get-state) cat "$d/state-$2" 2>/dev/null || echo good ;;
+set-state) echo "$3" >"$d/state-$2" ;;
+get-current) echo A ;;
+*) exit 1 ;;
+esac
+"""
+
+
+def free_tcp_port() -> int:
+    with sockets.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rootfs(folder: Path, release: str) -> Path:
+    """A small ext4 root file system image saying which release it is."""
+    tree = folder / f"tree-{release}"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc" / "zentrale-release").write_text(release + "\n", encoding="utf-8")
+    (tree / "etc" / "noise").write_bytes(os.urandom(100_000))  # RAUC wants a squashfs above 4 KB
+    image = folder / f"rootfs-{release}.ext4"
+    subprocess.run(["mkfs.ext4", "-q", "-d", str(tree), str(image), "8M"], check=True, timeout=60)
+    return image
+
+
+def bundle(folder: Path, release: str, keys: Path) -> Path:
+    out = folder / f"zentrale-{release}.raucb"
+    env = {**os.environ, "COMPATIBLE": COMPATIBLE, "FORMAT": "plain"}
+    subprocess.run([str(UPDATE / "make-bundle.sh"), str(rootfs(folder, release)), release, str(out), str(keys)],
+                   check=True, env=env, capture_output=True, timeout=120)  # fmt: skip
+    return out
+
+
+def slot_release(device: str) -> str:
+    out = subprocess.run(["debugfs", "-R", "cat /etc/zentrale-release", device],
+                         capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    return out.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if os.geteuid() != 0:
+        pytest.fail("needs root: loop devices for the two root slots (CI runs as root)")
+    for tool in ("rauc", "dbus-daemon", "mksquashfs", "mkfs.ext4", "debugfs", "losetup"):
+        assert shutil.which(tool), f"{tool} missing: scripts/setup --test installs it"
+    work = tmp_path_factory.mktemp("rauc")
+    keys, other_keys = work / "keys", work / "other-keys"
+    subprocess.run([str(UPDATE / "update-keys.sh"), str(keys)], check=True, capture_output=True, timeout=60)
+    subprocess.run([str(UPDATE / "update-keys.sh"), str(other_keys)], check=True, capture_output=True, timeout=60)
+    devices = []
+    for name in ("A", "B"):
+        img = work / f"slot{name}.img"
+        with img.open("wb") as f:
+            f.truncate(16 * 1024 * 1024)
+        devices.append(subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True,
+                                      check=True, timeout=30).stdout.strip())  # fmt: skip
+    subprocess.run(["dd", f"if={rootfs(work, '1')}", f"of={devices[0]}", "bs=1M", "status=none"], check=True)
+    state = work / "bootstate"
+    state.mkdir()
+    backend = work / "boot-backend.sh"
+    backend.write_text(BOOT_BACKEND.format(state=state), encoding="utf-8")
+    backend.chmod(0o755)
+    conf = work / "system.conf"
+    conf.write_text(f"""[system]
+compatible={COMPATIBLE}
+bootloader=custom
+statusfile={work}/rauc.status
+bundle-formats=plain
+
+[handlers]
+bootloader-custom-backend={backend}
+
+[keyring]
+path={keys}/ca.cert.pem
+
+[slot.rootfs.0]
+device={devices[0]}
+type=ext4
+bootname=A
+
+[slot.rootfs.1]
+device={devices[1]}
+type=ext4
+bootname=B
+""", encoding="utf-8")  # fmt: skip
+    socket = work / "bus.sock"
+    (work / "bus.conf").write_text(BUS_CONF.format(socket=socket), encoding="utf-8")
+    bus = subprocess.Popen(["dbus-daemon", "--config-file", str(work / "bus.conf"), "--nofork"],
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+    wait_until(socket.exists, 10, "the private system bus")
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={socket}"}
+    log = (work / "rauc-service.log").open("wb")
+    services: list[subprocess.Popen[bytes]] = []
+
+    def start_service(booted: str) -> None:
+        """RAUC's service as after a boot of ``booted`` (what rauc.slot= on the kernel line says)."""
+        for old in services:
+            old.terminate()
+            old.wait(10)
+        services[:] = [subprocess.Popen(["rauc", f"--conf={conf}", "--mount", str(work / "mnt"), "service",
+                                         f"--override-boot-slot={booted}"], env=env, stdout=log,
+                                        stderr=subprocess.STDOUT)]  # fmt: skip
+        wait_until(lambda: f'"booted":"{booted}"' in subprocess.run(
+            ["rauc", "status", "--output-format=json"], env=env, capture_output=True, text=True, check=False).stdout,
+            20, "RAUC's service on the bus")  # fmt: skip
+
+    start_service("A")
+    try:
+        with running_daemon(work / "daemon", env={"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={socket}"}) as daemon:
+            yield {"daemon": daemon, "work": work, "keys": keys, "other_keys": other_keys, "devices": devices,
+                   "state": state, "env": env, "start_service": start_service}  # fmt: skip
+    finally:
+        for proc in (*services, bus):
+            proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+            if proc.poll() is None:
+                proc.kill()
+        log.close()
+        for device in devices:
+            subprocess.run(["losetup", "-d", device], check=False, timeout=30)
+
+
+def wait_for_install(daemon: Daemon) -> dict[str, Any]:
+    return wait_until(
+        lambda: (info := daemon.http.get("/api/update").json())["state"] not in ("receiving", "installing") and info,
+        120, "the installation to end",
+    )  # fmt: skip
+
+
+def test_the_update_page_shows_the_running_version_and_both_slots(box: dict[str, Any]) -> None:
+    info = box["daemon"].http.get("/api/update").json()
+    assert info["available"] is True, info
+    assert info["booted"] == "A"
+    assert {s["bootname"]: s["state"] for s in info["slots"]} == {"A": "booted", "B": "inactive"}
+    assert info["state"] == "idle"
+    assert info["version"]
+
+
+def test_an_uploaded_signed_bundle_is_written_to_the_other_slot_and_made_the_next_boot(box: dict[str, Any]) -> None:
+    daemon: Daemon = box["daemon"]
+    raucb = bundle(box["work"], "2", box["keys"])
+    r = daemon.http.post("/api/update/bundle", content=raucb.read_bytes(), timeout=120)
+    assert r.status_code == 202, r.text
+    info = wait_for_install(daemon)
+    assert info["state"] == "installed", info
+    assert "restart" in info["message"]
+    slot_b = next(s for s in info["slots"] if s["bootname"] == "B")
+    assert slot_b["version"] == "2"
+    assert slot_release(box["devices"][1]) == "2"  # the bytes are in slot B
+    assert slot_release(box["devices"][0]) == "1"  # the running slot is untouched
+    assert (box["state"] / "primary").read_text().strip() == "B"
+    assert not list((daemon.data_dir / "update").glob("*.raucb"))  # the upload does not stay on the data partition
+
+
+def test_a_bundle_signed_with_another_key_is_refused_and_changes_nothing(box: dict[str, Any]) -> None:
+    daemon: Daemon = box["daemon"]
+    before = slot_release(box["devices"][1])
+    (box["work"] / "foreign").mkdir()
+    foreign = bundle(box["work"] / "foreign", "666", box["other_keys"])
+    assert daemon.http.post("/api/update/bundle", content=foreign.read_bytes(), timeout=120).status_code == 202
+    info = wait_for_install(daemon)
+    assert info["state"] == "failed"
+    assert "signature" in info["message"].lower() or "verif" in info["message"].lower(), info
+    assert slot_release(box["devices"][1]) == before
+    assert "Traceback" not in daemon.log()
+
+
+def test_a_file_that_is_no_bundle_is_refused_with_rauc_s_reason(box: dict[str, Any]) -> None:
+    daemon: Daemon = box["daemon"]
+    assert daemon.http.post("/api/update/bundle", content=os.urandom(50_000)).status_code == 202
+    info = wait_for_install(daemon)
+    assert info["state"] == "failed"
+    assert info["message"]
+    r = daemon.http.post("/api/update/bundle", content=b"")
+    assert r.status_code == 422
+    assert "no bundle in the request" in r.json()["error"]
+
+
+def test_a_bundle_from_an_address_is_fetched_and_installed(box: dict[str, Any]) -> None:
+    daemon: Daemon = box["daemon"]
+    served = box["work"] / "served"
+    served.mkdir()
+    shutil.copy(bundle(box["work"], "3", box["keys"]), served / "zentrale-3.raucb")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/zentrale-3.raucb"
+        r = daemon.http.post("/api/update/url", json={"url": url}, timeout=120)
+        assert r.status_code == 202, r.text
+        info = wait_for_install(daemon)
+        assert info["state"] == "installed", info
+        assert slot_release(box["devices"][1]) == "3"
+        missing = daemon.http.post("/api/update/url", json={"url": url.replace("zentrale-3", "nothing")})
+        assert missing.status_code == 422
+        assert "download failed" in missing.json()["error"] and "404" in missing.json()["error"]
+        assert daemon.http.post("/api/update/url", json={"url": "file:///etc/passwd"}).status_code == 422
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_nobody_without_login_can_update_and_a_restart_is_refused_where_systemd_does_not_watch(
+    box: dict[str, Any],
+) -> None:
+    daemon: Daemon = box["daemon"]
+    anonymous = httpx.post(f"{daemon.base_url}/api/update/bundle", content=b"x", timeout=10)
+    assert anonymous.status_code == 401
+    r = daemon.http.post("/api/update/reboot")
+    assert r.status_code in (403, 409), r.text  # no /run/zentrale here: says so instead of pretending
+    assert "cannot be restarted from here" in r.json()["error"]
+
+
+CONFIRM = UPDATE / "zentrale-update-confirm"
+
+
+def confirm(box: dict[str, Any], **env: str) -> subprocess.CompletedProcess[str]:
+    """The confirmation after a boot, as zentrale-update-confirm.service runs it (root), against
+    the real RAUC service and the real daemon's /status; the reboot is a marker file here."""
+    daemon: Daemon = box["daemon"]
+    marker = box["work"] / "rebooted"
+    marker.unlink(missing_ok=True)
+    settings = {
+        **box["env"], "ZENTRALE_DATA_DIR": str(daemon.data_dir), "ZENTRALE_STATUS_URL": f"{daemon.base_url}/status",
+        "ZENTRALE_CONFIRM_POLL_SECONDS": "0.5", "ZENTRALE_REBOOT_COMMAND": f"touch {marker}", **env,
+    }  # fmt: skip
+    return subprocess.run([sys.executable, str(CONFIRM)], env=settings, capture_output=True, text=True, timeout=120)
+
+
+def test_the_factory_slot_is_kept_at_once(box: dict[str, Any]) -> None:
+    box["start_service"]("A")
+    done = confirm(box)
+    assert done.returncode == 0, done.stderr
+    assert "slot A (factory) is known good: marked good" in done.stdout
+    assert not (box["work"] / "rebooted").exists()
+
+
+def test_a_new_slot_is_kept_after_status_was_ok_long_enough_and_then_known(box: dict[str, Any]) -> None:
+    assert box["daemon"].status()["overall"] == "ok"
+    box["start_service"]("B")  # the box started the slot the last update wrote
+    (box["state"] / "state-B").write_text("good\n")
+    done = confirm(box, ZENTRALE_CONFIRM_MINUTES="0.05", ZENTRALE_CONFIRM_DEADLINE_MINUTES="1")
+    assert done.returncode == 0, done.stderr
+    assert "slot B runs 3 for the first time" in done.stdout
+    assert "slot B (3) healthy for 0.05 min: marked good" in done.stdout
+    assert (box["state"] / "state-B").read_text().strip() == "good"
+    again = confirm(box, ZENTRALE_CONFIRM_MINUTES="10")  # the next boot of the same slot: no waiting
+    assert "slot B (3) is known good: marked good" in again.stdout
+
+
+def test_a_new_slot_that_never_gets_healthy_is_marked_bad_and_the_box_restarts(box: dict[str, Any]) -> None:
+    daemon: Daemon = box["daemon"]
+    raucb = bundle(box["work"], "4", box["keys"])
+    box["start_service"]("A")
+    assert daemon.http.post("/api/update/bundle", content=raucb.read_bytes(), timeout=120).status_code == 202
+    assert wait_for_install(daemon)["state"] == "installed"
+    box["start_service"]("B")
+    closed = f"http://127.0.0.1:{free_tcp_port()}/status"  # no daemon answers: never healthy
+    done = confirm(box, ZENTRALE_STATUS_URL=closed, ZENTRALE_CONFIRM_MINUTES="0.05",
+                   ZENTRALE_CONFIRM_DEADLINE_MINUTES="0.1")  # fmt: skip
+    assert done.returncode == 1
+    assert "slot B (4) not healthy within 0.1 min (last: no answer" in done.stdout
+    assert "marked bad, restarting into the other slot" in done.stdout
+    assert (box["state"] / "state-B").read_text().strip() == "bad"
+    assert (box["work"] / "rebooted").exists()
