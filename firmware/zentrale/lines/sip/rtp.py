@@ -42,6 +42,7 @@ from zentrale.lines.sip import srtp
 from zentrale.lines.sip.rtcp import ReceptionStats, RtcpSocket, RtcpState, build_report, estimated_mos
 from zentrale.lines.sip.rtp_socket import PortPool as PortPool  # where the lines take it from
 from zentrale.lines.sip.rtp_socket import read_all, stamp_arrivals
+from zentrale.lines.sip.rtp_source import RtpSource
 from zentrale.lines.sip.sdp import Negotiated
 from zentrale.media.clock import MediaClock
 from zentrale.media.codecs import Codec
@@ -139,7 +140,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self._tick_key: int | None = None
         self._skips_seen = clock.skipped  # ticks the clock skipped after a stall, as far as we followed
         self._pull_key: int | None = None
-        self._latched = False
+        self.source_guard = RtpSource()  # whose packets are the far end's (rtp_source.py)
         self._last_dtmf_ts: int | None = None
         self._last_event_at = -10.0  # monotonic time of the last RFC 4733 event
         self._dtmf_out: list[bytes] = []
@@ -246,7 +247,7 @@ class RtpStream(asyncio.DatagramProtocol):
             # a new address or port in the SDP (a re-INVITE: a media relay, a phone that
             # moved) wins over what we latched on; RFC 3264 §8.3.1
             self._announced = announced
-            self._latched = False
+            self.source_guard.reset(announced if neg.remote_port else None)
             self._cannot_send = None
             self.remote = self._checked(announced) if neg.remote_port else None
         self.sending = neg.sends
@@ -533,15 +534,19 @@ class RtpStream(asyncio.DatagramProtocol):
             if payload[-1] > len(payload):
                 return
             payload = payload[: -payload[-1]]
-        self.received += 1
-        if self.received == 1 and self.on_first_packet is not None:
-            self.on_first_packet()
         marker_pt = data[1]
         pt = marker_pt & 0x7F
         seq, ts, ssrc = struct.unpack_from("!HII", data, 2)
+        if self._symmetric:
+            guard = self.source_guard
+            if not guard.accept((addr[0], addr[1]), seq, arrival):
+                return  # not (yet) the far end's: never played, recorded or answered to
+            if guard.latched is not None and guard.latched != self.remote:
+                self._latch(guard.latched)
+        self.received += 1
+        if self.received == 1 and self.on_first_packet is not None:
+            self.on_first_packet()
         if pt == self.payload_type and self.codec is not None:
-            if self._symmetric and not self._latched:
-                self._latch(addr)
             self.reception.update(seq, ts, ssrc, arrival, self._ts_step * 50)
             relay_to = getattr(self.sink, "relay_to", None)
             if relay_to is not None:
@@ -586,13 +591,10 @@ class RtpStream(asyncio.DatagramProtocol):
             if self._relayed_end is None or (end - self._relayed_end) & 0xFFFFFFFF < 0x80000000:
                 self._relayed_end = end
 
-    def _latch(self, addr: tuple[str, int] | tuple[str, int, int, int]) -> None:
-        self._latched = True
-        src = (addr[0], addr[1])
-        if src != self.remote:
-            log.debug("rtp: latching to %s:%d", *src)
-            self.remote = src
-            self._cannot_send = None
+    def _latch(self, src: tuple[str, int]) -> None:
+        log.debug("rtp: latching to %s:%d", *src)
+        self.remote = src
+        self._cannot_send = None
 
     def _telephone_event(self, payload: bytes, ts: int) -> None:
         # RFC 4733 §2.5.2.1: a new timestamp starts a new event; report it at once
