@@ -205,6 +205,18 @@ class SipResponse(SipMessage):
 # --- pieces -------------------------------------------------------------------
 
 
+def number(text: str | None, largest: int) -> int | None:
+    """A header's 1*DIGIT value (RFC 3261 §25.1) up to ``largest``, else None: ASCII digits only
+    (str.isdigit() takes "²", which int() refuses), and never int() of thousands of digits."""
+    if not text or not re.fullmatch(r"[0-9]+", text):
+        return None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(largest)):
+        return None
+    value = int(digits)
+    return value if value <= largest else None
+
+
 def split_commas(value: str) -> list[str]:
     """Split a header value on commas outside quotes and angle brackets."""
     parts: list[str] = []

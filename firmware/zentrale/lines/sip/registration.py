@@ -27,6 +27,7 @@ from zentrale.lines.sip.message import (
     new_branch,
     new_call_id,
     new_tag,
+    number,
     parse_name_addr,
     parse_uri,
 )
@@ -42,9 +43,9 @@ def split_hostport(text: str, default_port: int = 5060) -> tuple[str, int]:
     text = text.removeprefix("sip:")
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else default_port
+        return host, (number(rest[1:], 65535) if rest.startswith(":") else None) or default_port
     host, _, port = text.partition(":")
-    return host, int(port) if port.isdigit() else default_port
+    return host, number(port, 65535) or default_port
 
 
 class Registrar:
@@ -226,11 +227,11 @@ class Registrar:
                     return None
                 continue
             if response.status == 423 and expires:  # RFC 3261 §10.2.8: ask again with at least Min-Expires
-                minimum = (response.get("Min-Expires") or "").strip()
-                if minimum.isdigit() and expires < int(minimum) <= 86400:
-                    log.info("registration at %s: %d s too brief, asking for %s s", self.config.registrar,
+                minimum = number((response.get("Min-Expires") or "").strip(), 86400)
+                if minimum is not None and expires < minimum:
+                    log.info("registration at %s: %d s too brief, asking for %d s", self.config.registrar,
                              expires, minimum)  # fmt: skip
-                    expires = self.expires = int(minimum)
+                    expires = self.expires = minimum
                     auth = None
                     continue
             self.last_error = f"{response.status} {response.reason}"
@@ -251,7 +252,8 @@ class Registrar:
             if self._contact_key(value) != ours:
                 continue
             expires = contact.params.get("expires") or default
-            return int(expires) if expires and expires.isdigit() else self.expires
+            granted = number(expires, 2**32 - 1)  # RFC 3261 §20.19: up to 2**32-1
+            return self.expires if granted is None else granted
         return None
 
     @staticmethod

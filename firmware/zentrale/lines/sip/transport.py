@@ -33,7 +33,7 @@ from zentrale.lines.sip.guard import SourceGuard
 
 if TYPE_CHECKING:
     from zentrale.lines.sip.admission import Admission
-from zentrale.lines.sip.message import SipMessage, SipParseError, SipRequest, parse_message, parse_via
+from zentrale.lines.sip.message import SipMessage, SipParseError, SipRequest, number, parse_message, parse_via
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def response_peer(message: SipMessage, source: Peer | None) -> Peer | None:
         return source
     host = via.params.get("received") or via.host
     rport = via.params.get("rport")
-    port = int(rport) if rport and rport.isdigit() else (via.port or 5060)
+    port = number(rport, 65535) or via.port or 5060  # a hostile rport=² or rport=70000: the Via's port
     if not is_ip(host):
         return source  # never resolve names found in a message
     return Peer("udp", host.strip("[]"), port)
