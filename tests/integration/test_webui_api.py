@@ -25,9 +25,14 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 def test_before_the_set_up_the_log_names_addresses_to_click_and_the_state_says_set_up_needed(box: Daemon) -> None:
     log = box.log()
     line = ready_line(log)
-    assert line is not None and f"web http://127.0.0.1:{box.http_port}/" in line
+    # HTTPS is on by default (http.tls): its address first, then plain HTTP (which sends other
+    # machines on to HTTPS)
+    assert line is not None and re.search(rf"web https://127\.0\.0\.1:\d+/ http://127\.0\.0\.1:{box.http_port}/", line)
     assert "0.0.0.0" not in log and "<this box>" not in log
-    assert re.search(rf"Open http://127\.0\.0\.1:{box.http_port}/setup and enter the set-up token", log)
+    assert re.search(
+        rf"Open https://127\.0\.0\.1:\d+/setup or http://127\.0\.0\.1:{box.http_port}/setup and enter the set-up token",
+        log,
+    )
     # anonymously: the login page's state, not /status (which needs an admin)
     assert httpx.get(f"{box.base_url}/api/auth/state").json()["setup_needed"] is True
     anonymous = httpx.get(f"{box.base_url}/status")

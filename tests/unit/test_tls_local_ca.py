@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+import zentrale.web.tls as tls_module
 from zentrale.config import HttpTlsConfig
 from zentrale.errors import Invalid
 from zentrale.web.tls import LocalCA, TlsKeeper, box_addresses, check_certificate
@@ -219,3 +220,38 @@ def test_the_box_finds_its_own_addresses() -> None:
     found = box_addresses()
     assert ipaddress.ip_address("127.0.0.1") in found
     assert all(not a.is_global for a in found)
+
+
+async def test_a_box_whose_addresses_changed_while_its_disk_is_full_starts_with_a_certificate_from_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # found by the full-disk restart test: another address (a network came up) meant a new
+    # certificate, writing it failed with ENOSPC and the daemon did not start at all
+    addresses: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = {LAN}
+    first = TlsKeeper(HttpTlsConfig(), tmp_path / "tls", Clock(), lambda: set(addresses))
+    first.start()
+    await first.stop()
+    saved = (first.folder / "server.crt").read_bytes()
+    addresses.add(ipaddress.ip_address("10.0.0.7"))
+    # the data disk is full: every write into the data folder fails as ENOSPC does (OpenSSL's
+    # private temporary folder is elsewhere)
+    write = tls_module._write
+
+    def no_space(path: Path, data: bytes, mode: int) -> None:
+        if path.is_relative_to(tmp_path):
+            raise OSError(28, "No space left on device")
+        write(path, data, mode)
+
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(tls_module, "_write", no_space)
+    try:
+        again = TlsKeeper(HttpTlsConfig(), tmp_path / "tls", Clock(), lambda: set(addresses))
+        again.start()
+        await again.stop()
+    finally:
+        monkey.undo()
+    assert again.cert is not None
+    assert handshake(again.context, again.folder / "ca.crt", "10.0.0.7") == again.cert  # served from memory
+    assert (again.folder / "server.crt").read_bytes() == saved  # the old file untouched, nothing half-written
+    assert not list(again.folder.glob("*.tmp"))
+    assert "could not be saved (No space left on device)" in caplog.text

@@ -104,11 +104,15 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk: no half-written file left behind
+        raise
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -166,9 +170,17 @@ class LocalCA:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
             .sign(key, hashes.SHA256())
         )  # fmt: skip
-        folder.mkdir(parents=True, exist_ok=True)
-        _write(key_path, _key_pem(key), 0o600)
-        _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _write(key_path, _key_pem(key), 0o600)
+            _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        except OSError as err:
+            # a first start on a full disk still serves the page; the next start makes (and
+            # saves) another CA, which browsers must then trust again
+            key_path.unlink(missing_ok=True)
+            log.warning("HTTPS: the box's local CA could not be saved (%s); it is used until the box restarts",
+                        err.strerror or err)  # fmt: skip
+            return cls(cert, key)
         log.info("made the box's local CA %s (SHA-256 %s)", cert_path, fingerprint(cert))
         return cls(cert, key)
 
@@ -370,9 +382,17 @@ class TlsKeeper:
                 return True
             return False
         cert, key = self.ca.issue(names, addresses, now)
-        _write(key_path, _key_pem(key), 0o600)
-        _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-        self._use(cert_path.read_bytes(), key_path.read_bytes(), "local")
+        cert_pem, key_pem = cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+        try:
+            _write(key_path, key_pem, 0o600)
+            _write(cert_path, cert_pem, 0o644)
+        except OSError as err:
+            # a full data disk must not keep the box from starting (nor from serving the page
+            # that says the disk is full): the new certificate is used from memory, and made
+            # again (and saved) at the next start or check
+            log.warning("HTTPS: the new certificate could not be saved (%s); it is used until the box restarts",
+                        err.strerror or err)  # fmt: skip
+        self._use(cert_pem, key_pem, "local")
         log.info("HTTPS: new certificate from the local CA (%s): %s", reason, self.describe())
         return True
 
