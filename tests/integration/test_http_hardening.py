@@ -184,7 +184,7 @@ def test_a_mode_document_near_the_size_limit_is_parsed_and_saved(box: Daemon) ->
     text = yaml.safe_dump(mode, allow_unicode=True, width=1_000_000).encode()
     assert 800_000 < len(text) < 1_000_000
     box.status()  # resets the worst lateness since the last look
-    r = box.http.put("/api/modes/long", content=text, timeout=60)
+    r = box.http.put("/api/modes/long", content=text, timeout=180)  # its time is bench.http_documents's
     assert r.status_code == 200, r.text
     print(f"media clock, worst lateness during a {len(text) / 1e6:.2f} MB PUT: "
           f"{box.status()['media_clock']['recent_late_ms']} ms")  # fmt: skip
