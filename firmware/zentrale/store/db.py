@@ -146,6 +146,14 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE call_log ADD COLUMN quality TEXT;
     """,
+    # 7: retention (zentrale.store.retention): files whose rows are gone, removed after the commit
+    # (a crash in between leaves the path here for the next run); the call log by time
+    """
+    CREATE TABLE retention_files (
+        path TEXT PRIMARY KEY
+    );
+    CREATE INDEX call_log_started ON call_log(started_at);
+    """,
 ]
 
 
