@@ -201,10 +201,13 @@ async def test_the_mp3_copy_of_a_sent_mail_goes_after_its_limit_and_the_recordin
     assert len(await world.db.fetch("SELECT * FROM mail_outbox")) == 3  # the delivery status stays with its message
 
 
-async def test_delivery_records_of_messages_deleted_by_hand_go_unless_still_pending(world: World) -> None:
+async def test_a_message_deleted_by_hand_leaves_no_mp3_and_its_delivery_record_goes_unless_pending(
+    world: World,
+) -> None:
     for message_id, state in (("gone-sent", "sent"), ("gone-queued", "queued")):
         await world.message(message_id, NOW - DAY, mail=state)
         await world.messages.delete(message_id)
+    assert not any((world.data / "messages").iterdir())  # recording and MP3 copy
 
     run = await world.job().run_once()
 

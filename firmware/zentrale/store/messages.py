@@ -233,13 +233,15 @@ class MessageRepository:
         return await self.get(message_id)
 
     async def delete(self, message_id: str) -> dict[str, Any]:
-        """Remove the row, then the file (a file left by a crash in between goes to lost+found at start-up)."""
+        """Remove the row, then the file and its MP3 copy (a file left by a crash in between goes to
+        lost+found at start-up)."""
         row = await self.get(message_id)
         path = self.file(row)
 
         def delete(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
             path.unlink(missing_ok=True)
+            path.with_suffix(".mp3").unlink(missing_ok=True)  # the copy made for e-mail (GDPR: no leftover)
 
         await self.db.run(delete)
         log.info("message %s deleted", message_id)
