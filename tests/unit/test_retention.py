@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.harness.tmpfs import fill, free, small_tmpfs
 from tests.harness.waits import until
 from zentrale.config import RetentionConfig
 from zentrale.core.clock import ManualClock
@@ -342,3 +343,51 @@ async def test_a_run_asked_for_while_one_is_running_waits_for_it(world: World) -
     job = world.job()
     first, second = await asyncio.gather(job.run_once(), job.run_once())
     assert (first.counts.done_messages, second.counts.done_messages) == (6, 0)
+
+
+async def test_a_row_naming_a_file_outside_the_messages_folder_loses_its_row_but_not_that_file(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database from a tampered backup must not make the job delete other files."""
+    precious = world.data / "config.yaml"
+    precious.write_text("sip: {}\n", encoding="utf-8")
+    await world.message("tampered", NOW - 40 * DAY, done=NOW - 31 * DAY, mail="sent", sent=NOW - 31 * DAY)
+    await world.db.execute("UPDATE messages SET file = 'messages/../config.yaml'")
+
+    run = await world.job().run_once()
+
+    assert run.ok and await world.ids() == set()
+    assert precious.read_text(encoding="utf-8") == "sip: {}\n"
+    assert any("outside the messages folder" in r.getMessage() for r in caplog.records)
+    assert await world.db.fetch("SELECT * FROM retention_files") == []
+
+
+async def test_a_full_disk_stops_the_run_with_a_warning_nothing_half_deleted_and_the_next_run_finishes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with small_tmpfs(tmp_path / "data", "8m") as data:
+        db = Database(data / "zentrale.db")
+        await db.open()
+        try:
+            world = World(data, db, MessageRepository(db, data), ManualClock(NOW))
+            world.messages.prepare()
+            for n in range(4):
+                await world.message(f"m{n}", NOW - 40 * DAY, done=NOW - 31 * DAY)
+                await world.call(f"c{n}", NOW - 400 * DAY)
+            await db.run(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"))  # every write must grow the WAL
+            fill(data)
+            job = world.job()
+
+            full = await job.run_once()
+
+            assert not full.ok and full.error is not None and "full" in full.error
+            assert any("retention: stopped early" in r.getMessage() for r in caplog.records)
+            for message_id in await world.ids():  # a row never outlives its recording
+                assert world.wav(message_id).exists()
+            free(data)
+            again = await job.run_once()
+            assert again.ok
+            assert await world.ids() == set() and await world.calls() == {}
+            assert sorted(p.name for p in (data / "messages").iterdir()) == []
+        finally:
+            await db.close()

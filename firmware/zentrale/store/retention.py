@@ -173,7 +173,10 @@ class Retention:
             paths = [str(r[0]) for r in conn.execute("SELECT path FROM retention_files LIMIT ?", (self.config.batch,))]
             done: list[str] = []
             for rel in paths:
-                path = self.data_dir / rel
+                path = self._message_file(rel)
+                if path is None:
+                    done.append(rel)
+                    continue
                 try:
                     path.unlink()
                     removed += 1
@@ -207,10 +210,22 @@ class Retention:
         ).fetchall()
         removed = 0
         for (file,) in rows:
-            with contextlib.suppress(FileNotFoundError):
-                (self.data_dir / str(file)).with_suffix(".mp3").unlink()
-                removed += 1
+            path = self._message_file(str(Path(str(file)).with_suffix(".mp3")))
+            if path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
         return removed
+
+    def _message_file(self, rel: str) -> Path | None:
+        """The file a row names, if it lies in the messages folder: a database from a tampered
+        backup must not make the job delete files elsewhere (``messages/../../etc/...``)."""
+        folder = (self.data_dir / "messages").resolve()
+        path = self.data_dir / rel
+        if path.name in ("", ".", "..") or path.parent.resolve() != folder:
+            log.warning("retention: a message names a file outside the messages folder; not removed")
+            return None
+        return folder / path.name  # a symbolic link is removed, not what it points to
 
     def _delete_call_log(self, conn: sqlite3.Connection, cutoff: str | None) -> int:
         if cutoff is None:
