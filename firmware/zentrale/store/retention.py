@@ -368,11 +368,25 @@ class RetentionJob:
             return run
 
     async def _remember(self, run: RetentionRun) -> None:
+        """Keep the last run (settings), and an audit entry when it deleted something: who
+        deleted personal data is answered in the audit log (GDPR Art. 5(2), accountability)."""
+        deleted = any(v for k, v in asdict(run.counts).items() if k != "kept_for_mail")
+
+        def remember(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute(
+                    "INSERT INTO settings (key, value) VALUES (?, ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (LAST_RUN_KEY, json.dumps(run.public())),
+                )
+                if deleted:
+                    conn.execute(
+                        "INSERT INTO audit (at, who, action, detail) VALUES (?, 'retention', 'retention.run', ?)",
+                        (run.started_at, run.counts.summary()),
+                    )
+
         try:
-            await self.db.execute(
-                "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (LAST_RUN_KEY, json.dumps(run.public())),
-            )
+            await self.db.run(remember)
         except StoreError as err:  # shown from memory until the next run
             log.warning("retention: cannot store the last run (%s)", err)
 
