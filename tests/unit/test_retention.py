@@ -394,3 +394,20 @@ async def test_a_full_disk_stops_the_run_with_a_warning_nothing_half_deleted_and
             assert sorted(p.name for p in (data / "messages").iterdir()) == []
         finally:
             await db.close()
+
+
+async def test_a_crash_between_deleting_the_row_and_the_file_leaves_the_file_to_the_next_run_not_lost_found(
+    world: World,
+) -> None:
+    await world.message("due", NOW - 40 * DAY, done=NOW - 31 * DAY)
+    job = world.job()
+    # step 1 alone, as if the power went before the files were removed
+    ids, _ = await world.db.run(lambda c: job.retention._delete_messages(c, "done", NOW.isoformat()))
+    assert ids == ["due"] and world.wav("due").exists()
+
+    restarted = MessageRepository(world.db, world.data)
+    await restarted.recover()  # the start-up recovery: not a lost message
+    assert world.wav("due").exists() and not (world.data / "lost+found").exists()
+
+    run = await job.run_once()
+    assert run.counts.files == 2 and not world.wav("due").exists() and not world.mp3("due").exists()

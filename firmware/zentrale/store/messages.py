@@ -194,7 +194,12 @@ class MessageRepository:
                 continue
             adopted.append(message_id)
             log.warning("spool: recovered message %s after a crash (%d ms)", message_id, duration_ms)
+        # deleted by the retention job, which a crash stopped before their files went: not lost,
+        # due (GDPR); the job's next run removes them (store/retention.py)
+        doomed = {Path(str(r[0])).name for r in conn.execute("SELECT path FROM retention_files")}
         for wav in self.folder.glob("*.wav"):
+            if wav.name in doomed:
+                continue
             if wav.stem not in known and wav.stem not in adopted and wav.stem not in self.pending:
                 log.warning("messages: %s has no database row and no sidecar; moving to lost+found", wav.name)
                 lost = self.folder.parent / "lost+found"

@@ -3,15 +3,17 @@
 What goes when is configured in ``retention:`` (``config.RetentionConfig``; the defaults and
 their reasons are in docs/privacy.md). The job runs shortly after the start and then every
 ``interval_hours`` on the box's clock (injected, so tests move it). All work runs on the
-database thread, in batches of ``batch`` rows, one transaction each: the event loop and the
-media clock never wait for it, and a message being stored waits for one batch at most.
+database thread, in batches of ``batch`` rows, one transaction each: the event loop only
+hands the work over (``bench.retention`` measures how late a loop timer runs meanwhile), and
+a message being stored waits for one batch at most.
 
 Order of a message's deletion (each step survives a power cut):
 1. in one transaction: the paths of its files are written to ``retention_files``, its
    outbox row and its row are deleted;
 2. the files are removed, then their paths from ``retention_files``.
 A crash or an unlink error between 1 and 2 leaves a file without a row, never a row
-without a file; the next run removes it. A message whose e-mail is still queued or being
+without a file; the next run removes it (the start-up recovery leaves such a file alone
+instead of moving it to lost+found). A message whose e-mail is still queued or being
 sent is kept until it is sent (or failed).
 
 Times in the database are ISO 8601 UTC (``clock.now().isoformat()``), so they compare as
@@ -124,12 +126,12 @@ class Retention:
                     counts.done_messages += len(ids)
                 else:
                     counts.open_messages += len(ids)
-                counts.files += await self._remove_files()
-                for message_id in ids:
+                for message_id in ids:  # told before the files go: the rows are gone whatever follows
                     try:
                         on_deleted(message_id)
                     except Exception:  # a listener must not stop the deletions
                         log.exception("retention: a listener of deleted messages failed")
+                counts.files += await self._remove_files()
                 if len(ids) < cfg.batch:
                     break
         counts.outbox += await self._batched(self._delete_orphan_deliveries, None)
