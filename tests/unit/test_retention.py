@@ -19,8 +19,9 @@ import pytest
 
 from tests.harness.tmpfs import fill, free, small_tmpfs
 from tests.harness.waits import until
-from zentrale.config import RetentionConfig
+from zentrale.config import RetentionConfig, parse_config
 from zentrale.core.clock import ManualClock
+from zentrale.errors import ConfigError
 from zentrale.store.db import Database
 from zentrale.store.messages import MessageMeta, MessageRepository
 from zentrale.store.retention import ANONYMISED, RetentionJob
@@ -411,3 +412,15 @@ async def test_a_crash_between_deleting_the_row_and_the_file_leaves_the_file_to_
 
     run = await job.run_once()
     assert run.counts.files == 2 and not world.wav("due").exists() and not world.mp3("due").exists()
+
+
+def test_the_defaults_and_a_bad_limit_named_by_its_field() -> None:
+    defaults = parse_config("{}", "config.yaml").retention
+    assert (defaults.call_log_days, defaults.caller_numbers_days, defaults.done_messages_days) == (365, 90, 30)
+    assert (defaults.open_messages_days, defaults.mail_copies_days, defaults.audit_days) == (180, 7, 365)
+    off = parse_config("retention: {call_log_days: null, audit_days: 0}", "config.yaml").retention
+    assert off.call_log_days is None and off.audit_days == 0
+    with pytest.raises(ConfigError) as refused:
+        parse_config("retention: {done_messages_days: -1}", "config.yaml")
+    assert "retention.done_messages_days" in str(refused.value)
+    assert "greater than or equal to 0" in str(refused.value)
