@@ -23,7 +23,7 @@ from zentrale.clock import SystemClock
 from zentrale.config import DEMO_DIR, Config
 from zentrale.core.agents import AgentBoard
 from zentrale.core.distribution import CallDistribution
-from zentrale.core.events import EventBus, MessageMailChanged
+from zentrale.core.events import EventBus, MessageDeleted, MessageMailChanged
 from zentrale.core.flow import FlowEngine
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
@@ -49,6 +49,7 @@ from zentrale.store.disk import DataDisk
 from zentrale.store.messages import MessageRepository
 from zentrale.store.modes import ModeFiles, ModeVersions
 from zentrale.store.outbox import OutboxRepository
+from zentrale.store.retention import RetentionJob
 from zentrale.store.state import CallLogRepository, StateRepository
 from zentrale.store.users import UserRepository
 from zentrale.systemd_notify import SystemdNotifier, keep_watchdog_fed, report_status, wait_until_ready
@@ -156,6 +157,10 @@ class App:
         ))  # fmt: skip
         self.faults = FaultLog()
         self.updates = Updater(data / "update")
+        self.retention = RetentionJob(
+            self.db, data, config.retention, clock,
+            on_deleted=lambda message_id: events.publish(MessageDeleted(message_id, "retention")),
+        )  # fmt: skip
         self.tls = TlsKeeper(config.http.tls, data / "tls", clock.now) if config.http.tls.enabled else None
         self.api = create_api(Services(
             http=config.http, language=config.language, accounts=self.accounts, clock=clock, events=events,
@@ -165,7 +170,7 @@ class App:
             mail_config=config.mail, sip_settings=self.sip_settings, guard=self.sip.guard, status=self.status,
             health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,
             faults=self.faults, updates=self.updates, agent_pins=self.agent_pins,
-            desk_number=desk.number if desk else None,
+            desk_number=desk.number if desk else None, retention=self.retention,
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()
@@ -202,6 +207,8 @@ class App:
         for line in self.analog_lines:
             await line.start()
         await self.http.start()
+        await self.retention.load()
+        self.retention.start()
         await self.health.refresh()
         interval = self.config.health.interval
         self._background.append(
@@ -217,6 +224,7 @@ class App:
         asyncio.get_running_loop().call_later(delay, self.stopping.set)
 
     async def stop(self) -> None:
+        await self.retention.stop()
         await self.scheduler.stop()
         for task in self._background:
             task.cancel()

@@ -561,6 +561,46 @@ class ServiceConfig(_Section):
     )
 
 
+class RetentionConfig(_Section):
+    """How long the box keeps personal data (GDPR Art. 5(1)(e)); docs/privacy.md gives the reasons.
+    A limit of 0 or null keeps that data forever."""
+
+    call_log_days: int | None = Field(
+        365, ge=0, le=36500, description="call log entries are deleted this many days after the call"
+    )
+    caller_numbers_days: int | None = Field(
+        90,
+        ge=0,
+        le=36500,
+        description="caller numbers and names in the call log are replaced by a marker this many days after the "
+        "call; the entry stays for statistics",
+    )
+    done_messages_days: int | None = Field(
+        30,
+        ge=0,
+        le=36500,
+        description="a message (recording, MP3, row) is deleted this many days after it was marked done",
+    )
+    open_messages_days: int | None = Field(
+        180, ge=0, le=36500, description="a message never marked done is deleted this many days after the call"
+    )
+    mail_copies_days: int | None = Field(
+        7,
+        ge=0,
+        le=36500,
+        description="the MP3 copy made for an e-mail is deleted this many days after the mail was sent (or failed); "
+        "the recording stays, and the MP3 is made again when someone asks for it",
+    )
+    audit_days: int | None = Field(
+        365, ge=0, le=36500, description="audit log entries (who changed what) are deleted after this many days"
+    )
+    first_run_seconds: float = Field(
+        300, ge=0, le=86400, description="seconds after the start the first run begins; then every interval_hours"
+    )
+    interval_hours: float = Field(24, gt=0, le=24 * 7, description="hours between runs (daily)")
+    batch: int = Field(500, ge=1, le=10000, description="rows deleted in one database transaction")
+
+
 class Config(_Section):
     data_dir: Path = Field(Path("/var/lib/zentrale"), description="SQLite database, messages, modes, prompts")
     sip: SipConfig = Field(default_factory=SipConfig)
@@ -588,6 +628,7 @@ class Config(_Section):
     panel: PanelConfig = Field(default_factory=PanelConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @model_validator(mode="after")
     def _mail_lists_need_a_server(self) -> Config:

@@ -146,6 +146,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE call_log ADD COLUMN quality TEXT;
     """,
+    # 7: retention (zentrale.store.retention): files whose rows are gone, removed after the commit
+    # (a crash in between leaves the path here for the next run); the call log by time.
+    # IF NOT EXISTS: harmless when branches merged in another order number it differently
+    """
+    CREATE TABLE IF NOT EXISTS retention_files (
+        path TEXT PRIMARY KEY
+    );
+    CREATE INDEX IF NOT EXISTS call_log_started ON call_log(started_at);
+    """,
 ]
 
 

@@ -194,7 +194,12 @@ class MessageRepository:
                 continue
             adopted.append(message_id)
             log.warning("spool: recovered message %s after a crash (%d ms)", message_id, duration_ms)
+        # deleted by the retention job, which a crash stopped before their files went: not lost,
+        # due (GDPR); the job's next run removes them (store/retention.py)
+        doomed = {Path(str(r[0])).name for r in conn.execute("SELECT path FROM retention_files")}
         for wav in self.folder.glob("*.wav"):
+            if wav.name in doomed:
+                continue
             if wav.stem not in known and wav.stem not in adopted and wav.stem not in self.pending:
                 log.warning("messages: %s has no database row and no sidecar; moving to lost+found", wav.name)
                 lost = self.folder.parent / "lost+found"
@@ -233,13 +238,15 @@ class MessageRepository:
         return await self.get(message_id)
 
     async def delete(self, message_id: str) -> dict[str, Any]:
-        """Remove the row, then the file (a file left by a crash in between goes to lost+found at start-up)."""
+        """Remove the row, then the file and its MP3 copy (a file left by a crash in between goes to
+        lost+found at start-up)."""
         row = await self.get(message_id)
         path = self.file(row)
 
         def delete(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
             path.unlink(missing_ok=True)
+            path.with_suffix(".mp3").unlink(missing_ok=True)  # the copy made for e-mail (GDPR: no leftover)
 
         await self.db.run(delete)
         log.info("message %s deleted", message_id)

@@ -52,6 +52,7 @@ from zentrale.web.messages_api import messages_router
 from zentrale.web.pages import mount_pages
 from zentrale.web.params import By, Comment, Ident, Limit, ModeName
 from zentrale.web.refusals import refusal_body, validation_body
+from zentrale.web.retention_api import retention_router
 from zentrale.web.security_api import security_router
 from zentrale.web.sip_settings_api import sip_settings_router
 from zentrale.web.teams_api import teams_router
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
     from zentrale.scheduling import ModeScheduler
     from zentrale.staffing import Staffing
     from zentrale.store.messages import MessageRepository
+    from zentrale.store.retention import RetentionJob
     from zentrale.store.state import StateRepository
     from zentrale.teams import TeamDirectory, TeamSettings
     from zentrale.web.faults import FaultLog
@@ -137,6 +139,7 @@ class Services:
     tls: TlsKeeper | None = None  # the page's HTTPS certificate (http.tls), None when off
     faults: FaultLog | None = None  # the last warnings and errors (journal or the daemon's own)
     updates: Updater | None = None  # A/B updates with RAUC (Verwaltung -> Aktualisierung)
+    retention: RetentionJob | None = None  # the daily GDPR deletions (GET /api/retention)
 
 
 def create_api(app: Services) -> FastAPI:
@@ -405,6 +408,8 @@ def create_api(app: Services) -> FastAPI:
         api.include_router(faults_router(app.faults))
     if app.updates is not None:
         api.include_router(updates_router(app.updates))
+    if app.retention is not None:
+        api.include_router(retention_router(app.retention))
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)
     # the spec is made now, at start-up, not by the first request for it (~80 ms on the loop)
