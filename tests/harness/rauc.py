@@ -80,23 +80,24 @@ bootname=B
 """
 
 
-def rootfs(folder: Path, release: str) -> Path:
-    """A small ext4 root file system image saying which release it is."""
+def rootfs(folder: Path, release: str, noise: int = 100_000) -> Path:
+    """A small ext4 root file system image saying which release it is (``noise``: bytes of
+    random data in it, which no compression shrinks: the bundle's size)."""
     tree = folder / f"tree-{release}"
     (tree / "etc").mkdir(parents=True)
     (tree / "etc" / "zentrale-release").write_text(release + "\n", encoding="utf-8")
-    (tree / "etc" / "noise").write_bytes(os.urandom(100_000))  # RAUC wants a squashfs above 4 KB
+    (tree / "etc" / "noise").write_bytes(os.urandom(noise))  # RAUC wants a squashfs above 4 KB
     image = folder / f"rootfs-{release}.ext4"
     subprocess.run(["mkfs.ext4", "-q", "-d", str(tree), str(image), "8M"], check=True, timeout=60)
     return image
 
 
-def bundle(folder: Path, release: str, keys: Path) -> Path:
+def bundle(folder: Path, release: str, keys: Path, noise: int = 100_000) -> Path:
     """A bundle of release ``release`` signed with ``keys``, made by the image's make-bundle.sh."""
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"zentrale-{release}.raucb"
     env = {**os.environ, "COMPATIBLE": COMPATIBLE, "FORMAT": "plain"}
-    subprocess.run([str(UPDATE / "make-bundle.sh"), str(rootfs(folder, release)), release, str(out), str(keys)],
+    subprocess.run([str(UPDATE / "make-bundle.sh"), str(rootfs(folder, release, noise)), release, str(out), str(keys)],
                    check=True, env=env, capture_output=True, timeout=120)  # fmt: skip
     return out
 

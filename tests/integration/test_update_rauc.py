@@ -57,6 +57,7 @@ def wait_for_install(daemon: Daemon) -> dict[str, Any]:
 def test_the_update_page_shows_the_running_version_and_both_slots(box: dict[str, Any]) -> None:
     info = box["daemon"].http.get("/api/update").json()
     assert info["available"] is True, info
+    assert info["unavailable_code"] is None
     assert info["booted"] == "A"
     assert {s["bootname"]: s["state"] for s in info["slots"]} == {"A": "booted", "B": "inactive"}
     assert info["state"] == "idle"
@@ -71,8 +72,10 @@ def test_an_uploaded_signed_bundle_is_written_to_the_other_slot_and_made_the_nex
     info = wait_for_install(daemon)
     assert info["state"] == "installed", info
     assert "restart" in info["message"]
+    assert info["progress"] == 100 and info["code"] is None  # RAUC's "100% Installing done."
     slot_b = next(s for s in info["slots"] if s["bootname"] == "B")
     assert slot_b["version"] == "2"
+    assert slot_b["primary"] is True  # the bootloader tries it next
     assert slot_release(box["devices"][1]) == "2"  # the bytes are in slot B
     assert slot_release(box["devices"][0]) == "1"  # the running slot is untouched
     assert (box["state"] / "primary").read_text().strip() == "B"
@@ -88,6 +91,8 @@ def test_a_bundle_signed_with_another_key_is_refused_and_changes_nothing(box: di
     info = wait_for_install(daemon)
     assert info["state"] == "failed"
     assert "signature" in info["message"].lower() or "verif" in info["message"].lower(), info
+    assert info["code"] == "update_signature_refused", info  # what the page translates
+    assert "verification failed" in info["params"]["detail"]  # RAUC's own words kept as the detail
     assert slot_release(box["devices"][1]) == before
     assert "Traceback" not in daemon.log()
 
@@ -97,7 +102,8 @@ def test_a_file_that_is_no_bundle_is_refused_with_rauc_s_reason(box: dict[str, A
     assert daemon.http.post("/api/update/bundle", content=os.urandom(50_000)).status_code == 202
     info = wait_for_install(daemon)
     assert info["state"] == "failed"
-    assert info["message"]
+    assert info["code"] == "update_not_a_bundle", info
+    assert info["params"]["detail"]
     r = daemon.http.post("/api/update/bundle", content=b"")
     assert r.status_code == 422
     assert "no bundle in the request" in r.json()["error"]
