@@ -82,6 +82,23 @@ def test_an_uploaded_signed_bundle_is_written_to_the_other_slot_and_made_the_nex
     assert not list((daemon.data_dir / "update").glob("*.raucb"))  # the upload does not stay on the data partition
 
 
+def test_the_slots_stay_shown_while_rauc_is_busy_installing(box: dict[str, Any]) -> None:
+    """RAUC's service answers one D-Bus method at a time; the page polls during the installation."""
+    daemon: Daemon = box["daemon"]
+    raucb = bundle(box["work"] / "big", "2b", box["keys"], noise=6_000_000)
+    answers: list[dict[str, Any]] = []
+
+    def done() -> bool:
+        answers.append(daemon.http.get("/api/update").json())
+        return answers[-1]["state"] not in ("receiving", "installing")
+
+    assert daemon.http.post("/api/update/bundle", content=raucb.read_bytes(), timeout=120).status_code == 202
+    wait_until(done, 120, "the installation to end")
+    assert answers[-1]["state"] == "installed", answers[-1]
+    assert any(a["state"] == "installing" for a in answers)
+    assert all(a["available"] and len(a["slots"]) == 2 for a in answers), [a["unavailable_reason"] for a in answers]
+
+
 def test_a_bundle_signed_with_another_key_is_refused_and_changes_nothing(box: dict[str, Any]) -> None:
     daemon: Daemon = box["daemon"]
     before = slot_release(box["devices"][1])

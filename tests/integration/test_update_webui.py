@@ -6,6 +6,9 @@ German; where RAUC is missing or silent the card says so instead of failing. Nee
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -115,6 +118,36 @@ def test_a_bundle_signed_with_another_key_shows_the_translated_refusal_and_chang
     assert page.__dict__["js_errors"] == []
     assert "Traceback" not in box["daemon"].log()
     page.context.close()
+
+
+def test_a_bundle_from_an_address_is_fetched_by_the_box_and_a_bad_address_is_refused_in_english(
+    box: dict[str, Any],
+) -> None:
+    rauc: Rauc = box["rauc"]
+    served = box["work"] / "served"
+    bundle(served, "3", rauc.keys)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page = update_card(box["browser"], box["daemon"])
+        page.click("button[data-lang=en]")
+        expect(page.locator("#updates h2")).to_have_text("Updates")
+        page.fill("#update-url", "ftp://127.0.0.1/zentrale-3.raucb")
+        page.click("#update-fetch")
+        refusal = page.locator(".toast.refusal[data-code=update_bad_address]")
+        expect(refusal).to_contain_text("The address must start with http:// or https://")
+        page.fill("#update-url", f"http://127.0.0.1:{server.server_address[1]}/zentrale-3.raucb")
+        page.click("#update-fetch")
+        expect(page.locator("#update-state[data-state=installed]")).to_contain_text("Update installed", timeout=120_000)
+        expect(page.locator("#update-slots tr[data-slot=B] .slot-version")).to_have_text("3")
+        expect(page.locator("#update-slots tr[data-slot=B]")).to_contain_text("starts at the next restart")
+        assert rauc.slot_versions()["B"] == "3" and slot_release(rauc.devices[1]) == "3"
+        assert page.__dict__["js_errors"] == []
+        page.context.close()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_where_rauc_is_missing_or_silent_the_card_says_so_without_an_error(box: dict[str, Any], tmp_path: Path) -> None:

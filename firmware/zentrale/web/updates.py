@@ -71,6 +71,7 @@ class Updater:
         self.message = ""
         self.output: list[str] = []
         self._task: asyncio.Task[None] | None = None
+        self._known: tuple[str | None, list[dict[str, Any]]] = (None, [])  # the slots RAUC last told
 
     def available(self) -> str | None:
         """None when RAUC is installed, else why updates do not work here (whether its
@@ -117,6 +118,12 @@ class Updater:
     async def info(self) -> dict[str, Any]:
         unavailable = self.available()
         booted, slots, error = (None, [], "") if unavailable else await self.slots()
+        if error and self.state in ("receiving", "installing") and self._known[1]:
+            # RAUC's service does one D-Bus method at a time: while it installs, GetSlotStatus is
+            # refused ("already processing a different method"), which is no reason to say it is gone
+            (booted, slots), error = self._known, ""
+        elif not error:
+            self._known = (booted, slots)
         # the page says why in the reader's language: not the appliance's image, or RAUC silent
         why = "not_installed" if unavailable else "no_answer" if error else None
         unavailable = unavailable or error or None

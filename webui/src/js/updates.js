@@ -42,6 +42,11 @@ export function mountUpdates(stack) {
   let timer = null;
   let sending = null; // {name, part} while this page uploads
   let last = null; // the last answer of GET /api/update
+  // made once: a poll redraws the card, and must not drop the file chosen or the address typed
+  const file = h("input", { id: "update-file", type: "file", hidden: true, accept: ".raucb" });
+  const fileName = h("span", { class: "file-name muted" }, t("library.no_file_chosen"));
+  file.addEventListener("change", () => { fileName.textContent = file.files[0] ? file.files[0].name : t("library.no_file_chosen"); });
+  const url = h("input", { id: "update-url", type: "url", placeholder: "https://…/zentrale.raucb", autocomplete: "off" });
 
   const fact = (label, id, value) => h("div", { class: "fact" }, h("small", {}, label), h("b", { id }, value));
   const head = () => h("div", { class: "card-head" }, h("h2", {}, t("update.title")), h("span", { class: "muted" }, t("update.hint")));
@@ -90,10 +95,6 @@ export function mountUpdates(stack) {
       return;
     }
     const busy = sending !== null || BUSY.includes(info.state);
-    const file = h("input", { id: "update-file", type: "file", hidden: true, accept: ".raucb" });
-    const fileName = h("span", { class: "file-name muted" }, t("library.no_file_chosen"));
-    file.addEventListener("change", () => { fileName.textContent = file.files[0] ? file.files[0].name : t("library.no_file_chosen"); });
-    const url = h("input", { id: "update-url", type: "url", placeholder: "https://…/zentrale.raucb", autocomplete: "off" });
     const rows = info.slots.map((s) => h("tr", { "data-slot": s.bootname, "data-state": s.state || "" },
       h("td", {}, s.bootname || s.name, s.bootname === info.booted ? h("span", { class: "muted" }, ` (${t("update.running")})`) : null),
       h("td", {}, slotState(s)), h("td", { "data-boot": s.boot_status || "" }, bootStatus(s)),
