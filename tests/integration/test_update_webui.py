@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.harness.browser import chromium, logged_in, shot
+from tests.harness.browser import SHOTS, chromium, logged_in
 from tests.harness.daemon import Daemon, running_daemon
 from tests.harness.rauc import Rauc, bundle, rauc_system, slot_release
 from tests.harness.webclient import ADMIN, first_admin
@@ -54,6 +54,12 @@ def update_card(browser: Browser, daemon: Daemon) -> Page:
     return page
 
 
+def card_shot(page: Page, name: str) -> None:
+    """The card alone (docs/updates.md shows it): docs/screenshots/ with ZENTRALE_SCREENSHOTS set."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#updates").screenshot(path=str(SHOTS / f"{name}.png"))
+
+
 def test_an_admin_uploads_a_signed_bundle_sees_its_progress_and_the_other_slot_gets_it(box: dict[str, Any]) -> None:
     rauc: Rauc = box["rauc"]
     raucb = bundle(box["work"] / "v2", "2", rauc.keys, noise=3_000_000)
@@ -84,7 +90,7 @@ def test_an_admin_uploads_a_signed_bundle_sees_its_progress_and_the_other_slot_g
     assert rauc.slot_versions() == {"A": None, "B": "2"}  # rauc status: the other slot holds release 2
     assert slot_release(rauc.devices[1]) == "2" and slot_release(rauc.devices[0]) == "1"
     assert (rauc.state / "primary").read_text().strip() == "B"  # the next boot tries it
-    shot(page, "admin-update-installed")
+    card_shot(page, "admin-update-installed")
 
     page.click("#update-reboot")
     dialog = page.locator("dialog.confirm")
@@ -113,7 +119,7 @@ def test_a_bundle_signed_with_another_key_shows_the_translated_refusal_and_chang
     expect(refusal).to_contain_text("nichts wurde installiert")
     assert rauc.slot_versions() == before
     assert slot_release(rauc.devices[1]) == before["B"]
-    shot(page, "admin-update-refused")
+    card_shot(page, "admin-update-refused")
 
     assert page.__dict__["js_errors"] == []
     assert "Traceback" not in box["daemon"].log()

@@ -47,7 +47,12 @@ export function mountUpdates(stack) {
   const fileName = h("span", { class: "file-name muted" }, t("library.no_file_chosen"));
   file.addEventListener("change", () => { fileName.textContent = file.files[0] ? file.files[0].name : t("library.no_file_chosen"); });
   const url = h("input", { id: "update-url", type: "url", placeholder: "https://…/zentrale.raucb", autocomplete: "off" });
+  url.style.width = "100%"; // an address is long (CSSOM: the CSP refuses style attributes)
 
+  // widths through the CSSOM: the page's Content-Security-Policy refuses style attributes
+  const wide = (el) => { el.style.flex = "1"; el.style.width = "100%"; return el; };
+  const bar = (value) => wide(h("progress", { id: "update-progress", max: 100, value }));
+  const urlRow = (el) => { el.style.gridTemplateColumns = "minmax(0, 1fr) auto"; return el; };
   const fact = (label, id, value) => h("div", { class: "fact" }, h("small", {}, label), h("b", { id }, value));
   const head = () => h("div", { class: "card-head" }, h("h2", {}, t("update.title")), h("span", { class: "muted" }, t("update.hint")));
   const slotState = (s) => (s.primary && s.state !== "booted" ? t("update.slot_next") : t(`update.slot_${s.state || "unknown"}`));
@@ -58,7 +63,7 @@ export function mountUpdates(stack) {
       const pct = Math.round(sending.part * 100);
       return h("div", { id: "update-state", "data-state": "uploading" },
         h("p", {}, t("update.uploading", { name: sending.name, percent: pct })),
-        h("progress", { id: "update-progress", max: 100, value: pct, style: "width: 100%" }));
+        bar(pct));
     }
     const s = info.state;
     if (s === "idle") return h("p", { id: "update-state", "data-state": s, class: "muted" }, t("update.state_idle"));
@@ -69,13 +74,13 @@ export function mountUpdates(stack) {
     }
     const parts = [h("p", {}, h("b", {}, t(`update.state_${s}`)))];
     if (s === "installing" || s === "installed") {
-      parts.push(h("progress", { id: "update-progress", max: 100, value: s === "installed" ? 100 : info.progress ?? 0, style: "width: 100%" }));
+      parts.push(bar(s === "installed" ? 100 : info.progress ?? 0));
     }
     if (s === "installed") {
       parts.push(h("p", { class: "muted" }, t("update.installed_hint")),
         h("button", { type: "button", class: "alarm", id: "update-reboot", onclick: reboot }, icon("power"), t("update.reboot")));
     }
-    return h("div", { id: "update-state", "data-state": s, class: s === "installed" ? "notice go" : null }, h("div", { class: "grow", style: "flex: 1" }, parts));
+    return h("div", { id: "update-state", "data-state": s, class: s === "installed" ? "notice go" : null }, wide(h("div", { class: "grow" }, parts)));
   };
 
   // The state part alone, at once (an upload's progress comes faster than a poll).
@@ -117,11 +122,11 @@ export function mountUpdates(stack) {
         h("label", { class: "field" }, h("span", {}, "\u00a0"),
           h("button", { type: "button", class: "primary", id: "update-upload", disabled: busy, onclick: () => sendFile(file.files[0]) },
             icon("upload"), t("update.upload")))),
-      h("div", { class: "form-grid" },
+      urlRow(h("div", { class: "form-grid" },
         h("label", { class: "field" }, h("span", {}, t("update.url")), url),
         h("label", { class: "field" }, h("span", {}, "\u00a0"),
           h("button", { type: "button", id: "update-fetch", disabled: busy, onclick: () => fetchUrl(url.value.trim()) },
-            icon("download"), t("update.fetch")))),
+            icon("download"), t("update.fetch"))))),
       stateLine(info)));
   };
 
