@@ -92,11 +92,12 @@ def rootfs(folder: Path, release: str, noise: int = 100_000) -> Path:
     return image
 
 
-def bundle(folder: Path, release: str, keys: Path, noise: int = 100_000) -> Path:
-    """A bundle of release ``release`` signed with ``keys``, made by the image's make-bundle.sh."""
+def bundle(folder: Path, release: str, keys: Path, noise: int = 100_000, compatible: str = COMPATIBLE) -> Path:
+    """A bundle of release ``release`` signed with ``keys``, made by the image's make-bundle.sh
+    for boxes of kind ``compatible``."""
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"zentrale-{release}.raucb"
-    env = {**os.environ, "COMPATIBLE": COMPATIBLE, "FORMAT": "plain"}
+    env = {**os.environ, "COMPATIBLE": compatible, "FORMAT": "plain"}
     subprocess.run([str(UPDATE / "make-bundle.sh"), str(rootfs(folder, release, noise)), release, str(out), str(keys)],
                    check=True, env=env, capture_output=True, timeout=120)  # fmt: skip
     return out

@@ -114,6 +114,17 @@ def test_a_bundle_signed_with_another_key_is_refused_and_changes_nothing(box: di
     assert "Traceback" not in daemon.log()
 
 
+def test_a_bundle_for_another_kind_of_box_is_refused_as_such(box: dict[str, Any]) -> None:
+    daemon: Daemon = box["daemon"]
+    before = slot_release(box["devices"][1])
+    other = bundle(box["work"] / "other-box", "7", box["keys"], compatible="zentrale-other-box")
+    assert daemon.http.post("/api/update/bundle", content=other.read_bytes(), timeout=120).status_code == 202
+    info = wait_for_install(daemon)
+    assert info["state"] == "failed" and info["code"] == "update_incompatible", info
+    assert "zentrale-other-box" in info["params"]["detail"]
+    assert slot_release(box["devices"][1]) == before
+
+
 def test_a_file_that_is_no_bundle_is_refused_with_rauc_s_reason(box: dict[str, Any]) -> None:
     daemon: Daemon = box["daemon"]
     assert daemon.http.post("/api/update/bundle", content=os.urandom(50_000)).status_code == 202
