@@ -175,6 +175,10 @@ CATALOGUE: tuple[Refusal, ...] = (
     R("update_upload_interrupted", "the upload was interrupted"),
     R("update_bad_address", "the address must start with http:// or https:// and name a host"),
     R("update_download_failed", "download failed: {detail}"),
+    R("update_not_a_bundle", "the file is not a RAUC bundle: {detail}"),
+    R("update_signature_refused", "RAUC refused the bundle's signature: {detail}"),
+    R("update_incompatible", "the bundle is for another device: {detail}"),
+    R("update_install_failed", "RAUC could not install the bundle: {detail}"),
     R("update_restart_busy", "an update is {state}: restart when it is done"),
     R("restart_impossible", "the box cannot be restarted from here: {detail}"),
     # --- security, backup, limits, storage ----------------------------------------------------

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import shutil
 import urllib.request
 from collections.abc import AsyncIterator
@@ -35,10 +36,12 @@ from starlette.requests import ClientDisconnect
 from zentrale import __version__
 from zentrale.errors import Conflict, Invalid, Refused
 from zentrale.web.limits import body_limit
+from zentrale.web.refusals import classify
 from zentrale.web.schemas import Answer
 
 log = logging.getLogger(__name__)
 
+NOT_INSTALLED = "RAUC is not installed (not the appliance's image)"
 RELEASE_FILE = Path("/etc/zentrale-release")  # the bundle's version, written by the image build
 CHANGELOG = Path("/usr/share/zentrale/CHANGELOG.md")
 REBOOT_FLAG = Path("/run/zentrale/reboot-requested")
@@ -68,12 +71,13 @@ class Updater:
         self.message = ""
         self.output: list[str] = []
         self._task: asyncio.Task[None] | None = None
+        self._known: tuple[str | None, list[dict[str, Any]]] = (None, [])  # the slots RAUC last told
 
     def available(self) -> str | None:
         """None when RAUC is installed, else why updates do not work here (whether its
         service answers, with the slots of /etc/rauc/system.conf, ``slots`` tells)."""
         if shutil.which(self.rauc) is None:
-            return "RAUC is not installed (not the appliance's image)"
+            return NOT_INSTALLED
         return None
 
     async def _run(self, *args: str, timeout: float = STATUS_TIMEOUT) -> tuple[int, str]:
@@ -106,14 +110,24 @@ class Updater:
                 slots.append({
                     "name": name, "bootname": slot.get("bootname"), "state": slot.get("state"),
                     "boot_status": slot.get("boot_status"), "version": bundle.get("version"),
-                    "installed": installed.get("timestamp"),
+                    "installed": installed.get("timestamp"), "primary": name == status.get("boot_primary"),
                 })  # fmt: skip
+        slots.sort(key=lambda s: str(s["bootname"] or s["name"]))
         return status.get("booted"), slots, ""
 
     async def info(self) -> dict[str, Any]:
         unavailable = self.available()
         booted, slots, error = (None, [], "") if unavailable else await self.slots()
+        if error and self.state in ("receiving", "installing") and self._known[1]:
+            # RAUC's service does one D-Bus method at a time: while it installs, GetSlotStatus is
+            # refused ("already processing a different method"), which is no reason to say it is gone
+            (booted, slots), error = self._known, ""
+        elif not error:
+            self._known = (booted, slots)
+        # the page says why in the reader's language: not the appliance's image, or RAUC silent
+        why = "not_installed" if unavailable else "no_answer" if error else None
         unavailable = unavailable or error or None
+        code, params = classify(self.message) if self.state == "failed" else (None, {})
         release = await asyncio.to_thread(_read, self.release_file)
         changelog = await asyncio.to_thread(_read, self.changelog)
         return {
@@ -121,10 +135,14 @@ class Updater:
             "release": release.strip() or None,
             "available": unavailable is None,
             "unavailable_reason": unavailable,
+            "unavailable_code": why,
             "booted": booted,
             "slots": slots,
             "state": self.state,
             "message": self.message,
+            "code": code,
+            "params": params,
+            "progress": _progress(self.output) if self.state in ("installing", "installed") else None,
             "output": self.output[-20:],
             "changelog": changelog,
         }
@@ -199,7 +217,7 @@ class Updater:
                 log.info("update: installed; it is used after the next restart")
             else:
                 self.state = "failed"
-                self.message = _reason(self.output, code).replace(str(bundle), "the bundle")
+                self.message = _failure(_reason(self.output, code).replace(str(bundle), "the bundle"))
                 log.warning("update refused by RAUC: %s", self.message)
         finally:
             await asyncio.to_thread(bundle.unlink, True)
@@ -229,6 +247,28 @@ def _reason(output: list[str], code: int) -> str:
     return f"rauc install exited with {code}"
 
 
+# What the page translates (web/refusals.py, codes update_signature_refused and so on): RAUC's
+# own reason stays in the text as a detail for the one who makes the bundles.
+def _failure(reason: str) -> str:
+    low = reason.lower()
+    if "invalid bundle format" in low or "not a bundle" in low or "squashfs" in low:
+        return f"the file is not a RAUC bundle: {reason}"
+    if "signature" in low or "verify error" in low:
+        return f"RAUC refused the bundle's signature: {reason}"
+    if "compatible mismatch" in low:
+        return f"the bundle is for another device: {reason}"
+    return f"RAUC could not install the bundle: {reason}"
+
+
+def _progress(output: list[str]) -> int | None:
+    """RAUC's last percentage (``rauc install`` prints `` 40% Checking bundle done.``)."""
+    for line in reversed(output):
+        m = re.match(r"^\s*(\d{1,3})%", line)
+        if m:
+            return min(100, int(m.group(1)))
+    return None
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -256,6 +296,7 @@ class SlotRow(BaseModel):
     boot_status: str | None = Field(None, description="good or bad (the bootloader's view)")
     version: str | None = Field(None, description="the bundle's version installed in this slot")
     installed: str | None = None
+    primary: bool = Field(False, description="the slot the bootloader starts next")
 
 
 class UpdateInfo(Answer):
@@ -263,10 +304,16 @@ class UpdateInfo(Answer):
     release: str | None = Field(description="the running system's release (the bundle version it came from)")
     available: bool
     unavailable_reason: str | None
+    unavailable_code: str | None = Field(
+        description="not_installed (no RAUC: not the appliance's image) or no_answer (RAUC's service is silent)"
+    )
     booted: str | None = Field(description="the slot the box started from (A or B)")
     slots: list[SlotRow]
     state: str = Field(description="idle, receiving, installing, installed (restart to use it) or failed")
     message: str
+    code: str | None = Field(description="when failed: the refusal code of message (web/refusals.py)")
+    params: dict[str, Any] = Field(description="the refusal code's parameters")
+    progress: int | None = Field(description="RAUC's percentage while installing")
     output: list[str] = Field(description="RAUC's last lines")
     changelog: str = Field(description="what changed, up to the running release (Markdown)")
 

@@ -21,6 +21,11 @@ export function setCsrf(token) {
   csrf = token;
 }
 
+// For a request api() cannot make (an upload whose progress is shown: XMLHttpRequest).
+export function csrfToken() {
+  return csrf;
+}
+
 async function request(method, path, body, contentType, accept = "application/json") {
   const headers = { Accept: accept };
   if (body !== undefined) headers["Content-Type"] = contentType;

@@ -1,16 +1,18 @@
 // Administration of the appliance itself (admins): the page's HTTPS certificate (the box's
 // local CA to install on PCs, or the office's own certificate) and the last faults from the
-// journal (docs/https.md, systemd/README.md).
+// journal (docs/https.md, systemd/README.md), and firmware updates (updates.js, docs/updates.md).
 import { api, get } from "./api.js";
 import { clear, h, toast } from "./dom.js";
 import { failed } from "./refusals.js";
 import { icon } from "./icons.js";
 import { t } from "./i18n.js";
+import { mountUpdates } from "./updates.js";
 
 export function mountAppliance(stack) {
   const tlsBox = h("section", { class: "card", id: "tls" });
   const faultsBox = h("section", { class: "card", id: "faults" });
   stack.append(tlsBox, faultsBox);
+  mountUpdates(stack);
   const field = (label, input) => h("label", { class: "field" }, h("span", {}, label), input);
 
   const renderTls = (s) => {
