@@ -183,9 +183,13 @@ answer="$("${PYTHON}" "${REPO}/tests/harness/sip_probe.py" 127.0.0.1 "${sip_port
 	exit 1
 }
 say "SIP OPTIONS to 127.0.0.1:${sip_port} answered: ${answer}"
+# /status answers an admin or the API token only (the token local tools use, in the data folder)
 status="$("${PYTHON}" -c 'import json, sys, urllib.request
-s = json.load(urllib.request.urlopen(sys.argv[1], timeout=10))
-print(s["overall"], {k: v["state"] for k, v in s["components"].items()})' "http://127.0.0.1:${http_port}/status")"
+token = open(sys.argv[2]).read().strip()
+request = urllib.request.Request(sys.argv[1], headers={"Authorization": f"Bearer {token}"})
+s = json.load(urllib.request.urlopen(request, timeout=10))
+print(s["overall"], {k: v["state"] for k, v in s["components"].items()})' "http://127.0.0.1:${http_port}/status" \
+	"${ROOT}/var/lib/zentrale/api-token")"
 say "GET /status: ${status}"
 
 kill -TERM "${daemon_pid}"
