@@ -98,9 +98,11 @@ class SimulatedSession:
         self._note("prompt", prompt, seconds, barge_in=barge_in)
         return await self._wait(seconds, stop_on_digit=barge_in)
 
-    async def play_music(self, music: str, seconds: float) -> None:
-        self._note("music", music, seconds)
-        await self._wait(seconds, stop_on_digit=False)
+    async def play_music(self, music: str, seconds: float, *, barge_in: bool = False) -> str | None:
+        if barge_in and self._digits:
+            return self._digits.pop(0)
+        self._note("music", music, seconds, barge_in=barge_in)
+        return await self._wait(seconds, stop_on_digit=barge_in)
 
     async def next_digit(self, timeout: float) -> str | None:
         if self._digits:
