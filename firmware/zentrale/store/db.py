@@ -146,6 +146,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE call_log ADD COLUMN quality TEXT;
     """,
+    # 7: why a caller left a queue without an agent: a key ("key *"), overflow, after_hold
+    """
+    ALTER TABLE call_log ADD COLUMN left_queue TEXT;
+    """,
 ]
 
 
