@@ -13,7 +13,7 @@ from tests.harness.fakes import FakeSession
 from tests.harness.flow_world import World
 from zentrale.core.agents import AgentBoard, AgentStateChanged
 from zentrale.core.clock import ManualClock
-from zentrale.core.events import CallLeftQueue, EventBus
+from zentrale.core.events import CallLeftQueue, EventBus, PositionAnnounced
 from zentrale.core.flow import CallOutcome
 from zentrale.core.modes import Mode, check_mode, parse_mode, schema_problems
 from zentrale.core.waits import ServiceRates, announcement_prompts, spoken_wait
@@ -178,6 +178,8 @@ async def test_after_agents_served_calls_the_caller_hears_a_credible_wait_in_eng
     second, t2 = await start(world, mode, "c2", hangup_at=100)
     await world.clock.run_until(asyncio.ensure_future(asyncio.gather(t1, t2)))
     assert second.what()[:2] == ["queue_position_2_en", "queue_wait_2_en"]
+    told = [e for e in world.seen if isinstance(e, PositionAnnounced)]
+    assert [(e.call_id, e.position, e.wait, e.observations) for e in told] == [("c1", 1, "under_1", 10), ("c2", 2, "2", 10)]
 
 
 async def test_a_position_is_spoken_again_only_when_it_changed_and_not_sooner_than_announce_every() -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from zentrale.core.clock import Clock
-from zentrale.core.events import CallEnded, EventBus, MessageStored, NodeEntered
+from zentrale.core.events import CallEnded, EventBus, MessageStored, NodeEntered, PositionAnnounced
 from zentrale.core.handover import HandOver, L
 from zentrale.core.modes import (
     AnnouncementNode,
@@ -29,7 +29,7 @@ from zentrale.core.modes import (
 )
 from zentrale.core.queues import QueueBoard, QueueEntry
 from zentrale.core.switches import ManualControl
-from zentrale.core.waits import AnnounceState, ServiceRates, position_prompt, wait_prompt
+from zentrale.core.waits import AnnounceState, ServiceRates, position_prompt, spoken_wait, wait_prompt
 from zentrale.errors import CallGone
 
 log = logging.getLogger(__name__)
@@ -254,11 +254,11 @@ class FlowEngine(Generic[L]):
                     key = hold.result()  # re-raises CallGone when the caller hung up
                     if key is not None:
                         # the caller chose to leave (barge-in): at once, wherever the hold sequence was
-                        log.info("call %s: key %s in queue %s, leaving to %s",
-                                 session.call_id, key, node_id, node.keys[key])  # fmt: skip
+                        chosen = (node.keys or {})[key]
+                        log.info("call %s: key %s in queue %s, leaving to %s", session.call_id, key, node_id, chosen)
                         reason = f"key {key}"
                         outcome.left_queue = reason
-                        return node.keys[key]
+                        return chosen
                     target, why = node.after_hold, "after_hold"
                 else:
                     target, why = node.on_max_wait, "overflow"
@@ -304,7 +304,7 @@ class FlowEngine(Generic[L]):
     ) -> str | None:
         """Play the hold sequence; returns the key of ``node.keys`` the caller pressed, if any
         (a key stops any step at once), or None when the sequence ended."""
-        keys = node.keys
+        keys = node.keys or {}
         if keys and first is None:
             session.clear_digits()  # digits typed ahead for a menu do not leave the queue
         if first is not None:
@@ -358,9 +358,15 @@ class FlowEngine(Generic[L]):
         prompts = []
         if what in ("position", "both"):
             prompts.append(position_prompt(position, mode.language))
+        figure, observations, why = None, 0, ""
         if what in ("wait", "both"):
             estimate = self.rates.estimate(node.team, position, node.wait_min_observations)
             prompts.append(wait_prompt(estimate, mode.language))
+            figure = spoken_wait(estimate.seconds) if estimate.seconds is not None else "none"
+            observations, why = estimate.observations, estimate.why
+        log.info("call %s: told position %d in %s, wait %s (%d hand-overs%s)", entry.call_id, position, node.team,
+                 figure or "-", observations, f"; {why}" if why else "")  # fmt: skip
+        self._events.publish(PositionAnnounced(entry.call_id, node.team, position, figure, observations, why))
         return prompts
 
     async def _voicemail(

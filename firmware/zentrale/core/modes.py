@@ -117,9 +117,7 @@ class QueueNode(_Strict):
     max_wait: float | None = Field(None, gt=0, le=24 * 3600, description="seconds")
     after_hold: NodeId | None = Field(None, description="when the sequence ends (no repeat)")
     on_max_wait: NodeId | None = Field(None, description="when max_wait has passed")
-    keys: dict[str, NodeId] = Field(
-        default_factory=dict, description="digit -> node: the caller leaves the queue there at once"
-    )
+    keys: dict[str, NodeId] | None = Field(None, description="digit -> node: the caller leaves the queue there at once")
     announce_every: float = Field(
         60, ge=0, le=3600, description="seconds: a position is spoken again only when changed and after this long"
     )
@@ -139,8 +137,8 @@ class QueueNode(_Strict):
 
     @field_validator("keys")
     @classmethod
-    def _key_digits(cls, keys: dict[str, str]) -> dict[str, str]:
-        for digit in keys:
+    def _key_digits(cls, keys: dict[str, str] | None) -> dict[str, str] | None:
+        for digit in keys or {}:
             if len(digit) != 1 or digit not in DTMF_DIGITS:
                 raise ValueError(f"key {digit!r} is not one DTMF digit (0-9, *, #)")
         return keys
@@ -273,7 +271,7 @@ def node_targets(node: Node) -> Iterator[tuple[str, str]]:
             yield "after_hold", node.after_hold
         if node.on_max_wait:
             yield "on_max_wait", node.on_max_wait
-        for digit, target in node.keys.items():
+        for digit, target in (node.keys or {}).items():
             yield f"keys.{digit}", target
     elif isinstance(node, VoicemailNode) and node.next:
         yield "next", node.next
