@@ -45,7 +45,8 @@ def waiting_mode() -> dict[str, Any]:
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    with running_daemon(tmp_path / "box", mode=waiting_mode()) as d:
+    teams = [{"id": "lvs", "name": "LVS", "distribution": "pull", "ring_timeout": 6, "wrap_up": 0}]
+    with running_daemon(tmp_path / "box", mode=waiting_mode(), config={"teams": teams}) as d:
         yield d
 
 
@@ -69,6 +70,30 @@ def recording_of(phone: Phone, call: int, rx: Path) -> tuple[Any, int]:
     phone.hangup(call)
     phone.wait_event("recording_done", call=call, timeout=5)
     return read_wav(rx)
+
+
+def told(daemon: Daemon, position: int) -> None:
+    """The caller at ``position`` has heard the announce step: their hold sequence is in the music."""
+
+    def in_music() -> bool:
+        entries = daemon.http.get("/api/queues", params={"team": "lvs"}).json()
+        return any(e["position"] == position and e["hold_label"].startswith("music") for e in entries)
+
+    wait_until(in_music, 15, f"position {position} in the hold music")
+    time.sleep(0.3)  # what was sent last is still on its way (jitter buffer)
+
+
+def number_words(x: Any, rate: int, at: float, template: str, values: list[str]) -> dict[str, float]:
+    """How well the last 0.6 s of each prompt (the number word: "eins", "zwei", ...) fits where the
+    sentence was found (at ``at`` s): the shared beginning "Sie sind an Position" says nothing."""
+    found = {}
+    for value in values:
+        ref, ref_rate = read_wav(PROMPTS / f"{template.format(value)}.wav")
+        word = ref[-int(0.6 * ref_rate) :]
+        word_at = at + (len(ref) / ref_rate) - 0.6
+        window = x[int(max(0.0, word_at - 0.3) * rate) : int((word_at + 0.9) * rate)]
+        found[value] = round(best_correlation(window, word, rate, reference_rate=ref_rate)[0], 3)
+    return found
 
 
 def serve(daemon: Daemon, agent: Phone) -> None:
@@ -100,19 +125,20 @@ def test_a_caller_in_position_two_hears_position_two_and_after_agents_served_cal
     in_queue(daemon, 1)
     second, second_call, second_rx = call_in(sip_phones, daemon, "caller2", tmp_path)
     assert [e["position"] for e in in_queue(daemon, 2)] == [1, 2]
-    time.sleep(prompt_seconds("connecting") + prompt_seconds("queue_position_2") + prompt_seconds("queue_patience"))
+    told(daemon, 2)
     x, rate = recording_of(second, second_call, second_rx)
     end = len(x) / rate
-    positions = scores(x, rate, ["queue_position_1", "queue_position_2", "queue_position_3"], 0.0, end)
+    found, at = scores(x, rate, ["queue_position_2"], 0.0, end)["queue_position_2"]
+    words = number_words(x, rate, at, "queue_position_{}", ["1", "2", "3", "4"])
     said = scores(x, rate, ["queue_patience", "queue_wait_under_1", "queue_wait_2"], 0.0, end)
-    print("before any hand-over:", positions, said)
-    assert positions["queue_position_2"][0] > 0.8, positions
-    # the sentences differ in one word: "zwei" must fit clearly better than "eins" or "drei"
-    assert positions["queue_position_2"][0] > 0.1 + max(
-        positions["queue_position_1"][0], positions["queue_position_3"][0]
-    )
-    assert said["queue_patience"][0] > 0.7, said
-    assert said["queue_patience"][1] > positions["queue_position_2"][1]  # position first, then "please hold"
+    print("before any hand-over:", found, at, words, said)
+    # thresholds as in test_hotline_call: on a loaded machine the jitter buffer drops and repeats
+    # frames, so even the right prompt does not fit perfectly
+    assert found > 0.6
+    # the sentences differ in their last word only: "zwei" must fit clearly better than the others
+    assert words["2"] > 0.6 and words["2"] > 0.1 + max(v for k, v in words.items() if k != "2"), words
+    assert said["queue_patience"][0] > 0.6, said
+    assert said["queue_patience"][1] > at  # position first, then "please hold"
     in_queue(daemon, 1)
 
     # an agent takes two calls: the box has seen two hand-overs, a credible service rate
@@ -132,17 +158,18 @@ def test_a_caller_in_position_two_hears_position_two_and_after_agents_served_cal
     in_queue(daemon, 1)
     fifth, fifth_call, fifth_rx = call_in(sip_phones, daemon, "caller5", tmp_path)
     assert [e["position"] for e in in_queue(daemon, 2)] == [1, 2]
-    time.sleep(prompt_seconds("connecting") + prompt_seconds("queue_position_2") + prompt_seconds("queue_wait_under_1"))
+    told(daemon, 2)
     assert time.monotonic() - served_at < 50  # so the expected wait for position 2 is under a minute
     x, rate = recording_of(fifth, fifth_call, fifth_rx)
     end = len(x) / rate
     position = scores(x, rate, ["queue_position_2"], 0.0, end)["queue_position_2"]
+    words = number_words(x, rate, position[1], "queue_position_{}", ["1", "2", "3"])
     figures = scores(x, rate, ["queue_patience"] + [f"queue_wait_{f}" for f in WAIT_FIGURES[:4]], position[1], end)
-    print("after two hand-overs:", position, figures)
-    assert position[0] > 0.8
+    print("after two hand-overs:", position, words, figures)
+    assert position[0] > 0.6 and words["2"] > 0.1 + max(words["1"], words["3"]), words
     best = max(figures, key=lambda name: figures[name][0])
-    assert best == "queue_wait_under_1" and figures[best][0] > 0.8, figures
-    assert figures["queue_patience"][0] < figures[best][0] - 0.3
+    assert best == "queue_wait_under_1" and figures[best][0] > 0.6, figures
+    assert figures["queue_patience"][0] < figures[best][0] - 0.2
 
 
 def test_star_in_the_queue_leads_to_the_message_at_once(
@@ -157,12 +184,12 @@ def test_star_in_the_queue_leads_to_the_message_at_once(
     key_at = time.monotonic() - t0
     caller.dtmf(call, "*")
     wait_until(lambda: not daemon.http.get("/api/queues").json(), 3, "the caller out of the queue")
-    time.sleep(prompt_seconds("offer_message") + 0.5)
+    time.sleep(prompt_seconds("offer_message") + 1.5)  # the offer played to its end, on a loaded machine too
     x, rate = recording_of(caller, call, rx)
     score, offer_at = scores(x, rate, ["offer_message"], key_at - 1.5, len(x) / rate)["offer_message"]
     print(f"recording {len(x) / rate:.2f} s; offer {prompt_seconds('offer_message'):.2f} s")
     print(f"offer heard at {offer_at:.2f} s, key sent at {key_at:.2f} s, score {score:.2f}")
-    assert score > 0.8
+    assert score > 0.6
     # the recording starts at media_active, before t0: the key was sent at key_at or later
     assert -0.2 < offer_at - key_at < 1.0
     rows = wait_until(lambda: daemon.http.get("/api/calllog").json(), 10, "the call log row")

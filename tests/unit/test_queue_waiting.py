@@ -179,7 +179,11 @@ async def test_after_agents_served_calls_the_caller_hears_a_credible_wait_in_eng
     await world.clock.run_until(asyncio.ensure_future(asyncio.gather(t1, t2)))
     assert second.what()[:2] == ["queue_position_2_en", "queue_wait_2_en"]
     told = [e for e in world.seen if isinstance(e, PositionAnnounced)]
-    assert [(e.call_id, e.position, e.wait, e.observations) for e in told] == [("c1", 1, "under_1", 10), ("c2", 2, "2", 10)]
+    # 54 s for the first, 108 s for the second: "under a minute", "about two minutes"
+    assert [(e.call_id, e.position, e.wait, e.observations) for e in told] == [
+        ("c1", 1, "under_1", 10),
+        ("c2", 2, "2", 10),
+    ]
 
 
 async def test_a_position_is_spoken_again_only_when_it_changed_and_not_sooner_than_announce_every() -> None:
