@@ -11,6 +11,7 @@ import pytest
 
 from tests.harness.fakes import FakeSession
 from tests.harness.flow_world import World
+from zentrale.calls.limits import CallLimits, node_limit
 from zentrale.core.agents import AgentBoard, AgentStateChanged
 from zentrale.core.clock import ManualClock
 from zentrale.core.events import CallLeftQueue, EventBus, PositionAnnounced
@@ -298,3 +299,19 @@ def test_a_broken_queue_node_is_refused_with_the_reason(
     mode, problems = schema_problems(data)
     assert mode is None
     assert any(message in p.message for p in problems), problems
+
+
+# --- every call ends ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("what", "longest"), [("position", 2.8), ("wait", 3.5), ("both", 6.3)])
+def test_an_announce_step_counts_its_longest_sentences_towards_the_queues_time_limit(what: str, longest: float) -> None:
+    mode = queue_mode([{"announce": what}, {"music": "music_a", "seconds": 20}], repeat=False, after_hold="bye")
+    lengths = {
+        "queue_position_many": 2.8,
+        "queue_wait_25": 3.5,
+        "queue_position_2": 2.0,
+        "messages_unavailable_wait": 6,
+    }
+    limit = node_limit(mode, "wait", mode.nodes["wait"], lambda name: lengths.get(name, 1.0), CallLimits(grace=30))
+    assert limit == pytest.approx(longest + 20 + 6 + 30)

@@ -81,12 +81,18 @@ def wait_prompt(estimate: WaitEstimate, language: str) -> str:
     return prompt_name(WAIT_PROMPT, spoken_wait(estimate.seconds), language)
 
 
+def position_prompts(language: str) -> list[str]:
+    return [position_prompt(p, language) for p in range(1, MAX_POSITION + 2)]
+
+
+def wait_prompts(language: str) -> list[str]:
+    names = [prompt_name(WAIT_PROMPT, figure, language) for figure in WAIT_FIGURES]
+    return [*names, prompt_name(PATIENCE_PROMPT, None, language)]
+
+
 def announcement_prompts(language: str) -> list[str]:
     """Every prompt an announce step may speak in ``language`` (they must all exist)."""
-    names = [position_prompt(p, language) for p in range(1, MAX_POSITION + 2)]
-    names += [prompt_name(WAIT_PROMPT, figure, language) for figure in WAIT_FIGURES]
-    names.append(prompt_name(PATIENCE_PROMPT, None, language))
-    return names
+    return position_prompts(language) + wait_prompts(language)
 
 
 class ServiceRates:
