@@ -3,7 +3,8 @@
 
 Writes, deterministically (same tools in, same bytes out):
 
-  firmware/zentrale/demo/prompts/*.wav   German prompts, synthesised with espeak-ng
+  firmware/zentrale/demo/prompts/*.wav   German prompts, synthesised with espeak-ng, and the
+                                         queue's position/wait prompts in English too (*_en)
   firmware/zentrale/demo/music/*.wav     three hold-music loops, synthesised here with numpy
 
 All files: WAV, mono, 16-bit PCM, 16000 Hz.  Everything is generated, nothing is
@@ -36,12 +37,16 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "firmware" / "zentrale" / "demo"
 PROMPT_DIR = DEMO / "prompts"
 MUSIC_DIR = DEMO / "music"
+# All shipped audio together (it is in every image and update bundle): 6 MB until the
+# queue's 56 position/wait sentences (German and English, 4.1 MB) came; 2 MB to spare.
+MAX_TOTAL_BYTES = 12_000_000
 
 # ---------------------------------------------------------------------------
 # Prompts
 # ---------------------------------------------------------------------------
 
 ESPEAK_VOICE = "de+f3"  # espeak-ng German voice, female variant 3
+ESPEAK_VOICE_EN = "en+f3"  # British English, the same female variant
 ESPEAK_SPEED = 155  # words per minute
 ESPEAK_PITCH = 50  # espeak default
 
@@ -120,6 +125,65 @@ PROMPTS: dict[str, str] = {
 }
 
 
+# What a waiting caller is told (core/waits.py, the queue's "announce" hold step): whole
+# sentences, not numbers glued together, so each sounds like one announcement. Positions
+# 1-10, then "ten or more ahead"; waits under a minute, whole minutes to ten, five-minute
+# steps to thirty, then "more than half an hour"; "please hold" where no figure is credible.
+_DE_NUMBERS = ("eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun", "zehn")
+_EN_NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+_MINUTES = (*range(1, 11), 15, 20, 25, 30)
+_DE_MINUTES = {**dict(zip(range(1, 11), ("eine", *_DE_NUMBERS[1:]), strict=True)),
+               15: "fünfzehn", 20: "zwanzig", 25: "fünfundzwanzig", 30: "dreißig"}  # fmt: skip
+_EN_MINUTES = {**dict(zip(range(1, 11), _EN_NUMBERS, strict=True)),
+               15: "fifteen", 20: "twenty", 25: "twenty-five", 30: "thirty"}  # fmt: skip
+
+
+def queue_prompts(
+    numbers: tuple[str, ...], minutes: dict[int, str], texts: dict[str, str], suffix: str
+) -> dict[str, str]:
+    out = {f"queue_position_{n}{suffix}": texts["position"].format(word) for n, word in enumerate(numbers, start=1)}
+    out[f"queue_position_many{suffix}"] = texts["many"]
+    out[f"queue_wait_under_1{suffix}"] = texts["under_1"]
+    for m in _MINUTES:
+        out[f"queue_wait_{m}{suffix}"] = (texts["one_minute"] if m == 1 else texts["minutes"]).format(minutes[m])
+    out[f"queue_wait_over_30{suffix}"] = texts["over_30"]
+    out[f"queue_patience{suffix}"] = texts["patience"]
+    return out
+
+
+PROMPTS.update(
+    queue_prompts(
+        _DE_NUMBERS,
+        _DE_MINUTES,
+        {
+            "position": "Sie sind an Position {}.",
+            "many": "Vor Ihnen warten noch zehn oder mehr Anrufer.",
+            "under_1": "Die Wartezeit beträgt weniger als eine Minute.",
+            "one_minute": "Die Wartezeit beträgt etwa {} Minute.",
+            "minutes": "Die Wartezeit beträgt etwa {} Minuten.",
+            "over_30": "Die Wartezeit beträgt leider mehr als eine halbe Stunde.",
+            "patience": "Bitte haben Sie noch etwas Geduld.",
+        },
+        "",
+    )
+)
+
+PROMPTS_EN: dict[str, str] = queue_prompts(
+    _EN_NUMBERS,
+    _EN_MINUTES,
+    {
+        "position": "Your position is {}.",
+        "many": "There are ten or more callers ahead of you.",
+        "under_1": "The expected wait is less than one minute.",
+        "one_minute": "The expected wait is about {} minute.",
+        "minutes": "The expected wait is about {} minutes.",
+        "over_30": "We are sorry, the expected wait is more than half an hour.",
+        "patience": "Please hold a little longer.",
+    },
+    "_en",
+)
+
+
 def speak_text(text: str) -> str:
     for word, fix in SPEAK_FIXES.items():
         text = text.replace(word, fix)
@@ -133,7 +197,7 @@ def _need(tool: str) -> str:
     return path
 
 
-def synth_prompt(text: str) -> np.ndarray:
+def synth_prompt(text: str, voice: str = ESPEAK_VOICE) -> np.ndarray:
     """espeak-ng -> sox (resample to 16 kHz, float) -> numpy float64 in [-1, 1]."""
     espeak = _need("espeak-ng")
     sox = _need("sox")
@@ -143,14 +207,14 @@ def synth_prompt(text: str) -> np.ndarray:
             [
                 espeak,
                 "-v",
-                ESPEAK_VOICE,
+                voice,
                 "-s",
                 str(ESPEAK_SPEED),
                 "-p",
                 str(ESPEAK_PITCH),
                 "-w",
                 str(raw_wav),
-                speak_text(text),
+                speak_text(text) if voice == ESPEAK_VOICE else text,
             ],
             check=True,
         )
@@ -680,7 +744,7 @@ def check_music(path: Path) -> list[str]:
 def check_all() -> int:
     problems = 0
     print("prompts:")
-    for name in PROMPTS:
+    for name in [*PROMPTS, *PROMPTS_EN]:
         problems += len(check_prompt(PROMPT_DIR / f"{name}.wav"))
     print("music:")
     for fn in MUSIC:
@@ -688,8 +752,8 @@ def check_all() -> int:
     files = sorted(PROMPT_DIR.glob("*.wav")) + sorted(MUSIC_DIR.glob("*.wav"))
     total = sum(p.stat().st_size for p in files)
     print(f"total: {len(files)} files, {total} bytes ({total / 1e6:.2f} MB, {total / 2**20:.2f} MiB)")
-    if total >= 6_000_000:
-        print("  !! total size is not under 6 MB")
+    if total >= MAX_TOTAL_BYTES:
+        print(f"  !! total size is not under {MAX_TOTAL_BYTES / 1e6:.0f} MB")
         problems += 1
     return problems
 
@@ -701,6 +765,8 @@ def main() -> int:
     if not args.check:
         for name, text in PROMPTS.items():
             write_wav(PROMPT_DIR / f"{name}.wav", finish_prompt(synth_prompt(text)))
+        for name, text in PROMPTS_EN.items():
+            write_wav(PROMPT_DIR / f"{name}.wav", finish_prompt(synth_prompt(text, ESPEAK_VOICE_EN)))
         for fn in MUSIC:
             name, x = render_music(fn)
             write_wav(MUSIC_DIR / f"{name}.wav", x)

@@ -25,7 +25,17 @@ from dataclasses import dataclass
 
 from zentrale.core.clock import Clock
 from zentrale.core.flow import NO_MESSAGES_WAIT_PROMPT
-from zentrale.core.modes import AnnouncementNode, HangupNode, MenuNode, Mode, Node, QueueNode, VoicemailNode
+from zentrale.core.modes import (
+    AnnouncementNode,
+    HangupNode,
+    HoldStep,
+    MenuNode,
+    Mode,
+    Node,
+    QueueNode,
+    VoicemailNode,
+)
+from zentrale.core.waits import position_prompts, wait_prompts
 from zentrale.errors import ZentraleError
 from zentrale.media.library import AudioLibrary
 
@@ -50,7 +60,7 @@ def node_limit(mode: Mode, node_id: str, node: Node, seconds_of: Callable[[str],
     elif isinstance(node, QueueNode):
         candidates = [node.max_wait] if node.max_wait is not None else []
         if not node.repeat_hold:
-            candidates.append(sum(seconds_of(s.announcement) if s.announcement else s.seconds or 0 for s in node.hold))
+            candidates.append(sum(_step_seconds(mode, s, seconds_of) for s in node.hold))
         # the no-message branch plays its prompt in the queue and starts the wait over (NodeEntered)
         own = (min(candidates) if candidates else limits.max_queue) + seconds_of(NO_MESSAGES_WAIT_PROMPT)
     elif isinstance(node, VoicemailNode):
@@ -61,6 +71,17 @@ def node_limit(mode: Mode, node_id: str, node: Node, seconds_of: Callable[[str],
     else:  # pragma: no cover - the node union is closed
         raise AssertionError(f"unknown node {node!r}")
     return own + limits.grace
+
+
+def _step_seconds(mode: Mode, step: HoldStep, seconds_of: Callable[[str], float]) -> float:
+    """The longest one hold step can take: an announce step, its longest position and wait prompts."""
+    if step.announcement is not None:
+        return seconds_of(step.announcement)
+    if step.announce is not None:
+        position = max(seconds_of(n) for n in position_prompts(mode.language))
+        wait = max(seconds_of(n) for n in wait_prompts(mode.language))
+        return (position if step.announce != "wait" else 0.0) + (wait if step.announce != "position" else 0.0)
+    return step.seconds or 0.0
 
 
 class CallDeadline:

@@ -118,9 +118,12 @@ class LineSession:
         clip = self._library.clip(prompt, self.call.sample_rate)
         return await self._play(ClipPlayer(clip), barge_in=barge_in)
 
-    async def play_music(self, music: str, seconds: float) -> None:
+    async def play_music(self, music: str, seconds: float, *, barge_in: bool = False) -> str | None:
+        self._check()
+        if barge_in and self._digits:
+            return self._digits.pop(0)
         clip = self._library.clip(music, self.call.sample_rate)
-        await self._play(LoopPlayer(clip, seconds), barge_in=False)
+        return await self._play(LoopPlayer(clip, seconds), barge_in=barge_in)
 
     async def next_digit(self, timeout: float) -> str | None:
         never: asyncio.Future[None] = asyncio.get_running_loop().create_future()

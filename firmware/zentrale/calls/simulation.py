@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zentrale.core.clock import ManualClock
-from zentrale.core.events import EventBus
+from zentrale.core.events import Event, EventBus, PositionAnnounced
 from zentrale.core.flow import CallOutcome, FlowEngine, RecordingRequest, StoredMessage
 from zentrale.core.handover import HandOver
 from zentrale.core.modes import Mode
@@ -98,9 +98,11 @@ class SimulatedSession:
         self._note("prompt", prompt, seconds, barge_in=barge_in)
         return await self._wait(seconds, stop_on_digit=barge_in)
 
-    async def play_music(self, music: str, seconds: float) -> None:
-        self._note("music", music, seconds)
-        await self._wait(seconds, stop_on_digit=False)
+    async def play_music(self, music: str, seconds: float, *, barge_in: bool = False) -> str | None:
+        if barge_in and self._digits:
+            return self._digits.pop(0)
+        self._note("music", music, seconds, barge_in=barge_in)
+        return await self._wait(seconds, stop_on_digit=barge_in)
 
     async def next_digit(self, timeout: float) -> str | None:
         if self._digits:
@@ -155,7 +157,16 @@ class Simulation:
         self.call = SimulatedSession(self.clock, lambda name: library.clip(name, 8000).duration)
         self.nodes: list[str] = []
         self.events.subscribe(lambda e: self.nodes.append(e.node) if hasattr(e, "node") else None)
+        self.events.subscribe(self._announced)
         self.task: asyncio.Task[CallOutcome] = asyncio.ensure_future(self.engine.run(mode, self.call))
+
+    def _announced(self, event: Event) -> None:
+        """What an announce step told the caller, for the transcript (the prompts follow it)."""
+        if isinstance(event, PositionAnnounced):
+            self.call.transcript.append({
+                "t": self.clock.monotonic(), "kind": "announce", "name": str(event.position), "wait": event.wait,
+                "observations": event.observations, "why": event.why,
+            })  # fmt: skip
 
     async def settle(self) -> None:
         await self.clock.settle()

@@ -232,6 +232,8 @@ class CallSupervisor:
     def _log_end(self, call: Call, started: datetime, outcome: CallOutcome) -> None:
         entered = outcome.entered_queue_at
         extra: dict[str, Any] = {"entered_queue_at": entered.isoformat()} if entered else {}
+        if outcome.left_queue is not None:
+            extra["left_queue"] = outcome.left_queue
         quality = call.info().get("quality")
         if quality:
             extra["quality"] = json.dumps(quality, separators=(",", ":"))

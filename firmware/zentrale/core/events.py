@@ -80,6 +80,18 @@ class CallLeftQueue(Event):
 
 
 @dataclass(frozen=True)
+class PositionAnnounced(Event):
+    """A waiting caller was told their position and/or expected wait (the queue's announce step)."""
+
+    call_id: str
+    team: str
+    position: int
+    wait: str | None  # the spoken figure (core/waits.py spoken_wait), "none" when not credible, None: not asked
+    observations: int  # hand-overs the figure rests on
+    why: str = ""  # why there is no figure
+
+
+@dataclass(frozen=True)
 class SwitchChanged(Event):
     switch_id: str
     on: bool

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from zentrale.core.clock import Clock
-from zentrale.core.events import CallEnded, EventBus, MessageStored, NodeEntered
+from zentrale.core.events import CallEnded, EventBus, MessageStored, NodeEntered, PositionAnnounced
 from zentrale.core.handover import HandOver, L
 from zentrale.core.modes import (
     AnnouncementNode,
@@ -29,6 +29,7 @@ from zentrale.core.modes import (
 )
 from zentrale.core.queues import QueueBoard, QueueEntry
 from zentrale.core.switches import ManualControl
+from zentrale.core.waits import AnnounceState, ServiceRates, position_prompt, spoken_wait, wait_prompt
 from zentrale.errors import CallGone
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,8 @@ class CallSession(Protocol[L_contra]):
     async def play(self, prompt: str, *, barge_in: bool = False) -> str | None:
         """Play a prompt to its end; with barge_in a digit stops it and is returned."""
 
-    async def play_music(self, music: str, seconds: float) -> None:
-        """Play looping music for ``seconds``."""
+    async def play_music(self, music: str, seconds: float, *, barge_in: bool = False) -> str | None:
+        """Play looping music for ``seconds``; with barge_in a digit stops it and is returned."""
 
     async def next_digit(self, timeout: float) -> str | None:
         """The next digit (buffered first), or None after ``timeout`` seconds."""
@@ -125,16 +126,26 @@ class CallOutcome:
     answered_by: str | None = None  # the agent who took the call
     answered_at: datetime | None = None
     talk_from: float | None = None  # monotonic seconds when the agent took it (talk time)
+    left_queue: str | None = None  # why the caller last left a queue unanswered: "key *", overflow, after_hold
 
 
 class FlowEngine(Generic[L]):
     """Walks mode documents for calls. Holds no per-call state itself."""
 
-    def __init__(self, clock: Clock, queues: QueueBoard[L], control: ManualControl, events: EventBus) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        queues: QueueBoard[L],
+        control: ManualControl,
+        events: EventBus,
+        rates: ServiceRates | None = None,
+    ) -> None:
         self._clock = clock
         self._queues = queues
         self._control = control
         self._events = events
+        # the measured service rates behind the expected wait (fed by the same bus)
+        self.rates = rates if rates is not None else ServiceRates(clock, events)
 
     async def run(self, mode: Mode, session: CallSession[L], outcome: CallOutcome | None = None) -> CallOutcome:
         """Walk ``mode`` for the call; ``outcome`` (if given) is filled in as the call goes."""
@@ -215,7 +226,8 @@ class FlowEngine(Generic[L]):
         if outcome.entered_queue_at is None:
             outcome.entered_queue_at = entry.entered_wall
         started = self._clock.monotonic()
-        hold = asyncio.ensure_future(self._hold_sequence(node, entry, session))
+        told = AnnounceState()
+        hold = asyncio.ensure_future(self._hold_sequence(mode, node, entry, session, told))
         limit: asyncio.Future[Any] | None = None
         if node.max_wait is not None:
             limit = asyncio.ensure_future(self._clock.sleep(node.max_wait))
@@ -239,13 +251,21 @@ class FlowEngine(Generic[L]):
                     await session.bridge(handover)
                     return None
                 if hold.done():
-                    hold.result()  # re-raises CallGone when the caller hung up
+                    key = hold.result()  # re-raises CallGone when the caller hung up
+                    if key is not None:
+                        # the caller chose to leave (barge-in): at once, wherever the hold sequence was
+                        chosen = (node.keys or {})[key]
+                        log.info("call %s: key %s in queue %s, leaving to %s", session.call_id, key, node_id, chosen)
+                        reason = f"key {key}"
+                        outcome.left_queue = reason
+                        return chosen
                     target, why = node.after_hold, "after_hold"
                 else:
                     target, why = node.on_max_wait, "overflow"
                 refused = self._messages_refused(mode, target, session)
                 if refused is None:
                     reason = why
+                    outcome.left_queue = why
                     if why == "overflow":
                         outcome.outcome = "overflow"
                     return target
@@ -256,7 +276,9 @@ class FlowEngine(Generic[L]):
                             session.call_id, refused, node_id)  # fmt: skip
                 self._events.publish(NodeEntered(session.call_id, node_id, node.type))
                 await _cancel(hold)
-                hold = asyncio.ensure_future(self._hold_sequence(node, entry, session, first=NO_MESSAGES_WAIT_PROMPT))
+                hold = asyncio.ensure_future(
+                    self._hold_sequence(mode, node, entry, session, told, first=NO_MESSAGES_WAIT_PROMPT)
+                )
                 if limit is not None and limit.done():
                     limit = asyncio.ensure_future(self._clock.sleep(node.max_wait or 0))
         finally:
@@ -272,19 +294,80 @@ class FlowEngine(Generic[L]):
         return session.recording_refused()
 
     async def _hold_sequence(
-        self, node: QueueNode, entry: QueueEntry[L], session: CallSession[L], first: str | None = None
-    ) -> None:
+        self,
+        mode: Mode,
+        node: QueueNode,
+        entry: QueueEntry[L],
+        session: CallSession[L],
+        told: AnnounceState,
+        first: str | None = None,
+    ) -> str | None:
+        """Play the hold sequence; returns the key of ``node.keys`` the caller pressed, if any
+        (a key stops any step at once), or None when the sequence ended."""
+        keys = node.keys or {}
+        if keys and first is None:
+            session.clear_digits()  # digits typed ahead for a menu do not leave the queue
         if first is not None:
             await session.play(first)
         while True:
             for index, step in enumerate(node.hold):
                 self._queues.set_hold_step(entry, index, f"{step.kind}:{step.name}")
-                if step.announcement is not None:
-                    await session.play(step.announcement)
-                elif step.music is not None and step.seconds is not None:
-                    await session.play_music(step.music, step.seconds)
+                if step.announce is not None:
+                    prompts = self._announcement_prompts(mode, node, entry, step.announce, told)
+                else:
+                    prompts = [step.announcement] if step.announcement is not None else []
+                for prompt in prompts:
+                    key = await self._hold_play(session, keys, prompt, None)
+                    if key is not None:
+                        return key
+                if step.music is not None and step.seconds is not None:
+                    key = await self._hold_play(session, keys, step.music, step.seconds)
+                    if key is not None:
+                        return key
             if not node.repeat_hold:
-                return
+                return None
+
+    async def _hold_play(
+        self, session: CallSession[L], keys: dict[str, str], name: str, music_seconds: float | None
+    ) -> str | None:
+        """One prompt, or music for ``music_seconds``; a key of ``keys`` stops it and is returned.
+        Any other digit is dropped: music plays on for the rest of its time, a prompt is cut
+        (as in the menu, where a digit always stops the prompt)."""
+        if music_seconds is None:
+            digit = await session.play(name, barge_in=bool(keys))
+            return digit if digit in keys else None
+        end = self._clock.monotonic() + music_seconds
+        while (left := end - self._clock.monotonic()) > 0:
+            digit = await session.play_music(name, left, barge_in=bool(keys))
+            if digit is None:
+                return None
+            if digit in keys:
+                return digit
+        return None
+
+    def _announcement_prompts(
+        self, mode: Mode, node: QueueNode, entry: QueueEntry[L], what: str, told: AnnounceState
+    ) -> list[str]:
+        """What an announce step says now: nothing unless the position changed since the caller
+        was last told and ``announce_every`` seconds have passed (the first time: always)."""
+        position = self._queues.position(entry)
+        now = self._clock.monotonic()
+        if position < 1 or not told.due(position, now, node.announce_every):
+            return []
+        told.spoken(position, now)
+        prompts = []
+        if what in ("position", "both"):
+            prompts.append(position_prompt(position, mode.language))
+        figure, observations, why = None, 0, ""
+        if what in ("wait", "both"):
+            estimate = self.rates.estimate(node.team, position, node.wait_min_observations)
+            prompts.append(wait_prompt(estimate, mode.language))
+            figure = spoken_wait(estimate.seconds) if estimate.seconds is not None else "none"
+            observations, why = estimate.observations, estimate.why
+        log.info("call %s: told position %d in %s, wait %s (%d hand-overs%s)", entry.call_id, position, node.team,
+                 figure or "-", observations, f"; {why}" if why else "")  # fmt: skip
+        self._events.publish(PositionAnnounced(entry.call_id, node.team, position, figure, observations, why))
+        return prompts
 
     async def _voicemail(
         self, mode: Mode, node_id: str, node: VoicemailNode, session: CallSession[L], outcome: CallOutcome
@@ -331,7 +414,7 @@ class FlowEngine(Generic[L]):
         return None
 
 
-async def _cancel(task: asyncio.Future[object] | asyncio.Future[None]) -> None:
+async def _cancel(task: asyncio.Future[Any]) -> None:
     if task.done():
         if not task.cancelled():
             task.exception()  # mark retrieved; the caller has dealt with the outcome

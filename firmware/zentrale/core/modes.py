@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zentrale.core.addresses import check_addresses
+from zentrale.core.waits import announcement_prompts
 from zentrale.errors import ModeError
 
 NodeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$")]
@@ -71,30 +72,39 @@ class MenuNode(_Strict):
         return choices
 
 
+AnnounceWhat = Literal["position", "wait", "both"]
+
+
 class HoldStep(_Strict):
-    """One step of a hold sequence: an announcement, or music for some seconds."""
+    """One step of a hold sequence: an announcement, music for some seconds, or the
+    caller's position and/or expected wait spoken (``announce``, core/waits.py)."""
 
     announcement: PromptName | None = None
     music: PromptName | None = None
     seconds: float | None = Field(None, gt=0, le=3600)
+    announce: AnnounceWhat | None = Field(None, description="speak the position, the expected wait, or both")
 
     @model_validator(mode="after")
     def _one_kind(self) -> HoldStep:
-        if (self.announcement is None) == (self.music is None):
-            raise ValueError("a hold step is either 'announcement: <prompt>' or 'music: <name>'")
+        if sum(x is not None for x in (self.announcement, self.music, self.announce)) != 1:
+            raise ValueError(
+                "a hold step is either 'announcement: <prompt>', 'music: <name>' or 'announce: position|wait|both'"
+            )
         if self.music is not None and self.seconds is None:
             raise ValueError("a music step needs 'seconds'")
-        if self.announcement is not None and self.seconds is not None:
-            raise ValueError("an announcement step plays once; 'seconds' belongs to music")
+        if self.music is None and self.seconds is not None:
+            raise ValueError("only a music step has 'seconds'; the others play once")
         return self
 
     @property
     def kind(self) -> str:
+        if self.announce is not None:
+            return "announce"
         return "announcement" if self.announcement is not None else "music"
 
     @property
     def name(self) -> str:
-        return self.announcement or self.music or ""
+        return self.announcement or self.music or self.announce or ""
 
 
 class QueueNode(_Strict):
@@ -107,12 +117,39 @@ class QueueNode(_Strict):
     max_wait: float | None = Field(None, gt=0, le=24 * 3600, description="seconds")
     after_hold: NodeId | None = Field(None, description="when the sequence ends (no repeat)")
     on_max_wait: NodeId | None = Field(None, description="when max_wait has passed")
+    keys: dict[str, NodeId] | None = Field(None, description="digit -> node: the caller leaves the queue there at once")
+    announce_every: float = Field(
+        60, ge=0, le=3600, description="seconds: a position is spoken again only when changed and after this long"
+    )
+    wait_min_observations: int = Field(
+        5, ge=1, le=100, description="hand-overs to agents seen before an expected wait is spoken"
+    )
     label: str | None = None
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _key_targets(cls, keys: Any) -> Any:
+        if isinstance(keys, dict):
+            for digit, target in keys.items():
+                if not target:
+                    raise ValueError(f"key {digit} has no target node")
+        return keys
+
+    @field_validator("keys")
+    @classmethod
+    def _key_digits(cls, keys: dict[str, str] | None) -> dict[str, str] | None:
+        for digit in keys or {}:
+            if len(digit) != 1 or digit not in DTMF_DIGITS:
+                raise ValueError(f"key {digit!r} is not one DTMF digit (0-9, *, #)")
+        return keys
 
     @model_validator(mode="after")
     def _has_exit(self) -> QueueNode:
         if self.repeat_hold and self.max_wait is None and self.on_max_wait is not None:
             raise ValueError("'on_max_wait' needs 'max_wait'")
+        if all(step.announce is not None for step in self.hold):
+            # announce steps may say nothing (nothing changed): the sequence would spin
+            raise ValueError("a hold sequence needs at least one announcement or music step besides 'announce'")
         return self
 
 
@@ -193,7 +230,7 @@ class Mode(_Strict):
         """Every prompt and music name the mode refers to."""
         names: set[str] = set()
         for node in self.nodes.values():
-            names.update(_node_prompts(node))
+            names.update(_node_prompts(node, self.language))
         for switch in self.switches:
             names.update(r.prompt for r in switch.replaces)
         return names
@@ -207,13 +244,15 @@ class Mode(_Strict):
         return teams
 
 
-def _node_prompts(node: Node) -> Iterator[str]:
+def _node_prompts(node: Node, language: str) -> Iterator[str]:
     if isinstance(node, AnnouncementNode | MenuNode):
         yield node.prompt
     if isinstance(node, MenuNode):
         yield from (p for p in (node.invalid_prompt, node.timeout_prompt) if p)
     if isinstance(node, QueueNode):
-        yield from (step.name for step in node.hold)
+        yield from (step.name for step in node.hold if step.announce is None)
+        if any(step.announce is not None for step in node.hold):
+            yield from announcement_prompts(language)
     if isinstance(node, VoicemailNode | HangupNode) and node.prompt:
         yield node.prompt
 
@@ -232,6 +271,8 @@ def node_targets(node: Node) -> Iterator[tuple[str, str]]:
             yield "after_hold", node.after_hold
         if node.on_max_wait:
             yield "on_max_wait", node.on_max_wait
+        for digit, target in (node.keys or {}).items():
+            yield f"keys.{digit}", target
     elif isinstance(node, VoicemailNode) and node.next:
         yield "next", node.next
 
@@ -282,7 +323,7 @@ def check_mode(
     if prompts is not None:
         known = set(prompts)
         for node_id, node in mode.nodes.items():
-            for name in _node_prompts(node):
+            for name in _node_prompts(node, mode.language):
                 if name not in known:
                     problems.append(
                         ModeProblem(path=f"nodes.{node_id}", message=f"prompt '{name}' is missing", node=node_id)

@@ -155,6 +155,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS call_log_started ON call_log(started_at);
     """,
+    # 8: why a caller left a queue without an agent: a key ("key *"), overflow, after_hold
+    """
+    ALTER TABLE call_log ADD COLUMN left_queue TEXT;
+    """,
 ]
 
 

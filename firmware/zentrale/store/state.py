@@ -59,6 +59,7 @@ CALL_LOG_COLUMNS = frozenset(
     {
         "line", "caller", "caller_name", "called", "team", "started_at", "answered_at", "ended_at", "waited_s",
         "answered_by", "talk_s", "outcome", "message_id", "entered_queue_at", "quality",
+        "left_queue",
     }
 )  # fmt: skip
 

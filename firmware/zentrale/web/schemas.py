@@ -152,6 +152,7 @@ class CallLogRow(Answer):
     outcome: str | None = None
     message_id: str | None = None
     entered_queue_at: str | None = None
+    left_queue: str | None = Field(None, description="why the caller left a queue unanswered: key *, overflow, ...")
 
 
 class Message(Answer):

@@ -133,6 +133,41 @@ export function renderNodeForm(box, ctx, id) {
     h("div", { class: "form-main" }, (FORMS[node.type] || (() => []))(ctx, node)));
 }
 
+// Digit -> step rows: a menu's choices, a queue's keys (owner[fieldName] is the map in the document).
+function digitRows(ctx, owner, fieldName, removeAction) {
+  const map = owner[fieldName];
+  return Object.keys(map).sort(digitOrder).map((digit) => {
+    const digitSelect = h("select", { class: "digit", "data-field": "digit", "aria-label": t("field.digit") },
+      DIGITS.filter((d) => d === digit || !(d in map)).map((d) => option(d, d, d === digit)));
+    digitSelect.addEventListener("change", () => {
+      owner[fieldName] = Object.fromEntries(Object.entries(map).map(([d, target]) => [d === digit ? digitSelect.value : d, target]));
+      ctx.changed({ structure: true });
+    });
+    return h("div", { class: "choice-row", "data-digit": digit },
+      h("span", { class: "key" }, icon("keypad")), digitSelect,
+      targetPicker(ctx, map[digit], { optional: false, fieldName: "target", onChange: (v) => { map[digit] = v || ""; } }),
+      h("button", { type: "button", class: "small ghost", "data-action": removeAction, title: t("editor.remove_choice"), "aria-label": t("editor.remove_choice"),
+        onclick: () => {
+          delete map[digit];
+          if (fieldName === "keys" && !Object.keys(map).length) delete owner.keys; // no keys: the field goes
+          ctx.changed({ structure: true });
+        } }, icon("x")));
+  });
+}
+
+// A queue's keys: digits the waiting caller may press to leave for another step at once.
+function queueKeys(ctx, node) {
+  const keys = node.keys || {};
+  const free = DIGITS.find((d) => !(d in keys));
+  return section(t("editor.queue_keys"),
+    h("p", { class: "muted small-text" }, t("editor.queue_keys_hint")),
+    h("div", { class: "choices", "data-field": "keys" },
+      node.keys && Object.keys(node.keys).length ? digitRows(ctx, node, "keys", "remove-key") : h("p", { class: "muted" }, t("editor.no_queue_keys"))),
+    free ? h("button", { type: "button", class: "small", "data-action": "add-key",
+      onclick: () => { node.keys = { ...keys, [free === "1" && !("*" in keys) ? "*" : free]: "" }; ctx.changed({ structure: true }); } },
+    icon("plus"), t("editor.add_queue_key")) : null);
+}
+
 const FORMS = {
   announcement(ctx, node) {
     return [
@@ -144,20 +179,7 @@ const FORMS = {
 
   menu(ctx, node) {
     node.choices ||= {};
-    const rows = Object.keys(node.choices).sort(digitOrder).map((digit) => {
-      const digitSelect = h("select", { class: "digit", "data-field": "digit", "aria-label": t("field.digit") },
-        DIGITS.filter((d) => d === digit || !(d in node.choices)).map((d) => option(d, d, d === digit)));
-      digitSelect.addEventListener("change", () => {
-        const entries = Object.entries(node.choices).map(([d, target]) => [d === digit ? digitSelect.value : d, target]);
-        node.choices = Object.fromEntries(entries);
-        ctx.changed({ structure: true });
-      });
-      return h("div", { class: "choice-row", "data-digit": digit },
-        h("span", { class: "key" }, icon("keypad")), digitSelect,
-        targetPicker(ctx, node.choices[digit], { optional: false, fieldName: "target", onChange: (v) => { node.choices[digit] = v || ""; } }),
-        h("button", { type: "button", class: "small ghost", "data-action": "remove-choice", title: t("editor.remove_choice"), "aria-label": t("editor.remove_choice"),
-          onclick: () => { delete node.choices[digit]; ctx.changed({ structure: true }); } }, icon("x")));
-    });
+    const rows = digitRows(ctx, node, "choices", "remove-choice");
     const free = DIGITS.find((d) => !(d in node.choices));
     return [
       field(t("field.prompt"), promptPicker(ctx, node.prompt, { onChange: (v) => setField(node, "prompt", v) })),
@@ -195,6 +217,12 @@ const FORMS = {
       h("div", { class: "form-row" },
         field(t("field.max_wait"), maxWait, maxHint),
         node.max_wait ? field(t("field.on_max_wait"), targetPicker(ctx, node.on_max_wait, { fieldName: "on_max_wait", none: t("editor.target_hangup"), onChange: (v) => setField(node, "on_max_wait", v) })) : h("div")),
+      node.hold.some((s) => s.announce !== undefined) ? h("div", { class: "form-row" },
+        field(t("field.announce_every"), numberInput(ctx, node.announce_every, { fieldName: "announce_every", min: "0", max: "3600", placeholder: "60",
+          onChange: (v) => setField(node, "announce_every", v) }), t("editor.announce_every_hint")),
+        field(t("field.wait_min_observations"), numberInput(ctx, node.wait_min_observations, { fieldName: "wait_min_observations", min: "1", max: "100", placeholder: "5",
+          onChange: (v) => setField(node, "wait_min_observations", v) }), t("editor.wait_min_observations_hint"))) : null,
+      queueKeys(ctx, node),
     ];
   },
 
@@ -226,8 +254,19 @@ const FORMS = {
   },
 };
 
-// The hold sequence: steps in order, each an announcement or music for some seconds;
-// reordered by drag and drop (or Alt+arrow keys on the handle).
+// The hold sequence: steps in order, each an announcement, music for some seconds, or the
+// caller's position / expected wait spoken; reordered by drag and drop (or Alt+arrow keys).
+const STEP_KINDS = ["announcement", "music", "announce"];
+const STEP_ICON = { announcement: "speaker", music: "music", announce: "queue" };
+const stepKind = (step) => (step.music !== undefined ? "music" : step.announce !== undefined ? "announce" : "announcement");
+
+function announceSelect(ctx, step) {
+  const select = h("select", { "data-field": "announce" },
+    ["both", "position", "wait"].map((w) => option(w, t(`hold.announce_${w}`), step.announce === w)));
+  select.addEventListener("change", () => { step.announce = select.value; ctx.changed(); });
+  return h("div", { class: "picker" }, select);
+}
+
 function holdEditor(ctx, node) {
   const steps = node.hold;
   const move = (from, to) => {
@@ -238,24 +277,25 @@ function holdEditor(ctx, node) {
   };
   const list = h("ol", { class: "hold-steps", "data-field": "hold" });
   steps.forEach((step, i) => {
-    const isMusic = step.music !== undefined;
+    const current = stepKind(step);
+    const isMusic = current === "music";
     const kind = h("div", { class: "segmented kind", role: "group", "aria-label": t("editor.step_kind") },
-      ["announcement", "music"].map((k) => h("button", { type: "button", "data-kind": k, "aria-pressed": String((k === "music") === isMusic),
-        title: t(k === "music" ? "hold.music" : "hold.announcement"), "aria-label": t(k === "music" ? "hold.music" : "hold.announcement"),
+      STEP_KINDS.map((k) => h("button", { type: "button", "data-kind": k, "aria-pressed": String(k === current),
+        title: t(`hold.${k}`), "aria-label": t(`hold.${k}`),
         onclick: () => {
-          if ((k === "music") === isMusic) return;
-          const name = step.music ?? step.announcement;
-          steps[i] = k === "music" ? { music: name, seconds: 30 } : { announcement: name };
+          if (k === current) return;
+          const name = step.music ?? step.announcement ?? "";
+          steps[i] = k === "music" ? { music: name, seconds: 30 } : k === "announce" ? { announce: "both" } : { announcement: name };
           ctx.changed({ structure: true });
-        } }, icon(k === "music" ? "music" : "speaker"))));
+        } }, icon(STEP_ICON[k]))));
     const grip = h("button", { type: "button", class: "grip ghost", title: t("editor.drag"), "aria-label": t("editor.drag") }, icon("grip"));
     grip.addEventListener("keydown", (e) => {
       if (e.altKey && e.key === "ArrowUp") { e.preventDefault(); move(i, i - 1); }
       if (e.altKey && e.key === "ArrowDown") { e.preventDefault(); move(i, i + 1); }
     });
-    const li = h("li", { class: "hold-step", draggable: "true", "data-index": String(i), "data-kind": isMusic ? "music" : "announcement" },
+    const li = h("li", { class: "hold-step", draggable: "true", "data-index": String(i), "data-kind": current },
       h("span", { class: "step-no" }, String(i + 1)), grip, kind,
-      promptPicker(ctx, step.music ?? step.announcement, { prefer: isMusic ? "music" : "prompt",
+      current === "announce" ? announceSelect(ctx, step) : promptPicker(ctx, step.music ?? step.announcement, { prefer: isMusic ? "music" : "prompt",
         onChange: (v) => { if (isMusic) step.music = v; else step.announcement = v; } }),
       isMusic ? h("label", { class: "secs" }, numberInput(ctx, step.seconds, { fieldName: "seconds", min: "1", max: "3600",
         onChange: (v) => setField(step, "seconds", v) }), h("span", {}, "s")) : null,
@@ -287,7 +327,10 @@ function holdEditor(ctx, node) {
       icon("speaker"), t("editor.add_notice")),
       h("button", { type: "button", class: "small", "data-action": "add-music",
         onclick: () => { steps.push({ music: firstMusic || "", seconds: 30 }); ctx.changed({ structure: true }); } },
-      icon("music"), t("editor.add_music"))),
+      icon("music"), t("editor.add_music")),
+      h("button", { type: "button", class: "small", "data-action": "add-announce",
+        onclick: () => { steps.push({ announce: "both" }); ctx.changed({ structure: true }); } },
+      icon("queue"), t("editor.add_announce"))),
   ];
 }
 

@@ -45,8 +45,9 @@ function body(doc, id, node, ctx) {
       return [
         h("div", { class: "fc-line" }, h("span", { class: "pill team" }, t("editor.team_pill", { team: teamName(node.team) || "?" }))),
         h("ol", { class: "fc-hold" }, (node.hold || []).map((step) => h("li", {},
-          icon(step.music !== undefined ? "music" : "speaker"),
-          h("span", { class: "mono" }, step.music ?? step.announcement ?? "?"),
+          icon(step.music !== undefined ? "music" : step.announce !== undefined ? "queue" : "speaker"),
+          step.announce !== undefined ? h("span", {}, t(`hold.announce_${step.announce}`))
+            : h("span", { class: "mono" }, step.music ?? step.announcement ?? "?"),
           step.music !== undefined ? h("span", { class: "faint" }, seconds(step.seconds)) : null))),
         (node.repeat_hold || node.max_wait) ? h("div", { class: "fc-meta" },
           node.repeat_hold ? t("editor.repeats") : null, node.repeat_hold && node.max_wait ? " · " : null,

@@ -62,6 +62,8 @@ export function ports(node) {
       const out = [];
       if (!node.repeat_hold) out.push({ key: "after_hold", kind: "after_hold", target: node.after_hold || null });
       if (node.max_wait) out.push({ key: "on_max_wait", kind: "max_wait", target: node.on_max_wait || null });
+      // keys the caller may press while waiting: each leaves the queue at once (docs/modes.md)
+      out.push(...Object.keys(node.keys || {}).sort(digitOrder).map((d) => ({ key: `keys.${d}`, kind: "digit", digit: d, target: node.keys[d] || null })));
       return out;
     }
     case "voicemail":
@@ -88,7 +90,7 @@ function retarget(doc, from, to) {
     for (const key of ["next", "on_failure", "after_hold", "on_max_wait"]) {
       if (key in node) setField(node, key, swap(node[key]));
     }
-    if (node.choices) for (const d of Object.keys(node.choices)) node.choices[d] = swap(node.choices[d]) || "";
+    for (const map of [node.choices, node.keys]) if (map) for (const d of Object.keys(map)) map[d] = swap(map[d]) || "";
   }
   for (const sw of doc.switches || []) {
     for (const r of sw.replaces || []) {
@@ -106,7 +108,7 @@ export function renameNode(doc, from, to) {
   retarget(doc, from, to);
 }
 
-// Delete a node: edges to it are cut (a menu digit stays, without a target, so the check shows it).
+// Delete a node: edges to it are cut (a menu digit or queue key stays, without a target, so the check shows it).
 export function deleteNode(doc, id) {
   delete doc.nodes[id];
   retarget(doc, id, null);

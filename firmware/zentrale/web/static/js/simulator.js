@@ -9,7 +9,15 @@ import { promptUrl, stopPreview } from "./preview.js";
 import { problemText } from "./problems.js";
 
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
-const KIND_ICON = { prompt: "speaker", music: "music", digit: "keypad", wait_digit: "clock", beep: "bell", recording: "mic", agent: "phone", hangup: "hangup" };
+const KIND_ICON = { prompt: "speaker", music: "music", digit: "keypad", wait_digit: "clock", beep: "bell", recording: "mic", agent: "phone", hangup: "hangup", announce: "queue" };
+
+// What an announce step told the caller (the prompts it chose follow in the transcript).
+function announced(entry) {
+  if (entry.wait === null || entry.wait === undefined) return t("sim.announce_position", { pos: entry.name });
+  if (entry.wait === "none") return t("sim.announce_no_figure", { pos: entry.name, count: entry.observations ?? 0 });
+  const wait = entry.wait === "under_1" ? t("sim.wait_under_1") : entry.wait === "over_30" ? t("sim.wait_over_30") : t("sim.wait_minutes", { minutes: entry.wait });
+  return t("sim.announce_wait", { pos: entry.name, wait });
+}
 
 let audioContext = null;
 function beep() {
@@ -38,6 +46,7 @@ export function describe(entry) {
     case "recording": return t("sim.recording", { digits: entry.end_digits || "#", time: secs });
     case "agent": return t("sim.agent");
     case "hangup": return t("sim.hangup");
+    case "announce": return announced(entry);
     default: return entry.kind;
   }
 }
