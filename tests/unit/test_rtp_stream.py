@@ -285,6 +285,7 @@ async def test_a_packet_too_late_for_the_buffer_counts_once_in_the_calls_loss(st
     assert 4.0 <= quality["loss_pct"] <= 7.0, (quality, stream.playout.buffer.stats)
 
 
+@pytest.mark.flaky(reruns=1, only_rerun=["AssertionError"])  # real time: a loaded machine's own stalls are cut
 async def test_late_ticks_the_clock_catches_up_on_cut_nothing_from_the_buffer(stream: RtpStream, peer: Peer) -> None:
     """The loop is held up for 80 ms now and then (four ticks, not enough for the clock to skip
     them): the late ticks follow back to back and each plays its frame, so the buffer has no
