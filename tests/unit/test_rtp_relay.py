@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import socket
-import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,66 +17,14 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from tests.harness.rtp import Phone, negotiated
 from tests.harness.waits import until
 from zentrale.config import SipConfig
 from zentrale.lines.sip import rtp
 from zentrale.lines.sip.rtp import PortPool, RtpStream, relay_wanted
-from zentrale.lines.sip.sdp import Negotiated
 from zentrale.media.clock import MediaClock
 from zentrale.media.codecs import CODECS, codec_for
 from zentrale.media.players import FrameQueue
-
-
-@dataclass(frozen=True)
-class Packet:
-    pt: int
-    marker: bool
-    seq: int
-    ts: int
-    ssrc: int
-    payload: bytes
-
-
-class Phone:
-    """A far phone: a plain UDP socket that sends RTP and keeps what it receives."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.setblocking(False)
-        self.port = self.sock.getsockname()[1]
-        self.got: list[Packet] = []
-
-    def send(self, to: int, seq: int, ts: int, payload: bytes, pt: int = 0, ssrc: int = 0x1234) -> None:
-        self.sock.sendto(struct.pack("!BBHII", 0x80, pt, seq & 0xFFFF, ts, ssrc) + payload, ("127.0.0.1", to))
-
-    def receive(self) -> list[Packet]:
-        while True:
-            try:
-                data = self.sock.recv(2048)
-            except BlockingIOError:
-                return self.got
-            seq, ts, ssrc = struct.unpack_from("!HII", data, 2)
-            self.got.append(Packet(data[1] & 0x7F, bool(data[1] & 0x80), seq, ts, ssrc, data[12:]))
-
-    def audio(self) -> list[Packet]:
-        return [p for p in self.receive() if p.pt in (0, 8)]
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def negotiated(port: int, codec: str = "PCMU") -> Negotiated:
-    info = CODECS[codec]
-    return Negotiated(info, info.payload_type, 101, "127.0.0.1", port, "sendrecv")
-
-
-@pytest.fixture
-async def clock() -> AsyncIterator[MediaClock]:
-    c = MediaClock()
-    c.start()
-    yield c
-    c.stop()
 
 
 @dataclass
@@ -101,7 +47,7 @@ async def bridge_of(clock: MediaClock) -> AsyncIterator[Callable[..., object]]:
         a, b = (RtpStream(clock, relay=relay, jitter_ms=(60.0, 120.0)) for _ in range(2))
         for stream, phone, codec in ((a, caller, caller_codec), (b, agent, agent_codec)):
             await stream.open(ports)
-            stream.configure(negotiated(phone.port, codec), codec_for(codec))
+            stream.configure(negotiated(phone.port, codec=codec), codec_for(codec))
         # as calls/session.py bridges two legs: one queue each way
         to_agent, to_caller = FrameQueue(), FrameQueue()
         a.sink, b.source = to_agent, to_agent
@@ -333,7 +279,7 @@ async def test_a_relayed_leg_whose_codec_changes_sends_transcoded_frames_again(
     pace = Pace()
     for i in range(100):
         if i == 30:
-            br.b.configure(negotiated(br.agent.port, "PCMA"), codec_for("PCMA"))
+            br.b.configure(negotiated(br.agent.port, codec="PCMA"), codec_for("PCMA"))
         br.caller.send(br.a.local_port, 100 + i, 160 * i, tone(i))
         await pace.at(i + 1)
     await asyncio.sleep(0.2)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -37,14 +36,6 @@ def test_reception_statistics_count_loss_and_survive_a_sequence_wrap() -> None:
     assert stats.expected == 20 - 0 and stats.lost == 2
     fraction, lost = stats.interval()
     assert lost == 2 and fraction == (2 << 8) // 20
-
-
-@pytest.fixture
-async def clock() -> AsyncIterator[MediaClock]:
-    c = MediaClock()
-    c.start()
-    yield c
-    c.stop()
 
 
 def pair() -> tuple[socket.socket, socket.socket, int]:

@@ -4,13 +4,11 @@ that uses it: a stranger's packets are neither played nor answered to."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.harness.rtp import negotiated
+from tests.harness.rtp import Phone, negotiated
 from tests.harness.waits import until
 from zentrale.lines.sip.rtp import PortPool, RtpStream
 from zentrale.lines.sip.rtp_source import LEARN_PACKETS, QUIET_S, RtpSource
@@ -73,26 +71,6 @@ def test_a_new_sdp_address_starts_over() -> None:
     assert not guard.accept(PHONE, 2, 0.12)
 
 
-class Sender:
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.setblocking(False)
-        self.port = self.sock.getsockname()[1]
-
-    def send(self, to: int, seq: int, payload: bytes) -> None:
-        self.sock.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 99) + payload, ("127.0.0.1", to))
-
-    def got(self) -> int:
-        n = 0
-        while True:
-            try:
-                self.sock.recv(2048)
-                n += 1
-            except BlockingIOError:
-                return n
-
-
 @pytest.fixture
 async def stream() -> AsyncIterator[RtpStream]:
     clock = MediaClock()
@@ -107,23 +85,22 @@ async def stream() -> AsyncIterator[RtpStream]:
 async def test_a_strangers_burst_is_not_played_and_gets_no_audio_while_the_phone_is_latched(
     stream: RtpStream,
 ) -> None:
-    phone, stranger = Sender(), Sender()
+    phone, stranger = Phone(), Phone()
     try:
         stream.configure(negotiated(phone.port), codec_for("PCMU"))
         stream.start()
         for i in range(10):  # the stranger first, out of sequence: a scanner's packets
-            stranger.send(stream.local_port, (i * 977) % 65536, b"\x00" * 160)
+            stranger.send(stream.local_port, (i * 977) % 65536, i * 160, b"\x00" * 160, ssrc=99)
         for i in range(25):  # then the phone, as announced
-            phone.send(stream.local_port, 100 + i, b"\xff" * 160)
+            phone.send(stream.local_port, 100 + i, i * 160, b"\xff" * 160, ssrc=99)
             await asyncio.sleep(0.02)
         await until(lambda: stream.received >= 25, what="the phone's packets")
         assert stream.received == 25  # none of the stranger's
         assert stream.source_guard.dropped == 10
         assert stream.remote == ("127.0.0.1", phone.port)
-        await until(lambda: phone.got() > 0, what="audio to the phone")
-        stranger.got()
+        await until(lambda: phone.receive(), what="audio to the phone")
         await asyncio.sleep(0.2)
-        assert stranger.got() == 0
+        assert stranger.receive() == []
     finally:
-        phone.sock.close()
-        stranger.sock.close()
+        phone.close()
+        stranger.close()

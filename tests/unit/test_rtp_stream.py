@@ -60,14 +60,6 @@ class Peer:
 
 
 @pytest.fixture
-async def clock() -> AsyncIterator[MediaClock]:
-    c = MediaClock()
-    c.start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
 async def stream(clock: MediaClock) -> AsyncIterator[RtpStream]:
     s = RtpStream(clock)
     await s.open(PortPool("127.0.0.1", 30000, 40000))
