@@ -32,7 +32,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from tests.sip_probe import options  # noqa: E402
+from tests.harness.sip_probe import options  # noqa: E402
 
 LAN_ADDRESS = "10.0.2.15"  # qemu user-mode networking's first DHCP address
 ADMIN = ("chefin", "Sehr-geheim-2026!")
@@ -77,12 +77,16 @@ class Box:
         forwards = (f"hostfwd=tcp:127.0.0.1:{self.http}-:80,hostfwd=tcp:127.0.0.1:{self.https}-:443,"
                     f"hostfwd=udp:127.0.0.1:{self.sip}-:5060")  # fmt: skip
         self.cmd = [
+            # niced: the machine's two cores are shared with the test suite
+            "nice", "-n", "15",
             "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", str(cpus), "-m", str(memory),
             "-accel", "tcg,thread=multi",
             "-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd",
             "-drive", f"if=pflash,format=raw,file={vars_fd}",
             "-drive", f"if=virtio,format=qcow2,file={overlay}",
-            "-netdev", f"user,id=lan,{forwards}", "-device", "virtio-net-pci,netdev=lan",
+            # restrict=on: the box reaches nothing outside qemu (no NAT to the host's networks);
+            # the forwarded ports on 127.0.0.1 still reach it
+            "-netdev", f"user,id=lan,restrict=on,{forwards}", "-device", "virtio-net-pci,netdev=lan",
             "-display", "none", "-monitor", "none", "-serial", f"file:{self.console}",
         ]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
@@ -93,7 +97,7 @@ class Box:
         global T0
         T0 = time.monotonic()
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL)
-        say(f"power on: {' '.join(self.cmd[:9])} ... (console: {self.console})")
+        say(f"power on: {' '.join(self.cmd[3:13])} ... (console: {self.console})")
 
     def log(self) -> str:
         return self.console.read_text(errors="replace") if self.console.exists() else ""
@@ -202,7 +206,7 @@ def console_lines(box: Box, pattern: str) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dir", type=Path, default=Path("/var/cache/zentrale-emu"))
+    parser.add_argument("--dir", type=Path, default=Path("/var/cache/zentrale-emulate"))
     parser.add_argument("--memory", type=int, default=1536)
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--boot-only", action="store_true", help="stop after the first boot's checks")
