@@ -175,7 +175,7 @@ release_root() {
 	local mb
 	mb=$(($(du -sm --exclude=proc "${root}" | cut -f1) * 13 / 10 + 64))
 	rm -f "${OUT}/rootfs-${n}.ext4"
-	mkfs.ext4 -q -L "rootfs" -d "${root}" "${OUT}/rootfs-${n}.ext4" "${mb}M"
+	nice -n 15 mkfs.ext4 -q -L "rootfs" -d "${root}" "${OUT}/rootfs-${n}.ext4" "${mb}M"
 	rm -rf "${root}"
 	say "release 2026.12.${n}: root file system image of ${mb} MB"
 }
@@ -185,7 +185,7 @@ done
 
 # --- 3. the bundles --------------------------------------------------------------------------
 for n in 2 3; do
-	COMPATIBLE=zentrale-emu-arm64 "${REPO}/image-build/update/make-bundle.sh" "${OUT}/rootfs-${n}.ext4" \
+	COMPATIBLE=zentrale-emu-arm64 nice -n 15 "${REPO}/image-build/update/make-bundle.sh" "${OUT}/rootfs-${n}.ext4" \
 		"2026.12.${n}" "${OUT}/zentrale-${n}.raucb" "${KEYS}" >/dev/null
 	say "bundle zentrale-${n}.raucb: $(du -m "${OUT}/zentrale-${n}.raucb" | cut -f1) MB"
 done

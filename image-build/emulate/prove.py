@@ -6,7 +6,7 @@ a broken update that rolls back by itself.
 
 qemu-system-aarch64 (machine virt, TCG: no KVM for arm64 on an x86 host) boots the disk
 from build.sh through UEFI (AAVMF) and GRUB. The network is qemu's user mode: the box
-has the LAN address 10.0.2.15 inside qemu; its ports 80, 443 and 5060/udp are
+has the LAN address 10.0.2.15 inside qemu; its ports 80, 443 and 5060 (TCP) are
 forwarded to free ports on 127.0.0.1 of this machine, the only address anything is
 sent to. The TLS certificate is checked against the box's own CA (fetched from
 /zentrale-ca.crt) for the name zentrale.local and for the LAN address 10.0.2.15.
@@ -16,6 +16,7 @@ Prints every step with the seconds since power-on; the console goes to console.l
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import shutil
 import socket
@@ -29,10 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-from tests.harness.sip_probe import options  # noqa: E402
 
 LAN_ADDRESS = "10.0.2.15"  # qemu user-mode networking's first DHCP address
 ADMIN = ("chefin", "Sehr-geheim-2026!")
@@ -68,14 +65,14 @@ class Box:
         self.work = work
         self.console = work / "console.log"
         self.http, self.https, self.sip = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM), 0
-        self.sip = free_port(socket.SOCK_DGRAM)
-        overlay = work / "disk.qcow2"  # the built disk stays as it is
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(disk), "-F", "raw", str(overlay)],
-                       check=True)  # fmt: skip
+        self.sip = free_port(socket.SOCK_STREAM)
+        # a sparse copy: the built disk stays as it is (a few seconds; qemu-img is not needed)
+        overlay = work / "disk.img"
+        subprocess.run(["cp", "--sparse=always", str(disk), str(overlay)], check=True)
         vars_fd = work / "AAVMF_VARS.fd"
         shutil.copy("/usr/share/AAVMF/AAVMF_VARS.fd", vars_fd)
         forwards = (f"hostfwd=tcp:127.0.0.1:{self.http}-:80,hostfwd=tcp:127.0.0.1:{self.https}-:443,"
-                    f"hostfwd=udp:127.0.0.1:{self.sip}-:5060")  # fmt: skip
+                    f"hostfwd=tcp:127.0.0.1:{self.sip}-:5060")  # fmt: skip
         self.cmd = [
             # niced: the machine's two cores are shared with the test suite
             "nice", "-n", "15",
@@ -83,10 +80,10 @@ class Box:
             "-accel", "tcg,thread=multi",
             "-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd",
             "-drive", f"if=pflash,format=raw,file={vars_fd}",
-            "-drive", f"if=virtio,format=qcow2,file={overlay}",
+            "-drive", f"if=virtio,format=raw,file={overlay}",
             # restrict=on: the box reaches nothing outside qemu (no NAT to the host's networks);
             # the forwarded ports on 127.0.0.1 still reach it
-            "-netdev", f"user,id=lan,restrict=on,{forwards}", "-device", "virtio-net-pci,netdev=lan",
+            "-netdev", f"user,id=lan,restrict=on,{forwards}", "-device", "virtio-net-pci,netdev=lan,romfile=",
             "-display", "none", "-monitor", "none", "-serial", f"file:{self.console}",
         ]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
@@ -103,7 +100,31 @@ class Box:
         return self.console.read_text(errors="replace") if self.console.exists() else ""
 
     def sip_answers(self) -> str | None:
-        return options("127.0.0.1", self.sip, timeout=1.5)
+        """OPTIONS over TCP (RFC 3261 §18.2): qemu's restricted user network (restrict=on, so
+        the box can send nothing past qemu) drops every UDP datagram from the guest, the
+        answers to forwarded ones too; a forwarded TCP connection works both ways."""
+        tag, call = random.getrandbits(32), random.getrandbits(64)
+        with socket.create_connection(("127.0.0.1", self.sip), timeout=5) as conn:
+            local = conn.getsockname()[1]
+            conn.sendall(
+                (
+                    f"OPTIONS sip:100@{LAN_ADDRESS} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/TCP 127.0.0.1:{local};branch=z9hG4bK{tag:x}\r\n"
+                    "Max-Forwards: 70\r\n"
+                    f"From: <sip:probe@127.0.0.1>;tag={tag:x}\r\n"
+                    f"To: <sip:100@{LAN_ADDRESS}>\r\n"
+                    f"Call-ID: probe-{call:x}\r\n"
+                    "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+                ).encode()
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return None
+                answer += chunk
+        line = answer.split(b"\r\n", 1)[0].decode(errors="replace")
+        return line if line.startswith("SIP/2.0 200") else None
 
     def fetch_ca(self) -> ssl.SSLContext:
         pem = httpx.get(f"http://127.0.0.1:{self.http}/zentrale-ca.crt", timeout=5)
@@ -211,7 +232,7 @@ def main() -> int:
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--boot-only", action="store_true", help="stop after the first boot's checks")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="zentrale-emu-"))
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=args.dir))
     box = Box(args.dir / "disk.img", work, args.memory, args.cpus)
     try:
         box.power_on()
