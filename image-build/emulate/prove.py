@@ -126,6 +126,13 @@ class Box:
         line = answer.split(b"\r\n", 1)[0].decode(errors="replace")
         return line if line.startswith("SIP/2.0 200") else None
 
+    def is_down(self) -> bool:
+        """No SIP answer (refused, cut off or silent: the daemon stopped for the restart)."""
+        try:
+            return self.sip_answers() is None
+        except OSError:
+            return True
+
     def fetch_ca(self) -> ssl.SSLContext:
         pem = httpx.get(f"http://127.0.0.1:{self.http}/zentrale-ca.crt", timeout=5)
         pem.raise_for_status()
@@ -217,7 +224,7 @@ def install(box: Box, bundle: Path, timeout: float) -> dict[str, Any]:
 def restart(box: Box) -> None:
     r = box.api().post("/api/update/reboot")
     say(f"restart asked from the web page: {r.status_code} {r.json()}")
-    wait(lambda: box.sip_answers() is None, 120, "the box to go down", every=1)
+    wait(lambda: box.is_down(), 300, "the box to go down", every=1)
     box.client = None
 
 
@@ -246,7 +253,10 @@ def main() -> int:
         r.raise_for_status()
         box.login()
         say(f"running: {show(box.update_info())}")
-        say("the first boot's confirmation: " + " | ".join(console_lines(box, "zentrale-update-confirm")[-1:]))
+        wait(lambda: console_lines(box, r"zentrale-update-confirm: slot A .*marked good"), 600,
+             "slot A marked good", every=5)  # fmt: skip
+        say("console: " + console_lines(box, r"zentrale-update-confirm: slot A .*marked good")[-1])
+        say(f"running: {show(box.update_info())}")
         if args.boot_only:
             return 0
 
