@@ -229,7 +229,10 @@ def restart(box: Box) -> None:
 
 
 def console_lines(box: Box, pattern: str) -> list[str]:
-    return [line.strip() for line in box.log().splitlines() if re.search(pattern, line)]
+    """The console's lines with ``pattern``, from where it matches (a service's line may
+    follow a login prompt on the same line; terminal escapes are left out)."""
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", box.log())
+    return [line[m.start() :].strip() for line in text.splitlines() if (m := re.search(pattern, line))]
 
 
 def main() -> int:
@@ -283,6 +286,12 @@ def main() -> int:
         info = box.update_info()
         say(f"running: {show(info)} ({time.monotonic() - broken:.0f} s after the restart into the broken release)")
         assert info["release"] == "2026.12.2" and info["booted"] == "B", info
+        known = r"zentrale-update-confirm: slot B .*known good: marked good"
+        wait(lambda: console_lines(box, known), 600, "slot B marked good again", every=5)
+        say("console: " + console_lines(box, known)[-1])
+        info = box.update_info()
+        say(f"running: {show(info)}")
+        assert [s["boot_status"] for s in info["slots"]] == ["bad", "good"], info
         say("GRUB on the console: " + " | ".join(console_lines(box, r"zentrale: starting slot")))
         say("PROOF OK: update installed and started, a broken update rolled back by itself")
         return 0
