@@ -15,7 +15,10 @@
 #   zentrale-2.raucb    release 2, verity, signed
 #   zentrale-3.raucb    release 3 (broken), verity, signed
 #   keys/               the update keys if $ZENTRALE_UPDATE_KEYS names none (update-keys.sh)
-# Caches: the installed root (base/, rebuilt when the firmware or this script changes).
+# Needs the arm64 proof's cached trixie root (image-build/prove-arm64.sh, once).
+# Caches: the installed root (base/, rebuilt when the firmware, pyproject.toml, the stage
+# or the systemd units change; 813 s under qemu-user on the shared machine); the rest of
+# the build from it takes about 3 minutes (image-build/PROOF.md).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
