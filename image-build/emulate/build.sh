@@ -75,7 +75,7 @@ unbind_system() {
 # it: minbase + the stage's package list); the stage's own scripts install the firmware into
 # a copy, as pi-gen does, then the emulated board's extras come from apt.
 PROVE_CACHE="${ZENTRALE_PROVE_CACHE:-/var/cache/zentrale-prove}"
-debootstrapped="$(ls -d "${PROVE_CACHE}"/trixie-arm64-*/.complete 2>/dev/null | head -n 1)"
+debootstrapped="$(find "${PROVE_CACHE}" -mindepth 2 -maxdepth 2 -path '*/trixie-arm64-*/.complete' 2>/dev/null | head -n 1)"
 [ -n "${debootstrapped}" ] || {
 	echo "build.sh: no trixie arm64 root in ${PROVE_CACHE}: run image-build/prove-arm64.sh once" >&2
 	exit 2
