@@ -331,8 +331,8 @@ def main() -> int:
     finally:
         box.stop()
         kept = Path(args.dir) / "console-last.log"
-        if box.console.exists():
-            shutil.copy(box.console, kept)
+        if box.log():
+            kept.write_text(box.log())  # every power-on's console, also from before a power cut
             say(f"console log kept in {kept}")
         shutil.rmtree(work, ignore_errors=True)
 
