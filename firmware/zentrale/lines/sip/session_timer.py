@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from zentrale.lines.sip.message import SipMessage, SipParseError, parse_params
+from zentrale.lines.sip.message import SipMessage, SipParseError, number, parse_params
 
 Refresher = Literal["uac", "uas"]
 
@@ -51,14 +51,17 @@ def supports_timer(message: SipMessage) -> bool:
     return any(v.strip().lower() == "timer" for v in message.values("Supported") + message.values("Require"))
 
 
+MAX_DELTA = 999_999_999  # delta-seconds beyond nine digits: unreadable, as if absent
+
+
 def session_expires(message: SipMessage) -> tuple[int, str | None] | None:
     """(delta-seconds, refresher) of Session-Expires, or None when absent or unreadable."""
     value = message.get("Session-Expires")
     if value is None:
         return None
-    delta, _, params = value.partition(";")
-    delta = delta.strip()
-    if not (delta.isascii() and delta.isdigit()) or len(delta) > 9:  # "²" is isdigit() but not int()
+    text, _, params = value.partition(";")
+    delta = number(text.strip(), MAX_DELTA)
+    if delta is None:
         return None
     try:
         refresher = parse_params(";" + params).get("refresher") if params.strip() else None
@@ -66,12 +69,11 @@ def session_expires(message: SipMessage) -> tuple[int, str | None] | None:
         refresher = None
     if refresher not in ("uac", "uas"):
         refresher = None
-    return int(delta), refresher
+    return delta, refresher
 
 
 def min_se(message: SipMessage) -> int | None:
-    value = (message.get("Min-SE") or "").split(";")[0].strip()
-    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
+    return number((message.get("Min-SE") or "").split(";")[0].strip(), MAX_DELTA)
 
 
 def answer_request(request: SipMessage, *, preferred: int, minimum: int) -> SessionTimer | TooBrief | None:
