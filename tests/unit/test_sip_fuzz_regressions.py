@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.harness.waits import until
 from zentrale.lines.sip import call as call_module
 from zentrale.lines.sip import session_timer as st
 from zentrale.lines.sip.admission import Share
@@ -67,11 +68,7 @@ async def test_stopping_the_line_while_tcp_peers_are_connected_logs_no_error(cap
         sock = socket.create_connection(("127.0.0.1", transport.port))
         sock.sendall(partial)
         peers.append(sock)
-    for _ in range(500):  # the server accepts them on the loop: give it turns (at most 5 s)
-        if len(transport.connections) == len(peers):
-            break
-        await asyncio.sleep(0.01)
-    assert len(transport.connections) == len(peers)
+    await until(lambda: len(transport.connections) == len(peers), what="the server to accept every connection")
     with caplog.at_level(logging.ERROR):
         await transport.stop()
         await asyncio.sleep(0.05)  # the stream server's done-callbacks run after the tasks end

@@ -5,7 +5,6 @@ over loopback, verified against the CA) where it matters."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 import ssl
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 import zentrale.web.tls as tls_module
+from tests.harness.waits import until
 from zentrale.config import HttpTlsConfig
 from zentrale.errors import Invalid
 from zentrale.web.tls import LocalCA, TlsKeeper, box_addresses, check_certificate
@@ -130,11 +130,7 @@ async def test_a_new_address_gets_a_new_certificate_on_the_live_context_and_the_
         first = tls.cert
         assert not tls.refresh()  # nothing changed: nothing issued
         addresses.add(ipaddress.ip_address("10.0.0.7"))  # DHCP gave the box another address
-        for _ in range(100):
-            if tls.cert is not first:
-                break
-            await asyncio.sleep(0.02)
-        assert tls.cert is not first
+        await until(lambda: tls.cert is not first, timeout=2, what="a new certificate")
         assert tls.info()["addresses"] == ["10.0.0.7", "192.168.178.20"]
         assert handshake(tls.context, tls.folder / "ca.crt", "10.0.0.7") == tls.cert
         assert (tls.folder / "ca.crt").read_bytes() == ca  # the PCs keep trusting the box
