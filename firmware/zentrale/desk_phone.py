@@ -126,7 +126,7 @@ class FeatureCodes:
             if agent_id is None:
                 await session.play("goodbye")
                 return "refused"
-            choice = await _digits(session, "desk_menu", max_len=1)
+            choice = await session.collect_digits("desk_menu", max_len=1, timeout=DIGIT_TIMEOUT)
             if choice not in ACTIONS:
                 await session.play("invalid_choice")
                 await session.play("goodbye")
@@ -157,7 +157,7 @@ class FeatureCodes:
 
     async def _pin(self, session: LineSession) -> str | None:
         for attempt in range(1, PIN_TRIES + 1):
-            entered = await _digits(session, "desk_enter_pin", max_len=16)
+            entered = await session.collect_digits("desk_enter_pin", max_len=16, timeout=DIGIT_TIMEOUT)
             agent_id = self.pins.agent_of(entered) if entered else None
             if agent_id is not None:
                 return agent_id
@@ -166,25 +166,6 @@ class FeatureCodes:
         self.failed(session.call, "wrong agent PIN at the desk phone service")
         await self.audit("agent.desk_phone_refused", f"{session.caller}: {PIN_TRIES} wrong PINs")
         return None
-
-
-async def _digits(session: LineSession, prompt: str, max_len: int) -> str:
-    """Play ``prompt`` (a key stops it) and collect digits up to ``#``, ``max_len`` or a pause."""
-    session.clear_digits()
-    digit = await session.play(prompt, barge_in=True)
-    entered = ""
-    while True:
-        if digit is None:
-            digit = await session.next_digit(DIGIT_TIMEOUT)
-            if digit is None:
-                return entered
-        if digit == "#":
-            return entered
-        if digit.isdigit():
-            entered += digit
-            if len(entered) >= max_len:
-                return entered
-        digit = None
 
 
 class ServiceNumbers:

@@ -73,7 +73,7 @@ class PhonePromptRecording:
         saved = 0
         try:
             while True:
-                number = await self._digits(session, "rec_enter_number", max_len=2)
+                number = await session.collect_digits("rec_enter_number", max_len=2, timeout=DIGIT_TIMEOUT)
                 if not number or not 1 <= int(number) <= 99:
                     await session.play("goodbye")
                     break
@@ -85,7 +85,9 @@ class PhonePromptRecording:
 
     async def _pin(self, session: LineSession) -> bool:
         for attempt in range(1, PIN_TRIES + 1):
-            entered = await self._digits(session, "rec_enter_pin", max_len=len(self.config.pin) + 4)
+            entered = await session.collect_digits(
+                "rec_enter_pin", max_len=len(self.config.pin) + 4, timeout=DIGIT_TIMEOUT
+            )
             if entered == self.config.pin:
                 return True
             log.warning("call %s: wrong PIN for recording prompts (try %d)", session.call_id, attempt)
@@ -93,25 +95,6 @@ class PhonePromptRecording:
         self.failed(session.call, "wrong PIN for recording prompts")
         await self.audit("prompt.phone_refused", f"{session.caller}: {PIN_TRIES} wrong PINs")
         return False
-
-    async def _digits(self, session: LineSession, prompt: str, max_len: int) -> str:
-        """Play ``prompt`` (a key stops it) and collect digits up to ``#``, ``max_len`` or a pause."""
-        session.clear_digits()
-        first = await session.play(prompt, barge_in=True)
-        entered = ""
-        digit = first
-        while True:
-            if digit is None:
-                digit = await session.next_digit(DIGIT_TIMEOUT)
-                if digit is None:
-                    return entered
-            if digit == "#":
-                return entered
-            if digit.isdigit():
-                entered += digit
-                if len(entered) >= max_len:
-                    return entered
-            digit = None
 
     async def _record(self, session: LineSession, name: str) -> bool:
         """Record, play back, keep (1) or again (2). True when kept."""
@@ -128,7 +111,7 @@ class PhonePromptRecording:
                 samples, rate = decode_file(wav)
                 await session.play("rec_playback")
                 await session.play_clip(make_clip("recording", samples, rate, session.call.sample_rate))
-                choice = await self._digits(session, "rec_keep_or_again", max_len=1)
+                choice = await session.collect_digits("rec_keep_or_again", max_len=1, timeout=DIGIT_TIMEOUT)
                 if choice == "1":
                     await self.prompts.upload(name, "telefon.wav", wav.read_bytes())
                     log.info("call %s: prompt '%s' recorded by phone (%d ms)", session.call_id, name, ms)

@@ -132,6 +132,25 @@ class LineSession:
         finally:
             never.cancel()
 
+    async def collect_digits(self, prompt: str, *, max_len: int, timeout: float) -> str:
+        """Play ``prompt`` (a key stops it) and collect digits up to ``#``, ``max_len`` or
+        ``timeout`` seconds without one (a PIN, a number on a service call)."""
+        self.clear_digits()
+        digit = await self.play(prompt, barge_in=True)
+        entered = ""
+        while True:
+            if digit is None:
+                digit = await self.next_digit(timeout)
+                if digit is None:
+                    return entered
+            if digit == "#":
+                return entered
+            if digit.isdigit():
+                entered += digit
+                if len(entered) >= max_len:
+                    return entered
+            digit = None
+
     def take_digit(self) -> str | None:
         return self._digits.pop(0) if self._digits else None
 
