@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ from zentrale.web.updates import Updater
 log = logging.getLogger(__name__)
 
 RESTART_EXIT_CODE = 75  # EX_TEMPFAIL: "start me again" (systemd Restart=on-failure, scripts/demo's loop)
+STOP_SECONDS = 10.0  # per part; systemd's TimeoutStopSec (90 s) is the backstop for the whole stop
 DEMO_MODES = ("hotline", "closed")  # copied into an empty modes folder at the first start (``demo_modes``)
 
 
@@ -224,26 +226,28 @@ class App:
         asyncio.get_running_loop().call_later(delay, self.stopping.set)
 
     async def stop(self) -> None:
-        await self.retention.stop()
-        await self.scheduler.stop()
+        """Stop every part, in order; a part that does not stop in time is named in the log
+        and left behind, so one stuck part cannot keep the box from stopping (or restarting)."""
+        await bounded("the retention job", self.retention.stop())
+        await bounded("the mode scheduler", self.scheduler.stop())
         for task in self._background:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await bounded("the background tasks", asyncio.gather(*self._background, return_exceptions=True))
         if self.panel is not None:
-            await self.panel.stop()
+            await bounded("the front panel", self.panel.stop())
         self.message_waiting.close()
-        await self.distribution.stop()
-        await self.supervisor.stop()
+        await bounded("the call distribution", self.distribution.stop())
+        await bounded("the calls", self.supervisor.stop())
         for line in self.analog_lines:
-            await line.stop()
-        await self.sip.stop()
-        await self.ban_keeper.stop()
+            await bounded(f"line {line.name}", line.stop())
+        await bounded("the SIP line", self.sip.stop())
+        await bounded("the ban list", self.ban_keeper.stop())
         self.media_clock.stop()
-        await self.mail.stop()
-        await self.http.stop()
-        await self.updates.close()
+        await bounded("the mail outbox", self.mail.stop())
+        await bounded("the web server", self.http.stop())
+        await bounded("the updater", self.updates.close())
         self.accounts.close()
-        await self.db.close()
+        await bounded("the database", self.db.close())
         self.faults.uninstall()
 
     async def run(self) -> None:
@@ -271,3 +275,11 @@ class App:
         self.notifier.stopping()
         await self.stop()
         self.notifier.close()
+
+
+async def bounded(part: str, stopping: Awaitable[Any], seconds: float = STOP_SECONDS) -> None:
+    """Wait for one part to stop; after ``seconds`` log which part hung and go on."""
+    try:
+        await asyncio.wait_for(stopping, seconds)
+    except TimeoutError:
+        log.error("stopping: %s did not stop within %g s; going on without it", part, seconds)

@@ -73,14 +73,14 @@ def test_an_uploaded_signed_bundle_is_written_to_the_other_slot_and_made_the_nex
     assert info["state"] == "installed", info
     assert "restart" in info["message"]
     assert info["progress"] == 100 and info["code"] is None  # RAUC's "100% Installing done."
-    slot_b = next(s for s in info["slots"] if s["bootname"] == "B")
-    assert slot_b["version"] == "2"
 
-    def b_is_primary() -> bool:  # RAUC marks it a moment after its client reported the install done
+    def b_is_written_and_primary() -> bool:
+        # RAUC's service writes the slot's status (bundle version) and marks it primary a
+        # moment after its client reported "Installing done"; every /api/update re-reads it.
         slots = daemon.http.get("/api/update").json()["slots"]
-        return any(s["bootname"] == "B" and s["primary"] is True for s in slots)
+        return any(s["bootname"] == "B" and s["version"] == "2" and s["primary"] is True for s in slots)
 
-    wait_until(b_is_primary, 10, "slot B to be the bootloader's next (primary)")
+    wait_until(b_is_written_and_primary, 10, "slot B to show version 2 and be the bootloader's next (primary)")
     assert slot_release(box["devices"][1]) == "2"  # the bytes are in slot B
     assert slot_release(box["devices"][0]) == "1"  # the running slot is untouched
     assert (box["state"] / "primary").read_text().strip() == "B"
