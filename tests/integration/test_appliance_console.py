@@ -20,8 +20,11 @@ ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # the daemon's (accounts/service.
 def run(script: str, data: Path, boot: Path, console: Path, *args: str) -> str:
     env = {**os.environ, "ZENTRALE_DATA_DIR": str(data), "ZENTRALE_BOOT_DIR": str(boot),
            "ZENTRALE_CONSOLE_DIR": str(console)}  # fmt: skip
-    done = subprocess.run([str(FILES / script), *args], env=env, capture_output=True, text=True, timeout=30)
+    # restore_signals=False: SIGPIPE stays ignored, as systemd starts services (IgnoreSIGPIPE=yes)
+    done = subprocess.run([str(FILES / script), *args], env=env, capture_output=True, text=True, timeout=30,
+                          restore_signals=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "error" not in done.stderr, done.stderr  # e.g. "tr: write error: Broken pipe" from a pipe cut short
     return done.stdout
 
 
