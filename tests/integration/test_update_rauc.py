@@ -204,9 +204,15 @@ def test_the_factory_slot_is_kept_at_once(box: dict[str, Any]) -> None:
 def test_a_new_slot_is_kept_after_status_was_ok_long_enough_and_then_known(box: dict[str, Any]) -> None:
     assert box["daemon"].status()["overall"] == "ok"
     box["start_service"]("B")  # the box started the slot the last update wrote
-    (box["state"] / "state-B").write_text("good\n")
+    (box["state"] / "state-B").write_text("bad\n")  # GRUB's backend reports a slot on trial as bad
+
+    def slot_b() -> dict[str, Any]:
+        return next(s for s in box["daemon"].http.get("/api/update").json()["slots"] if s["bootname"] == "B")
+
+    assert slot_b()["boot_status"] == "trying"  # the page says "being checked", not "bad"
     done = confirm(box, ZENTRALE_CONFIRM_MINUTES="0.05", ZENTRALE_CONFIRM_DEADLINE_MINUTES="1")
     assert done.returncode == 0, done.stderr
+    assert slot_b()["boot_status"] == "good"
     assert "slot B runs 3 for the first time" in done.stdout
     assert "slot B (3) healthy for 0.05 min: marked good" in done.stdout
     assert (box["state"] / "state-B").read_text().strip() == "good"

@@ -103,17 +103,31 @@ class Updater:
         except ValueError:
             return None, [], "rauc status answered no JSON"
         slots = []
+        confirmed = self._confirmed()
         for entry in status.get("slots", []):
             for name, slot in entry.items():
                 bundle = (slot.get("slot_status") or {}).get("bundle") or {}
                 installed = (slot.get("slot_status") or {}).get("installed") or {}
+                checksum = ((slot.get("slot_status") or {}).get("checksum") or {}).get("sha256")
+                boot_status = slot.get("boot_status")
+                if slot.get("state") == "booted" and boot_status != "good" and checksum not in confirmed:
+                    # GRUB counts a boot as a try until the slot is marked good, and RAUC reports
+                    # a slot on trial as "bad": the running slot is being checked, not refused
+                    boot_status = "trying"
                 slots.append({
                     "name": name, "bootname": slot.get("bootname"), "state": slot.get("state"),
-                    "boot_status": slot.get("boot_status"), "version": bundle.get("version"),
+                    "boot_status": boot_status, "version": bundle.get("version"),
                     "installed": installed.get("timestamp"), "primary": name == status.get("boot_primary"),
                 })  # fmt: skip
         slots.sort(key=lambda s: str(s["bootname"] or s["name"]))
         return status.get("booted"), slots, ""
+
+    def _confirmed(self) -> set[str]:
+        """The bundle checksums zentrale-update-confirm has kept on this box (its file, one per line)."""
+        try:
+            return set((self.folder / "confirmed").read_text(encoding="utf-8").split())
+        except (OSError, UnicodeDecodeError):
+            return set()
 
     async def info(self) -> dict[str, Any]:
         unavailable = self.available()
@@ -293,7 +307,9 @@ class SlotRow(BaseModel):
     name: str
     bootname: str | None = None
     state: str | None = Field(None, description="booted, active or inactive")
-    boot_status: str | None = Field(None, description="good or bad (the bootloader's view)")
+    boot_status: str | None = Field(
+        None, description="good or bad (the bootloader's view); trying: the running slot, not yet kept after an update"
+    )
     version: str | None = Field(None, description="the bundle's version installed in this slot")
     installed: str | None = None
     primary: bool = Field(False, description="the slot the bootloader starts next")

@@ -56,7 +56,8 @@ export function mountUpdates(stack) {
   const fact = (label, id, value) => h("div", { class: "fact" }, h("small", {}, label), h("b", { id }, value));
   const head = () => h("div", { class: "card-head" }, h("h2", {}, t("update.title")), h("span", { class: "muted" }, t("update.hint")));
   const slotState = (s) => (s.primary && s.state !== "booted" ? t("update.slot_next") : t(`update.slot_${s.state || "unknown"}`));
-  const bootStatus = (s) => (s.boot_status ? t(`update.boot_${s.boot_status === "good" ? "good" : "bad"}`) : "–");
+  const bootStatus = (s) => (s.boot_status
+    ? t(`update.boot_${["good", "trying"].includes(s.boot_status) ? s.boot_status : "bad"}`) : "–");
 
   const stateLine = (info) => {
     if (sending) {
