@@ -206,6 +206,7 @@ def best_correlation(
     reference_rate: int | None = None,
     chunk_seconds: float = 0.5,
     max_drift_seconds: float = 0.1,
+    max_gap_seconds: float = 1.0,
 ) -> tuple[float, float]:
     """How well ``reference`` is found in ``recorded``: (0..1, offset seconds).
 
@@ -222,7 +223,10 @@ def best_correlation(
     ``max_drift_seconds`` of where the previous piece was found. The result
     is the mean of the pieces' correlation coefficients weighted by their
     energy (pauses hardly count); pieces that fall outside the recording
-    count as 0, so a cut-off prompt scores lower. A G.711 copy of a speech
+    count as 0, so a cut-off prompt scores lower. A piece not found near the
+    previous one is looked for up to ``max_gap_seconds`` before or after and taken
+    there only when it clearly matches: a sender that stalled leaves a gap in the
+    stream and goes on with the prompt after it. A G.711 copy of a speech
     file gives > 0.9, a different speech file < 0.2.
 
     The offset is where the reference starts in ``recorded`` (negative if
@@ -244,6 +248,7 @@ def best_correlation(
         return float(min(1.0, score.max())), lag / rate
 
     drift = int(max_drift_seconds * rate)
+    gap = int(max_gap_seconds * rate)
     pieces = [(s, ref[s : s + chunk]) for s in range(0, ref.size - chunk // 2, chunk)]
     energies = np.array([float(np.dot(p, p)) for _, p in pieces])
     total = 0.0
@@ -258,6 +263,17 @@ def best_correlation(
         window_score, window_lags = _normalised_xcorr(rec[lo:hi], piece, min_overlap=piece.size)
         best = int(np.argmax(window_score))
         piece_score = float(min(1.0, window_score[best]))
+        near = max(0, lag + start - gap)
+        if piece_score < 0.5 and (far := min(rec.size, lag + start + gap + piece.size)) - near >= piece.size:
+            # Not where it should be: a stall of the sender leaves a gap in the stream (the
+            # box's timeline jumps, the prompt goes on after it), so the pieces before or after
+            # the gap are ``gap`` away from where the whole-file peak put them. Taken only when
+            # the piece is clearly there (>= 0.8): other speech never is.
+            far_score, far_lags = _normalised_xcorr(rec[near:far], piece, min_overlap=piece.size)
+            far_best = int(np.argmax(far_score))
+            if far_score[far_best] >= 0.8:
+                lo, window_lags, best = near, far_lags, far_best
+                piece_score = float(min(1.0, far_score[far_best]))
         total += energy * piece_score
         if piece_score >= 0.5:  # follow the drift only where the piece was found
             lag = lo + int(window_lags[best]) - start
