@@ -1,0 +1,219 @@
+"""The phonebook service: caller names by number, from the sources the office has.
+
+Looking up a name is one dictionary look-up in memory (no database, no network on the
+call path): the entries of every source are loaded from the SQLite cache at the start
+and replaced whenever a source was read completely. The FRITZ!Box and the CardDAV
+server are read every ``refresh_minutes`` in a worker thread; a source that fails keeps
+its cached entries, shows why in the status, and is logged once per new reason (not
+every refresh). A CSV file is uploaded in the web page and replaces the previous one.
+
+When one number is in several sources, the CSV upload wins over CardDAV and CardDAV over
+the FRITZ!Box: the file is what an admin put there on purpose, the FRITZ!Box phonebook is
+often filled from call lists on the fly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from zentrale.config import PhonebookConfig
+from zentrale.core.clock import Clock
+from zentrale.core.numbers import lookup_key
+from zentrale.lines.base import Call
+from zentrale.phonebook.carddav import read_carddav
+from zentrale.phonebook.csvfile import parse_csv
+from zentrale.phonebook.fritzbox import read_fritzbox
+from zentrale.phonebook.sources import Listing, SourceFailed
+from zentrale.store.phonebook import CachedEntry, PhonebookRepository
+
+log = logging.getLogger(__name__)
+
+PRECEDENCE = ("csv", "carddav", "fritzbox")  # the first source naming a number wins
+C = TypeVar("C", bound=Call)
+
+
+@dataclass
+class SourceState:
+    source: str
+    configured: bool
+    entries: int = 0
+    refreshed_at: str | None = None  # when its entries were last stored
+    origin: str = ""  # the file name or the address read
+    checked_at: str | None = None  # the last attempt, successful or not
+    error: str | None = None  # why the last attempt failed (the cached entries are kept)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "configured": self.configured, "entries": self.entries,
+            "refreshed_at": self.refreshed_at, "origin": self.origin, "checked_at": self.checked_at,
+            "error": self.error, "ok": self.error is None,
+        }  # fmt: skip
+
+
+class Phonebook:
+    def __init__(
+        self,
+        config: PhonebookConfig,
+        repo: PhonebookRepository,
+        clock: Clock,
+        readers: dict[str, Callable[[], Sequence[Listing]]] | None = None,
+    ) -> None:
+        self.config = config
+        self.repo = repo
+        self.clock = clock
+        if readers is None:
+            readers = {}
+            if config.fritzbox is not None:
+                box = config.fritzbox
+                readers["fritzbox"] = lambda: read_fritzbox(box)
+            if config.carddav is not None:
+                dav = config.carddav
+                readers["carddav"] = lambda: read_carddav(dav)
+        self.readers = readers
+        origins = {"fritzbox": config.fritzbox.address if config.fritzbox else "",
+                   "carddav": config.carddav.url if config.carddav else ""}  # fmt: skip
+        self.states = {
+            s: SourceState(s, configured=s in readers or s == "csv", origin=origins.get(s, "")) for s in PRECEDENCE
+        }
+        self._by_source: dict[str, dict[str, str]] = {s: {} for s in PRECEDENCE}
+        self._names: dict[str, str] = {}
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def key(self, number: str) -> str:
+        return lookup_key(number, self.config.country_code, self.config.area_code)
+
+    def lookup(self, number: str) -> str | None:
+        """The name for a caller's number, or None (fast: one dictionary look-up)."""
+        return self._names.get(self.key(number))
+
+    def name_call(self, call: C) -> C:
+        """Give an incoming call the phonebook's name for its number.
+
+        The phonebook wins over the SIP display name: the office wrote the phonebook, while
+        the display name is whatever the caller's phone or carrier put in From (often just
+        the number again, or a PBX's trunk name); without an entry the display name stays.
+        """
+        name = self.lookup(call.caller)
+        if name:
+            call.caller_name = name
+        return call
+
+    def naming(self, incoming: Callable[[C], None]) -> Callable[[C], None]:
+        """``incoming`` wrapped so every call is named first (wired in ``app.py``)."""
+        return lambda call: incoming(self.name_call(call))
+
+    async def load(self) -> None:
+        """The cached entries, from the database (at the start)."""
+        by_source: dict[str, dict[str, str]] = {s: {} for s in PRECEDENCE}
+        for entry in await self.repo.entries():
+            by_source.setdefault(entry.source, {})[entry.key] = entry.name
+        self._by_source = by_source
+        for source, info in (await self.repo.sources()).items():
+            state = self.states.get(source)
+            if state is not None:
+                state.refreshed_at = info["refreshed_at"]
+                state.origin = info["origin"] or state.origin
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        names: dict[str, str] = {}
+        for source in reversed(PRECEDENCE):
+            names.update(self._by_source.get(source, {}))
+        self._names = names
+        for source, state in self.states.items():
+            state.entries = len(self._by_source.get(source, {}))
+
+    def _cached(self, source: str, listings: Sequence[Listing]) -> list[CachedEntry]:
+        entries: dict[str, CachedEntry] = {}
+        for listing in listings:
+            key = self.key(listing.number)
+            if key and key not in entries:  # the first entry for a number wins within a source
+                entries[key] = CachedEntry(source, key, listing.number, listing.name)
+        return list(entries.values())
+
+    async def _store(self, source: str, listings: Sequence[Listing], origin: str) -> int:
+        entries = await asyncio.to_thread(self._cached, source, listings)
+        now = self.clock.now()
+        await self.repo.replace(source, entries, now, origin)
+        self._by_source[source] = {e.key: e.name for e in entries}
+        state = self.states[source]
+        state.refreshed_at, state.origin = now.isoformat(), origin
+        self._rebuild()
+        return len(entries)
+
+    async def refresh(self) -> dict[str, Any]:
+        """Read every configured source now; a failing one keeps its entries. Returns the status."""
+        async with self._lock:
+            for source, reader in self.readers.items():
+                await self._refresh_one(source, reader)
+        return self.status()
+
+    async def _refresh_one(self, source: str, reader: Callable[[], Sequence[Listing]]) -> None:
+        state = self.states[source]
+        started = self.clock.monotonic()
+        try:
+            listings = await asyncio.to_thread(reader)
+            count = await self._store(source, listings, state.origin)
+        except SourceFailed as err:
+            self._failed(state, str(err))
+        except Exception as err:  # an unexpected answer must not stop the refreshes; say what, no traceback
+            self._failed(state, f"reading the {source} phonebook failed: {type(err).__name__}: {err}")
+        else:
+            if state.error is not None:
+                log.info("phonebook: %s readable again", source)
+            state.error = None
+            log.info("phonebook: %d numbers from %s in %.1f s", count, source, self.clock.monotonic() - started)
+        state.checked_at = self.clock.now().isoformat()
+
+    def _failed(self, state: SourceState, reason: str) -> None:
+        if reason != state.error:  # once per new reason, not every refresh
+            log.warning("phonebook: %s; keeping the %d cached numbers", reason, state.entries)
+        state.error = reason
+
+    async def upload_csv(self, data: bytes, filename: str) -> dict[str, Any]:
+        """Replace the CSV source with an uploaded file; a broken file changes nothing."""
+        limit = self.config.max_csv_kb * 1000
+        listings = await asyncio.to_thread(parse_csv, data, limit)
+        async with self._lock:
+            await self._store("csv", listings, filename)
+            self.states["csv"].checked_at = self.clock.now().isoformat()
+        return self.status()
+
+    async def remove_csv(self) -> dict[str, Any]:
+        async with self._lock:
+            await self.repo.remove("csv")
+            self._by_source["csv"] = {}
+            state = self.states["csv"]
+            state.refreshed_at, state.origin = None, ""
+            self._rebuild()
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "numbers": len(self._names),
+            "refresh_minutes": self.config.refresh_minutes,
+            "country_code": self.config.country_code,
+            "area_code": self.config.area_code,
+            "max_csv_kb": self.config.max_csv_kb,
+            "sources": [state.public() for state in self.states.values()],
+        }
+
+    def start(self) -> None:
+        if self.readers and self._task is None:
+            self._task = asyncio.ensure_future(self._refresh_forever())
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await self.refresh()
+            await self.clock.sleep(self.config.refresh_minutes * 60)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None

@@ -1,0 +1,64 @@
+"""The phonebook cache: names by number, per source (``fritzbox``, ``carddav``, ``csv``).
+
+A source's entries are replaced in one transaction when it was read completely, so a
+refresh that fails half-way leaves the previous entries in place (``phonebook/service.py``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from zentrale.store.db import Database
+
+
+@dataclass(frozen=True)
+class CachedEntry:
+    source: str
+    key: str  # core.numbers.lookup_key of the number
+    number: str  # as the source wrote it
+    name: str
+
+
+class PhonebookRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def entries(self) -> list[CachedEntry]:
+        rows = await self.db.fetch("SELECT source, key, number, name FROM phonebook")
+        return [CachedEntry(**row) for row in rows]
+
+    async def sources(self) -> dict[str, dict[str, str]]:
+        """When each source was last stored, and where it came from (a file name, a URL)."""
+        rows = await self.db.fetch("SELECT source, refreshed_at, origin FROM phonebook_sources")
+        return {row["source"]: {"refreshed_at": row["refreshed_at"], "origin": row["origin"]} for row in rows}
+
+    async def replace(self, source: str, entries: Sequence[CachedEntry], at: datetime, origin: str = "") -> None:
+        rows = [(source, e.key, e.number, e.name) for e in entries]
+
+        def replace(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN")
+            try:
+                conn.execute("DELETE FROM phonebook WHERE source = ?", (source,))
+                conn.executemany("INSERT OR REPLACE INTO phonebook (source, key, number, name) VALUES (?,?,?,?)", rows)
+                conn.execute(
+                    "INSERT OR REPLACE INTO phonebook_sources (source, refreshed_at, origin) VALUES (?,?,?)",
+                    (source, at.isoformat(), origin),
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        await self.db.run(replace)
+
+    async def remove(self, source: str) -> None:
+        def remove(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN")
+            conn.execute("DELETE FROM phonebook WHERE source = ?", (source,))
+            conn.execute("DELETE FROM phonebook_sources WHERE source = ?", (source,))
+            conn.execute("COMMIT")
+
+        await self.db.run(remove)
