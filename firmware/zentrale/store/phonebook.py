@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from zentrale.store.db import Database
 
 
-@dataclass(frozen=True)
-class CachedEntry:
+class CachedEntry(NamedTuple):  # a tuple of strings: the cyclic GC stops tracking it (100,000 of them)
     source: str
     key: str  # core.numbers.lookup_key of the number
     number: str  # as the source wrote it
@@ -26,9 +25,16 @@ class PhonebookRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def entries(self) -> list[CachedEntry]:
-        rows = await self.db.fetch("SELECT source, key, number, name FROM phonebook")
-        return [CachedEntry(**row) for row in rows]
+    async def names_by_source(self) -> dict[str, dict[str, str]]:
+        """{source: {key: name}}, built on the database thread (100,000 rows: not on the loop)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, dict[str, str]]:
+            by_source: dict[str, dict[str, str]] = {}
+            for source, key, name in conn.execute("SELECT source, key, name FROM phonebook"):
+                by_source.setdefault(source, {})[key] = name
+            return by_source
+
+        return await self.db.run(read)
 
     async def sources(self) -> dict[str, dict[str, str]]:
         """When each source was last stored, and where it came from (a file name, a URL)."""
