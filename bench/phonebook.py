@@ -17,6 +17,7 @@ from typing import Any
 
 from tests.harness.carddav import running_radicale, vcard
 from tests.harness.tr064 import running_fritzbox
+
 from zentrale.config import CardDavConfig, FritzboxPhonebookConfig, PhonebookConfig
 from zentrale.core.clock import ManualClock
 from zentrale.phonebook.service import Phonebook
