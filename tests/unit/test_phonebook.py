@@ -190,6 +190,11 @@ async def test_a_fritzbox_that_is_down_or_refuses_the_password_keeps_the_cached_
     again = Phonebook(PhonebookConfig(fritzbox=box_config(fritzbox)), repo, ManualClock())
     await again.load()
     assert again.lookup("+49 30 1234") == "Müller Haustechnik GmbH"
+    # the FRITZ!Box taken out of the configuration: its copy goes at the next start
+    without = Phonebook(PhonebookConfig(), repo, ManualClock())
+    await without.load()
+    assert without.lookup("+49 30 1234") is None
+    assert await repo.names_by_source() == {}
 
 
 async def test_a_carddav_address_book_names_callers_and_the_csv_upload_wins_over_it(

@@ -110,6 +110,11 @@ class Phonebook:
     async def load(self) -> None:
         """The cached entries, from the database (at the start)."""
         by_source = await self.repo.names_by_source()  # built on the database thread, not the loop
+        for source in ("fritzbox", "carddav"):
+            if source not in self.readers and source in by_source:  # taken out of the configuration
+                await self.repo.remove(source)
+                del by_source[source]
+                log.info("phonebook: %s is no longer configured; its cached names are deleted", source)
         self._by_source = {s: by_source.get(s, {}) for s in PRECEDENCE}
         for source, info in (await self.repo.sources()).items():
             state = self.states.get(source)
