@@ -152,8 +152,8 @@ def test_an_admin_uploads_a_csv_phonebook_in_the_browser_and_a_broken_one_change
         )
         page.click("#phonebook-upload")
         refusal = page.locator(".toast.refusal[data-code=phonebook_csv_broken]")
-        expect(refusal).to_contain_text("Diese Zeilen der CSV-Datei sind fehlerhaft: 3 (needs name and number), 4 (no")
-        expect(refusal).to_contain_text("Es wurde nichts geändert")
+        expect(refusal).to_contain_text("2 Zeile(n) der CSV-Datei sind fehlerhaft")
+        expect(refusal).to_contain_text("Zeile 3, 4. Es wurde nichts geändert.")
         assert box.http.get("/api/phonebook/lookup", params={"number": "0301234567"}).json()["name"] == "Jörg Weiß"
         assert box.http.get("/api/phonebook/lookup", params={"number": "0301111"}).json()["name"] is None
         # 10 MB: refused while it arrives (413), nothing changes

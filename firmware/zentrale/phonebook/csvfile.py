@@ -70,7 +70,7 @@ def parse_csv(data: bytes, max_bytes: int) -> list[Listing]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first))
     columns = (0, 1)
     entries: list[Listing] = []
-    broken: list[str] = []
+    broken: list[int] = []
     seen_first = False
     for row in reader:
         line = reader.line_num
@@ -83,20 +83,16 @@ def parse_csv(data: bytes, max_bytes: int) -> list[Listing]:
                 columns = header
                 continue
         name_at, number_at = columns
-        if len(row) <= max(name_at, number_at):
-            broken.append(f"{line} (needs name and number)")
-            continue
-        name, number = clean_name(row[name_at]), row[number_at].strip()
-        if not NUMBER_RE.match(number) or not re.search(r"[0-9]{3}", re.sub(r"\D", "", number)):
-            broken.append(f"{line} (no phone number)")
-        elif not name:
-            broken.append(f"{line} (no name)")
-        else:
+        name = clean_name(row[name_at]) if len(row) > name_at else ""
+        number = row[number_at].strip() if len(row) > number_at else ""
+        if name and NUMBER_RE.match(number) and re.search(r"[0-9]{3}", re.sub(r"\D", "", number)):
             entries.append(Listing(number, name))
+        else:
+            broken.append(line)
     if broken:
-        more = f" and {len(broken) - SHOWN_BROKEN} more" if len(broken) > SHOWN_BROKEN else ""
-        listed = ", ".join(broken[:SHOWN_BROKEN]) + more
-        raise CsvRefused(f"the CSV file has broken lines: {listed}")
+        # line numbers only, no English words: the page translates the sentence around them
+        listed = ", ".join(str(n) for n in broken[:SHOWN_BROKEN]) + (", …" if len(broken) > SHOWN_BROKEN else "")
+        raise CsvRefused(f"the CSV file has {len(broken)} broken lines (each needs a name and a number): {listed}")
     if not entries:
         raise CsvRefused("the CSV file has no entries")
     return entries
