@@ -161,5 +161,23 @@ def test_an_admin_uploads_a_csv_phonebook_in_the_browser_and_a_broken_one_change
         answer = box.http.put("/api/phonebook/csv", content=big, headers={"Content-Type": "text/csv"})
         assert answer.status_code == 413 and answer.json()["code"] == "phonebook_csv_too_large", answer.text
         assert box.http.get("/api/phonebook").json()["numbers"] == 2
+        # the FRITZ!Box set up in the card instead of the config file: read at once
+        with running_fritzbox(Telefonbuch=[("Anna Schmidt", ["089 1234567"])]) as fritzbox:
+            page.fill("#pb-fritz-address", "127.0.0.1")
+            page.fill("#pb-fritz-port", str(fritzbox.port))
+            page.fill("#pb-fritz-user", fritzbox.user)
+            page.fill("#pb-fritz-password", "falsch")
+            page.click("#phonebook-save-sources")
+            expect(card.locator("#phonebook-error-fritzbox")).to_contain_text("refused user 'zentrale'")
+            page.fill("#pb-fritz-password", fritzbox.password)
+            page.click("#phonebook-save-sources")
+            expect(card.locator("tr[data-source=fritzbox] td").nth(2)).to_have_text("1")
+            expect(card.locator("tr[data-source=fritzbox]")).to_have_attribute("data-ok", "true")
+            expect(page.locator("#pb-fritz-password")).to_have_attribute(
+                "placeholder", "gespeichert – leer lassen, um es zu behalten"
+            )
+            shot(page, "phonebook-admin-sources")
+        assert box.http.get("/api/phonebook/lookup", params={"number": "+49891234567"}).json()["name"] == "Anna Schmidt"
+        assert box.http.get("/api/phonebook/settings").json()["from"] == "web"
         assert page.__dict__["js_errors"] == []
         context.close()

@@ -267,3 +267,29 @@ async def test_the_sources_are_read_again_every_refresh_minutes(fritzbox: FritzB
         assert book.lookup("0351 777") == "Neu Kunde"
     finally:
         await book.stop()
+
+
+async def test_sources_set_in_the_page_replace_the_config_files_and_survive_a_restart(
+    fritzbox: FritzBox, db: Database
+) -> None:
+    repo = PhonebookRepository(db)
+    book = Phonebook(PhonebookConfig(), repo, ManualClock())
+    await book.load()
+    status = await book.save_settings(box_config(fritzbox), None)
+    assert status["numbers"] == 4 and book.lookup("0301234") == "Müller Haustechnik GmbH"
+    shown = book.settings()
+    assert shown["from"] == "web" and shown["carddav"] is None
+    assert shown["fritzbox"]["password_set"] is True and "password" not in shown["fritzbox"]
+    # saved again without the password (the form never shows it): the one in force stays
+    await book.save_settings(box_config(fritzbox, password=""), None)
+    assert source(book, "fritzbox")["error"] is None
+    # a restart: the page's sources win over the config file's (which has none here)
+    again = Phonebook(PhonebookConfig(), repo, ManualClock())
+    await again.load()
+    assert again.settings()["from"] == "web" and again.lookup("+49 30 1234") == "Müller Haustechnik GmbH"
+    assert "fritzbox" in again.readers
+    # the source taken out in the page: no longer read, its names gone
+    await again.save_settings(None, None)
+    assert again.lookup("0301234") is None and source(again, "fritzbox")["configured"] is False
+    await book.stop()
+    await again.stop()

@@ -15,12 +15,13 @@ often filled from call lists on the fly.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from zentrale.config import PhonebookConfig
+from zentrale.config import CardDavConfig, FritzboxPhonebookConfig, PhonebookConfig
 from zentrale.core.clock import Clock
 from zentrale.core.numbers import lookup_key
 from zentrale.lines.base import Call
@@ -65,24 +66,97 @@ class Phonebook:
         self.config = config
         self.repo = repo
         self.clock = clock
-        if readers is None:
-            readers = {}
-            if config.fritzbox is not None:
-                box = config.fritzbox
-                readers["fritzbox"] = lambda: read_fritzbox(box)
-            if config.carddav is not None:
-                dav = config.carddav
-                readers["carddav"] = lambda: read_carddav(dav)
-        self.readers = readers
-        origins = {"fritzbox": config.fritzbox.address if config.fritzbox else "",
-                   "carddav": config.carddav.url if config.carddav else ""}  # fmt: skip
-        self.states = {
-            s: SourceState(s, configured=s in readers or s == "csv", origin=origins.get(s, "")) for s in PRECEDENCE
-        }
+        self.states = {s: SourceState(s, configured=s == "csv") for s in PRECEDENCE}
+        self._fixed_readers = readers is not None  # tests give their own
+        self.readers: dict[str, Callable[[], Sequence[Listing]]] = readers or {}
+        self.fritzbox: FritzboxPhonebookConfig | None = None
+        self.carddav: CardDavConfig | None = None
+        self.settings_from = "config"  # or "web": saved in Verwaltung -> Telefonbuch
+        self._apply(config.fritzbox, config.carddav)
         self._by_source: dict[str, dict[str, str]] = {s: {} for s in PRECEDENCE}
         self._names: dict[str, str] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+
+    def _apply(self, fritzbox: FritzboxPhonebookConfig | None, carddav: CardDavConfig | None) -> None:
+        """Put these sources in force: who is read, and what the status names them by."""
+        self.fritzbox, self.carddav = fritzbox, carddav
+        if not self._fixed_readers:
+            readers: dict[str, Callable[[], Sequence[Listing]]] = {}
+            if fritzbox is not None:
+                readers["fritzbox"] = lambda: read_fritzbox(fritzbox)
+            if carddav is not None:
+                readers["carddav"] = lambda: read_carddav(carddav)
+            self.readers = readers
+        origins = {"fritzbox": fritzbox.address if fritzbox else "", "carddav": carddav.url if carddav else ""}
+        for source in ("fritzbox", "carddav"):
+            state = self.states[source]
+            state.configured, state.origin = source in self.readers, origins[source]
+            if not state.configured:
+                state.error = None
+
+    def settings(self) -> dict[str, Any]:
+        """The sources in force, without their passwords (for the page's form)."""
+
+        def shown(section: FritzboxPhonebookConfig | CardDavConfig | None) -> dict[str, Any] | None:
+            if section is None:
+                return None
+            return section.model_dump(mode="json", exclude={"password"}) | {"password_set": bool(section.password)}
+
+        return {"from": self.settings_from, "fritzbox": shown(self.fritzbox), "carddav": shown(self.carddav)}
+
+    async def _load_settings(self) -> None:
+        """At start: sources saved in the web page win over the config file's; saved settings
+        that no longer validate are ignored (logged) and the config file's stay in force."""
+        stored = await self.repo.saved_settings()
+        if stored is None:
+            return
+        try:
+            data = json.loads(stored)
+            fritzbox = FritzboxPhonebookConfig.model_validate(data["fritzbox"]) if data.get("fritzbox") else None
+            carddav = CardDavConfig.model_validate(data["carddav"]) if data.get("carddav") else None
+        except (ValueError, KeyError, TypeError) as err:
+            log.error("phonebook: the sources saved in the web page are not valid any more (%s); using the "
+                      "config file's", " ".join(str(err).split())[:200])  # fmt: skip
+            return
+        self._apply(fritzbox, carddav)
+        self.settings_from = "web"
+
+    async def save_settings(
+        self, fritzbox: FritzboxPhonebookConfig | None, carddav: CardDavConfig | None
+    ) -> dict[str, Any]:
+        """Put the sources set in the web page in force, keep them over restarts, and read them
+        now. An empty password keeps the one in force for the same address and user."""
+        if fritzbox and not fritzbox.password and self.fritzbox and (fritzbox.address, fritzbox.user) == (
+            self.fritzbox.address, self.fritzbox.user,
+        ):  # fmt: skip
+            fritzbox = fritzbox.model_copy(update={"password": self.fritzbox.password})
+        if carddav and not carddav.password and self.carddav and (carddav.url, carddav.user) == (
+            self.carddav.url, self.carddav.user,
+        ):  # fmt: skip
+            carddav = carddav.model_copy(update={"password": self.carddav.password})
+        stored = {"fritzbox": fritzbox.model_dump(mode="json") if fritzbox else None,
+                  "carddav": carddav.model_dump(mode="json") if carddav else None}  # fmt: skip
+        async with self._lock:
+            await self.repo.save_settings(json.dumps(stored))
+            self._apply(fritzbox, carddav)
+            self.settings_from = "web"
+            await self._drop_unconfigured()
+        self.start()
+        return await self.refresh()
+
+    async def _drop_unconfigured(self) -> None:
+        """A source no longer read loses its cached names (they would never be refreshed)."""
+        dropped = False
+        for source in ("fritzbox", "carddav"):
+            if source not in self.readers and self._by_source.get(source):
+                await self.repo.remove(source)
+                self._by_source[source] = {}
+                self.states[source].refreshed_at = None
+                dropped = True
+                log.info("phonebook: %s is no longer configured; its cached names are deleted", source)
+        if dropped:
+            await self._rebuild()
 
     def key(self, number: str) -> str:
         return lookup_key(number, self.config.country_code, self.config.area_code)
@@ -109,12 +183,8 @@ class Phonebook:
 
     async def load(self) -> None:
         """The cached entries, from the database (at the start)."""
+        await self._load_settings()
         by_source = await self.repo.names_by_source()  # built on the database thread, not the loop
-        for source in ("fritzbox", "carddav"):
-            if source not in self.readers and source in by_source:  # taken out of the configuration
-                await self.repo.remove(source)
-                del by_source[source]
-                log.info("phonebook: %s is no longer configured; its cached names are deleted", source)
         self._by_source = {s: by_source.get(s, {}) for s in PRECEDENCE}
         for source, info in (await self.repo.sources()).items():
             state = self.states.get(source)
@@ -122,6 +192,7 @@ class Phonebook:
                 state.refreshed_at = info["refreshed_at"]
                 state.origin = info["origin"] or state.origin
         await self._rebuild()
+        await self._drop_unconfigured()  # taken out of the configuration since the last start
 
     async def _rebuild(self) -> None:
         """The merged look-up table, made in a worker thread (100,000 entries take tens of

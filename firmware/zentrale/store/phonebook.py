@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 from zentrale.store.db import Database
 
+SETTINGS_KEY = "phonebook.sources"  # JSON: the FRITZ!Box and CardDAV sections saved in the web page
+
 
 class CachedEntry(NamedTuple):  # a tuple of strings: the cyclic GC stops tracking it (100,000 of them)
     source: str
@@ -68,3 +70,14 @@ class PhonebookRepository:
             conn.execute("COMMIT")
 
         await self.db.run(remove)
+
+    async def saved_settings(self) -> str | None:
+        """The sources set in the web page (JSON), if any."""
+        rows = await self.db.fetch("SELECT value FROM settings WHERE key = ?", (SETTINGS_KEY,))
+        return str(rows[0]["value"]) if rows else None
+
+    async def save_settings(self, value: str) -> None:
+        await self.db.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (SETTINGS_KEY, value),
+        )

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import Field
+from pydantic import BaseModel, Field
 
+from zentrale.config import CardDavConfig, FritzboxPhonebookConfig
 from zentrale.web.limits import TooLarge, body_limit
 from zentrale.web.schemas import Answer
 
@@ -41,6 +42,17 @@ class PhonebookLookupAnswer(Answer):
     name: str | None = Field(description="the name a call from this number gets; null: the SIP display name")
 
 
+class PhonebookSources(BaseModel):
+    fritzbox: FritzboxPhonebookConfig | None = Field(None, description="null: the FRITZ!Box is not read")
+    carddav: CardDavConfig | None = Field(None, description="null: no CardDAV address book")
+
+
+class PhonebookSettingsAnswer(Answer):
+    from_: str = Field(alias="from", description="config: the config file's; web: saved in the web page")
+    fritzbox: dict[str, Any] | None = Field(description="without the password; password_set says if one is kept")
+    carddav: dict[str, Any] | None = Field(description="without the password; password_set says if one is kept")
+
+
 def phonebook_router(phonebook: Phonebook) -> APIRouter:
     router = APIRouter(tags=["phonebook"])
 
@@ -70,6 +82,22 @@ def phonebook_router(phonebook: Phonebook) -> APIRouter:
             if len(data) > limit:
                 raise TooLarge(f"the CSV file is larger than {limit // 1000} KB")
         return await phonebook.upload_csv(bytes(data), filename)
+
+    @router.get(
+        "/api/phonebook/settings", response_model=PhonebookSettingsAnswer, response_model_by_alias=True,
+        summary="The FRITZ!Box and CardDAV sources in force (passwords are never shown)",
+    )  # fmt: skip
+    async def settings() -> dict[str, Any]:
+        return phonebook.settings()
+
+    @router.put(
+        "/api/phonebook/settings", response_model=PhonebookAnswer,
+        summary="Set the FRITZ!Box and CardDAV sources (replacing the config file's) and read them now",
+        description="An empty password keeps the one in force for the same address (URL) and user. "
+        "A source set to null is no longer read and its cached names are deleted.",
+    )  # fmt: skip
+    async def save_settings(body: PhonebookSources) -> dict[str, Any]:
+        return await phonebook.save_settings(body.fritzbox, body.carddav)
 
     @router.delete("/api/phonebook/csv", response_model=PhonebookAnswer, summary="Remove the uploaded CSV phonebook")
     async def remove() -> dict[str, Any]:

@@ -15,6 +15,51 @@ export function mountPhonebook(stack) {
   const file = h("input", { id: "phonebook-file", type: "file", accept: ".csv,.txt,text/csv" });
   const number = h("input", { id: "phonebook-number", autocomplete: "off", placeholder: "030 1234567" });
   const found = h("span", { id: "phonebook-found", class: "muted" });
+  const input = (id, attrs = {}) => h("input", { id, autocomplete: "off", ...attrs });
+  const f = {
+    address: input("pb-fritz-address", { placeholder: "192.168.178.1" }),
+    port: input("pb-fritz-port", { type: "number", min: 1, max: 65535, placeholder: "49000" }),
+    user: input("pb-fritz-user"),
+    password: input("pb-fritz-password", { type: "password", autocomplete: "new-password" }),
+    url: input("pb-dav-url", { placeholder: "https://…/addressbooks/users/office/contacts/" }),
+    davUser: input("pb-dav-user"),
+    davPassword: input("pb-dav-password", { type: "password", autocomplete: "new-password" }),
+  };
+  const field = (label, el) => h("label", { class: "field" }, h("span", {}, label), el);
+  const fill = (st) => {
+    const box = st.fritzbox || {};
+    const dav = st.carddav || {};
+    f.address.value = box.address || ""; f.port.value = box.port || ""; f.user.value = box.user || "";
+    f.password.value = ""; f.password.placeholder = box.password_set ? t("phonebook.password_kept") : "";
+    f.url.value = dav.url || ""; f.davUser.value = dav.user || "";
+    f.davPassword.value = ""; f.davPassword.placeholder = dav.password_set ? t("phonebook.password_kept") : "";
+  };
+  const saveSources = async () => {
+    const fritzbox = f.address.value.trim() ? { address: f.address.value.trim(), user: f.user.value.trim(),
+      password: f.password.value, ...(f.port.value ? { port: Number(f.port.value) } : {}) } : null;
+    const carddav = f.url.value.trim() ? { url: f.url.value.trim(), user: f.davUser.value.trim() || null,
+      password: f.davPassword.value } : null;
+    try {
+      render(await api("PUT", "/api/phonebook/settings", { fritzbox, carddav }));
+      toast(t("phonebook.sources_saved"));
+      get("/api/phonebook/settings").then(fill).catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+  };
+  const sourcesForm = h("div", { id: "phonebook-settings" },
+    h("h3", {}, t("phonebook.sources")),
+    h("p", { class: "muted" }, t("phonebook.sources_hint")),
+    h("h4", {}, t("phonebook.source_fritzbox")),
+    h("p", { class: "muted" }, t("phonebook.fritz_hint")),
+    h("div", { class: "form-grid" },
+      field(t("phonebook.fritz_address"), f.address), field(t("phonebook.fritz_port"), f.port),
+      field(t("phonebook.user"), f.user), field(t("phonebook.password"), f.password)),
+    h("h4", {}, t("phonebook.source_carddav")),
+    h("div", { class: "form-grid" },
+      field(t("phonebook.dav_url"), f.url), field(t("phonebook.user"), f.davUser), field(t("phonebook.password"), f.davPassword)),
+    h("div", { class: "row-buttons" },
+      h("button", { type: "button", class: "primary", id: "phonebook-save-sources", onclick: saveSources }, t("phonebook.save_sources"))));
 
   const render = (s) => {
     const rows = s.sources.map((src) => h("tr", { "data-source": src.source, "data-ok": String(src.ok) },
@@ -53,6 +98,7 @@ export function mountPhonebook(stack) {
         h("p", { class: "muted" }, t("phonebook.config_hint")),
         h("div", { class: "row-buttons" },
           h("button", { type: "button", id: "phonebook-refresh", onclick: act("POST", "/api/phonebook/refresh") }, t("phonebook.refresh"))),
+        sourcesForm,
         h("h3", {}, t("phonebook.csv")),
         h("p", { class: "muted" }, t("phonebook.csv_hint", { kb: s.max_csv_kb })),
         h("div", { class: "row-buttons" }, file,
@@ -74,4 +120,5 @@ export function mountPhonebook(stack) {
   };
 
   get("/api/phonebook").then(render).catch(failed);
+  get("/api/phonebook/settings").then(fill).catch(failed);
 }
