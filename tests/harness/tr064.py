@@ -280,7 +280,10 @@ class FritzBox:
 @contextmanager
 def running_fritzbox(**phonebooks: list[tuple[str, list[str]]]) -> Iterator[FritzBox]:
     """A FRITZ!Box on a free loopback port with phonebooks (keyword: phonebook name)."""
-    box = FritzBox(phonebooks={i: (name, contacts) for i, (name, contacts) in enumerate(phonebooks.items())})
+    books = {
+        i: (name, [(n, list(nums)) for n, nums in contacts]) for i, (name, contacts) in enumerate(phonebooks.items())
+    }
+    box = FritzBox(phonebooks=books)  # copies: a test changing its box's phonebook changes no other test's
     box.start()
     try:
         yield box
