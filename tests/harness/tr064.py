@@ -16,7 +16,8 @@ What ``fritzconnection`` (the library the box uses, ``phonebook/fritzbox.py``) t
 - ``GET /phonebook.lua``: the phonebook in AVM's XML format (``<phonebooks><phonebook>
   <contact><person><realName>``, ``<telephony><number type="home" prio="1">``).
 
-``down()`` closes the port (a box that is off); ``password`` can be changed on the fly.
+``down()`` closes the port (a box that is off); ``password`` can be changed on the fly;
+``answering.clear()`` makes SOAP requests hang until it is set again (a box that hangs).
 """
 
 from __future__ import annotations
@@ -171,6 +172,8 @@ class FritzBox:
     phonebooks: dict[int, tuple[str, list[tuple[str, list[str]]]]] = field(default_factory=dict)
     port: int = 0
     soap_requests: int = 0
+    answering: threading.Event = field(default_factory=threading.Event)  # cleared: SOAP requests hang
+    parked: int = 0  # SOAP requests hanging now
     _nonces: set[str] = field(default_factory=set)
     _sids: set[str] = field(default_factory=set)
     _server: ThreadingHTTPServer | None = None
@@ -210,6 +213,7 @@ class FritzBox:
 
     def start(self) -> None:
         box = self
+        self.answering.set()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -251,6 +255,10 @@ class FritzBox:
                     self._send(404, NOT_FOUND, "text/html")
                     return
                 box.soap_requests += 1
+                if not box.answering.is_set():  # a box that hangs (until the test lets it answer)
+                    box.parked += 1
+                    box.answering.wait(60)
+                    box.parked -= 1
                 if not box._authorized(self.headers.get("Authorization", ""), "POST", self.path):
                     nonce = secrets.token_hex(8).upper()
                     box._nonces.add(nonce)

@@ -4,6 +4,7 @@ fritzconnection), a real CardDAV server (Radicale), the cache kept when a source
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -293,3 +294,21 @@ async def test_sources_set_in_the_page_replace_the_config_files_and_survive_a_re
     assert again.lookup("0301234") is None and source(again, "fritzbox")["configured"] is False
     await book.stop()
     await again.stop()
+
+
+async def test_a_hanging_fritzbox_holds_up_neither_a_csv_upload_nor_the_look_ups(
+    fritzbox: FritzBox, db: Database
+) -> None:
+    book = Phonebook(PhonebookConfig(fritzbox=box_config(fritzbox, timeout=60)), PhonebookRepository(db), ManualClock())
+    await book.refresh()
+    fritzbox.answering.clear()
+    try:
+        refreshing = asyncio.ensure_future(book.refresh())
+        await until(lambda: fritzbox.parked, 20, "the refresh hanging at the FRITZ!Box")
+        await asyncio.wait_for(book.upload_csv(b"Anna;0401234\n", "liste.csv"), 10)
+        assert book.lookup("0401234") == "Anna" and book.lookup("0301234") == "Müller Haustechnik GmbH"
+        assert not refreshing.done()
+    finally:
+        fritzbox.answering.set()
+    await asyncio.wait_for(refreshing, 20)
+    assert source(book, "fritzbox")["error"] is None

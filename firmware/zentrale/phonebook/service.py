@@ -228,10 +228,10 @@ class Phonebook:
         return len(entries)
 
     async def refresh(self) -> dict[str, Any]:
-        """Read every configured source now; a failing one keeps its entries. Returns the status."""
-        async with self._lock:
-            for source, reader in self.readers.items():
-                await self._refresh_one(source, reader)
+        """Read every configured source now (side by side); a failing one keeps its entries.
+        Returns the status. The reading holds no lock: a FRITZ!Box that takes its whole timeout
+        holds up neither a CSV upload nor the page's settings."""
+        await asyncio.gather(*(self._refresh_one(source, reader) for source, reader in list(self.readers.items())))
         return self.status()
 
     async def _refresh_one(self, source: str, reader: Callable[[], Sequence[Listing]]) -> None:
@@ -239,7 +239,10 @@ class Phonebook:
         started = self.clock.monotonic()
         try:
             listings = await asyncio.to_thread(reader)
-            count = await self._store(source, listings, state.origin)
+            async with self._lock:
+                if self.readers.get(source) is not reader:
+                    return  # the source was changed or taken out while it was read: this reading is stale
+                count = await self._store(source, listings, state.origin)
         except SourceFailed as err:
             self._failed(state, str(err))
         except Exception as err:  # an unexpected answer must not stop the refreshes; say what, no traceback
