@@ -29,7 +29,7 @@ from zentrale.core.flow import FlowEngine
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
 from zentrale.desk_phone import AgentPins, FeatureCodes, MessageWaiting, ServiceNumbers
-from zentrale.health import BoxStatus, HealthMonitor, Parts
+from zentrale.health import BoxStatus, ComponentHealth, HealthMonitor, Parts
 from zentrale.hotline import Hotline
 from zentrale.lines.alsa.line import AlsaLine
 from zentrale.lines.base import Call, Line
@@ -151,6 +151,7 @@ class App:
             line.on_incoming(self.phonebook.naming(self.supervisor.incoming))
         self.accounts = Accounts(clock=clock, repo=UserRepository(self.db), state=self.state, data_dir=data)
         self.health = HealthMonitor(config.health.interval)
+        self.health.add_check("phonebook", lambda: ComponentHealth("ok", self.phonebook.summary()))
         self.panel = front_panel(
             config.panel, hotline=self.hotline, events=events, health=self.health,
             recording_refused=self.disk.recording_refused, setup_pending=lambda: self.accounts.setup_needed,

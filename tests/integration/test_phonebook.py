@@ -169,6 +169,8 @@ def test_an_admin_uploads_a_csv_phonebook_in_the_browser_and_a_broken_one_change
             page.fill("#pb-fritz-password", "falsch")
             page.click("#phonebook-save-sources")
             expect(card.locator("#phonebook-error-fritzbox")).to_contain_text("refused user 'zentrale'")
+            # GET /status says it too (for monitoring), without calling the box degraded
+            assert "fritzbox: the FRITZ!Box at 127.0.0.1" in box.status()["components"]["phonebook"]["detail"]
             page.fill("#pb-fritz-password", fritzbox.password)
             page.click("#phonebook-save-sources")
             expect(card.locator("tr[data-source=fritzbox] td").nth(2)).to_have_text("1")

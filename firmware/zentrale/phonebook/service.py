@@ -277,6 +277,12 @@ class Phonebook:
             await self._rebuild()
         return self.status()
 
+    def summary(self) -> str:
+        """One line for the box's status (``GET /status``): the numbers known and each failing source.
+        Never more than "ok": without names calls go on, with the SIP display name."""
+        failing = [f"{s.source}: {s.error}" for s in self.states.values() if s.configured and s.error]
+        return "; ".join([f"{len(self._names)} numbers with names", *failing])
+
     def status(self) -> dict[str, Any]:
         return {
             "numbers": len(self._names),
