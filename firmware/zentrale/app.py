@@ -29,7 +29,7 @@ from zentrale.core.flow import FlowEngine
 from zentrale.core.queues import QueueBoard
 from zentrale.core.switches import ManualControl
 from zentrale.desk_phone import AgentPins, FeatureCodes, MessageWaiting, ServiceNumbers
-from zentrale.health import BoxStatus, HealthMonitor, Parts
+from zentrale.health import BoxStatus, ComponentHealth, HealthMonitor, Parts
 from zentrale.hotline import Hotline
 from zentrale.lines.alsa.line import AlsaLine
 from zentrale.lines.base import Call, Line
@@ -41,6 +41,7 @@ from zentrale.media.clock import CollectorWatch, MediaClock
 from zentrale.media.library import AudioLibrary
 from zentrale.panel import front_panel
 from zentrale.phone_prompts import PhonePromptRecording, count_failed_attempts
+from zentrale.phonebook.service import Phonebook
 from zentrale.prompts import PromptLibrary
 from zentrale.scheduling import ModeScheduler
 from zentrale.staffing import Staffing
@@ -50,6 +51,7 @@ from zentrale.store.disk import DataDisk
 from zentrale.store.messages import MessageRepository
 from zentrale.store.modes import ModeFiles, ModeVersions
 from zentrale.store.outbox import OutboxRepository
+from zentrale.store.phonebook import PhonebookRepository
 from zentrale.store.retention import RetentionJob
 from zentrale.store.state import CallLogRepository, StateRepository
 from zentrale.store.users import UserRepository
@@ -144,10 +146,12 @@ class App:
             *([ModemLine(config.modem, self.media_clock)] if config.modem else []),
             *([AlsaLine(config.alsa_line, self.media_clock)] if config.alsa_line else []),
         ]
+        self.phonebook = Phonebook(config.phonebook, PhonebookRepository(self.db), clock)
         for line in (self.sip, *self.analog_lines):
-            line.on_incoming(self.supervisor.incoming)
+            line.on_incoming(self.phonebook.naming(self.supervisor.incoming))
         self.accounts = Accounts(clock=clock, repo=UserRepository(self.db), state=self.state, data_dir=data)
         self.health = HealthMonitor(config.health.interval)
+        self.health.add_check("phonebook", lambda: ComponentHealth("ok", self.phonebook.summary()))
         self.panel = front_panel(
             config.panel, hotline=self.hotline, events=events, health=self.health,
             recording_refused=self.disk.recording_refused, setup_pending=lambda: self.accounts.setup_needed,
@@ -172,7 +176,7 @@ class App:
             mail_config=config.mail, sip_settings=self.sip_settings, guard=self.sip.guard, status=self.status,
             health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,
             faults=self.faults, updates=self.updates, agent_pins=self.agent_pins,
-            desk_number=desk.number if desk else None, retention=self.retention,
+            desk_number=desk.number if desk else None, retention=self.retention, phonebook=self.phonebook,
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()
@@ -184,6 +188,7 @@ class App:
         self.faults.install()
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.db.open()
+        await self.phonebook.load()  # the cached names, before the first call comes
         await self.team_settings.load()  # before anything checks a team (mail lists, logins, modes)
         await self.messages.recover()
         self.supervisor.pending_messages.wake()  # recovered ones the full database refused
@@ -211,6 +216,7 @@ class App:
         await self.http.start()
         await self.retention.load()
         self.retention.start()
+        self.phonebook.start()
         await self.health.refresh()
         interval = self.config.health.interval
         self._background.append(
@@ -230,6 +236,7 @@ class App:
         and left behind, so one stuck part cannot keep the box from stopping (or restarting)."""
         await bounded("the retention job", self.retention.stop())
         await bounded("the mode scheduler", self.scheduler.stop())
+        await bounded("the phonebook", self.phonebook.stop())
         for task in self._background:
             task.cancel()
         await bounded("the background tasks", asyncio.gather(*self._background, return_exceptions=True))

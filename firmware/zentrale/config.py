@@ -601,6 +601,40 @@ class RetentionConfig(_Section):
     batch: int = Field(500, ge=1, le=10000, description="rows deleted in one database transaction")
 
 
+class FritzboxPhonebookConfig(_Section):
+    """The FRITZ!Box's phonebooks over TR-064 (``docs/phonebook.md``)."""
+
+    address: str = Field(description="the FRITZ!Box's address, e.g. 192.168.178.1 or fritz.box")
+    port: int | None = Field(None, ge=1, le=65535, description="TR-064 port (default: 49000, 49443 with tls)")
+    tls: bool = Field(False, description="TR-064 over HTTPS (the box's own certificate is not checked)")
+    user: str = Field(min_length=1, description="a FRITZ!Box user allowed to read the phonebooks (FRITZ!OS 7.24+)")
+    password: str = Field("", description="that user's password (TR-064 uses HTTP digest authentication)")
+    phonebooks: list[int] | None = Field(None, description="phonebook ids to read (default: all of them)")
+    timeout: float = Field(15, gt=0, le=300, description="seconds the box may take to answer one request")
+
+
+class CardDavConfig(_Section):
+    """A CardDAV address book (RFC 6352), e.g. Nextcloud or Radicale (``docs/phonebook.md``)."""
+
+    url: str = Field(pattern=r"^https?://", description="the address book collection, e.g. https://cloud/remote.php/"
+                     "dav/addressbooks/users/office/contacts/")  # fmt: skip
+    user: str | None = Field(None, description="login (HTTP basic or digest authentication); unset: none")
+    password: str = Field("", description="that login's password")
+    verify_tls: bool = Field(True, description="check the server's certificate")
+    timeout: float = Field(15, gt=0, le=300, description="seconds the server may take to answer")
+
+
+class PhonebookConfig(_Section):
+    """Caller names from the office's phonebooks (``docs/phonebook.md``); a CSV file is uploaded in the web page."""
+
+    country_code: str = Field("49", pattern=r"^[1-9][0-9]{0,2}$", description="for national numbers (0 30 ...)")
+    area_code: str = Field("", pattern=r"^0?[1-9][0-9]{0,5}$|^$", description="for local numbers without one (030)")
+    refresh_minutes: float = Field(60, ge=1, le=7 * 24 * 60, description="minutes between reading the sources")
+    max_csv_kb: int = Field(5000, ge=1, le=50_000, description="largest CSV upload accepted")
+    fritzbox: FritzboxPhonebookConfig | None = Field(None, description="read the FRITZ!Box's phonebooks")
+    carddav: CardDavConfig | None = Field(None, description="read a CardDAV address book")
+
+
 class Config(_Section):
     data_dir: Path = Field(Path("/var/lib/zentrale"), description="SQLite database, messages, modes, prompts")
     sip: SipConfig = Field(default_factory=SipConfig)
@@ -629,6 +663,7 @@ class Config(_Section):
     health: HealthConfig = Field(default_factory=HealthConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    phonebook: PhonebookConfig = Field(default_factory=PhonebookConfig)
 
     @model_validator(mode="after")
     def _mail_lists_need_a_server(self) -> Config:

@@ -23,7 +23,10 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("settings and the system's services, each on its own", {"config", "clock", "systemd_notify"}),
     ("adapters for telephone lines and storage", {"lines", "store"}),
     ("who may log in; the teams in force", {"accounts", "teams"}),
-    ("use cases: the hotline, agents, calls, e-mail", {"hotline", "staffing", "calls", "mail"}),
+    (
+        "use cases: the hotline, agents, calls, e-mail, caller names",
+        {"hotline", "staffing", "calls", "mail", "phonebook"},
+    ),
     ("use cases over the hotline: prompts, schedules", {"prompts", "scheduling"}),
     ("the box as a whole: health; services by phone", {"health", "phone_prompts", "desk_phone"}),
     ("adapters for people: HTTP API and web page, front panel", {"web", "panel"}),
@@ -56,6 +59,9 @@ OWNERS = {
     "aiosmtplib": {"mail/smtp.py"},
     "socket": {"lines/", "systemd_notify.py", "web/"},
     "cryptography": {"web/tls.py"},  # the local CA and the page's certificate
+    "fritzconnection": {"phonebook/fritzbox.py"},  # TR-064
+    "requests": {"phonebook/fritzbox.py"},  # fritzconnection's HTTP client: its errors
+    "httpx": {"phonebook/carddav.py"},  # CardDAV
 }
 
 # what the pure domain may import from outside the package: no files, sockets, processes, clocks

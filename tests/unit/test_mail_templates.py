@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -27,11 +28,16 @@ FACTS = MessageFacts(
 
 
 def test_the_german_subject_reads_like_the_customers_example() -> None:
-    assert subject(FACTS, "de") == "Neue Nachricht für SAP von +49 30 1234567 (0:42)"
+    assert subject(replace(FACTS, caller_name=None), "de") == "Neue Nachricht für SAP von +49 30 1234567 (0:42)"
 
 
 def test_the_english_subject() -> None:
-    assert subject(FACTS, "en") == "New message for SAP from +49 30 1234567 (0:42)"
+    assert subject(replace(FACTS, caller_name=None), "en") == "New message for SAP from +49 30 1234567 (0:42)"
+
+
+def test_a_known_callers_name_leads_the_subject() -> None:
+    assert subject(FACTS, "de") == "Neue Nachricht für SAP von Jörg Müller, +49 30 1234567 (0:42)"
+    assert subject(FACTS, "en") == "New message for SAP from Jörg Müller, +49 30 1234567 (0:42)"
 
 
 def test_without_a_team_or_a_number_the_subject_still_reads_well() -> None:
@@ -99,7 +105,7 @@ def _compose(tmp_path: Path, limit: int, language: str = "de") -> EmailMessage:
 
 def test_the_mail_has_the_headers_and_the_mp3_attached(tmp_path: Path) -> None:
     mail = _compose(tmp_path, 5_000_000)
-    assert mail["Subject"] == "Neue Nachricht für SAP von +49 30 1234567 (0:42)"
+    assert mail["Subject"] == "Neue Nachricht für SAP von Jörg Müller, +49 30 1234567 (0:42)"
     assert mail["From"] == "Zentrale Hotline <hotline@example.com>"
     assert mail["To"] == "sap@example.com, chef@example.com"
     assert mail["Message-ID"] == "<20260105-080700-abc123.1@example.com>"

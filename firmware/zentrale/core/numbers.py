@@ -113,3 +113,31 @@ class NumberPolicies:
     def allows(self, number: str, teams: Iterable[str]) -> bool:
         chosen = [self._teams.get(t, self._fallback) for t in teams] or [self._fallback]
         return all(policy.allows(number) for policy in chosen)
+
+
+_DIAL_NOISE = re.compile(r"\(0\)|[\s\-/().]")  # "+49 (0)30 / 12-34": the trunk 0 in brackets is not dialled
+
+
+def lookup_key(number: str, country: str = "49", area: str = "") -> str:
+    """The one form a phone number is compared in (phonebook look-ups): international,
+    ``+`` country code and national number, so ``+49 30 1234``, ``0049301234`` and
+    ``030 1234`` (national, trunk prefix 0) are one key, ``+49301234``. A local number
+    without an area code gets ``area`` (the box's own) when one is configured. A SIP
+    URI counts by its user part; what is not a number (a name, ``anonymous``) is
+    returned as it is, lower-cased, so it matches nothing but itself.
+    """
+    text = number.strip()
+    if text.lower().startswith(("sip:", "sips:", "tel:")):
+        text = text.partition(":")[2].partition("@")[0].partition(";")[0]
+    text = _DIAL_NOISE.sub("", text)
+    if not re.fullmatch(r"\+?[0-9]+", text):
+        return text.lower()
+    if text.startswith("+"):
+        return text
+    if text.startswith("00"):
+        return "+" + text[2:]
+    if text.startswith("0"):
+        return f"+{country}{text[1:]}"
+    if area:
+        return f"+{country}{area.lstrip('0')}{text}"
+    return text

@@ -1,7 +1,8 @@
 """The text of a message e-mail, in German and English.
 
 Pure functions over ``MessageFacts``: no I/O, no clock. The subject reads
-like "Neue Nachricht für SAP von +49 30 1234567 (0:42)".
+like "Neue Nachricht für SAP von +49 30 1234567 (0:42)", with the caller's name
+first when one is known: "... von Jörg Müller, +49 30 1234567 (0:42)".
 """
 
 from __future__ import annotations
@@ -109,7 +110,10 @@ def caller_text(facts: MessageFacts, language: Language) -> str:
 
 def subject(facts: MessageFacts, language: Language) -> str:
     text = _TEXT[language]
-    values = {"caller": caller_text(facts, language), "duration": duration_text(facts.duration_ms)}
+    caller = caller_text(facts, language)
+    if facts.caller_name and facts.caller_name != caller:  # the phonebook's name, else the SIP display name
+        caller = f"{facts.caller_name}, {caller}"
+    values = {"caller": caller, "duration": duration_text(facts.duration_ms)}
     if facts.team:
         return text["subject_team"].format(team=facts.team, **values)
     return text["subject"].format(**values)

@@ -159,6 +159,22 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE call_log ADD COLUMN left_queue TEXT;
     """,
+    # 9: the phonebook cache (zentrale.phonebook): names by number from the FRITZ!Box, CardDAV,
+    # a CSV upload; one source's rows are replaced whole at each refresh, kept when it fails
+    """
+    CREATE TABLE IF NOT EXISTS phonebook (
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        number TEXT NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (source, key)
+    );
+    CREATE TABLE IF NOT EXISTS phonebook_sources (
+        source TEXT PRIMARY KEY,
+        refreshed_at TEXT NOT NULL,
+        origin TEXT NOT NULL DEFAULT ''
+    );
+    """,
 ]
 
 

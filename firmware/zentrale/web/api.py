@@ -51,6 +51,7 @@ from zentrale.web.mail_api import MP3_PATH, create_mail_router
 from zentrale.web.messages_api import messages_router
 from zentrale.web.pages import mount_pages
 from zentrale.web.params import By, Comment, Ident, Limit, ModeName
+from zentrale.web.phonebook_api import phonebook_router
 from zentrale.web.refusals import refusal_body, validation_body
 from zentrale.web.retention_api import retention_router
 from zentrale.web.security_api import security_router
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from zentrale.lines.sip.guard import SourceGuard
     from zentrale.lines.sip.settings import RegistrationSettings
     from zentrale.mail.outbox import MailOutbox
+    from zentrale.phonebook.service import Phonebook
     from zentrale.prompts import PromptLibrary
     from zentrale.scheduling import ModeScheduler
     from zentrale.staffing import Staffing
@@ -140,6 +142,7 @@ class Services:
     faults: FaultLog | None = None  # the last warnings and errors (journal or the daemon's own)
     updates: Updater | None = None  # A/B updates with RAUC (Verwaltung -> Aktualisierung)
     retention: RetentionJob | None = None  # the daily GDPR deletions (GET /api/retention)
+    phonebook: Phonebook | None = None  # caller names (Verwaltung -> Telefonbuch)
 
 
 def create_api(app: Services) -> FastAPI:
@@ -410,6 +413,8 @@ def create_api(app: Services) -> FastAPI:
         api.include_router(updates_router(app.updates))
     if app.retention is not None:
         api.include_router(retention_router(app.retention))
+    if app.phonebook is not None:
+        api.include_router(phonebook_router(app.phonebook))
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)
     # the spec is made now, at start-up, not by the first request for it (~80 ms on the loop)

@@ -181,6 +181,11 @@ CATALOGUE: tuple[Refusal, ...] = (
     R("update_install_failed", "RAUC could not install the bundle: {detail}"),
     R("update_restart_busy", "an update is {state}: restart when it is done"),
     R("restart_impossible", "the box cannot be restarted from here: {detail}"),
+    # --- caller names (phonebook/) -------------------------------------------------------------
+    R("phonebook_csv_too_large", "the CSV file is larger than {kb} KB"),
+    R("phonebook_csv_encoding", "the CSV file is neither UTF-8 nor Windows-1252 text"),
+    R("phonebook_csv_empty", "the CSV file has no entries"),
+    R("phonebook_csv_broken", "the CSV file has {count} broken lines (each needs a name and a number): {lines}"),
     # --- security, backup, limits, storage ----------------------------------------------------
     R("not_banned", "{address} is not banned"),
     R("backup_too_large", "the archive is larger than {max} GB"),

@@ -1,5 +1,5 @@
 // Administration (admins): accounts of the web page, agent definitions, the PBX registration, e-mail
-// settings, backup and restore.
+// settings, backup and restore, the phonebook (phonebook.js).
 import { api, get, send } from "./api.js";
 import { clear, confirmDialog, h, toast } from "./dom.js";
 import { icon } from "./icons.js";
@@ -7,6 +7,7 @@ import { t } from "./i18n.js";
 import { live } from "./live.js";
 import { mountAppliance } from "./appliance.js";
 import { numberChoices, numbersText } from "./numbers.js";
+import { mountPhonebook } from "./phonebook.js";
 import { failed } from "./refusals.js";
 
 export function mount(main) {
@@ -18,6 +19,7 @@ export function mount(main) {
   const teamsBox = h("section", { class: "card", id: "teams" });
   main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("admin.title")), h("p", {}, t("admin.subtitle")))),
     h("div", { class: "stack", id: "admin-stack" }, usersBox, agentsBox, teamsBox, pbxBox, mailBox, backupBox));
+  mountPhonebook(main.querySelector("#admin-stack"));
   mountAppliance(main.querySelector("#admin-stack"));
   let agents = [];
   let pins = { number: null, agents_with_pin: [] }; // the feature codes (GET /api/desk-phone)
