@@ -1,0 +1,131 @@
+"""Caller rules over real SIP (issue 16, item 4): pjsua2 callers in their own processes call the
+running daemon. A number on the block list hears the shipped rejection prompt and is hung up; a
+caller who withholds the number (RFC 3323: "Anonymous" <sip:anonymous@anonymous.invalid>) takes
+the anonymous branch; a VIP who calls after a normal caller waits ahead of them. The lists are
+changed through the API by an agent, as the web page does, and each change is audited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.harness.audio import PROMPTS, best_correlation, prompt_seconds, read_wav
+from tests.harness.daemon import Daemon, running_daemon
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
+from tests.harness.webclient import add_agent_account, session
+
+pytestmark = pytest.mark.peers
+
+BLOCKED = "+49301234567"  # put on the list as "030 1234567": compared normalised
+VIP = "+49891112223"
+
+
+def rules_mode() -> dict[str, Any]:
+    """The shipped demo mode's rules, with a prompt of its own for the anonymous branch
+    ("closed") so that what the caller hears tells the branches apart."""
+    return {
+        "name": "Rules test",
+        "start": "rules",
+        "nodes": {
+            "rules": {
+                "type": "condition",
+                "rules": [
+                    {"test": "blocked", "next": "blocked"},
+                    {"test": "anonymous", "next": "private"},
+                ],
+                "otherwise": "queue",
+            },
+            "blocked": {"type": "hangup", "prompt": "caller_blocked"},
+            "private": {"type": "hangup", "prompt": "closed"},
+            "queue": {"type": "queue", "team": "lvs", "hold": [{"music": "music_a", "seconds": 30}],
+                      "repeat_hold": True},
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    teams = [{"id": "lvs", "name": "LVS", "distribution": "pull", "ring_timeout": 6, "wrap_up": 0}]
+    with running_daemon(tmp_path / "box", mode=rules_mode(), config={"teams": teams}) as d:
+        add_agent_account(d, "anna", "anna-password-1", ["lvs"])
+        yield d
+
+
+@pytest.fixture
+def agent(daemon: Daemon) -> Iterator[httpx.Client]:
+    with session(daemon, "anna", "anna-password-1") as client:
+        yield client
+
+
+def heard_until_hung_up(phone: Phone, daemon: Daemon, rx: Path) -> tuple[Any, int, dict[str, Any]]:
+    call = phone.call(daemon.uri, record=rx)
+    ended = phone.wait_event("disconnected", call=call, timeout=20)
+    phone.wait_event("recording_done", call=call, timeout=5)
+    x, rate = read_wav(rx)
+    return x, rate, ended
+
+
+def test_a_blocked_number_hears_the_rejection_prompt_and_is_hung_up(
+    daemon: Daemon, agent: httpx.Client, sip_phones: Callable[..., Phone], tmp_path: Path
+) -> None:
+    r = agent.post("/api/caller-lists/block", json={"number": "030 1234567", "note": "Werbeanrufe"})
+    assert r.status_code == 200, r.text
+    assert r.json()["key"] == BLOCKED
+    caller = sip_phones(name="blocked", codecs="PCMA", user=BLOCKED)
+    x, rate, ended = heard_until_hung_up(caller, daemon, tmp_path / "blocked-rx.wav")
+    assert ended["code"] == 200, ended  # the box hung up (BYE), the caller never did
+    heard = len(x) / rate
+    assert heard < prompt_seconds("caller_blocked") + 3, heard  # nothing after the prompt
+    found = {name: round(best_correlation(x, PROMPTS / f"{name}.wav", rate)[0], 3)
+             for name in ("caller_blocked", "closed")}  # fmt: skip
+    print("blocked caller heard:", found)
+    assert found["caller_blocked"] > 0.6 and found["caller_blocked"] > found["closed"] + 0.2, found
+    assert not daemon.http.get("/api/queues").json()
+    audit = [(a["who"], a["action"], a["detail"]) for a in daemon.http.get("/api/audit").json()]
+    assert ("anna", "callers.block_add", BLOCKED) in audit
+
+    # lifting the block ("Sperre aufheben") lets the same number through to the queue
+    r = agent.delete("/api/caller-lists/block", params={"number": "0301234567"})
+    assert r.json() == {"removed": BLOCKED}, r.text
+    call = caller.call(daemon.uri)
+    wait_until(lambda: daemon.http.get("/api/queues").json(), 10, "the unblocked caller in the queue")
+    caller.hangup(call)
+
+
+def test_an_anonymous_caller_follows_the_anonymous_branch(
+    daemon: Daemon, sip_phones: Callable[..., Phone], tmp_path: Path
+) -> None:
+    caller = sip_phones(name="anon", codecs="PCMA", display_name="Anonymous", id_uri="sip:anonymous@anonymous.invalid")
+    x, rate, ended = heard_until_hung_up(caller, daemon, tmp_path / "anon-rx.wav")
+    assert ended["code"] == 200, ended
+    found = {name: round(best_correlation(x, PROMPTS / f"{name}.wav", rate)[0], 3)
+             for name in ("caller_blocked", "closed")}  # fmt: skip
+    print("anonymous caller heard:", found)
+    assert found["closed"] > 0.6 and found["closed"] > found["caller_blocked"] + 0.2, found
+
+
+def test_a_vip_who_calls_after_a_normal_caller_is_first_in_the_queue(
+    daemon: Daemon, agent: httpx.Client, sip_phones: Callable[..., Phone]
+) -> None:
+    assert agent.post("/api/caller-lists/vip", json={"number": "089 111 2223", "note": "Geschäftsführung"}).is_success
+    normal = sip_phones(name="normal", codecs="PCMA", user="+4940555666")
+    normal_call = normal.call(daemon.uri)
+    wait_until(lambda: len(daemon.http.get("/api/queues").json()) == 1, 10, "the normal caller waiting")
+    vip = sip_phones(name="vip", codecs="PCMA", user=VIP)
+    vip_call = vip.call(daemon.uri)
+
+    def both() -> list[dict[str, Any]] | None:
+        entries: list[dict[str, Any]] = daemon.http.get("/api/queues").json()
+        return entries if len(entries) == 2 else None
+
+    waiting = wait_until(both, 10, "both waiting")
+    assert [(e["caller"], e["position"]) for e in waiting] == [(VIP, 1), ("+4940555666", 2)]
+    looked = agent.post("/api/caller-lists/lookup", json={"numbers": [VIP, "+4940555666"]}).json()
+    assert [(e["vip"], e["block"]) for e in looked] == [(True, False), (False, False)]
+    normal.hangup(normal_call)
+    vip.hangup(vip_call)
