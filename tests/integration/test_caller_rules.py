@@ -129,3 +129,44 @@ def test_a_vip_who_calls_after_a_normal_caller_is_first_in_the_queue(
     assert [(e["vip"], e["block"]) for e in looked] == [(True, False), (False, False)]
     normal.hangup(normal_call)
     vip.hangup(vip_call)
+
+
+def test_hostile_list_input_gets_a_clear_refusal_and_changes_nothing(daemon: Daemon, agent: httpx.Client) -> None:
+    assert agent.post("/api/caller-lists/block", json={"number": "0900*"}).is_success
+    before = agent.get("/api/caller-lists").json()
+
+    # a 10 MB upload and 100,000 entries: refused by size before anything is parsed
+    huge = b'{"entries": [' + b'{"number": "030123456"},' * 420_000 + b'{"number": "1"}]}'
+    assert len(huge) > 10_000_000
+    r = agent.post("/api/caller-lists/block/import", content=huge, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413, r.text
+    many = {"entries": [{"number": f"+4930{i:07d}"} for i in range(100_000)]}
+    assert agent.post("/api/caller-lists/block/import", json=many).status_code == 413
+    # more than one request may carry (within the size limit): named, not taken
+    r = agent.post("/api/caller-lists/block/import", json={"entries": [{"number": "1"}] * 1001})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_input", r.text
+
+    for number, code in [
+        ("030\x001234", "caller_number_control"),
+        ("030\x1b[2J", "caller_number_control"),
+        ("^(a+)+$", "caller_number_chars"),
+        ("0*30", "caller_number_wildcard"),
+        ("*", "caller_number_no_digit"),
+    ]:
+        r = agent.post("/api/caller-lists/block", json={"number": number})
+        assert r.status_code == 422 and r.json()["code"] == code, (number, r.text)
+    # one bad line refuses the whole import: nothing of it is taken over
+    lines = [{"number": "030 111"}, {"number": "040 222"}, {"number": "0171\x00"}, {"number": "050 333"}]
+    r = agent.post("/api/caller-lists/block/import", json={"entries": lines})
+    assert r.status_code == 422, r.text
+    assert (r.json()["code"], r.json()["params"]["line"]) == ("caller_import_line", "3")
+    r = agent.delete("/api/caller-lists/block", params={"number": "0401234"})
+    assert r.status_code == 404 and r.json()["code"] == "caller_not_listed", r.text
+    assert agent.get("/api/caller-lists").json() == before
+
+    # a good import, then the lists are for logged-in people only
+    r = agent.post("/api/caller-lists/vip/import", json={"entries": [{"number": "030 111"}, {"number": "0171*"}]})
+    assert r.json() == {"added": 2}, r.text
+    assert [e["key"] for e in agent.get("/api/caller-lists/vip").json()] == ["+4930111", "+49171*"]
+    assert httpx.get(f"{daemon.base_url}/api/caller-lists", timeout=10).status_code == 401
+    assert "Traceback" not in daemon.log()
