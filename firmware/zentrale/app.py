@@ -173,7 +173,8 @@ class App:
         self.api = create_api(Services(
             http=config.http, language=config.language, accounts=self.accounts, clock=clock, events=events,
             hotline=self.hotline, teams=self.teams, team_settings=self.team_settings, staffing=self.staffing,
-            scheduler=self.scheduler, prompts=self.prompts, simulations=Simulations(self.library),
+            scheduler=self.scheduler, prompts=self.prompts,
+            simulations=Simulations(self.library, self.caller_lists.lists, self.scheduler.state_now),
             control=self.control, calls=self.supervisor, messages=self.messages, state=self.state, mail=self.mail,
             mail_config=config.mail, sip_settings=self.sip_settings, guard=self.sip.guard, status=self.status,
             health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,

@@ -12,12 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
-from tests.harness.audio import PROMPTS, best_correlation, prompt_seconds, read_wav
+from tests.harness.audio import PROMPTS, best_correlation, make_tone_wav, prompt_seconds, read_wav
+from tests.harness.browser import chromium, logged_in, shot
 from tests.harness.daemon import Daemon, running_daemon
 from tests.harness.peers.phone import Phone
 from tests.harness.waits import wait_until
-from tests.harness.webclient import add_agent_account, session
+from tests.harness.webclient import add_agent_account, first_admin, session
 
 pytestmark = pytest.mark.peers
 
@@ -170,3 +172,57 @@ def test_hostile_list_input_gets_a_clear_refusal_and_changes_nothing(daemon: Dae
     assert [e["key"] for e in agent.get("/api/caller-lists/vip").json()] == ["+4930111", "+49171*"]
     assert httpx.get(f"{daemon.base_url}/api/caller-lists", timeout=10).status_code == 401
     assert "Traceback" not in daemon.log()
+
+
+def message_mode() -> dict[str, Any]:
+    """Blocked callers are rejected; everybody else may leave a short message (for the viewer)."""
+    return {
+        "name": "Rules and messages",
+        "start": "rules",
+        "nodes": {
+            "rules": {"type": "condition", "rules": [{"test": "blocked", "next": "blocked"}], "otherwise": "message"},
+            "blocked": {"type": "hangup", "prompt": "caller_blocked"},
+            "message": {"type": "voicemail", "team": "lvs", "silence_seconds": 1.5, "max_seconds": 6},
+        },
+    }
+
+
+def test_nummer_sperren_in_the_viewer_lists_the_number_and_its_next_call_is_rejected(
+    sip_phones: Callable[..., Phone], tmp_path: Path
+) -> None:
+    number = "+4940777888"
+    teams = [{"id": "lvs", "name": "LVS", "distribution": "pull", "ring_timeout": 6, "wrap_up": 0}]
+    with running_daemon(tmp_path / "box", mode=message_mode(), config={"teams": teams}) as box, chromium() as browser:
+        first_admin(box)
+        add_agent_account(box, "anna", "anna-password-1", ["lvs"], "Anna Berg")
+        # a real caller leaves a message (a tone), then hangs up
+        tone = tmp_path / "tone.wav"
+        make_tone_wav(tone, 700, 2.0, rate=8000, level_dbfs=-12)
+        caller = sip_phones(name="caller", codecs="PCMA", user=number)
+        call = caller.call(box.uri)
+        caller.wait_event("media_active", call=call, timeout=5)
+        caller.play(call, tone)
+        caller.wait_event("disconnected", call=call, timeout=20)
+
+        context, page = logged_in(browser, box, "anna", "anna-password-1", hash_="#/messages")
+        card = page.locator("[data-message]")
+        expect(card).to_have_count(1, timeout=10000)
+        card.locator("button[data-action=block]").click()  # one click: "Nummer sperren"
+        expect(card.locator("button[data-action=unblock]")).to_be_visible()
+        page.goto(box.base_url + "/#/numbers")
+        row = page.locator("#list-block tr[data-key]")
+        expect(row).to_have_count(1)
+        expect(row).to_have_attribute("data-key", number)
+        shot(page, "caller-lists")
+        assert not page.__dict__["js_errors"], page.__dict__["js_errors"]
+        context.close()
+
+        # the next call from that number hears the rejection and is hung up by the box
+        rx = tmp_path / "again-rx.wav"
+        x, rate, ended = heard_until_hung_up(caller, box, rx)
+        assert ended["code"] == 200, ended
+        score = best_correlation(x, PROMPTS / "caller_blocked.wav", rate)[0]
+        assert score > 0.6, score
+        assert len(box.http.get("/api/messages").json()) == 1  # no second message
+        audit = [(a["who"], a["action"], a["detail"]) for a in box.http.get("/api/audit").json()]
+        assert ("anna", "callers.block_add", number) in audit
