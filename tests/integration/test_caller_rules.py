@@ -97,6 +97,7 @@ def test_a_blocked_number_hears_the_rejection_prompt_and_is_hung_up(
     call = caller.call(daemon.uri)
     wait_until(lambda: daemon.http.get("/api/queues").json(), 10, "the unblocked caller in the queue")
     caller.hangup(call)
+    assert "Traceback" not in daemon.log()
 
 
 def test_an_anonymous_caller_follows_the_anonymous_branch(

@@ -236,3 +236,11 @@ def test_a_list_holds_a_bounded_number_of_entries() -> None:
         lists.add("block", ListEntry("+4940123"))
     lists.add("block", ListEntry("030000001"))  # one it has may be changed
     assert lists.contains("block", "+4930000001")
+
+
+def test_a_condition_node_gives_the_call_no_more_time_than_the_grace() -> None:
+    from zentrale.calls.limits import CallLimits, node_limit
+
+    mode = mode_with(RULES)
+    limits = CallLimits(grace=30.0)
+    assert node_limit(mode, "check", mode.nodes["check"], lambda name: 2.0, limits) == 30.0

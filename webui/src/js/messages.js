@@ -59,7 +59,8 @@ export function mount(main) {
   const list = h("div", { class: "msg-list", id: "messages" });
   const toolbar = h("div", { class: "toolbar" });
   main.append(
-    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("msg.title")), h("p", {}, t("msg.subtitle")))),
+    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("msg.title")), h("p", {}, t("msg.subtitle"))),
+      h("a", { class: "button small ghost", href: "#/numbers", id: "open-numbers" }, icon("ban"), t("callers.open"))),
     toolbar, list);
 
   const renderToolbar = () => {
@@ -179,10 +180,11 @@ export function mount(main) {
       m.status === "in_progress" && !mine ? h("span", { class: "muted" }, t("msg.taken_by", { who: personName(m.status_by) })) : null,
       m.status !== "done" ? h("button", { type: "button", class: "small", "data-action": "done", onclick: () => change(m, { status: "done" }) }, icon("check"), t("msg.done")) : null,
       m.status !== "new" ? h("button", { type: "button", class: "small ghost", "data-action": "reopen", onclick: () => change(m, { status: "new" }) }, icon("undo"), t("msg.reopen")) : null,
-      h("span", { class: "spacer" }),
+      // on the left with the others: the call window covers the right end of the row on a desktop
       blocked.has(m.caller) && !isAnonymous(m.caller) ? (blocked.get(m.caller)
         ? h("button", { type: "button", class: "small ghost", "data-action": "unblock", onclick: () => block(m, false) }, icon("undo"), t("callers.unblock"))
         : h("button", { type: "button", class: "small ghost", "data-action": "block", onclick: () => block(m, true) }, icon("ban"), t("callers.block"))) : null,
+      h("span", { class: "spacer" }),
       live.me.role === "admin" && m.mail && ["failed", "sent"].includes(m.mail.state)
         ? h("button", { type: "button", class: "small ghost", "data-action": "resend", onclick: () => resend(m) }, t("msg.resend")) : null,
       live.me.role === "admin" ? h("button", { type: "button", class: "small ghost", "data-action": "delete", onclick: () => remove(m) }, icon("trash"), t("msg.delete")) : null);

@@ -92,7 +92,8 @@ function listCard(name, entries, reload) {
 
 export function mount(main) {
   const body = h("div", { class: "callers-page", id: "caller-lists" });
-  main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("callers.title")), h("p", {}, t("callers.subtitle")))), body);
+  main.append(h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("callers.title")), h("p", {}, t("callers.subtitle"))),
+    h("a", { class: "button small ghost", href: "#/messages", id: "back-to-messages" }, icon("back"), t("msg.title"))), body);
   const reload = async () => {
     const lists = await get("/api/caller-lists");
     clear(body, ...LISTS.map((name) => listCard(name, lists[name], reload)));
