@@ -127,7 +127,7 @@ def test_a_vip_who_calls_after_a_normal_caller_is_first_in_the_queue(
         return entries if len(entries) == 2 else None
 
     waiting = wait_until(both, 10, "both waiting")
-    assert [(e["caller"], e["position"]) for e in waiting] == [(VIP, 1), ("+4940555666", 2)]
+    assert [(e["caller"], e["position"], e["vip"]) for e in waiting] == [(VIP, 1, True), ("+4940555666", 2, False)]
     looked = agent.post("/api/caller-lists/lookup", json={"numbers": [VIP, "+4940555666"]}).json()
     assert [(e["vip"], e["block"]) for e in looked] == [(True, False), (False, False)]
     normal.hangup(normal_call)

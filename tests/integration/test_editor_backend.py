@@ -125,7 +125,7 @@ def test_versions_create_duplicate_rename_delete(daemon: Daemon) -> None:
     assert daemon.http.delete("/api/editor/modes/hotline").status_code == 409  # active
     assert daemon.http.delete("/api/editor/modes/weekend").status_code == 200
     export = daemon.http.get("/api/editor/modes/night/export", params={"format": "json"})
-    assert export.json()["start"] == "caller_rules"
+    assert export.json()["start"] == "greeting"
 
 
 def test_rolling_back_a_version_changes_what_the_next_caller_hears(

@@ -293,7 +293,7 @@ def test_the_customers_example_is_built_by_clicking_saved_activated_and_walked_b
     assert box.http.get("/api/modes").json() == {"active": "hotline", "modes": ["hotline"]}
     mode = box.http.get("/api/modes/hotline").json()
     nodes = mode["nodes"]
-    assert mode["start"] == "caller_rules" and nodes["greeting"]["next"] == "main_menu"
+    assert mode["start"] == "greeting" and nodes["greeting"]["next"] == "main_menu"
     assert nodes["main_menu"]["choices"] == {"1": "queue_lvs", "2": "queue_sap", "3": "queue_pc"}
     assert [s.get("music") or s.get("announcement") for s in nodes["queue_sap"]["hold"]] == [
         "hold_notice", "music_b", "hold_notice", "music_b",

@@ -181,6 +181,7 @@ async def test_a_vip_waits_ahead_of_callers_who_are_not_but_behind_earlier_vips(
     assert [e.call_id for e in queue.entries("lvs")] == ["c1", "c3", "c4", "c2"]
     assert queue.position(vip1) == 2 and queue.position(vip2) == 3 and queue.position(offered) == 4
     assert queue.position(other_team) == 1
+    assert [queue.snapshot(e)["vip"] for e in queue.entries("lvs")] == [False, True, True, False]
 
 
 async def test_a_caller_on_the_vip_list_enters_the_queue_as_a_vip() -> None:

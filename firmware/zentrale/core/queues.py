@@ -185,6 +185,7 @@ class QueueBoard(Generic[L]):
             "offered_to": entry.offered_to,
             "hold_step": entry.hold_step,
             "hold_label": entry.hold_label,
+            "vip": entry.vip,
         }
 
     def _publish_team(self, team: str) -> None:
