@@ -225,6 +225,17 @@ async def test_the_lists_survive_a_restart_and_a_full_list_refuses_more(tmp_path
         assert await again.remove("block", "+49900*")
         assert not again.lists.contains("block", "09001234")
         assert not await again.remove("block", "+49900*")
+
+        # many at once: all or nothing (the list has room for one more, not for two)
+        again.lists.max_entries = 3
+        with pytest.raises(CallerNumberError, match="at most 3"):
+            await again.add_many("block", [("0137*", ""), ("0138*", "")], at, "bert")
+        with pytest.raises(CallerNumberError, match="digits"):
+            await again.add_many("block", [("0137*", ""), ("0abc", "")], at, "bert")
+        assert await again.add_many("block", [("0137*", "Gewinnspiel"), ("030 1234567", "")], at, "bert") == 1
+        third = CallerListRepository(db, CallerLists())
+        await third.load()
+        assert sorted(e["key"] for e in third.entries("block")) == ["+49137*", "+49180*", "+49301234567"]
     finally:
         await db.close()
 

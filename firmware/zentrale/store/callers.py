@@ -6,11 +6,17 @@ reads: a call never waits for the disk, and a list survives a restart.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from typing import Any
 
 from zentrale.core.callers import LIST_NAMES, CallerLists, CallerNumberError, ListEntry, ListName
 from zentrale.store.db import Database
+
+_UPSERT = (
+    "INSERT INTO caller_list (list, number_key, number, note, added_at, added_by) VALUES (?,?,?,?,?,?)"
+    " ON CONFLICT(list, number_key) DO UPDATE SET number=excluded.number, note=excluded.note"
+)
 
 
 class CallerListRepository:
@@ -36,14 +42,34 @@ class CallerListRepository:
         key = self.lists.key(number)  # refuses a bad number before anything is written
         entry = ListEntry(number.strip(), note)
         self.lists.check_room(name, key)
-        await self.db.execute(
-            "INSERT INTO caller_list (list, number_key, number, note, added_at, added_by) VALUES (?,?,?,?,?,?)"
-            " ON CONFLICT(list, number_key) DO UPDATE SET number=excluded.number, note=excluded.note",
-            (name, key, entry.number, note, at.isoformat(), by),
-        )
+        await self.db.execute(_UPSERT, (name, key, entry.number, note, at.isoformat(), by))
         self.lists.add(name, entry)
         self._meta.setdefault((name, key), {"added_at": at.isoformat(), "added_by": by})
         return self.describe(name, key, entry)
+
+    async def add_many(self, name: ListName, items: list[tuple[str, str]], at: datetime, by: str) -> int:
+        """Add (number, note) pairs in one transaction: all of them or, on any refusal or
+        database error, none. Returns how many numbers are new on the list."""
+        entries = [(self.lists.key(number), ListEntry(number.strip(), note)) for number, note in items]
+        new = {key for key, _ in entries} - {key for key, _ in self.lists.entries(name)}
+        if self.lists.count(name) + len(new) > self.lists.max_entries:
+            raise CallerNumberError(f"a list holds at most {self.lists.max_entries} numbers")
+        rows = [(name, key, entry.number, entry.note, at.isoformat(), by) for key, entry in entries]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_UPSERT, rows)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        await self.db.run(write)
+        for key, entry in entries:
+            self.lists.add(name, entry)
+            self._meta.setdefault((name, key), {"added_at": at.isoformat(), "added_by": by})
+        return len(new)
 
     async def remove(self, name: ListName, key: str) -> bool:
         removed = await self.db.execute("DELETE FROM caller_list WHERE list = ? AND number_key = ?", (name, key))

@@ -110,20 +110,15 @@ def callers_router(repo: CallerListRepository, state: StateRepository, clock: Cl
     )
     @access(USER)
     async def import_(name: ListPath, body: ImportIn, request: Request) -> dict[str, int]:
-        keys: set[str] = set()
         for i, item in enumerate(body.entries, start=1):
             try:
-                keys.add(lists.key(item.number))
+                lists.key(item.number)
             except CallerNumberError as err:
                 raise CallerNumberError(f"line {i} ({item.number[:40]!r}): {err}") from None
-        new = keys - {key for key, _ in lists.entries(name)}
-        if lists.count(name) + len(new) > lists.max_entries:
-            raise CallerNumberError(f"a list holds at most {lists.max_entries} numbers")
         who = actor(request)
-        for item in body.entries:
-            await repo.add(name, item.number, item.note, clock.now(), who)
-        await state.audit(clock.now(), who, f"callers.{name}_import", f"{len(body.entries)} numbers")
-        return {"added": len(new)}
+        added = await repo.add_many(name, [(item.number, item.note) for item in body.entries], clock.now(), who)
+        await state.audit(clock.now(), who, f"callers.{name}_import", f"{len(body.entries)} numbers, {added} new")
+        return {"added": added}
 
     @router.delete(
         "/api/caller-lists/{name}",
