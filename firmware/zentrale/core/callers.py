@@ -178,6 +178,7 @@ class CallerFacts:
     blocked: bool
     vip: bool
     schedule: str  # open | closed | holiday | closed_day (core/schedule.py ``Why``)
+    country: str = "49"  # the lists' country code: a national number is compared as +<country>...
 
 
 def rule_matches(
@@ -194,7 +195,7 @@ def rule_matches(
     if test == "number":
         if is_anonymous(facts.caller):
             return False
-        number = normalise(facts.caller)
+        number = normalise(facts.caller, facts.country)
         return any(p.matches(number) for p in numbers or [])
     if schedule == "open":
         return facts.schedule == "open"

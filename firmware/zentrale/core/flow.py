@@ -214,6 +214,7 @@ class FlowEngine(Generic[L]):
             blocked=self.callers.contains("block", caller),
             vip=self.callers.contains("vip", caller),
             schedule=self._schedule_state(),
+            country=self.callers.country,
         )
 
     def _condition(self, node_id: str, node: ConditionNode, session: CallSession[L]) -> str:
