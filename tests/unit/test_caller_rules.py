@@ -4,7 +4,6 @@ queue -- on the flow engine with fake sessions and a ManualClock, and the lists 
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -107,15 +106,21 @@ def test_a_pattern_is_a_prefix_or_single_digit_wildcards_never_a_regex() -> None
             Pattern(bad)
 
 
-def test_a_hostile_pattern_is_matched_in_linear_time() -> None:
+def test_patterns_are_matched_without_a_regex_engine_so_no_pattern_can_backtrack() -> None:
+    # the guarantee is structural: core/callers.py compares character by character, once
+    import ast
+
+    import zentrale.core.callers as callers
+
+    tree = ast.parse(Path(callers.__file__).read_text(encoding="utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not {"re", "fnmatch", "glob"} & imported, imported
     lists = CallerLists()
-    for i in range(2000):
+    for i in range(200):
         lists.add("block", ListEntry(f"+49{i:04d}" + "?" * 20 + "*"))
-    started = time.process_time()
-    for _ in range(50):
-        assert not lists.contains("block", "+4999999" + "9" * 24)
-    # 100,000 pattern checks of at most 32 characters each: well under a second on any core
-    assert time.process_time() - started < 5
+    assert not lists.contains("block", "+4999999" + "9" * 24)
+    assert lists.contains("block", "+490042" + "1" * 20)
 
 
 async def test_the_first_rule_that_holds_wins_and_otherwise_takes_the_rest() -> None:
