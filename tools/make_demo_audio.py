@@ -122,6 +122,8 @@ PROMPTS: dict[str, str] = {
     "messages_unavailable_wait": (
         "Nachrichten sind gerade nicht möglich. Bitte bleiben Sie in der Leitung, oder rufen Sie später wieder an."
     ),
+    # A caller on the block list (the demo mode's condition node, core/callers.py)
+    "caller_blocked": "Anrufe von Ihrer Rufnummer nimmt diese Hotline leider nicht an. Auf Wiederhören.",
 }
 
 
@@ -182,6 +184,7 @@ PROMPTS_EN: dict[str, str] = queue_prompts(
     },
     "_en",
 )
+PROMPTS_EN["caller_blocked_en"] = "We are sorry, this hotline does not take calls from your number. Goodbye."
 
 
 def speak_text(text: str) -> str:

@@ -23,6 +23,7 @@ from zentrale.calls.supervisor import CallSupervisor
 from zentrale.clock import SystemClock
 from zentrale.config import DEMO_DIR, Config
 from zentrale.core.agents import AgentBoard
+from zentrale.core.callers import CallerLists
 from zentrale.core.distribution import CallDistribution
 from zentrale.core.events import EventBus, MessageDeleted, MessageMailChanged
 from zentrale.core.flow import FlowEngine
@@ -46,6 +47,7 @@ from zentrale.prompts import PromptLibrary
 from zentrale.scheduling import ModeScheduler
 from zentrale.staffing import Staffing
 from zentrale.store.agents import AgentRepository
+from zentrale.store.callers import CallerListRepository
 from zentrale.store.db import Database
 from zentrale.store.disk import DataDisk
 from zentrale.store.messages import MessageRepository
@@ -99,6 +101,7 @@ class App:
         )  # fmt: skip
         self.prompts = PromptLibrary(self.library, config.prompts_dir, config.music_dir, self.hotline)
         self.scheduler = ModeScheduler(clock=clock, hotline=self.hotline, state=self.state, language=config.language)
+        self.caller_lists = CallerListRepository(self.db, CallerLists())
         recording = config.phone_recording
         desk = config.desk_phone
         self.sip = SipUserAgent(
@@ -112,7 +115,10 @@ class App:
         self.ban_keeper = BanKeeper(self.sip.guard, self.state, lambda: clock.now().timestamp())
         limits = config.call_limits
         self.supervisor = CallSupervisor(
-            clock=clock, events=events, engine=FlowEngine(clock, self.queues, self.control, events),
+            clock=clock, events=events, engine=FlowEngine(
+                clock, self.queues, self.control, events, callers=self.caller_lists.lists,
+                schedule_state=self.scheduler.state_now,
+            ),
             active_mode=lambda: self.hotline.mode, messages=self.messages, call_log=self.hotline.call_log,
             library=self.library, silence_dbfs=config.voicemail.silence_dbfs, disk=self.disk,
             limits=CallLimits(limits.max_call_seconds, limits.grace_seconds, limits.max_queue_seconds),
@@ -171,12 +177,14 @@ class App:
         self.api = create_api(Services(
             http=config.http, language=config.language, accounts=self.accounts, clock=clock, events=events,
             hotline=self.hotline, teams=self.teams, team_settings=self.team_settings, staffing=self.staffing,
-            scheduler=self.scheduler, prompts=self.prompts, simulations=Simulations(self.library),
+            scheduler=self.scheduler, prompts=self.prompts,
+            simulations=Simulations(self.library, self.caller_lists.lists, self.scheduler.state_now),
             control=self.control, calls=self.supervisor, messages=self.messages, state=self.state, mail=self.mail,
             mail_config=config.mail, sip_settings=self.sip_settings, guard=self.sip.guard, status=self.status,
             health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,
             faults=self.faults, updates=self.updates, agent_pins=self.agent_pins,
             desk_number=desk.number if desk else None, retention=self.retention, phonebook=self.phonebook,
+            caller_lists=self.caller_lists,
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()
@@ -203,6 +211,7 @@ class App:
         await self.message_waiting.load()
         await self.accounts.start()
         await self.scheduler.load()
+        await self.caller_lists.load()
         await self.hotline.activate_at_start(self.config.active_mode)
         self.scheduler.start()
         self.gc_watch.install()

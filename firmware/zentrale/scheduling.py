@@ -156,6 +156,11 @@ class ModeScheduler:
             "federal_states": [{"code": c, "name": n} for c, n in sorted(FEDERAL_STATES.items(), key=lambda x: x[1])],
         }
 
+    def state_now(self) -> str:
+        """The week plan's state now (open | closed | holiday | closed_day), for the condition
+        node's ``schedule`` test (core/callers.py); the plan counts even while it does not switch modes."""
+        return mode_at(self.schedule, self.clock.now(), self.holidays())[1]
+
     async def apply(self) -> None:
         """Activate the scheduled mode if it is not active (and no override holds)."""
         if not self.schedule.enabled or self.override:

@@ -15,7 +15,7 @@ from zentrale.web.limits import body_limit, json_depth, json_problem, marked_rou
 
 PROMPTS = {
     "greeting", "main_menu", "invalid_choice", "no_input", "goodbye", "hold_notice", "music_a", "music_b", "music_c",
-    "offer_message", "message_saved", "outage_sap", "outage_network", "closed", "connecting",
+    "caller_blocked", "offer_message", "message_saved", "outage_sap", "outage_network", "closed", "connecting",
 }  # fmt: skip
 TEAMS = ["lvs", "sap", "pc"]
 
@@ -29,7 +29,7 @@ def test_the_demo_mode_reads_the_same_as_yaml_and_as_json() -> None:
 
 def test_a_json_document_is_kept_as_yaml_text_after_the_checks() -> None:
     mode, text = parse_checked(json.dumps(demo_mode()), "upload:x", 32, PROMPTS, TEAMS, as_yaml=True)
-    assert mode.start == "greeting"
+    assert mode.start == "caller_rules"
     assert yaml.safe_load(text)["nodes"]["greeting"]["prompt"] == "greeting"
 
 

@@ -27,6 +27,7 @@ from zentrale.core.clock import Clock
 from zentrale.core.flow import NO_MESSAGES_WAIT_PROMPT
 from zentrale.core.modes import (
     AnnouncementNode,
+    ConditionNode,
     HangupNode,
     HoldStep,
     MenuNode,
@@ -68,6 +69,8 @@ def node_limit(mode: Mode, node_id: str, node: Node, seconds_of: Callable[[str],
         own = max(recording, seconds_of(NO_MESSAGES_WAIT_PROMPT))
     elif isinstance(node, HangupNode):
         own = seconds_of(node.prompt or "")
+    elif isinstance(node, ConditionNode):
+        own = 0.0  # plays nothing: it branches at once
     else:  # pragma: no cover - the node union is closed
         raise AssertionError(f"unknown node {node!r}")
     return own + limits.grace

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from zentrale.core.callers import CallerLists
 from zentrale.core.clock import ManualClock
 from zentrale.core.events import Event, EventBus, PositionAnnounced
 from zentrale.core.flow import CallOutcome, FlowEngine, RecordingRequest, StoredMessage
@@ -145,7 +146,16 @@ class SimulatedSession:
 
 
 class Simulation:
-    def __init__(self, mode: Mode, library: AudioLibrary, switches: list[SwitchState]) -> None:
+    def __init__(
+        self,
+        mode: Mode,
+        library: AudioLibrary,
+        switches: list[SwitchState],
+        *,
+        caller: str = "+49301234567",
+        callers: CallerLists | None = None,
+        schedule_state: Callable[[], str] | None = None,
+    ) -> None:
         self.id = secrets.token_hex(6)
         self.mode = mode
         self.clock = ManualClock()
@@ -153,8 +163,12 @@ class Simulation:
         self.queues: QueueBoard[str] = QueueBoard(self.clock, self.events)  # the agent: a name
         self.control = ManualControl(self.clock, self.events)
         self.control.restore(switches)
-        self.engine: FlowEngine[str] = FlowEngine(self.clock, self.queues, self.control, self.events)
-        self.call = SimulatedSession(self.clock, lambda name: library.clip(name, 8000).duration)
+        # the box's block and VIP lists and the schedule's state now: a condition node branches
+        # as it would for a real call from ``caller``
+        self.engine: FlowEngine[str] = FlowEngine(
+            self.clock, self.queues, self.control, self.events, callers=callers, schedule_state=schedule_state
+        )
+        self.call = SimulatedSession(self.clock, lambda name: library.clip(name, 8000).duration, caller=caller)
         self.nodes: list[str] = []
         self.events.subscribe(lambda e: self.nodes.append(e.node) if hasattr(e, "node") else None)
         self.events.subscribe(self._announced)
@@ -210,15 +224,23 @@ class Simulation:
 
 
 class Simulations:
-    def __init__(self, library: AudioLibrary) -> None:
+    def __init__(
+        self,
+        library: AudioLibrary,
+        callers: CallerLists | None = None,
+        schedule_state: Callable[[], str] | None = None,
+    ) -> None:
         self.library = library
+        self.callers = callers
+        self.schedule_state = schedule_state
         self._sims: dict[str, Simulation] = {}
 
-    async def start(self, mode: Mode, switches: list[SwitchState]) -> Simulation:
+    async def start(self, mode: Mode, switches: list[SwitchState], caller: str | None = None) -> Simulation:
         if len(self._sims) >= MAX_SIMULATIONS:
             oldest = next(iter(self._sims))
             await self.stop(oldest)
-        sim = Simulation(mode, self.library, switches)
+        sim = Simulation(mode, self.library, switches, caller=caller or "+49301234567", callers=self.callers,
+                         schedule_state=self.schedule_state)  # fmt: skip
         self._sims[sim.id] = sim
         await sim.settle()
         return sim

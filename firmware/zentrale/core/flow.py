@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from zentrale.core.callers import CallerFacts, CallerLists, patterns, rule_matches
 from zentrale.core.clock import Clock
 from zentrale.core.events import CallEnded, EventBus, MessageStored, NodeEntered, PositionAnnounced
 from zentrale.core.handover import HandOver, L
 from zentrale.core.modes import (
     AnnouncementNode,
+    ConditionNode,
     HangupNode,
     MenuNode,
     Mode,
@@ -139,8 +142,14 @@ class FlowEngine(Generic[L]):
         control: ManualControl,
         events: EventBus,
         rates: ServiceRates | None = None,
+        callers: CallerLists | None = None,
+        schedule_state: Callable[[], str] | None = None,
     ) -> None:
         self._clock = clock
+        # the block and VIP lists and the schedule's state (open | closed | holiday | closed_day),
+        # for condition nodes; without them no caller is on a list and the office is open
+        self.callers = callers if callers is not None else CallerLists()
+        self._schedule_state = schedule_state or (lambda: "open")
         self._queues = queues
         self._control = control
         self._events = events
@@ -180,6 +189,8 @@ class FlowEngine(Generic[L]):
             return await self._queue(mode, node_id, node, session, outcome)
         if isinstance(node, VoicemailNode):
             return await self._voicemail(mode, node_id, node, session, outcome)
+        if isinstance(node, ConditionNode):
+            return self._condition(node_id, node, session)
         if isinstance(node, HangupNode):
             if node.prompt:
                 await session.play(node.prompt)
@@ -196,6 +207,26 @@ class FlowEngine(Generic[L]):
         for repl in replacements:
             await session.play(repl.prompt, barge_in=False)
         return next((r.next for r in replacements if r.next), node.next)
+
+    def caller_facts(self, caller: str) -> CallerFacts:
+        return CallerFacts(
+            caller=caller,
+            blocked=self.callers.contains("block", caller),
+            vip=self.callers.contains("vip", caller),
+            schedule=self._schedule_state(),
+            country=self.callers.country,
+        )
+
+    def _condition(self, node_id: str, node: ConditionNode, session: CallSession[L]) -> str:
+        facts = self.caller_facts(session.caller)
+        for i, rule in enumerate(node.rules):
+            numbers = patterns(rule.numbers, self.callers.country) if rule.numbers else None
+            if rule_matches(rule.test, facts, numbers=numbers, schedule=rule.schedule):
+                log.info("call %s: condition %s rule %d (%s) holds -> %s", session.call_id, node_id, i + 1,
+                         rule.test, rule.next)  # fmt: skip
+                return rule.next
+        log.info("call %s: condition %s: no rule holds -> %s", session.call_id, node_id, node.otherwise)
+        return node.otherwise
 
     async def _menu(self, node: MenuNode, session: CallSession[L]) -> str | None:
         for attempt in range(node.retries):
@@ -222,7 +253,8 @@ class FlowEngine(Generic[L]):
     ) -> str | None:
         outcome.team = node.team
         outcome.last_queue = node_id
-        entry = self._queues.enter(node.team, session.call_id, session.caller, session.caller_name)
+        vip = self.callers.contains("vip", session.caller)
+        entry = self._queues.enter(node.team, session.call_id, session.caller, session.caller_name, vip=vip)
         if outcome.entered_queue_at is None:
             outcome.entered_queue_at = entry.entered_wall
         started = self._clock.monotonic()

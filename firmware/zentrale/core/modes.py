@@ -1,7 +1,7 @@
 """Mode documents (Betriebsarten): schema, parsing and validation.
 
-A mode is one YAML or JSON document: a start node and named nodes of five
-types (announcement, menu, queue, voicemail, hangup) plus manual-control
+A mode is one YAML or JSON document: a start node and named nodes of six
+types (announcement, menu, queue, voicemail, hangup, condition) plus manual-control
 switches that replace announcements. ``parse_mode`` refuses a broken
 document with a ``ModeError`` naming the source, the path to the field and
 what is wrong. Pure: the caller reads the file.
@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zentrale.core.addresses import check_addresses
+from zentrale.core.callers import CallerNumberError, Test, patterns
 from zentrale.core.waits import announcement_prompts
 from zentrale.errors import ModeError
 
@@ -181,8 +182,40 @@ class HangupNode(_Strict):
     label: str | None = None
 
 
+class ConditionRule(_Strict):
+    """One rule of a condition: a test and the node to go to when it holds."""
+
+    test: Test = Field(description="blocked | vip | anonymous | number | schedule")
+    numbers: list[Annotated[str, Field(max_length=32)]] | None = Field(
+        None, max_length=100, description="for 'number': +4930*, 030*, 0171???????, or 'mobile'"
+    )
+    schedule: Literal["open", "closed", "holiday"] | None = Field(None, description="for 'schedule'")
+    next: NodeId
+
+    @model_validator(mode="after")
+    def _arguments(self) -> ConditionRule:
+        if (self.test == "number") != bool(self.numbers):
+            raise ValueError("'numbers' belongs to (and is needed by) the test 'number'")
+        if (self.test == "schedule") != (self.schedule is not None):
+            raise ValueError("'schedule: open|closed|holiday' belongs to (and is needed by) the test 'schedule'")
+        try:
+            patterns(self.numbers or [])
+        except CallerNumberError as err:
+            raise ValueError(str(err)) from None
+        return self
+
+
+class ConditionNode(_Strict):
+    """Branches on the caller: the first rule that holds wins, else ``otherwise``. Plays nothing."""
+
+    type: Literal["condition"]
+    rules: list[ConditionRule] = Field(min_length=1, max_length=50)
+    otherwise: NodeId
+    label: str | None = None
+
+
 Node = Annotated[
-    AnnouncementNode | MenuNode | QueueNode | VoicemailNode | HangupNode,
+    AnnouncementNode | MenuNode | QueueNode | VoicemailNode | HangupNode | ConditionNode,
     Field(discriminator="type"),
 ]
 
@@ -275,6 +308,10 @@ def node_targets(node: Node) -> Iterator[tuple[str, str]]:
             yield f"keys.{digit}", target
     elif isinstance(node, VoicemailNode) and node.next:
         yield "next", node.next
+    elif isinstance(node, ConditionNode):
+        for i, rule in enumerate(node.rules):
+            yield f"rules.{i}.next", rule.next
+        yield "otherwise", node.otherwise
 
 
 class ModeProblem(BaseModel):
@@ -396,7 +433,7 @@ def _graph_problems(mode: Mode) -> list[ModeProblem]:
     return problems
 
 
-NODE_TYPES = ("announcement", "menu", "queue", "voicemail", "hangup")
+NODE_TYPES = ("announcement", "menu", "queue", "voicemail", "hangup", "condition")
 
 
 def _loc_to_path(loc: tuple[int | str, ...]) -> str:

@@ -47,6 +47,7 @@ class QueueEntry(Generic[L]):
     offered_to: str | None = None  # the agent whose phone rings, then the one who has the call
     hold_step: int = 0
     hold_label: str = ""
+    vip: bool = False  # on the VIP list: waits ahead of callers who are not
     handed_over: asyncio.Future[HandOver[L]] = field(default_factory=_future)
     left: asyncio.Future[str] = field(default_factory=_future)  # the reason it left the queue
 
@@ -63,7 +64,9 @@ class QueueBoard(Generic[L]):
         self._entries: dict[str, QueueEntry[L]] = {}  # insertion order = arrival order
         self._ids = itertools.count(1)
 
-    def enter(self, team: str, call_id: str, caller: str, caller_name: str | None) -> QueueEntry[L]:
+    def enter(
+        self, team: str, call_id: str, caller: str, caller_name: str | None, *, vip: bool = False
+    ) -> QueueEntry[L]:
         entry: QueueEntry[L] = QueueEntry(
             entry_id=f"q{next(self._ids)}",
             call_id=call_id,
@@ -72,11 +75,29 @@ class QueueBoard(Generic[L]):
             caller_name=caller_name,
             entered_at=self._clock.monotonic(),
             entered_wall=self._clock.now(),
+            vip=vip,
         )
         self._entries[entry.entry_id] = entry
+        if vip:
+            self._ahead_of_others(entry)
         self._events.publish(CallWaiting(entry.entry_id, call_id, team, caller, caller_name, self.position(entry)))
         self._publish_team(team)
         return entry
+
+    def _ahead_of_others(self, vip: QueueEntry[L]) -> None:
+        """Move a VIP ahead of the team's callers who wait and are no VIPs (behind earlier VIPs
+        and behind a call an agent's phone already rings for)."""
+        first = next((e for e in self.entries(vip.team) if e is not vip and not e.vip
+                      and e.state is EntryState.WAITING), None)  # fmt: skip
+        if first is None:
+            return
+        reordered: dict[str, QueueEntry[L]] = {}
+        for entry_id, entry in self._entries.items():
+            if entry is first:
+                reordered[vip.entry_id] = vip
+            if entry is not vip:
+                reordered[entry_id] = entry
+        self._entries = reordered
 
     def leave(self, entry: QueueEntry[L], reason: str) -> None:
         if self._entries.pop(entry.entry_id, None) is None:
@@ -164,6 +185,7 @@ class QueueBoard(Generic[L]):
             "offered_to": entry.offered_to,
             "hold_step": entry.hold_step,
             "hold_label": entry.hold_label,
+            "vip": entry.vip,
         }
 
     def _publish_team(self, team: str) -> None:

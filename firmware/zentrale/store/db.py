@@ -175,6 +175,19 @@ MIGRATIONS: list[str] = [
         origin TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 10: the block and VIP lists of caller numbers (store/callers.py); ``number_key`` is the
+    # normalised number or pattern (core/callers.py), ``number`` what the agent typed
+    """
+    CREATE TABLE IF NOT EXISTS caller_list (
+        list TEXT NOT NULL,
+        number_key TEXT NOT NULL,
+        number TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        added_at TEXT NOT NULL,
+        added_by TEXT NOT NULL,
+        PRIMARY KEY (list, number_key)
+    );
+    """,
 ]
 
 

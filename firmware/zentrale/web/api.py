@@ -42,6 +42,7 @@ from zentrale.web import schemas as S
 from zentrale.web.agents_api import agents_router
 from zentrale.web.auth import PUBLIC, USER, AccessGuard, access, actor, auth_router, check_access, principal
 from zentrale.web.backup_api import backup_router
+from zentrale.web.callers_api import callers_router
 from zentrale.web.documents import DocumentWorker, WorkerFailed, parse_checked, stored_dump
 from zentrale.web.editor_api import editor_router
 from zentrale.web.events import events_router
@@ -81,6 +82,7 @@ if TYPE_CHECKING:
     from zentrale.prompts import PromptLibrary
     from zentrale.scheduling import ModeScheduler
     from zentrale.staffing import Staffing
+    from zentrale.store.callers import CallerListRepository
     from zentrale.store.messages import MessageRepository
     from zentrale.store.retention import RetentionJob
     from zentrale.store.state import StateRepository
@@ -143,6 +145,7 @@ class Services:
     updates: Updater | None = None  # A/B updates with RAUC (Verwaltung -> Aktualisierung)
     retention: RetentionJob | None = None  # the daily GDPR deletions (GET /api/retention)
     phonebook: Phonebook | None = None  # caller names (Verwaltung -> Telefonbuch)
+    caller_lists: CallerListRepository | None = None  # the block and VIP lists (/api/caller-lists)
 
 
 def create_api(app: Services) -> FastAPI:
@@ -415,6 +418,8 @@ def create_api(app: Services) -> FastAPI:
         api.include_router(retention_router(app.retention))
     if app.phonebook is not None:
         api.include_router(phonebook_router(app.phonebook))
+    if app.caller_lists is not None:
+        api.include_router(callers_router(app.caller_lists, app.state, app.clock))
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)
     # the spec is made now, at start-up, not by the first request for it (~80 ms on the loop)

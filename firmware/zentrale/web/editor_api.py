@@ -286,7 +286,12 @@ def editor_router(
         openapi_extra=body_limit("document", requestBody={"required": True, "content": {"application/json": {
             "schema": SimStart.model_json_schema()}}}),
     )  # fmt: skip
-    async def simulate(request: Request) -> dict[str, Any]:
+    async def simulate(
+        request: Request,
+        caller: Annotated[
+            str | None, Query(max_length=64, description="the simulated caller's number; 'anonymous' when withheld")
+        ] = None,
+    ) -> dict[str, Any]:
         text = await body_text(request)
         mode = await documents.run(sim_mode, text, documents.max_depth, *names())
         if mode is None:
@@ -299,7 +304,7 @@ def editor_router(
             mode = await documents.run(stored_mode, hotline.modes.path(body.mode))
         await asyncio.to_thread(preload, mode)
         states = [control.state(s.id) for s in mode.switches]
-        sim = await simulations.start(mode, states)
+        sim = await simulations.start(mode, states, caller)
         return sim.snapshot()
 
     @router.get(

@@ -143,6 +143,16 @@ CATALOGUE: tuple[Refusal, ...] = (
     R("text_length", "the text must have 1 to 2000 characters"),
     R("unknown_voice", "unknown voice '{voice}'"),
     R("espeak_failed", "espeak-ng failed: {detail}"),
+    # --- caller lists: block list, VIPs (core/callers.py, web/callers_api.py) -------------------
+    R("caller_number_missing", "a number is needed"),
+    R("caller_number_too_long", "a number has at most {max} characters"),
+    R("caller_number_control", "a number must not contain control characters"),
+    R("caller_number_chars", "a number has digits, + and the wildcards ? (one digit) and * (at the end) only"),
+    R("caller_number_wildcard", "* may only end a number (any rest), + only begin it"),
+    R("caller_number_no_digit", "a number needs at least one digit"),
+    R("caller_list_full", "a list holds at most {max} numbers"),
+    R("caller_not_listed", "{number} is not on the list"),
+    R("caller_import_line", "line {line} ({number}): {problem}"),
     # --- teams ------------------------------------------------------------------------------------
     R("pattern_empty", "an empty number pattern"),
     R("pattern_bad_regex", "{pattern} is not a regular expression: {detail}"),

@@ -129,6 +129,7 @@ class WaitingCall(Answer):
     offered_to: str | None
     hold_step: int
     hold_label: str
+    vip: bool = Field(False, description="on the VIP list: waits ahead of callers who are not")
 
 
 class CallInProgress(Answer):

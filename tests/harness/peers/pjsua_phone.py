@@ -214,7 +214,7 @@ class Phone:
             cred = pj.AuthCredInfo("digest", "*", a.auth_user or a.user, 0, a.password or "")
             acfg.sipConfig.authCreds.append(cred)
         else:
-            acfg.idUri = f"sip:{a.user}@{a.bind_ip}:{self.sip_port}"
+            acfg.idUri = a.id_uri or f"sip:{a.user}@{a.bind_ip}:{self.sip_port}"
             if a.password:  # answer digest challenges to our calls (a trunk authenticating)
                 cred = pj.AuthCredInfo("digest", "*", a.auth_user or a.user, 0, a.password)
                 acfg.sipConfig.authCreds.append(cred)
@@ -636,6 +636,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clock-rate", type=int, default=16000, help="conference bridge/WAV rate")
     p.add_argument("--user", default="phone", help="user part of our SIP URI")
     p.add_argument("--display-name", default="")
+    p.add_argument(
+        "--id-uri", default="", help="our From URI when not registering, e.g. sip:anonymous@anonymous.invalid"
+    )
     p.add_argument("--register", default="", help="registrar URI, e.g. sip:127.0.0.1:5060")
     p.add_argument("--password", default="")
     p.add_argument("--auth-user", default="", help="digest user name if not --user")

@@ -9,6 +9,7 @@ import { flipSwitch, switchLabel } from "./switches.js";
 import { discardUnsavedWork, hasUnsavedWork, setLeaveGuard } from "./guard.js";
 import * as calls from "./calls.js";
 import * as messages from "./messages.js";
+import * as callers from "./callers.js";
 import * as control from "./control.js";
 import * as status from "./status.js";
 import * as admin from "./admin.js";
@@ -22,6 +23,8 @@ const PAGES = [
   { id: "calls", icon: "phone", label: "nav.calls", module: calls },
   { id: "messages", icon: "voicemail", label: "nav.messages", module: messages },
   { id: "control", icon: "toggle", label: "nav.control", module: control },
+  // the block and VIP lists: reached from the viewer (where numbers are blocked), shown under it
+  { id: "numbers", icon: "ban", label: "nav.numbers", module: callers, navAs: "messages" },
   { id: "modes", icon: "flow", label: "nav.modes", module: modes, admin: true },
   // reached from the modes page's tabs, shown under "Betriebsarten" in the navigation
   { id: "editor", label: "nav.editor", module: editor, admin: true, navAs: "modes", wide: true },

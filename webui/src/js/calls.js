@@ -227,7 +227,9 @@ export function mount(main) {
         h("div", { class: "caller" },
           h("span", { class: "num" }, e.caller),
           e.caller_name ? h("span", { class: "name" }, e.caller_name) : null,
-          h("div", { class: "sub" }, h("span", { class: "pill team" }, teamName(e.team)), h("span", {}, holdText(e)), offerText(e))),
+          h("div", { class: "sub" }, h("span", { class: "pill team" }, teamName(e.team)),
+            e.vip ? h("span", { class: "pill warn", "data-vip": "true", title: t("callers.vip_title") }, "VIP") : null,
+            h("span", {}, holdText(e)), offerText(e))),
         h("div", { class: "waited" }, waitedEl(e), h("small", {}, t("calls.waited"))),
         h("div", { class: "act" }, pullButton(e)));
       if (fresh) rows.set(e.entry_id, li);

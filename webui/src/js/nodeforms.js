@@ -4,7 +4,7 @@
 import { clear, confirmDialog, field, h } from "./dom.js";
 import { icon } from "./icons.js";
 import { duration, promptLength, t } from "./i18n.js";
-import { DIGITS, ID_RE, NODE_TYPES, deleteNode, digitOrder, renameNode, setField } from "./modedoc.js";
+import { DIGITS, ID_RE, NODE_TYPES, RULE_TESTS, deleteNode, digitOrder, renameNode, setField } from "./modedoc.js";
 import { playButton } from "./preview.js";
 import { TYPE_ICON } from "./flowgraph.js";
 import { problemText } from "./problems.js";
@@ -246,6 +246,55 @@ const FORMS = {
       field(t("field.team"), team, t("editor.vm_team_hint")),
       field(t("field.email"), email, t("editor.email_hint")),
       field(t("field.next"), targetPicker(ctx, node.next, { fieldName: "next", none: t("editor.target_hangup"), onChange: (v) => setField(node, "next", v) })),
+    ];
+  },
+
+  // Caller rules: ordered, the first that holds wins; "otherwise" for every other caller.
+  condition(ctx, node) {
+    node.rules ||= [];
+    const rows = node.rules.map((rule, i) => {
+      const test = h("select", { "data-field": "test", "aria-label": t("field.rule_test") },
+        RULE_TESTS.map((x) => option(x, t(`rule.${x}_long`), x === rule.test)));
+      test.addEventListener("change", () => {
+        rule.test = test.value;
+        if (rule.test === "number") rule.numbers ||= [];
+        else delete rule.numbers;
+        if (rule.test === "schedule") rule.schedule ||= "closed";
+        else delete rule.schedule;
+        ctx.changed({ structure: true });
+      });
+      let extra = null;
+      if (rule.test === "number") {
+        extra = textInput(ctx, (rule.numbers || []).join(", "), "numbers", (v) => {
+          rule.numbers = v.split(/[,;\s]+/).map((x) => x.trim()).filter(Boolean);
+        }, { placeholder: "+4930*, 040*, mobile", spellcheck: "false", maxlength: "2000" });
+      } else if (rule.test === "schedule") {
+        extra = h("select", { "data-field": "schedule" },
+          ["open", "closed", "holiday"].map((x) => option(x, t(`rule.schedule_${x}`), x === rule.schedule)));
+        extra.addEventListener("change", () => { rule.schedule = extra.value; ctx.changed({ structure: true }); });
+      }
+      const move = (to) => {
+        if (to < 0 || to >= node.rules.length) return;
+        const [r] = node.rules.splice(i, 1);
+        node.rules.splice(to, 0, r);
+        ctx.changed({ structure: true });
+      };
+      return h("div", { class: "rule-row", "data-index": String(i), "data-test": rule.test },
+        h("span", { class: "step-no" }, String(i + 1)),
+        h("div", { class: "rule-what" }, test, extra),
+        targetPicker(ctx, rule.next, { optional: false, fieldName: "next", onChange: (v) => { rule.next = v || ""; } }),
+        h("button", { type: "button", class: "small ghost", "data-action": "rule-up", title: t("editor.rule_up"), "aria-label": t("editor.rule_up"),
+          disabled: i === 0, onclick: () => move(i - 1) }, icon("up")),
+        h("button", { type: "button", class: "small ghost", "data-action": "remove-rule", title: t("editor.remove_rule"), "aria-label": t("editor.remove_rule"),
+          onclick: () => { node.rules.splice(i, 1); ctx.changed({ structure: true }); } }, icon("x")));
+    });
+    return [
+      section(t("editor.rules"), h("p", { class: "muted small-text" }, t("editor.rules_hint")),
+        h("div", { class: "rules", "data-field": "rules" }, rows.length ? rows : h("p", { class: "muted" }, t("editor.no_rules"))),
+        h("button", { type: "button", class: "small", "data-action": "add-rule",
+          onclick: () => { node.rules.push({ test: "anonymous", next: "" }); ctx.changed({ structure: true }); } }, icon("plus"), t("editor.add_rule"))),
+      field(t("field.otherwise"), targetPicker(ctx, node.otherwise, { optional: false, fieldName: "otherwise", onChange: (v) => { node.otherwise = v || ""; } }),
+        t("editor.otherwise_hint")),
     ];
   },
 

@@ -62,6 +62,10 @@ export function mountSimulator(box, ctx) {
   const audio = h("audio", { id: "sim-audio", preload: "auto" });
   const error = h("div", { class: "notice alarm", id: "sim-error", role: "alert", hidden: true });
   const realtime = h("input", { type: "checkbox", id: "sim-realtime", checked: true });
+  // who calls: a number (checked against the block and VIP lists, area prefixes) or withheld
+  const callerNumber = h("input", { type: "tel", id: "sim-caller", value: "+49301234567", maxlength: "64", autocomplete: "off", "aria-label": t("sim.caller") });
+  const anonymous = h("input", { type: "checkbox", id: "sim-anonymous" });
+  anonymous.addEventListener("change", () => { callerNumber.disabled = anonymous.checked; });
   const startBtn = h("button", { type: "button", class: "go", id: "sim-start" }, icon("phone"), t("sim.start"));
   const hangupBtn = h("button", { type: "button", class: "alarm", id: "sim-hangup", hidden: true }, icon("hangup"), t("sim.hang_up"));
   const now = h("div", { class: "sim-now", id: "sim-now" });
@@ -78,6 +82,9 @@ export function mountSimulator(box, ctx) {
       h("div", { class: "grow" }, h("div", { class: "side-type" }, t("editor.tab_try")), h("div", { class: "side-title" }, t("sim.title")))),
     h("p", { class: "muted side-help" }, t("sim.help")),
     error,
+    h("div", { class: "row-buttons sim-controls sim-caller" },
+      h("label", { class: "field" }, h("span", {}, t("sim.caller")), callerNumber),
+      h("label", { class: "check small-check" }, anonymous, t("sim.anonymous"))),
     h("div", { class: "row-buttons sim-controls" }, startBtn, hangupBtn,
       h("label", { class: "check small-check" }, realtime, t("sim.realtime"))),
     now, keypad,
@@ -206,7 +213,8 @@ export function mountSimulator(box, ctx) {
     await stop();
     currentKey = null;
     try {
-      took(await api("POST", "/api/simulations", { document: ctx.getDoc() }));
+      const caller = anonymous.checked ? "anonymous" : callerNumber.value.trim() || "anonymous";
+      took(await api("POST", `/api/simulations?caller=${encodeURIComponent(caller)}`, { document: ctx.getDoc() }));
     } catch (err) {
       const body = err.body || {};
       showError(body.problem ? t("sim.refused", { problem: problemText({ message: body.problem, path: body.path }), path: body.path || "" }) : err.message);

@@ -7,7 +7,7 @@ import { duration, promptLength, t } from "./i18n.js";
 import { layers, ports } from "./modedoc.js";
 import { problemText } from "./problems.js";
 
-export const TYPE_ICON = { announcement: "speaker", menu: "keypad", queue: "queue", voicemail: "voicemail", hangup: "hangup" };
+export const TYPE_ICON = { announcement: "speaker", menu: "keypad", queue: "queue", voicemail: "voicemail", hangup: "hangup", condition: "split" };
 const SVG = "http://www.w3.org/2000/svg";
 
 function svg(tag, attrs = {}) {
@@ -20,8 +20,14 @@ function seconds(value) {
   return value === undefined || value === null ? "" : promptLength(value);
 }
 
+// A condition's rule as a short label: "gesperrt", "anonym", "Nummer", "geschlossen" ...
+export function ruleLabel(rule) {
+  return rule.test === "schedule" ? t(`rule.schedule_${rule.schedule || "open"}`) : t(`rule.${rule.test || "blocked"}`);
+}
+
 export function portLabel(port) {
   if (port.kind === "digit") return port.digit;
+  if (port.kind === "rule") return ruleLabel(port);
   return t(`port.${port.kind}`);
 }
 
@@ -53,6 +59,10 @@ function body(doc, id, node, ctx) {
           node.repeat_hold ? t("editor.repeats") : null, node.repeat_hold && node.max_wait ? " · " : null,
           node.max_wait ? t("editor.max_wait_short", { time: duration(node.max_wait) }) : null) : null,
       ];
+    case "condition":
+      return [h("ol", { class: "fc-hold fc-rules" }, (node.rules || []).map((rule) => h("li", { "data-test": rule.test },
+        icon(rule.test === "blocked" ? "ban" : rule.test === "schedule" ? "calendar" : "user"), h("span", {}, ruleLabel(rule)),
+        rule.test === "number" ? h("span", { class: "mono faint" }, (rule.numbers || []).join(", ")) : null)))];
     case "voicemail":
       return [node.prompt ? promptLine(node.prompt, lengths) : null,
         h("div", { class: "fc-meta" }, [node.team ? t("editor.team_pill", { team: teamName(node.team) }) : t("editor.team_from_queue"),

@@ -6,6 +6,7 @@ import { icon } from "./icons.js";
 import { dateTime, duration, t } from "./i18n.js";
 import { live, on, personName } from "./live.js";
 import { failed } from "./refusals.js";
+import { blockedNumbers, isAnonymous, setBlocked } from "./callers.js";
 
 const FILTER_KEY = "zentrale.viewer";
 
@@ -54,10 +55,12 @@ export function mount(main) {
   const f = filters();
   const all = new Map();
   const cards = new Map();
+  let blocked = new Map(); // caller number -> on the block list (POST /api/caller-lists/lookup)
   const list = h("div", { class: "msg-list", id: "messages" });
   const toolbar = h("div", { class: "toolbar" });
   main.append(
-    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("msg.title")), h("p", {}, t("msg.subtitle")))),
+    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, t("msg.title")), h("p", {}, t("msg.subtitle"))),
+      h("a", { class: "button small ghost", href: "#/numbers", id: "open-numbers" }, icon("ban"), t("callers.open"))),
     toolbar, list);
 
   const renderToolbar = () => {
@@ -117,6 +120,23 @@ export function mount(main) {
     }
   };
 
+  const lookBlocked = async () => {
+    try {
+      blocked = await blockedNumbers([...all.values()].map((m) => m.caller));
+      for (const m of all.values()) if (cards.has(m.id)) update(m);
+    } catch {
+      // the lists could not be read: no block buttons until the next load
+    }
+  };
+  const block = async (m, on) => {
+    try {
+      await setBlocked(m.caller, on, t("callers.note_from_message", { at: dateTime(m.created_at) }));
+      await lookBlocked();
+    } catch (err) {
+      failed(err);
+    }
+  };
+
   // A card is built once and updated in place, so a playing <audio> keeps playing.
   const build = (m) => {
     const parts = {
@@ -160,6 +180,10 @@ export function mount(main) {
       m.status === "in_progress" && !mine ? h("span", { class: "muted" }, t("msg.taken_by", { who: personName(m.status_by) })) : null,
       m.status !== "done" ? h("button", { type: "button", class: "small", "data-action": "done", onclick: () => change(m, { status: "done" }) }, icon("check"), t("msg.done")) : null,
       m.status !== "new" ? h("button", { type: "button", class: "small ghost", "data-action": "reopen", onclick: () => change(m, { status: "new" }) }, icon("undo"), t("msg.reopen")) : null,
+      // on the left with the others: the call window covers the right end of the row on a desktop
+      blocked.has(m.caller) && !isAnonymous(m.caller) ? (blocked.get(m.caller)
+        ? h("button", { type: "button", class: "small ghost", "data-action": "unblock", onclick: () => block(m, false) }, icon("undo"), t("callers.unblock"))
+        : h("button", { type: "button", class: "small ghost", "data-action": "block", onclick: () => block(m, true) }, icon("ban"), t("callers.block"))) : null,
       h("span", { class: "spacer" }),
       live.me.role === "admin" && m.mail && ["failed", "sent"].includes(m.mail.state)
         ? h("button", { type: "button", class: "small ghost", "data-action": "resend", onclick: () => resend(m) }, t("msg.resend")) : null,
@@ -187,6 +211,7 @@ export function mount(main) {
     all.clear();
     rows.forEach((m) => all.set(m.id, m));
     renderList();
+    await lookBlocked();
   };
 
   renderToolbar();
@@ -195,6 +220,7 @@ export function mount(main) {
     on("message_stored", async (d) => {
       all.set(d.message_id, await get(`/api/messages/${encodeURIComponent(d.message_id)}`));
       renderList();
+      await lookBlocked();
     }),
     on("message_updated", (d) => {
       const m = all.get(d.message_id);

@@ -1,7 +1,9 @@
 // The mode document as the editor changes it: plain data, the same shape the engine reads
 // (docs/modes.md). Pure functions; no DOM.
 
-export const NODE_TYPES = ["announcement", "menu", "queue", "voicemail", "hangup"];
+export const NODE_TYPES = ["announcement", "menu", "queue", "condition", "voicemail", "hangup"];
+// The tests of a condition node's rules (core/callers.py), in the order the form offers them.
+export const RULE_TESTS = ["blocked", "vip", "anonymous", "number", "schedule"];
 export const ID_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 export const DIGITS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "*", "#"];
 
@@ -29,6 +31,7 @@ export function newNode(type, teams) {
     case "menu": return { type, choices: {}, timeout: 6, retries: 3 };
     case "queue": return { type, team: teams[0]?.id, hold: [] };
     case "voicemail": return { type, beep: true, max_seconds: 120, silence_seconds: 5, end_digits: "#" };
+    case "condition": return { type, rules: [{ test: "blocked", next: "" }], otherwise: "" };
     default: return { type: "hangup" };
   }
 }
@@ -68,6 +71,12 @@ export function ports(node) {
     }
     case "voicemail":
       return [{ key: "next", kind: "next", target: node.next || null }];
+    case "condition":
+      // the first rule that holds wins (docs/modes.md); "otherwise" takes every other caller
+      return [
+        ...(node.rules || []).map((rule, i) => ({ key: `rules.${i}.next`, kind: "rule", test: rule.test, schedule: rule.schedule, target: rule.next || null })),
+        { key: "otherwise", kind: "otherwise", target: node.otherwise || null },
+      ];
     default:
       return [];
   }
@@ -90,6 +99,8 @@ function retarget(doc, from, to) {
     for (const key of ["next", "on_failure", "after_hold", "on_max_wait"]) {
       if (key in node) setField(node, key, swap(node[key]));
     }
+    if ("otherwise" in node) node.otherwise = swap(node.otherwise) || "";
+    for (const rule of node.rules || []) rule.next = swap(rule.next) || "";
     for (const map of [node.choices, node.keys]) if (map) for (const d of Object.keys(map)) map[d] = swap(map[d]) || "";
   }
   for (const sw of doc.switches || []) {

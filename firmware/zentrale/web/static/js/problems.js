@@ -3,7 +3,7 @@
 import { t } from "./i18n.js";
 
 const FIELDS = ["prompt", "team", "choices", "hold", "seconds", "music", "announcement", "replaces", "node", "start",
-  "name", "label", "id", "next", "timeout", "retries", "max_wait", "max_seconds", "silence_seconds", "email"];
+  "name", "label", "id", "next", "timeout", "retries", "max_wait", "max_seconds", "silence_seconds", "email", "numbers", "otherwise", "rules"];
 
 function fieldName(path) {
   const parts = (path || "").split(".").filter((p) => !/^\d+$/.test(p));
@@ -28,6 +28,12 @@ const RULES = [
   [/^only one switch can be on the front-panel button$/, () => t("problem.one_front_panel")],
   [/^switch '(.+)' appears twice$/, (m) => t("problem.switch_twice", { id: m[1] })],
   [/^'on_max_wait' needs 'max_wait'$/, () => t("problem.max_wait_needed")],
+  [/^'numbers' belongs to/, () => t("problem.rule_numbers")],
+  [/^'schedule: open\|closed\|holiday' belongs to/, () => t("problem.rule_schedule")],
+  [/^a number has digits, \+ and the wildcards/, () => t("refusal.caller_number_chars")],
+  [/^\* may only end a number/, () => t("refusal.caller_number_wildcard")],
+  [/^a number needs at least one digit$/, () => t("refusal.caller_number_no_digit")],
+  [/^a number must not contain control characters$/, () => t("refusal.caller_number_control")],
   [/^Field required$/, (_m, p) => t("problem.required", { field: fieldName(p.path) })],
   [/^List should have at least 1 item/, (_m, p) => t("problem.empty_list", { field: fieldName(p.path) })],
   [/^Input should be a valid (string|number|integer)/, (_m, p) => t("problem.required", { field: fieldName(p.path) })],
