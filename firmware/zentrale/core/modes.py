@@ -1,7 +1,7 @@
 """Mode documents (Betriebsarten): schema, parsing and validation.
 
-A mode is one YAML or JSON document: a start node and named nodes of five
-types (announcement, menu, queue, voicemail, hangup) plus manual-control
+A mode is one YAML or JSON document: a start node and named nodes of six
+types (announcement, menu, queue, voicemail, hangup, callback) plus manual-control
 switches that replace announcements. ``parse_mode`` refuses a broken
 document with a ``ModeError`` naming the source, the path to the field and
 what is wrong. Pure: the caller reads the file.
@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zentrale.core.addresses import check_addresses
+from zentrale.core.callbacks import callback_prompts
 from zentrale.core.waits import announcement_prompts
 from zentrale.errors import ModeError
 
@@ -173,6 +174,17 @@ class VoicemailNode(_Strict):
         return None if value is None else check_addresses(value)
 
 
+class CallbackNode(_Strict):
+    """The caller asks to be called back and keeps their place in the queue (core/callbacks.py):
+    the number heard is read back (1 confirms) or another one typed (checked against the team's
+    patterns); then the box says so and hangs up. No number: ``on_failure`` (none: hang up)."""
+
+    type: Literal["callback"]
+    team: NodeId | None = Field(None, description="the queue to keep the place in; none: the queue the caller left")
+    on_failure: NodeId | None = Field(None, description="when the caller gives no number the box may call")
+    label: str | None = None
+
+
 class HangupNode(_Strict):
     """Optionally plays a prompt, then hangs up."""
 
@@ -182,7 +194,7 @@ class HangupNode(_Strict):
 
 
 Node = Annotated[
-    AnnouncementNode | MenuNode | QueueNode | VoicemailNode | HangupNode,
+    AnnouncementNode | MenuNode | QueueNode | VoicemailNode | HangupNode | CallbackNode,
     Field(discriminator="type"),
 ]
 
@@ -238,7 +250,7 @@ class Mode(_Strict):
     def teams(self) -> set[str]:
         teams: set[str] = set()
         for node in self.nodes.values():
-            team = node.team if isinstance(node, QueueNode | VoicemailNode) else None
+            team = node.team if isinstance(node, QueueNode | VoicemailNode | CallbackNode) else None
             if team:
                 teams.add(team)
         return teams
@@ -255,6 +267,8 @@ def _node_prompts(node: Node, language: str) -> Iterator[str]:
             yield from announcement_prompts(language)
     if isinstance(node, VoicemailNode | HangupNode) and node.prompt:
         yield node.prompt
+    if isinstance(node, CallbackNode):
+        yield from callback_prompts(language)
 
 
 def node_targets(node: Node) -> Iterator[tuple[str, str]]:
@@ -275,6 +289,8 @@ def node_targets(node: Node) -> Iterator[tuple[str, str]]:
             yield f"keys.{digit}", target
     elif isinstance(node, VoicemailNode) and node.next:
         yield "next", node.next
+    elif isinstance(node, CallbackNode) and node.on_failure:
+        yield "on_failure", node.on_failure
 
 
 class ModeProblem(BaseModel):
@@ -374,8 +390,8 @@ def _graph_problems(mode: Mode) -> list[ModeProblem]:
     # a node without a next, a queue (an agent may take the call).
     def exits_directly(node_id: str) -> bool:
         node = mode.nodes[node_id]
-        if isinstance(node, HangupNode | QueueNode):
-            return True
+        if isinstance(node, HangupNode | QueueNode | CallbackNode):
+            return True  # a callback hangs up once the caller gave a number
         if isinstance(node, MenuNode):
             return node.on_failure is None
         return not edges[node_id]
@@ -396,7 +412,7 @@ def _graph_problems(mode: Mode) -> list[ModeProblem]:
     return problems
 
 
-NODE_TYPES = ("announcement", "menu", "queue", "voicemail", "hangup")
+NODE_TYPES = ("announcement", "menu", "queue", "voicemail", "hangup", "callback")
 
 
 def _loc_to_path(loc: tuple[int | str, ...]) -> str:

@@ -42,6 +42,7 @@ from zentrale.web import schemas as S
 from zentrale.web.agents_api import agents_router
 from zentrale.web.auth import PUBLIC, USER, AccessGuard, access, actor, auth_router, check_access, principal
 from zentrale.web.backup_api import backup_router
+from zentrale.web.callbacks_api import callbacks_router
 from zentrale.web.documents import DocumentWorker, WorkerFailed, parse_checked, stored_dump
 from zentrale.web.editor_api import editor_router
 from zentrale.web.events import events_router
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from zentrale.accounts.service import Accounts, Principal
+    from zentrale.calls.callback import CallbackService
     from zentrale.calls.simulation import Simulations
     from zentrale.calls.supervisor import CallSupervisor
     from zentrale.config import HttpConfig, MailConfig
@@ -140,6 +142,7 @@ class Services:
     faults: FaultLog | None = None  # the last warnings and errors (journal or the daemon's own)
     updates: Updater | None = None  # A/B updates with RAUC (Verwaltung -> Aktualisierung)
     retention: RetentionJob | None = None  # the daily GDPR deletions (GET /api/retention)
+    callbacks: CallbackService | None = None  # callbacks that keep the caller's place (GET /api/callbacks)
 
 
 def create_api(app: Services) -> FastAPI:
@@ -410,6 +413,8 @@ def create_api(app: Services) -> FastAPI:
         api.include_router(updates_router(app.updates))
     if app.retention is not None:
         api.include_router(retention_router(app.retention))
+    if app.callbacks is not None:
+        api.include_router(callbacks_router(app.callbacks))
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)
     # the spec is made now, at start-up, not by the first request for it (~80 ms on the loop)

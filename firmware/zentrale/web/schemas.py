@@ -129,6 +129,8 @@ class WaitingCall(Answer):
     offered_to: str | None
     hold_step: int
     hold_label: str
+    callback: str | None = Field(None, description="a callback's id: the caller hung up and is to be called back")
+    callback_attempts: int | None = Field(None, description="a callback: calls to the caller that failed so far")
 
 
 class CallInProgress(Answer):
