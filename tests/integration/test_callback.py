@@ -1,0 +1,218 @@
+"""A callback that keeps the caller's place, with real peers (issue 16, item 3): Kamailio as the
+office PBX, the box registered to it, the agents' and the callers' phones registered to it
+(pjsua2 processes), so the box reaches both by their extensions; what they hear is recorded and
+checked (tones both ways)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness.audio import PROMPTS, best_correlation, make_tone_wav, read_wav, tone_level
+from tests.harness.daemon import start_daemon
+from tests.harness.office import Office, logout_all, running_office
+from tests.harness.peers.phone import Phone
+from tests.harness.waits import wait_until
+
+pytestmark = pytest.mark.peers
+
+
+def callback_mode() -> dict[str, Any]:
+    """1: team LVS (pulled by agents), 3: team PC (automatic); in both queues 2 asks for a callback."""
+    queue = {"hold": [{"music": "music_a", "seconds": 5}], "repeat_hold": True, "keys": {"2": "callback"}}
+    return {
+        "name": "Callback test",
+        "start": "choose",
+        "nodes": {
+            "choose": {"type": "menu", "prompt": "main_menu", "choices": {"1": "q_lvs", "3": "q_pc"}},
+            "q_lvs": {"type": "queue", "team": "lvs", **queue},
+            "q_pc": {"type": "queue", "team": "pc", **queue},
+            "callback": {"type": "callback"},
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
+    teams = [
+        {"id": "lvs", "name": "LVS", "distribution": "pull", "ring_timeout": 8, "wrap_up": 0},
+        {"id": "pc", "name": "PC", "distribution": "auto", "strategy": "linear", "ring_timeout": 5, "wrap_up": 0,
+         "callback_attempts": 2, "callback_interval": 2, "callback_ring_timeout": 4},
+    ]  # fmt: skip
+    with running_office(tmp_path_factory.mktemp("office"), mode=callback_mode(), teams=teams) as office:
+        for agent_id, agent_teams in [("anna", ["lvs"]), ("carl", ["pc"])]:
+            r = office.box.http.put(f"/api/agents/{agent_id}", json={"name": agent_id.title(), "teams": agent_teams})
+            assert r.status_code == 200, r.text
+        yield office
+
+
+def registered(office: Office, sip_phones: Callable[..., Phone], ext: str, ip: str, **options: Any) -> Phone:
+    """A phone on the office PBX: the box calls it back through the PBX by its extension."""
+    return office.agent_phone(sip_phones, ext, ip, **options)
+
+
+def ask_for_callback(office: Office, phone: Phone, team_digit: str, rx: Path, keys: str = "1") -> int:
+    """Call the box, choose the team, press 2 in the queue, then ``keys`` (1: the number heard)."""
+    call = phone.call(office.box.uri, record=rx)
+    phone.wait_event("media_active", call=call, timeout=5)
+    time.sleep(1.0)
+    phone.dtmf(call, team_digit)
+    team = {"1": "lvs", "3": "pc"}[team_digit]
+    wait_until(lambda: office.api().get("/api/queues", params={"team": team}).json(), 5, "in the queue")
+    time.sleep(0.5)
+    phone.dtmf(call, "2")
+    time.sleep(2.0)  # "Wir rufen Sie zurück unter der Nummer ..." has begun
+    phone.dtmf(call, keys)
+    return call
+
+
+def heard(rx: Path, name: str) -> float:
+    x, rate = read_wav(rx)
+    return best_correlation(x, PROMPTS / f"{name}.wav", rate)[0]
+
+
+def test_a_caller_asks_for_a_callback_keeps_their_place_and_is_called_back_after_the_agent_answers(
+    office: Office, sip_phones: Callable[..., Phone], tmp_path: Path
+) -> None:
+    logout_all(office)
+    caller_tone, agent_tone = tmp_path / "600.wav", tmp_path / "1000.wav"
+    make_tone_wav(caller_tone, 600, 20, rate=8000, level_dbfs=-12)
+    make_tone_wav(agent_tone, 1000, 20, rate=8000, level_dbfs=-12)
+    caller = registered(office, sip_phones, "301", "127.0.0.31", auto_answer="none", record_dir=tmp_path)
+    asked_rx = tmp_path / "asked-rx.wav"
+    call = ask_for_callback(office, caller, "1", asked_rx)
+    caller.wait_event("disconnected", call=call, timeout=20)  # the box said so and hung up
+    caller.wait_event("recording_done", call=call, timeout=5)
+    said = {n: round(heard(asked_rx, n), 3) for n in ("callback_number_is", "callback_confirm", "callback_done")}
+    print("the caller heard:", said)
+    assert said["callback_number_is"] > 0.6 and said["callback_done"] > 0.6, said
+
+    # a second caller comes later and waits behind the callback
+    later, later_call, _ = office.waiting_caller(sip_phones, "1", "later")
+
+    def both() -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] = office.api().get("/api/queues", params={"team": "lvs"}).json()
+        return found if len(found) == 2 else None
+
+    entries = wait_until(both, 10, "the callback and the later caller")
+    assert [(e["caller"], e["position"], bool(e["callback"])) for e in entries] == [
+        ("301", 1, True),
+        (entries[1]["caller"], 2, False),
+    ]
+
+    agent = office.agent_phone(sip_phones, "201", "127.0.0.21", auto_answer="none", record_dir=tmp_path)
+    assert office.api().post("/api/agents/anna/login", json={"number": "201"}).json()["state"] == "available"
+    t_pull = time.monotonic()
+    r = office.api().post(f"/api/queues/{entries[0]['entry_id']}/pull", json={"agent": "anna"})
+    assert r.status_code == 200 and r.json()["result"] == "ringing", r.text
+    ring = agent.wait_event("incoming", timeout=5)
+    t_agent_ringing = time.monotonic()
+    assert not caller.find_events("incoming")  # the agent first
+    agent.answer(ring["call"])
+    agent.wait_event("media_active", call=ring["call"], timeout=5)
+    back = caller.wait_event("incoming", timeout=10)
+    t_caller_ringing = time.monotonic()
+    print(
+        f"pull -> agent ringing {t_agent_ringing - t_pull:.2f} s, -> caller ringing {t_caller_ringing - t_pull:.2f} s"
+    )
+    caller.answer(back["call"])
+    caller.wait_event("media_active", call=back["call"], timeout=5)
+    caller.play(back["call"], caller_tone, loop=True)
+    agent.play(ring["call"], agent_tone, loop=True)
+    time.sleep(5.0 + 3.0)  # the greeting (about 4.5 s), then both talk
+    caller.hangup(back["call"])
+    agent.wait_event("disconnected", call=ring["call"], timeout=5)
+    caller_rx = Path(caller.wait_event("recording_done", call=back["call"], timeout=5)["path"])
+    agent_rx = Path(agent.wait_event("recording_done", call=ring["call"], timeout=5)["path"])
+    x, rate = read_wav(caller_rx)
+    greeting = best_correlation(x[: int(7 * rate)], PROMPTS / "callback_greeting.wav", rate)[0]
+    assert greeting > 0.6, greeting  # "Hier ist ... Sie hatten um Rückruf gebeten"
+    assert tone_level(x[-int(2.0 * rate) :], rate, 1000) > 0.5  # the caller hears the agent
+    y, yrate = read_wav(agent_rx)
+    assert tone_level(y[-int(2.0 * yrate) :], yrate, 600) > 0.5  # the agent hears the caller
+
+    # the later caller is now first; the call log tells how both calls went
+    remaining = office.api().get("/api/queues", params={"team": "lvs"}).json()
+    assert [(e["position"], e["callback"]) for e in remaining] == [(1, None)]
+    later.hangup(later_call)
+
+    def logged() -> dict[str, Any] | None:
+        rows = office.api().get("/api/calllog").json()
+        return next((r for r in rows if r["outcome"] == "callback_answered"), None)
+
+    row = wait_until(logged, 10, "the callback in the call log")
+    assert row["caller"] == "301" and row["answered_by"] == "anna" and row["team"] == "lvs"
+    assert row["talk_s"] >= 5.0
+    asked = next(r for r in office.api().get("/api/calllog").json() if r["outcome"] == "callback")
+    assert asked["caller"] == "301" and asked["left_queue"] == "key 2"
+    wait_until(lambda: office.api().get("/api/agents/anna").json()["state"] == "available", 5, "anna free")
+    assert "Traceback" not in office.box.log()
+
+
+def test_a_caller_who_does_not_answer_is_tried_again_and_then_the_callback_is_a_task(
+    office: Office, sip_phones: Callable[..., Phone], tmp_path: Path
+) -> None:
+    logout_all(office)
+    caller = registered(office, sip_phones, "302", "127.0.0.32", auto_answer="none")
+    agent = office.agent_phone(sip_phones, "202", "127.0.0.22", auto_answer="200", answer_delay=0.3)
+    call = ask_for_callback(office, caller, "3", tmp_path / "asked.wav")
+    caller.wait_event("disconnected", call=call, timeout=20)
+    # team PC distributes by itself: carl's phone answers, the caller's phone rings 4 s, twice
+    assert office.api().post("/api/agents/carl/login", json={"number": "202"}).status_code == 200
+
+    def task() -> dict[str, Any] | None:
+        return next((t for t in office.api().get("/api/callbacks").json() if t["number"] == "302"), None)
+
+    found = wait_until(task, 40, "the failed callback as a task")
+    assert found["state"] == "failed" and found["attempts"] == 2 and found["team"] == "pc", found
+    assert len(caller.find_events("incoming")) == 2  # rung twice
+    assert len(agent.find_events("incoming")) == 2
+    assert office.api().get("/api/queues", params={"team": "pc"}).json() == []
+    rows = [r for r in office.api().get("/api/calllog").json() if r["caller"] == "302"]
+    assert sorted(r["outcome"] for r in rows) == ["callback", "callback_no_answer", "callback_no_answer"]
+    done = office.api().post(f"/api/callbacks/{found['id']}/done")
+    assert done.status_code == 200 and done.json()["state"] == "done"
+    again = office.api().post(f"/api/callbacks/{found['id']}/done")
+    assert again.status_code == 409 and again.json()["code"] == "callback_not_a_task"
+    assert task() is None
+    office.api().post("/api/agents/carl/logout")
+    assert "Traceback" not in office.box.log()
+
+
+def test_a_callback_waiting_over_a_restart_is_still_there_at_its_place(
+    tmp_path: Path, sip_phones: Callable[..., Phone]
+) -> None:
+    """Without a PBX: the caller's ID ("caller") is no number, so they type one (read back, 1)."""
+    teams = [{"id": "lvs", "name": "LVS"}, {"id": "pc", "name": "PC"}]
+    box = start_daemon(tmp_path / "box", mode=callback_mode(), config={"teams": teams})
+    try:
+        caller = sip_phones(name="caller")
+        call = caller.call(box.uri)
+        caller.wait_event("media_active", call=call, timeout=5)
+        time.sleep(1.0)
+        caller.dtmf(call, "1")
+        wait_until(lambda: box.http.get("/api/queues").json(), 5, "in the queue")
+        time.sleep(0.5)
+        caller.dtmf(call, "2")
+        time.sleep(2.0)  # "Bitte geben Sie Ihre Rufnummer ein ..."
+        caller.dtmf(call, "0301234567#")
+        time.sleep(3.0)  # read back
+        caller.dtmf(call, "1")
+        caller.wait_event("disconnected", call=call, timeout=30)
+        before = wait_until(lambda: box.http.get("/api/queues").json(), 5, "the callback")
+        assert [(e["caller"], bool(e["callback"])) for e in before] == [("0301234567", True)]
+    finally:
+        box.stop()
+    box = start_daemon(tmp_path / "box", mode=callback_mode(), config={"teams": teams})
+    try:
+        after = box.http.get("/api/queues").json()
+        assert [(e["caller"], e["callback"], e["entered"]) for e in after] == [
+            ("0301234567", before[0]["callback"], before[0]["entered"])
+        ]
+        assert "Traceback" not in box.log()
+    finally:
+        box.stop()
