@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.harness.audio import PROMPTS, best_correlation, make_tone_wav, read_wav, tone_level
+from tests.harness.browser import chromium, logged_in
 from tests.harness.daemon import start_daemon
 from tests.harness.office import Office, logout_all, running_office
 from tests.harness.peers.phone import Phone
 from tests.harness.waits import wait_until
+from tests.harness.webclient import add_agent_account, first_admin
 
 pytestmark = pytest.mark.peers
 
@@ -174,8 +177,20 @@ def test_a_caller_who_does_not_answer_is_tried_again_and_then_the_callback_is_a_
     assert office.api().get("/api/queues", params={"team": "pc"}).json() == []
     rows = [r for r in office.api().get("/api/calllog").json() if r["caller"] == "302"]
     assert sorted(r["outcome"] for r in rows) == ["callback", "callback_no_answer", "callback_no_answer"]
-    done = office.api().post(f"/api/callbacks/{found['id']}/done")
-    assert done.status_code == 200 and done.json()["state"] == "done"
+    # the task in the agent's page, marked done there
+    first_admin(office.box)
+    add_agent_account(office.box, "carl", "carl-password", ["pc"], "Carl Meier")
+    with chromium() as browser:
+        context, page = logged_in(browser, office.box, "carl", "carl-password")
+        card = page.locator(f"#callback-tasks li[data-callback='{found['id']}']")
+        expect(card).to_contain_text("302")
+        expect(card).to_contain_text("2 Versuche, zuletzt: nicht angenommen")
+        card.locator("[data-action=callback-done]").click()
+        expect(page.locator("#callback-tasks")).to_be_hidden()
+        assert page.__dict__["js_errors"] == []
+        context.close()
+    done = office.api().get("/api/callbacks").json()
+    assert all(t["id"] != found["id"] for t in done)
     again = office.api().post(f"/api/callbacks/{found['id']}/done")
     assert again.status_code == 409 and again.json()["code"] == "callback_not_a_task"
     assert task() is None
@@ -213,6 +228,18 @@ def test_a_callback_waiting_over_a_restart_is_still_there_at_its_place(
         assert [(e["caller"], e["callback"], e["entered"]) for e in after] == [
             ("0301234567", before[0]["callback"], before[0]["entered"])
         ]
+        # agents see it like a waiting call, marked "Rückruf"
+        first_admin(box)
+        add_agent_account(box, "anna", "anna-password", ["lvs"], "Anna Berg")
+        with chromium() as browser:
+            context, page = logged_in(browser, box, "anna", "anna-password")
+            row = page.locator("#waiting li[data-entry]")
+            expect(row).to_have_count(1)
+            expect(row.locator(".num")).to_have_text("0301234567")
+            expect(row.locator(".pill[data-callback]")).to_have_text("Rückruf")
+            expect(row.locator(".pos")).to_have_text("1")
+            assert page.__dict__["js_errors"] == []
+            context.close()
         assert "Traceback" not in box.log()
     finally:
         box.stop()

@@ -1,7 +1,7 @@
 // The mode document as the editor changes it: plain data, the same shape the engine reads
 // (docs/modes.md). Pure functions; no DOM.
 
-export const NODE_TYPES = ["announcement", "menu", "queue", "voicemail", "hangup"];
+export const NODE_TYPES = ["announcement", "menu", "queue", "voicemail", "callback", "hangup"];
 export const ID_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 export const DIGITS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "*", "#"];
 
@@ -29,6 +29,7 @@ export function newNode(type, teams) {
     case "menu": return { type, choices: {}, timeout: 6, retries: 3 };
     case "queue": return { type, team: teams[0]?.id, hold: [] };
     case "voicemail": return { type, beep: true, max_seconds: 120, silence_seconds: 5, end_digits: "#" };
+    case "callback": return { type };
     default: return { type: "hangup" };
   }
 }
@@ -68,6 +69,8 @@ export function ports(node) {
     }
     case "voicemail":
       return [{ key: "next", kind: "next", target: node.next || null }];
+    case "callback": // the caller gave no number the box may call (docs/modes.md)
+      return [{ key: "on_failure", kind: "failure", target: node.on_failure || null }];
     default:
       return [];
   }
