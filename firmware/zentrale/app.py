@@ -17,7 +17,7 @@ from typing import Any
 from zentrale import __version__
 from zentrale.accounts.service import Accounts
 from zentrale.calls.behind import CallLogWriter
-from zentrale.calls.callback import CallbackService
+from zentrale.calls.callback import CallbackDialer, CallbackService
 from zentrale.calls.dialer import LineDialer, TransferPolicy
 from zentrale.calls.limits import CallLimits
 from zentrale.calls.simulation import Simulations
@@ -131,7 +131,9 @@ class App:
         self.dialer = LineDialer(
             self.sip, self.teams, self.supervisor, TransferPolicy.from_config(config, self.sip.transfers_by_refer)
         )
-        self.distribution = CallDistribution(clock, self.queues, self.agents, self.dialer, events, self.teams.policy)
+        self.distribution = CallDistribution(
+            clock, self.queues, self.agents, CallbackDialer(self.dialer, self.callbacks), events, self.teams.policy
+        )
         self.staffing = Staffing(
             teams=self.teams, clock=clock, board=self.agents, distribution=self.distribution,
             repo=AgentRepository(self.db), state=self.state,

@@ -315,6 +315,9 @@ class Team(_Section):
     callback_attempts: int = Field(3, ge=1, le=10, description="calls to a caller who asked for a callback")
     callback_interval: float = Field(300, ge=1, le=86400, description="seconds between two callback attempts")
     callback_ring_timeout: float = Field(30, gt=0, le=120, description="seconds the caller's phone rings")
+    callback_order: Literal["agent_first", "caller_first"] = Field(
+        "agent_first", description="a callback rings the agent first, then calls the caller; or the other way round"
+    )
 
     @field_validator("allowed_numbers", "callback_numbers")
     @classmethod

@@ -25,14 +25,16 @@ pytestmark = pytest.mark.peers
 
 
 def callback_mode() -> dict[str, Any]:
-    """1: team LVS (pulled by agents), 3: team PC (automatic); in both queues 2 asks for a callback."""
+    """1: team LVS (pulled by agents), 2: team SAP (pulled, the caller called back first), 3: team PC
+    (automatic); in every queue 2 asks for a callback."""
     queue = {"hold": [{"music": "music_a", "seconds": 5}], "repeat_hold": True, "keys": {"2": "callback"}}
     return {
         "name": "Callback test",
         "start": "choose",
         "nodes": {
-            "choose": {"type": "menu", "prompt": "main_menu", "choices": {"1": "q_lvs", "3": "q_pc"}},
+            "choose": {"type": "menu", "prompt": "main_menu", "choices": {"1": "q_lvs", "2": "q_sap", "3": "q_pc"}},
             "q_lvs": {"type": "queue", "team": "lvs", **queue},
+            "q_sap": {"type": "queue", "team": "sap", **queue},
             "q_pc": {"type": "queue", "team": "pc", **queue},
             "callback": {"type": "callback"},
         },
@@ -43,11 +45,13 @@ def callback_mode() -> dict[str, Any]:
 def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     teams = [
         {"id": "lvs", "name": "LVS", "distribution": "pull", "ring_timeout": 8, "wrap_up": 0},
+        {"id": "sap", "name": "SAP", "distribution": "pull", "ring_timeout": 8, "wrap_up": 0,
+         "callback_order": "caller_first"},
         {"id": "pc", "name": "PC", "distribution": "auto", "strategy": "linear", "ring_timeout": 5, "wrap_up": 0,
          "callback_attempts": 2, "callback_interval": 2, "callback_ring_timeout": 4},
     ]  # fmt: skip
     with running_office(tmp_path_factory.mktemp("office"), mode=callback_mode(), teams=teams) as office:
-        for agent_id, agent_teams in [("anna", ["lvs"]), ("carl", ["pc"])]:
+        for agent_id, agent_teams in [("anna", ["lvs"]), ("carl", ["pc"]), ("dora", ["sap"])]:
             r = office.box.http.put(f"/api/agents/{agent_id}", json={"name": agent_id.title(), "teams": agent_teams})
             assert r.status_code == 200, r.text
         yield office
@@ -64,7 +68,7 @@ def ask_for_callback(office: Office, phone: Phone, team_digit: str, rx: Path, ke
     phone.wait_event("media_active", call=call, timeout=5)
     time.sleep(1.0)
     phone.dtmf(call, team_digit)
-    team = {"1": "lvs", "3": "pc"}[team_digit]
+    team = {"1": "lvs", "2": "sap", "3": "pc"}[team_digit]
     wait_until(lambda: office.api().get("/api/queues", params={"team": team}).json(), 5, "in the queue")
     time.sleep(0.5)
     phone.dtmf(call, "2")
@@ -156,6 +160,53 @@ def test_a_caller_asks_for_a_callback_keeps_their_place_and_is_called_back_after
     assert "Traceback" not in office.box.log()
 
 
+def test_a_team_that_calls_the_caller_first_rings_the_agent_once_the_caller_answered(
+    office: Office, sip_phones: Callable[..., Phone], tmp_path: Path
+) -> None:
+    logout_all(office)
+    caller_tone, agent_tone = tmp_path / "700.wav", tmp_path / "1100.wav"
+    make_tone_wav(caller_tone, 700, 20, rate=8000, level_dbfs=-12)
+    make_tone_wav(agent_tone, 1100, 20, rate=8000, level_dbfs=-12)
+    caller = registered(office, sip_phones, "303", "127.0.0.33", auto_answer="none", record_dir=tmp_path)
+    call = ask_for_callback(office, caller, "2", tmp_path / "asked.wav")
+    caller.wait_event("disconnected", call=call, timeout=20)
+    entry = wait_until(lambda: office.api().get("/api/queues", params={"team": "sap"}).json(), 5, "the callback")[0]
+    agent = office.agent_phone(sip_phones, "203", "127.0.0.23", auto_answer="none", record_dir=tmp_path)
+    assert office.api().post("/api/agents/dora/login", json={"number": "203"}).status_code == 200
+    mark = caller.mark()
+    r = office.api().post(f"/api/queues/{entry['entry_id']}/pull", json={"agent": "dora"})
+    assert r.status_code == 200, r.text
+    back = caller.wait_event("incoming", timeout=5, since=mark)
+    time.sleep(1.0)
+    assert not agent.find_events("incoming")  # the caller first
+    caller.answer(back["call"])
+    caller.wait_event("media_active", call=back["call"], timeout=5)
+    ring = agent.wait_event("incoming", timeout=5)
+    assert ring["t"] > back["t"]
+    time.sleep(5.0)  # the caller hears the greeting, then hold music, while the agent's phone rings
+    agent.answer(ring["call"])
+    agent.wait_event("media_active", call=ring["call"], timeout=5)
+    caller.play(back["call"], caller_tone, loop=True)
+    agent.play(ring["call"], agent_tone, loop=True)
+    time.sleep(3.0)
+    agent.hangup(ring["call"])
+    caller.wait_event("disconnected", call=back["call"], timeout=5)
+    caller_rx = Path(caller.wait_event("recording_done", call=back["call"], timeout=5)["path"])
+    agent_rx = Path(agent.wait_event("recording_done", call=ring["call"], timeout=5)["path"])
+    x, rate = read_wav(caller_rx)
+    assert best_correlation(x[: int(6 * rate)], PROMPTS / "callback_greeting.wav", rate)[0] > 0.6
+    assert tone_level(x[-int(2.0 * rate) :], rate, 1100) > 0.5
+    y, yrate = read_wav(agent_rx)
+    assert tone_level(y[-int(2.0 * yrate) :], yrate, 700) > 0.5
+    row = wait_until(
+        lambda: next((r for r in office.api().get("/api/calllog").json()
+                      if r["caller"] == "303" and r["outcome"] == "callback_answered"), None),
+        10, "the callback in the call log",
+    )  # fmt: skip
+    assert row["answered_by"] == "dora" and row["team"] == "sap"
+    assert "Traceback" not in office.box.log()
+
+
 def test_a_caller_who_does_not_answer_is_tried_again_and_then_the_callback_is_a_task(
     office: Office, sip_phones: Callable[..., Phone], tmp_path: Path
 ) -> None:
@@ -202,7 +253,7 @@ def test_a_callback_waiting_over_a_restart_is_still_there_at_its_place(
     tmp_path: Path, sip_phones: Callable[..., Phone]
 ) -> None:
     """Without a PBX: the caller's ID ("caller") is no number, so they type one (read back, 1)."""
-    teams = [{"id": "lvs", "name": "LVS"}, {"id": "pc", "name": "PC"}]
+    teams = [{"id": "lvs", "name": "LVS"}, {"id": "sap", "name": "SAP"}, {"id": "pc", "name": "PC"}]
     box = start_daemon(tmp_path / "box", mode=callback_mode(), config={"teams": teams})
     try:
         caller = sip_phones(name="caller")

@@ -14,9 +14,11 @@ import pytest
 
 from tests.harness.fakes import FakeSession
 from tests.harness.flow_world import World
-from zentrale.calls.callback import CallbackService
+from zentrale.calls.callback import CallbackDialer, CallbackService
 from zentrale.config import DEMO_DIR, Team
+from zentrale.core.agents import Agent
 from zentrale.core.callbacks import CallbackNumbers, RetryPlan
+from zentrale.core.distribution import DialResult
 from zentrale.core.flow import FlowEngine
 from zentrale.core.modes import Mode, parse_mode_data
 from zentrale.core.queues import QueueBoard
@@ -198,6 +200,9 @@ class Leg:
     def set_sink(self, sink: Any) -> None:
         pass
 
+    def send_digit(self, digit: str) -> None:
+        pass
+
     async def hangup(self) -> None:
         if not self.ended.done():
             self.ended.set_result("hangup")
@@ -307,4 +312,91 @@ async def test_callbacks_waiting_before_a_restart_are_back_at_their_places(world
     assert await service.load() == 1
     await world.clock.settle()
     assert [(e.callback_id, world.queues.position(e)) for e in world.queues.entries("lvs")] == [("a", 1), (None, 2)]
+    await service.stop()
+
+
+class AnsweringLine(SilentLine):
+    """The caller answers after ``answer_after`` seconds."""
+
+    def __init__(self, world: World, answer_after: float = 3.0) -> None:
+        super().__init__(world)
+        self.answer_after = answer_after
+        self.legs: list[Leg] = []
+
+    async def originate(self, target: str, **kw: Any) -> Any:
+        self.calls.append((self.world.clock.monotonic(), target))
+        await self.world.clock.sleep(self.answer_after)
+        leg = Leg(f"out-{len(self.legs) + 1}", caller=target)
+        self.legs.append(leg)
+        return leg
+
+
+class AgentPhones:
+    """The line's dialer for agents: answers after 2 s."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.dials: list[float] = []
+
+    async def dial(self, agent: Any, entry: Any, ring_timeout: float, cancel: Any) -> DialResult[Any]:
+        self.dials.append(self.world.clock.monotonic())
+        await self.world.clock.sleep(2)
+        return DialResult(Leg("agent"))
+
+    async def hang_up(self, handover: Any) -> None:
+        await handover.hangup()
+
+    async def wait_ended(self, handover: Any) -> None:
+        await asyncio.shield(handover.ended)
+
+
+async def test_caller_first_calls_the_caller_before_the_agent_and_bridges_both(world: World) -> None:
+    teams = TeamDirectory([Team(id="lvs", name="LVS", callback_order="caller_first")])
+    line, rows, log = AnsweringLine(world), Rows(), Log()
+    service = CallbackService(
+        clock=world.clock, queues=world.queues, teams=teams, line=line,  # type: ignore[arg-type]
+        library=AudioLibrary([Path(DEMO_DIR) / "prompts", Path(DEMO_DIR) / "music"]), messages=None,  # type: ignore[arg-type]
+        repo=rows, call_log=log, language=lambda: "de",  # type: ignore[arg-type]
+    )  # fmt: skip
+    phones = AgentPhones(world)
+    dialer = CallbackDialer(phones, service)
+    callback_id = await service.request("lvs", "0301234567", None, "c1", world.clock.now())
+    await world.clock.settle()
+    entry = world.queues.entries("lvs")[0]
+    world.queues.offer(entry.entry_id, "anna")
+    anna = Agent("anna", "Anna", frozenset({"lvs"}))
+    ringing = asyncio.ensure_future(dialer.dial(anna, entry, 8, entry.left))
+    await world.clock.run_until(ringing)
+    assert [t for t, _ in line.calls] == [0.0] and phones.dials == [3.0]  # the caller first, the agent once answered
+    world.queues.connect(entry.entry_id, ringing.result().handover, "anna")
+    await world.clock.advance(30)
+    assert world.queues.entries("lvs") == []
+    line.legs[0].ended.set_result("hangup")  # the caller ends the conversation
+    await world.clock.advance(1)
+    assert [(f["outcome"], f["answered_by"]) for _, f in log.rows] == [("callback_answered", "anna")]
+    assert rows.rows[callback_id]["state"] == "connected"
+    await service.stop()
+
+
+async def test_caller_first_a_caller_who_does_not_answer_leaves_the_board_until_the_next_attempt(world: World) -> None:
+    teams = TeamDirectory([Team(id="lvs", name="LVS", callback_order="caller_first", callback_interval=60,
+                                callback_ring_timeout=10)])  # fmt: skip
+    line, rows, log = SilentLine(world), Rows(), Log()
+    service = CallbackService(
+        clock=world.clock, queues=world.queues, teams=teams, line=line,  # type: ignore[arg-type]
+        library=AudioLibrary([]), messages=None, repo=rows, call_log=log, language=lambda: "de",  # type: ignore[arg-type]
+    )  # fmt: skip
+    phones = AgentPhones(world)
+    await service.request("lvs", "0301234567", None, "c1", world.clock.now())
+    await world.clock.settle()
+    entry = world.queues.entries("lvs")[0]
+    world.queues.offer(entry.entry_id, "anna")
+    ringing = asyncio.ensure_future(CallbackDialer(phones, service).dial(Agent("anna", "Anna", frozenset({"lvs"})),
+                                                                         entry, 8, entry.left))  # fmt: skip
+    await world.clock.run_until(ringing)
+    assert ringing.result().reason == "caller_no_answer" and phones.dials == []  # the agent was never rung
+    assert world.queues.entries("lvs") == []
+    await world.clock.advance(61)
+    assert [e.callback_attempts for e in world.queues.entries("lvs")] == [1]  # back at its place
+    assert [f["outcome"] for _, f in log.rows] == ["callback_no_answer"]
     await service.stop()

@@ -26,8 +26,10 @@ from typing import Any
 
 from zentrale.calls.behind import CallLogWriter
 from zentrale.calls.session import LineSession
+from zentrale.core.agents import Agent
 from zentrale.core.callbacks import PROMPT_AGENT, PROMPT_GREETING, CallbackNumbers, RetryPlan, prompt
 from zentrale.core.clock import Clock
+from zentrale.core.distribution import Dialer, DialResult
 from zentrale.core.handover import HandOver, HookFlashTransfer, TransferredByPbx
 from zentrale.core.queues import QueueBoard, QueueEntry
 from zentrale.errors import CallGone, Conflict, StoreError
@@ -38,6 +40,8 @@ from zentrale.store.messages import MessageRepository
 from zentrale.teams import TeamDirectory
 
 log = logging.getLogger(__name__)
+
+HOLD_MUSIC = "music_a"  # caller_first: what the caller hears while the agent's phone rings (shipped)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ class CallbackService:
         self._language = language  # the active mode's: what the caller heard when they asked
         self._numbers = CallbackNumbers(lambda team: getattr(teams.get(team), "callback_numbers", None))
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: dict[str, Pending] = {}  # callback id -> the callback on the board now
+        # caller_first: callback id -> the caller's answered leg, their hold music, and when they answered
+        self._reached: dict[str, tuple[Call, asyncio.Future[Any], datetime]] = {}
         self.on_caller_ringing: list[Callable[[str], None]] = []  # hooks (bench): the caller's phone rings
 
     # --- the flow's CallbackDesk -------------------------------------------------------
@@ -148,21 +155,107 @@ class CallbackService:
         entry: QueueEntry[Call] = self._queues.enter_callback(
             pending.team, pending.callback_id, pending.number, pending.caller_name, pending.since, pending.attempts
         )
+        self._waiting[pending.callback_id] = pending
         waits: set[asyncio.Future[Any]] = {entry.handed_over, entry.left}
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._waiting.pop(pending.callback_id, None)
             if not entry.handed_over.done():
                 self._queues.leave(entry, "stopped")
+        reached = self._reached.pop(pending.callback_id, None)
         if not entry.handed_over.done():
+            if reached is not None:  # caller_first: the caller hung up while the agent's phone rang
+                await self._caller_gone(pending, reached, entry.waited(self._clock.monotonic()))
             return
         agent = entry.offered_to or "?"
         self._queues.leave(entry, "connected")
+        waited = entry.waited(self._clock.monotonic())
         try:
-            await self._connect(pending, entry.handed_over.result(), agent, entry.waited(self._clock.monotonic()))
+            if reached is not None:
+                await self._talk(pending, reached, entry.handed_over.result(), agent, waited)
+            else:
+                await self._connect(pending, entry.handed_over.result(), agent, waited)
         except Exception:
             log.exception("callback %s failed", pending.callback_id)
             await self._attempt_failed(pending, "failed")
+
+    # --- caller first (the team's callback_order) ---------------------------------------------
+
+    def caller_first(self, team_id: str) -> bool:
+        team = self._teams.get(team_id)
+        return team is not None and team.callback_order == "caller_first"
+
+    async def reach_caller(self, entry: QueueEntry[Call]) -> bool:
+        """caller_first: call the caller before the agent's phone rings (``CallbackDialer``). Once
+        answered they hear the greeting, then hold music, and wait on the line like a waiting
+        caller until an agent takes the call. Not answered: off the board until the next attempt."""
+        pending = self._waiting.get(entry.callback_id or "")
+        if pending is None:
+            return False
+        if pending.callback_id in self._reached:
+            return True  # on the line already: the previous agent did not take it
+        started = self._clock.now()
+        _, ring_timeout = self._plan(pending.team)
+        try:
+            caller = await self._originate(pending, ring_timeout, _resolved(entry.left))
+        except OriginateFailed as err:
+            log.info("callback %s: %s did not answer (%s)", pending.callback_id, pending.number, err.why)
+            self._log(f"callback-{pending.callback_id}-{pending.attempts + 1}", pending, started,
+                      "callback_no_answer", entry.waited(self._clock.monotonic()), agent=None)  # fmt: skip
+            self._queues.leave(entry, "callback_no_answer")
+            await self._attempt_failed(pending, err.why)
+            return False
+        session = self._session(caller)
+        language = self._language()
+
+        async def hold() -> None:
+            await session.play(prompt(PROMPT_GREETING, language))
+            await session.play_music(HOLD_MUSIC, 24 * 3600.0)
+
+        music = asyncio.ensure_future(hold())
+        self._reached[pending.callback_id] = (caller, music, self._clock.now())
+        caller.ended.add_done_callback(lambda _f: self._queues.leave(entry, "caller_gone"))
+        log.info("callback %s: %s answered, waiting for an agent", pending.callback_id, pending.number)
+        return True
+
+    async def _talk(
+        self, pending: Pending, reached: tuple[Call, asyncio.Future[Any], datetime], handover: HandOver[Call],
+        agent: str, waited: float,
+    ) -> None:  # fmt: skip
+        """caller_first: the agent answered; the caller was on the line already."""
+        caller, music, answered = reached
+        await _cancel(music)
+        if isinstance(handover, TransferredByPbx | HookFlashTransfer):  # pragma: no cover - no caller's line
+            raise TypeError(f"callback {pending.callback_id}: no leg to bridge ({handover!r})")
+        leg: Call = handover
+        started = answered
+        talk_from = self._clock.monotonic()
+        try:
+            await self._session(caller).bridge(leg)
+        except CallGone:
+            pass
+        finally:
+            for c in (caller, leg):
+                with contextlib.suppress(Exception):
+                    await c.hangup()
+        talk = round(self._clock.monotonic() - talk_from, 1)
+        self._log(f"callback-{pending.callback_id}-{pending.attempts + 1}", pending, started, "callback_answered",
+                  waited, agent=agent, answered=self._clock.now(), talk=talk, line=caller.line)  # fmt: skip
+        await self._note(pending.callback_id, state="connected", attempts=pending.attempts + 1, next_at=None,
+                         outcome="answered", agent=agent)  # fmt: skip
+
+    async def _caller_gone(self, pending: Pending, reached: tuple[Call, asyncio.Future[Any], datetime],
+                           waited: float) -> None:  # fmt: skip
+        caller, music, answered = reached
+        await _cancel(music)
+        with contextlib.suppress(Exception):
+            await caller.hangup()
+        log.info("callback %s: %s hung up before an agent took the call", pending.callback_id, pending.number)
+        self._log(f"callback-{pending.callback_id}-{pending.attempts + 1}", pending, answered, "callback_abandoned",
+                  waited, agent=None, line=caller.line)  # fmt: skip
+        await self._note(pending.callback_id, state="connected", attempts=pending.attempts + 1, next_at=None,
+                         outcome="abandoned")  # fmt: skip
 
     async def _connect(self, pending: Pending, handover: HandOver[Call], agent: str, waited: float) -> None:
         """The agent answered: call the caller, greet them, bridge both."""
@@ -258,7 +351,7 @@ class CallbackService:
             log.error("callback %s: the database did not take note of %s: %s", callback_id, fields, err)
 
     def _log(
-        self, call_id: str, pending: Pending, started: datetime, outcome: str, waited: float, *, agent: str,
+        self, call_id: str, pending: Pending, started: datetime, outcome: str, waited: float, *, agent: str | None,
         answered: datetime | None = None, talk: float | None = None, line: str | None = None,
     ) -> None:  # fmt: skip
         extra: dict[str, Any] = {"answered_at": answered.isoformat(), "talk_s": talk} if answered else {}
@@ -268,6 +361,42 @@ class CallbackService:
             ended_at=self._clock.now().isoformat(), waited_s=round(waited, 1), outcome=outcome, answered_by=agent,
             entered_queue_at=pending.since.isoformat(), **extra,
         )  # fmt: skip
+
+
+class CallbackDialer:
+    """The distribution's ``Dialer``: waiting calls and agent-first callbacks go to the line's
+    dialer as they are; a callback of a ``caller_first`` team reaches the caller first and rings
+    the agent only once the caller is on the line."""
+
+    def __init__(self, inner: Dialer[Call], callbacks: CallbackService) -> None:
+        self._inner = inner
+        self._callbacks = callbacks
+
+    async def dial(
+        self, agent: Agent, entry: QueueEntry[Call], ring_timeout: float, cancel: asyncio.Future[Any]
+    ) -> DialResult[Call]:
+        first = entry.callback_id is not None and self._callbacks.caller_first(entry.team)
+        if first and not await self._callbacks.reach_caller(entry):
+            return DialResult(None, "caller_no_answer")
+        return await self._inner.dial(agent, entry, ring_timeout, cancel)
+
+    async def hang_up(self, handover: HandOver[Call]) -> None:
+        await self._inner.hang_up(handover)
+
+    async def wait_ended(self, handover: HandOver[Call]) -> None:
+        await self._inner.wait_ended(handover)
+
+
+def _resolved(future: asyncio.Future[Any]) -> asyncio.Future[None]:
+    """A Future[None] done when ``future`` is (a line's ``cancel``)."""
+    out: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def done(_f: asyncio.Future[Any]) -> None:
+        if not out.done():
+            out.set_result(None)
+
+    future.add_done_callback(done)
+    return out
 
 
 async def _cancel(task: asyncio.Future[Any]) -> None:
