@@ -293,6 +293,9 @@ class CallbackService:
             await self._attempt_failed(pending, err.why)
             return
         await _cancel(told)
+        # noted before the talk: a restart in the middle of it must not call the caller again
+        await self._note(pending.callback_id, state="connected", attempts=pending.attempts + 1, next_at=None,
+                         outcome="answered", agent=agent)  # fmt: skip
         session = self._session(caller)
         answered = self._clock.now()
         talk_from = self._clock.monotonic()
@@ -308,8 +311,6 @@ class CallbackService:
         talk = round(self._clock.monotonic() - talk_from, 1)
         self._log(call_id, pending, started, "callback_answered", waited, agent=agent, answered=answered, talk=talk,
                   line=caller.line)  # fmt: skip
-        await self._note(pending.callback_id, state="connected", attempts=pending.attempts + 1, next_at=None,
-                         outcome="answered", agent=agent)  # fmt: skip
 
     async def _originate(self, pending: Pending, ring_timeout: float, cancel: asyncio.Future[None]) -> Call:
         def ringing() -> None:
