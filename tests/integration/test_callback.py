@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.harness.audio import PROMPTS, best_correlation, make_tone_wav, read_wav, tone_level
+from tests.harness.audio import PROMPTS, best_correlation, make_tone_wav, prompt_seconds, read_wav, tone_level
 from tests.harness.browser import chromium, logged_in
-from tests.harness.daemon import start_daemon
+from tests.harness.daemon import running_daemon, start_daemon
 from tests.harness.office import Office, logout_all, running_office
 from tests.harness.peers.phone import Phone
 from tests.harness.waits import wait_until
@@ -294,3 +294,45 @@ def test_a_callback_waiting_over_a_restart_is_still_there_at_its_place(
         assert "Traceback" not in box.log()
     finally:
         box.stop()
+
+
+def test_a_premium_number_and_only_star_and_hash_are_refused_and_hanging_up_mid_entry_keeps_nothing(
+    tmp_path: Path, sip_phones: Callable[..., Phone]
+) -> None:
+    teams = [{"id": "lvs", "name": "LVS"}, {"id": "sap", "name": "SAP"}, {"id": "pc", "name": "PC"}]
+    with running_daemon(tmp_path / "box", mode=callback_mode(), config={"teams": teams}) as box:
+        caller = sip_phones(name="caller")
+        rx = tmp_path / "hostile-rx.wav"
+        call = caller.call(box.uri, record=rx)
+        caller.wait_event("media_active", call=call, timeout=5)
+        time.sleep(1.0)
+        caller.dtmf(call, "1")
+        wait_until(lambda: box.http.get("/api/queues").json(), 5, "in the queue")
+        time.sleep(0.5)
+        caller.dtmf(call, "2")
+        time.sleep(2.0)  # "Bitte geben Sie Ihre Rufnummer ein ..."
+        caller.dtmf(call, "0900123456#")  # premium rate
+        time.sleep(5.0)  # "Diese Nummer können wir leider nicht zurückrufen." and the question again
+        caller.dtmf(call, "*#")
+        time.sleep(5.0)
+        caller.dtmf(call, "030")
+        time.sleep(1.0)
+        caller.hangup(call)  # in the middle of typing
+        caller.wait_event("recording_done", call=call, timeout=5)
+        x, rate = read_wav(rx)
+        refused = PROMPTS / "callback_refused.wav"
+        first, at = best_correlation(x, refused, rate)
+        # the other refusal: wholly before or after the one found best
+        length = prompt_seconds("callback_refused")
+        before, after = x[: max(0, int(at * rate))], x[int((at + length) * rate) :]
+        second = max(best_correlation(part, refused, rate)[0] for part in (before, after) if len(part) > 3 * rate)
+        assert first > 0.6 and second > 0.6, (first, second)  # told twice: the premium number, then "*#"
+
+        def logged() -> dict[str, Any] | None:
+            return next(iter(box.http.get("/api/calllog").json()), None)
+
+        row = wait_until(logged, 10, "the call in the call log")
+        assert row["outcome"] == "abandoned" and row["left_queue"] == "key 2"
+        assert box.http.get("/api/queues").json() == []
+        assert box.http.get("/api/callbacks").json() == []
+        assert "Traceback" not in box.log()

@@ -119,8 +119,10 @@ async def ask_number(session: _Session, heard: str, language: str, allowed: Call
     Returns the number confirmed, or None when the caller gives none after ``ASKS`` tries."""
     number: str | None = heard if plausible(heard) and allowed(heard) else None
     session.clear_digits()
+    ahead: str | None = None  # a key that cut the refusal short: the start of the next answer
     for _ in range(ASKS):
-        digit = await _offer(session, number, language)
+        digit = ahead if ahead is not None else await _offer(session, number, language)
+        ahead = None
         if digit is None:
             digit = await session.next_digit(DIGIT_TIMEOUT)
         if digit is None:
@@ -131,8 +133,7 @@ async def ask_number(session: _Session, heard: str, language: str, allowed: Call
         if typed is not None and allowed(typed):
             number = typed  # read back and confirmed in the next round
             continue
-        await session.play(prompt(PROMPT_REFUSED, language), barge_in=True)
-        session.clear_digits()
+        ahead = await session.play(prompt(PROMPT_REFUSED, language), barge_in=True)
     return None
 
 
