@@ -38,8 +38,9 @@ DEMO = REPO / "firmware" / "zentrale" / "demo"
 PROMPT_DIR = DEMO / "prompts"
 MUSIC_DIR = DEMO / "music"
 # All shipped audio together (it is in every image and update bundle): 6 MB until the
-# queue's 56 position/wait sentences (German and English, 4.1 MB) came; 2 MB to spare.
-MAX_TOTAL_BYTES = 12_000_000
+# queue's 56 position/wait sentences (German and English, 4.1 MB) came; the callback's
+# digits and sentences (German and English, 1.4 MB) brought it to 12.1 MB; 0.9 MB to spare.
+MAX_TOTAL_BYTES = 13_000_000
 
 # ---------------------------------------------------------------------------
 # Prompts
@@ -185,6 +186,59 @@ PROMPTS_EN: dict[str, str] = queue_prompts(
     "_en",
 )
 PROMPTS_EN["caller_blocked_en"] = "We are sorry, this hotline does not take calls from your number. Goodbye."
+
+
+# A callback that keeps the caller's place (calls/callback.py, the mode's "callback" node): the
+# number is read back digit by digit with the digit_* prompts, in German and in English.
+_DE_DIGITS = ("null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun")
+_EN_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def callback_prompts(digits: tuple[str, ...], texts: dict[str, str], suffix: str) -> dict[str, str]:
+    out = {f"digit_{n}{suffix}": word for n, word in enumerate(digits)}
+    out.update({f"callback_{key}{suffix}": text for key, text in texts.items()})
+    return out
+
+
+PROMPTS.update(
+    callback_prompts(
+        _DE_DIGITS,
+        {
+            "number_is": "Wir rufen Sie zurück unter der Nummer",
+            "confirm": (
+                "Zum Bestätigen drücken Sie die 1. Oder geben Sie eine andere Nummer ein "
+                "und drücken Sie die Rautetaste."
+            ),
+            "enter_number": "Bitte geben Sie Ihre Rufnummer ein und drücken Sie die Rautetaste.",
+            "refused": "Diese Nummer können wir leider nicht zurückrufen.",
+            "done": (
+                "Vielen Dank. Wir rufen Sie zurück, sobald ein Mitarbeiter frei ist. "
+                "Sie behalten Ihren Platz in der Warteschlange. Auf Wiederhören."
+            ),
+            "greeting": "Hier ist die IT-Hotline der Musterfirma. Sie hatten um Rückruf gebeten.",
+            "agent": "Rückruf. Der Anrufer wird jetzt angerufen.",
+        },
+        "",
+    )
+)
+PROMPTS_EN.update(
+    callback_prompts(
+        _EN_DIGITS,
+        {
+            "number_is": "We will call you back at",
+            "confirm": "To confirm, press 1. Or enter another number and press the hash key.",
+            "enter_number": "Please enter your phone number and press the hash key.",
+            "refused": "We are sorry, we cannot call this number.",
+            "done": (
+                "Thank you. We will call you back as soon as an agent is free. "
+                "You keep your place in the queue. Goodbye."
+            ),
+            "greeting": "This is the IT hotline of Musterfirma. You asked us to call you back.",
+            "agent": "Callback. The caller is being called now.",
+        },
+        "_en",
+    )
+)
 
 
 def speak_text(text: str) -> str:
@@ -702,7 +756,8 @@ def check_prompt(path: Path) -> list[str]:
     lead = loud[0] * frame / SR if len(loud) else float("nan")
     tail = (len(x) - (loud[-1] + 1) * frame) / SR if len(loud) else float("nan")
     clipped = int((np.abs(x) >= 32767 / 32768).sum())
-    if len(x) < SR // 2 or rms < 10 ** (-35 / 20):
+    shortest = SR * 3 // 10 if path.name.startswith("digit_") else SR // 2  # "acht" is a short word
+    if len(x) < shortest or rms < 10 ** (-35 / 20):
         problems.append("empty or nearly silent")
     if clipped:
         problems.append(f"{clipped} clipped samples")
@@ -764,13 +819,15 @@ def check_all() -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="only analyse the existing files")
+    ap.add_argument("--missing", action="store_true", help="only write prompts that do not exist yet")
     args = ap.parse_args()
     if not args.check:
-        for name, text in PROMPTS.items():
-            write_wav(PROMPT_DIR / f"{name}.wav", finish_prompt(synth_prompt(text)))
-        for name, text in PROMPTS_EN.items():
-            write_wav(PROMPT_DIR / f"{name}.wav", finish_prompt(synth_prompt(text, ESPEAK_VOICE_EN)))
-        for fn in MUSIC:
+        for voice, prompts in ((ESPEAK_VOICE, PROMPTS), (ESPEAK_VOICE_EN, PROMPTS_EN)):
+            for name, text in prompts.items():
+                path = PROMPT_DIR / f"{name}.wav"
+                if not (args.missing and path.exists()):
+                    write_wav(path, finish_prompt(synth_prompt(text, voice)))
+        for fn in MUSIC if not args.missing else ():
             name, x = render_music(fn)
             write_wav(MUSIC_DIR / f"{name}.wav", x)
     problems = check_all()

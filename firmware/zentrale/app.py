@@ -16,6 +16,8 @@ from typing import Any
 
 from zentrale import __version__
 from zentrale.accounts.service import Accounts
+from zentrale.calls.behind import CallLogWriter
+from zentrale.calls.callback import CallbackDialer, CallbackService
 from zentrale.calls.dialer import LineDialer, TransferPolicy
 from zentrale.calls.limits import CallLimits
 from zentrale.calls.simulation import Simulations
@@ -47,6 +49,7 @@ from zentrale.prompts import PromptLibrary
 from zentrale.scheduling import ModeScheduler
 from zentrale.staffing import Staffing
 from zentrale.store.agents import AgentRepository
+from zentrale.store.callbacks import CallbackRepository
 from zentrale.store.callers import CallerListRepository
 from zentrale.store.db import Database
 from zentrale.store.disk import DataDisk
@@ -114,10 +117,15 @@ class App:
         self.sip_settings = RegistrationSettings(self.sip, self.state)
         self.ban_keeper = BanKeeper(self.sip.guard, self.state, lambda: clock.now().timestamp())
         limits = config.call_limits
+        self.callbacks = CallbackService(
+            clock=clock, queues=self.queues, teams=self.teams, line=self.sip, library=self.library,
+            messages=self.messages, repo=CallbackRepository(self.db), call_log=CallLogWriter(self.hotline.call_log),
+            language=lambda: self.hotline.mode.language if self.hotline.mode else config.language,
+        )  # fmt: skip
         self.supervisor = CallSupervisor(
             clock=clock, events=events, engine=FlowEngine(
                 clock, self.queues, self.control, events, callers=self.caller_lists.lists,
-                schedule_state=self.scheduler.state_now,
+                schedule_state=self.scheduler.state_now, callbacks=self.callbacks,
             ),
             active_mode=lambda: self.hotline.mode, messages=self.messages, call_log=self.hotline.call_log,
             library=self.library, silence_dbfs=config.voicemail.silence_dbfs, disk=self.disk,
@@ -130,7 +138,9 @@ class App:
         self.dialer = LineDialer(
             self.sip, self.teams, self.supervisor, TransferPolicy.from_config(config, self.sip.transfers_by_refer)
         )
-        self.distribution = CallDistribution(clock, self.queues, self.agents, self.dialer, events, self.teams.policy)
+        self.distribution = CallDistribution(
+            clock, self.queues, self.agents, CallbackDialer(self.dialer, self.callbacks), events, self.teams.policy
+        )
         self.staffing = Staffing(
             teams=self.teams, clock=clock, board=self.agents, distribution=self.distribution,
             repo=AgentRepository(self.db), state=self.state,
@@ -184,7 +194,7 @@ class App:
             health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,
             faults=self.faults, updates=self.updates, agent_pins=self.agent_pins,
             desk_number=desk.number if desk else None, retention=self.retention, phonebook=self.phonebook,
-            caller_lists=self.caller_lists,
+            caller_lists=self.caller_lists, callbacks=self.callbacks,
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()
@@ -207,6 +217,7 @@ class App:
         await self.hotline.record_files()
         self.control.restore(await self.state.switch_states())
         await self.staffing.restore()
+        await self.callbacks.load()  # at their places, before any new call enters a queue
         await self.agent_pins.load()
         await self.message_waiting.load()
         await self.accounts.start()
@@ -253,6 +264,7 @@ class App:
             await bounded("the front panel", self.panel.stop())
         self.message_waiting.close()
         await bounded("the call distribution", self.distribution.stop())
+        await bounded("the callbacks", self.callbacks.stop())
         await bounded("the calls", self.supervisor.stop())
         for line in self.analog_lines:
             await bounded(f"line {line.name}", line.stop())

@@ -307,8 +307,19 @@ class Team(_Section):
         "('**62x', x = a digit) or SIP URI patterns ('sip:*@vpn.example'); default: internal extensions and SIP "
         "URIs on private networks",
     )
+    callback_numbers: list[str] | None = Field(
+        None,
+        description="numbers callers may be called back at (patterns as for allowed_numbers); default: internal "
+        "extensions and German landline and mobile numbers (0..., never 09..., 0137/0138, 0180, 0700, 0118, 00...)",
+    )
+    callback_attempts: int = Field(3, ge=1, le=10, description="calls to a caller who asked for a callback")
+    callback_interval: float = Field(300, ge=1, le=86400, description="seconds between two callback attempts")
+    callback_ring_timeout: float = Field(30, gt=0, le=120, description="seconds the caller's phone rings")
+    callback_order: Literal["agent_first", "caller_first"] = Field(
+        "agent_first", description="a callback rings the agent first, then calls the caller; or the other way round"
+    )
 
-    @field_validator("allowed_numbers")
+    @field_validator("allowed_numbers", "callback_numbers")
     @classmethod
     def _patterns(cls, value: list[str] | None) -> list[str] | None:
         for pattern in value or []:

@@ -23,10 +23,12 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from zentrale.core.callbacks import ASKS, DIGIT_TIMEOUT, MAX_DIGITS, callback_prompts
 from zentrale.core.clock import Clock
 from zentrale.core.flow import NO_MESSAGES_WAIT_PROMPT
 from zentrale.core.modes import (
     AnnouncementNode,
+    CallbackNode,
     ConditionNode,
     HangupNode,
     HoldStep,
@@ -71,6 +73,10 @@ def node_limit(mode: Mode, node_id: str, node: Node, seconds_of: Callable[[str],
         own = seconds_of(node.prompt or "")
     elif isinstance(node, ConditionNode):
         own = 0.0  # plays nothing: it branches at once
+    elif isinstance(node, CallbackNode):
+        # every ask: the number read back, the longest number typed digit by digit, a refusal
+        spoken = sum(seconds_of(p) for p in callback_prompts(mode.language))
+        own = ASKS * (spoken + (MAX_DIGITS + 2) * DIGIT_TIMEOUT)
     else:  # pragma: no cover - the node union is closed
         raise AssertionError(f"unknown node {node!r}")
     return own + limits.grace

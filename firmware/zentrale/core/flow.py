@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from zentrale.core.callbacks import PROMPT_DONE, CallbackDesk, ask_number
+from zentrale.core.callbacks import prompt as spoken
 from zentrale.core.callers import CallerFacts, CallerLists, patterns, rule_matches
 from zentrale.core.clock import Clock
 from zentrale.core.events import CallEnded, EventBus, MessageStored, NodeEntered, PositionAnnounced
 from zentrale.core.handover import HandOver, L
 from zentrale.core.modes import (
     AnnouncementNode,
+    CallbackNode,
     ConditionNode,
     HangupNode,
     MenuNode,
@@ -119,7 +122,7 @@ class CallSession(Protocol[L_contra]):
 class CallOutcome:
     """How a call goes, then how it ended, for the call log (filled in while the call runs)."""
 
-    outcome: str = "hangup"  # hangup | abandoned | voicemail | no_message | answered | overflow | failed
+    outcome: str = "hangup"  # hangup | abandoned | voicemail | no_message | answered | overflow | callback | failed
     last_node: str | None = None  # the node the call is in, then the last one
     last_queue: str | None = None  # the queue node the caller last waited in
     team: str | None = None
@@ -144,12 +147,14 @@ class FlowEngine(Generic[L]):
         rates: ServiceRates | None = None,
         callers: CallerLists | None = None,
         schedule_state: Callable[[], str] | None = None,
+        callbacks: CallbackDesk | None = None,
     ) -> None:
         self._clock = clock
         # the block and VIP lists and the schedule's state (open | closed | holiday | closed_day),
         # for condition nodes; without them no caller is on a list and the office is open
         self.callers = callers if callers is not None else CallerLists()
         self._schedule_state = schedule_state or (lambda: "open")
+        self._callbacks = callbacks  # none (the editor's simulator): a callback node goes on to on_failure
         self._queues = queues
         self._control = control
         self._events = events
@@ -191,6 +196,8 @@ class FlowEngine(Generic[L]):
             return await self._voicemail(mode, node_id, node, session, outcome)
         if isinstance(node, ConditionNode):
             return self._condition(node_id, node, session)
+        if isinstance(node, CallbackNode):
+            return await self._callback(mode, node_id, node, session, outcome)
         if isinstance(node, HangupNode):
             if node.prompt:
                 await session.play(node.prompt)
@@ -400,6 +407,30 @@ class FlowEngine(Generic[L]):
                  figure or "-", observations, f"; {why}" if why else "")  # fmt: skip
         self._events.publish(PositionAnnounced(entry.call_id, node.team, position, figure, observations, why))
         return prompts
+
+    async def _callback(
+        self, mode: Mode, node_id: str, node: CallbackNode, session: CallSession[L], outcome: CallOutcome
+    ) -> str | None:
+        """The caller gives a number to be called back at and hangs up; their place in the queue
+        is kept from when they entered it (core/callbacks.py)."""
+        team = node.team or outcome.team
+        if self._callbacks is None or team is None:
+            log.warning("call %s: no callback possible in %s (%s)", session.call_id, node_id,
+                        "no team" if team is None else "no callback service")  # fmt: skip
+            return node.on_failure
+        desk = self._callbacks
+        number = await ask_number(session, session.caller, mode.language, lambda n: desk.allows(team, n))
+        if number is None:
+            log.info("call %s: no number to call back in %s", session.call_id, node_id)
+            return node.on_failure
+        since = outcome.entered_queue_at or self._clock.now()
+        callback_id = await desk.request(team, number, session.caller_name, session.call_id, since)
+        outcome.team = team
+        outcome.outcome = "callback"
+        outcome.left_queue = outcome.left_queue or "callback"
+        log.info("call %s: callback %s to %s kept in team %s", session.call_id, callback_id, number, team)
+        await session.play(spoken(PROMPT_DONE, mode.language))
+        return None
 
     async def _voicemail(
         self, mode: Mode, node_id: str, node: VoicemailNode, session: CallSession[L], outcome: CallOutcome

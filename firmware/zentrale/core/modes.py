@@ -1,7 +1,7 @@
 """Mode documents (Betriebsarten): schema, parsing and validation.
 
-A mode is one YAML or JSON document: a start node and named nodes of six
-types (announcement, menu, queue, voicemail, hangup, condition) plus manual-control
+A mode is one YAML or JSON document: a start node and named nodes of seven
+types (announcement, menu, queue, voicemail, hangup, condition, callback) plus manual-control
 switches that replace announcements. ``parse_mode`` refuses a broken
 document with a ``ModeError`` naming the source, the path to the field and
 what is wrong. Pure: the caller reads the file.
@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zentrale.core.addresses import check_addresses
+from zentrale.core.callbacks import callback_prompts
 from zentrale.core.callers import CallerNumberError, Test, patterns
 from zentrale.core.waits import announcement_prompts
 from zentrale.errors import ModeError
@@ -174,6 +175,17 @@ class VoicemailNode(_Strict):
         return None if value is None else check_addresses(value)
 
 
+class CallbackNode(_Strict):
+    """The caller asks to be called back and keeps their place in the queue (core/callbacks.py):
+    the number heard is read back (1 confirms) or another one typed (checked against the team's
+    patterns); then the box says so and hangs up. No number: ``on_failure`` (none: hang up)."""
+
+    type: Literal["callback"]
+    team: NodeId | None = Field(None, description="the queue to keep the place in; none: the queue the caller left")
+    on_failure: NodeId | None = Field(None, description="when the caller gives no number the box may call")
+    label: str | None = None
+
+
 class HangupNode(_Strict):
     """Optionally plays a prompt, then hangs up."""
 
@@ -215,7 +227,7 @@ class ConditionNode(_Strict):
 
 
 Node = Annotated[
-    AnnouncementNode | MenuNode | QueueNode | VoicemailNode | HangupNode | ConditionNode,
+    AnnouncementNode | MenuNode | QueueNode | VoicemailNode | HangupNode | ConditionNode | CallbackNode,
     Field(discriminator="type"),
 ]
 
@@ -271,7 +283,7 @@ class Mode(_Strict):
     def teams(self) -> set[str]:
         teams: set[str] = set()
         for node in self.nodes.values():
-            team = node.team if isinstance(node, QueueNode | VoicemailNode) else None
+            team = node.team if isinstance(node, QueueNode | VoicemailNode | CallbackNode) else None
             if team:
                 teams.add(team)
         return teams
@@ -288,6 +300,8 @@ def _node_prompts(node: Node, language: str) -> Iterator[str]:
             yield from announcement_prompts(language)
     if isinstance(node, VoicemailNode | HangupNode) and node.prompt:
         yield node.prompt
+    if isinstance(node, CallbackNode):
+        yield from callback_prompts(language)
 
 
 def node_targets(node: Node) -> Iterator[tuple[str, str]]:
@@ -312,6 +326,8 @@ def node_targets(node: Node) -> Iterator[tuple[str, str]]:
         for i, rule in enumerate(node.rules):
             yield f"rules.{i}.next", rule.next
         yield "otherwise", node.otherwise
+    elif isinstance(node, CallbackNode) and node.on_failure:
+        yield "on_failure", node.on_failure
 
 
 class ModeProblem(BaseModel):
@@ -411,8 +427,8 @@ def _graph_problems(mode: Mode) -> list[ModeProblem]:
     # a node without a next, a queue (an agent may take the call).
     def exits_directly(node_id: str) -> bool:
         node = mode.nodes[node_id]
-        if isinstance(node, HangupNode | QueueNode):
-            return True
+        if isinstance(node, HangupNode | QueueNode | CallbackNode):
+            return True  # a callback hangs up once the caller gave a number
         if isinstance(node, MenuNode):
             return node.on_failure is None
         return not edges[node_id]
@@ -433,7 +449,7 @@ def _graph_problems(mode: Mode) -> list[ModeProblem]:
     return problems
 
 
-NODE_TYPES = ("announcement", "menu", "queue", "voicemail", "hangup", "condition")
+NODE_TYPES = ("announcement", "menu", "queue", "voicemail", "hangup", "condition", "callback")
 
 
 def _loc_to_path(loc: tuple[int | str, ...]) -> str:

@@ -6,6 +6,10 @@ step, bridges the caller or lets the line transfer them) and ``left`` (the
 entry left the queue, with the reason: the caller hung up, overflowed, was
 connected). ``offer`` reserves an entry while an agent's phone rings (so two
 agents cannot take the same call); the caller keeps their position.
+
+A callback (``core.callbacks``) waits as a *virtual* entry: no call behind it, put at the place
+its caller had when they entered the queue (``enter_callback``); agents see and pull it like a
+waiting call, and ``calls/callback.py`` answers its hand-over by calling the caller.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic
 
+from zentrale.core.callbacks import callback_snapshot
 from zentrale.core.clock import Clock
 from zentrale.core.events import CallLeftQueue, CallWaiting, EventBus, QueueChanged
 from zentrale.core.handover import HandOver, L
@@ -50,6 +55,8 @@ class QueueEntry(Generic[L]):
     vip: bool = False  # on the VIP list: waits ahead of callers who are not
     handed_over: asyncio.Future[HandOver[L]] = field(default_factory=_future)
     left: asyncio.Future[str] = field(default_factory=_future)  # the reason it left the queue
+    callback_id: str | None = None  # a virtual entry: a caller who hung up and is to be called back
+    callback_attempts: int = 0  # calls to that caller that failed so far
 
     def waited(self, now: float) -> float:
         return max(0.0, now - self.entered_at)
@@ -98,6 +105,36 @@ class QueueBoard(Generic[L]):
             if entry is not vip:
                 reordered[entry_id] = entry
         self._entries = reordered
+
+    def enter_callback(
+        self, team: str, callback_id: str, number: str, caller_name: str | None, since: datetime, attempts: int = 0
+    ) -> QueueEntry[L]:
+        """A virtual entry for a callback, at the place of a caller who entered at ``since``:
+        ahead of everyone who came later, behind everyone who came before (wall clock, so a
+        callback kept over a restart goes ahead of the calls that came after it)."""
+        waited = max(0.0, (self._clock.now() - since).total_seconds())
+        entry: QueueEntry[L] = QueueEntry(
+            entry_id=f"q{next(self._ids)}",
+            call_id=f"callback-{callback_id}",
+            team=team,
+            caller=number,
+            caller_name=caller_name,
+            entered_at=self._clock.monotonic() - waited,
+            entered_wall=since,
+            callback_id=callback_id,
+            callback_attempts=attempts,
+        )
+        later = [e for e in self._entries.values() if e.entered_wall > since]
+        for other in later:  # re-inserted behind the new entry: dict order is the queue's order
+            del self._entries[other.entry_id]
+        self._entries[entry.entry_id] = entry
+        for other in later:
+            self._entries[other.entry_id] = other
+        self._events.publish(
+            CallWaiting(entry.entry_id, entry.call_id, team, number, caller_name, self.position(entry))
+        )
+        self._publish_team(team)
+        return entry
 
     def leave(self, entry: QueueEntry[L], reason: str) -> None:
         if self._entries.pop(entry.entry_id, None) is None:
@@ -186,6 +223,7 @@ class QueueBoard(Generic[L]):
             "hold_step": entry.hold_step,
             "hold_label": entry.hold_label,
             "vip": entry.vip,
+            **callback_snapshot(entry.callback_id, entry.callback_attempts),
         }
 
     def _publish_team(self, team: str) -> None:

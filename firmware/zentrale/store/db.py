@@ -188,6 +188,27 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (list, number_key)
     );
     """,
+    # 11: callbacks that keep the caller's place (store/callbacks.py): waiting ones survive a
+    # restart; a failed one is a task for the agents until someone marks it done
+    """
+    CREATE TABLE IF NOT EXISTS callbacks (
+        id TEXT PRIMARY KEY,
+        call_id TEXT NOT NULL,
+        team TEXT NOT NULL,
+        number TEXT NOT NULL,
+        caller_name TEXT,
+        since TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'waiting',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at TEXT,
+        outcome TEXT,
+        agent TEXT,
+        done_by TEXT,
+        done_at TEXT
+    );
+    CREATE INDEX IF NOT EXISTS callbacks_state ON callbacks(state, since);
+    """,
 ]
 
 

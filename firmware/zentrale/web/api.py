@@ -42,6 +42,7 @@ from zentrale.web import schemas as S
 from zentrale.web.agents_api import agents_router
 from zentrale.web.auth import PUBLIC, USER, AccessGuard, access, actor, auth_router, check_access, principal
 from zentrale.web.backup_api import backup_router
+from zentrale.web.callbacks_api import callbacks_router
 from zentrale.web.callers_api import callers_router
 from zentrale.web.documents import DocumentWorker, WorkerFailed, parse_checked, stored_dump
 from zentrale.web.editor_api import editor_router
@@ -66,6 +67,7 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from zentrale.accounts.service import Accounts, Principal
+    from zentrale.calls.callback import CallbackService
     from zentrale.calls.simulation import Simulations
     from zentrale.calls.supervisor import CallSupervisor
     from zentrale.config import HttpConfig, MailConfig
@@ -146,6 +148,7 @@ class Services:
     retention: RetentionJob | None = None  # the daily GDPR deletions (GET /api/retention)
     phonebook: Phonebook | None = None  # caller names (Verwaltung -> Telefonbuch)
     caller_lists: CallerListRepository | None = None  # the block and VIP lists (/api/caller-lists)
+    callbacks: CallbackService | None = None  # callbacks that keep the caller's place (GET /api/callbacks)
 
 
 def create_api(app: Services) -> FastAPI:
@@ -420,6 +423,8 @@ def create_api(app: Services) -> FastAPI:
         api.include_router(phonebook_router(app.phonebook))
     if app.caller_lists is not None:
         api.include_router(callers_router(app.caller_lists, app.state, app.clock))
+    if app.callbacks is not None:
+        api.include_router(callbacks_router(app.callbacks))
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)
     # the spec is made now, at start-up, not by the first request for it (~80 ms on the loop)

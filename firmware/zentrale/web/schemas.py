@@ -130,6 +130,8 @@ class WaitingCall(Answer):
     hold_step: int
     hold_label: str
     vip: bool = Field(False, description="on the VIP list: waits ahead of callers who are not")
+    callback: str | None = Field(None, description="a callback's id: the caller hung up and is to be called back")
+    callback_attempts: int | None = Field(None, description="a callback: calls to the caller that failed so far")
 
 
 class CallInProgress(Answer):

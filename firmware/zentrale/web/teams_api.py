@@ -29,6 +29,11 @@ class TeamBody(BaseModel):
     wrap_up: float = 10
     email: list[str] = Field(default_factory=list, max_length=100)
     allowed_numbers: list[str] | None = Field(None, max_length=50)
+    callback_numbers: list[str] | None = Field(None, max_length=50)
+    callback_attempts: int = 3
+    callback_interval: float = 300
+    callback_ring_timeout: float = 30
+    callback_order: Literal["agent_first", "caller_first"] = "agent_first"
 
 
 class NumberCheck(BaseModel):

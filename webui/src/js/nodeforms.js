@@ -298,6 +298,18 @@ const FORMS = {
     ];
   },
 
+  // the caller confirms or types a number and keeps their place in the queue (docs/modes.md)
+  callback(ctx, node) {
+    const team = h("select", { "data-field": "team" }, option("", t("editor.team_from_queue"), !node.team),
+      ctx.teams.map((x) => option(x.id, `${x.name} (${x.id})`, x.id === node.team)));
+    team.addEventListener("change", () => { setField(node, "team", team.value); ctx.changed(); });
+    return [
+      h("p", { class: "muted" }, t("editor.callback_hint")),
+      field(t("field.team"), team),
+      field(t("field.callback_failure"), targetPicker(ctx, node.on_failure, { fieldName: "on_failure", none: t("editor.target_hangup"), onChange: (v) => setField(node, "on_failure", v) })),
+    ];
+  },
+
   hangup(ctx, node) {
     return [field(t("field.prompt"), promptPicker(ctx, node.prompt, { optional: true, onChange: (v) => setField(node, "prompt", v) }))];
   },

@@ -47,6 +47,13 @@ function offerText(entry) {
   return h("span", { class: "pill ring" }, t("calls.offered_to", { who }));
 }
 
+// a callback (issue 16, 3): the caller hung up and keeps their place; pulling it rings my phone,
+// then the box calls the caller (calls/callback.py)
+function callbackPill(entry) {
+  if (!entry.callback) return null;
+  return h("span", { class: "pill warn", "data-callback": entry.callback, title: t("calls.callback_hint") }, icon("phone"), t("calls.callback"));
+}
+
 function waitedEl(entry, cls = "") {
   return h("span", { class: cls, "data-base": String(entry._base) }, duration((performance.now() - entry._base) / 1000));
 }
@@ -125,7 +132,7 @@ function renderGlobal() {
         calls.length === 0
           ? h("span", { class: "none" }, t("calls.none_short"))
           : calls.map((e) => h("div", { class: "callchip", "data-entry": e.entry_id },
-            h("span", { class: "pill team" }, teamName(e.team)),
+            h("span", { class: "pill team" }, teamName(e.team)), callbackPill(e),
             h("span", { class: "num" }, e.caller_name ? `${e.caller} · ${e.caller_name}` : e.caller),
             waitedEl(e, "t"),
             pullButton(e, "go small"))))));
@@ -147,7 +154,7 @@ function renderGlobal() {
       h("button", { type: "button", class: "ghost close", "aria-label": t("calls.dismiss"), title: t("calls.dismiss"),
         onclick: () => { dismissed.add(candidate.entry_id); renderGlobal(); } }, icon("x"))),
     h("div", { class: "body" },
-      h("div", { class: "num" }, candidate.caller),
+      h("div", { class: "num" }, candidate.caller, " ", callbackPill(candidate)),
       candidate.caller_name ? h("div", { class: "name" }, candidate.caller_name) : null,
       h("div", { class: "facts" },
         h("div", { class: "fact" }, h("small", {}, t("calls.waited")), h("b", {}, waitedEl(candidate))),
@@ -192,6 +199,7 @@ function notify(entry) {
 export function mount(main) {
   const workplace = h("section", { class: "card workplace", "aria-label": t("work.title") });
   const listCard = h("section", { class: "card", "aria-label": t("calls.list") });
+  const taskCard = h("section", { class: "card", id: "callback-tasks", "aria-label": t("callbacks.title"), hidden: true });
   const toggle = h("div", { class: "segmented", role: "group", "aria-label": t("calls.view") });
   const renderToggle = () => clear(toggle, ["window", "bar"].map((v) => h("button", {
     type: "button", "aria-pressed": String(view() === v), "data-view": v, onclick: () => setView(v),
@@ -200,7 +208,7 @@ export function mount(main) {
     h("div", { class: "page-head" },
       h("div", {}, h("h1", {}, t("calls.title")), h("p", {}, t("calls.subtitle"))),
       h("div", { class: "row-buttons" }, notifyButton(), toggle)),
-    h("div", { class: "calls-layout" }, workplace, listCard));
+    h("div", { class: "calls-layout" }, workplace, h("div", {}, listCard, taskCard)));
   const rows = new Map();
   const renderList = () => {
     const calls = waitingCalls();
@@ -227,9 +235,9 @@ export function mount(main) {
         h("div", { class: "caller" },
           h("span", { class: "num" }, e.caller),
           e.caller_name ? h("span", { class: "name" }, e.caller_name) : null,
-          h("div", { class: "sub" }, h("span", { class: "pill team" }, teamName(e.team)),
+          h("div", { class: "sub" }, h("span", { class: "pill team" }, teamName(e.team)), callbackPill(e),
             e.vip ? h("span", { class: "pill warn", "data-vip": "true", title: t("callers.vip_title") }, "VIP") : null,
-            h("span", {}, holdText(e)), offerText(e))),
+            e.callback ? null : h("span", {}, holdText(e)), offerText(e))),
         h("div", { class: "waited" }, waitedEl(e), h("small", {}, t("calls.waited"))),
         h("div", { class: "act" }, pullButton(e)));
       if (fresh) rows.set(e.entry_id, li);
@@ -242,14 +250,43 @@ export function mount(main) {
   renderToggle();
   renderList();
   renderWork();
+  renderTasks(taskCard);
   const offs = [
-    on("queue", () => { renderList(); }),
+    on("queue", () => { renderList(); renderTasks(taskCard); }),
     on("agent", () => { renderWork(); renderList(); }),
     on("pull_failed", renderWork),
   ];
   const viewChanged = () => { renderToggle(); renderList(); };
   viewListeners.add(viewChanged);
   return () => { offs.forEach((off) => off()); viewListeners.delete(viewChanged); };
+}
+
+// callbacks the box could not complete: tasks until someone marks them done (GET /api/callbacks)
+let tasksLoading = null;
+async function renderTasks(card) {
+  if (tasksLoading) return;
+  tasksLoading = api("GET", "/api/callbacks").catch(() => null);
+  const tasks = await tasksLoading;
+  tasksLoading = null;
+  if (!tasks || !tasks.length) { card.hidden = true; clear(card); return; }
+  card.hidden = false;
+  clear(card,
+    h("div", { class: "card-head" }, h("h2", {}, t("callbacks.title")), h("span", { class: "pill warn" }, String(tasks.length))),
+    h("ul", { class: "waiting-list" }, tasks.map((task) => h("li", { "data-callback": task.id },
+      h("div", { class: "pos" }, icon("phone")),
+      h("div", { class: "caller" },
+        h("span", { class: "num" }, task.number),
+        task.caller_name ? h("span", { class: "name" }, task.caller_name) : null,
+        h("div", { class: "sub" }, h("span", { class: "pill team" }, teamName(task.team)),
+          h("span", {}, t("callbacks.attempts", { n: task.attempts, reason: t(`reason.${task.outcome || "failed"}`) })))),
+      h("div", { class: "act" }, h("button", { type: "button", "data-action": "callback-done", onclick: async () => {
+        try {
+          await api("POST", `/api/callbacks/${encodeURIComponent(task.id)}/done`);
+        } catch (err) {
+          failed(err);
+        }
+        renderTasks(card);
+      } }, icon("check"), t("callbacks.done")))))));
 }
 
 function notifyButton() {

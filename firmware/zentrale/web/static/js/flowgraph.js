@@ -7,7 +7,7 @@ import { duration, promptLength, t } from "./i18n.js";
 import { layers, ports } from "./modedoc.js";
 import { problemText } from "./problems.js";
 
-export const TYPE_ICON = { announcement: "speaker", menu: "keypad", queue: "queue", voicemail: "voicemail", hangup: "hangup", condition: "split" };
+export const TYPE_ICON = { announcement: "speaker", menu: "keypad", queue: "queue", voicemail: "voicemail", callback: "phone", hangup: "hangup", condition: "split" };
 const SVG = "http://www.w3.org/2000/svg";
 
 function svg(tag, attrs = {}) {

@@ -1,7 +1,7 @@
 // The mode document as the editor changes it: plain data, the same shape the engine reads
 // (docs/modes.md). Pure functions; no DOM.
 
-export const NODE_TYPES = ["announcement", "menu", "queue", "condition", "voicemail", "hangup"];
+export const NODE_TYPES = ["announcement", "menu", "queue", "condition", "voicemail", "callback", "hangup"];
 // The tests of a condition node's rules (core/callers.py), in the order the form offers them.
 export const RULE_TESTS = ["blocked", "vip", "anonymous", "number", "schedule"];
 export const ID_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
@@ -32,6 +32,7 @@ export function newNode(type, teams) {
     case "queue": return { type, team: teams[0]?.id, hold: [] };
     case "voicemail": return { type, beep: true, max_seconds: 120, silence_seconds: 5, end_digits: "#" };
     case "condition": return { type, rules: [{ test: "blocked", next: "" }], otherwise: "" };
+    case "callback": return { type };
     default: return { type: "hangup" };
   }
 }
@@ -77,6 +78,8 @@ export function ports(node) {
         ...(node.rules || []).map((rule, i) => ({ key: `rules.${i}.next`, kind: "rule", test: rule.test, schedule: rule.schedule, target: rule.next || null })),
         { key: "otherwise", kind: "otherwise", target: node.otherwise || null },
       ];
+    case "callback": // the caller gave no number the box may call (docs/modes.md)
+      return [{ key: "on_failure", kind: "failure", target: node.on_failure || null }];
     default:
       return [];
   }
