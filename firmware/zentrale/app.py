@@ -52,7 +52,9 @@ from zentrale.store.modes import ModeFiles, ModeVersions
 from zentrale.store.outbox import OutboxRepository
 from zentrale.store.retention import RetentionJob
 from zentrale.store.state import CallLogRepository, StateRepository
+from zentrale.store.statistics import Statistics
 from zentrale.store.users import UserRepository
+from zentrale.store.wallboard import WallboardTokens
 from zentrale.systemd_notify import SystemdNotifier, keep_watchdog_fed, report_status, wait_until_ready
 from zentrale.teams import TeamDirectory, TeamSettings
 from zentrale.web.api import Services, create_api
@@ -173,6 +175,7 @@ class App:
             health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,
             faults=self.faults, updates=self.updates, agent_pins=self.agent_pins,
             desk_number=desk.number if desk else None, retention=self.retention,
+            statistics=Statistics(self.db), wallboard=WallboardTokens(self.db, clock),
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()

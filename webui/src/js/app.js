@@ -17,11 +17,13 @@ import * as modes from "./modes.js";
 import * as editor from "./editor.js";
 import * as library from "./library.js";
 import * as schedule from "./schedule.js";
+import * as statistics from "./statistics.js";
 
 const PAGES = [
   { id: "calls", icon: "phone", label: "nav.calls", module: calls },
   { id: "messages", icon: "voicemail", label: "nav.messages", module: messages },
   { id: "control", icon: "toggle", label: "nav.control", module: control },
+  { id: "statistics", icon: "chart", label: "nav.statistics", module: statistics },
   { id: "modes", icon: "flow", label: "nav.modes", module: modes, admin: true },
   // reached from the modes page's tabs, shown under "Betriebsarten" in the navigation
   { id: "editor", label: "nav.editor", module: editor, admin: true, navAs: "modes", wide: true },

@@ -1,0 +1,250 @@
+"""Statistics from the call log: per hour, day or week, per team and per agent (issue 16, item 6).
+
+Everything is counted by SQL aggregates on the database thread; the rows never come to
+Python one by one. What the figures mean (docs/statistics.md):
+
+- ``offered``: calls that reached a team (``team`` set: they entered a queue node);
+- ``answered``: taken by an agent (``answered_by`` set); ``abandoned``: the caller hung up
+  before an agent took the call (outcome ``abandoned``, nobody answered), with how long they
+  had waited (average and longest);
+- ``messages``: calls that left a message; ``callbacks``: rows with outcome ``callback``;
+- ``avg_wait_s``/``p90_wait_s``: the wait of answered calls until an agent took them; the
+  90th percentile by the nearest-rank method (the smallest wait that 90 % of the calls did not
+  exceed), computed from a histogram SQLite makes of the waits (the call log keeps them to
+  0.1 s, so the histogram is exact);
+- ``service_level``: answered within N seconds / offered (None without offered calls);
+- ``talk_s``: the agents' talk time. The call log does not record wrap-up time (the agent's
+  after-call work is a state of the agent, not of the call), so there is no wrap-up figure.
+
+Buckets are the box's local time (the schedule's time zone): a day is local midnight to local
+midnight, 23 or 25 hours on the days the clocks change, a week starts on Monday. Hour buckets
+are real hours: the autumn night has two buckets labelled 02:00 (with different offsets).
+The call log's times are UTC ISO texts, so a bucket is a range of the ``call_log_started``
+index: the buckets are passed as one JSON parameter and each one is a range scan.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from zentrale.errors import Invalid
+from zentrale.store.db import Database
+
+By = Literal["hour", "day", "week"]
+MAX_DAYS = {"hour": 31, "day": 366, "week": 371}  # a chart a person can read; the work stays bounded
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)  # beyond: no call log, and no overflow
+COUNTS = ("calls", "offered", "answered", "abandoned", "messages", "callbacks", "answered_in_time")
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: datetime  # local, aware
+    end: datetime
+
+    def utc(self) -> tuple[str, str]:
+        return self.start.astimezone(UTC).isoformat(), self.end.astimezone(UTC).isoformat()
+
+
+def buckets(first: date, last: date, by: str, tz: ZoneInfo) -> list[Bucket]:
+    """The buckets covering the local days ``first`` to ``last`` (both included)."""
+    if by not in MAX_DAYS:
+        raise Invalid(f"statistics by {by!r}: use hour, day or week")
+    if not (EARLIEST <= first <= LATEST and EARLIEST <= last <= LATEST):
+        earliest, latest = EARLIEST, LATEST
+        raise Invalid(f"statistics cover days from {earliest} to {latest}")
+    if last < first:
+        to, start = last, first
+        raise Invalid(f"statistics range ends ({to}) before it starts ({start})")
+    days = MAX_DAYS[by]
+    if (last - first).days + 1 > days:
+        raise Invalid(f"statistics by {by} cover at most {days} days")
+    start = datetime.combine(first, time(0), tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
+    out: list[Bucket] = []
+    if by == "hour":  # real hours: step in UTC, label in local time
+        at = start.astimezone(UTC)
+        stop = end.astimezone(UTC)
+        while at < stop:
+            out.append(Bucket(at.astimezone(tz), (at + timedelta(hours=1)).astimezone(tz)))
+            at += timedelta(hours=1)
+        return out
+    day = first
+    while day <= last:
+        step = 1 if by == "day" else 7 - day.weekday()  # a week ends before the next Monday
+        following = min(day + timedelta(days=step), last + timedelta(days=1))
+        out.append(Bucket(datetime.combine(day, time(0), tzinfo=tz), datetime.combine(following, time(0), tzinfo=tz)))
+        day = following
+    return out
+
+
+def p90(histogram: dict[float, int]) -> float | None:
+    """Nearest-rank 90th percentile of a histogram {value: count}; None when empty."""
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(0.9 * total))
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return value
+    return None  # not reached
+
+
+_SUMS = """
+    COUNT(*) AS calls,
+    SUM(c.team IS NOT NULL) AS offered,
+    SUM(c.answered_by IS NOT NULL) AS answered,
+    SUM(c.answered_by IS NULL AND c.outcome = 'abandoned') AS abandoned,
+    SUM(c.message_id IS NOT NULL) AS messages,
+    SUM(c.outcome = 'callback') AS callbacks,
+    SUM(c.answered_by IS NOT NULL AND c.team IS NOT NULL AND COALESCE(c.waited_s, 0) <= :level) AS answered_in_time,
+    SUM(CASE WHEN c.answered_by IS NOT NULL THEN COALESCE(c.waited_s, 0) END) AS wait_sum,
+    SUM(CASE WHEN c.answered_by IS NULL AND c.outcome = 'abandoned' THEN COALESCE(c.waited_s, 0) END)
+        AS abandoned_wait_sum,
+    MAX(CASE WHEN c.answered_by IS NULL AND c.outcome = 'abandoned' THEN COALESCE(c.waited_s, 0) END)
+        AS abandoned_wait_max,
+    SUM(COALESCE(c.talk_s, 0)) AS talk_sum
+"""
+_BUCKETS = (
+    "b(i, lo, hi) AS (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:buckets))"
+)
+_FILTER = "(:team IS NULL OR c.team = :team) AND (:agent IS NULL OR c.answered_by = :agent)"
+_JOIN = f"FROM b JOIN call_log c ON c.started_at >= b.lo AND c.started_at < b.hi WHERE {_FILTER}"
+_RAW = (*COUNTS, "wait_sum", "abandoned_wait_sum", "abandoned_wait_max", "talk_sum")
+
+
+def _figures(row: dict[str, Any], waits: dict[float, int]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: int(row.get(k) or 0) for k in COUNTS}
+    answered, abandoned, offered = out["answered"], out["abandoned"], out["offered"]
+    out["avg_wait_s"] = round(row["wait_sum"] / answered, 1) if answered else None
+    out["p90_wait_s"] = p90(waits)
+    out["abandoned_avg_wait_s"] = round(row["abandoned_wait_sum"] / abandoned, 1) if abandoned else None
+    out["abandoned_max_wait_s"] = row["abandoned_wait_max"] if abandoned else None
+    out["service_level"] = round(out["answered_in_time"] / offered, 3) if offered else None
+    out["talk_s"] = round(float(row.get("talk_sum") or 0), 1)
+    out["avg_talk_s"] = round(out["talk_s"] / answered, 1) if answered else None
+    out["wrap_up_s"] = None  # not recorded in the call log (see the module's doc)
+    return out
+
+
+EMPTY: dict[str, Any] = {k: 0 for k in _RAW} | {"abandoned_wait_max": None}
+
+
+def _histograms(conn: sqlite3.Connection, key: str, params: dict[str, Any]) -> dict[Any, dict[float, int]]:
+    """The answered calls' waits per ``key`` (b.i, c.team or c.answered_by): {key: {wait: count}}."""
+    waits: dict[Any, dict[float, int]] = {}
+    for k, wait, n in conn.execute(
+        f"WITH {_BUCKETS} SELECT {key}, COALESCE(c.waited_s, 0), COUNT(*) {_JOIN} AND c.answered_by IS NOT NULL"
+        f" GROUP BY {key}, COALESCE(c.waited_s, 0)",
+        params,
+    ):
+        waits.setdefault(k, {})[float(wait)] = int(n)
+    return waits
+
+
+def _sums(conn: sqlite3.Connection, params: dict[str, Any]) -> tuple[dict[Any, dict[str, Any]], ...]:
+    """One pass for the sums per bucket, per team and per agent (added up from the finest groups)."""
+    per: tuple[dict[Any, dict[str, Any]], ...] = ({}, {}, {})
+    for row in conn.execute(
+        f"WITH {_BUCKETS} SELECT b.i, c.team, c.answered_by, {_SUMS} {_JOIN} GROUP BY b.i, c.team, c.answered_by",
+        params,
+    ):
+        values = dict(row)
+        for target, k in zip(per, (values["i"], values["team"], values["answered_by"]), strict=True):
+            _add(target.setdefault(k, dict(EMPTY)), values)
+    return per
+
+
+def _add(into: dict[str, Any], row: dict[str, Any]) -> None:
+    for k in _RAW:
+        if k == "abandoned_wait_max":
+            if row[k] is not None:
+                into[k] = max(into[k] or 0, row[k])
+        else:
+            into[k] += row[k] or 0
+
+
+def _figured(sums: dict[Any, dict[str, Any]], waits: dict[Any, dict[float, int]]) -> dict[Any, dict[str, Any]]:
+    return {k: _figures(row, waits.get(k, {})) for k, row in sums.items()}
+
+
+def _total(sums: dict[Any, dict[str, Any]], waits: dict[Any, dict[float, int]]) -> dict[str, Any]:
+    """The whole range from the per-bucket sums and histograms."""
+    row = dict(EMPTY)
+    for g in sums.values():
+        _add(row, g)
+    merged: dict[float, int] = {}
+    for histogram in waits.values():
+        for wait, n in histogram.items():
+            merged[wait] = merged.get(wait, 0) + n
+    return _figures(row, merged)
+
+
+class Statistics:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def report(
+        self,
+        first: date,
+        last: date,
+        by: str,
+        tz: ZoneInfo,
+        team: str | None = None,
+        agent: str | None = None,
+        service_level_s: float = 20,
+    ) -> dict[str, Any]:
+        """Figures per bucket, per team and per agent, and for the whole range."""
+        cuts = buckets(first, last, by, tz)
+        params = {
+            "buckets": json.dumps([b.utc() for b in cuts]),
+            "team": team, "agent": agent, "level": service_level_s,
+        }  # fmt: skip
+
+        def work(conn: sqlite3.Connection) -> dict[str, Any]:
+            series, teams, agents = _sums(conn, params)
+            series_waits = _histograms(conn, "b.i", params)
+            return {
+                "series": _figured(series, series_waits),
+                "total": _total(series, series_waits),
+                "teams": _figured(teams, _histograms(conn, "c.team", params)),
+                "agents": _figured(agents, _histograms(conn, "c.answered_by", params)),
+            }
+
+        found = await self.db.run(work)
+        empty = _figures(EMPTY, {})
+        return {
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "by": by,
+            "timezone": tz.key,
+            "team": team,
+            "agent": agent,
+            "service_level_s": service_level_s,
+            "total": found["total"],
+            "series": [
+                {"start": b.start.isoformat(), "end": b.end.isoformat(), **found["series"].get(i, empty)}
+                for i, b in enumerate(cuts)
+            ],
+            "teams": [{"team": k, **v} for k, v in sorted(found["teams"].items(), key=lambda kv: kv[0] or "")],
+            "agents": [{"agent": k, **v} for k, v in sorted(found["agents"].items(), key=lambda kv: kv[0] or "") if k],
+        }
+
+    async def today(self, now: datetime, tz: ZoneInfo, service_level_s: float = 20) -> dict[str, dict[str, Any]]:
+        """The local day so far, per team (the wallboard): answered, abandoned, service level."""
+        day = now.astimezone(tz).date()
+        cut = buckets(day, day, "day", tz)[0]
+        params = {"buckets": json.dumps([cut.utc()]), "team": None, "agent": None, "level": service_level_s}
+
+        def work(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+            teams = _sums(conn, params)[1]
+            return {k: v for k, v in _figured(teams, _histograms(conn, "c.team", params)).items() if k is not None}
+
+        return await self.db.run(work)
