@@ -21,11 +21,10 @@ const seconds = (s) => (s === null || s === undefined ? "–" : `${decimal(s)} s
 const percent = (v) => (v === null || v === undefined ? "–" : `${decimal(v * 100)} %`);
 const minutes = (s) => (s === null || s === undefined ? "–" : `${decimal(s / 60)} min`);
 
+// The box's local time as the answer gives it ("2026-12-07T14:00:00+01:00"), not the browser's.
 function bucketLabel(iso, by) {
-  const d = new Date(iso);
-  const locale = lang() === "de" ? "de-DE" : "en-GB";
-  if (by === "hour") return d.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
-  return d.toLocaleDateString(locale, { day: "2-digit", month: "2-digit" });
+  if (by === "hour") return iso.slice(11, 16);
+  return lang() === "de" ? `${iso.slice(8, 10)}.${iso.slice(5, 7)}.` : `${iso.slice(8, 10)}/${iso.slice(5, 7)}`;
 }
 
 // Stacked bars per bucket: answered (green), abandoned (red), messages and callbacks (grey).
