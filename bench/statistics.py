@@ -102,7 +102,8 @@ async def main() -> None:
         tokens = WallboardTokens(db, clock)
         token = (await tokens.create("Flur", "bench"))["token"]
         api = FastAPI()
-        api.include_router(statistics_router(Statistics(db), tokens, BOARD, clock, lambda: TZ))
+        stats = Statistics(db)
+        api.include_router(statistics_router(stats, tokens, BOARD, clock, lambda: TZ))
         queries = [*QUERIES, ("wallboard (today so far)", f"/api/wallboard?token={token}")]
         transport = httpx.ASGITransport(app=api)
         async with httpx.AsyncClient(transport=transport, base_url="http://box") as client:
@@ -119,7 +120,21 @@ async def main() -> None:
                     size = len(answer.content)
                 worst_all = max(worst_all, max(times))
                 print(f"{label:40} {statistics.median(times):10.1f} {max(times):10.1f} {size:10}")
-        print(f"slowest single answer: {worst_all:.0f} ms (target: every one under 300 ms)")
+            print(f"slowest single answer: {worst_all:.0f} ms (target: every one under 300 ms)")
+            # meanwhile: the media clock's view (a 5 ms timer) and the database thread (a message being stored)
+            job = asyncio.ensure_future(client.get(QUERIES[1][1]))
+            late, db_wait = 0.0, 0.0
+            while not job.done():
+                begin = time.perf_counter()
+                await asyncio.sleep(0.005)
+                late = max(late, time.perf_counter() - begin - 0.005)
+                begin = time.perf_counter()
+                await db.fetch("SELECT COUNT(*) FROM settings")
+                db_wait = max(db_wait, time.perf_counter() - begin)
+            (await job).raise_for_status()
+            print(f"during '{QUERIES[1][0]}': 5 ms timer at most {late * 1000:.1f} ms late; "
+                  f"the database thread answered within {db_wait * 1000:.1f} ms")  # fmt: skip
+        await stats.close()
         await db.close()
 
 

@@ -165,6 +165,7 @@ class App:
             self.db, data, config.retention, clock,
             on_deleted=lambda message_id: events.publish(MessageDeleted(message_id, "retention")),
         )  # fmt: skip
+        self.statistics = Statistics(self.db)  # its own read connection (store/statistics.py)
         self.tls = TlsKeeper(config.http.tls, data / "tls", clock.now) if config.http.tls.enabled else None
         self.api = create_api(Services(
             http=config.http, language=config.language, accounts=self.accounts, clock=clock, events=events,
@@ -175,7 +176,7 @@ class App:
             health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,
             faults=self.faults, updates=self.updates, agent_pins=self.agent_pins,
             desk_number=desk.number if desk else None, retention=self.retention,
-            statistics=Statistics(self.db), wallboard=WallboardTokens(self.db, clock),
+            statistics=self.statistics, wallboard=WallboardTokens(self.db, clock),
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()
@@ -248,6 +249,7 @@ class App:
         self.media_clock.stop()
         await bounded("the mail outbox", self.mail.stop())
         await bounded("the web server", self.http.stop())
+        await bounded("the statistics' reader", self.statistics.close())
         await bounded("the updater", self.updates.close())
         self.accounts.close()
         await bounded("the database", self.db.close())
