@@ -120,6 +120,12 @@ def test_the_wallboard_counts_a_real_caller_waiting_and_shows_no_caller_number(
     with session(daemon, *ADMIN) as admin:
         made = admin.post("/api/wallboard/tokens", json={"name": "Flur"}).json()
     token = made["token"]
+    for agent, number in (("anna", "201"), ("ben", "202")):
+        assert (
+            daemon.http.put(f"/api/agents/{agent}", json={"name": agent.title(), "teams": ["lvs"]}).status_code == 200
+        )
+        assert daemon.http.post(f"/api/agents/{agent}/login", json={"number": number}).status_code == 200
+    assert daemon.http.post("/api/agents/ben/pause", json={"paused": True}).status_code == 200
     url = f"{daemon.base_url}/wallboard?token={token}"
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
@@ -128,6 +134,9 @@ def test_the_wallboard_counts_a_real_caller_waiting_and_shows_no_caller_number(
         page.goto(url)
         lvs = page.locator('[data-team="lvs"]')
         expect(lvs.locator('[data-figure="waiting"] b')).to_have_text("0")
+        expect(lvs.locator('[data-figure="available"] b')).to_have_text("1")
+        expect(lvs.locator('[data-figure="paused"] b')).to_have_text("1")
+        expect(page.locator('[data-team="sap"] [data-figure="available"] b')).to_have_text("0")
         caller = sip_phones(name="caller", codecs="PCMA")
         call = caller.call(daemon.uri)
         caller.wait_event("media_active", call=call, timeout=5)
@@ -138,6 +147,10 @@ def test_the_wallboard_counts_a_real_caller_waiting_and_shows_no_caller_number(
         expect(lvs.locator('[data-figure="waiting"] b')).to_have_text("1", timeout=6000)  # the page polls every 2 s
         expect(page.locator('[data-team="sap"] [data-figure="waiting"] b')).to_have_text("0")
         expect(lvs).to_have_class("wb-team busy")
+        box_time = datetime.now(BERLIN)
+        shown = page.locator("#wb-clock").inner_text()
+        hours = {box_time.strftime("%H"), (box_time - timedelta(minutes=1)).strftime("%H")}
+        assert shown[:2] in hours, shown  # the box's time zone, not the browser's (UTC here)
         shot(page, "wallboard")
         assert number not in page.content()
         answer = httpx.get(f"{daemon.base_url}/api/wallboard", params={"token": token}, timeout=10)

@@ -105,6 +105,7 @@ class WallboardTeam(Answer):
 
 class WallboardAnswer(Answer):
     at: str
+    timezone: str = Field(description="the box's time zone: the wall screen's clock and 'today'")
     service_level_s: float
     teams: list[WallboardTeam]
 
@@ -268,8 +269,8 @@ def statistics_router(
     @access(PUBLIC)  # the token decides
     async def wallboard(token: Token = "", sl: Level = 20) -> dict[str, Any]:
         await checked(token)
-        now = clock.now()
-        today = await stats.today(now, tz(), sl)
+        now, zone = clock.now(), tz()
+        today = await stats.today(now, zone, sl)
         waiting = board.waiting()
         agents = board.agents()
         teams = []
@@ -287,7 +288,7 @@ def statistics_router(
                 "answered": figures.get("answered", 0), "abandoned": figures.get("abandoned", 0),
                 "service_level": figures.get("service_level"),
             })  # fmt: skip
-        return {"at": now.isoformat(), "service_level_s": sl, "teams": teams}
+        return {"at": now.isoformat(), "timezone": zone.key, "service_level_s": sl, "teams": teams}
 
     @router.get("/api/wallboard/tokens", response_model=list[WallboardToken], summary="Wallboard tokens (admins)")
     async def token_list() -> list[dict[str, Any]]:

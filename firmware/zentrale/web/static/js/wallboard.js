@@ -45,7 +45,9 @@ function render(board) {
       figure("service_level", t("wallboard.sl", { s: board.service_level_s }),
         team.service_level === null ? "–" : `${Math.round(team.service_level * 100)} %`))));
   document.getElementById("wb-teams").replaceChildren(...teams);
-  document.getElementById("wb-clock").textContent = new Date(board.at).toLocaleTimeString(document.documentElement.lang === "en" ? "en-GB" : "de-DE");
+  // the box's clock, not the wall screen's browser's (which may run on UTC)
+  document.getElementById("wb-clock").textContent = new Date(board.at).toLocaleTimeString(
+    document.documentElement.lang === "en" ? "en-GB" : "de-DE", { timeZone: board.timezone });
   const state = document.getElementById("wb-state");
   state.textContent = "";
   state.className = "wb-state";
