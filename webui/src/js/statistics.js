@@ -78,13 +78,13 @@ function tiles(total, level) {
 function table(id, nameHead, rows, name) {
   const heads = [nameHead, t("stats.offered"), t("stats.answered"), t("stats.abandoned"), t("stats.messages"), t("stats.callbacks"),
     t("stats.avg_wait"), t("stats.p90_wait"), t("stats.sl_short"), t("stats.talk")];
-  return h("table", { class: "list stats-table", id },
+  return h("div", { class: "table-scroll" }, h("table", { class: "list stats-table", id },
     h("thead", {}, h("tr", {}, heads.map((x) => h("th", {}, x)))),
     h("tbody", {}, rows.length ? rows.map((r) => h("tr", { "data-name": name(r) },
       h("td", {}, name(r)), h("td", {}, r.offered), h("td", {}, r.answered), h("td", {}, r.abandoned), h("td", {}, r.messages),
       h("td", {}, r.callbacks), h("td", {}, seconds(r.avg_wait_s)), h("td", {}, seconds(r.p90_wait_s)),
       h("td", {}, percent(r.service_level)), h("td", {}, minutes(r.talk_s))))
-      : h("tr", {}, h("td", { colspan: heads.length, class: "muted" }, t("stats.none")))));
+      : h("tr", {}, h("td", { colspan: heads.length, class: "muted" }, t("stats.none"))))));
 }
 
 export function mount(main) {
