@@ -199,3 +199,26 @@ def test_hostile_statistics_queries_get_a_clear_4xx(daemon: Daemon) -> None:
     anonymous = httpx.get(f"{daemon.base_url}/api/statistics", timeout=10)
     assert anonymous.status_code == 401
     assert httpx.get(f"{daemon.base_url}/api/wallboard", params={"token": huge}, timeout=10).status_code == 422
+
+
+def test_an_admin_creates_a_wallboard_link_in_verwaltung_and_revoking_it_darkens_the_screen(daemon: Daemon) -> None:
+    with chromium() as browser:
+        context, page = logged_in(browser, daemon, *ADMIN, hash_="#/admin")
+        box = page.locator("#wallboard-tokens")
+        expect(box.locator("#wallboard-list")).to_contain_text("Noch keine Wallboard-Links")
+        page.fill("#wallboard-name", "Flur")
+        page.click("#wallboard-create")
+        link = box.locator("#wallboard-link a")
+        expect(link).to_be_visible()
+        url = link.get_attribute("href")
+        assert url is not None and "/wallboard?token=" in url
+        wall = context.new_page()
+        wall.goto(url)
+        expect(wall.locator('[data-team="lvs"] [data-figure="waiting"] b')).to_have_text("0")
+        row = box.locator("#wallboard-list tr", has_text="Flur")
+        row.locator("button[data-role=revoke]").click()
+        page.click("dialog button[data-role=confirm]")
+        expect(row).to_contain_text("widerrufen")
+        expect(wall.locator("body.wb-refused[data-reason=revoked]")).to_be_attached(timeout=6000)
+        assert not page.__dict__["js_errors"]
+        context.close()
