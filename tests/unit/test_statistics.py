@@ -67,9 +67,10 @@ async def test_each_figure_counts_what_its_name_says(store: tuple[Statistics, Lo
     await log.call(local(2026, 3, 10, 9, 40), outcome="voicemail", waited=60, message="m1")
     await log.call(local(2026, 3, 10, 9, 50), outcome="callback", waited=30)
     await log.call(local(2026, 3, 10, 10, 0), team=None, outcome="hangup")  # an announcement only: no team
+    await log.call(local(2026, 3, 10, 10, 5), team=None, outcome="abandoned")  # hung up in the greeting
     report = await stats.report(day, day, "day", BERLIN, service_level_s=20)
     total = report["total"]
-    assert (total["calls"], total["offered"], total["answered"], total["abandoned"]) == (8, 7, 3, 2)
+    assert (total["calls"], total["offered"], total["answered"], total["abandoned"]) == (9, 7, 3, 2)
     assert (total["messages"], total["callbacks"], total["answered_in_time"]) == (1, 1, 2)
     assert total["avg_wait_s"] == pytest.approx((5 + 25 + 10) / 3, abs=0.05)
     assert total["p90_wait_s"] == 25  # nearest rank: ceil(0.9 * 3) = 3rd of 5, 10, 25
@@ -78,11 +79,11 @@ async def test_each_figure_counts_what_its_name_says(store: tuple[Statistics, Lo
     assert (total["talk_s"], total["avg_talk_s"], total["wrap_up_s"]) == (210, 70, None)
     teams = {t["team"]: t for t in report["teams"]}
     assert (teams["support"]["offered"], teams["support"]["answered"], teams["sales"]["answered"]) == (6, 2, 1)
-    assert teams[None]["calls"] == 1 and teams[None]["offered"] == 0
+    assert (teams[None]["calls"], teams[None]["offered"], teams[None]["abandoned"]) == (2, 0, 0)
     agents = {a["agent"]: a for a in report["agents"]}
     assert set(agents) == {"anna", "ben"}
     assert (agents["anna"]["answered"], agents["anna"]["talk_s"], agents["anna"]["p90_wait_s"]) == (2, 180, 25)
-    assert len(report["series"]) == 1 and report["series"][0]["calls"] == 8
+    assert len(report["series"]) == 1 and report["series"][0]["calls"] == 9
     # with a higher service level the early-answered count follows
     wider = await stats.report(day, day, "day", BERLIN, service_level_s=30)
     assert wider["total"]["answered_in_time"] == 3

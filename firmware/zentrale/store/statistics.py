@@ -4,8 +4,9 @@ Everything is counted by SQL aggregates on the database thread; the rows never c
 Python one by one. What the figures mean (docs/statistics.md):
 
 - ``offered``: calls that reached a team (``team`` set: they entered a queue node);
-- ``answered``: taken by an agent (``answered_by`` set); ``abandoned``: the caller hung up
-  before an agent took the call (outcome ``abandoned``, nobody answered), with how long they
+- ``answered``: taken by an agent (``answered_by`` set); ``abandoned``: an offered call whose
+  caller hung up before an agent took it (outcome ``abandoned``, nobody answered; one who hung
+  up during a greeting, before any team, is not offered and not abandoned), with how long they
   had waited (average and longest);
 - ``messages``: calls that left a message; ``callbacks``: rows with outcome ``callback``;
 - ``avg_wait_s``/``p90_wait_s``: the wait of answered calls until an agent took them; the
@@ -107,14 +108,14 @@ _SUMS = """
     COUNT(*) AS calls,
     SUM(c.team IS NOT NULL) AS offered,
     SUM(c.answered_by IS NOT NULL) AS answered,
-    SUM(c.answered_by IS NULL AND c.outcome = 'abandoned') AS abandoned,
+    SUM(c.answered_by IS NULL AND c.outcome = 'abandoned' AND c.team IS NOT NULL) AS abandoned,
     SUM(c.message_id IS NOT NULL) AS messages,
     SUM(c.outcome = 'callback') AS callbacks,
     SUM(c.answered_by IS NOT NULL AND c.team IS NOT NULL AND COALESCE(c.waited_s, 0) <= :level) AS answered_in_time,
     SUM(CASE WHEN c.answered_by IS NOT NULL THEN COALESCE(c.waited_s, 0) END) AS wait_sum,
-    SUM(CASE WHEN c.answered_by IS NULL AND c.outcome = 'abandoned' THEN COALESCE(c.waited_s, 0) END)
+    SUM(CASE WHEN c.answered_by IS NULL AND c.outcome = 'abandoned' AND c.team IS NOT NULL THEN COALESCE(c.waited_s, 0) END)
         AS abandoned_wait_sum,
-    MAX(CASE WHEN c.answered_by IS NULL AND c.outcome = 'abandoned' THEN COALESCE(c.waited_s, 0) END)
+    MAX(CASE WHEN c.answered_by IS NULL AND c.outcome = 'abandoned' AND c.team IS NOT NULL THEN COALESCE(c.waited_s, 0) END)
         AS abandoned_wait_max,
     SUM(COALESCE(c.talk_s, 0)) AS talk_sum
 """
