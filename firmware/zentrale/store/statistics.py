@@ -113,9 +113,11 @@ _SUMS = """
     SUM(c.outcome = 'callback') AS callbacks,
     SUM(c.answered_by IS NOT NULL AND c.team IS NOT NULL AND COALESCE(c.waited_s, 0) <= :level) AS answered_in_time,
     SUM(CASE WHEN c.answered_by IS NOT NULL THEN COALESCE(c.waited_s, 0) END) AS wait_sum,
-    SUM(CASE WHEN c.answered_by IS NULL AND c.outcome = 'abandoned' AND c.team IS NOT NULL THEN COALESCE(c.waited_s, 0) END)
+    SUM(CASE WHEN c.answered_by IS NULL AND c.outcome = 'abandoned' AND c.team IS NOT NULL
+        THEN COALESCE(c.waited_s, 0) END)
         AS abandoned_wait_sum,
-    MAX(CASE WHEN c.answered_by IS NULL AND c.outcome = 'abandoned' AND c.team IS NOT NULL THEN COALESCE(c.waited_s, 0) END)
+    MAX(CASE WHEN c.answered_by IS NULL AND c.outcome = 'abandoned' AND c.team IS NOT NULL
+        THEN COALESCE(c.waited_s, 0) END)
         AS abandoned_wait_max,
     SUM(COALESCE(c.talk_s, 0)) AS talk_sum
 """
