@@ -146,29 +146,48 @@ def _figures(row: dict[str, Any], waits: dict[float, int]) -> dict[str, Any]:
 EMPTY: dict[str, Any] = {k: 0 for k in _RAW} | {"abandoned_wait_max": None}
 
 
-def _histograms(conn: sqlite3.Connection, key: str, params: dict[str, Any]) -> dict[Any, dict[float, int]]:
-    """The answered calls' waits per ``key`` (b.i, c.team or c.answered_by): {key: {wait: count}}."""
-    waits: dict[Any, dict[float, int]] = {}
-    for k, wait, n in conn.execute(
-        f"WITH {_BUCKETS} SELECT {key}, COALESCE(c.waited_s, 0), COUNT(*) {_JOIN} AND c.answered_by IS NOT NULL"
-        f" GROUP BY {key}, COALESCE(c.waited_s, 0)",
-        params,
-    ):
-        waits.setdefault(k, {})[float(wait)] = int(n)
-    return waits
+_PERIOD = f"""CREATE TEMP TABLE period AS WITH {_BUCKETS}
+    SELECT b.i AS i, c.team AS team, c.answered_by AS answered_by, c.outcome AS outcome,
+        c.message_id AS message_id, c.waited_s AS waited_s, c.talk_s AS talk_s {_JOIN}"""
+Sums = dict[Any, dict[str, Any]]
+Waits = dict[Any, dict[float, int]]
 
 
-def _sums(conn: sqlite3.Connection, params: dict[str, Any]) -> tuple[dict[Any, dict[str, Any]], ...]:
-    """One pass for the sums per bucket, per team and per agent (added up from the finest groups)."""
-    per: tuple[dict[Any, dict[str, Any]], ...] = ({}, {}, {})
-    for row in conn.execute(
-        f"WITH {_BUCKETS} SELECT b.i, c.team, c.answered_by, {_SUMS} {_JOIN} GROUP BY b.i, c.team, c.answered_by",
-        params,
-    ):
-        values = dict(row)
-        for target, k in zip(per, (values["i"], values["team"], values["answered_by"]), strict=True):
-            _add(target.setdefault(k, dict(EMPTY)), values)
-    return per
+def _period(conn: sqlite3.Connection, params: dict[str, Any]) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
+    """Sums and answered calls' wait histograms ({wait: count}) per bucket, team and agent.
+
+    The period's rows are copied once from the covering index into a temporary table (memory)
+    and counted from there three times: a third faster than three joins of the index, and the
+    three counts see the same rows."""
+    conn.execute("PRAGMA temp_store=MEMORY")  # a year is ~10 MB for a moment; never a file on the data disk
+    conn.execute("DROP TABLE IF EXISTS temp.period")
+    conn.execute(_PERIOD, params)
+    try:
+        per: tuple[Sums, Sums, Sums] = ({}, {}, {})
+        for row in conn.execute(
+            f"SELECT c.i, c.team, c.answered_by, {_SUMS} FROM temp.period c GROUP BY c.i, c.team, c.answered_by",
+            {"level": params["level"]},
+        ):
+            values = dict(row)
+            for target, k in zip(per, (values["i"], values["team"], values["answered_by"]), strict=True):
+                _add(target.setdefault(k, dict(EMPTY)), values)
+        series: Waits = {}
+        for i, wait, n in conn.execute(
+            "SELECT i, COALESCE(waited_s, 0), COUNT(*) FROM temp.period WHERE answered_by IS NOT NULL GROUP BY 1, 2"
+        ):
+            series.setdefault(i, {})[float(wait)] = int(n)
+        teams: Waits = {}
+        agents: Waits = {}
+        for team, agent, wait, n in conn.execute(
+            "SELECT team, answered_by, COALESCE(waited_s, 0), COUNT(*) FROM temp.period"
+            " WHERE answered_by IS NOT NULL GROUP BY 1, 2, 3"
+        ):
+            for into, k in ((teams, team), (agents, agent)):
+                histogram = into.setdefault(k, {})
+                histogram[float(wait)] = histogram.get(float(wait), 0) + int(n)
+        return (*per, series, teams, agents)
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.period")
 
 
 def _add(into: dict[str, Any], row: dict[str, Any]) -> None:
@@ -275,15 +294,10 @@ class Statistics:
             "team": team, "agent": agent, "level": service_level_s,
         }  # fmt: skip
 
-        def sums(conn: sqlite3.Connection) -> tuple[dict[Any, dict[str, Any]], ...]:
-            return _sums(conn, params)
+        def work(conn: sqlite3.Connection) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
+            return _period(conn, params)
 
-        def waits(conn: sqlite3.Connection) -> tuple[dict[Any, dict[float, int]], ...]:
-            return tuple(_histograms(conn, key, params) for key in ("b.i", "c.team", "c.answered_by"))
-
-        (series, teams, agents), (series_waits, team_waits, agent_waits) = await asyncio.gather(
-            self._run(sums), self._run(waits)
-        )
+        series, teams, agents, series_waits, team_waits, agent_waits = await self._run(work)
         found = {
             "series": _figured(series, series_waits),
             "total": _total(series, series_waits),
@@ -315,7 +329,7 @@ class Statistics:
         params = {"buckets": json.dumps([cut.utc()]), "team": None, "agent": None, "level": service_level_s}
 
         def work(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-            teams = _sums(conn, params)[1]
-            return {k: v for k, v in _figured(teams, _histograms(conn, "c.team", params)).items() if k is not None}
+            _, teams, _, _, team_waits, _ = _period(conn, params)
+            return {k: v for k, v in _figured(teams, team_waits).items() if k is not None}
 
         return await self._run(work)
