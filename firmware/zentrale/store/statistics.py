@@ -1,7 +1,7 @@
 """Statistics from the call log: per hour, day or week, per team and per agent (issue 16, item 6).
 
-Everything is counted by SQL aggregates on the database thread; the rows never come to
-Python one by one. What the figures mean (docs/statistics.md):
+Everything is counted by SQL aggregates on a read connection of its own (``Statistics``); the
+rows never come to Python one by one. What the figures mean (docs/statistics.md):
 
 - ``offered``: calls that reached a team (``team`` set: they entered a queue node);
 - ``answered``: taken by an agent (``answered_by`` set); ``abandoned``: an offered call whose
@@ -20,8 +20,9 @@ Python one by one. What the figures mean (docs/statistics.md):
 Buckets are the box's local time (the schedule's time zone): a day is local midnight to local
 midnight, 23 or 25 hours on the days the clocks change, a week starts on Monday. Hour buckets
 are real hours: the autumn night has two buckets labelled 02:00 (with different offsets).
-The call log's times are UTC ISO texts, so a bucket is a range of the ``call_log_started``
-index: the buckets are passed as one JSON parameter and each one is a range scan.
+The call log's times are UTC ISO texts as ``datetime.isoformat()`` writes them ("+00:00"), which
+sort as text in time order, so a bucket is a range of the covering ``call_log_statistics`` index:
+the buckets are passed as one JSON parameter and each one is a range scan.
 """
 
 from __future__ import annotations
