@@ -228,6 +228,35 @@ class DayPartial:
 
     sums: dict[Pair, dict[str, Any]]
     waits: dict[Pair, dict[float, int]]
+    # the same added up over the calls with a team, for a report without filters (``_roll``):
+    # the day, per team, per agent; sums then waits
+    rolled: tuple[dict[str, Any] | None, Sums, Sums, dict[float, int], Waits, Waits] | None = None
+
+
+def _into(target: dict[float, int], histogram: dict[float, int]) -> None:
+    for w, n in histogram.items():
+        target[w] = target.get(w, 0) + n
+
+
+def _roll(part: DayPartial) -> None:
+    day: dict[str, Any] | None = None
+    teams: Sums = {}
+    agents: Sums = {}
+    day_waits: dict[float, int] = {}
+    team_waits: Waits = {}
+    agent_waits: Waits = {}
+    for (t, a), row in part.sums.items():
+        if t is None:
+            continue
+        day = day or dict(EMPTY)
+        for into in (day, teams.setdefault(t, dict(EMPTY)), agents.setdefault(a, dict(EMPTY))):
+            _add(into, row)
+    for (t, a), histogram in part.waits.items():
+        if t is None:
+            continue
+        for target in (day_waits, team_waits.setdefault(t, {}), agent_waits.setdefault(a, {})):
+            _into(target, histogram)
+    part.rolled = (day, teams, agents, day_waits, team_waits, agent_waits)
 
 
 _DAY_SUMS = _SUMS.replace("COALESCE(c.waited_s, 0) <= :level", "0")  # in time: from the waits, for any level
@@ -251,6 +280,8 @@ def _day_partials(conn: sqlite3.Connection, days: list[date], tz: ZoneInfo) -> d
             " WHERE answered_by IS NOT NULL GROUP BY 1, 2, 3, 4"
         ):
             found[days[i]].waits.setdefault((team, agent), {})[float(wait)] = int(n)
+        for part in found.values():
+            _roll(part)
         return found
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.period")
@@ -262,6 +293,8 @@ def _merge_days(
     """Per bucket, team and agent, from day partials (``i``: the day's bucket), filtered."""
     sums: tuple[Sums, Sums, Sums] = ({}, {}, {})
     waits: tuple[Waits, Waits, Waits] = ({}, {}, {})
+    if team is None and agent is None:
+        return _merge_rolled(parts, level)
     for i, part in parts:
         for (t, a), row in part.sums.items():
             if (team is not None and t != team) or (agent is not None and a != agent):
@@ -278,6 +311,54 @@ def _merge_days(
                 for w, n in histogram.items():
                     target[w] = target.get(w, 0) + n
     return (*sums, *waits)
+
+
+def _merge_rolled(parts: list[tuple[int, DayPartial]], level: float) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
+    """``_merge_days`` without filters, from the days' totals: a few additions per day and team
+    or agent instead of one per (team, agent) pair. Answered in time: counted at the end from
+    the merged waits, less those of answered calls without a team (not offered: never in time)."""
+    series: Sums = {}
+    teams: Sums = {}
+    agents: Sums = {}
+    series_waits: Waits = {}
+    team_waits: Waits = {}
+    agent_waits: Waits = {}
+    untimely: tuple[dict[Any, int], dict[Any, int], dict[Any, int]] = ({}, {}, {})
+    for i, part in parts:
+        if part.rolled is None:
+            _roll(part)
+        assert part.rolled is not None
+        day, by_team, by_agent, day_w, by_team_w, by_agent_w = part.rolled
+        if day is not None:
+            _add(series.setdefault(i, dict(EMPTY)), day)
+            _into(series_waits.setdefault(i, {}), day_w)
+        for into, into_w, rows, hists in (
+            (teams, team_waits, by_team, by_team_w),
+            (agents, agent_waits, by_agent, by_agent_w),
+        ):
+            for k, row in rows.items():
+                _add(into.setdefault(k, dict(EMPTY)), row)
+            for k, histogram in hists.items():
+                _into(into_w.setdefault(k, {}), histogram)
+        for (t, a), row in part.sums.items():  # the calls without a team, one by one
+            if t is None:
+                for into, k in ((series, i), (teams, None), (agents, a)):
+                    _add(into.setdefault(k, dict(EMPTY)), row)
+        for (t, a), histogram in part.waits.items():
+            if t is None:
+                early = sum(n for w, n in histogram.items() if w <= level)
+                for into_w, less, k in zip(
+                    (series_waits, team_waits, agent_waits), untimely, (i, None, a), strict=True
+                ):
+                    _into(into_w.setdefault(k, {}), histogram)
+                    less[k] = less.get(k, 0) + early
+    for sums, hists, less in zip(
+        (series, teams, agents), (series_waits, team_waits, agent_waits), untimely, strict=True
+    ):
+        for k, row in sums.items():
+            in_time = sum(n for w, n in hists.get(k, {}).items() if w <= level)
+            row["answered_in_time"] = in_time - less.get(k, 0)
+    return series, teams, agents, series_waits, team_waits, agent_waits
 
 
 class Statistics:
