@@ -77,11 +77,11 @@ QUERIES = [
     ("a year by day", f"/api/statistics?from={LAST - timedelta(days=364)}&to={LAST}&by=day"),
     ("a year by day, one team", f"/api/statistics?from={LAST - timedelta(days=364)}&to={LAST}&by=day&team=sales"),
     ("a year by week, one agent", f"/api/statistics?from={LAST - timedelta(days=364)}&to={LAST}&by=week&agent=agent03"),
-    ("31 days by hour", f"/api/statistics?from={LAST - timedelta(days=30)}&to={LAST}&by=hour"),
+    ("14 days by hour", f"/api/statistics?from={LAST - timedelta(days=13)}&to={LAST}&by=hour"),
     ("a week by day (the page's default)", f"/api/statistics?from={LAST - timedelta(days=6)}&to={LAST}&by=day"),
     ("one day by hour", f"/api/statistics?from={LAST}&to={LAST}&by=hour"),
     ("CSV: a year by day", f"/api/statistics.csv?from={LAST - timedelta(days=364)}&to={LAST}&by=day"),
-    ("CSV: 31 days by hour", f"/api/statistics.csv?from={LAST - timedelta(days=30)}&to={LAST}&by=hour"),
+    ("CSV: 14 days by hour", f"/api/statistics.csv?from={LAST - timedelta(days=13)}&to={LAST}&by=hour"),
 ]
 
 

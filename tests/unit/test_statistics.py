@@ -167,7 +167,7 @@ async def test_weeks_start_on_monday_and_are_cut_to_the_range() -> None:
     [
         (date(2026, 5, 2), date(2026, 5, 1), "day", "ends (2026-05-01) before it starts (2026-05-02)"),
         (date(2000, 1, 1), date(2099, 12, 31), "week", "at most 371 days"),
-        (date(2026, 1, 1), date(2026, 3, 1), "hour", "at most 31 days"),
+        (date(2026, 1, 1), date(2026, 1, 15), "hour", "at most 14 days"),
         (date(1, 1, 1), date(1, 1, 2), "day", "days from 2000-01-01 to 2099-12-31"),
         (date(2026, 1, 1), date(2026, 1, 2), "minute", "use hour, day or week"),
     ],

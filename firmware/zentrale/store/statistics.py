@@ -46,7 +46,7 @@ from zentrale.store.db import Database
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 By = Literal["hour", "day", "week"]
-MAX_DAYS = {"hour": 31, "day": 366, "week": 371}  # a chart a person can read; the work stays bounded
+MAX_DAYS = {"hour": 14, "day": 366, "week": 371}  # a chart a person can read; the work stays bounded
 EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)  # beyond: no call log, and no overflow
 COUNTS = ("calls", "offered", "answered", "abandoned", "messages", "callbacks", "answered_in_time")
 
