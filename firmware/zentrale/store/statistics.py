@@ -33,6 +33,7 @@ import json
 import logging
 import math
 import sqlite3
+from array import array
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -218,45 +219,33 @@ def _total(sums: dict[Any, dict[str, Any]], waits: dict[Any, dict[float, int]]) 
 
 
 # --- days that are over, counted once (Statistics._days) ----------------------------------------
-Pair = tuple[str | None, str | None]  # (team, agent)
 SETTLED = timedelta(days=1)  # a day this long over gets no more rows (every call ends within hours)
+Row = tuple[float, ...]  # a sums row in _RAW's order: kept days hold tuples, not dicts (memory)
+Hist = tuple["array[float]", "array[int]"]  # waits and their counts, sorted by wait
+
+
+def _row(values: dict[str, Any]) -> Row:
+    return tuple(-1.0 if values[k] is None else float(values[k]) for k in _RAW)  # -1: no longest wait
+
+
+def _hist(histogram: dict[float, int]) -> Hist:
+    waits = sorted(histogram)
+    return array("d", waits), array("q", (histogram[w] for w in waits))
 
 
 @dataclass
 class DayPartial:
-    """One local day of the call log, unfiltered: sums and answered calls' waits per (team, agent)."""
+    """One local day of the call log added up, for reports without filters: the day, per team
+    (``None``: calls without a team), per agent (``None``: not answered); sums, then the answered
+    calls' waits, and the waits of answered calls without a team (never in time)."""
 
-    sums: dict[Pair, dict[str, Any]]
-    waits: dict[Pair, dict[float, int]]
-    # the same added up over the calls with a team, for a report without filters (``_roll``):
-    # the day, per team, per agent; sums then waits
-    rolled: tuple[dict[str, Any] | None, Sums, Sums, dict[float, int], Waits, Waits] | None = None
-
-
-def _into(target: dict[float, int], histogram: dict[float, int]) -> None:
-    for w, n in histogram.items():
-        target[w] = target.get(w, 0) + n
-
-
-def _roll(part: DayPartial) -> None:
-    day: dict[str, Any] | None = None
-    teams: Sums = {}
-    agents: Sums = {}
-    day_waits: dict[float, int] = {}
-    team_waits: Waits = {}
-    agent_waits: Waits = {}
-    for (t, a), row in part.sums.items():
-        if t is None:
-            continue
-        day = day or dict(EMPTY)
-        for into in (day, teams.setdefault(t, dict(EMPTY)), agents.setdefault(a, dict(EMPTY))):
-            _add(into, row)
-    for (t, a), histogram in part.waits.items():
-        if t is None:
-            continue
-        for target in (day_waits, team_waits.setdefault(t, {}), agent_waits.setdefault(a, {})):
-            _into(target, histogram)
-    part.rolled = (day, teams, agents, day_waits, team_waits, agent_waits)
+    day: Row | None
+    teams: dict[str | None, Row]
+    agents: dict[str | None, Row]
+    day_waits: Hist
+    team_waits: dict[str | None, Hist]
+    agent_waits: dict[str | None, Hist]
+    untimely: dict[str | None, Hist]  # per agent
 
 
 _DAY_SUMS = _SUMS.replace("COALESCE(c.waited_s, 0) <= :level", "0")  # in time: from the waits, for any level
@@ -265,7 +254,8 @@ _DAY_SUMS = _SUMS.replace("COALESCE(c.waited_s, 0) <= :level", "0")  # in time: 
 def _day_partials(conn: sqlite3.Connection, days: list[date], tz: ZoneInfo) -> dict[date, DayPartial]:
     cuts = [buckets(d, d, "day", tz)[0] for d in days]
     params = {"buckets": json.dumps([b.utc() for b in cuts]), "team": None, "agent": None, "level": 0}
-    found = {d: DayPartial({}, {}) for d in days}
+    sums: list[tuple[Sums, Sums, Sums]] = [({}, {}, {}) for _ in days]
+    waits: list[tuple[Waits, Waits, Waits, Waits]] = [({}, {}, {}, {}) for _ in days]
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("DROP TABLE IF EXISTS temp.period")
     conn.execute(_PERIOD, params)
@@ -274,91 +264,77 @@ def _day_partials(conn: sqlite3.Connection, days: list[date], tz: ZoneInfo) -> d
             f"SELECT c.i, c.team, c.answered_by, {_DAY_SUMS} FROM temp.period c GROUP BY c.i, c.team, c.answered_by"
         ):
             values = dict(row)
-            found[days[values["i"]]].sums[(values["team"], values["answered_by"])] = values
+            day_sums, team_sums, agent_sums = sums[values["i"]]
+            for into, k in ((day_sums, 0), (team_sums, values["team"]), (agent_sums, values["answered_by"])):
+                _add(into.setdefault(k, dict(EMPTY)), values)
         for i, team, agent, wait, n in conn.execute(
             "SELECT i, team, answered_by, COALESCE(waited_s, 0), COUNT(*) FROM temp.period"
             " WHERE answered_by IS NOT NULL GROUP BY 1, 2, 3, 4"
         ):
-            found[days[i]].waits.setdefault((team, agent), {})[float(wait)] = int(n)
-        for part in found.values():
-            _roll(part)
-        return found
+            day_w, team_w, agent_w, untimely = waits[i]
+            targets = [day_w.setdefault(0, {}), team_w.setdefault(team, {}), agent_w.setdefault(agent, {})]
+            if team is None:
+                targets.append(untimely.setdefault(agent, {}))
+            for target in targets:
+                target[float(wait)] = target.get(float(wait), 0) + int(n)
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.period")
+    found = {}
+    for d, (day_sums, team_sums, agent_sums), (day_w, team_w, agent_w, untimely) in zip(days, sums, waits, strict=True):
+        found[d] = DayPartial(
+            _row(day_sums[0]) if 0 in day_sums else None,
+            {k: _row(v) for k, v in team_sums.items()},
+            {k: _row(v) for k, v in agent_sums.items()},
+            _hist(day_w.get(0, {})),
+            {k: _hist(v) for k, v in team_w.items()},
+            {k: _hist(v) for k, v in agent_w.items()},
+            {k: _hist(v) for k, v in untimely.items()},
+        )  # fmt: skip
+    return found
 
 
-def _merge_days(
-    parts: list[tuple[int, DayPartial]], team: str | None, agent: str | None, level: float
-) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
-    """Per bucket, team and agent, from day partials (``i``: the day's bucket), filtered."""
+def _add_row(into: dict[str, Any], row: Row) -> None:
+    for k, value in zip(_RAW, row, strict=True):
+        if k == "abandoned_wait_max":
+            if value >= 0:
+                into[k] = max(into[k] or 0, value)
+        else:
+            into[k] += value
+
+
+def _into(target: dict[float, int], histogram: Hist) -> None:
+    for w, n in zip(*histogram, strict=True):
+        target[w] = target.get(w, 0) + n
+
+
+def _merge_days(parts: list[tuple[int, DayPartial]], level: float) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
+    """Per bucket, team and agent from kept days (``i``: the day's bucket): a few additions per
+    day, team and agent. Answered in time: counted from the merged waits at the end, less those
+    of answered calls without a team (not offered: never in time)."""
     sums: tuple[Sums, Sums, Sums] = ({}, {}, {})
     waits: tuple[Waits, Waits, Waits] = ({}, {}, {})
-    if team is None and agent is None:
-        return _merge_rolled(parts, level)
-    for i, part in parts:
-        for (t, a), row in part.sums.items():
-            if (team is not None and t != team) or (agent is not None and a != agent):
-                continue
-            for into, k in zip(sums, (i, t, a), strict=True):
-                _add(into.setdefault(k, dict(EMPTY)), row)
-        for (t, a), histogram in part.waits.items():
-            if (team is not None and t != team) or (agent is not None and a != agent):
-                continue
-            in_time = sum(n for w, n in histogram.items() if w <= level) if t is not None else 0
-            for into_sums, into_waits, k in zip(sums, waits, (i, t, a), strict=True):
-                into_sums.setdefault(k, dict(EMPTY))["answered_in_time"] += in_time
-                target = into_waits.setdefault(k, {})
-                for w, n in histogram.items():
-                    target[w] = target.get(w, 0) + n
-    return (*sums, *waits)
-
-
-def _merge_rolled(parts: list[tuple[int, DayPartial]], level: float) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
-    """``_merge_days`` without filters, from the days' totals: a few additions per day and team
-    or agent instead of one per (team, agent) pair. Answered in time: counted at the end from
-    the merged waits, less those of answered calls without a team (not offered: never in time)."""
-    series: Sums = {}
-    teams: Sums = {}
-    agents: Sums = {}
-    series_waits: Waits = {}
-    team_waits: Waits = {}
-    agent_waits: Waits = {}
     untimely: tuple[dict[Any, int], dict[Any, int], dict[Any, int]] = ({}, {}, {})
+    series, teams, agents = sums
+    series_w, team_w, agent_w = waits
     for i, part in parts:
-        if part.rolled is None:
-            _roll(part)
-        assert part.rolled is not None
-        day, by_team, by_agent, day_w, by_team_w, by_agent_w = part.rolled
-        if day is not None:
-            _add(series.setdefault(i, dict(EMPTY)), day)
-            _into(series_waits.setdefault(i, {}), day_w)
-        for into, into_w, rows, hists in (
-            (teams, team_waits, by_team, by_team_w),
-            (agents, agent_waits, by_agent, by_agent_w),
-        ):
+        if part.day is not None:
+            _add_row(series.setdefault(i, dict(EMPTY)), part.day)
+            _into(series_w.setdefault(i, {}), part.day_waits)
+        for into, into_w, rows, hists in ((teams, team_w, part.teams, part.team_waits),
+                                          (agents, agent_w, part.agents, part.agent_waits)):  # fmt: skip
             for k, row in rows.items():
-                _add(into.setdefault(k, dict(EMPTY)), row)
+                _add_row(into.setdefault(k, dict(EMPTY)), row)
             for k, histogram in hists.items():
                 _into(into_w.setdefault(k, {}), histogram)
-        for (t, a), row in part.sums.items():  # the calls without a team, one by one
-            if t is None:
-                for into, k in ((series, i), (teams, None), (agents, a)):
-                    _add(into.setdefault(k, dict(EMPTY)), row)
-        for (t, a), histogram in part.waits.items():
-            if t is None:
-                early = sum(n for w, n in histogram.items() if w <= level)
-                for into_w, less, k in zip(
-                    (series_waits, team_waits, agent_waits), untimely, (i, None, a), strict=True
-                ):
-                    _into(into_w.setdefault(k, {}), histogram)
-                    less[k] = less.get(k, 0) + early
-    for sums, hists, less in zip(
-        (series, teams, agents), (series_waits, team_waits, agent_waits), untimely, strict=True
-    ):
-        for k, row in sums.items():
-            in_time = sum(n for w, n in hists.get(k, {}).items() if w <= level)
-            row["answered_in_time"] = in_time - less.get(k, 0)
-    return series, teams, agents, series_waits, team_waits, agent_waits
+        for a, histogram in part.untimely.items():
+            early = sum(n for w, n in zip(*histogram, strict=True) if w <= level)
+            for less, key in zip(untimely, (i, None, a), strict=True):
+                less[key] = less.get(key, 0) + early
+    for figures, merged, less in zip(sums, waits, untimely, strict=True):
+        for k, values in figures.items():
+            in_time = sum(n for w, n in merged.get(k, {}).items() if w <= level)
+            values["answered_in_time"] = in_time - less.get(k, 0)
+    return (*sums, *waits)
 
 
 class Statistics:
@@ -427,7 +403,7 @@ class Statistics:
         self._executor.shutdown(wait=True)
 
     async def _from_days(
-        self, cuts: list[Bucket], tz: ZoneInfo, now: datetime, team: str | None, agent: str | None, level: float
+        self, cuts: list[Bucket], tz: ZoneInfo, now: datetime, level: float
     ) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
         where: list[tuple[int, date]] = []
         for i, cut in enumerate(cuts):
@@ -444,9 +420,9 @@ class Statistics:
         recent = [d for _, d in where if d not in settled]
         fresh = await self._run(functools.partial(_day_partials, days=recent, tz=tz)) if recent else {}
         parts = [(i, self._days[(tz.key, d)] if (tz.key, d) in self._days else fresh[d]) for i, d in where]
-        # a year is ~200 ms of Python: on the reader's thread, not the event loop's (the media clock)
+        # a year is ~100 ms of Python: on the reader's thread, not the event loop's (the media clock)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _merge_days, parts, team, agent, level)
+        return await loop.run_in_executor(self._executor, _merge_days, parts, level)
 
     async def report(
         self,
@@ -460,10 +436,11 @@ class Statistics:
         now: datetime | None = None,
     ) -> dict[str, Any]:
         """Figures per bucket, per team and per agent, and for the whole range. With ``now``,
-        days and weeks come from per-day counts, those of days over kept (``_days``)."""
+        days and weeks without a filter come from per-day totals, those of days over kept
+        (``_days``); a team's or an agent's are counted from the call log."""
         cuts = buckets(first, last, by, tz)
-        if now is not None and by != "hour":
-            merged = await self._from_days(cuts, tz, now, team, agent, service_level_s)
+        if now is not None and by != "hour" and team is None and agent is None:
+            merged = await self._from_days(cuts, tz, now, service_level_s)
         else:
             params = {
                 "buckets": json.dumps([b.utc() for b in cuts]),
