@@ -246,3 +246,16 @@ async def test_days_that_are_over_are_kept_and_give_the_same_figures_as_the_call
     again = await stats.report(date(2026, 3, 20), date(2026, 3, 30), "day", BERLIN, now=now)
     assert [b["abandoned"] for b in again["series"]][-3:] == [0, 1, 0]
     assert again["total"]["abandoned"] == 2
+
+
+async def test_at_most_keep_days_days_are_kept_the_oldest_go_first(
+    store: tuple[Statistics, Log, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stats, log, _ = store
+    monkeypatch.setattr("zentrale.store.statistics.KEEP_DAYS", 10)
+    await log.call(local(2026, 1, 5, 9, 0), agent="anna", waited=4, talk=10)
+    now = local(2026, 3, 1, 12, 0)
+    first = await stats.report(date(2026, 1, 1), date(2026, 1, 14), "day", BERLIN, now=now)
+    assert len(stats._days) == 10 and min(d for _, d in stats._days) == date(2026, 1, 5)
+    later = await stats.report(date(2026, 1, 1), date(2026, 1, 14), "week", BERLIN, now=now)
+    assert first["total"] == later["total"] and first["total"]["answered"] == 1

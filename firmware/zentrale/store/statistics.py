@@ -219,6 +219,7 @@ def _total(sums: dict[Any, dict[str, Any]], waits: dict[Any, dict[float, int]]) 
 
 
 # --- days that are over, counted once (Statistics._days) ----------------------------------------
+KEEP_DAYS = 400  # a year and a bit: the longest period (371 days) and last year's same weeks
 SETTLED = timedelta(days=1)  # a day this long over gets no more rows (every call ends within hours)
 Row = tuple[float, ...]  # a sums row in _RAW's order: kept days hold tuples, not dicts (memory)
 Hist = tuple["array[float]", "array[int]"]  # waits and their counts, sorted by wait
@@ -412,14 +413,19 @@ class Statistics:
                 where.append((i, day))
                 day += timedelta(days=1)
         settled = {d for _, d in where if datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz) + SETTLED <= now}
-        missing = sorted(d for d in settled if (tz.key, d) not in self._days)
+        have = {d: self._days[(tz.key, d)] for d in settled if (tz.key, d) in self._days}
+        missing = sorted(settled - have.keys())
         for start in range(0, len(missing), 62):  # two months at a time: the reader is not held for long
-            found = await self._run(functools.partial(_day_partials, days=missing[start : start + 62], tz=tz))
-            for d, part in found.items():
-                self._days[(tz.key, d)] = part
+            have |= await self._run(functools.partial(_day_partials, days=missing[start : start + 62], tz=tz))
         recent = [d for _, d in where if d not in settled]
-        fresh = await self._run(functools.partial(_day_partials, days=recent, tz=tz)) if recent else {}
-        parts = [(i, self._days[(tz.key, d)] if (tz.key, d) in self._days else fresh[d]) for i, d in where]
+        if recent:
+            have |= await self._run(functools.partial(_day_partials, days=recent, tz=tz))
+        parts = [(i, have[d]) for i, d in where]
+        for d in missing:
+            self._days[(tz.key, d)] = have[d]
+        if len(self._days) > KEEP_DAYS:  # bounded: the oldest days go first (an old period is counted again)
+            for key in sorted(self._days, key=lambda k: k[1])[: len(self._days) - KEEP_DAYS]:
+                del self._days[key]
         # a year is ~100 ms of Python: on the reader's thread, not the event loop's (the media clock)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, _merge_days, parts, level)
