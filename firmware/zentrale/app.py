@@ -59,7 +59,9 @@ from zentrale.store.outbox import OutboxRepository
 from zentrale.store.phonebook import PhonebookRepository
 from zentrale.store.retention import RetentionJob
 from zentrale.store.state import CallLogRepository, StateRepository
+from zentrale.store.statistics import Statistics
 from zentrale.store.users import UserRepository
+from zentrale.store.wallboard import WallboardTokens
 from zentrale.systemd_notify import SystemdNotifier, keep_watchdog_fed, report_status, wait_until_ready
 from zentrale.teams import TeamDirectory, TeamSettings
 from zentrale.web.api import Services, create_api
@@ -183,6 +185,7 @@ class App:
             self.db, data, config.retention, clock,
             on_deleted=lambda message_id: events.publish(MessageDeleted(message_id, "retention")),
         )  # fmt: skip
+        self.statistics = Statistics(self.db)  # its own read connection (store/statistics.py)
         self.tls = TlsKeeper(config.http.tls, data / "tls", clock.now) if config.http.tls.enabled else None
         self.api = create_api(Services(
             http=config.http, language=config.language, accounts=self.accounts, clock=clock, events=events,
@@ -195,6 +198,7 @@ class App:
             faults=self.faults, updates=self.updates, agent_pins=self.agent_pins,
             desk_number=desk.number if desk else None, retention=self.retention, phonebook=self.phonebook,
             caller_lists=self.caller_lists, callbacks=self.callbacks,
+            statistics=self.statistics, wallboard=WallboardTokens(self.db, clock),
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()
@@ -273,6 +277,7 @@ class App:
         self.media_clock.stop()
         await bounded("the mail outbox", self.mail.stop())
         await bounded("the web server", self.http.stop())
+        await bounded("the statistics' reader", self.statistics.close())
         await bounded("the updater", self.updates.close())
         self.accounts.close()
         await bounded("the database", self.db.close())

@@ -17,7 +17,7 @@ NOT_JSON = {
     ("GET", "/api/editor/modes/{name}/versions/{version}"), ("GET", "/api/editor/modes/{name}/diff"),
     ("GET", "/api/editor/modes/{name}/export"), ("GET", "/api/messages/{message_id}/audio.mp3"),
     ("GET", "/api/events"), ("DELETE", "/api/teams/{team_id}"), ("GET", "/zentrale-ca.crt"),
-    ("GET", "/api/switches/{switch_id}/audio"),
+    ("GET", "/api/switches/{switch_id}/audio"), ("GET", "/api/statistics.csv"),
 }  # fmt: skip
 
 

@@ -209,6 +209,21 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS callbacks_state ON callbacks(state, since);
     """,
+    # 12: statistics (zentrale.store.statistics): a covering index, so a year of figures never reads
+    # the rows themselves; read-only wallboard tokens (only their SHA-256 is kept)
+    """
+    CREATE INDEX IF NOT EXISTS call_log_statistics
+        ON call_log(started_at, team, answered_by, outcome, waited_s, talk_s, message_id);
+    CREATE TABLE IF NOT EXISTS wallboard_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_by TEXT
+    );
+    """,
 ]
 
 

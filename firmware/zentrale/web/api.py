@@ -58,6 +58,7 @@ from zentrale.web.refusals import refusal_body, validation_body
 from zentrale.web.retention_api import retention_router
 from zentrale.web.security_api import security_router
 from zentrale.web.sip_settings_api import sip_settings_router
+from zentrale.web.statistics_api import LiveBoard, statistics_router
 from zentrale.web.teams_api import teams_router
 from zentrale.web.tls_api import tls_router
 from zentrale.web.updates import updates_router
@@ -88,6 +89,8 @@ if TYPE_CHECKING:
     from zentrale.store.messages import MessageRepository
     from zentrale.store.retention import RetentionJob
     from zentrale.store.state import StateRepository
+    from zentrale.store.statistics import Statistics
+    from zentrale.store.wallboard import WallboardTokens
     from zentrale.teams import TeamDirectory, TeamSettings
     from zentrale.web.faults import FaultLog
     from zentrale.web.tls import TlsKeeper
@@ -149,6 +152,8 @@ class Services:
     phonebook: Phonebook | None = None  # caller names (Verwaltung -> Telefonbuch)
     caller_lists: CallerListRepository | None = None  # the block and VIP lists (/api/caller-lists)
     callbacks: CallbackService | None = None  # callbacks that keep the caller's place (GET /api/callbacks)
+    statistics: Statistics | None = None  # figures from the call log (GET /api/statistics)
+    wallboard: WallboardTokens | None = None  # the wall screen's read-only tokens (/wallboard)
 
 
 def create_api(app: Services) -> FastAPI:
@@ -425,6 +430,14 @@ def create_api(app: Services) -> FastAPI:
         api.include_router(callers_router(app.caller_lists, app.state, app.clock))
     if app.callbacks is not None:
         api.include_router(callbacks_router(app.callbacks))
+    if app.statistics is not None and app.wallboard is not None:
+        board = LiveBoard(
+            teams=lambda: [{"id": t.id, "name": t.name} for t in app.teams.all()],
+            waiting=hotline.waiting_calls, agents=app.staffing.agents,
+        )  # fmt: skip
+        api.include_router(
+            statistics_router(app.statistics, app.wallboard, board, app.clock, lambda: app.scheduler.schedule.tz)
+        )
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)
     # the spec is made now, at start-up, not by the first request for it (~80 ms on the loop)

@@ -117,6 +117,15 @@ CATALOGUE: tuple[Refusal, ...] = (
     R("schedule_mode_missing", "the schedule names mode '{mode}', which does not exist"),
     R("holidays_unknown", "no public holidays known for {where}: unknown country or federal state"),
     R("invalid_document", "", ConfigError),
+    # --- statistics and the wallboard (store/statistics.py, store/wallboard.py) -------------
+    R("statistics_by", "statistics by {by}: use hour, day or week"),
+    R("statistics_range_reversed", "statistics range ends ({to}) before it starts ({start})"),
+    R("statistics_range_too_long", "statistics by {by} cover at most {days} days"),
+    R("statistics_dates", "statistics cover days from {earliest} to {latest}"),
+    R("wallboard_tokens_full", "at most {most} wallboard tokens; revoke one first"),
+    R("wallboard_token_not_found", "no wallboard token {token}"),
+    R("wallboard_token_unknown", "unknown wallboard token"),
+    R("wallboard_token_revoked", "this wallboard token was revoked"),
     # --- messages and their e-mail ------------------------------------------------------------
     R("message_not_found", "no message {message}"),
     R("bad_message_status", "status must be one of {states}"),

@@ -6,6 +6,7 @@ import { icon } from "./icons.js";
 import { t } from "./i18n.js";
 import { live } from "./live.js";
 import { mountAppliance } from "./appliance.js";
+import { mountWallboardTokens } from "./wallboard_admin.js";
 import { numberChoices, numbersText } from "./numbers.js";
 import { mountPhonebook } from "./phonebook.js";
 import { failed } from "./refusals.js";
@@ -21,6 +22,7 @@ export function mount(main) {
     h("div", { class: "stack", id: "admin-stack" }, usersBox, agentsBox, teamsBox, pbxBox, mailBox, backupBox));
   mountPhonebook(main.querySelector("#admin-stack"));
   mountAppliance(main.querySelector("#admin-stack"));
+  mountWallboardTokens(main.querySelector("#admin-stack"));
   let agents = [];
   let pins = { number: null, agents_with_pin: [] }; // the feature codes (GET /api/desk-phone)
   let editing = null; // the account being edited (its user name), across reloads of the list

@@ -18,6 +18,7 @@ import * as modes from "./modes.js";
 import * as editor from "./editor.js";
 import * as library from "./library.js";
 import * as schedule from "./schedule.js";
+import * as statistics from "./statistics.js";
 
 const PAGES = [
   { id: "calls", icon: "phone", label: "nav.calls", module: calls },
@@ -25,6 +26,7 @@ const PAGES = [
   { id: "control", icon: "toggle", label: "nav.control", module: control },
   // the block and VIP lists: reached from the viewer (where numbers are blocked), shown under it
   { id: "numbers", icon: "ban", label: "nav.numbers", module: callers, navAs: "messages" },
+  { id: "statistics", icon: "chart", label: "nav.statistics", module: statistics },
   { id: "modes", icon: "flow", label: "nav.modes", module: modes, admin: true },
   // reached from the modes page's tabs, shown under "Betriebsarten" in the navigation
   { id: "editor", label: "nav.editor", module: editor, admin: true, navAs: "modes", wide: true },

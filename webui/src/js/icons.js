@@ -48,6 +48,7 @@ const PATHS = {
   rename: '<polyline points="4 7 4 4 20 4 20 7"/><line x1="9" y1="20" x2="15" y2="20"/><line x1="12" y1="4" x2="12" y2="20"/>',
   up: '<polyline points="18 15 12 9 6 15"/>',
   down: '<polyline points="6 9 12 15 18 9"/>',
+  chart: '<line x1="3" y1="21" x2="21" y2="21"/><rect x="5" y="12" width="3" height="6"/><rect x="10.5" y="6" width="3" height="12"/><rect x="16" y="9" width="3" height="9"/>',
 };
 
 export function icon(name, cls = "icon") {

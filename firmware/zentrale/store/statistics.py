@@ -1,0 +1,495 @@
+"""Statistics from the call log: per hour, day or week, per team and per agent (issue 16, item 6).
+
+Everything is counted by SQL aggregates on a read connection of its own (``Statistics``); the
+rows never come to Python one by one. What the figures mean (docs/statistics.md):
+
+- ``offered``: calls that reached a team (``team`` set: they entered a queue node);
+- ``answered``: taken by an agent (``answered_by`` set); ``abandoned``: an offered call whose
+  caller hung up before an agent took it (outcome ``abandoned``, nobody answered; one who hung
+  up during a greeting, before any team, is not offered and not abandoned), with how long they
+  had waited (average and longest);
+- ``messages``: calls that left a message; ``callbacks``: rows with outcome ``callback``;
+- ``avg_wait_s``/``p90_wait_s``: the wait of answered calls until an agent took them; the
+  90th percentile by the nearest-rank method (the smallest wait that 90 % of the calls did not
+  exceed), computed from a histogram SQLite makes of the waits (the call log keeps them to
+  0.1 s, so the histogram is exact);
+- ``service_level``: answered within N seconds / offered (None without offered calls);
+- ``talk_s``: the agents' talk time. The call log does not record wrap-up time (the agent's
+  after-call work is a state of the agent, not of the call), so there is no wrap-up figure.
+
+Buckets are the box's local time (the schedule's time zone): a day is local midnight to local
+midnight, 23 or 25 hours on the days the clocks change, a week starts on Monday. Hour buckets
+are real hours: the autumn night has two buckets labelled 02:00 (with different offsets).
+The call log's times are UTC ISO texts as ``datetime.isoformat()`` writes them ("+00:00"), which
+sort as text in time order, so a bucket is a range of the covering ``call_log_statistics`` index:
+the buckets are passed as one JSON parameter and each one is a range scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import math
+import sqlite3
+from array import array
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo
+
+from zentrale.errors import Invalid, StoreError
+from zentrale.store.db import Database
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+By = Literal["hour", "day", "week"]
+MAX_DAYS = {"hour": 14, "day": 366, "week": 371}  # a chart a person can read; the work stays bounded
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)  # beyond: no call log, and no overflow
+COUNTS = ("calls", "offered", "answered", "abandoned", "messages", "callbacks", "answered_in_time")
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: datetime  # local, aware
+    end: datetime
+
+    def utc(self) -> tuple[str, str]:
+        return self.start.astimezone(UTC).isoformat(), self.end.astimezone(UTC).isoformat()
+
+
+def buckets(first: date, last: date, by: str, tz: ZoneInfo) -> list[Bucket]:
+    """The buckets covering the local days ``first`` to ``last`` (both included)."""
+    if by not in MAX_DAYS:
+        raise Invalid(f"statistics by {by!r}: use hour, day or week")
+    if not (EARLIEST <= first <= LATEST and EARLIEST <= last <= LATEST):
+        earliest, latest = EARLIEST, LATEST
+        raise Invalid(f"statistics cover days from {earliest} to {latest}")
+    if last < first:
+        to, start = last, first
+        raise Invalid(f"statistics range ends ({to}) before it starts ({start})")
+    days = MAX_DAYS[by]
+    if (last - first).days + 1 > days:
+        raise Invalid(f"statistics by {by} cover at most {days} days")
+    start = datetime.combine(first, time(0), tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
+    out: list[Bucket] = []
+    if by == "hour":  # real hours: step in UTC, label in local time
+        at = start.astimezone(UTC)
+        stop = end.astimezone(UTC)
+        while at < stop:
+            out.append(Bucket(at.astimezone(tz), (at + timedelta(hours=1)).astimezone(tz)))
+            at += timedelta(hours=1)
+        return out
+    day = first
+    while day <= last:
+        step = 1 if by == "day" else 7 - day.weekday()  # a week ends before the next Monday
+        following = min(day + timedelta(days=step), last + timedelta(days=1))
+        out.append(Bucket(datetime.combine(day, time(0), tzinfo=tz), datetime.combine(following, time(0), tzinfo=tz)))
+        day = following
+    return out
+
+
+def p90(histogram: dict[float, int]) -> float | None:
+    """Nearest-rank 90th percentile of a histogram {value: count}; None when empty."""
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(0.9 * total))
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return value
+    return None  # not reached
+
+
+_SUMS = """
+    COUNT(*) AS calls,
+    SUM(c.team IS NOT NULL) AS offered,
+    SUM(c.answered_by IS NOT NULL) AS answered,
+    SUM(c.answered_by IS NULL AND c.outcome = 'abandoned' AND c.team IS NOT NULL) AS abandoned,
+    SUM(c.message_id IS NOT NULL) AS messages,
+    SUM(c.outcome = 'callback') AS callbacks,
+    SUM(c.answered_by IS NOT NULL AND c.team IS NOT NULL AND COALESCE(c.waited_s, 0) <= :level) AS answered_in_time,
+    SUM(CASE WHEN c.answered_by IS NOT NULL THEN COALESCE(c.waited_s, 0) END) AS wait_sum,
+    SUM(CASE WHEN c.answered_by IS NULL AND c.outcome = 'abandoned' AND c.team IS NOT NULL
+        THEN COALESCE(c.waited_s, 0) END)
+        AS abandoned_wait_sum,
+    MAX(CASE WHEN c.answered_by IS NULL AND c.outcome = 'abandoned' AND c.team IS NOT NULL
+        THEN COALESCE(c.waited_s, 0) END)
+        AS abandoned_wait_max,
+    SUM(COALESCE(c.talk_s, 0)) AS talk_sum
+"""
+_BUCKETS = (
+    "b(i, lo, hi) AS (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:buckets))"
+)
+_FILTER = "(:team IS NULL OR c.team = :team) AND (:agent IS NULL OR c.answered_by = :agent)"
+_JOIN = f"FROM b JOIN call_log c ON c.started_at >= b.lo AND c.started_at < b.hi WHERE {_FILTER}"
+_RAW = (*COUNTS, "wait_sum", "abandoned_wait_sum", "abandoned_wait_max", "talk_sum")
+
+
+def _figures(row: dict[str, Any], waits: dict[float, int]) -> dict[str, Any]:
+    out: dict[str, Any] = {k: int(row.get(k) or 0) for k in COUNTS}
+    answered, abandoned, offered = out["answered"], out["abandoned"], out["offered"]
+    out["avg_wait_s"] = round(row["wait_sum"] / answered, 1) if answered else None
+    out["p90_wait_s"] = p90(waits)
+    out["abandoned_avg_wait_s"] = round(row["abandoned_wait_sum"] / abandoned, 1) if abandoned else None
+    out["abandoned_max_wait_s"] = row["abandoned_wait_max"] if abandoned else None
+    out["service_level"] = round(out["answered_in_time"] / offered, 3) if offered else None
+    out["talk_s"] = round(float(row.get("talk_sum") or 0), 1)
+    out["avg_talk_s"] = round(out["talk_s"] / answered, 1) if answered else None
+    out["wrap_up_s"] = None  # not recorded in the call log (see the module's doc)
+    return out
+
+
+EMPTY: dict[str, Any] = {k: 0 for k in _RAW} | {"abandoned_wait_max": None}
+
+
+_PERIOD = f"""CREATE TEMP TABLE period AS WITH {_BUCKETS}
+    SELECT b.i AS i, c.team AS team, c.answered_by AS answered_by, c.outcome AS outcome,
+        c.message_id AS message_id, c.waited_s AS waited_s, c.talk_s AS talk_s {_JOIN}"""
+Sums = dict[Any, dict[str, Any]]
+Waits = dict[Any, dict[float, int]]
+
+
+def _period(conn: sqlite3.Connection, params: dict[str, Any]) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
+    """Sums and answered calls' wait histograms ({wait: count}) per bucket, team and agent.
+
+    The period's rows are copied once from the covering index into a temporary table (memory)
+    and counted from there three times: a third faster than three joins of the index, and the
+    three counts see the same rows."""
+    conn.execute("PRAGMA temp_store=MEMORY")  # a year is ~10 MB for a moment; never a file on the data disk
+    conn.execute("DROP TABLE IF EXISTS temp.period")
+    conn.execute(_PERIOD, params)
+    try:
+        per: tuple[Sums, Sums, Sums] = ({}, {}, {})
+        for row in conn.execute(
+            f"SELECT c.i, c.team, c.answered_by, {_SUMS} FROM temp.period c GROUP BY c.i, c.team, c.answered_by",
+            {"level": params["level"]},
+        ):
+            values = dict(row)
+            for target, k in zip(per, (values["i"], values["team"], values["answered_by"]), strict=True):
+                _add(target.setdefault(k, dict(EMPTY)), values)
+        series: Waits = {}
+        for i, wait, n in conn.execute(
+            "SELECT i, COALESCE(waited_s, 0), COUNT(*) FROM temp.period WHERE answered_by IS NOT NULL GROUP BY 1, 2"
+        ):
+            series.setdefault(i, {})[float(wait)] = int(n)
+        teams: Waits = {}
+        agents: Waits = {}
+        for team, agent, wait, n in conn.execute(
+            "SELECT team, answered_by, COALESCE(waited_s, 0), COUNT(*) FROM temp.period"
+            " WHERE answered_by IS NOT NULL GROUP BY 1, 2, 3"
+        ):
+            for into, k in ((teams, team), (agents, agent)):
+                histogram = into.setdefault(k, {})
+                histogram[float(wait)] = histogram.get(float(wait), 0) + int(n)
+        return (*per, series, teams, agents)
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.period")
+
+
+def _add(into: dict[str, Any], row: dict[str, Any]) -> None:
+    for k in _RAW:
+        if k == "abandoned_wait_max":
+            if row[k] is not None:
+                into[k] = max(into[k] or 0, row[k])
+        else:
+            into[k] += row[k] or 0
+
+
+def _figured(sums: dict[Any, dict[str, Any]], waits: dict[Any, dict[float, int]]) -> dict[Any, dict[str, Any]]:
+    return {k: _figures(row, waits.get(k, {})) for k, row in sums.items()}
+
+
+def _total(sums: dict[Any, dict[str, Any]], waits: dict[Any, dict[float, int]]) -> dict[str, Any]:
+    """The whole range from the per-bucket sums and histograms."""
+    row = dict(EMPTY)
+    for g in sums.values():
+        _add(row, g)
+    merged: dict[float, int] = {}
+    for histogram in waits.values():
+        for wait, n in histogram.items():
+            merged[wait] = merged.get(wait, 0) + n
+    return _figures(row, merged)
+
+
+# --- days that are over, counted once (Statistics._days) ----------------------------------------
+KEEP_DAYS = 400  # a year and a bit: the longest period (371 days) and last year's same weeks
+SETTLED = timedelta(days=1)  # a day this long over gets no more rows (every call ends within hours)
+Row = tuple[float, ...]  # a sums row in _RAW's order: kept days hold tuples, not dicts (memory)
+Hist = tuple["array[float]", "array[int]"]  # waits and their counts, sorted by wait
+
+
+def _row(values: dict[str, Any]) -> Row:
+    return tuple(-1.0 if values[k] is None else float(values[k]) for k in _RAW)  # -1: no longest wait
+
+
+def _hist(histogram: dict[float, int]) -> Hist:
+    waits = sorted(histogram)
+    return array("d", waits), array("q", (histogram[w] for w in waits))
+
+
+@dataclass
+class DayPartial:
+    """One local day of the call log added up, for reports without filters: the day, per team
+    (``None``: calls without a team), per agent (``None``: not answered); sums, then the answered
+    calls' waits, and the waits of answered calls without a team (never in time)."""
+
+    day: Row | None
+    teams: dict[str | None, Row]
+    agents: dict[str | None, Row]
+    day_waits: Hist
+    team_waits: dict[str | None, Hist]
+    agent_waits: dict[str | None, Hist]
+    untimely: dict[str | None, Hist]  # per agent
+
+
+_DAY_SUMS = _SUMS.replace("COALESCE(c.waited_s, 0) <= :level", "0")  # in time: from the waits, for any level
+
+
+def _day_partials(conn: sqlite3.Connection, days: list[date], tz: ZoneInfo) -> dict[date, DayPartial]:
+    cuts = [buckets(d, d, "day", tz)[0] for d in days]
+    params = {"buckets": json.dumps([b.utc() for b in cuts]), "team": None, "agent": None, "level": 0}
+    sums: list[tuple[Sums, Sums, Sums]] = [({}, {}, {}) for _ in days]
+    waits: list[tuple[Waits, Waits, Waits, Waits]] = [({}, {}, {}, {}) for _ in days]
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("DROP TABLE IF EXISTS temp.period")
+    conn.execute(_PERIOD, params)
+    try:
+        for row in conn.execute(
+            f"SELECT c.i, c.team, c.answered_by, {_DAY_SUMS} FROM temp.period c GROUP BY c.i, c.team, c.answered_by"
+        ):
+            values = dict(row)
+            day_sums, team_sums, agent_sums = sums[values["i"]]
+            for into, k in ((day_sums, 0), (team_sums, values["team"]), (agent_sums, values["answered_by"])):
+                _add(into.setdefault(k, dict(EMPTY)), values)
+        for i, team, agent, wait, n in conn.execute(
+            "SELECT i, team, answered_by, COALESCE(waited_s, 0), COUNT(*) FROM temp.period"
+            " WHERE answered_by IS NOT NULL GROUP BY 1, 2, 3, 4"
+        ):
+            day_w, team_w, agent_w, untimely = waits[i]
+            targets = [day_w.setdefault(0, {}), team_w.setdefault(team, {}), agent_w.setdefault(agent, {})]
+            if team is None:
+                targets.append(untimely.setdefault(agent, {}))
+            for target in targets:
+                target[float(wait)] = target.get(float(wait), 0) + int(n)
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.period")
+    found = {}
+    for d, (day_sums, team_sums, agent_sums), (day_w, team_w, agent_w, untimely) in zip(days, sums, waits, strict=True):
+        found[d] = DayPartial(
+            _row(day_sums[0]) if 0 in day_sums else None,
+            {k: _row(v) for k, v in team_sums.items()},
+            {k: _row(v) for k, v in agent_sums.items()},
+            _hist(day_w.get(0, {})),
+            {k: _hist(v) for k, v in team_w.items()},
+            {k: _hist(v) for k, v in agent_w.items()},
+            {k: _hist(v) for k, v in untimely.items()},
+        )  # fmt: skip
+    return found
+
+
+def _add_row(into: dict[str, Any], row: Row) -> None:
+    for k, value in zip(_RAW, row, strict=True):
+        if k == "abandoned_wait_max":
+            if value >= 0:
+                into[k] = max(into[k] or 0, value)
+        else:
+            into[k] += value
+
+
+def _into(target: dict[float, int], histogram: Hist) -> None:
+    for w, n in zip(*histogram, strict=True):
+        target[w] = target.get(w, 0) + n
+
+
+def _merge_days(parts: list[tuple[int, DayPartial]], level: float) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
+    """Per bucket, team and agent from kept days (``i``: the day's bucket): a few additions per
+    day, team and agent. Answered in time: counted from the merged waits at the end, less those
+    of answered calls without a team (not offered: never in time)."""
+    sums: tuple[Sums, Sums, Sums] = ({}, {}, {})
+    waits: tuple[Waits, Waits, Waits] = ({}, {}, {})
+    untimely: tuple[dict[Any, int], dict[Any, int], dict[Any, int]] = ({}, {}, {})
+    series, teams, agents = sums
+    series_w, team_w, agent_w = waits
+    for i, part in parts:
+        if part.day is not None:
+            _add_row(series.setdefault(i, dict(EMPTY)), part.day)
+            _into(series_w.setdefault(i, {}), part.day_waits)
+        for into, into_w, rows, hists in ((teams, team_w, part.teams, part.team_waits),
+                                          (agents, agent_w, part.agents, part.agent_waits)):  # fmt: skip
+            for k, row in rows.items():
+                _add_row(into.setdefault(k, dict(EMPTY)), row)
+            for k, histogram in hists.items():
+                _into(into_w.setdefault(k, {}), histogram)
+        for a, histogram in part.untimely.items():
+            early = sum(n for w, n in zip(*histogram, strict=True) if w <= level)
+            for less, key in zip(untimely, (i, None, a), strict=True):
+                less[key] = less.get(key, 0) + early
+    for figures, merged, less in zip(sums, waits, untimely, strict=True):
+        for k, values in figures.items():
+            in_time = sum(n for w, n in merged.get(k, {}).items() if w <= level)
+            values["answered_in_time"] = in_time - less.get(k, 0)
+    return (*sums, *waits)
+
+
+class Statistics:
+    """Reads on a connection and a thread of its own (WAL: readers never wait for the writer),
+    so a year of figures -- a second on a slow box -- does not hold up the database thread that
+    stores messages and the call log. One reader: two, counting a report's sums and histograms
+    at once, were slower on two busy cores and made a 5 ms timer up to 50 ms late (the GIL), as
+    against 7 ms with one (bench/statistics.py). Falls back to the database thread when the file
+    cannot be opened a second time (the disk-full read-only start, ``Database._open``)."""
+
+    READERS = 1
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._executor = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="statistics")
+        self._slots = asyncio.Semaphore(self.READERS)  # at most READERS connections, each used by one at a time
+        self._idle: list[sqlite3.Connection] = []
+        self._warned = False
+        # local days that are over, counted once (a year: ~5 MB); lost at a restart, not updated
+        # when the retention job deletes old rows (figures then outlive the rows they came from)
+        self._days: dict[tuple[str, date], DayPartial] = {}
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(f"file:{self.db.path}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("SELECT 1 FROM call_log LIMIT 1").fetchall()
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return conn
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self.db.read_only:
+            return await self.db.run(fn)
+        loop = asyncio.get_running_loop()
+        async with self._slots:
+            conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                try:
+                    conn = await loop.run_in_executor(self._executor, self._connect)
+                except sqlite3.Error as err:
+                    if not self._warned:
+                        log.warning("statistics: reading on the database thread (%s)", err)
+                        self._warned = True
+                    return await self.db.run(fn)
+
+            def call() -> T:
+                try:
+                    return fn(conn)
+                except sqlite3.Error as err:
+                    raise StoreError(f"database error: {err}") from err
+
+            try:
+                return await loop.run_in_executor(self._executor, call)
+            finally:
+                self._idle.append(conn)
+
+    async def close(self) -> None:
+        async with self._slots:  # one at a time: the ones in use come back first
+            pass
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        self._executor.shutdown(wait=True)
+
+    async def _from_days(
+        self, cuts: list[Bucket], tz: ZoneInfo, now: datetime, level: float
+    ) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
+        where: list[tuple[int, date]] = []
+        for i, cut in enumerate(cuts):
+            day = cut.start.date()
+            while day < cut.end.date():
+                where.append((i, day))
+                day += timedelta(days=1)
+        settled = {d for _, d in where if datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz) + SETTLED <= now}
+        have = {d: self._days[(tz.key, d)] for d in settled if (tz.key, d) in self._days}
+        missing = sorted(settled - have.keys())
+        for start in range(0, len(missing), 62):  # two months at a time: the reader is not held for long
+            have |= await self._run(functools.partial(_day_partials, days=missing[start : start + 62], tz=tz))
+        recent = [d for _, d in where if d not in settled]
+        if recent:
+            have |= await self._run(functools.partial(_day_partials, days=recent, tz=tz))
+        parts = [(i, have[d]) for i, d in where]
+        for d in missing:
+            self._days[(tz.key, d)] = have[d]
+        if len(self._days) > KEEP_DAYS:  # bounded: the oldest days go first (an old period is counted again)
+            for key in sorted(self._days, key=lambda k: k[1])[: len(self._days) - KEEP_DAYS]:
+                del self._days[key]
+        # a year is ~100 ms of Python: on the reader's thread, not the event loop's (the media clock)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _merge_days, parts, level)
+
+    async def report(
+        self,
+        first: date,
+        last: date,
+        by: str,
+        tz: ZoneInfo,
+        team: str | None = None,
+        agent: str | None = None,
+        service_level_s: float = 20,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Figures per bucket, per team and per agent, and for the whole range. With ``now``,
+        days and weeks without a filter come from per-day totals, those of days over kept
+        (``_days``); a team's or an agent's are counted from the call log."""
+        cuts = buckets(first, last, by, tz)
+        if now is not None and by != "hour" and team is None and agent is None:
+            merged = await self._from_days(cuts, tz, now, service_level_s)
+        else:
+            params = {
+                "buckets": json.dumps([b.utc() for b in cuts]),
+                "team": team, "agent": agent, "level": service_level_s,
+            }  # fmt: skip
+
+            def work(conn: sqlite3.Connection) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
+                return _period(conn, params)
+
+            merged = await self._run(work)
+        series, teams, agents, series_waits, team_waits, agent_waits = merged
+        found = {
+            "series": _figured(series, series_waits),
+            "total": _total(series, series_waits),
+            "teams": _figured(teams, team_waits),
+            "agents": _figured(agents, agent_waits),
+        }
+        empty = _figures(EMPTY, {})
+        return {
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "by": by,
+            "timezone": tz.key,
+            "team": team,
+            "agent": agent,
+            "service_level_s": service_level_s,
+            "total": found["total"],
+            "series": [
+                {"start": b.start.isoformat(), "end": b.end.isoformat(), **found["series"].get(i, empty)}
+                for i, b in enumerate(cuts)
+            ],
+            "teams": [{"team": k, **v} for k, v in sorted(found["teams"].items(), key=lambda kv: kv[0] or "")],
+            "agents": [{"agent": k, **v} for k, v in sorted(found["agents"].items(), key=lambda kv: kv[0] or "") if k],
+        }
+
+    async def today(self, now: datetime, tz: ZoneInfo, service_level_s: float = 20) -> dict[str, dict[str, Any]]:
+        """The local day so far, per team (the wallboard): answered, abandoned, service level."""
+        day = now.astimezone(tz).date()
+        cut = buckets(day, day, "day", tz)[0]
+        params = {"buckets": json.dumps([cut.utc()]), "team": None, "agent": None, "level": service_level_s}
+
+        def work(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+            _, teams, _, _, team_waits, _ = _period(conn, params)
+            return {k: v for k, v in _figured(teams, team_waits).items() if k is not None}
+
+        return await self._run(work)
