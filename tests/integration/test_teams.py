@@ -109,6 +109,11 @@ def test_an_admin_makes_a_team_in_the_browser_and_puts_an_agent_in_it(tmp_path: 
             page.fill("#numbers-domain", "vpn.example")
             page.locator("#team-numbers summary").click()
             page.fill("#numbers-own", "2xx")
+            # callbacks: the caller first, five attempts ten minutes apart
+            page.locator("#team-callbacks summary").click()
+            page.select_option("#team-callback-order", "caller_first")
+            page.fill("#team-callback-attempts", "5")
+            page.fill("#team-callback-interval", "10")
             page.click("#save-team")
             row = page.locator("#teams tr[data-team=hw]")
             expect(row).to_contain_text("Hardware")
@@ -127,5 +132,30 @@ def test_an_admin_makes_a_team_in_the_browser_and_puts_an_agent_in_it(tmp_path: 
             context.close()
         team = next(t for t in box.http.get("/api/teams").json()["teams"] if t["id"] == "hw")
         assert team["allowed_numbers"] == ["sip:*@vpn.example", "2xx"] and team["strategy"] == "ring_all"
+        assert (team["callback_order"], team["callback_attempts"], team["callback_interval"]) == (
+            "caller_first",
+            5,
+            600,
+        )
+        assert team["callback_numbers"] is None  # left empty: the default numbers
+
+        # a team whose callback numbers were set elsewhere keeps them when the page saves its new name
+        kept = ("name", "distribution", "strategy", "ring_timeout", "wrap_up", "email", "allowed_numbers",
+                "callback_order", "callback_attempts", "callback_interval")  # fmt: skip
+        body = {k: team[k] for k in kept}
+        r = box.http.put("/api/teams/hw", json={**body, "callback_numbers": ["0301234*"], "callback_ring_timeout": 45})
+        assert r.status_code == 200, r.text
+        with chromium() as browser:
+            context, page = logged_in(browser, box, *ADMIN, hash_="#/admin")
+            page.locator("#teams tr[data-team=hw] button").first.click()  # Bearbeiten
+            expect(page.locator("#team-callback-numbers")).to_have_value("0301234*")
+            page.fill("#team-name", "Hardware-Team")
+            page.click("#save-team")
+            expect(page.locator("#teams tr[data-team=hw]")).to_contain_text("Hardware-Team")
+            context.close()
+        team = next(t for t in box.http.get("/api/teams").json()["teams"] if t["id"] == "hw")
+        assert team["name"] == "Hardware-Team"
+        assert (team["callback_numbers"], team["callback_ring_timeout"]) == (["0301234*"], 45)
+        assert (team["callback_order"], team["callback_interval"]) == ("caller_first", 600)
     finally:
         box.stop()

@@ -270,6 +270,11 @@ class Team(Answer):
     wrap_up: float
     email: list[str]
     allowed_numbers: list[str] | None
+    callback_numbers: list[str] | None = Field(None, description="numbers a callback may call (null: the default)")
+    callback_attempts: int = 3
+    callback_interval: float = Field(300, description="seconds between two callback attempts")
+    callback_ring_timeout: float = 30
+    callback_order: str = Field("agent_first", description="agent_first | caller_first")
     members: list[str]
     modes: list[str] = Field(description="the modes that use the team")
 

@@ -263,13 +263,24 @@ export function mount(main) {
     const ring = input("team-ring", { type: "number", min: 1, max: 120, value: 20 });
     const wrap = input("team-wrap", { type: "number", min: 0, max: 600, value: 10 });
     const numbers = numberChoices();
+    // callbacks (a "callback" node in a mode): who is called first, how often, which numbers
+    const cbOrder = h("select", { id: "team-callback-order" },
+      ["agent_first", "caller_first"].map((x) => h("option", { value: x }, t(`teams.callback_${x}`))));
+    const cbAttempts = input("team-callback-attempts", { type: "number", min: 1, max: 10, value: 3 });
+    const cbInterval = input("team-callback-interval", { type: "number", min: 1, max: 1440, value: 5 });
+    const cbRing = input("team-callback-ring", { type: "number", min: 1, max: 120, value: 30 });
+    const cbNumbers = input("team-callback-numbers", { placeholder: t("teams.callback_numbers_default"), spellcheck: "false" });
     let email = [];
     const save = async () => {
       try {
+        const cbPatterns = cbNumbers.value.split(/[,;\s]+/).map((x) => x.trim()).filter(Boolean);
         await api("PUT", `/api/teams/${encodeURIComponent(id.value.trim())}`, {
           name: name.value.trim(), distribution: distribution.value, strategy: strategy.value,
           ring_timeout: Number(ring.value || 20), wrap_up: Number(wrap.value || 0),
           allowed_numbers: numbers.value(), email,
+          callback_order: cbOrder.value, callback_attempts: Number(cbAttempts.value || 3),
+          callback_interval: Math.round(Number(cbInterval.value || 5) * 60), callback_ring_timeout: Number(cbRing.value || 30),
+          callback_numbers: cbPatterns.length ? cbPatterns : null,
         });
         toast(t("admin.saved"));
         loadTeams();
@@ -288,6 +299,11 @@ export function mount(main) {
       wrap.value = team.wrap_up;
       numbers.set(team.allowed_numbers);
       email = team.email || [];
+      cbOrder.value = team.callback_order || "agent_first";
+      cbAttempts.value = team.callback_attempts ?? 3;
+      cbInterval.value = Math.round((team.callback_interval ?? 300) / 6) / 10; // minutes, one decimal
+      cbRing.value = team.callback_ring_timeout ?? 30;
+      cbNumbers.value = (team.callback_numbers || []).join(", ");
       name.focus();
     };
     const remove = async (team) => {
@@ -320,7 +336,13 @@ export function mount(main) {
           field(t("admin.agent_id"), id), field(t("admin.display"), name), field(t("teams.distribution"), distribution),
           field(t("teams.strategy"), strategy), field(t("teams.ring_timeout"), ring), field(t("teams.wrap_up"), wrap),
           h("label", { class: "field" }, h("span", {}, "\u00a0"), h("button", { type: "button", class: "primary", id: "save-team", onclick: save }, t("common.save")))),
-        numbers.el));
+        numbers.el,
+        h("details", { id: "team-callbacks" }, h("summary", {}, t("teams.callbacks")),
+          h("p", { class: "muted" }, t("teams.callbacks_hint")),
+          h("div", { class: "form-grid" },
+            field(t("teams.callback_order"), cbOrder), field(t("teams.callback_attempts"), cbAttempts),
+            field(t("teams.callback_interval"), cbInterval), field(t("teams.callback_ring"), cbRing),
+            field(t("teams.callback_numbers"), cbNumbers)))));
   };
 
   const loadTeams = async () => {
