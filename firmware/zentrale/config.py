@@ -605,6 +605,14 @@ class RetentionConfig(_Section):
     audit_days: int | None = Field(
         365, ge=0, le=36500, description="audit log entries (who changed what) are deleted after this many days"
     )
+    callbacks_days: int | None = Field(
+        30,
+        ge=0,
+        le=36500,
+        description="a finished callback (the caller was reached, or the task marked done) is deleted, with the "
+        "number to call, this many days after it was marked done or, if never, after it was asked for; waiting "
+        "callbacks and open tasks stay",
+    )
     first_run_seconds: float = Field(
         300, ge=0, le=86400, description="seconds after the start the first run begins; then every interval_hours"
     )

@@ -22,6 +22,7 @@ from tests.harness.waits import until
 from zentrale.config import RetentionConfig, parse_config
 from zentrale.core.clock import ManualClock
 from zentrale.errors import ConfigError
+from zentrale.store.callbacks import CallbackRepository
 from zentrale.store.db import Database
 from zentrale.store.messages import MessageMeta, MessageRepository
 from zentrale.store.retention import ANONYMISED, RetentionJob
@@ -191,6 +192,26 @@ async def test_audit_entries_past_their_limit_go(world: World) -> None:
     assert (await state.audit_log())[0]["detail"] == run.counts.summary()  # who deleted what: counts only
 
 
+async def test_finished_callbacks_go_after_their_limit_waiting_ones_and_open_tasks_stay(world: World) -> None:
+    callbacks = CallbackRepository(world.db)
+    old, recent = NOW - 30 * DAY - SECOND, NOW - 30 * DAY + SECOND
+    for callback_id, since in (("waiting", old), ("task", old), ("reached", old), ("reached-recent", recent),
+                               ("done", old), ("done-recently", old)):  # fmt: skip
+        await callbacks.add(callback_id, call_id=f"c-{callback_id}", team="sap", number=CALLER, caller_name=None,
+                            since=since, created_at=since)  # fmt: skip
+    await callbacks.update("task", state="failed")
+    await callbacks.update("reached", state="connected")
+    await callbacks.update("reached-recent", state="connected")
+    await callbacks.update("done", state="done", done_by="anna", done_at=old.isoformat())
+    await callbacks.update("done-recently", state="done", done_by="anna", done_at=recent.isoformat())
+
+    run = await world.job(callbacks_days=30).run_once()
+
+    left = {r["id"] for r in await world.db.fetch("SELECT id FROM callbacks")}
+    assert left == {"waiting", "task", "reached-recent", "done-recently"}
+    assert run.counts.callbacks == 2
+
+
 async def test_the_mp3_copy_of_a_sent_mail_goes_after_its_limit_and_the_recording_stays(world: World) -> None:
     await world.message("sent-past", NOW - 20 * DAY, mail="sent", sent=NOW - 7 * DAY - SECOND)
     await world.message("sent-short", NOW - 20 * DAY, mail="sent", sent=NOW - 7 * DAY + SECOND)
@@ -227,7 +248,7 @@ async def test_a_limit_of_zero_or_none_keeps_that_data_forever(world: World) -> 
     await world.call("old-call", ancient)
     await StateRepository(world.db).audit(ancient, "anna", "switch.on")
     job = world.job(call_log_days=0, caller_numbers_days=None, done_messages_days=0, open_messages_days=None,
-                    mail_copies_days=0, audit_days=None)  # fmt: skip
+                    mail_copies_days=0, audit_days=None, callbacks_days=0)  # fmt: skip
 
     run = await job.run_once()
 

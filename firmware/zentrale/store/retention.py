@@ -56,6 +56,7 @@ class RetentionCounts:
     mail_copies: int = 0  # MP3 copies of sent mails removed (the message stays)
     outbox: int = 0  # delivery records whose message is gone
     audit: int = 0  # audit log entries deleted
+    callbacks: int = 0  # finished callbacks deleted (with the number to call)
     kept_for_mail: int = 0  # due messages kept because their e-mail is not sent yet
 
     def summary(self) -> str:
@@ -63,7 +64,8 @@ class RetentionCounts:
             f"deleted {self.call_log} call log entries, anonymised {self.numbers} caller numbers, deleted "
             f"{self.done_messages + self.open_messages} messages ({self.done_messages} done, {self.open_messages} "
             f"never done) and {self.files} files, {self.mail_copies} mail copies, {self.outbox} delivery records, "
-            f"{self.audit} audit entries; kept {self.kept_for_mail} messages still to be e-mailed"
+            f"{self.audit} audit entries, {self.callbacks} finished callbacks; kept {self.kept_for_mail} messages "
+            "still to be e-mailed"
         )
 
 
@@ -141,6 +143,7 @@ class Retention:
         counts.call_log += await self._batched(self._delete_call_log, _cutoff(now, cfg.call_log_days))
         counts.numbers += await self._anonymise(_cutoff(now, cfg.caller_numbers_days))
         counts.audit += await self._batched(self._delete_audit, _cutoff(now, cfg.audit_days))
+        counts.callbacks += await self._batched(self._delete_callbacks, _cutoff(now, cfg.callbacks_days))
 
     async def _batched(self, step: Callable[[sqlite3.Connection, str | None], int], cutoff: str | None) -> int:
         total = 0
@@ -289,6 +292,17 @@ class Retention:
             return 0
         return conn.execute(
             "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at <= ? LIMIT ?)", (cutoff, self.config.batch)
+        ).rowcount
+
+    def _delete_callbacks(self, conn: sqlite3.Connection, cutoff: str | None) -> int:
+        """Finished callbacks (store/callbacks.py: ``connected``, ``done``); a waiting one or an
+        open task (``failed``) is still work for the agents."""
+        if cutoff is None:
+            return 0
+        return conn.execute(
+            "DELETE FROM callbacks WHERE rowid IN (SELECT rowid FROM callbacks WHERE state IN ('connected', 'done')"
+            " AND COALESCE(done_at, since) <= ? LIMIT ?)",
+            (cutoff, self.config.batch),
         ).rowcount
 
 
