@@ -110,11 +110,18 @@ class Answerer:
 
     def caller_of(self, request: SipRequest, peer: Peer) -> tuple[str, str | None]:
         """The caller's number and name: From, or P-Asserted-Identity from a trusted PBX (RFC 3325 §4).
-        Diversion and History-Info are never used for anything."""
+        Diversion and History-Info are never used for anything.
+
+        A caller who withheld their number (``Privacy: id``, RFC 3325 §9.3; or ``user``/``header``,
+        RFC 3323 §4.2) keeps it withheld: the asserted identity is for the network, and the box
+        would show it to people (agents, the viewer, e-mail), so only From counts -- which such a
+        caller's side makes anonymous."""
         from_ = parse_name_addr(request.get("From") or "")
         user = uri_user(from_.uri)
         display = from_.display or None
-        pai = request.get("P-Asserted-Identity") if self.ua.admission.trusted(peer.host) else None
+        privacy = {p.strip().lower() for p in (request.get("Privacy") or "").split(";")}
+        withheld = bool(privacy & {"id", "user", "header"})
+        pai = request.get("P-Asserted-Identity") if self.ua.admission.trusted(peer.host) and not withheld else None
         if pai:
             with contextlib.suppress(SipParseError):
                 asserted = parse_name_addr(split_commas(pai)[0])
