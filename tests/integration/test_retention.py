@@ -61,7 +61,7 @@ def test_a_recorded_message_done_long_ago_goes_with_its_files_and_the_api_tells_
     assert run["ok"] and run["error"] is None
     assert run["counts"] | {"files": None} == {
         "call_log": 0, "numbers": 1, "done_messages": 1, "open_messages": 0, "files": None, "mail_copies": 0,
-        "outbox": 0, "audit": 0, "kept_for_mail": 0,
+        "outbox": 0, "audit": 0, "kept_for_mail": 0, "callbacks": 0,
     }  # fmt: skip
     assert run["counts"]["files"] == 2  # the recording and its MP3
     assert not wav.exists() and not mp3.exists()

@@ -184,6 +184,8 @@ def test_hostile_statistics_queries_get_a_clear_4xx(daemon: Daemon) -> None:
         ({"team": huge}, 422, "invalid_input"),
         ({"agent": huge}, 422, "invalid_input"),
         ({"from": "9999-12-31", "to": "9999-12-31"}, 422, "statistics_dates"),
+        ({"to": "0001-01-01"}, 422, "statistics_dates"),  # the default week before it would be before year 1
+        ({"from": "9999-12-31"}, 422, "statistics_dates"),
         ({"from": "not-a-day"}, 422, "invalid_input"),
         ({"sl": "0"}, 422, "invalid_input"),
         ({"sl": "nan"}, 422, "invalid_input"),

@@ -33,6 +33,13 @@ AGENT_MAY = {
     ("get", "/api/messages/{message_id}/audio.mp3"), ("get", "/api/switches/{switch_id}/audio"),
     ("patch", "/api/messages/{message_id}"), ("get", "/api/audit"),
     ("get", "/api/notices"),  # the page's banner (a full data disk): every user sees it
+    # the block and VIP lists: agents block a number from the viewer (issue 16, caller rules)
+    ("get", "/api/caller-lists"), ("post", "/api/caller-lists/lookup"), ("get", "/api/caller-lists/{name}"),
+    ("post", "/api/caller-lists/{name}"), ("post", "/api/caller-lists/{name}/import"),
+    ("delete", "/api/caller-lists/{name}"),
+    ("get", "/api/callbacks"), ("post", "/api/callbacks/{callback_id}/done"),  # callbacks that became tasks
+    ("get", "/api/statistics"), ("get", "/api/statistics.csv"),  # a team lead's figures
+    ("get", "/api/wallboard"),  # neither agent nor admin: its read-only token decides (401 without one)
 }  # fmt: skip
 
 

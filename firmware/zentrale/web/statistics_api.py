@@ -206,7 +206,8 @@ def statistics_router(
         zone = tz()
         today = clock.now().astimezone(zone).date()
         last = last or today
-        first = first or last - timedelta(days=6)
+        if first is None:  # the week up to ``last``; a ``last`` near date.min is refused by the report
+            first = last - timedelta(days=6) if last > date.min + timedelta(days=6) else last
         return await stats.report(first, last, by, zone, team or None, agent or None, level, now=clock.now())
 
     @router.get(
