@@ -48,6 +48,8 @@ REBOOT_FLAG = Path("/run/zentrale/reboot-requested")
 MAX_BUNDLE = 2_000_000_000  # bytes: a root file system image, compressed
 DOWNLOAD_TIMEOUT = 60.0  # seconds without progress
 STATUS_TIMEOUT = 30.0
+BUSY_TEXT = "already processing"  # RAUC's service answering while it runs another method
+BUSY_TRIES, BUSY_PAUSE = 20, 0.5  # up to 10 s
 
 
 class Updater:
@@ -164,10 +166,23 @@ class Updater:
     async def _begin(self) -> None:
         if self.state in ("receiving", "installing"):
             raise Conflict(f"an update is already {self.state}")
-        reason = self.available() or (await self.slots())[2]
+        reason = self.available() or await self._slots_error()
         if reason:
             raise Refused(f"updates are not possible here: {reason}")
         self.state, self.message, self.output = "receiving", "", []
+
+    async def _slots_error(self) -> str:
+        """Why RAUC cannot tell its slots ('' when it can). Its service does one D-Bus method at a
+        time and finishes an installation (slot status, primary) a moment after its client said
+        "Installing done": "already processing a different method" then is waited out, not taken
+        for a box that cannot update (an upload right after an update was refused that way)."""
+        error = ""
+        for _ in range(BUSY_TRIES):
+            error = (await self.slots())[2]
+            if BUSY_TEXT not in error.lower():
+                return error
+            await asyncio.sleep(BUSY_PAUSE)
+        return error
 
     async def receive(self, chunks: AsyncIterator[bytes]) -> None:
         """An uploaded bundle to the data partition, then its installation in the background."""
