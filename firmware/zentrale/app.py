@@ -59,7 +59,7 @@ from zentrale.store.outbox import OutboxRepository
 from zentrale.store.phonebook import PhonebookRepository
 from zentrale.store.retention import RetentionJob
 from zentrale.store.state import CallLogRepository, StateRepository
-from zentrale.store.statistics import Statistics
+from zentrale.store.statistics import Statistics, warm_later
 from zentrale.store.users import UserRepository
 from zentrale.store.wallboard import WallboardTokens
 from zentrale.systemd_notify import SystemdNotifier, keep_watchdog_fed, report_status, wait_until_ready
@@ -73,6 +73,7 @@ from zentrale.web.updates import Updater
 log = logging.getLogger(__name__)
 
 RESTART_EXIT_CODE = 75  # EX_TEMPFAIL: "start me again" (systemd Restart=on-failure, scripts/demo's loop)
+STATISTICS_WARM_SECONDS = 120.0  # after the start: the year's days counted before anyone asks
 STOP_SECONDS = 10.0  # per part; systemd's TimeoutStopSec (90 s) is the backstop for the whole stop
 DEMO_MODES = ("hotline", "closed")  # copied into an empty modes folder at the first start (``demo_modes``)
 
@@ -241,6 +242,9 @@ class App:
         await self.retention.load()
         self.retention.start()
         self.phonebook.start()
+        self._background.append(asyncio.ensure_future(warm_later(
+            self.statistics, lambda: self.scheduler.schedule.tz, self.clock, STATISTICS_WARM_SECONDS
+        )))  # fmt: skip
         await self.health.refresh()
         interval = self.config.health.interval
         self._background.append(

@@ -16,6 +16,7 @@ import pytest
 
 from zentrale.core.clock import ManualClock
 from zentrale.errors import Invalid
+from zentrale.store import statistics as statistics_module
 from zentrale.store.db import Database
 from zentrale.store.state import CallLogRepository
 from zentrale.store.statistics import Statistics, buckets, p90
@@ -261,3 +262,47 @@ async def test_at_most_keep_days_days_are_kept_the_oldest_go_first(
     assert len(stats._days) == 10 and min(d for _, d in stats._days) == date(2026, 1, 5)
     later = await stats.report(date(2026, 1, 1), date(2026, 1, 14), "week", BERLIN, now=now)
     assert first["total"] == later["total"] and first["total"]["answered"] == 1
+
+
+async def test_a_teams_or_an_agents_figures_from_their_own_index_equal_those_of_the_time_index(
+    store: tuple[Statistics, Log, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stats, log, db = store
+    rows = [  # (day, hour, team, outcome, waited, agent)
+        (2, 9, "support", "answered", 4.5, "anna"), (2, 10, "sales", "answered", 31.0, "ben"),
+        (3, 11, "support", "abandoned", 12.0, None), (4, 23, "support", "answered", 19.9, "anna"),
+        (5, 0, "sales", "voicemail", 40.0, None), (6, 12, "support", "answered", 20.1, "ben"),
+        (6, 13, "sales", "answered", 2.0, "anna"), (7, 10, None, "hangup", 0.0, None),
+    ]  # fmt: skip
+    for day, hour, team, outcome, waited, agent in rows:
+        await log.call(local(2026, 3, day, hour, 0), team=team, outcome=outcome, waited=waited, agent=agent,
+                       talk=10.0 if agent else None)  # fmt: skip
+    cases = [("support", None), ("sales", None), (None, "anna"), ("sales", "anna"), ("nobody", None), (None, "zoe")]
+    own = [await stats.report(date(2026, 3, 1), date(2026, 3, 8), "day", BERLIN, team, agent) for team, agent in cases]
+    monkeypatch.setattr("zentrale.store.statistics._period_sql", lambda params: statistics_module._PERIOD)
+    through_time = [
+        await stats.report(date(2026, 3, 1), date(2026, 3, 8), "day", BERLIN, team, agent) for team, agent in cases
+    ]
+    assert own == through_time
+    assert own[0]["total"]["offered"] == 4 and own[2]["total"]["answered"] == 3
+    monkeypatch.undo()
+    query = statistics_module._period_sql({"team": "x"}).replace("CREATE TEMP TABLE period AS ", "EXPLAIN QUERY PLAN ")
+    params = {"buckets": "[]", "team": "x", "agent": None}
+    plan = await db.run(lambda c: c.execute(query, params).fetchall())
+    assert "call_log_by_team" in " ".join(str(tuple(r)) for r in plan)
+
+
+async def test_warming_counts_the_last_years_days_that_are_over_and_changes_no_figure(
+    store: tuple[Statistics, Log, Database],
+) -> None:
+    stats, log, _ = store
+    now = local(2026, 3, 30, 15, 0)
+    for day in (1, 15, 28):
+        await log.call(local(2026, 3, day, 9, 0), agent="anna", waited=5, talk=60)
+    await log.call(local(2025, 4, 2, 9, 0), outcome="abandoned", waited=3)  # within the year
+    await stats.warm(BERLIN, now)
+    days = {d for _, d in stats._days}
+    assert date(2025, 4, 2) in days and date(2026, 3, 28) in days and date(2026, 3, 29) not in days  # not over yet
+    assert len(days) == 364  # 366 days up to today, less today and yesterday
+    args = (date(2025, 4, 1), date(2026, 3, 30), "week", BERLIN)
+    assert await stats.report(*args, now=now) == await stats.report(*args)

@@ -224,6 +224,13 @@ MIGRATIONS: list[str] = [
         revoked_by TEXT
     );
     """,
+    # 13: a team's and an agent's statistics walk only their own rows (store/statistics.py)
+    """
+    CREATE INDEX IF NOT EXISTS call_log_by_team
+        ON call_log(team, started_at, answered_by, outcome, waited_s, talk_s, message_id);
+    CREATE INDEX IF NOT EXISTS call_log_by_agent
+        ON call_log(answered_by, started_at, team, outcome, waited_s, talk_s, message_id);
+    """,
 ]
 
 

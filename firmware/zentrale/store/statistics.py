@@ -41,6 +41,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
+from zentrale.core.clock import Clock
 from zentrale.errors import Invalid, StoreError
 from zentrale.store.db import Database
 
@@ -129,6 +130,18 @@ _BUCKETS = (
 )
 _FILTER = "(:team IS NULL OR c.team = :team) AND (:agent IS NULL OR c.answered_by = :agent)"
 _JOIN = f"FROM b JOIN call_log c ON c.started_at >= b.lo AND c.started_at < b.hi WHERE {_FILTER}"
+# A team's or an agent's report: the equality first, so SQLite walks only their rows in the
+# ``call_log_by_team``/``call_log_by_agent`` indexes (migration 13) instead of every call of the
+# range (a team's year of 200,000 calls: 450 ms through the time index)
+# (named: without ANALYZE figures SQLite's planner takes the time index for the bucket join)
+_JOIN_TEAM = (
+    "FROM b JOIN call_log c INDEXED BY call_log_by_team ON c.team = :team AND c.started_at >= b.lo"
+    " AND c.started_at < b.hi WHERE (:agent IS NULL OR c.answered_by = :agent)"
+)
+_JOIN_AGENT = (
+    "FROM b JOIN call_log c INDEXED BY call_log_by_agent ON c.answered_by = :agent AND c.started_at >= b.lo"
+    " AND c.started_at < b.hi"
+)
 _RAW = (*COUNTS, "wait_sum", "abandoned_wait_sum", "abandoned_wait_max", "talk_sum")
 
 
@@ -149,9 +162,20 @@ def _figures(row: dict[str, Any], waits: dict[float, int]) -> dict[str, Any]:
 EMPTY: dict[str, Any] = {k: 0 for k in _RAW} | {"abandoned_wait_max": None}
 
 
-_PERIOD = f"""CREATE TEMP TABLE period AS WITH {_BUCKETS}
+_SELECT = f"""CREATE TEMP TABLE period AS WITH {_BUCKETS}
     SELECT b.i AS i, c.team AS team, c.answered_by AS answered_by, c.outcome AS outcome,
-        c.message_id AS message_id, c.waited_s AS waited_s, c.talk_s AS talk_s {_JOIN}"""
+        c.message_id AS message_id, c.waited_s AS waited_s, c.talk_s AS talk_s"""
+_PERIOD = f"{_SELECT} {_JOIN}"
+
+
+def _period_sql(params: dict[str, Any]) -> str:
+    if params.get("team") is not None:
+        return f"{_SELECT} {_JOIN_TEAM}"
+    if params.get("agent") is not None:
+        return f"{_SELECT} {_JOIN_AGENT}"
+    return _PERIOD
+
+
 Sums = dict[Any, dict[str, Any]]
 Waits = dict[Any, dict[float, int]]
 
@@ -164,7 +188,12 @@ def _period(conn: sqlite3.Connection, params: dict[str, Any]) -> tuple[Sums, Sum
     three counts see the same rows."""
     conn.execute("PRAGMA temp_store=MEMORY")  # a year is ~10 MB for a moment; never a file on the data disk
     conn.execute("DROP TABLE IF EXISTS temp.period")
-    conn.execute(_PERIOD, params)
+    try:
+        conn.execute(_period_sql(params), params)
+    except sqlite3.OperationalError as err:  # a database opened read-only before migration 13 could run
+        if "no such index" not in str(err):
+            raise
+        conn.execute(_PERIOD, params)
     try:
         per: tuple[Sums, Sums, Sums] = ({}, {}, {})
         for row in conn.execute(
@@ -430,6 +459,13 @@ class Statistics:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, _merge_days, parts, level)
 
+    async def warm(self, tz: ZoneInfo, now: datetime) -> None:
+        """Count and keep the days of the last year that are over -- what the first long report
+        after a start would otherwise do while its reader waits (1.0-1.8 s for 200,000 calls)."""
+        last = now.astimezone(tz).date()
+        first = max(EARLIEST, last - timedelta(days=MAX_DAYS["day"] - 1))
+        await self._from_days(buckets(first, last, "day", tz), tz, now, 20)
+
     async def report(
         self,
         first: date,
@@ -493,3 +529,12 @@ class Statistics:
             return {k: v for k, v in _figured(teams, team_waits).items() if k is not None}
 
         return await self._run(work)
+
+
+async def warm_later(stats: Statistics, tz: Callable[[], ZoneInfo], clock: Clock, delay: float) -> None:
+    """``Statistics.warm`` once, ``delay`` seconds after the start (the box's own start first)."""
+    await clock.sleep(delay)
+    try:
+        await stats.warm(tz(), clock.now())
+    except (StoreError, Invalid, OSError) as err:  # the report counts these days itself then
+        log.warning("statistics: the days of the last year were not counted ahead (%s)", err)
