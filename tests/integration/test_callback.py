@@ -62,6 +62,11 @@ def registered(office: Office, sip_phones: Callable[..., Phone], ext: str, ip: s
     return office.agent_phone(sip_phones, ext, ip, **options)
 
 
+def in_callback_node(get: Callable[..., Any]) -> None:
+    """Wait until the box has the call in the callback node (it then asks for the number)."""
+    wait_until(lambda: any(c["node"] == "callback" for c in get("/api/calls").json()), 5, "the callback node")
+
+
 def ask_for_callback(office: Office, phone: Phone, team_digit: str, rx: Path, keys: str = "1") -> int:
     """Call the box, choose the team, press 2 in the queue, then ``keys`` (1: the number heard)."""
     call = phone.call(office.box.uri, record=rx)
@@ -72,7 +77,8 @@ def ask_for_callback(office: Office, phone: Phone, team_digit: str, rx: Path, ke
     wait_until(lambda: office.api().get("/api/queues", params={"team": team}).json(), 5, "in the queue")
     time.sleep(0.5)
     phone.dtmf(call, "2")
-    time.sleep(2.0)  # "Wir rufen Sie zurück unter der Nummer ..." has begun
+    in_callback_node(office.api().get)
+    time.sleep(2.0)  # the caller listens: "Wir rufen Sie zurück unter der Nummer ..." (checked in the recording)
     phone.dtmf(call, keys)
     return call
 
@@ -264,7 +270,7 @@ def test_a_callback_waiting_over_a_restart_is_still_there_at_its_place(
         wait_until(lambda: box.http.get("/api/queues").json(), 5, "in the queue")
         time.sleep(0.5)
         caller.dtmf(call, "2")
-        time.sleep(2.0)  # "Bitte geben Sie Ihre Rufnummer ein ..."
+        in_callback_node(box.http.get)  # "Bitte geben Sie Ihre Rufnummer ein ..."
         caller.dtmf(call, "0301234567#")
         time.sleep(3.0)  # read back
         caller.dtmf(call, "1")
@@ -310,7 +316,7 @@ def test_a_premium_number_and_only_star_and_hash_are_refused_and_hanging_up_mid_
         wait_until(lambda: box.http.get("/api/queues").json(), 5, "in the queue")
         time.sleep(0.5)
         caller.dtmf(call, "2")
-        time.sleep(2.0)  # "Bitte geben Sie Ihre Rufnummer ein ..."
+        in_callback_node(box.http.get)  # "Bitte geben Sie Ihre Rufnummer ein ..."
         caller.dtmf(call, "0900123456#")  # premium rate
         time.sleep(5.0)  # "Diese Nummer können wir leider nicht zurückrufen." and the question again
         caller.dtmf(call, "*#")
