@@ -63,3 +63,28 @@ async def test_rauc_that_cannot_tell_its_slots_refuses_at_once_and_a_busy_one_af
     with pytest.raises(Refused, match="already processing"):
         await updater._begin()
     assert calls(busy) == updates.BUSY_TRIES
+
+
+async def test_the_card_after_an_installation_shows_the_slots_it_knew_while_rauc_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page stops asking once the state is "installed": had the card said "RAUC answers
+    not" then, because RAUC was still finishing, it would never have shown "installed"."""
+    monkeypatch.setattr(updates, "BUSY_PAUSE", 0.01)
+    known = tmp_path / "known"
+    known.mkdir()
+    updater = Updater(tmp_path / "update", rauc=str(fake_rauc(known, busy_answers=0)))
+    assert (await updater.info())["available"] is True  # the slots are known from here on
+    updater.rauc = str(fake_rauc(tmp_path, busy_answers=99))  # now RAUC finishes an installation
+    updater.state = "installed"
+    info = await updater.info()
+    assert info["available"] is True and info["state"] == "installed"
+    assert [s["bootname"] for s in info["slots"]] == ["A", "B"]
+    assert calls(tmp_path) == 1  # the known slots, at once
+
+    fresh = tmp_path / "fresh"  # nothing known yet (a restart): its answer is waited for
+    fresh.mkdir()
+    updater = Updater(tmp_path / "update", rauc=str(fake_rauc(fresh, busy_answers=3)))
+    info = await updater.info()
+    assert info["available"] is True and [s["bootname"] for s in info["slots"]] == ["A", "B"]
+    assert calls(fresh) == 4

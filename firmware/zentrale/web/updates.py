@@ -134,11 +134,15 @@ class Updater:
     async def info(self) -> dict[str, Any]:
         unavailable = self.available()
         booted, slots, error = (None, [], "") if unavailable else await self.slots()
-        if error and self.state in ("receiving", "installing") and self._known[1]:
-            # RAUC's service does one D-Bus method at a time: while it installs, GetSlotStatus is
-            # refused ("already processing a different method"), which is no reason to say it is gone
+        busy = BUSY_TEXT in error.lower()
+        if error and self._known[1] and (busy or self.state in ("receiving", "installing")):
+            # RAUC's service does one D-Bus method at a time: while it installs, and for a moment
+            # after its client said "Installing done", GetSlotStatus is refused ("already processing
+            # a different method"), which is no reason to say it is gone (the page stops asking then)
             (booted, slots), error = self._known, ""
-        elif not error:
+        elif busy:
+            booted, slots, error = await self._patient_slots()  # nothing known yet: wait for its answer
+        if not error:
             self._known = (booted, slots)
         # the page says why in the reader's language: not the appliance's image, or RAUC silent
         why = "not_installed" if unavailable else "no_answer" if error else None
@@ -172,17 +176,21 @@ class Updater:
         self.state, self.message, self.output = "receiving", "", []
 
     async def _slots_error(self) -> str:
-        """Why RAUC cannot tell its slots ('' when it can). Its service does one D-Bus method at a
-        time and finishes an installation (slot status, primary) a moment after its client said
+        """Why RAUC cannot tell its slots ('' when it can), a busy service waited out."""
+        return (await self._patient_slots())[2]
+
+    async def _patient_slots(self) -> tuple[str | None, list[dict[str, Any]], str]:
+        """``slots``, with a busy service waited out. It does one D-Bus method at a time and
+        finishes an installation (slot status, primary) a moment after its client said
         "Installing done": "already processing a different method" then is waited out, not taken
         for a box that cannot update (an upload right after an update was refused that way)."""
-        error = ""
+        answer: tuple[str | None, list[dict[str, Any]], str] = (None, [], "")
         for _ in range(BUSY_TRIES):
-            error = (await self.slots())[2]
-            if BUSY_TEXT not in error.lower():
-                return error
+            answer = await self.slots()
+            if BUSY_TEXT not in answer[2].lower():
+                return answer
             await asyncio.sleep(BUSY_PAUSE)
-        return error
+        return answer
 
     async def receive(self, chunks: AsyncIterator[bytes]) -> None:
         """An uploaded bundle to the data partition, then its installation in the background."""
