@@ -10,7 +10,6 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from zentrale.core.switches import ManualControl
 from zentrale.desk_phone import AgentPins, FeatureCodes, MessageWaiting, ServiceNumbers
 from zentrale.health import BoxStatus, ComponentHealth, HealthMonitor, Parts
 from zentrale.hotline import Hotline
+from zentrale.lifecycle import Lifecycle, Part
 from zentrale.lines.alsa.line import AlsaLine
 from zentrale.lines.base import Call, Line
 from zentrale.lines.modem.line import ModemLine
@@ -74,7 +74,6 @@ log = logging.getLogger(__name__)
 
 RESTART_EXIT_CODE = 75  # EX_TEMPFAIL: "start me again" (systemd Restart=on-failure, scripts/demo's loop)
 STATISTICS_WARM_SECONDS = 120.0  # after the start: the year's days counted before anyone asks
-STOP_SECONDS = 10.0  # per part; systemd's TimeoutStopSec (90 s) is the backstop for the whole stop
 DEMO_MODES = ("hotline", "closed")  # copied into an empty modes folder at the first start (``demo_modes``)
 
 
@@ -206,86 +205,79 @@ class App:
         self.stopping = asyncio.Event()
         self.exit_code = 0  # RESTART_EXIT_CODE: systemd (Restart=on-failure) or scripts/demo start the box again
         self._background: list[asyncio.Task[Any]] = []
+        self.lifecycle = Lifecycle(self._parts())
+
+    def _parts(self) -> list[Part]:
+        """Every part in the order it starts (it stops in the reverse order: zentrale/lifecycle.py)."""
+        config, sip = self.config, self.sip
+        return [
+            Part("the fault log", self.faults.install, self.faults.uninstall),
+            Part("the data folder", lambda: config.data_dir.mkdir(parents=True, exist_ok=True)),
+            Part("the database", self.db.open, self.db.close),
+            Part("the updater", stop=self.updates.close),
+            Part("the statistics' reader", stop=self.statistics.close),
+            Part("the phonebook's names", self.phonebook.load),  # before the first call comes
+            Part("the teams", self.team_settings.load),  # before anything checks a team (mail lists, logins, modes)
+            Part("the messages", self.messages.recover),
+            Part("the messages the database refused", self.supervisor.pending_messages.wake),
+            Part("the mail settings", lambda: self.mail.load_settings(self.state)),
+            Part("the mail outbox", self.mail.start, self.mail.stop),
+            Part("the demo modes", lambda: config.demo_modes and self.modes.seed(DEMO_DIR, DEMO_MODES)),
+            Part("the mode files", self.hotline.record_files),
+            Part("the switches", self.hotline.restore_switches),
+            Part("the agents", self.staffing.restore),
+            Part("the waiting callbacks", self.callbacks.load),  # at their places, before a new call enters a queue
+            Part("the desk phones' PINs", self.agent_pins.load),
+            Part("the message lamps", self.message_waiting.load),
+            Part("the accounts", self.accounts.start, self.accounts.close),
+            Part("the schedule", self.scheduler.load),
+            Part("the caller lists", self.caller_lists.load),
+            Part("the active mode", lambda: self.hotline.activate_at_start(config.active_mode)),
+            Part("the mode scheduler", self.scheduler.start, self.scheduler.stop),
+            Part("the collector watch", self.gc_watch.install),
+            Part("the media clock", self.media_clock.start, self.media_clock.stop),
+            Part("the SIP settings", self.sip_settings.load),
+            Part("the bans", self.ban_keeper.load),
+            Part("the SIP line", sip.start, sip.stop),
+            Part("the ban list", self.ban_keeper.start, self.ban_keeper.stop),
+            *(Part(f"line {line.name}", line.start, line.stop) for line in self.analog_lines),
+            Part("the calls", stop=self.supervisor.stop),  # hung up while their lines still carry the BYE
+            Part("the callbacks", stop=self.callbacks.stop),
+            Part("the call distribution", stop=self.distribution.stop),
+            Part("the message lamps' notices", stop=self.message_waiting.close),  # none to a line that stops
+            Part("the web server", self.http.start, self.http.stop),
+            Part("the retention settings", self.retention.load),
+            Part("the retention job", self.retention.start, self.retention.stop),
+            Part("the phonebook", self.phonebook.start, self.phonebook.stop),
+            Part("the background tasks", self._start_background, self._stop_background),
+            *([Part("the front panel", self.panel.start_or_degrade, self.panel.stop)] if self.panel else []),
+        ]
 
     async def start(self) -> None:
-        self.faults.install()
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        await self.db.open()
-        await self.phonebook.load()  # the cached names, before the first call comes
-        await self.team_settings.load()  # before anything checks a team (mail lists, logins, modes)
-        await self.messages.recover()
-        self.supervisor.pending_messages.wake()  # recovered ones the full database refused
-        await self.mail.load_settings(self.state)
-        await self.mail.start()
-        if self.config.demo_modes and self.modes.seed(DEMO_DIR, DEMO_MODES):
-            log.info("seeded the demo modes into %s", self.modes.folder)
-        await self.hotline.record_files()
-        self.control.restore(await self.state.switch_states())
-        await self.staffing.restore()
-        await self.callbacks.load()  # at their places, before any new call enters a queue
-        await self.agent_pins.load()
-        await self.message_waiting.load()
-        await self.accounts.start()
-        await self.scheduler.load()
-        await self.caller_lists.load()
-        await self.hotline.activate_at_start(self.config.active_mode)
-        self.scheduler.start()
-        self.gc_watch.install()
-        self.media_clock.start()
-        await self.sip_settings.load()
-        await self.ban_keeper.load()
-        await self.sip.start()
-        self.ban_keeper.start()
-        for line in self.analog_lines:
-            await line.start()
-        await self.http.start()
-        await self.retention.load()
-        self.retention.start()
-        self.phonebook.start()
-        self._background.append(asyncio.ensure_future(warm_later(
-            self.statistics, lambda: self.scheduler.schedule.tz, self.clock, STATISTICS_WARM_SECONDS
-        )))  # fmt: skip
-        await self.health.refresh()
-        interval = self.config.health.interval
+        await self.lifecycle.start()
+
+    async def stop(self) -> None:
+        await self.lifecycle.stop()
+
+    async def _start_background(self) -> None:
+        tz = lambda: self.scheduler.schedule.tz  # noqa: E731
         self._background.append(
-            asyncio.ensure_future(report_status(self.notifier, self.health.refresh, self.status.line, interval))
+            asyncio.ensure_future(warm_later(self.statistics, tz, self.clock, STATISTICS_WARM_SECONDS))
         )
-        if self.panel is not None:
-            self.panel.start_or_degrade()
+        await self.health.refresh()
+        refresh, line, interval = self.health.refresh, self.status.line, self.config.health.interval
+        self._background.append(asyncio.ensure_future(report_status(self.notifier, refresh, line, interval)))
+
+    async def _stop_background(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     def restart_soon(self, delay: float = 0.5) -> None:
         """Stop (after ``delay``, so the answer that asked for it goes out) and exit with
         RESTART_EXIT_CODE, which the service manager answers with a new start."""
         self.exit_code = RESTART_EXIT_CODE
         asyncio.get_running_loop().call_later(delay, self.stopping.set)
-
-    async def stop(self) -> None:
-        """Stop every part, in order; a part that does not stop in time is named in the log
-        and left behind, so one stuck part cannot keep the box from stopping (or restarting)."""
-        await bounded("the retention job", self.retention.stop())
-        await bounded("the mode scheduler", self.scheduler.stop())
-        await bounded("the phonebook", self.phonebook.stop())
-        for task in self._background:
-            task.cancel()
-        await bounded("the background tasks", asyncio.gather(*self._background, return_exceptions=True))
-        if self.panel is not None:
-            await bounded("the front panel", self.panel.stop())
-        self.message_waiting.close()
-        await bounded("the call distribution", self.distribution.stop())
-        await bounded("the callbacks", self.callbacks.stop())
-        await bounded("the calls", self.supervisor.stop())
-        for line in self.analog_lines:
-            await bounded(f"line {line.name}", line.stop())
-        await bounded("the SIP line", self.sip.stop())
-        await bounded("the ban list", self.ban_keeper.stop())
-        self.media_clock.stop()
-        await bounded("the mail outbox", self.mail.stop())
-        await bounded("the web server", self.http.stop())
-        await bounded("the statistics' reader", self.statistics.close())
-        await bounded("the updater", self.updates.close())
-        self.accounts.close()
-        await bounded("the database", self.db.close())
-        self.faults.uninstall()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -312,11 +304,3 @@ class App:
         self.notifier.stopping()
         await self.stop()
         self.notifier.close()
-
-
-async def bounded(part: str, stopping: Awaitable[Any], seconds: float = STOP_SECONDS) -> None:
-    """Wait for one part to stop; after ``seconds`` log which part hung and go on."""
-    try:
-        await asyncio.wait_for(stopping, seconds)
-    except TimeoutError:
-        log.error("stopping: %s did not stop within %g s; going on without it", part, seconds)

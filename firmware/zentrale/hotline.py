@@ -124,6 +124,10 @@ class Hotline:
             else:
                 raise
 
+    async def restore_switches(self) -> None:
+        """The switches as they were before the restart (the outage announcement stays on)."""
+        self.control.restore(await self.state.switch_states())
+
     # --- mode documents: versions, import, rollback ------------------------------------
 
     async def record_files(self) -> None:

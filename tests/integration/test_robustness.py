@@ -145,3 +145,38 @@ def test_check_config_names_the_file_the_field_and_the_problem(tmp_path: Path) -
     result = zentrale("check-config", str(bad), cwd=tmp_path)
     assert "sip.allowed_peers" in result.stderr
     assert "'everyone' is not a network" in result.stderr
+
+
+def test_a_stop_during_a_recording_hangs_up_keeps_the_message_and_logs_no_error(
+    tmp_path: Path, sip_phones: Callable[..., Phone]
+) -> None:
+    """SIGTERM (systemd's stop, an update's restart) with a caller speaking a message: the parts
+    stop in the reverse order of their start (zentrale/lifecycle.py), so the call is ended while
+    its line still carries the BYE and the message is kept before the database closes."""
+    tone = tmp_path / "tone.wav"
+    make_tone_wav(tone, 700, 10.0, rate=8000, level_dbfs=-12)
+    daemon = start_daemon(tmp_path / "box", mode=recording_mode())
+    try:
+        phone = sip_phones(name="stop")
+        call = phone.call(daemon.uri)
+        phone.wait_event("media_active", call=call, timeout=5)
+        wait_until(lambda: [c for c in daemon.http.get("/api/calls").json() if c["node"] == "voicemail_lvs"], 5, "vm")
+        time.sleep(prompt_seconds("goodbye") + 0.5)  # prompt and beep
+        phone.play(call, tone)
+        time.sleep(3.0)  # the caller speaks
+        assert daemon.stop() == 0
+        phone.wait_event("disconnected", call=call, timeout=5)  # the box said BYE before its line stopped
+    finally:
+        daemon.stop()
+    log = daemon.log()
+    assert "Traceback" not in log and "did not stop" not in log and "failed" not in log, log[-3000:]
+    again = start_daemon(tmp_path / "box", data_dir=daemon.data_dir, mode=None, sip_port=daemon.sip_port)
+    try:
+        messages = again.http.get("/api/messages").json()
+        assert len(messages) == 1 and 2.5 < messages[0]["duration_ms"] / 1000 < 5.0, messages
+        assert "recovered message" not in again.log()  # kept at the stop, not pieced together at the start
+        (row,) = again.http.get("/api/calllog").json()
+        assert row["outcome"] == "voicemail" and row["message_id"] == messages[0]["id"], row
+        assert list((again.data_dir / "spool").iterdir()) == []
+    finally:
+        again.stop()

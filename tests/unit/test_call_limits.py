@@ -133,3 +133,16 @@ async def test_a_call_talking_to_nobody_in_an_endless_queue_ends_at_the_queue_li
     assert limit > 600
     assert box.clock.monotonic() - started == pytest.approx(600, abs=0.01)
     assert (await box.call_log())["c-queue"]["outcome"] == "time_limit"
+
+
+async def test_a_box_that_stops_hangs_up_a_waiting_caller_whose_call_is_logged_as_shutdown_not_abandoned(
+    box: Box, mode: Mode
+) -> None:
+    box.use(one_node_mode(mode.model_dump()["nodes"]["queue_pc"]))
+    call = StalledCall("c-wait")
+    box.supervisor.incoming(call)
+    await box.clock.advance(30)
+    assert not call.ended.done()
+    await box.supervisor.stop()  # no time passes: the flow winds up at the hang-up, within the grace
+    assert call.ended.done() and call.hangups >= 1 and box.supervisor.active == {}
+    assert (await box.call_log())["c-wait"]["outcome"] == "shutdown"  # the statistics count no abandoned call

@@ -36,6 +36,7 @@ from zentrale.store.state import CallLogRepository
 log = logging.getLogger(__name__)
 
 HANGUP_GRACE = 5.0  # seconds the flow has to wind up after the box hung up on a limit
+STOP_GRACE = 2.0  # seconds the flows have to wind up when the box stops (a message spoken is kept whole)
 
 
 class ServiceNumber(Protocol):
@@ -84,6 +85,7 @@ class CallSupervisor:
         self.call_log = CallLogWriter(call_log)
         self.pending_messages = PendingMessages(messages)
         self.active: dict[str, ActiveCall] = {}
+        self.stopping = False  # set by ``stop``: a call ended now was hung up by the box
         self.on_session: list[Callable[[LineSession], None]] = []  # hooks for benchmarks/tests: each new session
         self.deadlines: dict[str, tuple[CallDeadline, Mode | None]] = {}  # the limits each call is held to
         self.ended_by_limit = 0
@@ -180,6 +182,8 @@ class CallSupervisor:
             log.exception("call %s failed; hanging up", call.call_id)
             outcome.outcome = "failed"
         finally:
+            if self.stopping and outcome.outcome in ("abandoned", "hangup"):
+                outcome.outcome = "shutdown"  # the box hung up, not the caller (statistics: not abandoned)
             self.active.pop(call.call_id, None)
             self.deadlines.pop(call.call_id, None)
             try:
@@ -259,9 +263,24 @@ class CallSupervisor:
         )
 
     async def stop(self) -> None:
-        for active in list(self.active.values()):
+        """Hang up every call; each flow winds up as after a hang-up (a message being spoken is
+        stored whole and mailed, not salvaged from its part at the next start) for up to
+        STOP_GRACE, then what is left is cancelled. The call log says "shutdown"."""
+        self.stopping = True
+        actives = list(self.active.values())
+        for active in actives:
+            try:
+                await active.call.hangup()
+            except Exception:
+                log.exception("call %s: hangup failed", active.call.call_id)
+        flows = asyncio.gather(*(a.task for a in actives), return_exceptions=True)
+        grace = asyncio.ensure_future(self.clock.sleep(STOP_GRACE))
+        first: set[asyncio.Future[Any]] = {flows, grace}
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+        grace.cancel()
+        for active in actives:
             active.task.cancel()
-        await asyncio.gather(*(a.task for a in self.active.values()), return_exceptions=True)
+        await flows
         await self.pending_messages.stop()
         await self.call_log.stop()
 

@@ -4,6 +4,7 @@ database (``ModeVersions``: every save is a new version with author and time).""
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -13,6 +14,8 @@ from typing import Any
 from zentrale.core.modes import Mode, dump_mode, parse_mode
 from zentrale.errors import NotFound, Refused, ZentraleError
 from zentrale.store.db import Database
+
+log = logging.getLogger(__name__)
 
 MODE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$")
 
@@ -75,6 +78,7 @@ class ModeFiles:
         self.folder.mkdir(parents=True, exist_ok=True)
         for name in names:
             (self.folder / f"{name}.yaml").write_text((source / f"{name}.yaml").read_text(encoding="utf-8"), "utf-8")
+        log.info("seeded the demo modes into %s", self.folder)
         return True
 
 
