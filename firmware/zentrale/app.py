@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import platform
 import signal
 from pathlib import Path
 from typing import Any
@@ -286,7 +287,7 @@ class App:
         await self.start()
         print(  # noqa: T201 - the one line a person starting the daemon wants to see
             f"Zentrale {__version__} ready: SIP {self.config.sip.bind}:{self.sip.transport.port} (udp/tcp), "
-            f"web {' '.join(self.http.urls())}, mode '{self.hotline.mode_name}'",
+            f"web {' '.join(self.http.urls())}, mode '{self.hotline.mode_name}', Python {platform.python_version()}",
             flush=True,
         )
         self._background.append(asyncio.ensure_future(keep_watchdog_fed(self.notifier, self.status.watchdog_problem)))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import platform
 import re
 import signal
 import socket
@@ -50,6 +52,21 @@ def free_port(kind: int = socket.SOCK_DGRAM, avoid: Iterable[int] = ()) -> int:
 # appliance's other work. Tests run it the same way (when they may: as root), so that on a
 # machine busy with parallel tests and other people's work a call's audio keeps its timing.
 APPLIANCE_NICE = -5
+
+# The interpreter the box runs on: the tests' own, or another one with the firmware installed
+# (scripts/test runs a set of end-to-end tests with the box on Python 3.13, the Python of the
+# trixie image, while the phones -- pjsua2 has no 3.13 wheel -- stay on this one).
+DAEMON_PYTHON = os.environ.get("ZENTRALE_DAEMON_PYTHON") or sys.executable
+
+
+@functools.cache
+def daemon_python_version() -> str:
+    """What the box's ready line must name (``Python 3.13.0``): the box runs where it was told."""
+    if sys.executable == DAEMON_PYTHON:
+        return platform.python_version()
+    out = subprocess.run([DAEMON_PYTHON, "-c", "import platform; print(platform.python_version())"],
+                         capture_output=True, text=True, check=True, timeout=30)  # fmt: skip
+    return out.stdout.strip()
 
 
 def raise_priority(pid: int, nice: int = APPLIANCE_NICE) -> None:
@@ -198,7 +215,7 @@ def _start(
     log_path = workdir / f"daemon-{int(time.time() * 1000)}.log"
     log_file = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zentrale", "serve", "--config", str(config_path)],
+        [DAEMON_PYTHON, "-m", "zentrale", "serve", "--config", str(config_path)],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         cwd=workdir,
@@ -221,6 +238,10 @@ def _start(
     except AssertionError:
         daemon.stop()
         raise RuntimeError(f"daemon not ready after {timeout} s:\n{daemon.log()}") from None
+    line = ready_line(daemon.log()) or ""
+    if not line.endswith(f"Python {daemon_python_version()}"):
+        daemon.stop()
+        raise AssertionError(f"the box runs on another Python than {DAEMON_PYTHON}: {line}")
     return daemon
 
 
