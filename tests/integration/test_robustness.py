@@ -3,6 +3,7 @@ broken mode documents, broken configuration files."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from tests.harness.audio import make_tone_wav, prompt_seconds, read_wav, tone_level
-from tests.harness.daemon import ROOT, start_daemon
+from tests.harness.daemon import DEMO, ROOT, free_port, start_daemon
 from tests.harness.modes import demo_mode, fast_mode
 from tests.harness.peers.phone import Phone
 from tests.harness.waits import wait_until
@@ -180,3 +181,30 @@ def test_a_stop_during_a_recording_hangs_up_keeps_the_message_and_logs_no_error(
         assert list((again.data_dir / "spool").iterdir()) == []
     finally:
         again.stop()
+
+
+def test_a_box_whose_web_port_is_taken_says_so_and_releases_what_it_had_started(tmp_path: Path) -> None:
+    """A start that fails half-way (the web page's port taken by another program) stops the parts
+    already started -- the SIP line's ports are free again at once -- and ends with one line that
+    says why (exit code 1), not uvicorn's exit code 3 and no traceback."""
+    sip_port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        http_port = taken.getsockname()[1]
+        cfg = yaml.safe_load((DEMO / "config.yaml").read_text(encoding="utf-8"))
+        cfg["data_dir"] = str(tmp_path / "data")
+        cfg["sip"] |= {"bind": "127.0.0.1", "port": sip_port}
+        cfg["http"] |= {"bind": "127.0.0.1", "port": http_port}
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        box = subprocess.run(
+            [sys.executable, "-m", "zentrale", "serve", "--config", str(tmp_path / "config.yaml")],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+    out = box.stdout + box.stderr
+    assert box.returncode == 1, out
+    assert f"zentrale: cannot start: the web page cannot listen on 127.0.0.1:{http_port}" in box.stderr, out
+    assert f"SIP listening on 127.0.0.1:{sip_port}" in out and "Traceback" not in out
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):  # the SIP line was stopped, its sockets closed
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", sip_port))

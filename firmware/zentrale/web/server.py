@@ -74,6 +74,13 @@ class _EmbeddedServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets)
+        except SystemExit:  # uvicorn's answer to a port it cannot bind (it logged why): not the daemon's exit
+            where = f"{self.config.host}:{self.config.port}"
+            raise OSError(f"the web page cannot listen on {where} (see the error above)") from None
+
 
 PLAIN_HTTP_PATHS = frozenset({"/health", "/zentrale-ca.crt"})  # answered over HTTP from anywhere
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d+)?$")
