@@ -5,7 +5,12 @@ fritzconnection), a real CardDAV server (Radicale), the cache kept when a source
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
 import logging
+import resource
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -312,3 +317,58 @@ async def test_a_hanging_fritzbox_holds_up_neither_a_csv_upload_nor_the_look_ups
         fritzbox.answering.set()
     await asyncio.wait_for(refreshing, 20)
     assert source(book, "fritzbox")["error"] is None
+
+
+class _HostileDav(http.server.BaseHTTPRequestHandler):
+    """A "CardDAV server" that answers 207 and then either never stops sending (``/endless``)
+    or sends one byte now and then, each within the per-read timeout (``/drip``)."""
+
+    def do_REPORT(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(207)
+        self.send_header("Content-Type", "application/xml")
+        self.end_headers()
+        chunk = b"<x>" + b"A" * 65_533
+        with contextlib.suppress(OSError):  # the box hangs up on it
+            while True:
+                self.wfile.write(chunk if self.path == "/endless" else b" ")
+                if self.path == "/drip":
+                    self.wfile.flush()
+                    time.sleep(0.2)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hostile_dav() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HostileDav)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_carddav_server_that_never_stops_or_only_drips_is_cut_off_and_the_cached_names_stay(
+    hostile_dav: str, db: Database
+) -> None:
+    repo = PhonebookRepository(db)
+    endless = CardDavConfig(url=f"{hostile_dav}/endless", timeout=5)
+    book = Phonebook(PhonebookConfig(carddav=endless), repo, ManualClock())
+    await book.upload_csv(b"Name;Nummer\nErika;+49301234\n", "kunden.csv")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    await book.refresh()
+    assert source(book, "carddav")["error"] == f"the address book at {hostile_dav}/endless is larger than 50 MB"
+    # the answer was read in pieces and dropped at the limit, not gathered whole first
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 200_000  # KiB
+    drip = CardDavConfig(url=f"{hostile_dav}/drip", timeout=0.5)  # each byte in time, the whole never
+    book = Phonebook(PhonebookConfig(carddav=drip), repo, ManualClock())
+    await book.load()
+    await book.refresh()
+    assert source(book, "carddav")["error"] == (
+        f"the CardDAV server at {hostile_dav}/drip did not send its whole answer within 2 s"
+    )
+    assert book.lookup("030 1234") == "Erika"  # what the box knew stays

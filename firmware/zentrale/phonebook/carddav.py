@@ -10,6 +10,7 @@ dependencies for features we do not use. vCard (RFC 6350): lines unfolded (§3.2
 from __future__ import annotations
 
 import re
+import time
 import xml.etree.ElementTree as ET
 
 import httpx
@@ -24,29 +25,43 @@ QUERY = b"""<?xml version="1.0" encoding="utf-8"?>
 </C:addressbook-query>"""
 ADDRESS_DATA = "{urn:ietf:params:xml:ns:carddav}address-data"
 MAX_BYTES = 50_000_000  # a multistatus larger than this is not an office's address book
+WHOLE_ANSWER = 4  # times the timeout (which httpx applies to each read) the whole answer may take
 
 
 def read_carddav(config: CardDavConfig) -> list[Listing]:
     auth = httpx.BasicAuth(config.user, config.password) if config.user else None
     where = config.url
+    # httpx's timeout is per read: a server that sends a byte now and then would hold the refresh
+    # thread for ever, and one that never stops would fill the memory; both are cut here
+    deadline = time.monotonic() + WHOLE_ANSWER * config.timeout
     try:
-        with httpx.Client(auth=auth, verify=config.verify_tls, timeout=config.timeout) as client:
-            answer = client.request(
+        with (
+            httpx.Client(auth=auth, verify=config.verify_tls, timeout=config.timeout) as client,
+            client.stream(
                 "REPORT", config.url, content=QUERY,
                 headers={"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
-            )  # fmt: skip
+            ) as answer,
+        ):  # fmt: skip
+            if answer.status_code in (401, 403):
+                raise SourceFailed(f"the CardDAV server at {where} refused user '{config.user or ''}': wrong password?")
+            if answer.status_code != 207:
+                raise SourceFailed(f"the CardDAV server at {where} answered {answer.status_code}, not an address book")
+            body = bytearray()
+            for chunk in answer.iter_bytes():
+                body += chunk
+                if len(body) > MAX_BYTES:
+                    raise SourceFailed(f"the address book at {where} is larger than {MAX_BYTES // 1_000_000} MB")
+                if time.monotonic() > deadline:
+                    raise SourceFailed(
+                        f"the CardDAV server at {where} did not send its whole answer within "
+                        f"{WHOLE_ANSWER * config.timeout:g} s"
+                    )
     except httpx.TimeoutException:
         raise SourceFailed(f"the CardDAV server at {where} did not answer within {config.timeout:g} s") from None
     except httpx.HTTPError as err:
         raise SourceFailed(f"the CardDAV server at {where} cannot be reached: {type(err).__name__}") from None
-    if answer.status_code in (401, 403):
-        raise SourceFailed(f"the CardDAV server at {where} refused user '{config.user or ''}': wrong password?")
-    if answer.status_code != 207:
-        raise SourceFailed(f"the CardDAV server at {where} answered {answer.status_code}, not an address book")
-    if len(answer.content) > MAX_BYTES:
-        raise SourceFailed(f"the address book at {where} is larger than {MAX_BYTES // 1_000_000} MB")
     try:
-        root = ET.fromstring(answer.content)
+        root = ET.fromstring(bytes(body))
     except ET.ParseError as err:
         raise SourceFailed(f"the CardDAV server at {where} sent no readable XML: {err}") from None
     entries: list[Listing] = []
