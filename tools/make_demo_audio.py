@@ -217,6 +217,9 @@ PROMPTS.update(
             ),
             "greeting": "Hier ist die IT-Hotline der Musterfirma. Sie hatten um Rückruf gebeten.",
             "agent": "Rückruf. Der Anrufer wird jetzt angerufen.",
+            "hold_over": (
+                "Leider ist gerade kein Mitarbeiter frei. Wir rufen Sie später noch einmal an. Auf Wiederhören."
+            ),
         },
         "",
     )
@@ -235,6 +238,7 @@ PROMPTS_EN.update(
             ),
             "greeting": "This is the IT hotline of Musterfirma. You asked us to call you back.",
             "agent": "Callback. The caller is being called now.",
+            "hold_over": "We are sorry, no agent is free right now. We will call you again later. Goodbye.",
         },
         "_en",
     )

@@ -14,7 +14,7 @@ import pytest
 
 from tests.harness.fakes import FakeSession
 from tests.harness.flow_world import World
-from zentrale.calls.callback import CallbackDialer, CallbackService
+from zentrale.calls.callback import CALLER_FIRST_HOLD, CallbackDialer, CallbackService
 from zentrale.config import DEMO_DIR, Team
 from zentrale.core.agents import Agent
 from zentrale.core.callbacks import CallbackNumbers, RetryPlan
@@ -399,4 +399,44 @@ async def test_caller_first_a_caller_who_does_not_answer_leaves_the_board_until_
     await world.clock.advance(61)
     assert [e.callback_attempts for e in world.queues.entries("lvs")] == [1]  # back at its place
     assert [f["outcome"] for _, f in log.rows] == ["callback_no_answer"]
+    await service.stop()
+
+
+class DeafAgentPhones(AgentPhones):
+    """Agents whose phones ring out: nobody takes the call."""
+
+    async def dial(self, agent: Any, entry: Any, ring_timeout: float, cancel: Any) -> DialResult[Any]:
+        self.dials.append(self.world.clock.monotonic())
+        await self.world.clock.sleep(ring_timeout)
+        return DialResult(None, "no_answer")
+
+
+async def test_caller_first_a_caller_nobody_takes_is_told_let_go_after_the_hold_limit_and_called_again(
+    world: World,
+) -> None:
+    teams = TeamDirectory([Team(id="lvs", name="LVS", callback_order="caller_first", callback_interval=60)])
+    line, rows, log = AnsweringLine(world), Rows(), Log()
+    service = CallbackService(
+        clock=world.clock, queues=world.queues, teams=teams, line=line,  # type: ignore[arg-type]
+        library=AudioLibrary([Path(DEMO_DIR) / "prompts", Path(DEMO_DIR) / "music"]), messages=None,  # type: ignore[arg-type]
+        repo=rows, call_log=log, language=lambda: "de",  # type: ignore[arg-type]
+    )  # fmt: skip
+    callback_id = await service.request("lvs", "0301234567", None, "c1", world.clock.now())
+    await world.clock.settle()
+    entry = world.queues.entries("lvs")[0]
+    world.queues.offer(entry.entry_id, "anna")
+    dialer = CallbackDialer(DeafAgentPhones(world), service)
+    ringing = asyncio.ensure_future(dialer.dial(Agent("anna", "Anna", frozenset({"lvs"})), entry, 8, entry.left))
+    await world.clock.run_until(ringing)
+    assert ringing.result().reason == "no_answer"
+    world.queues.withdraw(entry.entry_id, "anna")  # as the distribution does: back on the board, caller on the line
+    caller = line.legs[0]
+    await world.clock.advance(CALLER_FIRST_HOLD - 30)
+    assert not caller.ended.done()  # still waiting with music, not held for ever either
+    await world.clock.advance(60)  # the hold limit, then "Leider ist gerade kein Mitarbeiter frei ..."
+    assert caller.ended.done()
+    assert [f["outcome"] for _, f in log.rows] == ["callback_no_agent"]
+    assert rows.rows[callback_id]["state"] == "waiting" and rows.rows[callback_id]["outcome"] == "no_agent"
+    await world.clock.advance(61)
+    assert [e.callback_attempts for e in world.queues.entries("lvs")] == [1]  # called again, at its place
     await service.stop()

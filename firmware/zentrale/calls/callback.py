@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 from zentrale.calls.behind import CallLogWriter
 from zentrale.calls.session import LineSession
 from zentrale.core.agents import Agent
-from zentrale.core.callbacks import PROMPT_AGENT, PROMPT_GREETING, CallbackNumbers, RetryPlan, prompt
+from zentrale.core.callbacks import PROMPT_AGENT, PROMPT_GREETING, PROMPT_HOLD_OVER, CallbackNumbers, RetryPlan, prompt
 from zentrale.core.clock import Clock
 from zentrale.core.distribution import Dialer, DialResult
 from zentrale.core.handover import HandOver, HookFlashTransfer, TransferredByPbx
@@ -42,6 +42,7 @@ from zentrale.teams import TeamDirectory
 log = logging.getLogger(__name__)
 
 HOLD_MUSIC = "music_a"  # caller_first: what the caller hears while the agent's phone rings (shipped)
+CALLER_FIRST_HOLD = 300.0  # seconds a caller called back waits on the line for an agent; then a later attempt
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class CallbackService:
         self._waiting: dict[str, Pending] = {}  # callback id -> the callback on the board now
         # caller_first: callback id -> the caller's answered leg, their hold music, and when they answered
         self._reached: dict[str, tuple[Call, asyncio.Future[Any], datetime]] = {}
+        self._held_over: set[str] = set()  # caller_first: let go after CALLER_FIRST_HOLD, to be called again
         self.on_caller_ringing: list[Callable[[str], None]] = []  # hooks (bench): the caller's phone rings
 
     # --- the flow's CallbackDesk -------------------------------------------------------
@@ -209,9 +211,20 @@ class CallbackService:
         session = self._session(caller)
         language = self._language()
 
-        async def hold() -> None:
+        async def greet_then_music() -> None:
             await session.play(prompt(PROMPT_GREETING, language))
-            await session.play_music(HOLD_MUSIC, 24 * 3600.0)
+            await session.play_music(HOLD_MUSIC, CALLER_FIRST_HOLD)
+
+        async def hold() -> None:
+            await self._for_at_most(greet_then_music(), CALLER_FIRST_HOLD)
+            if caller.ended.done():
+                return
+            # nobody took the call: the caller is told and let go, and called again at the next attempt
+            # (a caller on the line is not held for ever: every agent may let their phone ring)
+            self._held_over.add(pending.callback_id)
+            over = prompt(PROMPT_HOLD_OVER, language)
+            await self._for_at_most(session.play(over), self._library.clip(over, caller.sample_rate).duration + 1.0)
+            await caller.hangup()
 
         music = asyncio.ensure_future(hold())
         self._reached[pending.callback_id] = (caller, music, self._clock.now())
@@ -219,11 +232,23 @@ class CallbackService:
         log.info("callback %s: %s answered, waiting for an agent", pending.callback_id, pending.number)
         return True
 
+    async def _for_at_most(self, work: Awaitable[Any], seconds: float) -> None:
+        """``work`` until it is done or ``seconds`` passed on the box's clock (limits hold even
+        when a call's player is not pulled: a stalled media path must not hold the caller)."""
+        task = asyncio.ensure_future(work)
+        timer = asyncio.ensure_future(self._clock.sleep(seconds))
+        try:
+            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            await _cancel(task)
+
     async def _talk(
         self, pending: Pending, reached: tuple[Call, asyncio.Future[Any], datetime], handover: HandOver[Call],
         agent: str, waited: float,
     ) -> None:  # fmt: skip
         """caller_first: the agent answered; the caller was on the line already."""
+        self._held_over.discard(pending.callback_id)  # taken while being told that nobody was free
         caller, music, answered = reached
         await _cancel(music)
         if isinstance(handover, TransferredByPbx | HookFlashTransfer):  # pragma: no cover - no caller's line
@@ -251,6 +276,14 @@ class CallbackService:
         await _cancel(music)
         with contextlib.suppress(Exception):
             await caller.hangup()
+        if pending.callback_id in self._held_over:
+            self._held_over.discard(pending.callback_id)
+            log.info("callback %s: no agent took the call within %g s; %s is called again later",
+                     pending.callback_id, CALLER_FIRST_HOLD, pending.number)  # fmt: skip
+            self._log(f"callback-{pending.callback_id}-{pending.attempts + 1}", pending, answered,
+                      "callback_no_agent", waited, agent=None, line=caller.line)  # fmt: skip
+            await self._attempt_failed(pending, "no_agent")
+            return
         log.info("callback %s: %s hung up before an agent took the call", pending.callback_id, pending.number)
         self._log(f"callback-{pending.callback_id}-{pending.attempts + 1}", pending, answered, "callback_abandoned",
                   waited, agent=None, line=caller.line)  # fmt: skip

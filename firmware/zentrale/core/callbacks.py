@@ -40,6 +40,7 @@ PROMPT_REFUSED = "callback_refused"  # "Diese Nummer können wir leider nicht zu
 PROMPT_DONE = "callback_done"  # "Vielen Dank. Wir rufen Sie zurück ... Auf Wiederhören."
 PROMPT_GREETING = "callback_greeting"  # to the caller called back: "... Sie hatten um Rückruf gebeten."
 PROMPT_AGENT = "callback_agent"  # to the agent: "Rückruf. Der Anrufer wird jetzt angerufen."
+PROMPT_HOLD_OVER = "callback_hold_over"  # caller_first, nobody took it: "... Wir rufen Sie später noch einmal an."
 _SENTENCES = (
     PROMPT_NUMBER_IS,
     PROMPT_CONFIRM,
@@ -48,6 +49,7 @@ _SENTENCES = (
     PROMPT_DONE,
     PROMPT_GREETING,
     PROMPT_AGENT,
+    PROMPT_HOLD_OVER,
 )
 
 
