@@ -20,6 +20,7 @@ from zentrale.calls.behind import CallLogWriter
 from zentrale.calls.callback import CallbackDialer, CallbackService
 from zentrale.calls.dialer import LineDialer, TransferPolicy
 from zentrale.calls.limits import CallLimits
+from zentrale.calls.offers import OfferLog
 from zentrale.calls.simulation import Simulations
 from zentrale.calls.supervisor import CallSupervisor
 from zentrale.clock import SystemClock
@@ -56,6 +57,7 @@ from zentrale.store.db import Database
 from zentrale.store.disk import DataDisk
 from zentrale.store.messages import MessageRepository
 from zentrale.store.modes import ModeFiles, ModeVersions
+from zentrale.store.offers import OfferRepository
 from zentrale.store.outbox import OutboxRepository
 from zentrale.store.phonebook import PhonebookRepository
 from zentrale.store.retention import RetentionJob
@@ -187,6 +189,7 @@ class App:
             on_deleted=lambda message_id: events.publish(MessageDeleted(message_id, "retention")),
         )  # fmt: skip
         self.statistics = Statistics(self.db)  # its own read connection (store/statistics.py)
+        self.offers = OfferLog(events, offers := OfferRepository(self.db), clock)  # each ring of an agent's phone
         self.tls = TlsKeeper(config.http.tls, data / "tls", clock.now) if config.http.tls.enabled else None
         self.api = create_api(Services(
             http=config.http, language=config.language, accounts=self.accounts, clock=clock, events=events,
@@ -199,7 +202,7 @@ class App:
             faults=self.faults, updates=self.updates, agent_pins=self.agent_pins,
             desk_number=desk.number if desk else None, retention=self.retention, phonebook=self.phonebook,
             caller_lists=self.caller_lists, callbacks=self.callbacks,
-            statistics=self.statistics, wallboard=WallboardTokens(self.db, clock),
+            statistics=self.statistics, wallboard=WallboardTokens(self.db, clock), offers=offers,
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.notifier = SystemdNotifier()
@@ -217,6 +220,7 @@ class App:
             Part("the database", self.db.open, self.db.close),
             Part("the updater", stop=self.updates.close),
             Part("the statistics' reader", stop=self.statistics.close),
+            Part("the agents' rings", stop=self.offers.stop),  # written before the database closes
             Part("the phonebook's names", self.phonebook.load),  # before the first call comes
             Part("the teams", self.team_settings.load),  # before anything checks a team (mail lists, logins, modes)
             Part("the messages", self.messages.recover),

@@ -204,6 +204,7 @@ def test_team_c_first_busy_second_no_answer_third_answers_in_order(
     answers = office.agent_phone(sip_phones, "213", "127.0.0.33", auto_answer="200", answer_delay=0.5)
     for agent_id, ext in (("carl", "211"), ("dora", "212"), ("emil", "213")):
         office.api().post(f"/api/agents/{agent_id}/login", json={"number": ext})
+    before = rings_of(office)
     caller, call, _ = office.waiting_caller(sip_phones, "3", "caller-pc")
     wait_until(lambda: office.api().get("/api/agents/emil").json()["state"] == "on_call", 20, "emil on call")
     t_busy = busy.wait_event("incoming", timeout=1)["t"]
@@ -221,6 +222,28 @@ def test_team_c_first_busy_second_no_answer_third_answers_in_order(
     )
     assert row["outcome"] == "answered"
     assert row["team"] == "pc"
+    # the agents' statistics: each phone rang once; carl's said busy and dora's rang out (not
+    # answered), emil answered after about half a second of ringing (written behind the calls)
+    delta = wait_until(lambda: _ring_delta(before, rings_of(office)), 5, "the rings in the statistics")
+    assert delta == {"carl": (1, 0, 1), "dora": (1, 0, 1), "emil": (1, 1, 0)}, delta
+    emil = next(a for a in office.api().get("/api/statistics").json()["agents"] if a["agent"] == "emil")
+    assert emil["ring_avg_s"] is not None and 0.3 <= emil["ring_avg_s"] <= 3.0
+
+
+def rings_of(office: Office) -> dict[str, tuple[int, int, int]]:
+    """Per agent today: (rung, answered, not answered) from GET /api/statistics."""
+    agents = office.api().get("/api/statistics").json()["agents"]
+    return {a["agent"]: (a["rung"], a["rung_answered"], a["rung_missed"]) for a in agents}
+
+
+def _ring_delta(
+    before: dict[str, tuple[int, int, int]], after: dict[str, tuple[int, int, int]]
+) -> dict[str, tuple[int, ...]] | None:
+    delta = {
+        name: tuple(x - y for x, y in zip(now, before.get(name, (0, 0, 0)), strict=True))
+        for name, now in after.items() if name in ("carl", "dora", "emil")
+    }  # fmt: skip
+    return delta if len(delta) == 3 and all(sum(d) for d in delta.values()) else None
 
 
 def test_team_c_all_busy_for_the_maximum_wait_leads_to_the_voicemail_offer(

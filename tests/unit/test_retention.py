@@ -25,6 +25,7 @@ from zentrale.errors import ConfigError
 from zentrale.store.callbacks import CallbackRepository
 from zentrale.store.db import Database
 from zentrale.store.messages import MessageMeta, MessageRepository
+from zentrale.store.offers import OfferRepository
 from zentrale.store.retention import ANONYMISED, RetentionJob
 from zentrale.store.state import CallLogRepository, StateRepository
 
@@ -176,6 +177,19 @@ async def test_old_caller_numbers_are_anonymised_keeping_the_entry_and_older_ent
     assert (run.counts.call_log, run.counts.numbers) == (1, 2)
     rows = await world.db.fetch("SELECT outcome FROM call_log WHERE call_id = 'quarter-past'")
     assert rows == [{"outcome": "answered"}]  # the statistics keep what happened
+
+
+async def test_the_rings_of_agents_phones_go_with_the_call_log(world: World) -> None:
+    rings = OfferRepository(world.db)
+    await rings.add([
+        ("year-past", "anna", "sap", "auto", (NOW - 365 * DAY - SECOND).isoformat(), 20.0, "no_answer"),
+        ("year-short", "anna", "sap", "pull", (NOW - 365 * DAY + SECOND).isoformat(), 3.0, "answered"),
+    ])  # fmt: skip
+    await world.job(call_log_days=365).run_once()
+    rows = await world.db.fetch("SELECT call_id FROM agent_offers")
+    assert rows == [{"call_id": "year-short"}]
+    await world.job(call_log_days=None).run_once()  # kept for ever with the call log
+    assert len(await world.db.fetch("SELECT call_id FROM agent_offers")) == 1
 
 
 async def test_audit_entries_past_their_limit_go(world: World) -> None:

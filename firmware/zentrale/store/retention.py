@@ -141,6 +141,7 @@ class Retention:
             lambda c: self._remove_mail_copies(c, _cutoff(now, cfg.mail_copies_days))
         )
         counts.call_log += await self._batched(self._delete_call_log, _cutoff(now, cfg.call_log_days))
+        await self._batched(self._delete_offers, _cutoff(now, cfg.call_log_days))  # the rings go with the calls
         counts.numbers += await self._anonymise(_cutoff(now, cfg.caller_numbers_days))
         counts.audit += await self._batched(self._delete_audit, _cutoff(now, cfg.audit_days))
         counts.callbacks += await self._batched(self._delete_callbacks, _cutoff(now, cfg.callbacks_days))
@@ -252,6 +253,14 @@ class Retention:
             return 0
         return conn.execute(
             "DELETE FROM call_log WHERE rowid IN (SELECT rowid FROM call_log WHERE started_at <= ? LIMIT ?)",
+            (cutoff, self.config.batch),
+        ).rowcount
+
+    def _delete_offers(self, conn: sqlite3.Connection, cutoff: str | None) -> int:
+        if cutoff is None:
+            return 0
+        return conn.execute(
+            "DELETE FROM agent_offers WHERE id IN (SELECT id FROM agent_offers WHERE offered_at <= ? LIMIT ?)",
             (cutoff, self.config.batch),
         ).rowcount
 

@@ -87,6 +87,7 @@ if TYPE_CHECKING:
     from zentrale.staffing import Staffing
     from zentrale.store.callers import CallerListRepository
     from zentrale.store.messages import MessageRepository
+    from zentrale.store.offers import OfferRepository
     from zentrale.store.retention import RetentionJob
     from zentrale.store.state import StateRepository
     from zentrale.store.statistics import Statistics
@@ -153,6 +154,7 @@ class Services:
     caller_lists: CallerListRepository | None = None  # the block and VIP lists (/api/caller-lists)
     callbacks: CallbackService | None = None  # callbacks that keep the caller's place (GET /api/callbacks)
     statistics: Statistics | None = None  # figures from the call log (GET /api/statistics)
+    offers: OfferRepository | None = None  # each ring of an agent's phone (the agents' figures)
     wallboard: WallboardTokens | None = None  # the wall screen's read-only tokens (/wallboard)
 
 
@@ -436,7 +438,9 @@ def create_api(app: Services) -> FastAPI:
             waiting=hotline.waiting_calls, agents=app.staffing.agents,
         )  # fmt: skip
         api.include_router(
-            statistics_router(app.statistics, app.wallboard, board, app.clock, lambda: app.scheduler.schedule.tz)
+            statistics_router(
+                app.statistics, app.wallboard, board, app.clock, lambda: app.scheduler.schedule.tz, app.offers
+            )
         )
     mount_pages(api)
     limits = HttpLimits(http.max_body_bytes, http.max_document_bytes, http.max_json_depth)

@@ -23,12 +23,14 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from zentrale.errors import Refused, Unauthorized
+from zentrale.store.statistics import buckets
 from zentrale.web.auth import PUBLIC, USER, access, actor
 from zentrale.web.params import Ident
 from zentrale.web.schemas import Answer
 
 if TYPE_CHECKING:
     from zentrale.core.clock import Clock
+    from zentrale.store.offers import OfferRepository
     from zentrale.store.statistics import Statistics
     from zentrale.store.wallboard import WallboardTokens
 
@@ -74,6 +76,13 @@ class TeamFigures(Figures):
 
 class AgentFigures(Figures):
     agent: str
+    rung: int = Field(0, description="times the box rang this agent's phone for a call (pulled or distributed)")
+    rung_answered: int = Field(0, description="of those, answered")
+    rung_missed: int = Field(
+        0, description="not answered by the agent's phone or the agent (no answer, busy, declined, unreachable, "
+        "logged out or paused while it rang); a caller who hung up or another agent who took it does not count",
+    )  # fmt: skip
+    ring_avg_s: float | None = Field(None, description="average seconds it rang until the agent answered")
 
 
 class StatisticsAnswer(Answer):
@@ -139,7 +148,10 @@ CSV_COLUMNS = [
     ("p90_wait_s", "90%-Wartezeit (s)", "90th percentile wait (s)"),
     ("service_level", "Servicelevel (%)", "Service level (%)"), ("talk_s", "Gesprächszeit (s)", "Talk time (s)"),
     ("avg_talk_s", "Ø Gesprächszeit (s)", "Avg talk time (s)"),
+    ("rung", "Klingelte", "Rung"), ("rung_missed", "Nicht angenommen", "Not answered"),
+    ("ring_avg_s", "Ø Klingeln bis Annahme (s)", "Avg ring until answered (s)"),
 ]  # fmt: skip
+NO_RINGS = {"rung": 0, "rung_answered": 0, "rung_missed": 0, "ring_avg_s": None}
 
 
 def _number(value: Any, lang: str, percent: bool = False) -> str:
@@ -164,7 +176,7 @@ def statistics_csv(report: dict[str, Any], lang: str) -> bytes:
         return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
 
     def row(kind: str, start: str, end: str, name: str, figures: dict[str, Any]) -> None:
-        writer.writerow([kind, start, end, name] + [_number(figures[k], lang, k == "service_level")
+        writer.writerow([kind, start, end, name] + [_number(figures.get(k), lang, k == "service_level")
                                                     for k, _, _ in CSV_COLUMNS])  # fmt: skip
 
     for b in report["series"]:
@@ -196,9 +208,21 @@ def _refusal_page(status: int, reason: str) -> HTMLResponse:
     return HTMLResponse(body, status_code=status)
 
 
+def with_rings(agents: list[dict[str, Any]], rings: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The agents' figures from the call log with their rings (store/offers.py); an agent whose
+    phone rang but who took no call gets a row of their own."""
+    zero: dict[str, float | None] = {name: None if name.endswith("_s") else 0 for name in Figures.model_fields}
+    zero |= {"talk_s": 0.0, "service_level": None}
+    rows = [{**a, **rings.get(a["agent"], NO_RINGS)} for a in agents]
+    known = {a["agent"] for a in agents}
+    rows += [{"agent": name, **zero, **r} for name, r in rings.items() if name not in known]
+    return sorted(rows, key=lambda r: str(r["agent"]))
+
+
 def statistics_router(
-    stats: Statistics, tokens: WallboardTokens, board: LiveBoard, clock: Clock, tz: Callable[[], ZoneInfo]
-) -> APIRouter:
+    stats: Statistics, tokens: WallboardTokens, board: LiveBoard, clock: Clock, tz: Callable[[], ZoneInfo],
+    offers: OfferRepository | None = None,
+) -> APIRouter:  # fmt: skip
     router = APIRouter(tags=["statistics"])
 
     async def report(first: date | None, last: date | None, by: str, team: str | None, agent: str | None,
@@ -208,7 +232,12 @@ def statistics_router(
         last = last or today
         if first is None:  # the week up to ``last``; a ``last`` near date.min is refused by the report
             first = last - timedelta(days=6) if last > date.min + timedelta(days=6) else last
-        return await stats.report(first, last, by, zone, team or None, agent or None, level, now=clock.now())
+        found = await stats.report(first, last, by, zone, team or None, agent or None, level, now=clock.now())
+        if offers is not None:  # the same range (checked by the report): its first start, its last end
+            cuts = buckets(first, last, by, zone)
+            rings = await offers.per_agent(cuts[0].utc()[0], cuts[-1].utc()[1], team or None, agent or None)
+            found["agents"] = with_rings(found["agents"], rings)
+        return found
 
     @router.get(
         "/api/statistics",

@@ -87,6 +87,21 @@ function table(id, nameHead, rows, name) {
       : h("tr", {}, h("td", { colspan: heads.length, class: "muted" }, t("stats.none"))))));
 }
 
+// Per agent: how often their phone rang for a call, how often it was not answered (their phone
+// or they: no answer, busy, declined, unreachable, left while it rang), how long it rang until
+// they answered, then the calls they took.
+function agentTable(rows) {
+  const heads = [t("stats.agent"), t("stats.rung"), t("stats.answered"), t("stats.rung_missed"), t("stats.ring_avg"),
+    t("stats.avg_wait"), t("stats.talk")];
+  return h("div", { class: "table-scroll" }, h("table", { class: "list stats-table", id: "stats-agents-table" },
+    h("thead", {}, h("tr", {}, heads.map((x) => h("th", {}, x)))),
+    h("tbody", {}, rows.length ? rows.map((r) => h("tr", { "data-name": r.agent },
+      h("td", {}, r.agent), h("td", { "data-figure": "rung" }, r.rung ?? 0), h("td", { "data-figure": "answered" }, r.answered),
+      h("td", { "data-figure": "rung_missed" }, r.rung_missed ?? 0), h("td", {}, seconds(r.ring_avg_s)),
+      h("td", {}, seconds(r.avg_wait_s)), h("td", {}, minutes(r.talk_s))))
+      : h("tr", {}, h("td", { colspan: heads.length, class: "muted" }, t("stats.none"))))));
+}
+
 export function mount(main) {
   const today = new Date();
   const weekAgo = new Date(today.getTime() - 6 * 86400000);
@@ -127,7 +142,7 @@ export function mount(main) {
       h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", {}, t("stats.per_team"))),
         h("div", { class: "card-body" }, table("stats-teams", t("stats.team"), report.teams, (r) => r.team ? (live.me.teams.find((x) => x.id === r.team)?.name || r.team) : t("stats.no_team")))),
       h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", {}, t("stats.per_agent"))),
-        h("div", { class: "card-body" }, table("stats-agents-table", t("stats.agent"), report.agents, (r) => r.agent))),
+        h("div", { class: "card-body" }, agentTable(report.agents))),
       h("p", { class: "muted", id: "stats-wrapup" }, t("stats.no_wrap_up", { tz: report.timezone })));
   };
   const show = h("button", { type: "button", class: "primary", id: "stats-show", onclick: load }, t("stats.show"));
