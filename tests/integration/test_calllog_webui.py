@@ -122,11 +122,13 @@ def check_hostile_parameters(agent: httpx.Client) -> None:
         {"outcome": "nonsense"}, {"outcome": "' OR 1=1 --"}, {"outcome": ["answered"] * 21},
         {"team": "x" * 65}, {"team": ""},
         {"before": "yesterday, roughly"}, {"before": "2026-12-07T10:00:00\x00"}, {"before": "9" * 41},
-        {"before_id": "abc"}, {"before": "2026-12-07T10:00:00", "before_id": "y" * 65},
+        {"before": "2026-02-30T10:00:00"}, {"before_id": "abc"}, {"before": "2026-12-07T10:00:00", "before_id": "y" * 65},
     ):  # fmt: skip
         r = agent.get("/api/calllog", params=params)
         assert 400 <= r.status_code < 500, (params, r.status_code, r.text)
         assert r.json().get("code"), (params, r.text)
+    r = agent.get("/api/calllog", params={"before": "2026-02-30T10:00:00"})
+    assert r.json()["code"] == "calllog_bad_before", r.text  # named, so the page can say what went wrong
     # parameters that are well-formed but odd are just a (possibly empty) page
     for params in ({"team": "lvs' OR '1'='1"}, {"before": "2026-12-07T10:00:00", "before_id": "' OR 1=1 --"}):
         r = agent.get("/api/calllog", params=params)
