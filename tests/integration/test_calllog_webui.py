@@ -6,7 +6,9 @@ see the row and is refused that team's log; hostile query parameters get a 4xx, 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,17 +82,28 @@ def test_nummer_sperren_in_the_call_log_rejects_the_next_call_and_other_teams_do
             assert r.status_code == 403 and r.json()["code"] == "calllog_other_team", r.text
             check_hostile_parameters(anna)
 
+        seed_older_calls(box, 60)  # yesterday's answered calls of team LVS: more than a page
         context, page = logged_in(browser, box, "anna", "anna-password-1", hash_="#/calllog")
+        rows = page.locator("#calllog tr[data-call]")
         line = page.locator(f"#calllog tr[data-call='{row['call_id']}']")
         expect(line).to_have_count(1, timeout=10000)
+        expect(rows.first).to_have_attribute("data-call", row["call_id"])  # newest first
         expect(line).to_contain_text(NUMBER)
         expect(line).to_contain_text("LVS")
         expect(line).to_contain_text("Aufgelegt")
+        expect(rows).to_have_count(50)
+        expect(rows.nth(1)).to_contain_text("Angenommen von Anna Berg")
+        page.click("#calllog-more")  # "Weitere laden": the rest, none twice
+        expect(rows).to_have_count(61)
+        expect(page.locator("#calllog-more")).to_have_count(0)
+        assert len(set(rows.evaluate_all("rs => rs.map((r) => r.dataset.call)"))) == 61
         expect(page.locator(".toolbar [data-team]")).to_have_text(["Alle Teams", "LVS"])  # her teams only
         page.select_option("#calllog-outcome", "answered")  # the outcome filter
-        expect(page.locator("#calllog tr[data-call]")).to_have_count(0)
+        expect(line).to_have_count(0)
+        expect(rows).to_have_count(50)
         page.select_option("#calllog-outcome", "abandoned")
         expect(line).to_have_count(1)
+        expect(rows).to_have_count(1)
         line.locator("button[data-action=block]").click()  # one click: "Nummer sperren"
         expect(line.locator("button[data-action=unblock]")).to_be_visible()
         shot(page, "calllog")
@@ -112,8 +125,27 @@ def test_nummer_sperren_in_the_call_log_rejects_the_next_call_and_other_teams_do
         assert (rows[0]["caller"], rows[0]["team"], rows[0]["outcome"]) == (NUMBER, None, "blocked"), rows[0]
         # a call that reached no team is the admins' to see
         with session(box, "anna", "anna-password-1") as anna:
-            assert [r["call_id"] for r in anna.get("/api/calllog").json()] == [row["call_id"]]
+            assert [r["call_id"] for r in anna.get("/api/calllog", params={"limit": 1}).json()] == [row["call_id"]]
         assert "Traceback" not in box.log()
+
+
+def seed_older_calls(box: Daemon, count: int) -> None:
+    """Answered calls of team LVS a day ago, written into the box's database as the call log
+    writer would (a day of calls through real phones would take a day)."""
+    start = datetime.now(UTC) - timedelta(days=1)
+    conn = sqlite3.connect(box.data_dir / "zentrale.db", timeout=10)
+    try:
+        with conn:
+            for n in range(count):
+                at = start + timedelta(minutes=n)
+                conn.execute(
+                    "INSERT INTO call_log (call_id, caller, started_at, ended_at, team, waited_s, outcome,"
+                    " answered_by, talk_s) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (f"seed{n:02d}", f"+4930555{n:04d}", at.isoformat(), (at + timedelta(seconds=70)).isoformat(),
+                     "lvs", 10.0, "answered", "anna", 60.0),
+                )  # fmt: skip
+    finally:
+        conn.close()
 
 
 def check_hostile_parameters(agent: httpx.Client) -> None:
@@ -122,7 +154,8 @@ def check_hostile_parameters(agent: httpx.Client) -> None:
         {"outcome": "nonsense"}, {"outcome": "' OR 1=1 --"}, {"outcome": ["answered"] * 21},
         {"team": "x" * 65}, {"team": ""},
         {"before": "yesterday, roughly"}, {"before": "2026-12-07T10:00:00\x00"}, {"before": "9" * 41},
-        {"before": "2026-02-30T10:00:00"}, {"before_id": "abc"}, {"before": "2026-12-07T10:00:00", "before_id": "y" * 65},
+        {"before": "2026-02-30T10:00:00"}, {"before_id": "abc"},
+        {"before": "2026-12-07T10:00:00", "before_id": "y" * 65},
     ):  # fmt: skip
         r = agent.get("/api/calllog", params=params)
         assert 400 <= r.status_code < 500, (params, r.status_code, r.text)
