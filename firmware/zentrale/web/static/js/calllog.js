@@ -135,9 +135,10 @@ export function mount(main) {
       h("td", { class: "num" }, secs(row.waited_s)),
       h("td", { class: "num" }, secs(row.talk_s)),
       h("td", { class: "actions" }, blockButton(row)));
-    clear(body, h("section", { class: "card" }, h("table", { class: "list calllog" },
+    // seven columns: on a phone the table scrolls sideways, the page does not
+    clear(body, h("section", { class: "card" }, h("div", { class: "table-scroll" }, h("table", { class: "list calllog" },
       h("thead", {}, h("tr", {}, ["time", "caller", "team", "outcome", "wait", "talk"].map((k) => h("th", {}, t(`calllog.${k}`))), h("th", {}))),
-      h("tbody", {}, rows.map(tr)))),
+      h("tbody", {}, rows.map(tr))))),
     more ? h("p", { class: "load-more" }, h("button", { type: "button", id: "calllog-more", onclick: () => load(true) }, t("calllog.more"))) : null);
   };
 
