@@ -125,6 +125,10 @@ PROMPTS: dict[str, str] = {
     ),
     # A caller on the block list (the demo mode's condition node, core/callers.py)
     "caller_blocked": "Anrufe von Ihrer Rufnummer nimmt diese Hotline leider nicht an. Auf Wiederhören.",
+    # The demo's team C queue offers a callback on key 2 (the mode's callback node)
+    "hold_callback": (
+        "Möchten Sie lieber zurückgerufen werden, drücken Sie die 2. Sie behalten Ihren Platz in der Warteschlange."
+    ),
 }
 
 
@@ -186,6 +190,7 @@ PROMPTS_EN: dict[str, str] = queue_prompts(
     "_en",
 )
 PROMPTS_EN["caller_blocked_en"] = "We are sorry, this hotline does not take calls from your number. Goodbye."
+PROMPTS_EN["hold_callback_en"] = "If you would rather be called back, press 2. You keep your place in the queue."
 
 
 # A callback that keeps the caller's place (calls/callback.py, the mode's "callback" node): the

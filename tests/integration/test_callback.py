@@ -125,6 +125,8 @@ def test_a_caller_asks_for_a_callback_keeps_their_place_and_is_called_back_after
     ring = agent.wait_event("incoming", timeout=5)
     t_agent_ringing = time.monotonic()
     assert not caller.find_events("incoming")  # the agent first
+    # the agent's phone says it is a callback before anyone answers (the INVITE's From display name)
+    assert ring["display_name"].startswith("Rückruf ") and ring["display_name"].endswith(" 301"), ring
     agent.answer(ring["call"])
     agent.wait_event("media_active", call=ring["call"], timeout=5)
     back = caller.wait_event("incoming", timeout=10)
@@ -189,6 +191,7 @@ def test_a_team_that_calls_the_caller_first_rings_the_agent_once_the_caller_answ
     caller.wait_event("media_active", call=back["call"], timeout=5)
     ring = agent.wait_event("incoming", timeout=5)
     assert ring["t"] > back["t"]
+    assert ring["display_name"].startswith("Rückruf "), ring
     time.sleep(5.0)  # the caller hears the greeting, then hold music, while the agent's phone rings
     agent.answer(ring["call"])
     agent.wait_event("media_active", call=ring["call"], timeout=5)

@@ -5,46 +5,17 @@ with the number withheld, then saved."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
-from tests.harness.browser import chromium, logged_in, shot
-from tests.harness.daemon import Daemon, running_daemon
-from tests.harness.webclient import ADMIN, first_admin
+from tests.harness import editor
+from tests.harness.browser import shot
+from tests.harness.daemon import Daemon
+from tests.harness.editor import card, form
 
 pytestmark = pytest.mark.peers
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium("--lang=de-DE") as b:
-        yield b
-
-
-@pytest.fixture
-def box(tmp_path: Path) -> Iterator[Daemon]:
-    with running_daemon(tmp_path / "box") as daemon:  # the demo modes: the customer's hotline
-        first_admin(daemon)
-        yield daemon
-
-
-@pytest.fixture
-def page(browser: Browser, box: Daemon) -> Iterator[Page]:
-    context, page = logged_in(browser, box, *ADMIN, hash_="#/editor/hotline")
-    yield page
-    assert page.__dict__["js_errors"] == []
-    context.close()
-
-
-def form(page: Page) -> Locator:
-    return page.locator("#node-form")
-
-
-def card(page: Page, node: str) -> Locator:
-    return page.locator(f".flow-card[data-node='{node}']")
+browser, box, page = editor.browser, editor.box, editor.page  # the shared fixtures
 
 
 def simulate(page: Page, caller: str | None) -> Locator:

@@ -4,51 +4,17 @@ simulator (the key pressed on the on-screen keypad), saved and refused when brok
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.harness.browser import chromium, logged_in, shot
-from tests.harness.daemon import Daemon, running_daemon
-from tests.harness.webclient import ADMIN, first_admin
+from tests.harness import editor
+from tests.harness.browser import shot
+from tests.harness.daemon import Daemon
+from tests.harness.editor import card, form, has_class
 
 pytestmark = pytest.mark.peers
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium("--lang=de-DE") as b:
-        yield b
-
-
-@pytest.fixture
-def box(tmp_path: Path) -> Iterator[Daemon]:
-    with running_daemon(tmp_path / "box") as daemon:  # the demo modes: the customer's hotline
-        first_admin(daemon)
-        yield daemon
-
-
-@pytest.fixture
-def page(browser: Browser, box: Daemon) -> Iterator[Page]:
-    context, page = logged_in(browser, box, *ADMIN, hash_="#/editor/hotline")
-    yield page
-    assert page.__dict__["js_errors"] == []
-    context.close()
-
-
-def form(page: Page) -> Locator:
-    return page.locator("#node-form")
-
-
-def card(page: Page, node: str) -> Locator:
-    return page.locator(f".flow-card[data-node='{node}']")
-
-
-def has_class(cls: str) -> re.Pattern[str]:
-    return re.compile(rf"(^|\s){re.escape(cls)}(\s|$)")
+browser, box, page = editor.browser, editor.box, editor.page  # the shared fixtures
 
 
 def test_announce_step_and_a_queue_key_are_set_drawn_tried_and_saved_in_the_editor(box: Daemon, page: Page) -> None:

@@ -39,6 +39,7 @@ AGENT_MAY = {
     ("delete", "/api/caller-lists/{name}"),
     ("get", "/api/callbacks"), ("post", "/api/callbacks/{callback_id}/done"),  # callbacks that became tasks
     ("get", "/api/statistics"), ("get", "/api/statistics.csv"),  # a team lead's figures
+    ("get", "/api/calllog"),  # the call log page: his teams' calls (issue 16)
     ("get", "/api/wallboard"),  # neither agent nor admin: its read-only token decides (401 without one)
 }  # fmt: skip
 

@@ -27,7 +27,7 @@ from tests.harness.webclient import add_agent_account, first_admin
 pytestmark = pytest.mark.peers
 
 DESKTOP = {"width": 1366, "height": 768}
-AGENT_PAGES = ("calls", "messages", "control", "statistics", "help")
+AGENT_PAGES = ("calls", "messages", "calllog", "control", "statistics", "help")
 
 CHECKS = (Path(__file__).with_name("webui_layout.js")).read_text(encoding="utf-8")
 
@@ -135,6 +135,8 @@ def test_no_page_an_agent_uses_overflows_and_the_call_window_hides_no_action(
                 expect(page.locator("[data-message]")).to_have_count(1)
             if name == "control":
                 expect(page.locator("article[data-switch]").first).to_be_visible()
+            if name == "calllog":  # the message's call; the waiting one is logged when it ends
+                expect(page.locator("#calllog tr[data-call] button[data-action=block]")).to_have_count(1)
             if name == "statistics":
                 expect(page.locator("#stats-teams")).to_be_attached()
             checked += check_page(page, f"{size}, {view}, #/{name}")["checked"]

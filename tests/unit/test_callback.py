@@ -5,6 +5,7 @@ over a fake line (our own ports only)."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -13,14 +14,14 @@ from typing import Any
 import pytest
 
 from tests.harness.fakes import FakeSession
-from tests.harness.flow_world import World
+from tests.harness.flow_world import DEMO_MODE, World
 from zentrale.calls.callback import CALLER_FIRST_HOLD, CallbackDialer, CallbackService
 from zentrale.config import DEMO_DIR, Team
 from zentrale.core.agents import Agent
 from zentrale.core.callbacks import CallbackNumbers, RetryPlan
 from zentrale.core.distribution import DialResult
 from zentrale.core.flow import FlowEngine
-from zentrale.core.modes import Mode, parse_mode_data
+from zentrale.core.modes import CallbackNode, Mode, QueueNode, parse_mode, parse_mode_data
 from zentrale.core.queues import QueueBoard
 from zentrale.lines.base import OriginateFailed
 from zentrale.media.library import AudioLibrary
@@ -440,3 +441,55 @@ async def test_caller_first_a_caller_nobody_takes_is_told_let_go_after_the_hold_
     await world.clock.advance(61)
     assert [e.callback_attempts for e in world.queues.entries("lvs")] == [1]  # called again, at its place
     await service.stop()
+
+
+def demo_audio_texts() -> tuple[dict[str, str], dict[str, str]]:
+    """The texts tools/make_demo_audio.py speaks (German, English), read from the script itself."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "tools" / "make_demo_audio.py"
+    spec = importlib.util.spec_from_file_location("make_demo_audio", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module.PROMPTS, module.PROMPTS_EN
+
+
+def test_the_demo_mode_validates_and_its_hold_text_offers_the_callback_key() -> None:
+    mode = parse_mode(DEMO_MODE.read_text(encoding="utf-8"), str(DEMO_MODE))
+    queue = mode.nodes["queue_pc"]
+    assert isinstance(queue, QueueNode)
+    ((key, target),) = queue.keys.items()
+    assert (key, target) == ("2", "callback_pc") and isinstance(mode.nodes[target], CallbackNode)
+    assert "hold_callback" in [step.name for step in queue.hold]
+    library = AudioLibrary([DEMO_DIR / "prompts", DEMO_DIR / "music"])
+    missing = sorted(mode.prompts() - library.names())
+    assert missing == []  # every prompt the mode plays is shipped (the callback's too)
+    german, english = demo_audio_texts()
+    assert f"drücken Sie die {key}." in german["hold_callback"], german["hold_callback"]
+    assert f"press {key}." in english["hold_callback_en"], english["hold_callback_en"]
+    assert {"hold_callback", "hold_callback_en"} <= library.names()
+    audio_md = (DEMO_DIR / "AUDIO.md").read_text(encoding="utf-8")
+    assert german["hold_callback"] in audio_md and english["hold_callback_en"] in audio_md
+
+
+async def test_a_demo_caller_for_team_c_hears_the_offer_presses_2_and_keeps_the_place(world: World) -> None:
+    mode = parse_mode(DEMO_MODE.read_text(encoding="utf-8"), str(DEMO_MODE))
+    session, task = start(world, mode, call_id="c1", digits_at=[(12.0, "3")])  # "3": team C (PC)
+    for _ in range(120):
+        await world.clock.advance(1)
+        if "hold_callback" in session.what():
+            break
+    assert session.what()[-3:] == ["hold_notice", "music:music_c", "hold_callback"], session.what()
+    session.press("2")
+    await world.clock.advance(4 + 11 * 2)
+    session.press("1")
+    await world.clock.run_until(task)
+    assert task.result().outcome == "callback"
+    assert session.what()[-1] == "callback_done"
+    entries = world.queues.entries("pc")
+    assert [(e.caller, e.callback_id) for e in entries] == [("+49301234567", "cb1")]

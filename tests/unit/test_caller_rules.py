@@ -261,3 +261,34 @@ def test_a_condition_node_gives_the_call_no_more_time_than_the_grace() -> None:
     mode = mode_with(RULES)
     limits = CallLimits(grace=30.0)
     assert node_limit(mode, "check", mode.nodes["check"], lambda name: 2.0, limits) == 30.0
+
+
+def blocked_mode(language: str) -> Mode:
+    nodes: dict[str, Any] = {
+        "check": {"type": "condition", "rules": [{"test": "blocked", "next": "blocked"}], "otherwise": "bye"},
+        "blocked": {"type": "hangup", "prompt": "caller_blocked"},
+        "bye": {"type": "hangup", "prompt": "goodbye"},
+    }
+    return parse_mode_data({"name": "t", "language": language, "start": "check", "nodes": nodes}, "test")
+
+
+async def test_an_english_mode_rejects_a_blocked_caller_with_the_english_prompt() -> None:
+    world = World()
+    world.engine.callers.add("block", ListEntry("030 1234567"))
+    assert await heard(world, blocked_mode("de"), "+49301234567") == ["caller_blocked"]
+    assert await heard(world, blocked_mode("en"), "+49301234567") == ["caller_blocked_en"]
+    # only the shipped rejection has a twin: other prompts play as named in either language
+    assert await heard(world, blocked_mode("en"), "+4940111") == ["goodbye"]
+    # the mode asks for the prompt it plays (the box checks that it exists before activating)
+    assert "caller_blocked_en" in blocked_mode("en").prompts()
+    assert "caller_blocked_en" not in blocked_mode("de").prompts()
+
+
+async def test_a_blocked_caller_is_logged_as_blocked_and_an_unblocked_one_is_not() -> None:
+    world = World()
+    world.engine.callers.add("block", ListEntry("030 1234567"))
+    for caller, expected in (("+49301234567", "blocked"), ("+4940111", "hangup")):
+        session = FakeSession(world.clock, caller=caller)
+        task = asyncio.ensure_future(world.engine.run(blocked_mode("de"), session))
+        await world.clock.run_until(task)
+        assert task.result().outcome == expected, caller

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from tests.harness.modes import demo_mode
+from zentrale.core.callbacks import callback_prompts
 from zentrale.errors import ModeError
 from zentrale.web.documents import MAX_VALUES, count_values, load_document, parse_checked
 from zentrale.web.limits import body_limit, json_depth, json_problem, marked_routes
@@ -16,6 +17,7 @@ from zentrale.web.limits import body_limit, json_depth, json_problem, marked_rou
 PROMPTS = {
     "greeting", "main_menu", "invalid_choice", "no_input", "goodbye", "hold_notice", "music_a", "music_b", "music_c",
     "caller_blocked", "offer_message", "message_saved", "outage_sap", "outage_network", "closed", "connecting",
+    "hold_callback", *callback_prompts("de"),  # team C offers a callback on key 2
 }  # fmt: skip
 TEAMS = ["lvs", "sap", "pc"]
 

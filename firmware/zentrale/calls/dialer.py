@@ -1,7 +1,9 @@
 """Ringing an agent's phone over a line: the ``Dialer`` port of core.distribution.
 
 The agent's display shows who is waiting: the From display name is the
-team and the caller's number ("SAP +49 30 1234567"). Where the caller's own
+team and the caller's number ("SAP +49 30 1234567"); for a callback it starts
+with "Rückruf" ("Rückruf SAP 030 1234567"), so the agent knows before answering
+that the box will call the caller once they pick up. Where the caller's own
 line hands calls on itself (``TransferPolicy``: SIP REFER to a PBX set up
 for it, hook flash on an analog line), the box asks it to instead of
 bridging the caller to a second call.
@@ -23,6 +25,15 @@ from zentrale.lines.base import Call, Line, OriginateFailed, ReferableCall
 from zentrale.teams import TeamDirectory
 
 log = logging.getLogger(__name__)
+
+CALLBACK_DISPLAY = "Rückruf"  # before the team on the agent's display when the call is a callback
+
+
+def agent_display(team_name: str, entry: QueueEntry[Any]) -> str:
+    """The From display name of the call to the agent (RFC 3261 §20.20): who is waiting, and
+    whether the box is calling back a caller who hung up (a virtual entry) rather than bridging one."""
+    shown = f"{team_name} {entry.caller_name or entry.caller}"
+    return f"{CALLBACK_DISPLAY} {shown}" if entry.callback_id is not None else shown
 
 
 AgentHandOver: TypeAlias = HandOver[Call]  # the agent's answered call, or a transfer by the caller's line
@@ -87,7 +98,7 @@ class LineDialer:
         if self.line is None:
             return DialResult(None, "unreachable")
         team = self.teams.name(entry.team)
-        display = f"{team} {entry.caller_name or entry.caller}"
+        display = agent_display(team, entry)
         log.info("ringing agent %s at %s for call %s (%s)", agent.agent_id, agent.number, entry.call_id, display)
         try:
             leg = await self.line.originate(

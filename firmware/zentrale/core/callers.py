@@ -33,6 +33,21 @@ MAX_LIST_ENTRIES = 10_000  # per list: far more than an office blocks, small eno
 # send "unknown", "restricted", "private", "unavailable" or "withheld").
 ANONYMOUS_NAMES = frozenset({"", "anonymous", "unknown", "restricted", "private", "unavailable", "withheld"})
 
+# The shipped rejection a blocked caller hears (tools/make_demo_audio.py). A mode names it in
+# German; an English mode plays its English twin, named as the queue's and the callback's
+# English prompts are (core/waits.py EN_SUFFIX, core/callbacks.py prompt()).
+BLOCKED_PROMPT = "caller_blocked"
+EN_SUFFIX = "_en"
+
+
+def in_language(prompt: str, language: str) -> str:
+    """The prompt a mode in ``language`` plays for ``prompt``: the English twin of the shipped
+    rejection in an English mode; any other prompt as named (an uploaded one has no twin)."""
+    if language == "en" and prompt == BLOCKED_PROMPT:
+        return prompt + EN_SUFFIX
+    return prompt
+
+
 # German mobile networks: 015x, 016x, 017x (Bundesnetzagentur number plan)
 MOBILE_PREFIXES = ("+4915*", "+4916*", "+4917*")
 

@@ -18,7 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from zentrale.core.callbacks import PROMPT_DONE, CallbackDesk, ask_number
 from zentrale.core.callbacks import prompt as spoken
-from zentrale.core.callers import CallerFacts, CallerLists, patterns, rule_matches
+from zentrale.core.callers import CallerFacts, CallerLists, in_language, patterns, rule_matches
 from zentrale.core.clock import Clock
 from zentrale.core.events import CallEnded, EventBus, MessageStored, NodeEntered, PositionAnnounced
 from zentrale.core.handover import HandOver, L
@@ -123,6 +123,7 @@ class CallOutcome:
     """How a call goes, then how it ended, for the call log (filled in while the call runs)."""
 
     outcome: str = "hangup"  # hangup | abandoned | voicemail | no_message | answered | overflow | callback | failed
+    # | blocked (a condition node's block-list rule held)
     last_node: str | None = None  # the node the call is in, then the last one
     last_queue: str | None = None  # the queue node the caller last waited in
     team: str | None = None
@@ -195,12 +196,12 @@ class FlowEngine(Generic[L]):
         if isinstance(node, VoicemailNode):
             return await self._voicemail(mode, node_id, node, session, outcome)
         if isinstance(node, ConditionNode):
-            return self._condition(node_id, node, session)
+            return self._condition(node_id, node, session, outcome)
         if isinstance(node, CallbackNode):
             return await self._callback(mode, node_id, node, session, outcome)
         if isinstance(node, HangupNode):
             if node.prompt:
-                await session.play(node.prompt)
+                await session.play(in_language(node.prompt, mode.language))
             return None
         raise AssertionError(f"unknown node {node!r}")
 
@@ -224,11 +225,14 @@ class FlowEngine(Generic[L]):
             country=self.callers.country,
         )
 
-    def _condition(self, node_id: str, node: ConditionNode, session: CallSession[L]) -> str:
+    def _condition(self, node_id: str, node: ConditionNode, session: CallSession[L], outcome: CallOutcome) -> str:
         facts = self.caller_facts(session.caller)
         for i, rule in enumerate(node.rules):
             numbers = patterns(rule.numbers, self.callers.country) if rule.numbers else None
             if rule_matches(rule.test, facts, numbers=numbers, schedule=rule.schedule):
+                if rule.test == "blocked":
+                    # the call log says so ("Gesperrt"); a later queue or message overwrites it
+                    outcome.outcome = "blocked"
                 log.info("call %s: condition %s rule %d (%s) holds -> %s", session.call_id, node_id, i + 1,
                          rule.test, rule.next)  # fmt: skip
                 return rule.next

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from zentrale.core.addresses import check_addresses
 from zentrale.core.callbacks import callback_prompts
-from zentrale.core.callers import CallerNumberError, Test, patterns
+from zentrale.core.callers import CallerNumberError, Test, in_language, patterns
 from zentrale.core.waits import announcement_prompts
 from zentrale.errors import ModeError
 
@@ -298,8 +298,10 @@ def _node_prompts(node: Node, language: str) -> Iterator[str]:
         yield from (step.name for step in node.hold if step.announce is None)
         if any(step.announce is not None for step in node.hold):
             yield from announcement_prompts(language)
-    if isinstance(node, VoicemailNode | HangupNode) and node.prompt:
+    if isinstance(node, VoicemailNode) and node.prompt:
         yield node.prompt
+    if isinstance(node, HangupNode) and node.prompt:
+        yield in_language(node.prompt, language)  # what is played: caller_blocked_en in English
     if isinstance(node, CallbackNode):
         yield from callback_prompts(language)
 

@@ -96,6 +96,36 @@ class CallLogRepository:
             (call_id, *[fields[n] for n in names]),
         )
 
+    async def page(
+        self,
+        *,
+        teams: frozenset[str] | None = None,
+        outcomes: tuple[str, ...] | None = None,
+        before: tuple[str, str] | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """The newest rows first: of ``teams`` only (None: every row, also those without a team),
+        with one of ``outcomes`` (None: any), older than the ``before`` row ((started_at, call_id),
+        the last row of the page before: a stable cursor, as two calls may start in one instant)."""
+        where: list[str] = []
+        args: list[Any] = []
+        if teams is not None:
+            if not teams:
+                return []
+            where.append(f"team IN ({', '.join('?' * len(teams))})")
+            args.extend(sorted(teams))
+        if outcomes is not None:
+            where.append(f"outcome IN ({', '.join('?' * len(outcomes))})")
+            args.extend(outcomes)
+        if before is not None:
+            where.append("(started_at < ? OR (started_at = ? AND call_id < ?))")
+            args.extend([before[0], before[0], before[1]])
+        sql = "SELECT * FROM call_log" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = await self.db.fetch(f"{sql} ORDER BY started_at DESC, call_id DESC LIMIT ?", (*args, limit))
+        for row in rows:
+            row.pop("quality", None)  # the call's audio figures: for the admins' recent(), not the page
+        return rows
+
     async def recent(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = await self.db.fetch("SELECT * FROM call_log ORDER BY started_at DESC LIMIT ?", (limit,))
         for row in rows:

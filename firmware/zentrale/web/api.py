@@ -44,6 +44,7 @@ from zentrale.web.auth import PUBLIC, USER, AccessGuard, access, actor, auth_rou
 from zentrale.web.backup_api import backup_router
 from zentrale.web.callbacks_api import callbacks_router
 from zentrale.web.callers_api import callers_router
+from zentrale.web.calllog_api import calllog_router
 from zentrale.web.documents import DocumentWorker, WorkerFailed, parse_checked, stored_dump
 from zentrale.web.editor_api import editor_router
 from zentrale.web.events import events_router
@@ -347,10 +348,6 @@ def create_api(app: Services) -> FastAPI:
     async def calls() -> list[dict[str, Any]]:
         return app.calls.calls()
 
-    @api.get("/api/calllog", response_model=list[S.CallLogRow], summary="Recent calls")
-    async def call_log(limit: Limit = 100) -> list[dict[str, Any]]:
-        return await hotline.call_log.recent(limit)
-
     @api.get("/api/messages", response_model=list[S.MessageWithMail], summary="Voicemail messages, newest first")
     @access(USER)
     async def messages(team: str | None = None, limit: Limit = 200) -> list[dict[str, Any]]:
@@ -419,6 +416,7 @@ def create_api(app: Services) -> FastAPI:
         )
     )
     api.include_router(teams_router(app.team_settings))
+    api.include_router(calllog_router(hotline.call_log, app.staffing))
     api.include_router(tls_router(app.tls, app.state, app.clock))
     if app.faults is not None:
         api.include_router(faults_router(app.faults))

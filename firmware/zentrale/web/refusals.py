@@ -126,6 +126,10 @@ CATALOGUE: tuple[Refusal, ...] = (
     R("wallboard_token_not_found", "no wallboard token {token}"),
     R("wallboard_token_unknown", "unknown wallboard token"),
     R("wallboard_token_revoked", "this wallboard token was revoked"),
+    # --- the call log (web/calllog_api.py) ----------------------------------------------------
+    R("calllog_other_team", "the call log of team {team} is for its agents"),
+    R("calllog_bad_before", "before is not a time: {before}"),
+    R("calllog_before_id_alone", "before_id needs before"),
     # --- messages and their e-mail ------------------------------------------------------------
     R("message_not_found", "no message {message}"),
     R("bad_message_status", "status must be one of {states}"),

@@ -10,6 +10,7 @@ import { discardUnsavedWork, hasUnsavedWork, setLeaveGuard } from "./guard.js";
 import * as calls from "./calls.js";
 import * as messages from "./messages.js";
 import * as callers from "./callers.js";
+import * as calllog from "./calllog.js";
 import * as control from "./control.js";
 import * as status from "./status.js";
 import * as admin from "./admin.js";
@@ -23,6 +24,7 @@ import * as statistics from "./statistics.js";
 const PAGES = [
   { id: "calls", icon: "phone", label: "nav.calls", module: calls },
   { id: "messages", icon: "voicemail", label: "nav.messages", module: messages },
+  { id: "calllog", icon: "history", label: "nav.calllog", module: calllog },
   { id: "control", icon: "toggle", label: "nav.control", module: control },
   // the block and VIP lists: reached from the viewer (where numbers are blocked), shown under it
   { id: "numbers", icon: "ban", label: "nav.numbers", module: callers, navAs: "messages" },
