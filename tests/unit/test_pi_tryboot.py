@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -201,3 +202,57 @@ def test_a_broken_or_missing_autoboot_txt_is_reported_and_left_as_it_is(box: Box
     assert "autoboot.txt missing on" in box.fails("get-primary")
     assert "A/B layout" in box.fails("set-primary", "B")
     assert not (box.ctl / "autoboot.txt").exists()
+
+
+def fat_image(tmp_path: Path) -> Path:
+    """A FAT file system in a file, as the card's control partition (mtools reads it as is)."""
+    for tool in ("mkfs.vfat", "mcopy", "mtype", "mren"):
+        assert shutil.which(tool), f"{tool} missing: scripts/setup installs dosfstools and mtools"
+    image = tmp_path / "ctl.vfat"
+    subprocess.run(["mkfs.vfat", "-C", "-n", "ZBOOTCTL", str(image), "2048"], check=True, capture_output=True)
+    (tmp_path / "autoboot.txt").write_bytes(GOOD.replace(b"=3", b"=2"))
+    subprocess.run(["mcopy", "-i", str(image), str(tmp_path / "autoboot.txt"), "::autoboot.txt"], check=True,
+                   env={**os.environ, "MTOOLS_SKIP_CHECK": "1"}, capture_output=True)  # fmt: skip
+    return image
+
+
+def on_fat(box: Box, image: Path, name: str = "autoboot.txt") -> str:
+    return subprocess.run(["mtype", "-i", str(image), f"::{name}"], capture_output=True, text=True, check=True,
+                          env={**os.environ, "MTOOLS_SKIP_CHECK": "1"}).stdout  # fmt: skip
+
+
+def test_the_control_partition_is_written_on_fat_without_mounting_it(box: Box, tmp_path: Path) -> None:
+    image = fat_image(tmp_path)
+    del box.env["ZENTRALE_TRYBOOT_DIR"]
+    box.env["ZENTRALE_TRYBOOT_DEVICE"] = str(image)
+    box.call("set-primary", "B")
+    assert on_fat(box, image) == GOOD.decode()
+    assert box.reboot() == "0 tryboot"
+    assert on_fat(box, image, "zentrale-tryboot.txt") == "tried=B\n"
+    listing = subprocess.run(["mdir", "-b", "-i", str(image), "::"], capture_output=True, text=True, check=True,
+                             env={**os.environ, "MTOOLS_SKIP_CHECK": "1"}).stdout  # fmt: skip
+    assert sorted(line.strip("/:").rsplit("/", 1)[-1].lower() for line in listing.split()) == [
+        "autoboot.txt",
+        "zentrale-tryboot.txt",
+    ]  # fmt: skip  (no temporary file left behind)
+
+
+def test_a_write_cut_off_before_the_rename_leaves_the_old_autoboot_txt(box: Box, tmp_path: Path) -> None:
+    """A power cut after the new file is written but before it replaces autoboot.txt (here
+    mren dies there): the firmware still reads the old, complete file; the next write works."""
+    image = fat_image(tmp_path)
+    del box.env["ZENTRALE_TRYBOOT_DIR"]
+    box.env["ZENTRALE_TRYBOOT_DEVICE"] = str(image)
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    mren = shutil.which("mren")
+    (cut / "mren").write_text(f'#!/bin/sh\ncase "$*" in *autoboot*) kill -9 $$ ;; esac\nexec {mren} "$@"\n')
+    (cut / "mren").chmod(0o755)
+    real_path = box.env["PATH"]
+    box.env["PATH"] = f"{cut}:{real_path}"
+    assert "mren" in box.fails("set-primary", "B")
+    assert on_fat(box, image) == GOOD.decode().replace("=3", "=2")  # the old file, whole
+    assert on_fat(box, image, "autoboot.txt.new") == GOOD.decode()  # what was cut off
+    box.env["PATH"] = real_path
+    box.call("set-primary", "B")
+    assert on_fat(box, image) == GOOD.decode()
