@@ -6,7 +6,7 @@
 # DISK.img: an image file (made if missing, with the sizes below), flashed to the card
 # afterwards. MBR (the firmware's autoboot.txt counts primary partitions 1-4):
 #   p1 ZBOOTCTL FAT   CTL_MB   autoboot.txt (A is the default, nothing to try)
-#   p2 ZBOOTA   FAT   BOOT_MB  boot slot A (BOOT_DIR's files, if given)
+#   p2 ZBOOTA   FAT   BOOT_MB  boot slot A (BOOT_IMAGE from make-boot-image.sh, if given)
 #   p3 ZBOOTB   FAT   BOOT_MB  boot slot B (empty until the first update)
 #   p4          extended
 #   p5 zroot-a  ext4  ROOT_MB  root slot A (ROOTFS, an ext4 image, if given; else empty ext4)
@@ -62,16 +62,17 @@ mcopy -i "${loop}" "${disk}.autoboot" ::autoboot.txt
 rm -f "${disk}.autoboot"
 detach
 
-for n in 2 3; do
-	attach "${n}"
-	label=ZBOOTA
-	[[ "${n}" == 3 ]] && label=ZBOOTB
-	mkfs.vfat -n "${label}" "${loop}" >/dev/null
-	if [[ "${n}" == 2 && -n "${BOOT_DIR:-}" ]]; then
-		mcopy -s -i "${loop}" "${BOOT_DIR}"/* ::
-	fi
-	detach
-done
+# boot slot A gets the same FAT image a bundle would write into it
+attach 2
+if [[ -n "${BOOT_IMAGE:-}" ]]; then
+	dd if="${BOOT_IMAGE}" of="${loop}" bs=1M conv=fsync status=none
+else
+	mkfs.vfat -n ZBOOTA "${loop}" >/dev/null
+fi
+detach
+attach 3
+mkfs.vfat -n ZBOOTB "${loop}" >/dev/null
+detach
 
 attach 5
 if [[ -n "${ROOTFS:-}" ]]; then

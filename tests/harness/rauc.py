@@ -241,28 +241,27 @@ def fat_file(device: str | Path, name: str) -> str | None:
     return out.stdout if out.returncode == 0 else None
 
 
-def pi_boot_files(folder: Path, release: str) -> Path:
-    """What a boot partition holds (here without firmware and kernel): the A/B config.txt
-    and both kernel command lines from image-build/pi-ab/, and which release it is."""
+def pi_boot_image(folder: Path, release: str) -> Path:
+    """A boot slot's FAT image made by the image's make-boot-image.sh from what pi-gen's
+    boot partition holds (here without firmware and kernel): config.txt, cmdline.txt with
+    Raspberry Pi OS's first-boot init=, and which release it is."""
     files = folder / f"boot-{release}"
     files.mkdir(parents=True)
-    (files / "config.txt").write_text((PI_AB / "config-ab.txt").read_text() + "kernel=kernel8.img\n")
-    for name in ("cmdline-a.txt", "cmdline-b.txt"):
-        shutil.copy(PI_AB / name, files / name)
+    (files / "config.txt").write_text("arm_64bit=1\nkernel=kernel8.img\n")
+    cmdline = "console=serial0,115200 console=tty1 root=PARTUUID=0badcafe-02 rootfstype=ext4 fsck.repair=yes rootwait"
+    (files / "cmdline.txt").write_text(cmdline + " init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
     (files / "zentrale-release.txt").write_text(release + "\n")
-    return files
+    image = folder / f"boot-{release}.vfat"
+    subprocess.run([str(PI_AB / "make-boot-image.sh"), str(files), str(image)], check=True, capture_output=True,
+                   env={**os.environ, "SIZE_MB": "4"}, timeout=60)  # fmt: skip
+    return image
 
 
 def pi_bundle(folder: Path, release: str, keys: Path) -> Path:
     """A bundle with a root and a boot image of ``release`` (make-bundle.sh, BOOT_IMAGE)."""
     folder.mkdir(parents=True, exist_ok=True)
-    boot = folder / f"boot-{release}.vfat"
-    subprocess.run(["mkfs.vfat", "-C", "-n", "ZBOOT", str(boot), "4096"], check=True, capture_output=True, timeout=60)
-    files = pi_boot_files(folder, release)
-    subprocess.run(["mcopy", "-s", "-i", str(boot), *map(str, sorted(files.iterdir())), "::"], check=True,
-                   env=MTOOLS_ENV, capture_output=True, timeout=60)  # fmt: skip
     out = folder / f"zentrale-pi-{release}.raucb"
-    env = {**os.environ, "COMPATIBLE": COMPATIBLE, "FORMAT": "plain", "BOOT_IMAGE": str(boot)}
+    env = {**os.environ, "COMPATIBLE": COMPATIBLE, "FORMAT": "plain", "BOOT_IMAGE": str(pi_boot_image(folder, release))}
     subprocess.run([str(UPDATE / "make-bundle.sh"), str(rootfs(folder, release)), release, str(out), str(keys)],
                    check=True, env=env, capture_output=True, timeout=120)  # fmt: skip
     return out
@@ -321,7 +320,7 @@ def pi_tryboot_system(work: Path) -> Iterator[PiBox]:
         subprocess.run([str(UPDATE / "update-keys.sh"), str(folder)], check=True, capture_output=True, timeout=60)
     disk = work / "card.img"
     env = {**os.environ, "CTL_MB": "4", "BOOT_MB": "8", "ROOT_MB": "16", "DATA_MB": "8",
-           "ROOTFS": str(rootfs(work, "1")), "BOOT_DIR": str(pi_boot_files(work, "1"))}  # fmt: skip
+           "ROOTFS": str(rootfs(work, "1")), "BOOT_IMAGE": str(pi_boot_image(work, "1"))}  # fmt: skip
     subprocess.run([str(PI_AB / "partition.sh"), str(disk)], check=True, env=env, capture_output=True, timeout=120)
     table = json.loads(subprocess.run(["sfdisk", "--json", str(disk)], capture_output=True, text=True, check=True,
                                       timeout=30).stdout)["partitiontable"]  # fmt: skip

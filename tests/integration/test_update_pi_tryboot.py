@@ -98,7 +98,9 @@ def test_an_uploaded_bundle_fills_the_other_boot_and_root_slot_and_arms_a_try(pi
     assert box.autoboot() == TRY_B  # a normal start still starts A; a try starts B
     assert slot_release(box.parts[6]) == "2" and fat_file(box.parts[3], "zentrale-release.txt") == "2\n"
     assert slot_release(box.parts[5]) == "1" and fat_file(box.parts[2], "zentrale-release.txt") == "1\n"
-    assert "rauc.slot=B" in (fat_file(box.parts[3], "cmdline-b.txt") or "")
+    cmdline_b = fat_file(box.parts[3], "cmdline-b.txt") or ""
+    assert "root=/dev/mmcblk0p6 rauc.slot=B" in cmdline_b and "init=" not in cmdline_b
+    assert (fat_file(box.parts[3], "config.txt") or "").startswith("# Put in front of the boot partition's config.txt")
     assert data_partition(box) == data_before  # the data partition is no slot
     assert box.restart() == "0 tryboot"  # the restart the page asks for tries B once
 

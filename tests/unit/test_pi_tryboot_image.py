@@ -51,3 +51,40 @@ def test_system_conf_the_backend_s_slot_map_and_the_command_lines_agree() -> Non
         cmdline = (PI_AB / cmdline_file).read_text()
         assert f"root=/dev/mmcblk0p{root} " in cmdline and f"rauc.slot={name}" in cmdline
     assert not any(s.startswith("slot.") and "mmcblk0p7" in conf[s].get("device", "") for s in conf.sections())
+
+
+def fat(image: Path, name: str) -> str:
+    return subprocess.run(["mtype", "-i", str(image), f"::{name}"], capture_output=True, text=True, check=True,
+                          env={**os.environ, "MTOOLS_SKIP_CHECK": "1"}).stdout  # fmt: skip
+
+
+def make_boot_image(files: Path, image: Path) -> None:
+    done = subprocess.run([str(PI_AB / "make-boot-image.sh"), str(files), str(image)], capture_output=True, text=True,
+                          env={**os.environ, "SIZE_MB": "4"}, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_one_boot_image_serves_both_slots_with_their_own_command_line(tmp_path: Path) -> None:
+    files = tmp_path / "firmware"
+    (files / "overlays").mkdir(parents=True)
+    (files / "overlays" / "gpio.dtbo").write_text("an overlay\n")
+    (files / "config.txt").write_text("arm_64bit=1\n")
+    (files / "cmdline.txt").write_text("console=tty1 root=PARTUUID=1234abcd-02 rootfstype=ext4 rootwait "
+                                       "init=/usr/lib/raspberrypi-sys-mods/firstboot quiet\n")  # fmt: skip
+    image = tmp_path / "boot.vfat"
+    make_boot_image(files, image)
+    head = (PI_AB / "config-ab.txt").read_text()
+    assert fat(image, "config.txt") == head + "arm_64bit=1\n"
+    assert (
+        fat(image, "cmdline-a.txt") == "console=tty1 rootfstype=ext4 rootwait quiet root=/dev/mmcblk0p5 rauc.slot=A\n"
+    )
+    assert (
+        fat(image, "cmdline-b.txt") == "console=tty1 rootfstype=ext4 rootwait quiet root=/dev/mmcblk0p6 rauc.slot=B\n"
+    )
+    assert fat(image, "overlays/gpio.dtbo") == "an overlay\n"  # sub-folders come along
+    assert (files / "config.txt").read_text() == "arm_64bit=1\n"  # the source is left as it was
+    (files / "config.txt").write_text(head + "arm_64bit=1\n")  # made from an A/B boot partition again
+    (files / "cmdline.txt").unlink()
+    make_boot_image(files, image)
+    assert fat(image, "config.txt") == head + "arm_64bit=1\n"  # the head once, not twice
+    assert fat(image, "cmdline-b.txt") == (PI_AB / "cmdline-b.txt").read_text()
