@@ -4,7 +4,8 @@
 # RAUC's keyring (the update CA's certificate, update-keys.sh), the D-Bus policy that lets
 # the daemon's user talk to RAUC's service, the confirm service (good after a healthy
 # start, else back to the other slot) and the restart the web page asks for. The slots
-# and the bootloader (/etc/rauc/system.conf) are the platform's: image-build/emulate/.
+# and the bootloader (/etc/rauc/system.conf) are the platform's: image-build/emulate/ (GRUB),
+# image-build/pi-ab/ (the Raspberry Pi firmware's tryboot: install-pi-ab.sh calls this script).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

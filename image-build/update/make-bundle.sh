@@ -20,6 +20,11 @@ work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
 
 cp --sparse=always "${image}" "${work}/rootfs.ext4"
+boot_section=""
+if [[ -n "${BOOT_IMAGE:-}" ]]; then
+	cp "${BOOT_IMAGE}" "${work}/boot.vfat"
+	boot_section=$'\n[image.boot]\nfilename=boot.vfat'
+fi
 cat >"${work}/manifest.raucm" <<MANIFEST
 [update]
 compatible=${compatible}
@@ -32,6 +37,7 @@ format=${format}
 
 [image.rootfs]
 filename=rootfs.ext4
+${boot_section}
 MANIFEST
 rm -f "${out}"
 rauc bundle --cert="${keys}/signing.cert.pem" --key="${keys}/signing.key.pem" \

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,24 +187,173 @@ def rauc_system(work: Path) -> Iterator[Rauc]:
         conf = work / "system.conf"
         conf.write_text(SYSTEM_CONF.format(compatible=COMPATIBLE, work=work, backend=backend, keys=keys,
                                            device_a=devices[0], device_b=devices[1]), encoding="utf-8")  # fmt: skip
-        socket = work / "bus.sock"
-        (work / "bus.conf").write_text(BUS_CONF.format(socket=socket), encoding="utf-8")
-        bus = subprocess.Popen(["dbus-daemon", "--config-file", str(work / "bus.conf"), "--nofork"],
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-        wait_until(socket.exists, 10, "the private system bus")
-        address = f"unix:path={socket}"
+        bus, address = private_bus(work)
         rauc = Rauc(work=work, keys=keys, other_keys=other_keys, devices=devices, state=state, conf=conf,
                     env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": address}, bus_address=address,
                     log=work / "rauc-service.log")  # fmt: skip
         rauc.start_service("A")
         yield rauc
     finally:
-        for proc in [*(rauc.services if rauc else []), *([bus] if bus else [])]:
-            proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(10)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-        for device in devices:
-            subprocess.run(["losetup", "-d", device], check=False, timeout=30)
+        stop([*(rauc.services if rauc else []), *([bus] if bus else [])], devices)
+
+
+def private_bus(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A system D-Bus of the test's own (RAUC's service owns its name there) and its address."""
+    socket = work / "bus.sock"
+    (work / "bus.conf").write_text(BUS_CONF.format(socket=socket), encoding="utf-8")
+    bus = subprocess.Popen(["dbus-daemon", "--config-file", str(work / "bus.conf"), "--nofork"],
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+    wait_until(socket.exists, 10, "the private system bus")
+    return bus, f"unix:path={socket}"
+
+
+def stop(processes: list[subprocess.Popen[bytes]], loop_devices: list[str]) -> None:
+    for proc in processes:
+        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    for device in loop_devices:
+        subprocess.run(["losetup", "-d", device], check=False, timeout=30)
+
+
+# --- The Raspberry Pi's A/B layout (image-build/pi-ab/): the firmware's tryboot -------------
+#
+# One disk image laid out by the image's own partition.sh (control FAT with autoboot.txt,
+# two FAT boot slots, two ext4 root slots, the data partition), each partition a loop
+# device of its own; RAUC's service with the image's system.conf (devices and paths
+# replaced) and the image's rauc-tryboot as its bootloader backend, which reads and writes
+# autoboot.txt on the control partition's FAT with mtools. The firmware is what is not
+# here: the device-tree node (tryboot, partition) is a folder of files the test writes as
+# the firmware would at a boot, and a restart is a line in a file.
+
+PI_AB = ROOT / "image-build" / "pi-ab"
+PI_TOOLS = (*TOOLS, "sfdisk", "mkfs.vfat", "mcopy", "mtype", "mren")
+MTOOLS_ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+
+
+def fat_file(device: str | Path, name: str) -> str | None:
+    """A file on a FAT partition or image, read with mtools (this kernel has no vfat)."""
+    out = subprocess.run(["mtype", "-i", str(device), f"::{name}"], capture_output=True, text=True, timeout=30,
+                         env=MTOOLS_ENV, check=False)  # fmt: skip
+    return out.stdout if out.returncode == 0 else None
+
+
+def pi_boot_image(folder: Path, release: str) -> Path:
+    """A boot slot's FAT image made by the image's make-boot-image.sh from what pi-gen's
+    boot partition holds (here without firmware and kernel): config.txt, cmdline.txt with
+    Raspberry Pi OS's first-boot init=, and which release it is."""
+    files = folder / f"boot-{release}"
+    files.mkdir(parents=True)
+    (files / "config.txt").write_text("arm_64bit=1\nkernel=kernel8.img\n")
+    cmdline = "console=serial0,115200 console=tty1 root=PARTUUID=0badcafe-02 rootfstype=ext4 fsck.repair=yes rootwait"
+    (files / "cmdline.txt").write_text(cmdline + " init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
+    (files / "zentrale-release.txt").write_text(release + "\n")
+    image = folder / f"boot-{release}.vfat"
+    subprocess.run([str(PI_AB / "make-boot-image.sh"), str(files), str(image)], check=True, capture_output=True,
+                   env={**os.environ, "SIZE_MB": "4"}, timeout=60)  # fmt: skip
+    return image
+
+
+def pi_bundle(folder: Path, release: str, keys: Path) -> Path:
+    """A bundle with a root and a boot image of ``release`` (make-bundle.sh, BOOT_IMAGE)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"zentrale-pi-{release}.raucb"
+    env = {**os.environ, "COMPATIBLE": COMPATIBLE, "FORMAT": "plain", "BOOT_IMAGE": str(pi_boot_image(folder, release))}
+    subprocess.run([str(UPDATE / "make-bundle.sh"), str(rootfs(folder, release)), release, str(out), str(keys)],
+                   check=True, env=env, capture_output=True, timeout=120)  # fmt: skip
+    return out
+
+
+@dataclass
+class PiBox:
+    rauc: Rauc  # devices: root A and B (p5, p6); state: the device-tree folder
+    parts: dict[int, str]  # partition number -> its loop device
+    dt: Path  # /proc/device-tree/chosen/bootloader as the firmware fills it
+    backend: Path  # rauc-tryboot with this box's paths, as RAUC calls it
+    reboots: Path  # one line per restart: its argument ("0 tryboot" or empty)
+
+    def autoboot(self) -> str | None:
+        return fat_file(self.parts[1], "autoboot.txt")
+
+    def boot(self, partition: int, tried: bool) -> None:
+        """A start by the firmware: the device tree it leaves, the slot's rauc.slot=, RAUC's service."""
+        (self.dt / "partition").write_bytes(partition.to_bytes(4, "big"))
+        (self.dt / "tryboot").write_bytes(int(tried).to_bytes(4, "big"))
+        self.rauc.start_service({2: "A", 3: "B"}[partition])
+
+    def restart(self) -> str:
+        """What zentrale-reboot.service runs on the Pi (rauc-tryboot reboot): its argument."""
+        done = subprocess.run([str(self.backend), "reboot"], capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return self.reboots.read_text().splitlines()[-1].strip()
+
+
+def pi_system_conf(parts: dict[int, str], backend: Path, keys: Path, work: Path) -> str:
+    """The image's system.conf with this box's devices and paths."""
+    conf = (PI_AB / "system.conf").read_text()
+    swaps = {f"/dev/mmcblk0p{n}\n": f"{device}\n" for n, device in parts.items() if n in (2, 3, 5, 6)}
+    swaps |= {"compatible=zentrale-rpi-arm64": f"compatible={COMPATIBLE}",
+              "bundle-formats=-plain": "bundle-formats=plain",
+              "/var/lib/zentrale/update/rauc.status": str(work / "rauc.status"),
+              "/usr/lib/zentrale/rauc-tryboot": str(backend),
+              "/etc/rauc/keyring.pem": str(keys / "ca.cert.pem")}  # fmt: skip
+    for old, new in swaps.items():
+        assert old in conf, f"{old!r} no longer in image-build/pi-ab/system.conf"
+        conf = conf.replace(old, new)
+    return conf
+
+
+@contextlib.contextmanager
+def pi_tryboot_system(work: Path) -> Iterator[PiBox]:
+    """A Pi card made by partition.sh with release 1 in slot A (the default, nothing to
+    try), the keys, the private bus and RAUC's service as after a normal boot of A."""
+    if os.geteuid() != 0:
+        raise AssertionError("needs root: loop devices for the card's partitions (CI runs as root)")
+    for tool in PI_TOOLS:
+        assert shutil.which(tool), f"{tool} missing: scripts/setup --test installs it"
+    work.mkdir(parents=True, exist_ok=True)
+    keys, other_keys = work / "keys", work / "other-keys"
+    for folder in (keys, other_keys):
+        subprocess.run([str(UPDATE / "update-keys.sh"), str(folder)], check=True, capture_output=True, timeout=60)
+    disk = work / "card.img"
+    env = {**os.environ, "CTL_MB": "4", "BOOT_MB": "8", "ROOT_MB": "16", "DATA_MB": "8",
+           "ROOTFS": str(rootfs(work, "1")), "BOOT_IMAGE": str(pi_boot_image(work, "1"))}  # fmt: skip
+    subprocess.run([str(PI_AB / "partition.sh"), str(disk)], check=True, env=env, capture_output=True, timeout=120)
+    table = json.loads(subprocess.run(["sfdisk", "--json", str(disk)], capture_output=True, text=True, check=True,
+                                      timeout=30).stdout)["partitiontable"]  # fmt: skip
+    parts: dict[int, str] = {}
+    bus: subprocess.Popen[bytes] | None = None
+    rauc: Rauc | None = None
+    try:
+        for entry in table["partitions"]:
+            number = int(entry["node"].removeprefix(str(disk)))
+            if entry["type"] == "5":
+                continue  # the extended partition's own entry
+            parts[number] = subprocess.run(
+                ["losetup", "-f", "--show", "--offset", str(entry["start"] * 512), "--sizelimit",
+                 str(entry["size"] * 512), str(disk)], capture_output=True, text=True, check=True, timeout=30,
+            ).stdout.strip()  # fmt: skip
+        dt = work / "device-tree"
+        dt.mkdir()
+        reboots = work / "reboots"
+        backend = work / "rauc-tryboot"
+        backend.write_text(
+            "#!/bin/sh\n"
+            f"export ZENTRALE_TRYBOOT_DEVICE={parts[1]} ZENTRALE_TRYBOOT_DT={dt} ZENTRALE_TRYBOOT_LOCK={work}/lock\n"
+            f"export ZENTRALE_TRYBOOT_REBOOT_COMMAND=\"sh -c 'echo \\\"\\$*\\\" >>{reboots}' reboot\"\n"
+            f"exec {sys.executable} {PI_AB / 'rauc-tryboot'} \"$@\"\n", encoding="utf-8")  # fmt: skip
+        backend.chmod(0o755)
+        conf = work / "system.conf"
+        conf.write_text(pi_system_conf(parts, backend, keys, work), encoding="utf-8")
+        bus, address = private_bus(work)
+        rauc = Rauc(work=work, keys=keys, other_keys=other_keys, devices=[parts[5], parts[6]], state=dt, conf=conf,
+                    env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": address}, bus_address=address,
+                    log=work / "rauc-service.log")  # fmt: skip
+        box = PiBox(rauc=rauc, parts=parts, dt=dt, backend=backend, reboots=reboots)
+        box.boot(2, tried=False)
+        yield box
+    finally:
+        stop([*(rauc.services if rauc else []), *([bus] if bus else [])], list(parts.values()))
