@@ -85,6 +85,8 @@ def test_a_new_card_starts_slot_a_with_nothing_to_try(pi: dict[str, Any]) -> Non
     shown = slots(pi["daemon"])
     assert (shown["A"]["state"], shown["A"]["boot_status"], shown["A"]["primary"]) == ("booted", "good", True)
     assert shown["B"]["boot_status"] == "bad"  # nothing installed there yet
+    # one row per root slot: its boot partition is updated with it and not listed on its own
+    assert [s["name"] for s in pi["daemon"].http.get("/api/update").json()["slots"]] == ["rootfs.0", "rootfs.1"]
     assert fat_file(box.parts[2], "zentrale-release.txt") == "1\n"
     assert box.restart() == ""  # a plain restart
 

@@ -108,6 +108,8 @@ class Updater:
         confirmed = self._confirmed()
         for entry in status.get("slots", []):
             for name, slot in entry.items():
+                if slot.get("parent"):  # a slot updated with its parent (the Pi's boot.0 with rootfs.0): one row
+                    continue
                 bundle = (slot.get("slot_status") or {}).get("bundle") or {}
                 installed = (slot.get("slot_status") or {}).get("installed") or {}
                 checksum = ((slot.get("slot_status") or {}).get("checksum") or {}).get("sha256")
