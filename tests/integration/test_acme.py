@@ -8,12 +8,14 @@ every challenge (no "always valid"), and the HTTPS client trusts nothing but peb
 
 from __future__ import annotations
 
+import base64
 import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -92,3 +94,74 @@ def test_a_box_with_an_office_domain_gets_its_certificate_through_the_office_dns
             assert _tls_state(again)["source"] == "acme"
             assert _sha256(_served_certificate(_https_port(again), DOMAIN, cadata=pebble.root_pem())) == _sha256(cert)
             assert "new certificate for" not in again.log()
+
+
+def test_a_wrong_tsig_secret_is_named_on_the_card_and_the_local_certificate_stays(bind: Bind, tmp_path: Path) -> None:
+    wrong = base64.b64encode(b"not the office's TSIG secret....").decode()
+    with running_pebble(tmp_path / "pebble", bind.port, free_port(socket.SOCK_STREAM)) as pebble:
+        config = _acme_config(pebble, {"dns": bind.dns_config(wrong), "retry_seconds": 600})
+        with running_daemon(tmp_path / "box", config=config) as box:
+            state = wait_until(lambda: (s := _tls_state(box))["acme"]["error_code"] and s, 30,
+                               "the card to name the ACME failure")  # fmt: skip
+            acme = state["acme"]
+            assert acme["error_code"] == "dns_refused"
+            assert f"127.0.0.1:{bind.port} refuses the TSIG key zentrale-acme: BadSignature" in acme["error"]
+            assert acme["next_try"] and acme["last_try"] and not acme["in_force"]
+            assert state["source"] == "local"
+            cert = _served_certificate(_https_port(box), "localhost", cafile=box.data_dir / "tls" / "ca.crt")
+            assert "localhost" in _dns_names(cert) and DOMAIN not in _dns_names(cert)
+            assert bind.txt(f"_acme-challenge.{DOMAIN}") == []
+            log = box.log()
+            assert "no certificate for zentrale.firma.test" in log and "dns_refused" in log
+            assert "Traceback" not in log
+
+
+def test_a_box_the_office_forwards_port_80_to_gets_its_certificate_by_http01(bind: Bind, tmp_path: Path) -> None:
+    http_port = free_port(socket.SOCK_STREAM)
+    with running_pebble(tmp_path / "pebble", bind.port, http_port) as pebble:
+        config = _acme_config(pebble, {"challenge": "http-01"})
+        with running_daemon(tmp_path / "box", config=config, http_port=http_port) as box:
+            state = wait_until(lambda: (s := _tls_state(box))["source"] == "acme" and s, 60,
+                               "the box to use its ACME certificate")  # fmt: skip
+            assert state["acme"]["challenge"] == "http-01"
+            cert = _served_certificate(_https_port(box), DOMAIN, cadata=pebble.root_pem())
+            assert _dns_names(cert) == [DOMAIN]
+            # the token was answered while the order ran, and is no longer
+            assert f"validate w/ HTTP: http://{DOMAIN}:{http_port}/.well-known/acme-challenge/" in pebble.log()
+            assert bind.txt(f"_acme-challenge.{DOMAIN}") == []
+            for token in ("unknown-token", "../../etc/passwd", "a" * 300):
+                answer = httpx.get(f"http://127.0.0.1:{http_port}/.well-known/acme-challenge/{token}")
+                assert answer.status_code == 404
+            assert "Traceback" not in box.log()
+
+
+def test_the_certificate_is_renewed_at_two_thirds_of_its_lifetime_and_a_failed_renewal_keeps_it(
+    bind: Bind, tmp_path: Path
+) -> None:
+    lifetime = 24  # pebble's certificateValidityPeriod: renewal due after 16 s
+    with running_pebble(tmp_path / "pebble", bind.port, free_port(socket.SOCK_STREAM), lifetime) as pebble:
+        config = _acme_config(pebble, {"dns": bind.dns_config(), "retry_seconds": 1})
+        with running_daemon(tmp_path / "box", config=config) as box:
+            port = _https_port(box)
+            root = pebble.root_pem()
+            wait_until(lambda: _tls_state(box)["source"] == "acme", 60, "the first ACME certificate")
+            first = _served_certificate(port, DOMAIN, cadata=root)
+            renewed = wait_until(
+                lambda: (c := _served_certificate(port, DOMAIN, cadata=root)) != first and c, 40, "the renewal"
+            )
+            lived = (renewed.not_valid_before_utc - first.not_valid_before_utc).total_seconds()
+            assert lifetime * 2 / 3 - 2 <= lived < lifetime, lived
+            # the CA goes away: the renewal fails, is retried, and the certificate in force stays
+            pebble.proc.terminate()
+            pebble.proc.wait(10)
+            state = wait_until(lambda: (s := _tls_state(box))["acme"]["error_code"] and s, 30, "a failed renewal")
+            assert state["acme"]["error_code"] == "acme_unreachable"
+            assert state["source"] == "acme"
+            assert _served_certificate(port, DOMAIN, cadata=root) == renewed
+            # ... until it ends: then the local CA's certificate, never an expired one
+            wait_until(lambda: _tls_state(box)["source"] == "local", lifetime + 10, "the local certificate")
+            local = _served_certificate(port, "localhost", cafile=box.data_dir / "tls" / "ca.crt")
+            assert DOMAIN not in _dns_names(local)
+            log = box.log()
+            assert log.count("no certificate for zentrale.firma.test") >= 2  # retried
+            assert "Traceback" not in log
