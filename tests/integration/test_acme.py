@@ -19,10 +19,13 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from playwright.sync_api import expect
 
 from tests.harness.acme import DOMAIN, Bind, Pebble, running_bind, running_pebble
+from tests.harness.browser import SHOTS, chromium, logged_in
 from tests.harness.daemon import Daemon, free_port, running_daemon
 from tests.harness.waits import wait_until
+from tests.harness.webclient import ADMIN, first_admin
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +114,29 @@ def test_a_wrong_tsig_secret_is_named_on_the_card_and_the_local_certificate_stay
             cert = _served_certificate(_https_port(box), "localhost", cafile=box.data_dir / "tls" / "ca.crt")
             assert "localhost" in _dns_names(cert) and DOMAIN not in _dns_names(cert)
             assert bind.txt(f"_acme-challenge.{DOMAIN}") == []
+            _the_card_says_why(box)
             log = box.log()
             assert "no certificate for zentrale.firma.test" in log and "dns_refused" in log
             assert "Traceback" not in log
+
+
+def _the_card_says_why(box: Daemon) -> None:
+    """Verwaltung → Zertifikat in chromium, German and English: the source, the domain and why."""
+    first_admin(box)
+    with chromium("--lang=de-DE") as browser:
+        context, page = logged_in(browser, box, *ADMIN, hash_="#/admin")
+        expect(page.locator("#tls-state")).to_have_attribute("data-source", "local")
+        expect(page.locator("#acme-state")).to_have_attribute("data-error", "dns_refused")
+        expect(page.locator("#acme-state")).to_contain_text(DOMAIN)
+        error = page.locator("#acme-error")
+        expect(error).to_contain_text("Der DNS-Server lehnt die Aktualisierung ab (TSIG-Schlüssel")
+        expect(error).to_contain_text("BadSignature")
+        page.click("button[data-lang=en]")
+        expect(error).to_contain_text("The DNS server refuses the update (check the TSIG key")
+        expect(page.locator("#acme-state")).to_contain_text("Next try")
+        page.locator("#tls").screenshot(path=str(SHOTS / "admin-tls-acme-error.png"))
+        assert page.__dict__["js_errors"] == []
+        context.close()
 
 
 def test_a_box_the_office_forwards_port_80_to_gets_its_certificate_by_http01(bind: Bind, tmp_path: Path) -> None:
