@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,21 @@ def test_the_certificate_is_renewed_at_two_thirds_of_its_lifetime_and_a_failed_r
             log = box.log()
             assert log.count("no certificate for zentrale.firma.test") >= 2  # retried
             assert "Traceback" not in log
+
+
+def test_a_box_stops_promptly_while_the_ca_is_still_validating(bind: Bind, tmp_path: Path) -> None:
+    """An order in a worker thread must not hold up the box's stop (the interpreter waits for
+    worker threads at its exit): pebble's http-01 check goes to a port that accepts and never
+    answers, so the authorization stays pending while the box is told to stop."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        silent_port = silent.getsockname()[1]
+        with running_pebble(tmp_path / "pebble", bind.port, silent_port) as pebble:
+            box = running_daemon(tmp_path / "box", config=_acme_config(pebble, {"challenge": "http-01"}))
+            with box as daemon:
+                wait_until(lambda: "Attempting to validate w/ HTTP" in pebble.log(), 30, "pebble to validate")
+                assert _tls_state(daemon)["source"] == "local"
+                started = time.monotonic()
+                assert daemon.stop(timeout=30) == 0
+                took = time.monotonic() - started
+            assert took < 8, f"the box took {took:.1f} s to stop"
+            assert "Traceback" not in daemon.log()

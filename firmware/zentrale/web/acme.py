@@ -19,6 +19,7 @@ peer's own words (an ACME problem document, RFC 8555 §6.7, or the DNS server's 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +37,8 @@ from josepy.jwk import JWK, JWKEC
 from zentrale.config import AcmeConfig
 
 ORDER_SECONDS = 120  # how long the CA may take to validate and issue before we give up this try
+REQUEST_SECONDS = 10  # one HTTP request to the CA, one DNS update: bounds how long a stopping box waits
+POLL_SECONDS = 2  # the order is polled in slices this long, to see between them that the box stops
 TXT_TTL = 60  # short: a retry's new value must not be hidden behind a cached old one
 
 
@@ -99,7 +102,7 @@ class DnsUpdater:
     def _send(self, update: dns.update.UpdateMessage, what: str) -> None:
         where = f"{self.dns.server}:{self.dns.port}"
         try:
-            answer = dns.query.tcp(update, self.dns.server, port=self.dns.port, timeout=10)
+            answer = dns.query.tcp(update, self.dns.server, port=self.dns.port, timeout=REQUEST_SECONDS)
         except dns.tsig.PeerError as err:  # BADKEY, BADSIG, BADTIME (RFC 8945 §5.3)
             name = type(err).__name__.removeprefix("Peer")
             raise AcmeFailure("dns_refused", f"{where} refuses the TSIG key {self.dns.tsig_name}: {name} "
@@ -145,7 +148,7 @@ def _validation_detail(err: errors.ValidationError) -> str:
 def _client(config: AcmeConfig, account_key_pem: bytes) -> client.ClientV2:
     key = JWK.load(account_key_pem)
     alg = ES256 if isinstance(key, JWKEC) else RS256
-    net = client.ClientNetwork(key, alg=alg, user_agent="Zentrale (acme-python)", timeout=30)
+    net = client.ClientNetwork(key, alg=alg, user_agent="Zentrale (acme-python)", timeout=REQUEST_SECONDS)
     if config.directory_ca is not None:
         net.verify_ssl = str(config.directory_ca)  # type: ignore[assignment]  # requests takes a CA bundle path
     directory = client.ClientV2.get_directory(config.directory, net)
@@ -158,10 +161,18 @@ def _client(config: AcmeConfig, account_key_pem: bytes) -> client.ClientV2:
     return acme
 
 
-def obtain(config: AcmeConfig, account_key_pem: bytes, cert_key_pem: bytes, board: ChallengeBoard) -> Issued:
-    """One order for ``config.domain`` (blocking; run in a worker thread)."""
+def obtain(
+    config: AcmeConfig,
+    account_key_pem: bytes,
+    cert_key_pem: bytes,
+    board: ChallengeBoard,
+    stopping: Callable[[], bool] = lambda: False,
+) -> Issued:
+    """One order for ``config.domain`` (blocking; run in a worker thread). ``stopping``: the
+    box is shutting down -- the order is given up at the next step, so the interpreter's exit
+    (which waits for worker threads) is not held up by a slow CA."""
     try:
-        return _obtain(config, account_key_pem, cert_key_pem, board)
+        return _obtain(config, account_key_pem, cert_key_pem, board, stopping)
     except AcmeFailure:
         raise
     except errors.ValidationError as err:
@@ -183,7 +194,36 @@ def _short(err: Exception) -> str:
     return text if len(text) < 300 else text[:300] + "…"
 
 
-def _obtain(config: AcmeConfig, account_key_pem: bytes, cert_key_pem: bytes, board: ChallengeBoard) -> Issued:
+def _local_now() -> datetime:
+    return datetime.now(UTC).astimezone().replace(tzinfo=None)  # the library compares naive local times
+
+
+def _finish(
+    acme: client.ClientV2, order: messages.OrderResource, stopping: Callable[[], bool]
+) -> messages.OrderResource:
+    """poll_and_finalize, in slices of POLL_SECONDS with a look at ``stopping`` between them."""
+    end = _local_now() + timedelta(seconds=ORDER_SECONDS)
+    while True:
+        if stopping():
+            raise AcmeFailure("timeout", "the box is stopping; the order is given up")
+        try:
+            order = acme.poll_authorizations(order, deadline=min(end, _local_now() + timedelta(seconds=POLL_SECONDS)))
+            break
+        except errors.TimeoutError:
+            if _local_now() >= end:
+                raise
+    if stopping():
+        raise AcmeFailure("timeout", "the box is stopping; the order is given up")
+    return acme.finalize_order(order, deadline=end)
+
+
+def _obtain(
+    config: AcmeConfig,
+    account_key_pem: bytes,
+    cert_key_pem: bytes,
+    board: ChallengeBoard,
+    stopping: Callable[[], bool],
+) -> Issued:
     acme = _client(config, account_key_pem)
     account_key = acme.net.key
     csr = crypto_util.make_csr(cert_key_pem, [config.domain])
@@ -192,6 +232,8 @@ def _obtain(config: AcmeConfig, account_key_pem: bytes, cert_key_pem: bytes, boa
     cleanup: list[tuple[str, str]] = []  # (name or token, value)
     try:
         for authz in order.authorizations:
+            if stopping():
+                raise AcmeFailure("timeout", "the box is stopping; the order is given up")
             if authz.body.status == messages.STATUS_VALID:
                 continue  # the CA still trusts an earlier proof (RFC 8555 §7.1.4)
             wanted = challenges.DNS01 if updater is not None else challenges.HTTP01
@@ -208,9 +250,7 @@ def _obtain(config: AcmeConfig, account_key_pem: bytes, cert_key_pem: bytes, boa
                 board.put(name, validation)
             cleanup.append((name, validation))
             acme.answer_challenge(chall, response)
-        # the library compares naive local times
-        deadline = datetime.now(UTC).astimezone().replace(tzinfo=None) + timedelta(seconds=ORDER_SECONDS)
-        done = acme.poll_and_finalize(order, deadline=deadline)
+        done = _finish(acme, order, stopping)
     finally:
         for name, value in cleanup:
             if updater is not None:

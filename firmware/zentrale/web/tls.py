@@ -319,6 +319,7 @@ class TlsKeeper:
         self._config_mtime: tuple[float, float] | None = None
         self._task: asyncio.Task[None] | None = None
         self._acme_task: asyncio.Task[None] | None = None
+        self._stopping = False  # read by an ACME order's worker thread
         self.acme_board = ChallengeBoard()  # http-01 answers for the plain-HTTP listener
         self.acme_error: AcmeFailure | None = None
         self.acme_last_try: datetime | None = None
@@ -339,6 +340,7 @@ class TlsKeeper:
             self._acme_task = asyncio.ensure_future(self._keep_acme())
 
     async def stop(self) -> None:
+        self._stopping = True
         tasks = [t for t in (self._task, self._acme_task) if t is not None]
         for task in tasks:
             task.cancel()
@@ -452,7 +454,7 @@ class TlsKeeper:
         if not account_path.exists():
             _write(account_path, _key_pem(ec.generate_private_key(ec.SECP256R1())), 0o600)
         key_pem = _key_pem(ec.generate_private_key(ec.SECP256R1()))
-        issued = obtain(acme, account_path.read_bytes(), key_pem, self.acme_board)
+        issued = obtain(acme, account_path.read_bytes(), key_pem, self.acme_board, lambda: self._stopping)
         try:
             checked = check_certificate(issued.chain_pem.decode(), key_pem.decode(), self.now(), [acme.domain])
         except Invalid as err:
