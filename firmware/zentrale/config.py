@@ -326,6 +326,8 @@ class HttpTlsConfig(_Section):
     def _both_files(self) -> HttpTlsConfig:
         if (self.certificate is None) != (self.key is None):
             raise ValueError("http.tls.certificate and http.tls.key go together")
+        if self.acme is not None and not self.enabled:
+            raise ValueError("http.tls.acme needs HTTPS on (http.tls.enabled: true)")
         return self
 
 

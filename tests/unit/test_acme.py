@@ -167,3 +167,24 @@ def test_an_acme_certificate_is_renewed_at_two_thirds_of_its_lifetime_and_used_o
     (tmp_path / "acme.crt").write_bytes(other)
     (tmp_path / "acme.key").write_bytes(other_key)
     assert keeper.acme_renew_at() is None
+
+
+def test_acme_with_https_off_is_refused_at_start() -> None:
+    text = "http:\n  tls:\n    enabled: false\n    acme: {domain: zentrale.firma.test, challenge: http-01}\n"
+    with pytest.raises(ConfigError, match=r"http\.tls\.acme needs HTTPS on"):
+        parse_config(text, "config.yaml")
+
+
+async def test_a_damaged_saved_acme_key_leaves_the_box_on_its_local_certificate(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    closed = f"https://127.0.0.1:{free_port(socket.SOCK_STREAM)}/dir"  # its order fails at once, on loopback
+    keeper = TlsKeeper(_tls(dns=DNS, directory=closed), tmp_path, lambda: now, addresses=lambda: set())
+    cert, _ = _self_signed("zentrale.firma.test", now - timedelta(days=1), 90)
+    (tmp_path / "acme.crt").write_bytes(cert)
+    (tmp_path / "acme.key").write_bytes(b"-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n")
+    keeper.start()
+    try:
+        assert keeper.source == "local"
+        assert not (tmp_path / "acme.crt").exists()  # not tried again at the next start
+    finally:
+        await keeper.stop()

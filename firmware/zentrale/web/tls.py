@@ -376,11 +376,16 @@ class TlsKeeper:
         acme = self._acme_current()
         if acme is not None:
             chain_pem, key_pem, cert = acme
-            if startup or self.source != "acme" or self.cert != cert:
+            if not (startup or self.source != "acme" or self.cert != cert):
+                return False
+            try:
                 self._use(chain_pem, key_pem, "acme")
-                log.info("HTTPS: the ACME certificate (%s)", self.describe())
-                return True
-            return False
+            except Invalid as err:  # a damaged acme.key: the local certificate until the next order
+                log.warning("HTTPS: the saved ACME certificate cannot be used (%s)", err)
+                (self.folder / "acme.crt").unlink(missing_ok=True)
+                return self._local(startup=True)
+            log.info("HTTPS: the ACME certificate (%s)", self.describe())
+            return True
         return self._local(startup)
 
     # --- ACME (web/acme.py) -----------------------------------------------------------------
