@@ -98,6 +98,14 @@ def test_a_box_with_an_office_domain_gets_its_certificate_through_the_office_dns
             assert _tls_state(again)["source"] == "acme"
             assert _sha256(_served_certificate(_https_port(again), DOMAIN, cadata=pebble.root_pem())) == _sha256(cert)
             assert "new certificate for" not in again.log()
+        # without the saved certificate the box orders again, with its account (one per box)
+        (box.data_dir / "tls" / "acme.crt").unlink()
+        with running_daemon(tmp_path / "third", config=config, data_dir=box.data_dir) as third:
+            wait_until(lambda: _tls_state(third)["source"] == "acme", 60, "a new ACME certificate")
+            assert _sha256(_served_certificate(_https_port(third), DOMAIN, cadata=pebble.root_pem())) != _sha256(cert)
+            assert "Traceback" not in third.log()
+        assert "There are now 1 accounts in memory" in pebble.log()
+        assert "There are now 2 accounts" not in pebble.log()
 
 
 def test_a_wrong_tsig_secret_is_named_on_the_card_and_the_local_certificate_stays(bind: Bind, tmp_path: Path) -> None:

@@ -336,7 +336,11 @@ class TlsKeeper:
         self.ca = LocalCA.load_or_make(self.folder, [n for n in self.config.names], self.now())
         self.refresh(startup=True)
         self._task = asyncio.ensure_future(self._keep_current())
-        if self.config.acme is not None:
+        acme = self.config.acme
+        if acme is not None:
+            renew_at = self.acme_renew_at()
+            plan = f"renewed from {renew_at:%Y-%m-%d %H:%M} UTC" if renew_at else "ordering a certificate"
+            log.info("HTTPS: ACME for %s (%s) from %s: %s", acme.domain, acme.challenge, acme.directory, plan)
             self._acme_task = asyncio.ensure_future(self._keep_acme())
 
     async def stop(self) -> None:
