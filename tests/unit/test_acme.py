@@ -4,6 +4,7 @@ DNS server or directory that does not answer gives, and when a certificate is re
 
 from __future__ import annotations
 
+import json
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from cryptography.x509.oid import NameOID
 from tests.harness.daemon import free_port
 from zentrale.config import HttpTlsConfig, parse_config
 from zentrale.errors import ConfigError
-from zentrale.web.acme import AcmeFailure, ChallengeBoard, DnsUpdater, obtain
+from zentrale.web.acme import CODES, AcmeFailure, ChallengeBoard, DnsUpdater, obtain
 from zentrale.web.server import HttpsRedirect
 from zentrale.web.tls import TlsKeeper
 
@@ -185,6 +186,14 @@ async def test_a_damaged_saved_acme_key_leaves_the_box_on_its_local_certificate(
     keeper.start()
     try:
         assert keeper.source == "local"
-        assert not (tmp_path / "acme.crt").exists()  # not tried again at the next start
+        assert keeper.acme_renew_at() is None  # ordered anew
     finally:
         await keeper.stop()
+
+
+def test_every_acme_failure_has_a_reason_on_the_card_in_german_and_english() -> None:
+    root = Path(__file__).resolve().parents[2] / "webui" / "src" / "i18n"
+    for language in ("de", "en"):
+        texts = json.loads((root / f"{language}.json").read_text(encoding="utf-8"))
+        missing = [code for code in CODES if not texts.get(f"appliance.acme_error_{code}")]
+        assert missing == [], (language, missing)

@@ -58,6 +58,7 @@ CODES = (
     "dns_refused",  # the DNS server refused the update (TSIG key, zone, update policy)
     "dns_unreachable",  # the DNS server did not answer
     "timeout",  # the order did not finish in time
+    "storage",  # the box could not keep its ACME account key (data disk full?)
 )
 
 

@@ -320,6 +320,7 @@ class TlsKeeper:
         self._task: asyncio.Task[None] | None = None
         self._acme_task: asyncio.Task[None] | None = None
         self._stopping = False  # read by an ACME order's worker thread
+        self._acme_seen: tuple[tuple[int, int], CheckedCertificate | None] | None = None
         self.acme_board = ChallengeBoard()  # http-01 answers for the plain-HTTP listener
         self.acme_error: AcmeFailure | None = None
         self.acme_last_try: datetime | None = None
@@ -382,12 +383,7 @@ class TlsKeeper:
             chain_pem, key_pem, cert = acme
             if not (startup or self.source != "acme" or self.cert != cert):
                 return False
-            try:
-                self._use(chain_pem, key_pem, "acme")
-            except Invalid as err:  # a damaged acme.key: the local certificate until the next order
-                log.warning("HTTPS: the saved ACME certificate cannot be used (%s)", err)
-                (self.folder / "acme.crt").unlink(missing_ok=True)
-                return self._local(startup=True)
+            self._use(chain_pem, key_pem, "acme")
             log.info("HTTPS: the ACME certificate (%s)", self.describe())
             return True
         return self._local(startup)
@@ -395,20 +391,27 @@ class TlsKeeper:
     # --- ACME (web/acme.py) -----------------------------------------------------------------
 
     def _acme_current(self) -> tuple[bytes, bytes, x509.Certificate] | None:
-        """The saved ACME certificate, if it is for the configured domain and valid now."""
+        """The saved ACME certificate, if it is for the configured domain, valid now and whole
+        (checked again only when the files change)."""
         acme = self.config.acme
         cert_path, key_path = self.folder / "acme.crt", self.folder / "acme.key"
         if acme is None or not (cert_path.exists() and key_path.exists()):
             return None
-        chain_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
-        try:
-            cert = x509.load_pem_x509_certificates(chain_pem)[0]
-        except ValueError:
+        stamp = (cert_path.stat().st_mtime_ns, key_path.stat().st_mtime_ns)
+        if self._acme_seen is None or self._acme_seen[0] != stamp:
+            checked: CheckedCertificate | None = None
+            try:
+                checked = check_certificate(cert_path.read_text(), key_path.read_text(), self.now(), [acme.domain])
+            except (Invalid, OSError, UnicodeDecodeError) as err:  # damaged, or ended while the box was off
+                log.warning("HTTPS: the saved ACME certificate cannot be used (%s); a new one is ordered", err)
+            self._acme_seen = (stamp, checked)
+        checked = self._acme_seen[1]
+        if checked is None:
             return None
-        now = self.now()
+        cert, now = checked.chain[0], self.now()
         if acme.domain.lower() not in _sans(cert)[0] or not cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
             return None
-        return chain_pem, key_pem, cert
+        return checked.chain_pem, checked.key_pem, cert
 
     def acme_renew_at(self) -> datetime | None:
         """When the ACME certificate is renewed: at 2/3 of its lifetime (what certbot does for
@@ -442,6 +445,7 @@ class TlsKeeper:
             else:
                 self.acme_error = None
                 wait = acme.retry_seconds
+                self._save_acme(checked)  # here on the loop, not in the thread: refresh() never sees half
                 if self.source in ("local", "acme"):  # an office's own files or upload still win
                     self._use(checked.chain_pem, checked.key_pem, "acme")
                 got = self.describe() if self.source == "acme" else checked.chain[0].subject.rfc4514_string()
@@ -456,25 +460,29 @@ class TlsKeeper:
 
     def _acme_order(self) -> CheckedCertificate:
         """One ACME order (a worker thread): the account key is kept (one account per box), the
-        certificate's key is new each time; both files are written only once checked."""
+        certificate's key is new each time; the result is checked before it is saved."""
         acme = self.config.acme
         assert acme is not None
         account_path = self.folder / "acme-account.key"
         if not account_path.exists():
-            _write(account_path, _key_pem(ec.generate_private_key(ec.SECP256R1())), 0o600)
+            try:
+                _write(account_path, _key_pem(ec.generate_private_key(ec.SECP256R1())), 0o600)
+            except OSError as err:  # an account key that is not kept would make a new account each try
+                raise AcmeFailure("storage", f"{account_path}: {err.strerror or err}") from None
         key_pem = _key_pem(ec.generate_private_key(ec.SECP256R1()))
         issued = obtain(acme, account_path.read_bytes(), key_pem, self.acme_board, lambda: self._stopping)
         try:
-            checked = check_certificate(issued.chain_pem.decode(), key_pem.decode(), self.now(), [acme.domain])
+            return check_certificate(issued.chain_pem.decode(), key_pem.decode(), self.now(), [acme.domain])
         except Invalid as err:
             raise AcmeFailure("acme_refused", f"the CA's certificate is not usable: {err}") from None
+
+    def _save_acme(self, checked: CheckedCertificate) -> None:
         try:
             _write(self.folder / "acme.key", checked.key_pem, 0o600)
             _write(self.folder / "acme.crt", checked.chain_pem, 0o644)
         except OSError as err:
             log.warning("HTTPS: the ACME certificate could not be saved (%s); it is used until the box restarts",
                         err.strerror or err)  # fmt: skip
-        return checked
 
     def acme_info(self) -> dict[str, Any] | None:
         acme = self.config.acme
