@@ -7,6 +7,7 @@ wrong. Every field has a description; ``docs/configuration.md`` lists them.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
 import zoneinfo
@@ -248,6 +249,65 @@ class SipConfig(_Section):
         return self
 
 
+class AcmeDnsConfig(_Section):
+    """The office's DNS server that takes RFC 2136 dynamic updates signed with a TSIG key (RFC 8945)."""
+
+    server: str = Field(description="address of the primary DNS server for the zone (IPv4 or IPv6)")
+    port: int = Field(53, ge=1, le=65535)
+    zone: str = Field(description="the zone the _acme-challenge record goes into, e.g. firma.de")
+    tsig_name: str = Field(description="the TSIG key's name as the DNS server knows it")
+    tsig_algorithm: Literal["hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha1", "hmac-md5"] = "hmac-sha256"
+    tsig_secret: str = Field(description="the TSIG key's secret (base64, as in BIND's key statement)")
+
+    @field_validator("server")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError("http.tls.acme.dns.server must be an IP address") from None
+        return value
+
+    @field_validator("tsig_secret")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ValueError("http.tls.acme.dns.tsig_secret must be base64 (as in BIND's key statement)") from None
+        return value
+
+
+class AcmeConfig(_Section):
+    """A certificate from an ACME CA (RFC 8555, e.g. Let's Encrypt) for the office's real domain (web/acme.py)."""
+
+    domain: str = Field(
+        max_length=253,
+        pattern=r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$",
+        description="the box's name in the office's DNS, e.g. zentrale.firma.de",
+    )
+    email: str | None = Field(None, description="contact for the CA's expiry notices (optional)")
+    directory: str = Field(
+        "https://acme-v02.api.letsencrypt.org/directory", pattern=r"^https://", description="the CA's ACME directory"
+    )
+    directory_ca: Path | None = Field(
+        None, description="CA certificates (PEM) to trust for the directory (a private ACME CA); default: the system's"
+    )
+    challenge: Literal["dns-01", "http-01"] = Field(
+        "dns-01",
+        description="dns-01: a TXT record via RFC 2136 (works on a LAN); http-01: the CA fetches "
+        "http://<domain>/.well-known/acme-challenge/ (port 80 forwarded to the box)",
+    )
+    dns: AcmeDnsConfig | None = Field(None, description="the DNS server for dns-01")
+    retry_seconds: float = Field(300, gt=0, le=86400, description="first wait after a failure; doubles up to 6 h")
+
+    @model_validator(mode="after")
+    def _dns_for_dns01(self) -> AcmeConfig:
+        if self.challenge == "dns-01" and self.dns is None:
+            raise ValueError("http.tls.acme.challenge dns-01 needs http.tls.acme.dns (server, zone, TSIG key)")
+        return self
+
+
 class HttpTlsConfig(_Section):
     """HTTPS for the web page (web/tls.py, docs/https.md)."""
 
@@ -260,11 +320,14 @@ class HttpTlsConfig(_Section):
     key: Path | None = Field(None, description="its private key (PEM, no password)")
     renew_days: int = Field(30, ge=1, le=300, description="re-issue the local certificate this long before its end")
     check_seconds: float = Field(60, gt=0, le=86400, description="how often the box's addresses are compared")
+    acme: AcmeConfig | None = Field(None, description="a certificate for the office's domain via ACME; off by default")
 
     @model_validator(mode="after")
     def _both_files(self) -> HttpTlsConfig:
         if (self.certificate is None) != (self.key is None):
             raise ValueError("http.tls.certificate and http.tls.key go together")
+        if self.acme is not None and not self.enabled:
+            raise ValueError("http.tls.acme needs HTTPS on (http.tls.enabled: true)")
         return self
 
 

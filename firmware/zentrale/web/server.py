@@ -6,6 +6,10 @@ from another machine with a redirect to HTTPS (308: the method and body are kept
 except ``/health`` (monitoring) and ``/zentrale-ca.crt`` (a PC needs the CA before it can
 trust the HTTPS page) -- and serves requests from the box itself (loopback: local tools
 such as ``zentrale switch``; a browser on the box is a secure context there anyway).
+
+ACME http-01 (RFC 8555 §8.3) is answered on the plain-HTTP listener, from anywhere (the CA
+must not be redirected): ``/.well-known/acme-challenge/<token>`` with the key authorization
+web/acme.py put on the board while its order runs, 404 for any other token.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from zentrale.accounts.service import Accounts
 from zentrale.config import HttpConfig
 from zentrale.errors import ZentraleError
+from zentrale.web.acme import ChallengeBoard
 from zentrale.web.tls import TlsKeeper
 
 log = logging.getLogger(__name__)
@@ -83,6 +88,8 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 PLAIN_HTTP_PATHS = frozenset({"/health", "/zentrale-ca.crt"})  # answered over HTTP from anywhere
+ACME_CHALLENGE = "/.well-known/acme-challenge/"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # base64url (RFC 8555 §8.3)
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d+)?$")
 
 
@@ -97,11 +104,25 @@ def _loopback(scope: Scope) -> bool:
 class HttpsRedirect:
     """The plain-HTTP listener's application when HTTPS is on (see the module's doc)."""
 
-    def __init__(self, app: ASGIApp, https_port: Callable[[], int]) -> None:
+    def __init__(self, app: ASGIApp, https_port: Callable[[], int], board: ChallengeBoard | None = None) -> None:
         self.app = app
         self.https_port = https_port
+        self.board = board
+
+    async def _challenge(self, path: str, send: Send) -> None:
+        token = path[len(ACME_CHALLENGE) :]
+        answer = self.board.get(token) if self.board is not None and _TOKEN.match(token) else None
+        status, body = (200, answer.encode("ascii")) if answer else (404, b"no such ACME challenge\n")
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/octet-stream" if answer else b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store"),
+        ]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(ACME_CHALLENGE) and scope["method"] == "GET":
+            await self._challenge(scope["path"], send)
+            return
         if scope["type"] != "http" or scope["path"] in PLAIN_HTTP_PATHS or _loopback(scope):
             await self.app(scope, receive, send)
             return
@@ -141,7 +162,8 @@ class HttpServer:
         )  # fmt: skip
         config.load()
         if redirect:  # outside uvicorn's proxy-header middleware: it sees the connecting peer
-            config.loaded_app = HttpsRedirect(config.loaded_app, lambda: self.https_port)
+            board = self.tls.acme_board if self.tls is not None else None
+            config.loaded_app = HttpsRedirect(config.loaded_app, lambda: self.https_port, board)
         # our live context (web/tls.py re-loads a renewed certificate into it): uvicorn's own would
         # read the files once, and a renewal would need a restart
         config.ssl = context

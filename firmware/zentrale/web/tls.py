@@ -19,7 +19,12 @@ background) only to secure contexts, so the page is served over HTTPS on the LAN
 - **The office's own certificate** (a real domain: from an ACME client such as certbot
   or from the IT department): files named in ``http.tls.certificate``/``key`` (re-read when
   they change, for ACME renewals), or uploaded by an admin in the web page (checked: the
-  key matches, the dates, OpenSSL loads it). Precedence: config files, upload, local CA.
+  key matches, the dates, OpenSSL loads it).
+- **ACME** (``http.tls.acme``, web/acme.py): a certificate for the office's real domain
+  from Let's Encrypt or another ACME CA, renewed at 2/3 of its lifetime; a failed order is
+  retried with a doubling wait and the certificate in force stays.
+
+Precedence: config files, upload, ACME, local CA.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from zentrale.config import HttpTlsConfig
 from zentrale.errors import Invalid
+from zentrale.web.acme import AcmeFailure, ChallengeBoard, obtain
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,7 @@ PERMITTED_NETWORKS = [ipaddress.ip_network(n) for n in (
 )]  # fmt: skip
 PERMITTED_NAMES = ("local", "localhost")  # mDNS names (RFC 6762) and the box itself
 MAX_PEM = 64_000
+ACME_MAX_WAIT = 6 * 3600.0  # the longest wait between two failed ACME orders
 
 
 def _is_permitted(address: IPAddress) -> bool:
@@ -311,6 +318,13 @@ class TlsKeeper:
         self.cert: x509.Certificate | None = None
         self._config_mtime: tuple[float, float] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._acme_task: asyncio.Task[None] | None = None
+        self._stopping = False  # read by an ACME order's worker thread
+        self._acme_seen: tuple[tuple[int, int], CheckedCertificate | None] | None = None
+        self.acme_board = ChallengeBoard()  # http-01 answers for the plain-HTTP listener
+        self.acme_error: AcmeFailure | None = None
+        self.acme_last_try: datetime | None = None
+        self.acme_next_try: datetime | None = None
 
     @property
     def ca_path(self) -> Path:
@@ -323,11 +337,19 @@ class TlsKeeper:
         self.ca = LocalCA.load_or_make(self.folder, [n for n in self.config.names], self.now())
         self.refresh(startup=True)
         self._task = asyncio.ensure_future(self._keep_current())
+        acme = self.config.acme
+        if acme is not None:
+            renew_at = self.acme_renew_at()
+            plan = f"renewed from {renew_at:%Y-%m-%d %H:%M} UTC" if renew_at else "ordering a certificate"
+            log.info("HTTPS: ACME for %s (%s) from %s: %s", acme.domain, acme.challenge, acme.directory, plan)
+            self._acme_task = asyncio.ensure_future(self._keep_acme())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        self._stopping = True
+        tasks = [t for t in (self._task, self._acme_task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _keep_current(self) -> None:
         while True:
@@ -356,7 +378,129 @@ class TlsKeeper:
                 log.info("HTTPS: the uploaded certificate (%s)", self.describe())
                 return True
             return False
+        acme = self._acme_current()
+        if acme is not None:
+            chain_pem, key_pem, cert = acme
+            if not (startup or self.source != "acme" or self.cert != cert):
+                return False
+            self._use(chain_pem, key_pem, "acme")
+            log.info("HTTPS: the ACME certificate (%s)", self.describe())
+            return True
         return self._local(startup)
+
+    # --- ACME (web/acme.py) -----------------------------------------------------------------
+
+    def _acme_current(self) -> tuple[bytes, bytes, x509.Certificate] | None:
+        """The saved ACME certificate, if it is for the configured domain, valid now and whole
+        (checked again only when the files change)."""
+        acme = self.config.acme
+        cert_path, key_path = self.folder / "acme.crt", self.folder / "acme.key"
+        if acme is None or not (cert_path.exists() and key_path.exists()):
+            return None
+        stamp = (cert_path.stat().st_mtime_ns, key_path.stat().st_mtime_ns)
+        if self._acme_seen is None or self._acme_seen[0] != stamp:
+            checked: CheckedCertificate | None = None
+            try:
+                checked = check_certificate(cert_path.read_text(), key_path.read_text(), self.now(), [acme.domain])
+            except (Invalid, OSError, UnicodeDecodeError) as err:  # damaged, or ended while the box was off
+                log.warning("HTTPS: the saved ACME certificate cannot be used (%s); a new one is ordered", err)
+            self._acme_seen = (stamp, checked)
+        checked = self._acme_seen[1]
+        if checked is None:
+            return None
+        cert, now = checked.chain[0], self.now()
+        if acme.domain.lower() not in _sans(cert)[0] or not cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
+            return None
+        return checked.chain_pem, checked.key_pem, cert
+
+    def acme_renew_at(self) -> datetime | None:
+        """When the ACME certificate is renewed: at 2/3 of its lifetime (what certbot does for
+        Let's Encrypt's 90 days: 30 days before the end); None: none yet, order now."""
+        current = self._acme_current()
+        if current is None:
+            return None
+        cert = current[2]
+        return cert.not_valid_before_utc + (cert.not_valid_after_utc - cert.not_valid_before_utc) * 2 / 3
+
+    async def _keep_acme(self) -> None:
+        acme = self.config.acme
+        assert acme is not None
+        wait = acme.retry_seconds
+        while True:
+            renew_at = self.acme_renew_at()
+            if renew_at is not None and renew_at > self.now():
+                self.acme_next_try = renew_at
+                await asyncio.sleep(min((renew_at - self.now()).total_seconds(), self.config.check_seconds))
+                continue
+            self.acme_last_try = self.now()
+            try:
+                checked = await asyncio.to_thread(self._acme_order)
+            except AcmeFailure as err:
+                self.acme_error = err
+                log.warning("HTTPS: no certificate for %s from %s (%s): %s; next try in %d s, the certificate "
+                            "in force stays", acme.domain, acme.directory, err.code, err.detail, wait)  # fmt: skip
+            except Exception as err:  # not one of the failures web/acme.py knows: a bug, with its traceback
+                self.acme_error = AcmeFailure("acme_refused", f"{type(err).__name__}: {err}")
+                log.exception("HTTPS: the ACME order for %s failed; next try in %d s", acme.domain, wait)
+            else:
+                self.acme_error = None
+                wait = acme.retry_seconds
+                self._save_acme(checked)  # here on the loop, not in the thread: refresh() never sees half
+                if self.source in ("local", "acme"):  # an office's own files or upload still win
+                    self._use(checked.chain_pem, checked.key_pem, "acme")
+                got = self.describe() if self.source == "acme" else checked.chain[0].subject.rfc4514_string()
+                log.info("HTTPS: new certificate for %s from %s: %s", acme.domain, acme.directory, got)
+                if self.acme_renew_at() is not None:
+                    continue
+                # not saved (a full disk): in force from memory; ordering again at once would only
+                # spend the CA's rate limit, so wait as after a failure
+            self.acme_next_try = self.now() + timedelta(seconds=wait)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, ACME_MAX_WAIT)
+
+    def _acme_order(self) -> CheckedCertificate:
+        """One ACME order (a worker thread): the account key is kept (one account per box), the
+        certificate's key is new each time; the result is checked before it is saved."""
+        acme = self.config.acme
+        assert acme is not None
+        account_path = self.folder / "acme-account.key"
+        if not account_path.exists():
+            try:
+                _write(account_path, _key_pem(ec.generate_private_key(ec.SECP256R1())), 0o600)
+            except OSError as err:  # an account key that is not kept would make a new account each try
+                raise AcmeFailure("storage", f"{account_path}: {err.strerror or err}") from None
+        key_pem = _key_pem(ec.generate_private_key(ec.SECP256R1()))
+        issued = obtain(acme, account_path.read_bytes(), key_pem, self.acme_board, lambda: self._stopping)
+        try:
+            return check_certificate(issued.chain_pem.decode(), key_pem.decode(), self.now(), [acme.domain])
+        except Invalid as err:
+            raise AcmeFailure("acme_refused", f"the CA's certificate is not usable: {err}") from None
+
+    def _save_acme(self, checked: CheckedCertificate) -> None:
+        try:
+            _write(self.folder / "acme.key", checked.key_pem, 0o600)
+            _write(self.folder / "acme.crt", checked.chain_pem, 0o644)
+        except OSError as err:
+            log.warning("HTTPS: the ACME certificate could not be saved (%s); it is used until the box restarts",
+                        err.strerror or err)  # fmt: skip
+
+    def acme_info(self) -> dict[str, Any] | None:
+        acme = self.config.acme
+        if acme is None:
+            return None
+        error = self.acme_error
+        renew_at = self.acme_renew_at()
+        return {
+            "domain": acme.domain,
+            "challenge": acme.challenge,
+            "directory": acme.directory,
+            "in_force": self.source == "acme",
+            "renew_at": renew_at.isoformat() if renew_at else None,
+            "last_try": self.acme_last_try.isoformat() if self.acme_last_try else None,
+            "next_try": self.acme_next_try.isoformat() if self.acme_next_try else None,
+            "error_code": error.code if error else None,
+            "error": error.detail if error else None,
+        }
 
     def _local(self, startup: bool) -> bool:
         assert self.ca is not None
@@ -424,7 +568,7 @@ class TlsKeeper:
         for name in ("own.crt", "own.key"):
             (self.folder / name).unlink(missing_ok=True)
         if self.config.certificate is None:
-            self._local(startup=True)
+            self.refresh(startup=True)  # the ACME certificate if there is one, else the local CA's
 
     def info(self) -> dict[str, Any]:
         assert self.ca is not None
@@ -441,4 +585,5 @@ class TlsKeeper:
             "fingerprint": fingerprint(cert) if cert else "",
             "ca_fingerprint": fingerprint(self.ca.cert),
             "ca_download": "/zentrale-ca.crt",
+            "acme": self.acme_info(),
         }

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 class TlsState(Answer):
     enabled: bool = Field(description="false: the page is plain HTTP only (http.tls.enabled)")
-    source: str | None = Field(None, description="local (the box's CA), upload (an admin's), config (http.tls files)")
+    source: str | None = Field(
+        None, description="local (the box's CA), upload (an admin's), config (http.tls files), acme (http.tls.acme)"
+    )
     port: int | None = None
     names: list[str] = Field(default_factory=list, description="DNS names the certificate is for")
     addresses: list[str] = Field(default_factory=list, description="IP addresses the certificate is for")
@@ -31,6 +33,9 @@ class TlsState(Answer):
     fingerprint: str | None = Field(None, description="SHA-256 of the certificate in force")
     ca_fingerprint: str | None = Field(None, description="SHA-256 of the box's CA certificate (compare on the PC)")
     warnings: list[str] = Field(default_factory=list)
+    acme: dict[str, Any] | None = Field(
+        None, description="http.tls.acme: domain, challenge, renew_at, last_try, next_try, error_code, error"
+    )
 
 
 class OwnCertificate(BaseModel):

@@ -15,6 +15,19 @@ export function mountAppliance(stack) {
   mountUpdates(stack);
   const field = (label, input) => h("label", { class: "field" }, h("span", {}, label), input);
 
+  // ACME (http.tls.acme, docs/https.md): the office's domain, when the certificate is renewed,
+  // and why the last order failed (the CA's or the DNS server's own words after the reason)
+  const when = (iso) => (iso ? `${iso.slice(0, 16).replace("T", " ")} UTC` : "–");
+  const acmeFacts = (a) => h("dl", { class: "facts", id: "acme-state", "data-error": a.error_code || "" },
+    h("dt", {}, t("appliance.acme_domain")), h("dd", {}, a.domain),
+    h("dt", {}, t("appliance.acme_challenge")), h("dd", {}, t(`appliance.acme_challenge_${a.challenge}`)),
+    h("dt", {}, t("appliance.acme_renew")), h("dd", {}, a.renew_at ? when(a.renew_at) : t("appliance.acme_none_yet")),
+    a.error_code ? [
+      h("dt", {}, t("appliance.acme_error")),
+      h("dd", { id: "acme-error" }, t(`appliance.acme_error_${a.error_code}`), h("br"), h("span", { class: "mono muted" }, a.error)),
+      h("dt", {}, t("appliance.acme_next")), h("dd", {}, when(a.next_try)),
+    ] : [h("dt", {}, t("appliance.acme_error")), h("dd", { id: "acme-error" }, t("appliance.acme_ok"))]);
+
   const renderTls = (s) => {
     const head = h("div", { class: "card-head" }, h("h2", {}, t("appliance.tls")), h("span", { class: "muted" }, t("appliance.tls_hint")));
     if (!s.enabled) { clear(tlsBox, head, h("div", { class: "card-body" }, h("p", {}, t("appliance.tls_off")))); return; }
@@ -43,6 +56,7 @@ export function mountAppliance(stack) {
         h("dt", {}, t("appliance.tls_names")), h("dd", {}, [...s.names, ...s.addresses].join(", ")),
         h("dt", {}, t("appliance.tls_until")), h("dd", {}, (s.not_after || "").slice(0, 10)),
         h("dt", {}, t("appliance.ca_fingerprint")), h("dd", { class: "mono", id: "ca-fingerprint" }, s.ca_fingerprint)),
+      s.acme ? acmeFacts(s.acme) : null,
       h("p", {}, h("a", { class: "button", href: "/zentrale-ca.crt", download: "zentrale-ca.crt", id: "ca-download" },
         icon("download"), t("appliance.ca_download")), " ", h("span", { class: "muted" }, t("appliance.ca_install"))),
       h("h3", {}, t("appliance.tls_own")),
