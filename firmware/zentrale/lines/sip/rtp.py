@@ -338,6 +338,7 @@ class RtpStream(asyncio.DatagramProtocol):
             "jitter_ms": round(self.reception.jitter_ms, 1),
             "late": jb.late if jb is not None else 0,
             "concealed": self.playout.concealer.concealed if self.playout is not None else 0,
+            "dropped": jb.dropped if jb is not None else 0,  # frames left out to shrink or catch up: slips
             "buffer_ms": round(jb.target_ms, 1) if jb is not None else None,
             "rtt_ms": round(rtt, 1) if rtt is not None else None,
             "far_loss_pct": round(100 * far.fraction_lost, 2) if far is not None else None,
@@ -380,7 +381,7 @@ class RtpStream(asyncio.DatagramProtocol):
         # to back, and each plays its own frame (a skip of more than five shows as a jump here)
         now = self._clock.scheduled or time.monotonic()
         if self.sink is None and self._detector is None:
-            playout.buffer.pop(now)  # keep time; nobody needs the samples
+            playout.keep_time(now)  # nobody needs the samples (G.722's decoder still follows the sender)
             return
         frame = playout.pop(now)
         if frame is None:
