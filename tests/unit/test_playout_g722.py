@@ -117,3 +117,20 @@ def test_frames_dropped_to_catch_up_after_a_stall_are_still_decoded() -> None:
     got = list(checked(played, payloads, decoded))
     assert got[-1][0] >= 60
     assert [i for i, right in got if not right] == []
+
+
+def test_a_g722_decoder_that_misses_one_payload_is_garbled_then_finds_the_encoder_again() -> None:
+    """Why the box decodes every payload: a decoder that missed one 20 ms payload (or decoded
+    one more) is garbled in the next frames and follows its encoder again only after ~300 ms."""
+    payloads, decoded = g722_stream(60)
+
+    def snr_db(got: bytes, want: bytes) -> float:
+        g, w = (np.frombuffer(x, dtype="<i2").astype(np.float64) for x in (got, want))
+        return float(10 * np.log10((w @ w + 1) / ((g - w) @ (g - w) + 1)))
+
+    decoder = codec_for("G722")
+    out = [decoder.decode(p) for i, p in enumerate(payloads) if i != 20]  # payload 20 left out
+    after = [snr_db(out[k], decoded[k + 1]) for k in range(20, 59)]  # out[k] stands for frame k + 1
+    assert after[0] < 10  # garbled
+    assert max(after[20:]) > 40  # found its way back within 400 ms (it decodes the encoder's own signal)
+    assert all(snr_db(a, b) > 90 for a, b in zip(out[:20], decoded[:20], strict=True))  # before: exact

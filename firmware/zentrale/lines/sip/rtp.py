@@ -573,10 +573,11 @@ class RtpStream(asyncio.DatagramProtocol):
             self._relay_on = relay_wanted(self.relay_mode, None, spread)
             self._relayed_end = None
         elif self._relay_on != relay_wanted(self.relay_mode, self._relay_on, spread) and self.codec.stateless:
-            # (G.722 stays as it began: its ADPCM decoder in the far phone follows one encoder's
-            # state, and a switch between our encoder and the caller's garbles seconds of audio --
-            # clean G.722 bridges scored 2.97 switching, 3.70 relayed and 3.71 re-clocked throughout,
-            # 3.48 (3.22-3.73, 2 runs) with this rule: bench/RESULTS.md)
+            # (G.722 stays as it began: a switch is a step in the delay, and the far phone's ADPCM
+            # decoder, following one encoder, is garbled for ~100 ms where frames are left out or
+            # inserted (tests/unit/test_playout_g722.py). Clean G.722 bridges scored 2.97 switching
+            # on a loaded machine; re-clocked throughout they are byte for byte what the phones
+            # send each other without the box: bench/RESULTS.md)
             self._relay_on = not self._relay_on
             if self._relay_on:
                 log.info("rtp: port %d: steady line (%.0f ms), bridged audio relayed", self.local_port, spread)
