@@ -98,7 +98,7 @@ class JitterBuffer:
         self._credit = 0  # frames concealed while waiting at the cursor
         self._passed = 0  # frames passed over while nothing came (lost, or a pause of the sender)
         self._puts = 0
-        # frames dropped to catch up, for a stateful decoder (G.722's ADPCM) to decode all the
+        # frames dropped to shrink or catch up, for a stateful decoder (G.722's ADPCM) to decode all the
         # same: it must see every payload the sender's encoder made, or it no longer follows it
         self.keep_skipped = False
         self.skipped: list[bytes] = []

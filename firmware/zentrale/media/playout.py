@@ -6,8 +6,8 @@ Payloads are decoded in timestamp order, once each, so G.722's ADPCM state
 follows the sender's: also the frames dropped to shrink or catch up, and
 while nobody needs the samples (``keep_time``: a caller waiting in a queue
 before the bridge or the recording starts). A decoder that skips payloads
-no longer follows the encoder: its output is garbled for ~100 ms and off
-for ~300 ms after each (``tests/unit/test_playout_g722.py``). A frame that
+no longer follows the encoder: its output is garbled for ~100 ms and exact
+again only ~400 ms after each (``tests/unit/test_playout_g722.py``). A frame that
 came intact keeps its payload for a bridged leg with the same codec
 (``Frame.received``).
 """
