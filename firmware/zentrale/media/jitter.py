@@ -98,6 +98,10 @@ class JitterBuffer:
         self._credit = 0  # frames concealed while waiting at the cursor
         self._passed = 0  # frames passed over while nothing came (lost, or a pause of the sender)
         self._puts = 0
+        # frames dropped to shrink or catch up, for a stateful decoder (G.722's ADPCM) to decode all the
+        # same: it must see every payload the sender's encoder made, or it no longer follows it
+        self.keep_skipped = False
+        self.skipped: list[bytes] = []
 
     # --- in ------------------------------------------------------------------------
 
@@ -283,8 +287,11 @@ class JitterBuffer:
 
     def _skip_frame(self) -> None:
         self.stats.dropped += 1
-        if self._take() is None:  # the frame at the cursor, or a gap: either way 20 ms less delay
+        frame = self._take()
+        if frame is None:  # the frame at the cursor, or a gap: either way 20 ms less delay
             self._advance()
+        elif self.keep_skipped:
+            self.skipped.append(frame)
 
     def _advance(self) -> None:
         assert self._cursor is not None

@@ -3,8 +3,13 @@
 Jitter buffer (``jitter.py``) -> decoder -> loss concealment (``plc.py``).
 When the buffer wants to shrink, the playout drops a quiet frame (a pause).
 Payloads are decoded in timestamp order, once each, so G.722's ADPCM state
-follows the sender's; a frame that came intact keeps its payload for a
-bridged leg with the same codec (``Frame.received``).
+follows the sender's: also the frames dropped to shrink or catch up, and
+while nobody needs the samples (``keep_time``: a caller waiting in a queue
+before the bridge or the recording starts). A decoder that skips payloads
+no longer follows the encoder: its output is garbled for ~100 ms and exact
+again only ~400 ms after each (``tests/unit/test_playout_g722.py``). A frame that
+came intact keeps its payload for a bridged leg with the same codec
+(``Frame.received``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,22 @@ class Playout:
             max_ms=max_ms,
         )
         self.concealer = Concealer(self.rate)
+        self.buffer.keep_skipped = not codec.stateless
+
+    def keep_time(self, now: float) -> None:
+        """This tick's frame, when nobody needs the samples: taken from the buffer, and decoded
+        only by a stateful decoder (G.722), which has to follow the sender's encoder throughout."""
+        got = self.buffer.pop(now)
+        self._follow()
+        if isinstance(got, bytes) and not self.codec.stateless:
+            self.codec.decode(got)
+
+    def _follow(self) -> None:
+        """Decode, for the decoder's state only, the frames the buffer dropped (in their order)."""
+        if self.buffer.skipped:
+            for payload in self.buffer.skipped:
+                self.codec.decode(payload)
+            self.buffer.skipped.clear()
 
     def put(self, ts: int, payload: bytes, arrival: float, *, ssrc: int = 0, marker: bool = False) -> None:
         self.buffer.put(ts, payload, arrival, ssrc=ssrc, marker=marker)
@@ -43,6 +64,7 @@ class Playout:
     def pop(self, now: float) -> Frame | None:
         """The frame for this tick; None while there is nothing to play (silence)."""
         got = self.buffer.pop(now)
+        self._follow()  # before this frame: the dropped ones came first
         if got is Pop.IDLE:
             return None
         if got is Pop.LOST:

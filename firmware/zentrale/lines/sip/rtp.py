@@ -338,6 +338,7 @@ class RtpStream(asyncio.DatagramProtocol):
             "jitter_ms": round(self.reception.jitter_ms, 1),
             "late": jb.late if jb is not None else 0,
             "concealed": self.playout.concealer.concealed if self.playout is not None else 0,
+            "dropped": jb.dropped if jb is not None else 0,  # frames left out to shrink or catch up: slips
             "buffer_ms": round(jb.target_ms, 1) if jb is not None else None,
             "rtt_ms": round(rtt, 1) if rtt is not None else None,
             "far_loss_pct": round(100 * far.fraction_lost, 2) if far is not None else None,
@@ -380,7 +381,7 @@ class RtpStream(asyncio.DatagramProtocol):
         # to back, and each plays its own frame (a skip of more than five shows as a jump here)
         now = self._clock.scheduled or time.monotonic()
         if self.sink is None and self._detector is None:
-            playout.buffer.pop(now)  # keep time; nobody needs the samples
+            playout.keep_time(now)  # nobody needs the samples (G.722's decoder still follows the sender)
             return
         frame = playout.pop(now)
         if frame is None:
@@ -572,10 +573,11 @@ class RtpStream(asyncio.DatagramProtocol):
             self._relay_on = relay_wanted(self.relay_mode, None, spread)
             self._relayed_end = None
         elif self._relay_on != relay_wanted(self.relay_mode, self._relay_on, spread) and self.codec.stateless:
-            # (G.722 stays as it began: its ADPCM decoder in the far phone follows one encoder's
-            # state, and a switch between our encoder and the caller's garbles seconds of audio --
-            # clean G.722 bridges scored 2.97 switching, 3.70 relayed and 3.71 re-clocked throughout,
-            # 3.48 (3.22-3.73, 2 runs) with this rule: bench/RESULTS.md)
+            # (G.722 stays as it began: a switch is a step in the delay, and the far phone's ADPCM
+            # decoder, following one encoder, is garbled for ~100 ms where frames are left out or
+            # inserted (tests/unit/test_playout_g722.py). Clean G.722 bridges scored 2.97 switching
+            # on a loaded machine; re-clocked throughout they are byte for byte what the phones
+            # send each other without the box: bench/RESULTS.md)
             self._relay_on = not self._relay_on
             if self._relay_on:
                 log.info("rtp: port %d: steady line (%.0f ms), bridged audio relayed", self.local_port, spread)
