@@ -123,14 +123,24 @@ def test_the_ca_may_vouch_only_for_local_names_and_private_addresses(tmp_path: P
 
 async def test_a_new_address_gets_a_new_certificate_on_the_live_context_and_the_ca_stays(tmp_path: Path) -> None:
     addresses: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = {LAN}
-    tls = TlsKeeper(HttpTlsConfig(check_seconds=0.05), tmp_path / "tls", Clock(), lambda: set(addresses))
+    checked_on: set[str] = set()
+
+    def box_addresses_now() -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        checked_on.add(threading.current_thread().name)
+        return set(addresses)
+
+    tls = TlsKeeper(HttpTlsConfig(check_seconds=0.05), tmp_path / "tls", Clock(), box_addresses_now)
     tls.start()
     try:
         ca = (tls.folder / "ca.crt").read_bytes()
         first = tls.cert
         assert not tls.refresh()  # nothing changed: nothing issued
+        checked_on.clear()
         addresses.add(ipaddress.ip_address("10.0.0.7"))  # DHCP gave the box another address
         await until(lambda: tls.cert is not first, timeout=2, what="a new certificate")
+        # the periodic check (and the new certificate's signature and writes) ran off the loop:
+        # only putting it in force did not
+        assert checked_on and threading.main_thread().name not in checked_on, checked_on
         assert tls.info()["addresses"] == ["10.0.0.7", "192.168.178.20"]
         assert handshake(tls.context, tls.folder / "ca.crt", "10.0.0.7") == tls.cert
         assert (tls.folder / "ca.crt").read_bytes() == ca  # the PCs keep trusting the box

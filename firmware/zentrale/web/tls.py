@@ -38,6 +38,7 @@ import socket
 import ssl
 import tempfile
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from ipaddress import IPv4Address, IPv6Address
@@ -73,6 +74,11 @@ ACME_MAX_WAIT = 6 * 3600.0  # the longest wait between two failed ACME orders
 
 def _is_permitted(address: IPAddress) -> bool:
     return any(address in network for network in PERMITTED_NETWORKS)
+
+
+# Set in the periodic check's worker thread (``asyncio.to_thread`` runs it in a copy of the
+# context): a certificate made there is put in force by the loop, which owns the SSL context.
+_OFF_THE_LOOP: ContextVar[bool] = ContextVar("tls_check_off_the_loop", default=False)
 
 
 def box_addresses() -> set[IPAddress]:
@@ -316,6 +322,7 @@ class TlsKeeper:
         self.ca: LocalCA | None = None
         self.source = "local"  # "local" (the box's CA), "upload" (an admin's), "config" (http.tls files)
         self.cert: x509.Certificate | None = None
+        self._pending: tuple[bytes, bytes, str] | None = None  # made by the check's thread, for the loop
         self._config_mtime: tuple[float, float] | None = None
         self._task: asyncio.Task[None] | None = None
         self._acme_task: asyncio.Task[None] | None = None
@@ -352,12 +359,23 @@ class TlsKeeper:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _keep_current(self) -> None:
+        """The check every ``check_seconds`` runs in a worker thread: reading the addresses and
+        the certificate, and making and saving a new one (a signature, two synced writes: 260 ms
+        on a loaded machine, which the media clock of every call felt); only putting it in force
+        (the live SSL context the loop's handshakes use) happens here, on the loop."""
         while True:
             await asyncio.sleep(self.config.check_seconds)
             try:
-                self.refresh()
+                await asyncio.to_thread(self._refresh_off_the_loop)
             except Exception:
                 log.exception("HTTPS: renewing the certificate failed; the current one stays")
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                self._use(*pending)
+
+    def _refresh_off_the_loop(self) -> bool:
+        _OFF_THE_LOOP.set(True)  # this thread's copy of the context only
+        return self.refresh()
 
     def refresh(self, startup: bool = False) -> bool:
         """Use the certificate that should be in force; True when it changed."""
@@ -369,7 +387,7 @@ class TlsKeeper:
             checked = check_certificate(cfg.certificate.read_text(), cfg.key.read_text(), self.now(), self.names)
             self._use(checked.chain_pem, checked.key_pem, "config")
             self._config_mtime = stamp
-            log.info("HTTPS: certificate from %s (%s)", cfg.certificate, self.describe())
+            log.info("HTTPS: certificate from %s (%s)", cfg.certificate, self.describe(checked.chain[0]))
             return True
         own_cert, own_key = self.folder / "own.crt", self.folder / "own.key"
         if own_cert.exists() and own_key.exists():
@@ -384,7 +402,7 @@ class TlsKeeper:
             if not (startup or self.source != "acme" or self.cert != cert):
                 return False
             self._use(chain_pem, key_pem, "acme")
-            log.info("HTTPS: the ACME certificate (%s)", self.describe())
+            log.info("HTTPS: the ACME certificate (%s)", self.describe(cert))
             return True
         return self._local(startup)
 
@@ -537,20 +555,24 @@ class TlsKeeper:
             log.warning("HTTPS: the new certificate could not be saved (%s); it is used until the box restarts",
                         err.strerror or err)  # fmt: skip
         self._use(cert_pem, key_pem, "local")
-        log.info("HTTPS: new certificate from the local CA (%s): %s", reason, self.describe())
+        log.info("HTTPS: new certificate from the local CA (%s): %s", reason, self.describe(cert))
         return True
 
     def _use(self, chain_pem: bytes, key_pem: bytes, source: str) -> None:
+        if _OFF_THE_LOOP.get():  # the periodic check's worker thread: the loop puts it in force (``_keep_current``)
+            self._pending = (chain_pem, key_pem, source)
+            return
         _context_from(chain_pem, key_pem, self.context)  # new handshakes take it at once
         self.cert = x509.load_pem_x509_certificates(chain_pem)[0]
         self.source = source
 
-    def describe(self) -> str:
-        if self.cert is None:
+    def describe(self, cert: x509.Certificate | None = None) -> str:
+        cert = cert or self.cert
+        if cert is None:
             return "none"
-        dns, ips = _sans(self.cert)
+        dns, ips = _sans(cert)
         listed = ", ".join(sorted(dns) + [str(a) for a in sorted(ips, key=str)])
-        return f"{listed}, until {self.cert.not_valid_after_utc:%Y-%m-%d}"
+        return f"{listed}, until {cert.not_valid_after_utc:%Y-%m-%d}"
 
     # --- the admin's own certificate -------------------------------------------------------
 
