@@ -68,3 +68,15 @@ async def test_the_agents_phone_shows_rueckruf_for_a_callback_and_the_team_for_a
     named = QueueEntry("e3", "callback-cb2", "sap", "0301234567", "Erika Muster", 0.0, now, callback_id="cb2")
     invite, _ = await invite_for(named)
     assert display_of(invite, "From") == "Rückruf SAP Erika Muster"
+
+
+async def test_a_number_with_spaces_or_a_hostile_callers_user_part_never_breaks_the_agents_invite() -> None:
+    """The caller's number becomes the user part of the From URI the box writes (no registration):
+    "030 1234567" from an analog line's caller ID, or what a hostile SIP caller wrote before the
+    ``@``, is reduced to what a URI's user part may hold; the INVITE still parses."""
+    now = datetime.now(UTC)
+    for caller, user in (("030 1234567", "0301234567"), ('a>;x=1, "b" <sip:evil@x>', "ax1bsipevilx")):
+        invite, why = await invite_for(QueueEntry("e1", "c1", "sap", caller, None, 0.0, now))
+        source = invite.get("From")
+        assert source is not None and f"<sip:{user}@127.0.0.1>" in source, source
+        assert why == "busy"  # the phone parsed and answered it

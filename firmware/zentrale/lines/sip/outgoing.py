@@ -84,7 +84,7 @@ class Dialler:
         await stream.open(ua.ports)
         call = SipCall(ua, direction="out", call_id=call_id, local_tag=new_tag(), peer=peer, stream=stream,
                        caller=caller, caller_name=display or None, called=target)  # fmt: skip
-        user = reg.user if reg else (caller or "zentrale")
+        user = reg.user if reg else (_user_part(caller) or "zentrale")
         from_host = (reg.domain or split_hostport(reg.registrar)[0]) if reg else ua.local_ip(peer)
         name = f'"{_quote(display)}" ' if display else ""
         call.offer_srtp = transport == "tls" and (ua.config.tls.srtp if ua.config.tls else True)
@@ -106,7 +106,7 @@ class Dialler:
     def _identity(display: str, caller: str, domain: str) -> list[tuple[str, str]]:
         """Who the agent's phone should show: the waiting caller, with the team in the name
         (RFC 3325 P-Asserted-Identity; Remote-Party-ID for older PBXs and phones)."""
-        user = "".join(c for c in caller if c.isalnum() or c in "+*#-_.")[:64]
+        user = _user_part(caller)
         if not user:
             return []
         name = f'"{_quote(display)}" ' if display else ""
@@ -247,3 +247,10 @@ class Dialler:
 
 def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _user_part(caller: str) -> str:
+    """A caller's number as the user part of a URI the box writes: what a number or a name of
+    a phone may hold, nothing a header could be broken with ("030 1234567" -> "0301234567"; a
+    hostile caller's ``<``, ``>``, ``;`` or space never reach the agent's INVITE)."""
+    return "".join(c for c in caller if c.isascii() and (c.isalnum() or c in "+*#-_."))[:64]
