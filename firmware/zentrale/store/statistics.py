@@ -239,13 +239,15 @@ def _total(sums: Sums, team_waits: Waits) -> dict[str, Any]:
 # --- days that are over, counted once (Statistics._days) ----------------------------------------
 KEEP_DAYS = 400  # a year and a bit: the longest period (371 days) and last year's same weeks
 SETTLED = timedelta(days=1)  # a day this long over gets no more rows (every call ends within hours)
-Row = tuple[float, ...]  # a sums row in _RAW's order: kept days hold tuples, not dicts (memory)
+Row = tuple[float, ...]  # a sums row in _RAW's order: not a dict (memory); not an array (the GC tracks those)
 Cell = tuple[str | None, str | None]  # (team, agent); None: no team / nobody answered
 
 
-def _row(values: dict[str, Any]) -> Row:
-    """SQL's NULL (a sum or maximum of no rows) as 0, and as -1 for the longest wait (none)."""
-    return tuple(float(values[k] if values[k] is not None else -1 if k == "abandoned_wait_max" else 0) for k in _RAW)
+def _row(values: dict[str, Any], shared: dict[Any, Any]) -> Row:
+    """SQL's NULL (a sum or maximum of no rows) as 0, and as -1 for the longest wait (none); equal
+    figures as one float object (most are small counts)."""
+    row = (float(values[k] if values[k] is not None else -1 if k == "abandoned_wait_max" else 0) for k in _RAW)
+    return tuple(shared.setdefault(v, v) for v in row)
 
 
 @dataclass
@@ -254,8 +256,8 @@ class DayPartial:
     that every report, for everyone, one team or one agent, by day or week, is a sum of cells.
     Sums (``answered_in_time`` 0: counted from the waits, for the level asked) and the answered
     calls' waits themselves, sorted: a percentile cannot be added up, the waits can be joined.
-    Tuples of the float objects SQLite gave (one per distinct wait of a cell): joining and
-    sorting them needs no new objects, a third quicker than from ``array('d')``."""
+    Tuples of shared float objects (one per distinct wait): joining and sorting them needs no
+    new objects, a third quicker than from ``array('d')``."""
 
     sums: dict[Cell, Row]
     waits: dict[Cell, tuple[float, ...]]
@@ -269,6 +271,7 @@ def _day_partials(conn: sqlite3.Connection, days: list[date], tz: ZoneInfo) -> d
     params = {"buckets": json.dumps([b.utc() for b in cuts]), "team": None, "agent": None, "level": 0}
     found = {d: DayPartial({}, {}) for d in days}
     cells: dict[tuple[int, str | None, str | None], list[float]] = {}
+    shared: dict[Any, Any] = {}  # one object per cell name and per wait for all these days (memory)
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("DROP TABLE IF EXISTS temp.period")
     conn.execute(_PERIOD, params)
@@ -277,16 +280,18 @@ def _day_partials(conn: sqlite3.Connection, days: list[date], tz: ZoneInfo) -> d
             f"SELECT c.i, c.team, c.answered_by, {_DAY_SUMS} FROM temp.period c GROUP BY c.i, c.team, c.answered_by"
         ):
             values = dict(row)
-            found[days[values["i"]]].sums[(values["team"], values["answered_by"])] = _row(values)
+            cell = (values["team"], values["answered_by"])
+            found[days[values["i"]]].sums[shared.setdefault(cell, cell)] = _row(values, shared)
         for i, team, agent, wait, n in conn.execute(
             "SELECT i, team, answered_by, COALESCE(waited_s, 0), COUNT(*) FROM temp.period"
             " WHERE answered_by IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
         ):
-            cells.setdefault((i, team, agent), []).extend([float(wait)] * int(n))
+            value = shared.setdefault(float(wait), float(wait))
+            cells.setdefault((i, team, agent), []).extend([value] * int(n))
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.period")
     for (i, team, agent), waits in cells.items():
-        found[days[i]].waits[(team, agent)] = tuple(waits)
+        found[days[i]].waits[shared[(team, agent)]] = tuple(waits)
     return found
 
 
