@@ -14,6 +14,7 @@ import asyncio
 import random
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -94,6 +95,27 @@ BOARD = LiveBoard(
 )
 
 
+def kept_bytes(days: dict[Any, Any]) -> int:
+    """What the kept days hold in memory: every object reachable from them, counted once."""
+    seen: set[int] = set()
+    todo: list[Any] = [days]
+    size = 0
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        size += sys.getsizeof(item)
+        if isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, tuple | list):
+            todo.extend(item)
+        elif hasattr(item, "__dataclass_fields__"):
+            todo.extend(vars(item).values())
+    return size
+
+
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(Path(tmp) / "zentrale.db")
@@ -109,7 +131,8 @@ async def main() -> None:
         begin = time.perf_counter()
         await stats.warm(TZ, clock.now())
         print(f"the year's days counted ahead (the box does it {STATISTICS_WARM_SECONDS:.0f} s after its start): "
-              f"{(time.perf_counter() - begin) * 1000:.0f} ms on the reader's thread")  # fmt: skip
+              f"{(time.perf_counter() - begin) * 1000:.0f} ms on the reader's thread, "
+              f"kept: {kept_bytes(stats._days) / 1e6:.1f} MB")  # fmt: skip
         api.include_router(statistics_router(stats, tokens, BOARD, clock, lambda: TZ))
         queries = [*QUERIES, ("wallboard (today so far)", f"/api/wallboard?token={token}")]
         transport = httpx.ASGITransport(app=api)

@@ -151,11 +151,11 @@ async def test_only_abandoned_calls_give_a_service_level_of_zero(store: tuple[St
 
 
 async def test_p90_of_one_call_is_its_wait() -> None:
-    assert p90({}) is None
-    assert p90({12.3: 1}) == 12.3
-    assert p90({float(n): 1 for n in range(1, 11)}) == 9  # rank ceil(9.0) = 9
-    assert p90({float(n): 1 for n in range(1, 12)}) == 10  # rank ceil(9.9) = 10
-    assert p90({1.0: 95, 100.0: 5}) == 1
+    assert p90([]) is None
+    assert p90([12.3]) == 12.3
+    assert p90([float(n) for n in range(1, 11)]) == 9  # rank ceil(9.0) = 9
+    assert p90([float(n) for n in range(1, 12)]) == 10  # rank ceil(9.9) = 10
+    assert p90([1.0] * 95 + [100.0] * 5) == 1
 
 
 async def test_weeks_start_on_monday_and_are_cut_to_the_range() -> None:
@@ -306,3 +306,59 @@ async def test_warming_counts_the_last_years_days_that_are_over_and_changes_no_f
     assert len(days) == 364  # 366 days up to today, less today and yesterday
     args = (date(2025, 4, 1), date(2026, 3, 30), "week", BERLIN)
     assert await stats.report(*args, now=now) == await stats.report(*args)
+
+
+async def test_a_teams_or_an_agents_figures_from_kept_days_equal_the_rows_over_midnight_and_the_clock_change(
+    store: tuple[Statistics, Log, Database],
+) -> None:
+    stats, log, db = store
+    now = local(2026, 11, 9, 12, 0)  # every day below is over and kept
+    rows = [  # (local start, team, outcome, waited, agent)
+        (local(2026, 10, 24, 23, 59, 59), "support", "answered", 20.0, "anna"),  # the evening before the change
+        (local(2026, 10, 25, 0, 0, 0), "support", "answered", 20.1, "anna"),  # local midnight: 22:00 UTC the 24th
+        (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), "sales", "answered", 5.0, "anna"),  # 02:30 +02:00
+        (datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "sales", "abandoned", 61.5, None),  # 02:30 +01:00
+        (local(2026, 10, 25, 23, 30), "support", "answered", 3.3, "ben"),  # 22:30 UTC, still the 25th
+        (local(2026, 10, 26, 0, 10), "support", "voicemail", 44.0, None),
+        (local(2026, 10, 26, 9, 0), None, "answered", 0.0, "ben"),  # put through to ben: answered, no team
+        (local(2026, 10, 26, 9, 5), "support", "callback", 12.0, None),
+        (local(2026, 10, 27, 10, 0), "sales", "answered", 29.9, "ben"),
+        (local(2026, 10, 27, 10, 1), "sales", "answered", 30.0, "ben"),
+        (local(2026, 10, 27, 10, 2), "support", "abandoned", 7.0, None),
+        (local(2026, 11, 2, 8, 0), "support", "answered", 19.9, "anna"),  # the next week
+        (local(2026, 11, 2, 8, 1), None, "hangup", 0.0, None),
+    ]  # fmt: skip
+    for at, team, outcome, waited, agent in rows:
+        await log.call(at, team=team, outcome=outcome, waited=waited, agent=agent, talk=15.5 if agent else None,
+                       message="m" if outcome == "voicemail" else None)  # fmt: skip
+    cases = [("support", None), ("sales", None), (None, "anna"), (None, "ben"), ("sales", "ben"), ("support", "ben"),
+             ("nobody", None), (None, "zoe"), (None, None)]  # fmt: skip
+    periods = [(date(2026, 10, 24), date(2026, 10, 26)), (date(2026, 10, 20), date(2026, 11, 5))]
+    kept: list[dict[str, Any]] = []
+    for first, last in periods:
+        for by in ("day", "week"):
+            for team, agent in cases:
+                for level in (5, 20, 30):
+                    args = (first, last, by, BERLIN, team, agent, level)
+                    kept.append(await stats.report(*args, now=now))
+                    assert kept[-1] == await stats.report(*args), (first, by, team, agent, level)
+    assert (BERLIN.key, date(2026, 10, 25)) in stats._days  # the 25-hour day is a kept day like any other
+    support = await stats.report(date(2026, 10, 24), date(2026, 10, 26), "day", BERLIN, "support", None, 20, now=now)
+    assert [b["offered"] for b in support["series"]] == [1, 2, 2]  # the midnight call on the 25th
+    assert (support["total"]["answered"], support["total"]["answered_in_time"]) == (3, 2)  # 20.1 s is late
+    assert support["total"]["p90_wait_s"] == 20.1 and [t["team"] for t in support["teams"]] == ["support"]
+    assert [(a["agent"], a["answered"]) for a in support["agents"]] == [("anna", 2), ("ben", 1)]
+    ben = await stats.report(date(2026, 10, 24), date(2026, 10, 30), "week", BERLIN, None, "ben", 30, now=now)
+    assert (ben["total"]["answered"], ben["total"]["offered"], ben["total"]["answered_in_time"]) == (4, 3, 3)
+    assert {t["team"]: t["answered"] for t in ben["teams"]} == {None: 1, "sales": 2, "support": 1}
+    # they come from the kept days: the same figures once the rows are gone (as after the retention job)
+    await db.execute("DELETE FROM call_log")
+    again: list[dict[str, Any]] = []
+    for first, last in periods:
+        for by in ("day", "week"):
+            for team, agent in cases:
+                for level in (5, 20, 30):
+                    again.append(await stats.report(first, last, by, BERLIN, team, agent, level, now=now))
+    assert again == kept
+    gone = await stats.report(date(2026, 10, 24), date(2026, 10, 26), "day", BERLIN, "support")
+    assert gone["total"]["offered"] == 0

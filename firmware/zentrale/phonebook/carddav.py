@@ -102,5 +102,5 @@ def vcard_listings(text: str) -> list[Listing]:
             numbers.append(number[4:] if number.lower().startswith("tel:") else number)
         elif prop == "END" and value.strip().upper() == "VCARD":
             who = name or fallback
-            listings.extend(Listing(n, who) for n in numbers if n and who)
+            listings.extend((n, who) for n in numbers if n and who)
     return listings

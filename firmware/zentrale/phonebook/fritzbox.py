@@ -36,7 +36,7 @@ def read_fritzbox(config: FritzboxPhonebookConfig) -> list[Listing]:
         entries: list[Listing] = []
         for phonebook_id in ids:
             for name, numbers in book.get_all_name_numbers(phonebook_id):
-                entries.extend(Listing(str(n).strip(), clean_name(name or "")) for n in numbers if n and name)
+                entries.extend((str(n).strip(), clean_name(name or "")) for n in numbers if n and name)
     except FritzAuthorizationError:
         raise SourceFailed(
             f"the FRITZ!Box at {where} refused user '{config.user}': wrong password, or the user may not read "
@@ -53,7 +53,7 @@ def read_fritzbox(config: FritzboxPhonebookConfig) -> list[Listing]:
             raise SourceFailed(f"the FRITZ!Box at {where} cannot be reached") from None
         detail = " ".join(str(err).split())[:200] or type(err).__name__
         raise SourceFailed(f"the FRITZ!Box at {where} gave no phonebook: {detail}") from None
-    return [e for e in entries if e.name]
+    return [(number, name) for number, name in entries if name]
 
 
 def _caused_by(err: BaseException, kind: type[BaseException]) -> bool:

@@ -211,11 +211,11 @@ class Phonebook:
 
     def _cached(self, source: str, listings: Sequence[Listing]) -> tuple[list[CachedEntry], dict[str, str]]:
         entries: dict[str, CachedEntry] = {}
-        for listing in listings:
-            key = self.key(listing.number)
+        for number, name in listings:
+            key = self.key(number)
             if key and key not in entries:  # the first entry for a number wins within a source
-                entries[key] = CachedEntry(source, key, listing.number, listing.name)
-        return list(entries.values()), {key: e.name for key, e in entries.items()}
+                entries[key] = (source, key, number, name)
+        return list(entries.values()), {key: e[3] for key, e in entries.items()}
 
     async def _store(self, source: str, listings: Sequence[Listing], origin: str) -> int:
         entries, names = await asyncio.to_thread(self._cached, source, listings)

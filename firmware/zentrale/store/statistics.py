@@ -11,8 +11,8 @@ rows never come to Python one by one. What the figures mean (docs/statistics.md)
 - ``messages``: calls that left a message; ``callbacks``: rows with outcome ``callback``;
 - ``avg_wait_s``/``p90_wait_s``: the wait of answered calls until an agent took them; the
   90th percentile by the nearest-rank method (the smallest wait that 90 % of the calls did not
-  exceed), computed from a histogram SQLite makes of the waits (the call log keeps them to
-  0.1 s, so the histogram is exact);
+  exceed), taken from the waits themselves, sorted (SQLite counts equal waits, Python spreads
+  them out: exact, and a percentile cannot be added up from parts);
 - ``service_level``: answered within N seconds / offered (None without offered calls);
 - ``talk_s``: the agents' talk time. The call log does not record wrap-up time (the agent's
   after-call work is a state of the agent, not of the call), so there is no wrap-up figure.
@@ -33,7 +33,7 @@ import json
 import logging
 import math
 import sqlite3
-from array import array
+from bisect import bisect_right
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -94,18 +94,10 @@ def buckets(first: date, last: date, by: str, tz: ZoneInfo) -> list[Bucket]:
     return out
 
 
-def p90(histogram: dict[float, int]) -> float | None:
-    """Nearest-rank 90th percentile of a histogram {value: count}; None when empty."""
-    total = sum(histogram.values())
-    if total == 0:
-        return None
-    rank = max(1, math.ceil(0.9 * total))
-    seen = 0
-    for value in sorted(histogram):
-        seen += histogram[value]
-        if seen >= rank:
-            return value
-    return None  # not reached
+def p90(waits: list[float]) -> float | None:
+    """Nearest-rank 90th percentile of waits sorted ascending: the smallest one that at least
+    90 % of them do not exceed; None when empty."""
+    return waits[max(1, math.ceil(0.9 * len(waits))) - 1] if waits else None
 
 
 _SUMS = """
@@ -146,7 +138,8 @@ _JOIN_AGENT = (
 _RAW = (*COUNTS, "wait_sum", "abandoned_wait_sum", "abandoned_wait_max", "talk_sum")
 
 
-def _figures(row: dict[str, Any], waits: dict[float, int]) -> dict[str, Any]:
+def _figures(row: dict[str, Any], waits: list[float]) -> dict[str, Any]:
+    """The figures of one bucket, team or agent from its sums and its answered calls' waits (sorted)."""
     out: dict[str, Any] = {k: int(row.get(k) or 0) for k in COUNTS}
     answered, abandoned, offered = out["answered"], out["abandoned"], out["offered"]
     out["avg_wait_s"] = round(row["wait_sum"] / answered, 1) if answered else None
@@ -178,15 +171,15 @@ def _period_sql(params: dict[str, Any]) -> str:
 
 
 Sums = dict[Any, dict[str, Any]]
-Waits = dict[Any, dict[float, int]]
+Waits = dict[Any, list[float]]  # the answered calls' waits, sorted (the 90th percentile is not a sum)
 
 
 def _period(conn: sqlite3.Connection, params: dict[str, Any]) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
-    """Sums and answered calls' wait histograms ({wait: count}) per bucket, team and agent.
+    """Sums and answered calls' waits (sorted) per bucket, team and agent.
 
     The period's rows are copied once from the covering index into a temporary table (memory)
-    and counted from there three times: a third faster than three joins of the index, and the
-    three counts see the same rows."""
+    and counted from there twice: a third faster than joins of the index, and both counts see
+    the same rows. SQLite groups the waits ({wait: count}); Python spreads them out."""
     conn.execute("PRAGMA temp_store=MEMORY")  # a year is ~10 MB for a moment; never a file on the data disk
     conn.execute("DROP TABLE IF EXISTS temp.period")
     try:
@@ -204,21 +197,15 @@ def _period(conn: sqlite3.Connection, params: dict[str, Any]) -> tuple[Sums, Sum
             values = dict(row)
             for target, k in zip(per, (values["i"], values["team"], values["answered_by"]), strict=True):
                 _add(target.setdefault(k, dict(EMPTY)), values)
-        series: Waits = {}
-        for i, wait, n in conn.execute(
-            "SELECT i, COALESCE(waited_s, 0), COUNT(*) FROM temp.period WHERE answered_by IS NOT NULL GROUP BY 1, 2"
+        waits: tuple[Waits, Waits, Waits] = ({}, {}, {})
+        for i, team, agent, wait, n in conn.execute(
+            "SELECT i, team, answered_by, COALESCE(waited_s, 0), COUNT(*) FROM temp.period"
+            " WHERE answered_by IS NOT NULL GROUP BY 1, 2, 3, 4"
         ):
-            series.setdefault(i, {})[float(wait)] = int(n)
-        teams: Waits = {}
-        agents: Waits = {}
-        for team, agent, wait, n in conn.execute(
-            "SELECT team, answered_by, COALESCE(waited_s, 0), COUNT(*) FROM temp.period"
-            " WHERE answered_by IS NOT NULL GROUP BY 1, 2, 3"
-        ):
-            for into, k in ((teams, team), (agents, agent)):
-                histogram = into.setdefault(k, {})
-                histogram[float(wait)] = histogram.get(float(wait), 0) + int(n)
-        return (*per, series, teams, agents)
+            run = [float(wait)] * int(n)
+            for into, k in zip(waits, (i, team, agent), strict=True):
+                into.setdefault(k, []).extend(run)
+        return (*per, *({k: sorted(v) for k, v in into.items()} for into in waits))  # type: ignore[return-value]
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.period")
 
@@ -232,51 +219,48 @@ def _add(into: dict[str, Any], row: dict[str, Any]) -> None:
             into[k] += row[k] or 0
 
 
-def _figured(sums: dict[Any, dict[str, Any]], waits: dict[Any, dict[float, int]]) -> dict[Any, dict[str, Any]]:
-    return {k: _figures(row, waits.get(k, {})) for k, row in sums.items()}
+def _figured(sums: Sums, waits: Waits) -> dict[Any, dict[str, Any]]:
+    return {k: _figures(row, waits.get(k, [])) for k, row in sums.items()}
 
 
-def _total(sums: dict[Any, dict[str, Any]], waits: dict[Any, dict[float, int]]) -> dict[str, Any]:
-    """The whole range from the per-bucket sums and histograms."""
+def _total(sums: Sums, team_waits: Waits) -> dict[str, Any]:
+    """The whole range from the per-bucket sums and the per-team waits: the teams (``None``: the
+    calls without one) split the rows as the buckets do, and their few long sorted runs merge in
+    one quick sort."""
     row = dict(EMPTY)
     for g in sums.values():
         _add(row, g)
-    merged: dict[float, int] = {}
-    for histogram in waits.values():
-        for wait, n in histogram.items():
-            merged[wait] = merged.get(wait, 0) + n
-    return _figures(row, merged)
+    merged: list[float] = []
+    for waits in team_waits.values():
+        merged.extend(waits)
+    return _figures(row, sorted(merged))
 
 
 # --- days that are over, counted once (Statistics._days) ----------------------------------------
 KEEP_DAYS = 400  # a year and a bit: the longest period (371 days) and last year's same weeks
 SETTLED = timedelta(days=1)  # a day this long over gets no more rows (every call ends within hours)
-Row = tuple[float, ...]  # a sums row in _RAW's order: kept days hold tuples, not dicts (memory)
-Hist = tuple["array[float]", "array[int]"]  # waits and their counts, sorted by wait
+Row = tuple[float, ...]  # a sums row in _RAW's order: not a dict (memory); not an array (the GC tracks those)
+Cell = tuple[str | None, str | None]  # (team, agent); None: no team / nobody answered
 
 
-def _row(values: dict[str, Any]) -> Row:
-    return tuple(-1.0 if values[k] is None else float(values[k]) for k in _RAW)  # -1: no longest wait
-
-
-def _hist(histogram: dict[float, int]) -> Hist:
-    waits = sorted(histogram)
-    return array("d", waits), array("q", (histogram[w] for w in waits))
+def _row(values: dict[str, Any], shared: dict[Any, Any]) -> Row:
+    """SQL's NULL (a sum or maximum of no rows) as 0, and as -1 for the longest wait (none); equal
+    figures as one float object (most are small counts)."""
+    row = (float(values[k] if values[k] is not None else -1 if k == "abandoned_wait_max" else 0) for k in _RAW)
+    return tuple(shared.setdefault(v, v) for v in row)
 
 
 @dataclass
 class DayPartial:
-    """One local day of the call log added up, for reports without filters: the day, per team
-    (``None``: calls without a team), per agent (``None``: not answered); sums, then the answered
-    calls' waits, and the waits of answered calls without a team (never in time)."""
+    """One local day of the call log added up per cell -- a team and an agent together -- so
+    that every report, for everyone, one team or one agent, by day or week, is a sum of cells.
+    Sums (``answered_in_time`` 0: counted from the waits, for the level asked) and the answered
+    calls' waits themselves, sorted: a percentile cannot be added up, the waits can be joined.
+    Tuples of shared float objects (one per distinct wait): joining and sorting them needs no
+    new objects, a third quicker than from ``array('d')``."""
 
-    day: Row | None
-    teams: dict[str | None, Row]
-    agents: dict[str | None, Row]
-    day_waits: Hist
-    team_waits: dict[str | None, Hist]
-    agent_waits: dict[str | None, Hist]
-    untimely: dict[str | None, Hist]  # per agent
+    sums: dict[Cell, Row]
+    waits: dict[Cell, tuple[float, ...]]
 
 
 _DAY_SUMS = _SUMS.replace("COALESCE(c.waited_s, 0) <= :level", "0")  # in time: from the waits, for any level
@@ -285,8 +269,9 @@ _DAY_SUMS = _SUMS.replace("COALESCE(c.waited_s, 0) <= :level", "0")  # in time: 
 def _day_partials(conn: sqlite3.Connection, days: list[date], tz: ZoneInfo) -> dict[date, DayPartial]:
     cuts = [buckets(d, d, "day", tz)[0] for d in days]
     params = {"buckets": json.dumps([b.utc() for b in cuts]), "team": None, "agent": None, "level": 0}
-    sums: list[tuple[Sums, Sums, Sums]] = [({}, {}, {}) for _ in days]
-    waits: list[tuple[Waits, Waits, Waits, Waits]] = [({}, {}, {}, {}) for _ in days]
+    found = {d: DayPartial({}, {}) for d in days}
+    cells: dict[tuple[int, str | None, str | None], list[float]] = {}
+    shared: dict[Any, Any] = {}  # one object per cell name and per wait for all these days (memory)
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("DROP TABLE IF EXISTS temp.period")
     conn.execute(_PERIOD, params)
@@ -295,83 +280,73 @@ def _day_partials(conn: sqlite3.Connection, days: list[date], tz: ZoneInfo) -> d
             f"SELECT c.i, c.team, c.answered_by, {_DAY_SUMS} FROM temp.period c GROUP BY c.i, c.team, c.answered_by"
         ):
             values = dict(row)
-            day_sums, team_sums, agent_sums = sums[values["i"]]
-            for into, k in ((day_sums, 0), (team_sums, values["team"]), (agent_sums, values["answered_by"])):
-                _add(into.setdefault(k, dict(EMPTY)), values)
+            cell = (values["team"], values["answered_by"])
+            found[days[values["i"]]].sums[shared.setdefault(cell, cell)] = _row(values, shared)
         for i, team, agent, wait, n in conn.execute(
             "SELECT i, team, answered_by, COALESCE(waited_s, 0), COUNT(*) FROM temp.period"
-            " WHERE answered_by IS NOT NULL GROUP BY 1, 2, 3, 4"
+            " WHERE answered_by IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
         ):
-            day_w, team_w, agent_w, untimely = waits[i]
-            targets = [day_w.setdefault(0, {}), team_w.setdefault(team, {}), agent_w.setdefault(agent, {})]
-            if team is None:
-                targets.append(untimely.setdefault(agent, {}))
-            for target in targets:
-                target[float(wait)] = target.get(float(wait), 0) + int(n)
+            value = shared.setdefault(float(wait), float(wait))
+            cells.setdefault((i, team, agent), []).extend([value] * int(n))
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.period")
-    found = {}
-    for d, (day_sums, team_sums, agent_sums), (day_w, team_w, agent_w, untimely) in zip(days, sums, waits, strict=True):
-        found[d] = DayPartial(
-            _row(day_sums[0]) if 0 in day_sums else None,
-            {k: _row(v) for k, v in team_sums.items()},
-            {k: _row(v) for k, v in agent_sums.items()},
-            _hist(day_w.get(0, {})),
-            {k: _hist(v) for k, v in team_w.items()},
-            {k: _hist(v) for k, v in agent_w.items()},
-            {k: _hist(v) for k, v in untimely.items()},
-        )  # fmt: skip
+    for (i, team, agent), waits in cells.items():
+        found[days[i]].waits[shared[(team, agent)]] = tuple(waits)
     return found
 
 
-def _add_row(into: dict[str, Any], row: Row) -> None:
-    for k, value in zip(_RAW, row, strict=True):
-        if k == "abandoned_wait_max":
-            if value >= 0:
-                into[k] = max(into[k] or 0, value)
-        else:
-            into[k] += value
+def _summed(rows: list[Row], early: list[int]) -> dict[str, Any]:
+    """Cells' sums added column by column (C loops); ``math.fsum``: the same in any order."""
+    out: dict[str, Any] = {k: math.fsum(column) for k, column in zip(_RAW, zip(*rows, strict=True), strict=True)}
+    longest = max(row[_LONGEST] for row in rows)
+    out["abandoned_wait_max"] = longest if longest >= 0 else None
+    out["answered_in_time"] = sum(early)
+    return out
 
 
-def _into(target: dict[float, int], histogram: Hist) -> None:
-    for w, n in zip(*histogram, strict=True):
-        target[w] = target.get(w, 0) + n
+_LONGEST = _RAW.index("abandoned_wait_max")
 
 
-def _merge_days(parts: list[tuple[int, DayPartial]], level: float) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
-    """Per bucket, team and agent from kept days (``i``: the day's bucket): a few additions per
-    day, team and agent. Answered in time: counted from the merged waits at the end, less those
-    of answered calls without a team (not offered: never in time)."""
-    sums: tuple[Sums, Sums, Sums] = ({}, {}, {})
-    waits: tuple[Waits, Waits, Waits] = ({}, {}, {})
-    untimely: tuple[dict[Any, int], dict[Any, int], dict[Any, int]] = ({}, {}, {})
-    series, teams, agents = sums
-    series_w, team_w, agent_w = waits
+def _joined(runs: list[tuple[float, ...]]) -> list[float]:
+    merged: list[float] = []
+    for run in runs:
+        merged.extend(run)
+    return sorted(merged)  # sorted runs: Python's sort merges them
+
+
+def _merge_days(
+    parts: list[tuple[int, DayPartial]], level: float, team: str | None = None, agent: str | None = None
+) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
+    """Per bucket (``i``: the day's bucket), team and agent from kept days: the cells of the team
+    or agent asked for (as the call log's rows are chosen: a team's calls, the calls an agent
+    answered), collected per bucket, team and agent and added at the end. Answered in time: the
+    cell's waits up to ``level`` (``bisect`` in the sorted waits), none for calls without a team
+    (not offered: never in time)."""
+    groups: tuple[dict[Any, tuple[list[Row], list[int], list[tuple[float, ...]]]], ...] = ({}, {}, {})
     for i, part in parts:
-        if part.day is not None:
-            _add_row(series.setdefault(i, dict(EMPTY)), part.day)
-            _into(series_w.setdefault(i, {}), part.day_waits)
-        for into, into_w, rows, hists in ((teams, team_w, part.teams, part.team_waits),
-                                          (agents, agent_w, part.agents, part.agent_waits)):  # fmt: skip
-            for k, row in rows.items():
-                _add_row(into.setdefault(k, dict(EMPTY)), row)
-            for k, histogram in hists.items():
-                _into(into_w.setdefault(k, {}), histogram)
-        for a, histogram in part.untimely.items():
-            early = sum(n for w, n in zip(*histogram, strict=True) if w <= level)
-            for less, key in zip(untimely, (i, None, a), strict=True):
-                less[key] = less.get(key, 0) + early
-    for figures, merged, less in zip(sums, waits, untimely, strict=True):
-        for k, values in figures.items():
-            in_time = sum(n for w, n in merged.get(k, {}).items() if w <= level)
-            values["answered_in_time"] = in_time - less.get(k, 0)
-    return (*sums, *waits)
+        for cell, row in part.sums.items():
+            t, a = cell
+            if (team is not None and t != team) or (agent is not None and a != agent):
+                continue
+            waits = part.waits.get(cell)
+            early = bisect_right(waits, level) if waits is not None and t is not None else 0
+            for into, k in zip(groups, (i, t, a), strict=True):
+                group = into.get(k)
+                if group is None:
+                    group = into[k] = ([], [], [])
+                group[0].append(row)
+                group[1].append(early)
+                if waits is not None:
+                    group[2].append(waits)
+    sums = [{k: _summed(rows, early) for k, (rows, early, _) in into.items()} for into in groups]
+    waits_of = [{k: _joined(runs) for k, (_, _, runs) in into.items() if runs} for into in groups]
+    return (*sums, *waits_of)  # type: ignore[return-value]
 
 
 class Statistics:
     """Reads on a connection and a thread of its own (WAL: readers never wait for the writer),
     so a year of figures -- a second on a slow box -- does not hold up the database thread that
-    stores messages and the call log. One reader: two, counting a report's sums and histograms
+    stores messages and the call log. One reader: two, counting a report's sums and waits
     at once, were slower on two busy cores and made a 5 ms timer up to 50 ms late (the GIL), as
     against 7 ms with one (bench/statistics.py). Falls back to the database thread when the file
     cannot be opened a second time (the disk-full read-only start, ``Database._open``)."""
@@ -434,7 +409,13 @@ class Statistics:
         self._executor.shutdown(wait=True)
 
     async def _from_days(
-        self, cuts: list[Bucket], tz: ZoneInfo, now: datetime, level: float
+        self,
+        cuts: list[Bucket],
+        tz: ZoneInfo,
+        now: datetime,
+        level: float,
+        team: str | None = None,
+        agent: str | None = None,
     ) -> tuple[Sums, Sums, Sums, Waits, Waits, Waits]:
         where: list[tuple[int, date]] = []
         for i, cut in enumerate(cuts):
@@ -458,7 +439,7 @@ class Statistics:
                 del self._days[key]
         # a year is ~100 ms of Python: on the reader's thread, not the event loop's (the media clock)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _merge_days, parts, level)
+        return await loop.run_in_executor(self._executor, _merge_days, parts, level, team, agent)
 
     async def warm(self, tz: ZoneInfo, now: datetime) -> None:
         """Count and keep the days of the last year that are over -- what the first long report
@@ -479,11 +460,11 @@ class Statistics:
         now: datetime | None = None,
     ) -> dict[str, Any]:
         """Figures per bucket, per team and per agent, and for the whole range. With ``now``,
-        days and weeks without a filter come from per-day totals, those of days over kept
-        (``_days``); a team's or an agent's are counted from the call log."""
+        days and weeks come from per-day totals (per team and agent: for everyone, one team or
+        one agent), those of days over kept (``_days``); hours are counted from the call log."""
         cuts = buckets(first, last, by, tz)
-        if now is not None and by != "hour" and team is None and agent is None:
-            merged = await self._from_days(cuts, tz, now, service_level_s)
+        if now is not None and by != "hour":
+            merged = await self._from_days(cuts, tz, now, service_level_s, team, agent)
         else:
             params = {
                 "buckets": json.dumps([b.utc() for b in cuts]),
@@ -497,11 +478,11 @@ class Statistics:
         series, teams, agents, series_waits, team_waits, agent_waits = merged
         found = {
             "series": _figured(series, series_waits),
-            "total": _total(series, series_waits),
+            "total": _total(series, team_waits),
             "teams": _figured(teams, team_waits),
             "agents": _figured(agents, agent_waits),
         }
-        empty = _figures(EMPTY, {})
+        empty = _figures(EMPTY, [])
         return {
             "from": first.isoformat(),
             "to": last.isoformat(),
