@@ -88,7 +88,10 @@ def test_the_statistics_page_shows_the_seeded_figures_and_exports_them_as_csv(da
         bar = page.locator("#stats-chart g[data-answered='3']")
         expect(bar).to_have_count(1)
         expect(bar.locator("text")).to_have_text(yesterday)  # labelled in the box's time, not the browser's
-        expect(page.locator("#stats-wrapup")).to_contain_text("Nachbearbeitungszeit")
+        expect(page.locator("#stats-wrapup")).to_contain_text(
+            "Nachbearbeitung zählt vom Ende eines angenommenen Gesprächs"
+        )
+        expect(page.locator("[data-figure=wrap_up] b")).to_have_text("–")  # no agent's ring recorded in the seed
         # a wider service level: the page asks again
         page.fill("#stats-sl", "45")
         page.locator("#stats-sl").dispatch_event("change")

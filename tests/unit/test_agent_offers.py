@@ -44,20 +44,24 @@ async def test_a_busy_a_silent_and_an_answering_agent_are_recorded_with_their_re
     start = office.clock.now()
     _, task = office.start_call(mode, digits_at=[(4.0, "3")], hangup_at=120.0)
     await office.clock.run_until(task)
+    await office.clock.advance(11)  # the team's 10 s of wrap-up after emil's call: then he is free again
     await rings.stop()
     assert rings.written == 3 and rings.dropped == 0
     lo, hi = start.isoformat(), (office.clock.now() + timedelta(seconds=1)).isoformat()
     found = await repo.per_agent(lo, hi, None, None)
     assert found == {
-        "carl": {"rung": 1, "rung_answered": 0, "rung_missed": 1, "ring_avg_s": None},  # busy after 1 s
-        "dora": {"rung": 1, "rung_answered": 0, "rung_missed": 1, "ring_avg_s": None},  # rang out (15 s)
-        "emil": {"rung": 1, "rung_answered": 1, "rung_missed": 0, "ring_avg_s": 4.0},
+        "carl": {"rung": 1, "rung_answered": 0, "rung_missed": 1, "ring_avg_s": None, "wrap_up_s": None},  # busy
+        "dora": {"rung": 1, "rung_answered": 0, "rung_missed": 1, "ring_avg_s": None, "wrap_up_s": None},  # rang out
+        "emil": {"rung": 1, "rung_answered": 1, "rung_missed": 0, "ring_avg_s": 4.0, "wrap_up_s": 10.0},
     }
+    assert await repo.wrap_up(lo, hi, None, None) == {"pc": 10.0, None: 10.0}
+    assert await repo.wrap_up(lo, hi, "lvs", None) == {None: None}  # nothing answered there
     assert await repo.per_agent(lo, hi, "lvs", None) == {}  # another team's figures
     assert list(await repo.per_agent(lo, hi, None, "dora")) == ["dora"]
-    rows = await repo.db.fetch("SELECT agent, how, result, ring_s FROM agent_offers ORDER BY id")
-    assert [(r["agent"], r["how"], r["result"], r["ring_s"]) for r in rows] == [
-        ("carl", "auto", "busy", 1.0), ("dora", "auto", "no_answer", 15.0), ("emil", "auto", "answered", 4.0),
+    rows = await repo.db.fetch("SELECT agent, how, result, ring_s, wrap_up_s FROM agent_offers ORDER BY id")
+    assert [(r["agent"], r["how"], r["result"], r["ring_s"], r["wrap_up_s"]) for r in rows] == [
+        ("carl", "auto", "busy", 1.0, None), ("dora", "auto", "no_answer", 15.0, None),
+        ("emil", "auto", "answered", 4.0, 10.0),  # written once his wrap-up was over
     ]  # fmt: skip
 
 
@@ -92,3 +96,21 @@ def test_an_agent_who_was_rung_but_took_no_call_gets_a_row_in_the_statistics() -
     assert (dora.rung, dora.rung_missed, dora.answered, dora.avg_wait_s) == (3, 3, 0, None)
     assert rows[1]["rung"] == 2 and rows[1]["ring_avg_s"] == 3.5
     assert with_rings([taken], {})[0]["rung"] == 0  # nothing rang: zeros, not missing
+
+
+async def test_an_agent_who_ends_the_wrap_up_early_or_has_none_or_is_still_in_it_at_the_stop(
+    mode: Mode, repo: OfferRepository
+) -> None:
+    office = Office(strategy="linear", ring_timeout=15, wrap_up=30)
+    rings = OfferLog(office.events, repo, office.clock)
+    office.agent("emil", "pc", ("answer", 2.0))
+    _, task = office.start_call(mode, digits_at=[(4.0, "3")], hangup_at=60.0)
+    await office.clock.run_until(task)
+    await office.clock.advance(12)
+    office.agents.pause("emil", False)  # "Fertig" after 12 of 30 s
+    _, task = office.start_call(mode, digits_at=[(4.0, "3")], hangup_at=60.0)
+    await office.clock.run_until(task)
+    await office.clock.advance(5)  # in the second wrap-up when the box stops
+    await rings.stop()
+    rows = await repo.db.fetch("SELECT result, wrap_up_s FROM agent_offers ORDER BY id")
+    assert [(r["result"], r["wrap_up_s"]) for r in rows] == [("answered", 12.0), ("answered", None)]

@@ -2,9 +2,11 @@
 
 The distribution says when it rings an agent (``AgentRinging``, after ``PullStarted`` when the
 agent pulled the call) and the agents' board says how it ended: the agent on the call
-(answered), or free again with the dialer's reason, or gone (logged out, paused). The rows are
-written behind the calls from a bounded queue: a database that refuses them costs figures,
-never a call (as the call log, calls/behind.py).
+(answered), or free again with the dialer's reason, or gone (logged out, paused). An answered
+ring is written once the agent is free again, with the wrap-up it took (the time in
+``wrap_up`` after the call; 0 when the agent was free at once). The rows are written behind the
+calls from a bounded queue: a database that refuses them costs figures, never a call (as the
+call log, calls/behind.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ log = logging.getLogger(__name__)
 
 MAX_PENDING = 2000  # rows waiting for the database at most (a store that hangs must not grow this)
 
-Row = tuple[str, str, str | None, str, str, float, str]
+Ring = tuple[str, str, str | None, str, str, float, str]
+Row = tuple[str, str, str | None, str, str, float, str, float | None]
 
 
 @dataclass
@@ -42,6 +45,8 @@ class OfferLog:
         self._clock = clock
         self._ringing: dict[str, _Ring] = {}  # agent id -> the ring in progress
         self._pulled: set[tuple[str, str]] = set()  # (agent, call) pulls not yet ringing
+        self._talking: dict[str, Ring] = {}  # agent id -> the answered ring, until the agent is free again
+        self._wrap_from: dict[str, float] = {}  # agent id -> when their wrap-up began (monotonic)
         self._rows: list[Row] = []
         self._task: asyncio.Task[None] | None = None
         self.written = 0
@@ -59,17 +64,31 @@ class OfferLog:
                 event.call_id, event.team, "pull" if pulled else "auto", now, self._clock.monotonic()
             )
         elif isinstance(event, AgentStateChanged) and event.state != AgentState.RINGING.value:
-            ring = self._ringing.pop(event.agent_id, None)
-            if ring is None:
+            agent = event.agent_id
+            ring = self._ringing.pop(agent, None)
+            if ring is not None:
+                if event.state == AgentState.ON_CALL.value:
+                    result = "answered"
+                elif event.state == AgentState.AVAILABLE.value:
+                    result = event.reason or "no_answer"
+                else:  # logged out or paused while it rang
+                    result = event.state
+                ring_s = round(self._clock.monotonic() - ring.since, 1)
+                done: Ring = (ring.call_id, agent, ring.team, ring.how, ring.at, ring_s, result)
+                if result == "answered":
+                    self._talking[agent] = done  # written with its wrap-up, once the agent is free again
+                else:
+                    self._put((*done, None))
                 return
-            if event.state == AgentState.ON_CALL.value:
-                result = "answered"
-            elif event.state == AgentState.AVAILABLE.value:
-                result = event.reason or "no_answer"
-            else:  # logged out or paused while it rang
-                result = event.state
-            ring_s = round(self._clock.monotonic() - ring.since, 1)
-            self._put((ring.call_id, event.agent_id, ring.team, ring.how, ring.at, ring_s, result))
+            answered = self._talking.get(agent)
+            if answered is None or event.state == AgentState.ON_CALL.value:
+                return
+            if event.state == AgentState.WRAP_UP.value:
+                self._wrap_from[agent] = self._clock.monotonic()
+                return
+            del self._talking[agent]  # free again (or paused, logged out): the call and its wrap-up are over
+            began = self._wrap_from.pop(agent, None)
+            self._put((*answered, round(self._clock.monotonic() - began, 1) if began is not None else 0.0))
 
     def _put(self, row: Row) -> None:
         if len(self._rows) >= MAX_PENDING:
@@ -90,6 +109,10 @@ class OfferLog:
                 log.warning("agent rings: %d row(s) not stored: %s", len(rows), err)
 
     async def stop(self) -> None:
-        """The rows still waiting, written before the database closes."""
+        """The rows still waiting, written before the database closes (the wrap-up of an agent
+        still in it is not known: NULL)."""
+        for answered in self._talking.values():
+            self._put((*answered, None))
+        self._talking.clear()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)

@@ -231,7 +231,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS call_log_by_agent
         ON call_log(answered_by, started_at, team, outcome, waited_s, talk_s, message_id);
     """,
-    # 14: every ring of an agent's phone and how it ended (store/offers.py)
+    # 14: every ring of an agent's phone, how it ended and the wrap-up after it (store/offers.py)
     """
     CREATE TABLE IF NOT EXISTS agent_offers (
         id INTEGER PRIMARY KEY,
@@ -241,7 +241,8 @@ MIGRATIONS: list[str] = [
         how TEXT NOT NULL,
         offered_at TEXT NOT NULL,
         ring_s REAL NOT NULL,
-        result TEXT NOT NULL
+        result TEXT NOT NULL,
+        wrap_up_s REAL
     );
     CREATE INDEX IF NOT EXISTS agent_offers_time ON agent_offers(offered_at, team, agent, result, ring_s);
     """,

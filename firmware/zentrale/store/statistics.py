@@ -15,7 +15,8 @@ rows never come to Python one by one. What the figures mean (docs/statistics.md)
   them out: exact, and a percentile cannot be added up from parts);
 - ``service_level``: answered within N seconds / offered (None without offered calls);
 - ``talk_s``: the agents' talk time. The call log does not record wrap-up time (the agent's
-  after-call work is a state of the agent, not of the call), so there is no wrap-up figure.
+  after-call work is a state of the agent, not of the call): ``wrap_up_s`` is None here and
+  filled in by the API from the agents' rings (store/offers.py), per team, agent and in all.
 
 Buckets are the box's local time (the schedule's time zone): a day is local midnight to local
 midnight, 23 or 25 hours on the days the clocks change, a week starts on Monday. Hour buckets
@@ -149,7 +150,7 @@ def _figures(row: dict[str, Any], waits: list[float]) -> dict[str, Any]:
     out["service_level"] = round(out["answered_in_time"] / offered, 3) if offered else None
     out["talk_s"] = round(float(row.get("talk_sum") or 0), 1)
     out["avg_talk_s"] = round(out["talk_s"] / answered, 1) if answered else None
-    out["wrap_up_s"] = None  # not recorded in the call log (see the module's doc)
+    out["wrap_up_s"] = None  # not in the call log: the API adds it from the agents' rings (module doc)
     return out
 
 

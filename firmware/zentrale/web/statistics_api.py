@@ -62,7 +62,10 @@ class Figures(Answer):
     service_level: float | None = Field(description="answered_in_time / offered (0..1)")
     talk_s: float
     avg_talk_s: float | None
-    wrap_up_s: float | None = Field(description="always null: the call log does not record wrap-up time")
+    wrap_up_s: float | None = Field(
+        description="the agents' wrap-up seconds after the calls they answered (from the agents' rings; "
+        "null per time bucket, and where none was recorded)",
+    )
 
 
 class BucketFigures(Figures):
@@ -148,10 +151,11 @@ CSV_COLUMNS = [
     ("p90_wait_s", "90%-Wartezeit (s)", "90th percentile wait (s)"),
     ("service_level", "Servicelevel (%)", "Service level (%)"), ("talk_s", "Gesprächszeit (s)", "Talk time (s)"),
     ("avg_talk_s", "Ø Gesprächszeit (s)", "Avg talk time (s)"),
+    ("wrap_up_s", "Nachbearbeitung (s)", "Wrap-up time (s)"),
     ("rung", "Klingelte", "Rung"), ("rung_missed", "Nicht angenommen", "Not answered"),
     ("ring_avg_s", "Ø Klingeln bis Annahme (s)", "Avg ring until answered (s)"),
 ]  # fmt: skip
-NO_RINGS = {"rung": 0, "rung_answered": 0, "rung_missed": 0, "ring_avg_s": None}
+NO_RINGS = {"rung": 0, "rung_answered": 0, "rung_missed": 0, "ring_avg_s": None, "wrap_up_s": None}
 
 
 def _number(value: Any, lang: str, percent: bool = False) -> str:
@@ -235,8 +239,12 @@ def statistics_router(
         found = await stats.report(first, last, by, zone, team or None, agent or None, level, now=clock.now())
         if offers is not None:  # the same range (checked by the report): its first start, its last end
             cuts = buckets(first, last, by, zone)
-            rings = await offers.per_agent(cuts[0].utc()[0], cuts[-1].utc()[1], team or None, agent or None)
-            found["agents"] = with_rings(found["agents"], rings)
+            lo, hi = cuts[0].utc()[0], cuts[-1].utc()[1]
+            found["agents"] = with_rings(found["agents"], await offers.per_agent(lo, hi, team or None, agent or None))
+            wrap_up = await offers.wrap_up(lo, hi, team or None, agent or None)
+            found["total"]["wrap_up_s"] = wrap_up[None]
+            for row in found["teams"]:
+                row["wrap_up_s"] = wrap_up.get(row["team"]) if row["team"] else None
         return found
 
     @router.get(

@@ -72,7 +72,8 @@ function tiles(total, level) {
     tile("p90_wait", t("stats.p90_wait"), seconds(total.p90_wait_s)),
     tile("messages", t("stats.messages"), total.messages),
     tile("callbacks", t("stats.callbacks"), total.callbacks),
-    tile("talk", t("stats.talk"), minutes(total.talk_s), total.avg_talk_s !== null ? t("stats.avg_talk", { avg: seconds(total.avg_talk_s) }) : null));
+    tile("talk", t("stats.talk"), minutes(total.talk_s), total.avg_talk_s !== null ? t("stats.avg_talk", { avg: seconds(total.avg_talk_s) }) : null),
+    tile("wrap_up", t("stats.wrap_up"), minutes(total.wrap_up_s)));
 }
 
 function table(id, nameHead, rows, name) {
@@ -92,13 +93,13 @@ function table(id, nameHead, rows, name) {
 // they answered, then the calls they took.
 function agentTable(rows) {
   const heads = [t("stats.agent"), t("stats.rung"), t("stats.answered"), t("stats.rung_missed"), t("stats.ring_avg"),
-    t("stats.avg_wait"), t("stats.talk")];
+    t("stats.avg_wait"), t("stats.talk"), t("stats.wrap_up")];
   return h("div", { class: "table-scroll" }, h("table", { class: "list stats-table", id: "stats-agents-table" },
     h("thead", {}, h("tr", {}, heads.map((x) => h("th", {}, x)))),
     h("tbody", {}, rows.length ? rows.map((r) => h("tr", { "data-name": r.agent },
       h("td", {}, r.agent), h("td", { "data-figure": "rung" }, r.rung ?? 0), h("td", { "data-figure": "answered" }, r.answered),
       h("td", { "data-figure": "rung_missed" }, r.rung_missed ?? 0), h("td", {}, seconds(r.ring_avg_s)),
-      h("td", {}, seconds(r.avg_wait_s)), h("td", {}, minutes(r.talk_s))))
+      h("td", {}, seconds(r.avg_wait_s)), h("td", {}, minutes(r.talk_s)), h("td", { "data-figure": "wrap_up" }, minutes(r.wrap_up_s))))
       : h("tr", {}, h("td", { colspan: heads.length, class: "muted" }, t("stats.none"))))));
 }
 
@@ -143,7 +144,7 @@ export function mount(main) {
         h("div", { class: "card-body" }, table("stats-teams", t("stats.team"), report.teams, (r) => r.team ? (live.me.teams.find((x) => x.id === r.team)?.name || r.team) : t("stats.no_team")))),
       h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", {}, t("stats.per_agent"))),
         h("div", { class: "card-body" }, agentTable(report.agents))),
-      h("p", { class: "muted", id: "stats-wrapup" }, t("stats.no_wrap_up", { tz: report.timezone })));
+      h("p", { class: "muted", id: "stats-wrapup" }, t("stats.footnote", { tz: report.timezone })));
   };
   const show = h("button", { type: "button", class: "primary", id: "stats-show", onclick: load }, t("stats.show"));
   main.append(
