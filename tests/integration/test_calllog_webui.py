@@ -72,6 +72,8 @@ def test_nummer_sperren_in_the_call_log_rejects_the_next_call_and_other_teams_do
 
         with session(box, "anna", "anna-password-1") as anna, session(box, "ben", "ben-password-1") as ben:
             assert [r["call_id"] for r in anna.get("/api/calllog").json()] == [row["call_id"]]
+            assert "quality" not in anna.get("/api/calllog").json()[0]  # the audio figures are the admins'
+            assert "quality" in box.http.get("/api/calllog").json()[0]
             assert [r["call_id"] for r in anna.get("/api/calllog", params={"outcome": "abandoned"}).json()] == [
                 row["call_id"]
             ]

@@ -122,16 +122,18 @@ class CallLogRepository:
             args.extend([before[0], before[0], before[1]])
         sql = "SELECT * FROM call_log" + (" WHERE " + " AND ".join(where) if where else "")
         rows = await self.db.fetch(f"{sql} ORDER BY started_at DESC, call_id DESC LIMIT ?", (*args, limit))
-        for row in rows:
-            row.pop("quality", None)  # the call's audio figures: for the admins' recent(), not the page
-        return rows
+        return _with_quality(rows)
 
     async def recent(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self.db.fetch("SELECT * FROM call_log ORDER BY started_at DESC LIMIT ?", (limit,))
-        for row in rows:
-            text = row.get("quality")
-            try:
-                row["quality"] = json.loads(text) if text else None
-            except ValueError:
-                row["quality"] = None
-        return rows
+        return _with_quality(await self.db.fetch("SELECT * FROM call_log ORDER BY started_at DESC LIMIT ?", (limit,)))
+
+
+def _with_quality(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The call's audio figures (RTCP-style, ``quality``) as the object they were stored as."""
+    for row in rows:
+        text = row.get("quality")
+        try:
+            row["quality"] = json.loads(text) if text else None
+        except ValueError:
+            row["quality"] = None
+    return rows
