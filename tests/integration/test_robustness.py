@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.harness.audio import make_tone_wav, prompt_seconds, read_wav, tone_level
-from tests.harness.daemon import DEMO, ROOT, free_port, start_daemon
+from tests.harness.daemon import DEMO, ROOT, Daemon, free_port, start_daemon
 from tests.harness.modes import demo_mode, fast_mode
 from tests.harness.peers.phone import Phone
 from tests.harness.waits import wait_until
@@ -31,21 +31,27 @@ def recording_mode() -> dict[str, object]:
     return mode
 
 
+def speaking_caller(tmp_path: Path, phone: Phone, daemon: Daemon, seconds: float) -> int:
+    """``phone`` calls the box, waits for the recording's prompt and beep, then speaks (a
+    700 Hz tone) for ``seconds``; returns the call."""
+    tone = tmp_path / "tone.wav"
+    make_tone_wav(tone, 700, 10.0, rate=8000, level_dbfs=-12)
+    call = phone.call(daemon.uri)
+    phone.wait_event("media_active", call=call, timeout=5)
+    wait_until(lambda: [c for c in daemon.http.get("/api/calls").json() if c["node"] == "voicemail_lvs"], 5, "vm")
+    time.sleep(prompt_seconds("goodbye") + 0.5)  # prompt and beep: listening, not waiting for a state
+    phone.play(call, tone)
+    time.sleep(seconds)  # the caller speaks
+    return call
+
+
 @pytest.mark.parametrize(("speak", "expect_message"), [(3.0, True), (0.4, False)])
 def test_kill_9_during_a_recording_leaves_a_complete_message_or_nothing(
     tmp_path: Path, sip_phones: Callable[..., Phone], speak: float, expect_message: bool
 ) -> None:
-    tone = tmp_path / "tone.wav"
-    make_tone_wav(tone, 700, 10.0, rate=8000, level_dbfs=-12)
     daemon = start_daemon(tmp_path / "box", mode=recording_mode())
     try:
-        phone = sip_phones(name="kill9")
-        call = phone.call(daemon.uri)
-        phone.wait_event("media_active", call=call, timeout=5)
-        wait_until(lambda: [c for c in daemon.http.get("/api/calls").json() if c["node"] == "voicemail_lvs"], 5, "vm")
-        time.sleep(prompt_seconds("goodbye") + 0.5)  # prompt and beep
-        phone.play(call, tone)
-        time.sleep(speak)
+        speaking_caller(tmp_path, sip_phones(name="kill9"), daemon, speak)
         spool = list((daemon.data_dir / "spool").iterdir())
         assert any(p.name.endswith(".wav.part") for p in spool), spool
         daemon.kill9()
@@ -154,17 +160,10 @@ def test_a_stop_during_a_recording_hangs_up_keeps_the_message_and_logs_no_error(
     """SIGTERM (systemd's stop, an update's restart) with a caller speaking a message: the parts
     stop in the reverse order of their start (zentrale/lifecycle.py), so the call is ended while
     its line still carries the BYE and the message is kept before the database closes."""
-    tone = tmp_path / "tone.wav"
-    make_tone_wav(tone, 700, 10.0, rate=8000, level_dbfs=-12)
     daemon = start_daemon(tmp_path / "box", mode=recording_mode())
     try:
         phone = sip_phones(name="stop")
-        call = phone.call(daemon.uri)
-        phone.wait_event("media_active", call=call, timeout=5)
-        wait_until(lambda: [c for c in daemon.http.get("/api/calls").json() if c["node"] == "voicemail_lvs"], 5, "vm")
-        time.sleep(prompt_seconds("goodbye") + 0.5)  # prompt and beep
-        phone.play(call, tone)
-        time.sleep(3.0)  # the caller speaks
+        call = speaking_caller(tmp_path, phone, daemon, 3.0)
         assert daemon.stop() == 0
         phone.wait_event("disconnected", call=call, timeout=5)  # the box said BYE before its line stopped
     finally:
