@@ -182,8 +182,8 @@ async def test_old_caller_numbers_are_anonymised_keeping_the_entry_and_older_ent
 async def test_the_rings_of_agents_phones_go_with_the_call_log(world: World) -> None:
     rings = OfferRepository(world.db)
     await rings.add([
-        ("year-past", "anna", "sap", "auto", (NOW - 365 * DAY - SECOND).isoformat(), 20.0, "no_answer"),
-        ("year-short", "anna", "sap", "pull", (NOW - 365 * DAY + SECOND).isoformat(), 3.0, "answered"),
+        ("year-past", "anna", "sap", "auto", (NOW - 365 * DAY - SECOND).isoformat(), 20.0, "no_answer", None),
+        ("year-short", "anna", "sap", "pull", (NOW - 365 * DAY + SECOND).isoformat(), 3.0, "answered", 12.5),
     ])  # fmt: skip
     await world.job(call_log_days=365).run_once()
     rows = await world.db.fetch("SELECT call_id FROM agent_offers")
