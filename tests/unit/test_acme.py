@@ -19,7 +19,8 @@ from cryptography.x509.oid import NameOID
 from tests.harness.daemon import free_port
 from zentrale.config import HttpTlsConfig, parse_config
 from zentrale.errors import ConfigError
-from zentrale.web.acme import CODES, AcmeFailure, ChallengeBoard, DnsUpdater, obtain
+from zentrale.web.acme import CODES, AcmeFailure, ChallengeBoard
+from zentrale.web.acme_client import DnsUpdater, obtain
 from zentrale.web.server import HttpsRedirect
 from zentrale.web.tls import TlsKeeper
 

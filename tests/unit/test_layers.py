@@ -59,11 +59,11 @@ OWNERS = {
     "aiosmtplib": {"mail/smtp.py"},
     "socket": {"lines/", "systemd_notify.py", "web/"},
     "cryptography": {"web/tls.py"},  # the local CA and the page's certificate
-    "acme": {"web/acme.py"},  # certbot's ACME client (RFC 8555)
-    "josepy": {"web/acme.py"},  # its JWS keys
-    "dns": {"web/acme.py"},  # dnspython: RFC 2136 updates for dns-01
+    "acme": {"web/acme_client.py"},  # certbot's ACME client (RFC 8555)
+    "josepy": {"web/acme_client.py"},  # its JWS keys
+    "dns": {"web/acme_client.py"},  # dnspython: RFC 2136 updates for dns-01
     "fritzconnection": {"phonebook/fritzbox.py"},  # TR-064
-    "requests": {"phonebook/fritzbox.py", "web/acme.py"},  # fritzconnection's and acme's HTTP client: its errors
+    "requests": {"phonebook/fritzbox.py", "web/acme_client.py"},  # fritzconnection's and acme's HTTP client: its errors
     "httpx": {"phonebook/carddav.py"},  # CardDAV
 }
 

@@ -25,9 +25,7 @@ from zentrale.config import CardDavConfig, FritzboxPhonebookConfig, PhonebookCon
 from zentrale.core.clock import Clock
 from zentrale.core.numbers import lookup_key
 from zentrale.lines.base import Call
-from zentrale.phonebook.carddav import read_carddav
 from zentrale.phonebook.csvfile import parse_csv
-from zentrale.phonebook.fritzbox import read_fritzbox
 from zentrale.phonebook.sources import Listing, SourceFailed
 from zentrale.store.phonebook import CachedEntry, PhonebookRepository
 
@@ -84,9 +82,9 @@ class Phonebook:
         if not self._fixed_readers:
             readers: dict[str, Callable[[], Sequence[Listing]]] = {}
             if fritzbox is not None:
-                readers["fritzbox"] = lambda: read_fritzbox(fritzbox)
+                readers["fritzbox"] = lambda: _read_fritzbox(fritzbox)
             if carddav is not None:
-                readers["carddav"] = lambda: read_carddav(carddav)
+                readers["carddav"] = lambda: _read_carddav(carddav)
             self.readers = readers
         origins = {"fritzbox": fritzbox.address if fritzbox else "", "carddav": carddav.url if carddav else ""}
         for source in ("fritzbox", "carddav"):
@@ -307,3 +305,18 @@ class Phonebook:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+
+# The sources' clients (fritzconnection on requests, httpx) are imported by the worker thread
+# that reads them, the first time: most boxes have neither, and importing them took ~100 ms at
+# every start natively (seconds on an emulated appliance), on the event loop.
+def _read_fritzbox(config: FritzboxPhonebookConfig) -> Sequence[Listing]:
+    from zentrale.phonebook.fritzbox import read_fritzbox
+
+    return read_fritzbox(config)
+
+
+def _read_carddav(config: CardDavConfig) -> Sequence[Listing]:
+    from zentrale.phonebook.carddav import read_carddav
+
+    return read_carddav(config)

@@ -52,7 +52,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from zentrale.config import HttpTlsConfig
 from zentrale.errors import Invalid
-from zentrale.web.acme import AcmeFailure, ChallengeBoard, obtain
+from zentrale.web.acme import AcmeFailure, ChallengeBoard
 
 log = logging.getLogger(__name__)
 
@@ -488,6 +488,8 @@ class TlsKeeper:
             except OSError as err:  # an account key that is not kept would make a new account each try
                 raise AcmeFailure("storage", f"{account_path}: {err.strerror or err}") from None
         key_pem = _key_pem(ec.generate_private_key(ec.SECP256R1()))
+        from zentrale.web.acme_client import obtain
+
         issued = obtain(acme, account_path.read_bytes(), key_pem, self.acme_board, lambda: self._stopping)
         try:
             return check_certificate(issued.chain_pem.decode(), key_pem.decode(), self.now(), [acme.domain])
