@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from zentrale.core.callbacks import prompt as shipped_in
 from zentrale.errors import Invalid
 
 ListName = Literal["block", "vip"]
@@ -34,18 +35,14 @@ MAX_LIST_ENTRIES = 10_000  # per list: far more than an office blocks, small eno
 ANONYMOUS_NAMES = frozenset({"", "anonymous", "unknown", "restricted", "private", "unavailable", "withheld"})
 
 # The shipped rejection a blocked caller hears (tools/make_demo_audio.py). A mode names it in
-# German; an English mode plays its English twin, named as the queue's and the callback's
-# English prompts are (core/waits.py EN_SUFFIX, core/callbacks.py prompt()).
+# German; an English mode plays its English twin, named as the callback's shipped prompts are.
 BLOCKED_PROMPT = "caller_blocked"
-EN_SUFFIX = "_en"
 
 
 def in_language(prompt: str, language: str) -> str:
     """The prompt a mode in ``language`` plays for ``prompt``: the English twin of the shipped
     rejection in an English mode; any other prompt as named (an uploaded one has no twin)."""
-    if language == "en" and prompt == BLOCKED_PROMPT:
-        return prompt + EN_SUFFIX
-    return prompt
+    return shipped_in(prompt, language) if prompt == BLOCKED_PROMPT else prompt
 
 
 # German mobile networks: 015x, 016x, 017x (Bundesnetzagentur number plan)
