@@ -144,7 +144,7 @@ class Box:
 
     async def call_log(self) -> dict[str, dict[str, Any]]:
         await self.supervisor.call_log.drain()
-        return {r["call_id"]: r for r in await self.hotline.call_log.recent()}
+        return {r["call_id"]: r for r in await self.hotline.call_log.page()}
 
 
 def one_node_mode(node: dict[str, Any]) -> Mode:

@@ -187,7 +187,7 @@ async def test_the_call_log_drops_and_counts_what_a_full_disk_refuses_and_writes
         writer.ended("late", started_at="2026-01-05T09:00:00", caller="+4930999", outcome="voicemail")
         await writer.drain(timeout=10)
         assert writer.failing is None
-        rows = {r["call_id"]: r for r in await repo.recent(1000)}
+        rows = {r["call_id"]: r for r in await repo.page(limit=1000)}
         assert rows["late"]["outcome"] == "voicemail" and rows["late"]["caller"] == "+4930999"
         assert call_log_health(writer.status()).state == "ok"
     finally:
@@ -201,7 +201,7 @@ async def test_a_dropped_start_row_is_made_whole_by_the_end_row(tmp_path: Path) 
     repo = CallLogRepository(db)
     try:
         await repo.ended("c1", started_at="2026-01-05T09:00:00", line="sip", caller="+4930", outcome="abandoned")
-        rows = await repo.recent()
+        rows = await repo.page()
         assert rows[0]["call_id"] == "c1" and rows[0]["line"] == "sip" and rows[0]["outcome"] == "abandoned"
         with pytest.raises(ValueError, match="columns"):
             await repo.ended("c1", started_at="x", nonsense=1)

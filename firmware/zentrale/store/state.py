@@ -124,9 +124,6 @@ class CallLogRepository:
         rows = await self.db.fetch(f"{sql} ORDER BY started_at DESC, call_id DESC LIMIT ?", (*args, limit))
         return _with_quality(rows)
 
-    async def recent(self, limit: int = 100) -> list[dict[str, Any]]:
-        return _with_quality(await self.db.fetch("SELECT * FROM call_log ORDER BY started_at DESC LIMIT ?", (limit,)))
-
 
 def _with_quality(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The call's audio figures (RTCP-style, ``quality``) as the object they were stored as."""

@@ -4,7 +4,7 @@ Admins see every row, also calls that never reached a team (a blocked number, a 
 hung up in the menu); an agent the rows of his own teams and nothing else -- asking for another
 team is refused (403), as the queues and the event stream show him his teams only. A row
 carries what the viewer shows of a message (number, phonebook name, team, times); the call's
-audio figures stay with the admins' status page. Retention (docs/privacy.md) has already
+audio figures (``quality``) are in the admins' rows only. Retention (docs/privacy.md) has already
 anonymised or deleted what is due, in the table itself: the page cannot show more.
 """
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 Outcome = Literal[
     "answered", "abandoned", "voicemail", "no_message", "callback", "blocked", "overflow", "hangup", "failed",
     "time_limit", "callback_answered", "callback_no_answer", "callback_agent_gone", "callback_abandoned",
+    "callback_no_agent", "shutdown",
 ]  # fmt: skip
 # what CallLogRepository writes (datetime.isoformat()); fromisoformat alone lets a trailing NUL through
 ISO_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}:\d{2}|Z)?$"
