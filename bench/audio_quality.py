@@ -77,7 +77,7 @@ AGENT_IP = "127.0.0.30"
 BOX_NICE = -5  # as the appliance's unit runs it (systemd/zentrale.service)
 PHONE_NICE = -10
 PHONE_RT_PRIORITY = 5  # SCHED_RR, below the impairing relay's SCHED_FIFO 10
-BOX_RT_PRIORITY = 4  # --box-rt: SCHED_RR below the instruments
+BOX_RT_PRIORITY = 4  # the box's SCHED_RR (--box-sched appliance / all-rt): below the instruments
 RATE = {"PCMU": 8000, "PCMA": 8000, "G722": 16000}
 # the caller's network is not one of the LAN ranges the box answers by default
 BOX_CONFIG: dict[str, Any] = {
@@ -196,14 +196,16 @@ class Bench:
         work: Path,
         relay: str = "auto",
         jitter_min_ms: float | None = None,
-        box_rt: bool = False,
+        box_sched: str = "appliance",
     ) -> None:
         self.box_ns, self.far_ns, self.work = box_ns, far_ns, work
-        self.box_rt = box_rt
+        self.box_sched = box_sched
         jb: dict[str, Any] = {"relay": relay}
         if jitter_min_ms is not None:
             jb["min_ms"] = jitter_min_ms
         self.config = {**BOX_CONFIG, "sip": {**BOX_CONFIG["sip"], "jitter_buffer": jb}}
+        if box_sched == "appliance":  # as systemd/zentrale.service: the loop RR, its threads and programs normal
+            self.config["service"] = {"realtime_priority": BOX_RT_PRIORITY}
         self.speech = make_speech(work / "speech")
         self.seconds = {who: _speech_seconds(self.speech[who, 8000]) for who in ("caller", "agent")}
         # the phones are the instruments: ahead of other work on the machine (the relay runs SCHED_FIFO)
@@ -216,9 +218,13 @@ class Bench:
         self.queue_box = start_daemon(self.work / "queue-box", mode=QUEUE_MODE, config=self.config)
         self.message_box = start_daemon(self.work / "message-box", mode=MESSAGE_MODE, config=self.config)
         for box in (self.queue_box, self.message_box):
-            renice_all_threads(box.proc.pid, BOX_NICE)
-            if self.box_rt:
+            if self.box_sched == "nice":  # the unit before the loop ran real-time: Nice=-5 for every thread
+                renice_all_threads(box.proc.pid, BOX_NICE)
+            elif self.box_sched == "all-rt":  # every thread SCHED_RR (the old --box-rt)
                 realtime_all_threads(box.proc.pid, BOX_RT_PRIORITY)
+            else:
+                scheduling = box.http.get("/status").json()["media_clock"]["scheduling"]
+                assert scheduling.startswith("real-time RR"), f"the box's loop is not real-time: {scheduling}"
         r = self.queue_box.http.put("/api/agents/bench", json={"name": "Bench", "teams": ["lvs"], "priority": 0})
         r.raise_for_status()
 
@@ -459,7 +465,7 @@ def table(report: dict[str, Any]) -> str:
         f"Firmware: {firmware.get('path', '?')} (branch {firmware.get('branch', '?')}, {firmware.get('commit', '?')})"
         + (f"; sip.jitter_buffer.relay: {report['relay']}" if "relay" in report else "")
         + (f", min_ms: {report['jitter_min_ms']}" if report.get("jitter_min_ms") is not None else "")
-        + ("; the box with SCHED_RR (--box-rt)" if report.get("box_rt") else ""),
+        + f"; the box's scheduling: {report.get('box_sched', 'all-rt' if report.get('box_rt') else 'nice')}",
         f"Machine: {report['machine']}; load average at start / end: {report['load'][0]} / {report['load'][1]}",
         "Codec ceilings on this speech (ffmpeg encode+decode, caller / agent text): "
         + ", ".join(
@@ -501,7 +507,8 @@ def inside(args: argparse.Namespace) -> int:
     cells = [c for c in CELLS if not args.cells or c.key in args.cells]
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="zentrale-abench-"))
     work.mkdir(parents=True, exist_ok=True)
-    bench = Bench(box_ns, far_ns, work, args.relay, args.jitter_min_ms, args.box_rt)
+    box_sched = "all-rt" if args.box_rt else args.box_sched
+    bench = Bench(box_ns, far_ns, work, args.relay, args.jitter_min_ms, box_sched)
     report: dict[str, Any] = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
@@ -509,7 +516,7 @@ def inside(args: argparse.Namespace) -> int:
         "runs": args.runs,
         "relay": args.relay,
         "jitter_min_ms": args.jitter_min_ms,
-        "box_rt": args.box_rt,
+        "box_sched": box_sched,
         "load": [round(os.getloadavg()[0], 2), None],
         "profiles": {name: asdict(p) for name, p in PROFILES.items()},
         "ceilings": bench.ceilings(),
@@ -583,10 +590,12 @@ def main(argv: list[str] | None = None) -> int:
         "--jitter-min-ms", type=float, help="the box's sip.jitter_buffer.min_ms (default: the firmware's default)"
     )
     p.add_argument(
-        "--box-rt", action="store_true",
-        help="run the daemons with SCHED_RR (below the phones): the box as on its own appliance, not "
-        "competing with other work on a shared machine (default: nice -5, as the appliance's unit)",
+        "--box-sched", choices=("appliance", "nice", "all-rt"), default="appliance",
+        help="the daemons' scheduling: 'appliance' as systemd/zentrale.service (the event loop SCHED_RR, its "
+        "threads and programs normal), 'nice' (every thread nice -5: the unit before), 'all-rt' (every thread "
+        "SCHED_RR)",
     )  # fmt: skip
+    p.add_argument("--box-rt", action="store_true", help="the same as --box-sched all-rt (earlier runs)")
     p.add_argument("--table", metavar="JSON", help="only print the table of an earlier run's --json output")
     p.add_argument("--inside", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -6,13 +6,10 @@ One place builds everything and passes collaborators (and callbacks) to
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import platform
-import signal
 from pathlib import Path
-from typing import Any
 
 from zentrale import __version__
 from zentrale.accounts.service import Accounts
@@ -35,7 +32,7 @@ from zentrale.core.switches import ManualControl
 from zentrale.desk_phone import AgentPins, FeatureCodes, MessageWaiting, ServiceNumbers
 from zentrale.health import BoxStatus, ComponentHealth, HealthMonitor, Parts
 from zentrale.hotline import Hotline
-from zentrale.lifecycle import Lifecycle, Part
+from zentrale.lifecycle import Background, Lifecycle, Part
 from zentrale.lines.alsa.line import AlsaLine
 from zentrale.lines.base import Call, Line
 from zentrale.lines.modem.line import ModemLine
@@ -65,7 +62,7 @@ from zentrale.store.state import CallLogRepository, StateRepository
 from zentrale.store.statistics import Statistics, warm_later
 from zentrale.store.users import UserRepository
 from zentrale.store.wallboard import WallboardTokens
-from zentrale.systemd_notify import SystemdNotifier, keep_watchdog_fed, report_status, wait_until_ready
+from zentrale.systemd_notify import Readiness, Service, report_status
 from zentrale.teams import TeamDirectory, TeamSettings
 from zentrale.web.api import Services, create_api
 from zentrale.web.faults import FaultLog
@@ -75,7 +72,6 @@ from zentrale.web.updates import Updater
 
 log = logging.getLogger(__name__)
 
-RESTART_EXIT_CODE = 75  # EX_TEMPFAIL: "start me again" (systemd Restart=on-failure, scripts/demo's loop)
 STATISTICS_WARM_SECONDS = 120.0  # after the start: the year's days counted before anyone asks
 DEMO_MODES = ("hotline", "closed")  # copied into an empty modes folder at the first start (``demo_modes``)
 
@@ -83,6 +79,8 @@ DEMO_MODES = ("hotline", "closed")  # copied into an empty modes folder at the f
 class App:
     def __init__(self, config: Config, config_file: Path | None = None) -> None:
         self.config = config
+        self.service = Service()  # the box running: signals, readiness, the watchdog, a restart
+        self.background = Background()  # the status report, the statistics' warm-up
         data = config.data_dir
         self.clock = clock = SystemClock()
         self.events = events = EventBus()
@@ -198,17 +196,13 @@ class App:
             simulations=Simulations(self.library, self.caller_lists.lists, self.scheduler.state_now),
             control=self.control, calls=self.supervisor, messages=self.messages, state=self.state, mail=self.mail,
             mail_config=config.mail, sip_settings=self.sip_settings, guard=self.sip.guard, status=self.status,
-            health=self.health, data_dir=data, config_file=config_file, restart=self.restart_soon, tls=self.tls,
+            health=self.health, data_dir=data, config_file=config_file, restart=self.service.restart_soon, tls=self.tls,
             faults=self.faults, updates=self.updates, agent_pins=self.agent_pins,
             desk_number=desk.number if desk else None, retention=self.retention, phonebook=self.phonebook,
             caller_lists=self.caller_lists, callbacks=self.callbacks,
             statistics=self.statistics, wallboard=WallboardTokens(self.db, clock), offers=offers,
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
-        self.notifier = SystemdNotifier()
-        self.stopping = asyncio.Event()
-        self.exit_code = 0  # RESTART_EXIT_CODE: systemd (Restart=on-failure) or scripts/demo start the box again
-        self._background: list[asyncio.Task[Any]] = []
         self.lifecycle = Lifecycle(self._parts())
 
     def _parts(self) -> list[Part]:
@@ -254,7 +248,16 @@ class App:
             Part("the retention settings", self.retention.load),
             Part("the retention job", self.retention.start, self.retention.stop),
             Part("the phonebook", self.phonebook.start, self.phonebook.stop),
-            Part("the background tasks", self._start_background, self._stop_background),
+            Part("the health checks", self.health.refresh),  # a first answer before the box says it is ready
+            self.background.part(
+                "the background tasks",
+                lambda: warm_later(
+                    self.statistics, lambda: self.scheduler.schedule.tz, self.clock, STATISTICS_WARM_SECONDS
+                ),
+                lambda: report_status(
+                    self.service.notifier, self.health.refresh, self.status.line, config.health.interval
+                ),
+            ),
             *([Part("the front panel", self.panel.start_or_degrade, self.panel.stop)] if self.panel else []),
         ]
 
@@ -264,48 +267,19 @@ class App:
     async def stop(self) -> None:
         await self.lifecycle.stop()
 
-    async def _start_background(self) -> None:
-        tz = lambda: self.scheduler.schedule.tz  # noqa: E731
-        self._background.append(
-            asyncio.ensure_future(warm_later(self.statistics, tz, self.clock, STATISTICS_WARM_SECONDS))
-        )
-        await self.health.refresh()
-        refresh, line, interval = self.health.refresh, self.status.line, self.config.health.interval
-        self._background.append(asyncio.ensure_future(report_status(self.notifier, refresh, line, interval)))
-
-    async def _stop_background(self) -> None:
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-
-    def restart_soon(self, delay: float = 0.5) -> None:
-        """Stop (after ``delay``, so the answer that asked for it goes out) and exit with
-        RESTART_EXIT_CODE, which the service manager answers with a new start."""
-        self.exit_code = RESTART_EXIT_CODE
-        asyncio.get_running_loop().call_later(delay, self.stopping.set)
-
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        await self.start()
-        print(  # noqa: T201 - the one line a person starting the daemon wants to see
-            f"Zentrale {__version__} ready: SIP {self.config.sip.bind}:{self.sip.transport.port} (udp/tcp), "
-            f"web {' '.join(self.http.urls())}, mode '{self.hotline.mode_name}', Python {platform.python_version()}",
-            flush=True,
-        )
-        self._background.append(asyncio.ensure_future(keep_watchdog_fed(self.notifier, self.status.watchdog_problem)))
-        if os.environ.get("ZENTRALE_FAULT_INJECTION") == "1":  # tests only: SIGUSR2 stalls/restarts the media clock
-            loop.add_signal_handler(signal.SIGUSR2, self.media_clock.toggle_stall)
-        if self.sip.registrar is not None:  # READY=1 after the registration (or service.registration_wait)
-            where = f"the SIP registration at {self.sip.registrar.host}"
-            await wait_until_ready(
-                self.notifier, lambda: self.sip.ready, where, self.config.service.registration_wait, self.stopping
-            )
-        if not self.stopping.is_set():
-            self.notifier.ready(self.status.line())
-        await self.stopping.wait()
-        log.info("stopping")
-        self.notifier.stopping()
-        await self.stop()
-        self.notifier.close()
+        """Until SIGTERM/SIGINT or a restart the web page asked for (zentrale/lifecycle.py)."""
+        fault_injection = os.environ.get("ZENTRALE_FAULT_INJECTION") == "1"  # tests: SIGUSR2 stalls the media clock
+        await self.service.run(self.lifecycle.start, self.lifecycle.stop, Readiness(
+            ready_line=lambda: f"Zentrale {__version__} ready: SIP {self.config.sip.bind}:{self.sip.transport.port} "
+            f"(udp/tcp), web {' '.join(self.http.urls())}, mode '{self.hotline.mode_name}', "
+            f"Python {platform.python_version()}",
+            status_line=self.status.line, watchdog_problem=self.status.watchdog_problem,
+            waits_for=lambda: f"the SIP registration at {r.host}" if (r := self.sip.registrar) else None,
+            there=lambda: self.sip.ready,
+            wait_seconds=self.config.service.registration_wait,
+        ), on_usr2=self.media_clock.toggle_stall if fault_injection else None)  # fmt: skip
+
+    @property
+    def exit_code(self) -> int:
+        return self.service.exit_code

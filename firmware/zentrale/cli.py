@@ -15,6 +15,7 @@ from zentrale import __version__
 from zentrale.config import DEMO_DIR, Config, load_config
 from zentrale.core.modes import parse_mode
 from zentrale.errors import ConfigError, StoreError
+from zentrale.priority import make_realtime
 from zentrale.systemd_notify import JournalFormatter, logging_to_journal
 
 APPLIANCE_CONFIG = Path("/etc/zentrale/config.yaml")
@@ -49,6 +50,12 @@ def _serve(args: argparse.Namespace) -> int:
     from zentrale.store.backup import apply_pending_restore
 
     apply_pending_restore(config.data_dir)  # a backup uploaded in the web page, before the database opens
+    if config.service.realtime_priority:  # before the first thread: threads made later start normal
+        log = logging.getLogger("zentrale")
+        try:
+            log.info("the media clock runs %s", make_realtime(config.service.realtime_priority))
+        except OSError as err:
+            log.warning("the media clock stays at normal priority: real-time refused (%s)", err.strerror)
 
     async def run() -> int:
         app = App(config, Path(args.config) if args.config else DEMO_DIR / "config.yaml")

@@ -633,6 +633,14 @@ class ServiceConfig(_Section):
         description="seconds READY=1 waits for the SIP registration; then the daemon reports ready but "
         "degraded so the web page stays reachable to fix the account (keep below TimeoutStartSec)",
     )
+    realtime_priority: int = Field(
+        0,
+        ge=0,
+        le=49,
+        description="run the event loop (the media clock) SCHED_RR at this real-time priority, its threads and "
+        "programs at normal priority (zentrale/priority.py); 0: as started (the appliance's systemd unit sets "
+        "it: CPUSchedulingPolicy=rr). Needs root or CAP_SYS_NICE",
+    )
 
 
 class RetentionConfig(_Section):

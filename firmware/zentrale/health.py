@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from zentrale import __version__
+from zentrale import __version__, priority
 from zentrale.accounts.service import Accounts
 from zentrale.calls.supervisor import CallSupervisor
 from zentrale.config import HealthConfig
@@ -304,6 +304,7 @@ class BoxStatus:
             },
             "media_clock": {
                 "healthy": clock.healthy(asyncio.get_running_loop().time()),
+                "scheduling": priority.describe(),  # the loop's thread: real-time on the appliance
                 "streams": clock.streams,
                 "ticks": clock.ticks,
                 "max_late_ms": round(clock.max_late * 1000, 2),

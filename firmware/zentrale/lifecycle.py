@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
+
 
 STOP_SECONDS = 10.0  # per part; systemd's TimeoutStopSec (90 s) is the backstop for the whole stop
 
@@ -72,3 +73,26 @@ async def bounded(part: str, stopping: Awaitable[Any], seconds: float = STOP_SEC
         log.error("stopping: %s did not stop within %g s; going on without it", part, seconds)
     except Exception:
         log.exception("stopping: %s failed; going on without it", part)
+
+
+class Background:
+    """Coroutines that run while the box runs: started as one part, cancelled when it stops."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        self.tasks.append(asyncio.ensure_future(job))
+
+    def part(self, name: str, *jobs: Callable[[], Coroutine[Any, Any, None]]) -> Part:
+        return Part(name, lambda: self._start(jobs), self.stop)
+
+    def _start(self, jobs: tuple[Callable[[], Coroutine[Any, Any, None]], ...]) -> None:
+        for job in jobs:
+            self.spawn(job())
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()

@@ -8,6 +8,7 @@ only when ``$WATCHDOG_PID`` is unset or ours) is the watchdog timeout;
 sd_watchdog_enabled(3) recommends pinging at half of it.
 
 Outside systemd (no ``$NOTIFY_SOCKET``) every call is a cheap no-op.
+``Service`` is the box running between its start and its stop, speaking this protocol.
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
 # The health check the watchdog asks before each ping: None means healthy,
 # a string names what is wrong (it goes into STATUS=).
 HealthCheck = Callable[[], str | None]
+
+RESTART_EXIT_CODE = 75  # EX_TEMPFAIL: "start me again" (systemd Restart=on-failure, scripts/demo's loop)
 
 
 class SystemdNotifier:
@@ -144,6 +149,62 @@ async def wait_until_ready(
             await asyncio.wait_for(stopping.wait(), 0.1)
     if not ready():
         log.warning("%s not there after %.0f s; reporting ready, degraded", what, wait)
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """What the running box tells the person and the service manager that started it."""
+
+    ready_line: Callable[[], str]  # printed once, when every part has started
+    status_line: Callable[[], str]  # systemd's STATUS=
+    watchdog_problem: Callable[[], str | None]  # what withholds WATCHDOG=1 (None: healthy)
+    waits_for: Callable[[], str | None] = lambda: None  # asked once started: READY=1 waits for that ...
+    there: Callable[[], bool] = lambda: True  # ... until it is there (the SIP registration) ...
+    wait_seconds: float = 0.0  # ... or this long, then degraded
+
+
+class Service:
+    """The box running under a service manager: ``run`` starts the parts, says ready, feeds systemd's watchdog and stops
+    them on SIGTERM/SIGINT or after ``restart_soon``; ``exit_code`` is then the process's."""
+
+    def __init__(self) -> None:
+        self.notifier = SystemdNotifier()
+        self.stopping = asyncio.Event()
+        self._watchdog: asyncio.Task[None] | None = None
+        self.exit_code = 0  # RESTART_EXIT_CODE: systemd (Restart=on-failure) or scripts/demo start the box again
+
+    def restart_soon(self, delay: float = 0.5) -> None:
+        """Stop (after ``delay``, so the answer that asked for it goes out) and exit with
+        RESTART_EXIT_CODE, which the service manager answers with a new start."""
+        self.exit_code = RESTART_EXIT_CODE
+        asyncio.get_running_loop().call_later(delay, self.stopping.set)
+
+    async def run(
+        self,
+        start: Callable[[], Awaitable[None]],
+        stop: Callable[[], Awaitable[None]],
+        readiness: Readiness,
+        on_usr2: Callable[[], None] | None = None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        await start()
+        print(readiness.ready_line(), flush=True)  # noqa: T201 - the one line a person starting the daemon wants
+        self._watchdog = asyncio.ensure_future(keep_watchdog_fed(self.notifier, readiness.watchdog_problem))
+        if on_usr2 is not None:
+            loop.add_signal_handler(signal.SIGUSR2, on_usr2)
+        if (what := readiness.waits_for()) is not None:
+            await wait_until_ready(self.notifier, readiness.there, what, readiness.wait_seconds, self.stopping)
+        if not self.stopping.is_set():
+            self.notifier.ready(readiness.status_line())
+        await self.stopping.wait()
+        log.info("stopping")
+        self.notifier.stopping()
+        await stop()
+        self._watchdog.cancel()
+        await asyncio.gather(self._watchdog, return_exceptions=True)
+        self.notifier.close()
 
 
 SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}

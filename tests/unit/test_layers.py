@@ -20,7 +20,10 @@ from tests.harness.import_graph import PACKAGE, all_imports, module_name, module
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundation: the error types and the version", {"errors", "zentrale"}),
     ("pure domain and signal processing: no I/O, no clock", {"core", "media"}),
-    ("settings and the system's services, each on its own", {"config", "clock", "systemd_notify", "lifecycle"}),
+    (
+        "settings and the system's services, each on its own",
+        {"config", "clock", "systemd_notify", "lifecycle", "priority"},
+    ),
     ("adapters for telephone lines and storage", {"lines", "store"}),
     ("who may log in; the teams in force", {"accounts", "teams"}),
     (

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from zentrale.lifecycle import Lifecycle, Part, bounded
+from zentrale.lifecycle import Background, Lifecycle, Part, bounded
 
 
 def recorder() -> tuple[list[str], type]:
@@ -93,3 +93,22 @@ async def test_a_part_that_stops_in_time_logs_nothing(caplog: pytest.LogCaptureF
     with caplog.at_level(logging.ERROR, logger="zentrale.lifecycle"):
         await bounded("the quick part", stops(), seconds=1)
     assert caplog.text == ""
+
+
+async def test_background_jobs_start_as_one_part_and_are_cancelled_when_it_stops() -> None:
+    ran: list[str] = []
+
+    async def forever(name: str) -> None:
+        ran.append(name)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ran.append(f"{name} cancelled")
+
+    background = Background()
+    life = Lifecycle([background.part("jobs", lambda: forever("status"), lambda: forever("warm-up"))])
+    await life.start()
+    await asyncio.sleep(0)  # the jobs' first step
+    assert ran == ["status", "warm-up"] and len(background.tasks) == 2
+    await life.stop()
+    assert ran[2:] == ["status cancelled", "warm-up cancelled"] and background.tasks == []

@@ -79,7 +79,7 @@ class BoxStatus(Answer):
     tasks: int
     waiting: int
     agents: dict[str, int] = Field(description="agents per state")
-    media_clock: dict[str, float | int | bool]
+    media_clock: dict[str, float | int | bool | str]  # "scheduling": the loop thread's, e.g. "real-time RR 10, …"
     disk: Component
     switches: list[dict[str, object]] = Field(description="the switches that are on")
     panel: dict[str, object] | None
