@@ -126,6 +126,8 @@ CELLS = [
     Cell("p1-vm", "p1", "voicemail (PCMU)", "PCMU", None, "message"),
     Cell("p2r-pcmu", "p2r", "PCMU caller ↔ agent", "PCMU", "PCMU", "to_agent", "clean-pcmu"),
     Cell("p2r-vm", "p2r", "voicemail (PCMU)", "PCMU", None, "message"),
+    Cell("p1-g722", "p1", "G.722↔G.722, wideband", "G722", "G722", "to_agent", "clean-g722"),
+    Cell("p2r-g722", "p2r", "G.722↔G.722, wideband", "G722", "G722", "to_agent", "clean-g722"),
     # calibration: the same phones calling each other through the same network, no box between them
     Cell("direct-clean", "clean", "no box: PCMU phone ↔ phone", "PCMU", "PCMU", "to_agent", direct=True),
     Cell("direct-p1", "p1", "no box: PCMU phone ↔ phone", "PCMU", "PCMU", "to_agent", "direct-clean", True),

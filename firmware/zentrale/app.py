@@ -6,7 +6,6 @@ One place builds everything and passes collaborators (and callbacks) to
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
 from pathlib import Path
@@ -23,7 +22,6 @@ from zentrale.calls.supervisor import CallSupervisor
 from zentrale.clock import SystemClock
 from zentrale.config import DEMO_DIR, Config
 from zentrale.core.agents import AgentBoard
-from zentrale.core.callers import CallerLists
 from zentrale.core.distribution import CallDistribution
 from zentrale.core.events import EventBus, MessageDeleted, MessageMailChanged
 from zentrale.core.flow import FlowEngine
@@ -47,21 +45,12 @@ from zentrale.phonebook.service import Phonebook
 from zentrale.prompts import PromptLibrary
 from zentrale.scheduling import ModeScheduler
 from zentrale.staffing import Staffing
-from zentrale.store.agents import AgentRepository
-from zentrale.store.callbacks import CallbackRepository
-from zentrale.store.callers import CallerListRepository
 from zentrale.store.db import Database
 from zentrale.store.disk import DataDisk
-from zentrale.store.messages import MessageRepository
-from zentrale.store.modes import ModeFiles, ModeVersions
-from zentrale.store.offers import OfferRepository
-from zentrale.store.outbox import OutboxRepository
-from zentrale.store.phonebook import PhonebookRepository
+from zentrale.store.modes import ModeFiles
+from zentrale.store.repositories import Repositories
 from zentrale.store.retention import RetentionJob
-from zentrale.store.state import CallLogRepository, StateRepository
 from zentrale.store.statistics import Statistics, warm_later
-from zentrale.store.users import UserRepository
-from zentrale.store.wallboard import WallboardTokens
 from zentrale.systemd_notify import Readiness, Service, report_status
 from zentrale.teams import TeamDirectory, TeamSettings
 from zentrale.web.api import Services, create_api
@@ -69,8 +58,6 @@ from zentrale.web.faults import FaultLog
 from zentrale.web.server import HttpServer
 from zentrale.web.tls import TlsKeeper
 from zentrale.web.updates import Updater
-
-log = logging.getLogger(__name__)
 
 STATISTICS_WARM_SECONDS = 120.0  # after the start: the year's days counted before anyone asks
 DEMO_MODES = ("hotline", "closed")  # copied into an empty modes folder at the first start (``demo_modes``)
@@ -86,11 +73,11 @@ class App:
         self.events = events = EventBus()
         self.disk = DataDisk(data, int(config.voicemail.min_free_mb * 1e6))
         self.db = Database(data / "zentrale.db", self.disk)
-        self.state = StateRepository(self.db)
-        self.messages = MessageRepository(self.db, data)
+        self.repos = repos = Repositories.over(self.db, data, clock)
+        self.state, self.messages = repos.state, repos.messages
         self.teams = TeamDirectory(config.teams)
         self.mail = MailOutbox(
-            config=config, teams=self.teams, clock=clock, outbox=OutboxRepository(self.db), messages=self.messages,
+            config=config, teams=self.teams, clock=clock, outbox=repos.outbox, messages=self.messages,
             on_change=lambda message_id, state: events.publish(MessageMailChanged(message_id, state)),
         )  # fmt: skip
         self.library = AudioLibrary(config.prompt_folders)
@@ -103,11 +90,11 @@ class App:
         self.hotline = Hotline(
             teams=self.teams, clock=clock, events=events, queues=self.queues, control=self.control,
             library=self.library, modes=self.modes, state=self.state, messages=self.messages,
-            call_log=CallLogRepository(self.db), versions=ModeVersions(self.db),
+            call_log=repos.call_log, versions=repos.versions,
         )  # fmt: skip
         self.prompts = PromptLibrary(self.library, config.prompts_dir, config.music_dir, self.hotline)
         self.scheduler = ModeScheduler(clock=clock, hotline=self.hotline, state=self.state, language=config.language)
-        self.caller_lists = CallerListRepository(self.db, CallerLists())
+        self.caller_lists = repos.callers
         recording = config.phone_recording
         desk = config.desk_phone
         self.sip = SipUserAgent(
@@ -122,7 +109,7 @@ class App:
         limits = config.call_limits
         self.callbacks = CallbackService(
             clock=clock, queues=self.queues, teams=self.teams, line=self.sip, library=self.library,
-            messages=self.messages, repo=CallbackRepository(self.db), call_log=CallLogWriter(self.hotline.call_log),
+            messages=self.messages, repo=repos.callbacks, call_log=CallLogWriter(self.hotline.call_log),
             language=lambda: self.hotline.mode.language if self.hotline.mode else config.language,
         )  # fmt: skip
         self.supervisor = CallSupervisor(
@@ -146,7 +133,7 @@ class App:
         )
         self.staffing = Staffing(
             teams=self.teams, clock=clock, board=self.agents, distribution=self.distribution,
-            repo=AgentRepository(self.db), state=self.state,
+            repo=repos.agents, state=self.state,
         )  # fmt: skip
         self.agent_pins = AgentPins(self.state)
         if desk is not None:
@@ -165,10 +152,10 @@ class App:
             *([ModemLine(config.modem, self.media_clock)] if config.modem else []),
             *([AlsaLine(config.alsa_line, self.media_clock)] if config.alsa_line else []),
         ]
-        self.phonebook = Phonebook(config.phonebook, PhonebookRepository(self.db), clock)
+        self.phonebook = Phonebook(config.phonebook, repos.phonebook, clock)
         for line in (self.sip, *self.analog_lines):
             line.on_incoming(self.phonebook.naming(self.supervisor.incoming))
-        self.accounts = Accounts(clock=clock, repo=UserRepository(self.db), state=self.state, data_dir=data)
+        self.accounts = Accounts(clock=clock, repo=repos.users, state=self.state, data_dir=data)
         self.health = HealthMonitor(config.health.interval)
         self.health.add_check("phonebook", lambda: ComponentHealth("ok", self.phonebook.summary()))
         self.panel = front_panel(
@@ -187,7 +174,7 @@ class App:
             on_deleted=lambda message_id: events.publish(MessageDeleted(message_id, "retention")),
         )  # fmt: skip
         self.statistics = Statistics(self.db)  # its own read connection (store/statistics.py)
-        self.offers = OfferLog(events, offers := OfferRepository(self.db), clock)  # each ring of an agent's phone
+        self.offers = OfferLog(events, repos.offers, clock)  # each ring of an agent's phone
         self.tls = TlsKeeper(config.http.tls, data / "tls", clock.now) if config.http.tls.enabled else None
         self.api = create_api(Services(
             http=config.http, language=config.language, accounts=self.accounts, clock=clock, events=events,
@@ -200,7 +187,7 @@ class App:
             faults=self.faults, updates=self.updates, agent_pins=self.agent_pins,
             desk_number=desk.number if desk else None, retention=self.retention, phonebook=self.phonebook,
             caller_lists=self.caller_lists, callbacks=self.callbacks,
-            statistics=self.statistics, wallboard=WallboardTokens(self.db, clock), offers=offers,
+            statistics=self.statistics, wallboard=repos.wallboard, offers=repos.offers,
         ))  # fmt: skip
         self.http = HttpServer(self.api, config.http, self.accounts, self.tls)
         self.lifecycle = Lifecycle(self._parts())
