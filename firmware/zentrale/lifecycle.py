@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,15 +79,15 @@ class Background:
     """Coroutines that run while the box runs: started as one part, cancelled when it stops."""
 
     def __init__(self) -> None:
-        self.tasks: list[asyncio.Task[Any]] = []
+        self.tasks: list[asyncio.Future[None]] = []
 
-    def spawn(self, job: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, job: Awaitable[None]) -> None:
         self.tasks.append(asyncio.ensure_future(job))
 
-    def part(self, name: str, *jobs: Callable[[], Coroutine[Any, Any, None]]) -> Part:
+    def part(self, name: str, *jobs: Callable[[], Awaitable[None]]) -> Part:
         return Part(name, lambda: self._start(jobs), self.stop)
 
-    def _start(self, jobs: tuple[Callable[[], Coroutine[Any, Any, None]], ...]) -> None:
+    def _start(self, jobs: tuple[Callable[[], Awaitable[None]], ...]) -> None:
         for job in jobs:
             self.spawn(job())
 
