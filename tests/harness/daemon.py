@@ -48,10 +48,13 @@ def free_port(kind: int = socket.SOCK_DGRAM, avoid: Iterable[int] = ()) -> int:
     raise RuntimeError("no free port")
 
 
-# systemd/zentrale.service runs the daemon at Nice=-5: its 20 ms media clock comes before the
-# appliance's other work. Tests run it the same way (when they may: as root), so that on a
-# machine busy with parallel tests and other people's work a call's audio keeps its timing.
+# systemd/zentrale.service runs the daemon at Nice=-5 and its event loop -- the 20 ms media
+# clock -- real-time (SCHED_RR, reset on fork: its other threads and programs run normal), so
+# the clock comes before the appliance's other work. Tests run it the same way (when they may:
+# as root), so that on a machine busy with parallel tests and other people's work a call's audio
+# keeps its timing; the lowest real-time priority, below the phones' and the kernel's threads.
 APPLIANCE_NICE = -5
+APPLIANCE_RT_PRIORITY = 1
 
 # The interpreter the box runs on: the tests' own, or another one with the firmware installed
 # (scripts/test runs a set of end-to-end tests with the box on Python 3.13, the Python of the
@@ -202,6 +205,8 @@ def _start(
     cfg["sip"]["port"] = sip_port
     cfg["http"]["bind"] = "127.0.0.1"
     cfg["http"]["port"] = http_port
+    if nice == APPLIANCE_NICE:  # the appliance's scheduling (a test's own ``service`` settings win)
+        cfg.setdefault("service", {})["realtime_priority"] = APPLIANCE_RT_PRIORITY
     for key, value in (config or {}).items():
         if isinstance(value, dict) and isinstance(cfg.get(key), dict):
             cfg[key].update(value)

@@ -36,8 +36,13 @@ def test_the_loop_runs_real_time_and_the_daemons_other_threads_at_normal_priorit
         assert "Traceback" not in daemon.log()
 
 
-def test_a_box_started_without_the_setting_keeps_the_priority_it_was_started_with(tmp_path: Path) -> None:
+def test_the_tests_boxes_run_as_the_appliance_with_the_loop_real_time(tmp_path: Path) -> None:
     with running_daemon(tmp_path) as daemon:
+        assert daemon.status()["media_clock"]["scheduling"] == "real-time RR 1, reset on fork"
+
+
+def test_a_box_started_without_the_setting_keeps_the_priority_it_was_started_with(tmp_path: Path) -> None:
+    with running_daemon(tmp_path, nice=None) as daemon:  # nice=None: not as the appliance, the setting unset
         assert daemon.status()["media_clock"]["scheduling"] == "normal"
         assert _policy(daemon.proc.pid) == os.SCHED_OTHER
 
