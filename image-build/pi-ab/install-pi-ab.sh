@@ -34,7 +34,7 @@ install -m 755 "${HERE}/zentrale-boot-slot-generator" "${root}/usr/lib/systemd/s
 install -m 644 "${HERE}/overlayroot.conf" "${root}/etc/overlayroot.conf"
 for unit in zentrale-firstboot zentrale-console; do
 	install -d "${root}/etc/systemd/system/${unit}.service.d"
-	install -m 644 "${HERE}/zentrale-firstboot-ab.conf" "${root}/etc/systemd/system/${unit}.service.d/ab.conf"
+	install -m 644 "${HERE}/${unit}-ab.conf" "${root}/etc/systemd/system/${unit}.service.d/ab.conf"
 done
 
 # fstab: every line but those of /, /boot and /boot/firmware (comments kept), then the

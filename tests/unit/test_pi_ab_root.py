@@ -144,3 +144,20 @@ def test_the_console_puts_the_ca_certificate_on_the_control_partition_and_follow
         assert done.returncode == 0, done.stderr
         assert fat(ctl, "zentrale-ca.crt") == (data / "tls" / "ca.crt").read_text()
     assert not (tmp_path / "zentrale-ca.crt").exists()
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd not installed")
+def test_the_generated_mount_and_the_ab_drop_ins_verify_without_a_complaint(tmp_path: Path) -> None:
+    (tmp_path / "cmdline").write_text("console=tty1 root=/dev/mmcblk0p6 rootwait rauc.slot=B\n")
+    done = run([str(PI_AB / "zentrale-boot-slot-generator"), str(tmp_path)], ZENTRALE_CMDLINE=str(tmp_path / "cmdline"))
+    assert done.returncode == 0, done.stderr
+    units = [str(tmp_path / "boot-firmware.mount")]
+    for unit in ("zentrale-firstboot", "zentrale-console"):
+        text = (ROOT / "systemd" / f"{unit}.service").read_text()
+        (tmp_path / f"{unit}.service").write_text(text.replace(f"/usr/lib/zentrale/{unit}", str(FILES / unit)))
+        (tmp_path / f"{unit}.service.d").mkdir()
+        shutil.copy(PI_AB / f"{unit}-ab.conf", tmp_path / f"{unit}.service.d" / "ab.conf")
+        units.append(str(tmp_path / f"{unit}.service"))
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", "--generators=no", *units], capture_output=True,
+                            text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr  # a typo in ab.conf is a complaint
