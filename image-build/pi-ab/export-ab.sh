@@ -24,7 +24,10 @@
 # Sizes (MiB, environment): BOOT_MB boot slot (256), ROOT_MB root slot (default: the
 # root's size + 50 %, at least 2048, a whole number of 256 MiB -- room for later
 # releases, which must fit the slot), DATA_MB (1024; zentrale-firstboot does not grow it),
-# CTL_MB (8). WORK: a folder for the copies (default: beside CARD.img). Needs root (loop
+# CTL_MB (8). WORK: a folder for the copies (default: beside CARD.img). PARTS_DIR: keep
+# the slot images there too (rootfs.ext4, boot.vfat): the same release as a bundle
+# (update/make-bundle.sh PARTS_DIR/rootfs.ext4 VERSION OUT.raucb, BOOT_IMAGE=PARTS_DIR/boot.vfat)
+# for boxes that run an older one. Needs root (loop
 # devices, the root's owners) and sfdisk, mkfs.vfat, mtools, mkfs.ext4 (e2fsprogs >= 1.43).
 set -euo pipefail
 
@@ -91,4 +94,8 @@ mkfs.ext4 -q -F -O ^huge_file -d "${r}" "${work}/rootfs.ext4" "${root_mb}M"
 rm -f "${card}"
 CTL_MB="${ctl_mb}" BOOT_MB="${boot_mb}" ROOT_MB="${root_mb}" DATA_MB="${data_mb}" \
 	BOOT_IMAGE="${work}/boot.vfat" ROOTFS="${work}/rootfs.ext4" "${HERE}/partition.sh" "${card}"
+if [[ -n "${PARTS_DIR:-}" ]]; then
+	mkdir -p "${PARTS_DIR}"
+	mv "${work}/rootfs.ext4" "${work}/boot.vfat" "${PARTS_DIR}/"
+fi
 echo "export-ab.sh: ${card}: root ${used_mb} MiB in a slot of ${root_mb} MiB, boot slots ${boot_mb} MiB, data ${data_mb} MiB"

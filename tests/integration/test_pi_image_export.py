@@ -15,6 +15,8 @@ real firmware, kernel and initramfs, and a Pi booting the card. Needs root (loop
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -82,7 +84,9 @@ def card(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     done = run([str(STAGE / "03-export-ab" / "01-run.sh")], stage_env)
     assert done.returncode == 0, done.stdout + done.stderr
     disk = work / "deploy" / "2026-12-07-zentrale-ab.img"
-    assert disk.is_file(), sorted(p.name for p in (work / "deploy").iterdir())
+    deployed = sorted(p.name for p in (work / "deploy").iterdir())
+    assert deployed == ["2026-12-07-zentrale-ab-boot.vfat", "2026-12-07-zentrale-ab-rootfs.ext4",
+                        "2026-12-07-zentrale-ab.img"], deployed  # fmt: skip
     with card_partitions(disk) as parts:
         yield {"disk": disk, "parts": parts, "work": work, "keys": keys, "root": root, "log": done.stdout}
 
@@ -225,3 +229,28 @@ def test_a_root_not_ready_for_the_ab_card_is_refused_with_the_reason(tmp_path: P
     done = run([str(PI_AB / "export-ab.sh"), str(root), str(tmp_path / "card.img")], {"ROOT_MB": "16"})
     assert done.returncode == 1 and "mounts a boot partition" in done.stderr, done.stderr
     assert not (tmp_path / "card.img").exists()
+
+
+def sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def test_the_slot_images_beside_the_card_make_the_bundle_of_the_same_release(card: dict[str, Any]) -> None:
+    deploy = card["disk"].parent
+    rootfs, boot = deploy / "2026-12-07-zentrale-ab-rootfs.ext4", deploy / "2026-12-07-zentrale-ab-boot.vfat"
+    assert sha256(rootfs) == sha256(card["parts"][5])  # slot A holds exactly the root image
+    assert fat_file(boot, "cmdline-a.txt") == fat_file(card["parts"][2], "cmdline-a.txt")
+    out = card["work"] / "release.raucb"
+    done = run([str(UPDATE / "make-bundle.sh"), str(rootfs), "2026.12.1", str(out), str(card["keys"])],
+               {"BOOT_IMAGE": str(boot), "FORMAT": "plain"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    info = run(["rauc", "info", "--output-format=json", f"--keyring={card['keys'] / 'ca.cert.pem'}", str(out)])
+    assert info.returncode == 0, info.stderr
+    bundle = json.loads(info.stdout)
+    assert bundle["compatible"] == "zentrale-rpi-arm64"  # what the card's system.conf says
+    hashes = {slotclass: image["checksum"] for entry in bundle["images"] for slotclass, image in entry.items()}
+    assert hashes == {"rootfs": sha256(rootfs), "boot": sha256(boot)}
