@@ -64,13 +64,22 @@ fi
 work="${WORK:-$(dirname "${card}")}/export-ab.$$"
 rm -rf "${work}"
 mkdir -p "${work}/root"
-trap 'rm -rf "${work}"' EXIT
+cleanup() {
+	local status=$?
+	rm -rf "${work}"
+	if ((status != 0)); then
+		rm -f "${card}" # no half-written card left to be flashed
+	fi
+}
+trap cleanup EXIT
 
 # 1. the boot slot
 SIZE_MB="${boot_mb}" "${HERE}/make-boot-image.sh" "${boot}" "${work}/boot.vfat"
 
-# 2. the root slot: a copy without the boot files, owners, modes, links and xattrs kept
-tar -C "${src}" --numeric-owner --xattrs --xattrs-include='*' --acls \
+# 2. the root slot: a copy without the boot files, owners, modes, links and xattrs kept;
+# --one-file-system: pi-gen keeps /proc, /sys, /dev (and /run, /tmp) of the stage's root
+# mounted until the stage ends, which is after this step (as its export's rsync -x does)
+tar -C "${src}" --one-file-system --numeric-owner --xattrs --xattrs-include='*' --acls \
 	--exclude='./boot/firmware/*' --exclude='./var/cache/apt/archives/*.deb' -cf - . |
 	tar -C "${work}/root" --numeric-owner --xattrs --xattrs-include='*' --acls -xpf -
 r="${work}/root"

@@ -50,7 +50,7 @@ def image_root(root: Path) -> Path:
     (boot / "cmdline.txt").write_text(CMDLINE)
     (boot / "kernel8.img").write_bytes(KERNEL)
     (boot / "overlays" / "gpio-fan.dtbo").write_text("an overlay\n")
-    for folder in ("etc", "usr/bin", "var/log", "var/lib/dbus", "home/admin"):
+    for folder in ("etc", "proc", "usr/bin", "var/log", "var/lib/dbus", "home/admin"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     (root / "etc" / "fstab").write_text(FSTAB)
     (root / "etc" / "machine-id").write_text("0123456789abcdef0123456789abcdef\n")
@@ -81,7 +81,13 @@ def card(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                  "ZENTRALE_BOOT_MB": "16", "ZENTRALE_ROOT_MB": "48", "ZENTRALE_DATA_MB": "16"}  # fmt: skip
     done = run([str(STAGE / "02-ab" / "01-run.sh")], stage_env)
     assert done.returncode == 0, done.stdout + done.stderr
-    done = run([str(STAGE / "03-export-ab" / "01-run.sh")], stage_env)
+    # pi-gen leaves the chroot's /proc (and /dev, /sys) mounted until the stage ends
+    assert run(["mount", "-t", "tmpfs", "pi-gen-proc", str(root / "proc")]).returncode == 0
+    try:
+        (root / "proc" / "cpuinfo").write_text("not the root's\n")
+        done = run([str(STAGE / "03-export-ab" / "01-run.sh")], stage_env)
+    finally:
+        run(["umount", str(root / "proc")])
     assert done.returncode == 0, done.stdout + done.stderr
     disk = work / "deploy" / "2026-12-07-zentrale-ab.img"
     deployed = sorted(p.name for p in (work / "deploy").iterdir())
@@ -173,8 +179,10 @@ def test_slot_a_s_root_has_no_boot_partition_in_fstab_and_is_read_only_from_the_
     assert ext4_file(p5, "/var/lib/dbus/machine-id") is None
     assert ext4_file(p5, "/var/log/apt.log") == ""
     # the boot files live in the boot slot; the root keeps an empty mount point
-    listing = run(["debugfs", "-R", "ls -p /boot/firmware", p5]).stdout  # /inode/mode/uid/gid/name/size/
-    assert sorted(line.split("/")[5] for line in listing.splitlines() if line.startswith("/")) == [".", ".."], listing
+    for mount_point in ("/boot/firmware", "/proc"):  # the boot slot's files; what pi-gen had mounted there
+        listing = run(["debugfs", "-R", f"ls -p {mount_point}", p5]).stdout  # /inode/mode/uid/gid/name/size/
+        names = sorted(line.split("/")[5] for line in listing.splitlines() if line.startswith("/"))
+        assert names == [".", ".."], listing
     demo = run(["debugfs", "-R", "stat /usr/bin/zentrale-demo", p5]).stdout
     assert "Links: 2" in demo  # the hard link stays one file
     admin = run(["debugfs", "-R", "stat /home/admin", p5]).stdout
@@ -229,6 +237,10 @@ def test_a_root_not_ready_for_the_ab_card_is_refused_with_the_reason(tmp_path: P
     done = run([str(PI_AB / "export-ab.sh"), str(root), str(tmp_path / "card.img")], {"ROOT_MB": "16"})
     assert done.returncode == 1 and "mounts a boot partition" in done.stderr, done.stderr
     assert not (tmp_path / "card.img").exists()
+    assert run([str(PI_AB / "install-pi-ab.sh"), str(root), str(keyring)]).returncode == 0
+    done = run([str(PI_AB / "export-ab.sh"), str(root), str(tmp_path / "card.img")], {"ROOT_MB": "16", "DATA_MB": "0"})
+    assert done.returncode != 0  # partition.sh fails half-way (no room for p7) ...
+    assert not (tmp_path / "card.img").exists()  # ... and no half-written card is left to be flashed
 
 
 def sha256(path: str | Path) -> str:
