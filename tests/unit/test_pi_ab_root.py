@@ -161,3 +161,27 @@ def test_the_generated_mount_and_the_ab_drop_ins_verify_without_a_complaint(tmp_
     result = subprocess.run(["systemd-analyze", "verify", "--man=no", "--generators=no", *units], capture_output=True,
                             text=True, timeout=60, check=False)  # fmt: skip
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr  # a typo in ab.conf is a complaint
+
+
+STAGE = ROOT / "image-build" / "stage-zentrale"
+
+
+def test_the_stage_writes_the_ab_card_last_and_pi_gen_exports_nothing_of_it() -> None:
+    # an EXPORT_IMAGE would make pi-gen write its one-boot card of this A/B root (no boot
+    # partition in fstab, read-only from the start): a card that boots into nothing useful
+    assert not (STAGE / "EXPORT_IMAGE").exists()
+    sub_stages = sorted(p.name for p in STAGE.iterdir() if p.is_dir())
+    assert sub_stages[-1] == "03-export-ab" and "02-ab" in sub_stages
+    assert (STAGE / "02-ab" / "00-packages").read_text().split() == ["rauc", "rauc-service", "mtools"]
+
+
+def test_the_stage_refuses_to_build_without_the_update_keyring(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ZENTRALE_UPDATE_KEYRING"}
+    done = subprocess.run([str(STAGE / "02-ab" / "01-run.sh")], capture_output=True, text=True, timeout=60,
+                          env={**env, "ROOTFS_DIR": str(tmp_path)}, check=False)  # fmt: skip
+    assert done.returncode != 0 and "ZENTRALE_UPDATE_KEYRING must name the update CA certificate" in done.stderr
+    (tmp_path / "signing.key.pem").write_text("-----BEGIN PRIVATE KEY-----\n")  # the wrong file of update-keys.sh
+    done = run([str(STAGE / "02-ab" / "01-run.sh")], ROOTFS_DIR=str(tmp_path),
+               ZENTRALE_UPDATE_KEYRING=str(tmp_path / "signing.key.pem"))  # fmt: skip
+    assert done.returncode == 1 and "is not a PEM certificate" in done.stderr, done.stderr
+    assert not (tmp_path / "etc").exists()  # nothing put into the root
