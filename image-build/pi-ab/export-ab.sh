@@ -18,8 +18,9 @@
 #     the data partition.
 # It refuses, with the reason, a root that is not ready for the A/B card (no RAUC
 # system.conf or rauc-tryboot from install-pi-ab.sh, the boot partition still in fstab,
-# no read-only root in /etc/overlayroot.conf) and a boot partition whose config.txt
-# loads no initramfs (overlayroot lives there).
+# no read-only root in /etc/overlayroot.conf), boot files too big for BOOT_MB and a boot
+# partition whose config.txt loads no initramfs (overlayroot lives there); a step that
+# fails later leaves no card behind.
 #
 # Sizes (MiB, environment): BOOT_MB boot slot (256), ROOT_MB root slot (default: the
 # root's size + 50 %, at least 2048, a whole number of 256 MiB -- room for later
@@ -57,6 +58,11 @@ grep -Eq '^[[:space:]]*(auto_initramfs=1|initramfs[[:space:]])' "${boot}/config.
 	fail "${src} has no RAUC system.conf / rauc-tryboot: run image-build/pi-ab/install-pi-ab.sh on it first"
 grep -Eq '^[[:space:]]*overlayroot="?tmpfs' "${src}/etc/overlayroot.conf" 2>/dev/null ||
 	fail "${src}/etc/overlayroot.conf does not make the root read-only (install-pi-ab.sh)"
+boot_used_mb=$(($(du -s --apparent-size --block-size=1M "${boot}" | cut -f1)))
+# FAT's own tables and cluster slack: a few per cent on top
+if ((boot_used_mb * 105 / 100 + 1 > boot_mb)); then
+	fail "the boot files (${boot_used_mb} MiB) do not fit a boot slot of ${boot_mb} MiB (BOOT_MB)"
+fi
 if awk '!/^[[:space:]]*#/ && ($2 == "/boot/firmware" || $2 == "/boot")' "${src}/etc/fstab" | grep -q .; then
 	fail "${src}/etc/fstab mounts a boot partition: one root image serves both slots (install-pi-ab.sh)"
 fi

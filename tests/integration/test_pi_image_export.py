@@ -238,6 +238,8 @@ def test_a_root_not_ready_for_the_ab_card_is_refused_with_the_reason(tmp_path: P
     assert done.returncode == 1 and "mounts a boot partition" in done.stderr, done.stderr
     assert not (tmp_path / "card.img").exists()
     assert run([str(PI_AB / "install-pi-ab.sh"), str(root), str(keyring)]).returncode == 0
+    done = run([str(PI_AB / "export-ab.sh"), str(root), str(tmp_path / "card.img")], {"ROOT_MB": "16", "BOOT_MB": "1"})
+    assert done.returncode == 1 and "do not fit a boot slot of 1 MiB (BOOT_MB)" in done.stderr, done.stderr
     done = run([str(PI_AB / "export-ab.sh"), str(root), str(tmp_path / "card.img")], {"ROOT_MB": "16", "DATA_MB": "0"})
     assert done.returncode != 0  # partition.sh fails half-way (no room for p7) ...
     assert not (tmp_path / "card.img").exists()  # ... and no half-written card is left to be flashed
