@@ -25,8 +25,13 @@ export MTOOLS_SKIP_CHECK=1
 
 mib=2048 # sectors of 512 bytes
 total_mb=$((1 + ctl_mb + 2 * boot_mb + 3 + 2 * root_mb + data_mb + 1))
+# a new image file is all holes (zeros): the slot images can be copied sparsely into it
+# (zero blocks skipped, a 2 GB root slot with 300 MB in it writes 300 MB); an existing disk
+# or a card gets every block written
+dd_sparse=""
 if [[ ! -e "${disk}" ]]; then
 	truncate -s "${total_mb}M" "${disk}"
+	dd_sparse=",sparse"
 fi
 # Logical partitions start one MiB behind the previous one (room for their EBR).
 sfdisk --quiet --wipe always "${disk}" <<TABLE
@@ -65,7 +70,7 @@ detach
 # boot slot A gets the same FAT image a bundle would write into it
 attach 2
 if [[ -n "${BOOT_IMAGE:-}" ]]; then
-	dd if="${BOOT_IMAGE}" of="${loop}" bs=1M conv=fsync status=none
+	dd if="${BOOT_IMAGE}" of="${loop}" bs=1M conv="fsync${dd_sparse}" status=none
 else
 	mkfs.vfat -n ZBOOTA "${loop}" >/dev/null
 fi
@@ -76,7 +81,7 @@ detach
 
 attach 5
 if [[ -n "${ROOTFS:-}" ]]; then
-	dd if="${ROOTFS}" of="${loop}" bs=1M conv=fsync status=none
+	dd if="${ROOTFS}" of="${loop}" bs=1M conv="fsync${dd_sparse}" status=none
 else
 	mkfs.ext4 -q -L zroot-a "${loop}"
 fi

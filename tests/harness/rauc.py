@@ -357,3 +357,34 @@ def pi_tryboot_system(work: Path) -> Iterator[PiBox]:
         yield box
     finally:
         stop([*(rauc.services if rauc else []), *([bus] if bus else [])], list(parts.values()))
+
+
+@contextlib.contextmanager
+def card_partitions(disk: Path, read_only: bool = False) -> Iterator[dict[int, str]]:
+    """Each partition of a card image as a loop device of its own (the extended one
+    left out), detached afterwards: what the box sees as /dev/mmcblk0pN."""
+    if os.geteuid() != 0:
+        raise AssertionError("needs root: loop devices for the card's partitions (CI runs as root)")
+    table = json.loads(subprocess.run(["sfdisk", "--json", str(disk)], capture_output=True, text=True, check=True,
+                                      timeout=30).stdout)["partitiontable"]  # fmt: skip
+    parts: dict[int, str] = {}
+    try:
+        for entry in table["partitions"]:
+            if entry["type"] == "5":
+                continue
+            parts[int(entry["node"].removeprefix(str(disk)))] = subprocess.run(
+                ["losetup", "-f", "--show", *(["--read-only"] if read_only else []), "--offset",
+                 str(entry["start"] * 512), "--sizelimit", str(entry["size"] * 512), str(disk)],
+                capture_output=True, text=True, check=True, timeout=30,
+            ).stdout.strip()  # fmt: skip
+        yield parts
+    finally:
+        for device in parts.values():
+            subprocess.run(["losetup", "-d", device], capture_output=True, timeout=30, check=False)
+
+
+def ext4_file(device: str | Path, path: str) -> str | None:
+    """A file in an ext4 file system, read with debugfs without mounting it."""
+    out = subprocess.run(["debugfs", "-R", f"cat {path}", str(device)], capture_output=True, text=True, timeout=30,
+                         check=False)  # fmt: skip
+    return out.stdout if out.returncode == 0 and "File not found" not in out.stderr else None

@@ -5,7 +5,10 @@
 #    in cmdline.txt); zentrale-firstboot makes the data partition instead;
 #  - the journal is persistent, on the data partition (zentrale-firstboot
 #    bind-mounts it on /var/log/journal), capped at 64 MB;
-#  - the overlay tools raspi-config needs (enabled by zentrale-firstboot).
+#  - overlayroot (00-packages): its initramfs script makes the root read-only with
+#    a RAM overlay; the A/B card has it on in the image (02-ab: /etc/overlayroot.conf,
+#    via install-pi-ab.sh), a card with one boot partition through raspi-config at
+#    the first boot (zentrale-firstboot).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${ROOTFS_DIR:?ROOTFS_DIR must name the image root}"
