@@ -7,9 +7,16 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.harness.daemon import APPLIANCE_NICE
 from tests.harness.peers.fixtures import sip_phones
+
+# The property tests (SIP parser, transaction machines) check what the code does, not how fast:
+# no per-example deadline (Hypothesis' 200 ms), which a machine loaded by parallel workers misses
+# and then reports as "unreliable". Timing belongs in bench/.
+settings.register_profile("zentrale", deadline=None)
+settings.load_profile("zentrale")
 
 __all__ = ["sip_phones"]
 
