@@ -144,6 +144,31 @@ def longest_first(
     return [item for name in order for item in lanes[name]]
 
 
+def simulate(lanes: list[list[float]], workers: int) -> float:
+    """The wall time of a run whose lanes (each a list of its tests' seconds, in the order xdist
+    gets them) go to ``workers`` as pytest-xdist 3.8's loadgroup scheduler hands them out: one
+    lane to each worker at the start, and another whenever a worker has at most two tests of its
+    own left (``LoadScopeScheduling._reschedule``), so a lane waits behind those two."""
+    queue = list(lanes)
+    pending: list[list[float]] = [[] for _ in range(workers)]
+    busy_until = [0.0] * workers
+
+    def top_up(w: int, initial: bool = False) -> None:
+        if queue and (initial or len(pending[w]) <= 2):
+            pending[w].extend(queue.pop(0))
+
+    for w in range(workers):
+        top_up(w, initial=True)
+    for w in range(workers):
+        top_up(w)
+    while any(pending):
+        # the worker that finishes its current test first
+        w = min((w for w in range(workers) if pending[w]), key=lambda w: busy_until[w] + pending[w][0])
+        busy_until[w] += pending[w].pop(0)
+        top_up(w)
+    return max(busy_until)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) not in (1, 2) or (len(argv) == 2 and argv[1] != "--durations"):
         print(__doc__, file=sys.stderr)

@@ -15,6 +15,7 @@ from tests.harness.timeline import (
     longest_first,
     read_timeline,
     report,
+    simulate,
 )
 
 # (test id, lane): two modules sharing a daemon, the heavy lane, single tests
@@ -87,3 +88,13 @@ def test_a_timeline_gives_each_tests_longest_run_and_a_report_naming_the_longest
     assert "5 tests, wall 30 s" in text
     assert "gw0:     1 tests, busy     30 s, done at     30 s, idle     0 s" in text
     assert text.splitlines()[5].split() == ["30", "tests/integration/test_m.py"]
+
+
+def test_the_simulated_run_queues_a_lane_behind_a_worker_with_two_tests_left_as_xdist_does() -> None:
+    # two workers: the 10 s lane and a 1 s lane start; each worker, having at most two tests of
+    # its own left, takes one more lane at once: a 1 s lane waits behind the 10 s test
+    assert simulate([[10.0], [1.0], [1.0], [1.0], [1.0]], 2) == 11.0
+    # longest first with nothing queued behind the long one: as long as the long one
+    assert simulate([[10.0, 0.0, 0.0], [1.0], [1.0], [1.0]], 2) == 10.0
+    assert simulate([[3.0], [3.0], [2.0], [2.0], [2.0]], 2) == 7.0
+    assert simulate([], 4) == 0.0
