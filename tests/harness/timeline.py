@@ -58,8 +58,9 @@ def read_timeline(path: Path) -> list[Run]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            if "lane" not in row and "@" in row["nodeid"]:  # a line of the first version: "<test>@<lane>"
-                row["nodeid"], row["lane"] = row["nodeid"].rsplit("@", 1)
+            nodeid, at, lane = str(row["nodeid"]).rpartition("@")
+            if "lane" not in row and at and (lane == "heavy" or lane.startswith("tests/")):  # the first version
+                row["nodeid"], row["lane"] = nodeid, lane  # of the line: "<test>@<lane>"
             runs.append(Run(row["worker"], row["nodeid"], float(row["start"]), float(row["end"]), row.get("lane")))
     return sorted(runs, key=lambda r: r.start)
 
