@@ -7,7 +7,10 @@ running when the first worker ran out of work; ``--durations`` also writes each 
 to tests/durations.json, which tests/conftest.py orders the run by (``longest_first``):
 
     ZENTRALE_TEST_TIMELINE=/tmp/t.jsonl .venv/bin/pytest
-    .venv/bin/python -m tests.harness.timeline /tmp/t.jsonl [--durations]
+    .venv/bin/python -m tests.harness.timeline /tmp/t.jsonl [--durations] [--predict]
+
+``--predict`` prints the wall time the same tests would take on 2-8 workers if each took as
+long as in this run (optimistic: on two cores more workers make each test slower).
 
 A run is as long as its longest worker; a lane (a group of tests xdist keeps on one worker) is
 a lower bound for it, and so is the sum of all tests divided by the workers. xdist hands the
@@ -170,13 +173,30 @@ def simulate(lanes: list[list[float]], workers: int) -> float:
     return max(busy_until)
 
 
+def predicted(runs: list[Run], workers: int) -> float:
+    """The wall time of the same tests, with the same seconds each, handed out longest first
+    to ``workers`` (what more workers would give if no test got slower for it: an optimistic
+    figure, since the cores are shared; the heavy lane's length is its floor)."""
+    ordered = longest_first(
+        runs, lambda r: r.nodeid, lambda r: r.lane, durations(runs), first="heavy", free_order=lambda x: x == "heavy"
+    )  # as tests/conftest.py orders a run
+    lanes: dict[str, list[float]] = {}
+    for r in ordered:
+        lanes.setdefault(r.lane or "::" + r.nodeid, []).append(r.seconds)
+    return simulate(list(lanes.values()), workers)
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) not in (1, 2) or (len(argv) == 2 and argv[1] != "--durations"):
+    if not argv or any(a not in ("--durations", "--predict") for a in argv[1:]):
         print(__doc__, file=sys.stderr)
         return 2
     runs = read_timeline(Path(argv[0]))
     print(report(runs))
-    if len(argv) == 2:
+    if "--predict" in argv:
+        for workers in range(2, 9):
+            seconds = predicted(runs, workers)
+            print(f"longest first on {workers} workers, each test as long as in this run: {seconds:.0f} s")
+    if "--durations" in argv:
         DURATIONS.write_text(json.dumps(durations(runs), indent=0, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {DURATIONS}")
     return 0

@@ -13,6 +13,7 @@ from tests.harness.timeline import (
     durations,
     expected_seconds,
     longest_first,
+    predicted,
     read_timeline,
     report,
     simulate,
@@ -98,3 +99,13 @@ def test_the_simulated_run_queues_a_lane_behind_a_worker_with_two_tests_left_as_
     assert simulate([[10.0, 0.0, 0.0], [1.0], [1.0], [1.0]], 2) == 10.0
     assert simulate([[3.0], [3.0], [2.0], [2.0], [2.0]], 2) == 7.0
     assert simulate([], 4) == 0.0
+
+
+def test_the_prediction_for_more_workers_never_beats_the_heavy_lane_or_the_longest_test() -> None:
+    runs = [Run("gw0", f"tests/integration/test_h.py::test_{i}", 0.0, 10.0, "heavy") for i in range(3)]
+    runs += [Run("gw1", f"tests/integration/test_x.py::test_{i}", 0.0, 5.0) for i in range(12)]
+    assert predicted(runs, 1) == 90.0
+    # 90 s on two workers: 45 s at best, but the heavy worker takes a 5 s test each time it is
+    # down to two tests of its own (xdist's look-ahead): they queue behind its heavy ones
+    assert predicted(runs, 2) == 50.0
+    assert predicted(runs, 8) == 30.0  # the heavy lane is the floor
