@@ -101,6 +101,13 @@ def _priority(request: pytest.FixtureRequest) -> Iterator[None]:
             os.setpriority(os.PRIO_PROCESS, 0, before)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A run's timeline starts empty (the controller empties it before its workers start)."""
+    path = os.environ.get(TIMELINE)
+    if path and "PYTEST_XDIST_WORKER" not in os.environ:
+        open(path, "w").close()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None]:
     """With ``ZENTRALE_TEST_TIMELINE=<file>``, one JSON line per test: the xdist worker, the
