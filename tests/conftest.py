@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Generator, Iterator
 
 import pytest
 from hypothesis import settings
 
 from tests.harness.daemon import APPLIANCE_NICE
 from tests.harness.peers.fixtures import sip_phones
+from tests.harness.timeline import longest_first, read_durations
 
 # The property tests (SIP parser, transaction machines) check what the code does, not how fast:
 # no per-example deadline (Hypothesis' 200 ms), which a machine loaded by parallel workers misses
@@ -20,6 +23,7 @@ settings.load_profile("zentrale")
 
 __all__ = ["sip_phones"]
 
+TIMELINE = "ZENTRALE_TEST_TIMELINE"  # a file: one JSON line per test (worker, nodeid, start, end)
 HEAVY = "heavy"  # the one lane for tests that keep a core busy (see pytest_collection_modifyitems)
 
 
@@ -58,19 +62,26 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.add_marker(pytest.mark.flaky(reruns=1, only_rerun=["AssertionError"]))
 
 
+def lane_of(item: pytest.Item) -> str | None:
+    mark = item.get_closest_marker("xdist_group")
+    return str(mark.args[0]) if mark else None
+
+
+def plain_nodeid(item: pytest.Item) -> str:
+    """The test's id without the "@<lane>" xdist adds on its workers."""
+    lane = lane_of(item)
+    return item.nodeid.removesuffix(f"@{lane}") if lane else item.nodeid
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The heavy lane first, then the groups, then single integration tests, then unit tests
-    (with ``--no-loadscope-reorder`` xdist hands them out in this order): the long lanes start
-    early and the many short unit tests fill the gaps at the end."""
-
-    def lane(item: pytest.Item) -> int:
-        if item.get_closest_marker(HEAVY):
-            return 0
-        if item.get_closest_marker("xdist_group"):
-            return 1
-        return 2 if "/integration/" in item.nodeid else 3
-
-    items.sort(key=lane)  # stable: a module's tests keep their order
+    """The heavy lane first, then the other lanes (a module sharing a daemon, or a single test)
+    longest first by tests/durations.json (with ``--no-loadscope-reorder`` xdist hands them out
+    in this order, tests/harness/timeline.py explains why): the long lanes start early and the
+    many short unit tests fill the gaps at the end. The heavy lane's tests are independent: its
+    longest go first, so xdist queues the next lane behind a short one."""
+    items[:] = longest_first(
+        items, plain_nodeid, lane_of, read_durations(), first=HEAVY, free_order=lambda lane: lane == HEAVY
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -95,3 +106,33 @@ def _priority(request: pytest.FixtureRequest) -> Iterator[None]:
     finally:
         with contextlib.suppress(PermissionError):
             os.setpriority(os.PRIO_PROCESS, 0, before)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A run's timeline starts empty (the controller empties it before its workers start)."""
+    path = os.environ.get(TIMELINE)
+    if path and "PYTEST_XDIST_WORKER" not in os.environ:
+        open(path, "w").close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None]:
+    """With ``ZENTRALE_TEST_TIMELINE=<file>``, one JSON line per test: the xdist worker, the
+    test, and when its set-up began and its tear-down ended (wall clock, so the workers' lines
+    line up). ``python -m tests.harness.timeline <file>`` reads the file and prints each lane's busy
+    time and where the workers idled (where the critical path of the run is)."""
+    path = os.environ.get(TIMELINE)
+    start = time.time()
+    yield
+    if path:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        row = {
+            "worker": worker,
+            "nodeid": plain_nodeid(item),
+            "lane": lane_of(item),
+            "start": start,
+            "end": time.time(),
+        }
+        line = json.dumps(row)
+        with open(path, "a", encoding="utf-8") as out:  # one short write: O_APPEND keeps lines whole
+            out.write(line + "\n")

@@ -157,7 +157,8 @@ def start_daemon(
     data_dir: Path | None = None,
     sip_port: int | None = None,
     http_port: int | None = None,
-    timeout: float = 20,
+    timeout: float = 60,  # a deadline, not a figure: on two cores shared with other work, importing
+    # the box alone took 15-20 s at a load of 12 (a start on a quiet machine: about 2 s)
     env: dict[str, str] | None = None,
     nice: int | None = APPLIANCE_NICE,
 ) -> Daemon:

@@ -157,7 +157,7 @@ def test_tests_sharing_a_module_daemon_run_on_one_worker_and_heavy_ones_share_on
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "3", "--dist", "loadgroup",
          "--no-loadscope-reorder", "-o", "addopts=", "--rootdir", str(tmp_path), str(tmp_path)],
-        cwd=TESTS.parent, capture_output=True, text=True, timeout=120, env={**os.environ, "LANES_OUT": str(out)},
+        cwd=TESTS.parent, capture_output=True, text=True, timeout=240, env={**os.environ, "LANES_OUT": str(out)},
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     rows = [line.split() for line in out.read_text().splitlines()]
