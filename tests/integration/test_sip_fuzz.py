@@ -66,7 +66,8 @@ def test_twenty_thousand_mutated_sip_and_rtp_messages_leave_the_box_serving_call
               f"open files {fds_before} -> {open_fds(daemon.proc.pid)}; "
               f"RSS {rss_before:.1f} -> {rss_mb(daemon.proc.pid):.1f} MB")  # fmt: skip
 
-        assert figures.total >= MESSAGES and figures.seconds < 120, figures.lines()
+        # how fast the box got through them is bench/sip_fuzz.py's figure, not this test's
+        assert figures.total >= MESSAGES, figures.lines()
         assert min(figures.sent[k] for k in ("out_of_dialog", "in_dialog", "tcp", "rtp", "torture", "response")) > 300
         assert figures.dialogs >= 20 and figures.dialog_failures == 0  # in-dialog mutants had a real dialog
         assert figures.sync_lost == 0  # the box answered every clean probe during the run
