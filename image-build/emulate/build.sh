@@ -16,9 +16,10 @@
 #   zentrale-3.raucb    release 3 (broken), verity, signed
 #   keys/               the update keys if $ZENTRALE_UPDATE_KEYS names none (update-keys.sh)
 # Needs the arm64 proof's cached trixie root (image-build/prove-arm64.sh, once).
-# Caches: the installed root (base/, rebuilt when the firmware, pyproject.toml, the stage
-# or the systemd units change; 813 s under qemu-user on the shared machine); the rest of
-# the build from it takes about 3 minutes (image-build/PROOF.md).
+# Caches: the installed root (base/, rebuilt when pyproject.toml or a package list changes;
+# 813 s under qemu-user on the shared machine; a change of the firmware, the stage's scripts
+# or the systemd units only runs the stage's scripts again on it); the rest of the build
+# from it takes about 3 minutes (image-build/PROOF.md).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -85,18 +86,24 @@ PYTHON="${PYTHON:-python3}"
 if [ -x "${REPO}/.venv/bin/python" ]; then
 	PYTHON="${REPO}/.venv/bin/python"
 fi
-key="$( (
+# Two layers, each rebuilt only when what it is made of changes: the root with the
+# dependencies and the emulated board's packages (base_key; 813 s under qemu-user), and the
+# firmware with its units and stage files on top (firmware_key; the stage's scripts run
+# again, pip replaces only the firmware's own wheel: a minute or two).
+base_key="$( (
 	printf '%s\n' "${EXTRA_PACKAGES[@]}" "${debootstrapped}"
-	cat "${REPO}/pyproject.toml" "${REPO}"/image-build/stage-zentrale/*/* \
-		"${REPO}"/image-build/stage-zentrale/*/files/* "${REPO}"/systemd/*
-	cd "${REPO}" && find firmware -type f -not -name '*.pyc' | sort | xargs cat
+	cat "${REPO}/pyproject.toml" "${REPO}"/image-build/stage-zentrale/*/00-packages
+) 2>/dev/null | sha256sum | cut -c1-16)"
+firmware_key="$( (
+	cat "${REPO}"/image-build/stage-zentrale/*/*.sh "${REPO}"/image-build/stage-zentrale/*/files/* \
+		"${REPO}"/systemd/* "${REPO}/README.md" "${REPO}/image-build/README.md"
+	cd "${REPO}" && find firmware -type f -not -name '*.pyc' -not -path '*/__pycache__/*' | sort | xargs cat
 ) 2>/dev/null | sha256sum | cut -c1-16)"
 base="${OUT}/base"
-if [ "$(cat "${base}/.key" 2>/dev/null)" != "${key}" ]; then
-	say "base root: ${debootstrapped} + the stage's scripts + ${EXTRA_PACKAGES[*]}"
-	rm -rf "${base}"
-	cp -a "${debootstrapped}" "${base}"
-	rm -f "${base}/.complete"
+# the stage's scripts: on the host (firmware wheel, dependency wheels, units, files), then in
+# the root (venv, pip install -- which compiles every module to bytecode with the root's own
+# Python, so the read-only root never needs to write a __pycache__ -- users, enable)
+run_stage() {
 	ROOTFS_DIR="${base}" PYTHON="${PYTHON}" ZENTRALE_REPO="${REPO}" \
 		nice -n 15 "${REPO}/image-build/stage-zentrale/00-zentrale/00-run.sh" >"${OUT}/stage.log" 2>&1 || {
 		tail -n 30 "${OUT}/stage.log" >&2
@@ -105,8 +112,17 @@ if [ "$(cat "${base}/.key" 2>/dev/null)" != "${key}" ]; then
 	ROOTFS_DIR="${base}" "${REPO}/image-build/stage-zentrale/01-readonly/00-run.sh"
 	bind_system "${base}"
 	nice -n 15 chroot "${base}" "${in_root[@]}" /bin/bash <"${REPO}/image-build/stage-zentrale/00-zentrale/01-run-chroot.sh" >&2
+	unbind_system
+}
+if [ "$(cat "${base}/.key" 2>/dev/null)" != "${base_key}" ]; then
+	say "base root: ${debootstrapped} + the stage's scripts + ${EXTRA_PACKAGES[*]}"
+	rm -rf "${base}"
+	cp -a "${debootstrapped}" "${base}"
+	rm -f "${base}/.complete"
+	run_stage
 	say "the stage's scripts ran: $(chroot "${base}" /opt/zentrale/bin/zentrale --version)"
 	cp /etc/resolv.conf "${base}/etc/resolv.conf" 2>/dev/null || true
+	bind_system "${base}"
 	chroot "${base}" "${in_root[@]}" apt-get update -qq
 	nice -n 15 chroot "${base}" "${in_root[@]}" apt-get install -y -qq --no-install-recommends "${EXTRA_PACKAGES[@]}" \
 		>"${OUT}/apt.log" 2>&1 || {
@@ -116,8 +132,18 @@ if [ "$(cat "${base}/.key" 2>/dev/null)" != "${key}" ]; then
 	chroot "${base}" "${in_root[@]}" apt-get clean
 	rm -rf "${base}/var/lib/apt/lists/"*
 	unbind_system
-	echo "${key}" >"${base}/.key"
+	echo "${base_key}" >"${base}/.key"
+	echo "${firmware_key}" >"${base}/.firmware-key"
 	say "base root ready: $(du -sh --exclude=proc "${base}" | cut -f1)"
+elif [ "$(cat "${base}/.firmware-key" 2>/dev/null)" != "${firmware_key}" ]; then
+	say "base root from the cache (${base}); the firmware, units and stage files changed: the stage's scripts again"
+	# same version number: pip would keep the old firmware ("already satisfied")
+	bind_system "${base}"
+	chroot "${base}" "${in_root[@]}" /opt/zentrale/bin/pip uninstall --quiet --yes zentrale
+	unbind_system
+	run_stage
+	echo "${firmware_key}" >"${base}/.firmware-key"
+	say "firmware installed again: $(chroot "${base}" /opt/zentrale/bin/zentrale --version)"
 else
 	say "base root from the cache (${base})"
 fi
