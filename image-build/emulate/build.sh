@@ -5,6 +5,8 @@
 # data partition; signed update bundles of releases 2 and 3.
 #
 #   image-build/emulate/build.sh        (as root; then image-build/emulate/prove.py)
+#   ZENTRALE_EMU_BOOT_ONLY=1 image-build/emulate/build.sh   (release 1 and the disk only: for
+#                                       prove.py --boot-only; no bundles)
 #
 # Release 3 is broken on purpose: its configuration names a SIP port that cannot exist,
 # so its daemon never starts -- the update must roll back.
@@ -113,6 +115,9 @@ run_stage() {
 	bind_system "${base}"
 	nice -n 15 chroot "${base}" "${in_root[@]}" /bin/bash <"${REPO}/image-build/stage-zentrale/00-zentrale/01-run-chroot.sh" >&2
 	unbind_system
+	# every start would compile a module without fitting bytecode again (read-only root,
+	# PYTHONDONTWRITEBYTECODE=1): about a second per large module under emulation
+	python3 "${HERE}/check-bytecode.py" "${base}" >&2
 }
 if [ "$(cat "${base}/.key" 2>/dev/null)" != "${base_key}" ]; then
 	say "base root: ${debootstrapped} + the stage's scripts + ${EXTRA_PACKAGES[*]}"
@@ -208,12 +213,19 @@ release_root() {
 	rm -rf "${root}"
 	say "release 2026.12.${n}: root file system image of ${mb} MB"
 }
-for n in 1 2 3; do
+releases=(1 2 3)
+if [ -n "${ZENTRALE_EMU_BOOT_ONLY:-}" ]; then
+	# only what prove.py --boot-only boots: release 1 on the disk; bundles of an older
+	# firmware would not fit it, so none are left
+	releases=(1)
+	rm -f "${OUT}"/zentrale-[23].raucb "${OUT}"/rootfs-[23].ext4
+fi
+for n in "${releases[@]}"; do
 	release_root "${n}"
 done
 
 # --- 3. the bundles --------------------------------------------------------------------------
-for n in 2 3; do
+for n in "${releases[@]:1}"; do
 	COMPATIBLE=zentrale-emu-arm64 nice -n 15 "${REPO}/image-build/update/make-bundle.sh" "${OUT}/rootfs-${n}.ext4" \
 		"2026.12.${n}" "${OUT}/zentrale-${n}.raucb" "${KEYS}" >/dev/null
 	say "bundle zentrale-${n}.raucb: $(du -m "${OUT}/zentrale-${n}.raucb" | cut -f1) MB"
