@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zentrale import __version__
 from zentrale.config import DEMO_DIR, Config, load_config
 from zentrale.core.modes import parse_mode
 from zentrale.errors import ConfigError, StoreError
 from zentrale.systemd_notify import JournalFormatter, logging_to_journal
+
+if TYPE_CHECKING:
+    from zentrale.app import App
 
 APPLIANCE_CONFIG = Path("/etc/zentrale/config.yaml")
 
@@ -32,6 +38,24 @@ def _config(args: argparse.Namespace, overrides: dict[str, object]) -> Config:
     return config
 
 
+def _import_the_box() -> tuple[type[App], Callable[[Path], object]]:
+    """The daemon's modules, imported late (check-config stays light).
+
+    They make ~100k objects that live as long as the process: the cyclic collector would
+    scan them again and again while they are made, and once more in the mode's
+    ``gc.collect()`` before its ``gc.freeze()`` (hotline.py). Not collecting during the
+    imports and freezing what they made (a few hundred kB of import-time garbage with it)
+    saves ~0.1 s of CPU natively, some 3-4 s of the emulated appliance's boot."""
+    gc.disable()
+    try:
+        from zentrale.app import App
+        from zentrale.store.backup import apply_pending_restore
+    finally:
+        gc.freeze()
+        gc.enable()
+    return App, apply_pending_restore
+
+
 def _serve(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {}
     if args.sip_port is not None:
@@ -45,9 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"zentrale: configuration error: {err}", file=sys.stderr)
         return 2
-    from zentrale.app import App  # imported late: check-config stays light
-    from zentrale.store.backup import apply_pending_restore
-
+    App, apply_pending_restore = _import_the_box()
     apply_pending_restore(config.data_dir)  # a backup uploaded in the web page, before the database opens
 
     async def run() -> int:
