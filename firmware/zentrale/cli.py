@@ -7,6 +7,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -46,6 +47,10 @@ def _import_the_box() -> tuple[type[App], Callable[[Path], object]]:
     ``gc.collect()`` before its ``gc.freeze()`` (hotline.py). Not collecting during the
     imports and freezing what they made (a few hundred kB of import-time garbage with it)
     saves ~0.1 s of CPU natively, some 3-4 s of the emulated appliance's boot."""
+    # numpy's OpenBLAS starts a thread pool with buffers per core when it is imported: half
+    # of numpy's import (~60 ms natively, seconds emulated) for matrix products the box never
+    # makes (its 20 ms frames are element-wise work); one thread, unless set otherwise
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     gc.disable()
     try:
         from zentrale.app import App

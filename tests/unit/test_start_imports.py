@@ -11,6 +11,7 @@ interpreter answers, so what other tests imported does not count.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -53,9 +54,12 @@ def test_the_daemon_s_modules_are_imported_with_the_collector_paused_and_then_fr
     # of every later collection; the collector runs again afterwards
     code = (
         "import gc, json, sys\nfrom zentrale.cli import _import_the_box\n_import_the_box()\n"
-        "print(json.dumps([gc.isenabled(), gc.get_freeze_count(), 'zentrale.app' in sys.modules]))"
+        "import os\nprint(json.dumps([gc.isenabled(), gc.get_freeze_count(), 'zentrale.app' in sys.modules,"
+        " os.environ.get('OPENBLAS_NUM_THREADS')]))"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    enabled, frozen, imported = json.loads(run.stdout)
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True, env=env)
+    enabled, frozen, imported, blas_threads = json.loads(run.stdout)
     assert enabled and imported
+    assert blas_threads == "1", "numpy's OpenBLAS would start a thread pool per core"
     assert frozen > 50_000, f"only {frozen} objects frozen"
