@@ -46,9 +46,9 @@ def _import_the_box() -> tuple[type[App], Callable[[Path], object]]:
     scan them again and again while they are made, and once more in the mode's
     ``gc.collect()`` before its ``gc.freeze()`` (hotline.py). Not collecting during the
     imports and freezing what they made (a few hundred kB of import-time garbage with it)
-    saves ~0.1 s of CPU natively, some 3-4 s of the emulated appliance's boot."""
+    saves ~0.1 s of CPU natively (image-build/PROOF.md)."""
     # numpy's OpenBLAS starts a thread pool with buffers per core when it is imported: half
-    # of numpy's import (~60 ms natively, seconds emulated) for matrix products the box never
+    # of numpy's import (~60 ms of CPU natively) for matrix products the box never
     # makes (its 20 ms frames are element-wise work); one thread, unless set otherwise
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     gc.disable()

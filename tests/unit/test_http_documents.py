@@ -126,8 +126,8 @@ def test_routes_marked_with_a_body_limit_are_found_in_the_spec() -> None:
 
 
 def test_the_routes_marked_at_start_are_those_the_full_spec_marks(tmp_path: Path) -> None:
-    # the daemon reads the marks from its routes (the full spec costs its start 10-15 s on
-    # the emulated appliance); what it finds must be what /openapi.json says
+    # the daemon reads the marks from its routes (the full spec was a third of its start's
+    # CPU); what it finds must be what /openapi.json says
     settings = yaml.safe_load((DEMO_DIR / "config.yaml").read_text(encoding="utf-8"))
     api = App(Config.model_validate({**settings, "data_dir": str(tmp_path)})).api
     from_routes = marked_routes(route_marks(api.routes))

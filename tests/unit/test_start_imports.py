@@ -1,6 +1,6 @@
 """The daemon's start imports only what every box needs (issue 18: power-on to a
-working box in under 60 s on the emulated appliance, where each 100 ms of native
-import time costs about 3 s).
+working box in under 60 s on the emulated appliance, where the daemon's start,
+nearly all imports, is 20-40 s of it).
 
 Each module named here is imported where its feature is started (at start-up when it
 is configured, never mid-call on the event loop); ``import zentrale.app`` -- what

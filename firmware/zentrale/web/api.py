@@ -381,7 +381,7 @@ def create_api(app: Services) -> FastAPI:
     async def openapi() -> JSONResponse:
         # made at the first request, in a thread: ~80 ms natively, which the loop (and the
         # media clock beside it) must not wait for; not at start-up, where it cost the
-        # appliance's boot 10-15 s under emulation (FastAPI keeps it once made)
+        # appliance's start 0.3-0.5 s of CPU natively (FastAPI keeps it once made)
         return JSONResponse(api.openapi_schema or await asyncio.to_thread(api.openapi))
 
     @api.get("/docs", include_in_schema=False)

@@ -80,7 +80,7 @@ def route_marks(routes: Sequence[BaseRoute]) -> dict[str, Any]:
     """The part of the OpenAPI spec ``marked_routes`` reads, from the routes themselves.
 
     FastAPI's full spec (``api.openapi()``) builds a JSON schema of every model: about
-    0.4 s natively and 10-15 s on the emulated appliance's start, for one key per route.
+    0.3-0.5 s of the start's CPU natively (image-build/PROOF.md), for one key per route.
     Only the routes the spec shows (``include_in_schema``) count, as in the spec."""
     paths: dict[str, dict[str, Any]] = {}
     for route in _api_routes(routes):

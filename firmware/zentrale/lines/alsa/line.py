@@ -109,7 +109,7 @@ class AlsaLine:
         self._incoming = handler
 
     async def start(self) -> None:
-        # gpiozero (~30 ms natively, about a second on the emulated appliance's start) only
+        # gpiozero (~30 ms natively, more on the emulated appliance) only
         # where an analog line is configured; imported here, at start, never mid-call
         from gpiozero import DigitalInputDevice, DigitalOutputDevice
 
