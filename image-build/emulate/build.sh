@@ -5,6 +5,8 @@
 # data partition; signed update bundles of releases 2 and 3.
 #
 #   image-build/emulate/build.sh        (as root; then image-build/emulate/prove.py)
+#   ZENTRALE_EMU_BOOT_ONLY=1 image-build/emulate/build.sh   (release 1 and the disk only: for
+#                                       prove.py --boot-only; no bundles)
 #
 # Release 3 is broken on purpose: its configuration names a SIP port that cannot exist,
 # so its daemon never starts -- the update must roll back.
@@ -16,9 +18,10 @@
 #   zentrale-3.raucb    release 3 (broken), verity, signed
 #   keys/               the update keys if $ZENTRALE_UPDATE_KEYS names none (update-keys.sh)
 # Needs the arm64 proof's cached trixie root (image-build/prove-arm64.sh, once).
-# Caches: the installed root (base/, rebuilt when the firmware, pyproject.toml, the stage
-# or the systemd units change; 813 s under qemu-user on the shared machine); the rest of
-# the build from it takes about 3 minutes (image-build/PROOF.md).
+# Caches: the installed root (base/, rebuilt when pyproject.toml or a package list changes;
+# 813 s under qemu-user on the shared machine; a change of the firmware, the stage's scripts
+# or the systemd units only runs the stage's scripts again on it); the rest of the build
+# from it takes about 3 minutes (image-build/PROOF.md).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -85,18 +88,24 @@ PYTHON="${PYTHON:-python3}"
 if [ -x "${REPO}/.venv/bin/python" ]; then
 	PYTHON="${REPO}/.venv/bin/python"
 fi
-key="$( (
+# Two layers, each rebuilt only when what it is made of changes: the root with the
+# dependencies and the emulated board's packages (base_key; 813 s under qemu-user), and the
+# firmware with its units and stage files on top (firmware_key; the stage's scripts run
+# again, pip replaces only the firmware's own wheel: a minute or two).
+base_key="$( (
 	printf '%s\n' "${EXTRA_PACKAGES[@]}" "${debootstrapped}"
-	cat "${REPO}/pyproject.toml" "${REPO}"/image-build/stage-zentrale/*/* \
-		"${REPO}"/image-build/stage-zentrale/*/files/* "${REPO}"/systemd/*
-	cd "${REPO}" && find firmware -type f -not -name '*.pyc' | sort | xargs cat
+	cat "${REPO}/pyproject.toml" "${REPO}"/image-build/stage-zentrale/*/00-packages
+) 2>/dev/null | sha256sum | cut -c1-16)"
+firmware_key="$( (
+	cat "${REPO}"/image-build/stage-zentrale/*/*.sh "${REPO}"/image-build/stage-zentrale/*/files/* \
+		"${REPO}"/systemd/* "${REPO}/README.md" "${REPO}/image-build/README.md"
+	cd "${REPO}" && find firmware -type f -not -name '*.pyc' -not -path '*/__pycache__/*' | sort | xargs cat
 ) 2>/dev/null | sha256sum | cut -c1-16)"
 base="${OUT}/base"
-if [ "$(cat "${base}/.key" 2>/dev/null)" != "${key}" ]; then
-	say "base root: ${debootstrapped} + the stage's scripts + ${EXTRA_PACKAGES[*]}"
-	rm -rf "${base}"
-	cp -a "${debootstrapped}" "${base}"
-	rm -f "${base}/.complete"
+# the stage's scripts: on the host (firmware wheel, dependency wheels, units, files), then in
+# the root (venv, pip install -- which compiles every module to bytecode with the root's own
+# Python, so the read-only root never needs to write a __pycache__ -- users, enable)
+run_stage() {
 	ROOTFS_DIR="${base}" PYTHON="${PYTHON}" ZENTRALE_REPO="${REPO}" \
 		nice -n 15 "${REPO}/image-build/stage-zentrale/00-zentrale/00-run.sh" >"${OUT}/stage.log" 2>&1 || {
 		tail -n 30 "${OUT}/stage.log" >&2
@@ -105,8 +114,20 @@ if [ "$(cat "${base}/.key" 2>/dev/null)" != "${key}" ]; then
 	ROOTFS_DIR="${base}" "${REPO}/image-build/stage-zentrale/01-readonly/00-run.sh"
 	bind_system "${base}"
 	nice -n 15 chroot "${base}" "${in_root[@]}" /bin/bash <"${REPO}/image-build/stage-zentrale/00-zentrale/01-run-chroot.sh" >&2
+	unbind_system
+	# every start would compile a module without fitting bytecode again (read-only root,
+	# PYTHONDONTWRITEBYTECODE=1): about a second per large module under emulation
+	python3 "${HERE}/check-bytecode.py" "${base}" >&2
+}
+if [ "$(cat "${base}/.key" 2>/dev/null)" != "${base_key}" ]; then
+	say "base root: ${debootstrapped} + the stage's scripts + ${EXTRA_PACKAGES[*]}"
+	rm -rf "${base}"
+	cp -a "${debootstrapped}" "${base}"
+	rm -f "${base}/.complete"
+	run_stage
 	say "the stage's scripts ran: $(chroot "${base}" /opt/zentrale/bin/zentrale --version)"
 	cp /etc/resolv.conf "${base}/etc/resolv.conf" 2>/dev/null || true
+	bind_system "${base}"
 	chroot "${base}" "${in_root[@]}" apt-get update -qq
 	nice -n 15 chroot "${base}" "${in_root[@]}" apt-get install -y -qq --no-install-recommends "${EXTRA_PACKAGES[@]}" \
 		>"${OUT}/apt.log" 2>&1 || {
@@ -116,8 +137,18 @@ if [ "$(cat "${base}/.key" 2>/dev/null)" != "${key}" ]; then
 	chroot "${base}" "${in_root[@]}" apt-get clean
 	rm -rf "${base}/var/lib/apt/lists/"*
 	unbind_system
-	echo "${key}" >"${base}/.key"
+	echo "${base_key}" >"${base}/.key"
+	echo "${firmware_key}" >"${base}/.firmware-key"
 	say "base root ready: $(du -sh --exclude=proc "${base}" | cut -f1)"
+elif [ "$(cat "${base}/.firmware-key" 2>/dev/null)" != "${firmware_key}" ]; then
+	say "base root from the cache (${base}); the firmware, units and stage files changed: the stage's scripts again"
+	# same version number: pip would keep the old firmware ("already satisfied")
+	bind_system "${base}"
+	chroot "${base}" "${in_root[@]}" /opt/zentrale/bin/pip uninstall --quiet --yes zentrale
+	unbind_system
+	run_stage
+	echo "${firmware_key}" >"${base}/.firmware-key"
+	say "firmware installed again: $(chroot "${base}" /opt/zentrale/bin/zentrale --version)"
 else
 	say "base root from the cache (${base})"
 fi
@@ -182,12 +213,19 @@ release_root() {
 	rm -rf "${root}"
 	say "release 2026.12.${n}: root file system image of ${mb} MB"
 }
-for n in 1 2 3; do
+releases=(1 2 3)
+if [ -n "${ZENTRALE_EMU_BOOT_ONLY:-}" ]; then
+	# only what prove.py --boot-only boots: release 1 on the disk; bundles of an older
+	# firmware would not fit it, so none are left
+	releases=(1)
+	rm -f "${OUT}"/zentrale-[23].raucb "${OUT}"/rootfs-[23].ext4
+fi
+for n in "${releases[@]}"; do
 	release_root "${n}"
 done
 
 # --- 3. the bundles --------------------------------------------------------------------------
-for n in 2 3; do
+for n in "${releases[@]:1}"; do
 	COMPATIBLE=zentrale-emu-arm64 nice -n 15 "${REPO}/image-build/update/make-bundle.sh" "${OUT}/rootfs-${n}.ext4" \
 		"2026.12.${n}" "${OUT}/zentrale-${n}.raucb" "${KEYS}" >/dev/null
 	say "bundle zentrale-${n}.raucb: $(du -m "${OUT}/zentrale-${n}.raucb" | cut -f1) MB"

@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
-
-from gpiozero import DigitalInputDevice, DigitalOutputDevice
+from typing import TYPE_CHECKING, Any
 
 from zentrale.config import AlsaLineConfig
 from zentrale.errors import LineError
@@ -24,6 +22,9 @@ from zentrale.lines.base import Call, IncomingHandler, OriginateFailed
 from zentrale.media.clock import MediaClock
 from zentrale.media.dtmf import CallProgressDetector, DtmfDetector, dtmf_frames
 from zentrale.media.frames import Frame, silence
+
+if TYPE_CHECKING:
+    from gpiozero import DigitalInputDevice, DigitalOutputDevice
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,10 @@ class AlsaLine:
         self._incoming = handler
 
     async def start(self) -> None:
+        # gpiozero (~30 ms natively, more on the emulated appliance) only
+        # where an analog line is configured; imported here, at start, never mid-call
+        from gpiozero import DigitalInputDevice, DigitalOutputDevice
+
         loop = asyncio.get_running_loop()
         try:
             self.ring_input = DigitalInputDevice(self.config.ring_gpio, pull_up=False, pin_factory=self._pin_factory)
