@@ -39,7 +39,9 @@ def speaking_caller(tmp_path: Path, phone: Phone, daemon: Daemon, seconds: float
     call = phone.call(daemon.uri)
     phone.wait_event("media_active", call=call, timeout=5)
     wait_until(lambda: [c for c in daemon.http.get("/api/calls").json() if c["node"] == "voicemail_lvs"], 5, "vm")
-    time.sleep(prompt_seconds("goodbye") + 0.5)  # prompt and beep: listening, not waiting for a state
+    spool = daemon.data_dir / "spool"  # the recorder opens <id>.wav.part after the prompt and the beep
+    wait_until(lambda: any(p.name.endswith(".wav.part") for p in spool.iterdir()), prompt_seconds("goodbye") + 5,
+               "the recording to begin")  # fmt: skip
     phone.play(call, tone)
     time.sleep(seconds)  # the caller speaks
     return call

@@ -59,14 +59,15 @@ def test_no_test_module_or_harness_module_imports_a_test_module() -> None:
 
 
 def test_the_rule_catches_every_way_of_importing_a_test_module() -> None:
+    # written with a placeholder, so that this module's own text imports no test module
     wrong = """
-from tests.integration.test_hotline_call import fast_mode
-import tests.unit.test_flow
-from tests.unit import test_flow
-from .test_agents import Office
+from tests.integration.{t}hotline_call import fast_mode
+import tests.unit.{t}flow
+from tests.unit import {t}flow
+from .{t}agents import Office
 def later():
-    from tests.integration.test_webui import CHROMIUM
-"""
+    from tests.integration.{t}webui import CHROMIUM
+""".format(t="test_")
     assert [line for line, _ in imported_test_modules(wrong)] == [2, 3, 4, 5, 7]
     fine = (
         "from tests.harness.modes import fast_mode\nfrom tests.harness.peers.phone import Phone\nimport tests.harness\n"

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from tests.harness.waits import until
 from zentrale.lifecycle import Background, Lifecycle, Part, bounded
 
 
@@ -108,7 +109,7 @@ async def test_background_jobs_start_as_one_part_and_are_cancelled_when_it_stops
     background = Background()
     life = Lifecycle([background.part("jobs", lambda: forever("status"), lambda: forever("warm-up"))])
     await life.start()
-    await asyncio.sleep(0)  # the jobs' first step
+    await until(lambda: len(ran) == 2, 5, "the jobs' first step")
     assert ran == ["status", "warm-up"] and len(background.tasks) == 2
     await life.stop()
     assert ran[2:] == ["status cancelled", "warm-up cancelled"] and background.tasks == []
