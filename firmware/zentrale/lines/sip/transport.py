@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import socket
@@ -41,6 +42,7 @@ MAX_TCP_HEADER = 16 * 1024
 MAX_TCP_BODY = 64 * 1024
 TCP_IDLE_SECONDS = 600  # without an Admission (tests of the transport alone)
 TLS_HANDSHAKE_SECONDS = 10
+EPHEMERAL_ATTEMPTS = 5  # port 0: UDP's free port taken for TCP by another program, picked again
 
 
 @dataclass(eq=False)
@@ -172,6 +174,7 @@ class SipTransport:
     ) -> None:
         self.host = host
         self.port = port
+        self.ephemeral = port == 0  # any free port (tests, tools): picked again if TCP finds it taken
         self.handler = handler
         self.use_udp = udp
         self.use_tcp = tcp
@@ -194,8 +197,34 @@ class SipTransport:
         self.received_count = 0
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        for attempt in range(1, EPHEMERAL_ATTEMPTS + 1):
+            try:
+                await self._listen(family)
+                break
+            except OSError as err:
+                # port 0: UDP picks a free port, TCP must then get the same one, which another
+                # program may hold -- let UDP pick again (a fixed port's clash is the caller's)
+                if not (self.ephemeral and self.use_udp and err.errno == errno.EADDRINUSE):
+                    raise
+                if self._udp is not None and self._udp.transport is not None:
+                    self._udp.transport.close()
+                self._udp, self.port = None, 0
+                if attempt == EPHEMERAL_ATTEMPTS:
+                    raise
+        if self.tls is not None:
+            self._client_tls = client_tls_context(self.tls)
+            if self.tls.certificate is not None:
+                # A plain listener: the guard sees the connection before any (costly) handshake,
+                # which follows in _accept by start_tls.
+                self._server_tls = server_tls_context(self.tls)
+                self._tls_server = await asyncio.start_server(
+                    self._serve_tls, self.host, self.tls.port, family=family, reuse_address=True
+                )
+                self.tls_port = self._tls_server.sockets[0].getsockname()[1]
+
+    async def _listen(self, family: socket.AddressFamily) -> None:
+        loop = asyncio.get_running_loop()
         if self.use_udp:
             _, proto = await loop.create_datagram_endpoint(
                 lambda: _Udp(self), local_addr=(self.host, self.port), family=family
@@ -207,16 +236,6 @@ class SipTransport:
             self._server = await asyncio.start_server(
                 self._serve, self.host, self.port, family=family, reuse_address=True
             )
-        if self.tls is not None:
-            self._client_tls = client_tls_context(self.tls)
-            if self.tls.certificate is not None:
-                # A plain listener: the guard sees the connection before any (costly) handshake,
-                # which follows in _accept by start_tls.
-                self._server_tls = server_tls_context(self.tls)
-                self._tls_server = await asyncio.start_server(
-                    self._serve_tls, self.host, self.tls.port, family=family, reuse_address=True
-                )
-                self.tls_port = self._tls_server.sockets[0].getsockname()[1]
 
     @property
     def connections(self) -> list[TcpConnection]:
